@@ -1,0 +1,178 @@
+"""The block registry: one ``BlockSpec`` per block type, the single source of truth for what a block is.
+
+The UI builds its widgets from ``params``, validation calls ``infer``, the summary calls ``count`` and
+``macs``, codegen calls ``emit``. Tests loop over ``all_blocks()`` and every entry's ``examples``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from builder.params import Param
+
+
+class Category(str, Enum):
+    INPUT = "Input & shape"
+    DENSE = "Dense"
+    CONV = "Convolution"
+    POOL = "Pooling"
+    ACTIVATION = "Activation"
+    DROPOUT = "Regularization"
+    NORM = "Normalization"
+    SEQUENCE = "Embedding & sequence"
+    RECURRENT = "Recurrent"
+    ATTENTION = "Attention"
+    MERGE = "Merge"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A tensor's shape without the batch dimension, and whether it holds floats or token ids."""
+
+    shape: tuple[int, ...]
+    dtype: str = "float"  # "float" | "long"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+
+    @property
+    def rank(self) -> int:
+        """Rank including the batch dimension, the way torch error messages count."""
+        return len(self.shape) + 1
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    def __str__(self) -> str:
+        return "(" + ", ".join(["N", *(str(d) for d in self.shape)]) + ")"
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A one-click repair the UI can apply: ``action`` is a name understood by ``builder.edits.apply_fix``."""
+
+    label: str
+    action: str  # "insert_before" | "set_param" | "remove_edge" | "set_input_dtype"
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+
+class BlockError(Exception):
+    """Raised by a shape rule when the inputs don't fit; validation turns it into an Issue on the node."""
+
+    def __init__(self, message: str, fix: Fix | None = None, port: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+        self.port = port
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    doc: str = ""
+    optional: bool = False
+    variadic: bool = False  # takes two or more inputs, ordered (Add, Concat, Multiply)
+
+
+@dataclass(frozen=True)
+class Call:
+    """A constructor call written into generated ``__init__``; every arg is a literal rendered with repr()."""
+
+    func: str  # e.g. "nn.Conv2d" or a helper class name defined in codegen.layers
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Emission:
+    """How codegen writes one node.
+
+    ``init`` is None for blocks with no module (Add, Concat). ``forward`` is a template of one or more lines;
+    placeholders: {out} the output variable, {mod} the module attribute (self.name), one per port name
+    ({x}, {memory}, {state}), and {inputs} for a variadic port (a comma-separated list of variables).
+    ``helpers`` names classes from codegen.layers that must be copied into the file.
+    """
+
+    init: Call | None
+    forward: str
+    helpers: tuple[str, ...] = ()
+    imports: tuple[str, ...] = ()  # extra import lines such as "import math"
+
+
+Inputs = Mapping[str, Any]  # port name -> TensorSpec, or a list of TensorSpec for a variadic port
+Resolved = dict[str, Any]  # params with defaults filled in and inferred sizes resolved
+
+
+@dataclass(frozen=True)
+class Example:
+    """A parameter set and input specs used by the registry-wide tests."""
+
+    params: Mapping[str, Any]
+    inputs: Mapping[str, Any]  # port -> TensorSpec (or list for variadic)
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    type: str
+    category: Category
+    doc: str
+    params: tuple[Param, ...]
+    infer: Callable[[Resolved, Inputs], TensorSpec]  # may fill inferred entries of Resolved in place
+    emit: Callable[[Resolved, Inputs], Emission]
+    count: Callable[[Resolved, Inputs], int] = lambda p, i: 0  # trainable parameters
+    macs: Callable[[Resolved, Inputs, TensorSpec], int] = lambda p, i, o: 0  # multiply-accumulates per sample
+    ports: tuple[Port, ...] = (Port("x"),)
+    examples: tuple[Example, ...] = ()
+    # Non-fatal advice (warnings) for inputs that are legal but probably not meant: [(message, fix), ...]
+    advise: Callable[[Resolved, Inputs], list[tuple[str, Fix | None]]] | None = None
+    torch_class: str | None = None  # the torch.nn class this block is, for docs
+    aliases: tuple[str, ...] = ()  # search words for the palette
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def defaults(self) -> Resolved:
+        return {p.name: p.default for p in self.params}
+
+    @property
+    def is_source(self) -> bool:
+        return not self.ports
+
+
+_REGISTRY: dict[str, BlockSpec] = {}
+
+
+def register(spec: BlockSpec) -> BlockSpec:
+    """Add a block; a duplicate type name is a programming error."""
+    if spec.type in _REGISTRY:
+        raise ValueError(f"block type {spec.type!r} is registered twice")
+    if not spec.examples and spec.ports:
+        raise ValueError(f"block type {spec.type!r} needs at least one example for the registry tests")
+    _REGISTRY[spec.type] = spec
+    return spec
+
+
+def get_block(type_name: str) -> BlockSpec:
+    return _REGISTRY[type_name]
+
+
+def has_block(type_name: str) -> bool:
+    return type_name in _REGISTRY
+
+
+def all_blocks() -> list[BlockSpec]:
+    return list(_REGISTRY.values())

@@ -1,0 +1,303 @@
+"""The project file format, version 1: reading with one clear line per problem, and writing.
+
+Reading is strict: unknown keys, unknown block types and bad parameter values are reported, never dropped.
+Shape problems are not format problems; they are issues found by ``builder.validate``.
+See docs/format.md for the contract and builder/schema/layerlab-1.schema.json for the schema.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from builder.catalog import get_block, has_block
+from builder.catalog.registry import BlockSpec
+from builder.graph import Edge, Graph, Node
+from builder.params import ParamError
+
+FORMAT_VERSION = 1
+MAX_FILE_BYTES = 5_000_000
+MAX_NODES = 1000
+MAX_ID_LENGTH = 64
+MAX_NAME_LENGTH = 100
+MAX_META_BYTES = 10_000
+
+TOP_KEYS = {"layerlab", "name", "description", "nodes", "edges", "meta"}
+NODE_KEYS = {"id", "type", "params", "pos", "meta"}
+EDGE_KEYS = {"source", "target", "port"}
+
+
+class ProjectError(ValueError):
+    """A project file that can't be read; ``problems`` has one human-readable line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _suggest(word: str, options: list[str] | set[str]) -> str:
+    match = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def parse_json(text: str | bytes) -> Any:
+    """Parse JSON text with a size limit; raises ProjectError with the line and column of a syntax error."""
+    if len(text) > MAX_FILE_BYTES:
+        raise ProjectError([f"the file is {len(text):,} bytes; the limit is {MAX_FILE_BYTES:,}"])
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            raise ProjectError([f"the file is not UTF-8 text (byte {err.start})"]) from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as err:
+        raise ProjectError([f"not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}"]) from None
+    except (ValueError, RecursionError) as err:
+        raise ProjectError([f"not valid JSON: {err}"]) from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in a project file")
+
+
+def load_project(source: str | bytes | Mapping[str, Any]) -> Graph:
+    """Read a project from JSON text or an already-parsed object. Raises ProjectError listing every problem."""
+    data = parse_json(source) if isinstance(source, (str, bytes)) else source
+    problems: list[str] = []
+    if not isinstance(data, Mapping):
+        raise ProjectError([f"a project file must be a JSON object, not {type(data).__name__}"])
+    _check_version(data.get("layerlab"), problems)
+    if problems:  # a wrong version makes the rest meaningless
+        raise ProjectError(problems)
+    _check_header(data, problems)
+    nodes, all_ids = _read_nodes(data.get("nodes"), problems)
+    edges = _read_edges(data.get("edges", []), {n.id: n for n in nodes}, all_ids, problems)
+    if problems:
+        raise ProjectError(problems)
+    name = data.get("name", "model")
+    return Graph(name=name, nodes=tuple(nodes), edges=tuple(edges), description=data.get("description", ""),
+                 meta=data.get("meta", {}))
+
+
+def _check_header(data: Mapping[str, Any], problems: list[str]) -> None:
+    for key in data:
+        if key not in TOP_KEYS:
+            problems.append(f"unknown top-level key {key!r}{_suggest(str(key), TOP_KEYS)}")
+    _check_fields(data, problems)
+
+
+def _check_version(version: Any, problems: list[str]) -> None:
+    if version is None:
+        problems.append('missing "layerlab": 1 (the format version) at the top level')
+    elif not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        problems.append(f'"layerlab" must be the format version number 1, not {version!r}')
+    elif version > FORMAT_VERSION:
+        problems.append(
+            f"this file uses format version {version}; this LayerLab reads version {FORMAT_VERSION}: update LayerLab"
+        )
+
+
+def _check_fields(data: Mapping[str, Any], problems: list[str]) -> None:
+    for key, limit in (("name", MAX_NAME_LENGTH), ("description", 2000)):
+        value = data.get(key, "")
+        if not isinstance(value, str):
+            problems.append(f'"{key}" must be text, not {type(value).__name__}')
+        elif len(value) > limit:
+            problems.append(f'"{key}" is {len(value)} characters; the limit is {limit}')
+    meta = data.get("meta", {})
+    if not isinstance(meta, Mapping) or len(json.dumps(meta, default=str)) > 10 * MAX_META_BYTES:
+        problems.append(f'"meta" must be an object of at most {10 * MAX_META_BYTES:,} bytes')
+    if not isinstance(data.get("nodes"), list):
+        problems.append('"nodes" must be a list of nodes')
+    if not isinstance(data.get("edges", []), list):
+        problems.append('"edges" must be a list of edges')
+
+
+def _read_nodes(raw: Any, problems: list[str]) -> tuple[list[Node], set[str]]:
+    """The readable nodes, and every id mentioned (so edges to a node with a bad type aren't reported twice)."""
+    if not isinstance(raw, list):
+        return [], set()
+    if len(raw) > MAX_NODES:
+        problems.append(f"the graph has {len(raw)} nodes; the limit is {MAX_NODES}")
+        return [], set()
+    nodes: list[Node] = []
+    seen: set[str] = set()
+    mentioned = {item.get("id") for item in raw if isinstance(item, Mapping) and isinstance(item.get("id"), str)}
+    for index, item in enumerate(raw):
+        node = _read_node(index, item, problems)
+        if node is None:
+            continue
+        if node.id in seen:
+            problems.append(f"nodes[{index}]: the id {node.id!r} is used twice; ids must be unique")
+            continue
+        seen.add(node.id)
+        nodes.append(node)
+    return nodes, mentioned
+
+
+def _read_node(index: int, item: Any, problems: list[str]) -> Node | None:
+    where = f"nodes[{index}]"
+    if not isinstance(item, Mapping):
+        problems.append(f"{where} must be an object with an id and a type")
+        return None
+    for key in item:
+        if key not in NODE_KEYS:
+            problems.append(f"{where}: unknown key {key!r}{_suggest(str(key), NODE_KEYS)}")
+    node_id, type_name = item.get("id"), item.get("type")
+    if not isinstance(node_id, str) or not node_id.strip() or len(node_id) > MAX_ID_LENGTH:
+        problems.append(f"{where}: the id must be non-empty text of at most {MAX_ID_LENGTH} characters, not {node_id!r}")
+        return None
+    where = f"{where} ({node_id!r})"
+    if not isinstance(type_name, str) or not has_block(type_name):
+        from builder.catalog import all_blocks
+
+        hint = _suggest(str(type_name), {b.type for b in all_blocks()}) if isinstance(type_name, str) else ""
+        problems.append(f"{where}: unknown block type {type_name!r}{hint}")
+        return None
+    params = _read_params(where, get_block(type_name), item.get("params", {}), problems)
+    pos = _read_pos(where, item.get("pos"), problems)
+    meta = item.get("meta", {})
+    if not isinstance(meta, Mapping) or len(json.dumps(meta, default=str)) > MAX_META_BYTES:
+        problems.append(f"{where}: meta must be an object of at most {MAX_META_BYTES:,} bytes")
+        meta = {}
+    return Node(id=node_id, type=type_name, params=params or {}, pos=pos, meta=meta)
+
+
+def _read_params(where: str, block: BlockSpec, raw: Any, problems: list[str]) -> dict[str, Any] | None:
+    if not isinstance(raw, Mapping):
+        problems.append(f"{where}: params must be an object, not {type(raw).__name__}")
+        return None
+    params: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in block.param_names:
+            known = ", ".join(block.param_names) or "none"
+            problems.append(
+                f"{where}: {block.type} has no parameter {name!r}{_suggest(str(name), set(block.param_names))}; "
+                f"its parameters: {known}"
+            )
+            continue
+        try:
+            params[name] = block.param(name).check(value)
+        except ParamError as err:
+            problems.append(f"{where}: {block.type} {err}")
+    return params
+
+
+def _read_pos(where: str, raw: Any, problems: list[str]) -> tuple[float, float] | None:
+    if raw is None:
+        return None
+    ok = (
+        isinstance(raw, (list, tuple))
+        and len(raw) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in raw)
+    )
+    if not ok:
+        problems.append(f"{where}: pos must be [x, y] numbers, not {raw!r}")
+        return None
+    return (float(raw[0]), float(raw[1]))
+
+
+def _read_edges(raw: Any, nodes: dict[str, Node], mentioned: set[str], problems: list[str]) -> list[Edge]:
+    if not isinstance(raw, list):
+        return []
+    edges: list[Edge] = []
+    seen: set[tuple[str, str, str | None]] = set()
+    for index, item in enumerate(raw):
+        edge = _read_edge(index, item, nodes, mentioned, problems)
+        if edge is None:
+            continue
+        key = (edge.source, edge.target, edge.port)
+        if key in seen:
+            problems.append(f"edges[{index}]: the edge {edge.source!r} → {edge.target!r} appears twice")
+            continue
+        seen.add(key)
+        edges.append(edge)
+    return edges
+
+
+def _read_edge(index: int, item: Any, nodes: dict[str, Node], mentioned: set[str], problems: list[str]) -> Edge | None:
+    where = f"edges[{index}]"
+    if not isinstance(item, Mapping):
+        problems.append(f"{where} must be an object with a source and a target")
+        return None
+    for key in item:
+        if key not in EDGE_KEYS:
+            problems.append(f"{where}: unknown key {key!r}{_suggest(str(key), EDGE_KEYS)}")
+    source, target, port = item.get("source"), item.get("target"), item.get("port")
+    bad = False
+    for role, value in (("source", source), ("target", target)):
+        if isinstance(value, str) and value in mentioned and value not in nodes:
+            bad = True  # the node itself was reported
+        elif not isinstance(value, str) or value not in nodes:
+            problems.append(f"{where}: the {role} {value!r} is not a node id{_suggest(str(value), set(nodes))}")
+            bad = True
+    if bad:
+        return None
+    if port is not None:
+        problem = port_problem(get_block(nodes[target].type), port)
+        if problem:
+            problems.append(f"{where} ({source!r} → {target!r}): {problem}")
+            return None
+    return Edge(source, target, port)
+
+
+def port_problem(block: BlockSpec, port: Any) -> str | None:
+    """None if ``port`` is a valid port name for ``block``, else a message."""
+    if not block.ports:
+        return f"{block.type} takes no inputs"
+    variadic = block.ports[0].variadic
+    if variadic:
+        if isinstance(port, str) and port.isdigit() and 1 <= int(port) <= 64:
+            return None
+        return f"{block.type} ports are input numbers '1', '2', …; got {port!r}"
+    names = [p.name for p in block.ports]
+    if port not in names:
+        return f"{block.type} has no port {port!r}; its ports: {', '.join(names)}"
+    return None
+
+
+def dump_project(graph: Graph) -> dict[str, Any]:
+    """The project as a JSON-ready dict, with only the keys that carry information."""
+    data: dict[str, Any] = {"layerlab": FORMAT_VERSION, "name": graph.name}
+    if graph.description:
+        data["description"] = graph.description
+    if graph.meta:
+        data["meta"] = _plain(graph.meta)
+    data["nodes"] = [_dump_node(n) for n in graph.nodes]
+    data["edges"] = [_dump_edge(e) for e in graph.edges]
+    return data
+
+
+def _dump_node(node: Node) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": node.id, "type": node.type}
+    if node.params:
+        out["params"] = dict(node.params)
+    if node.pos is not None:
+        out["pos"] = [round(node.pos[0], 1), round(node.pos[1], 1)]
+    if node.meta:
+        out["meta"] = _plain(node.meta)
+    return out
+
+
+def _dump_edge(edge: Edge) -> dict[str, Any]:
+    out = {"source": edge.source, "target": edge.target}
+    if edge.port is not None:
+        out["port"] = edge.port
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """Mapping proxies and tuples back to plain JSON types."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_json(graph: Graph, indent: int | None = 2) -> str:
+    return json.dumps(dump_project(graph), indent=indent, ensure_ascii=False)

@@ -1,0 +1,242 @@
+"""Live validation: topology through networkx, then shapes in topological order with closed-form rules.
+
+``validate(graph)`` returns every node's output shape (or why it has none), its parameter count and its
+issues. It raises only on programmer errors; every user mistake becomes an ``Issue`` naming its node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import networkx as nx
+
+from builder.catalog import BlockError, Fix, TensorSpec, get_block
+from builder.catalog.registry import BlockSpec, Resolved
+from builder.graph import Edge, Graph, Node
+from builder.ports import PortProblem, assign_ports
+
+MAX_PARAMS = 1_000_000_000  # a design above this is refused before anything is allocated
+MAX_ACTIVATION_VALUES = 2**31 - 1  # per sample, per tensor: beyond torch's int32 indexing on many kernels
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Issue:
+    node: str | None  # None for graph-level issues (no Input, model too large)
+    message: str
+    code: str = "shape"  # shape | cycle | no_input | unconnected | ports | size | unused
+    severity: Severity = Severity.ERROR
+    edge: tuple[str, str] | None = None
+    fix: Fix | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"node": self.node, "message": self.message, "code": self.code,
+                               "severity": self.severity.value}
+        if self.edge:
+            out["edge"] = {"source": self.edge[0], "target": self.edge[1]}
+        if self.fix:
+            out["fix"] = {"label": self.fix.label, "action": self.fix.action, "args": dict(self.fix.args)}
+        return out
+
+
+@dataclass
+class NodeInfo:
+    id: str
+    type: str
+    output: TensorSpec | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)  # port -> TensorSpec or list for variadic ports
+    sources: dict[str, list[str]] = field(default_factory=dict)  # port -> source node ids, in order
+    params: Resolved = field(default_factory=dict)  # defaults filled and inferred sizes resolved
+    param_count: int = 0
+    macs: int = 0
+    issues: list[Issue] = field(default_factory=list)
+    blocked_by: str | None = None  # the upstream node whose problem stops this one
+
+    @property
+    def ok(self) -> bool:
+        return self.output is not None
+
+
+@dataclass
+class ValidationResult:
+    graph: Graph
+    nodes: dict[str, NodeInfo]
+    issues: list[Issue]
+    order: list[str]  # topological order of the nodes that have a shape
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity is Severity.ERROR]
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    @property
+    def total_params(self) -> int:
+        return sum(info.param_count for info in self.nodes.values())
+
+    def edge_shape(self, edge: Edge) -> TensorSpec | None:
+        info = self.nodes.get(edge.source)
+        return info.output if info else None
+
+    def outputs(self) -> list[str]:
+        return [n.id for n in self.graph.sinks()]
+
+
+def validate(graph: Graph, max_params: int = MAX_PARAMS) -> ValidationResult:
+    """Check topology and shapes of the whole graph."""
+    infos = {n.id: NodeInfo(n.id, n.type) for n in graph.nodes}
+    issues: list[Issue] = []
+    dag = _digraph(graph)
+    on_cycle = _report_cycles(dag, infos)
+    _report_topology(graph, dag, infos, issues)
+    order: list[str] = []
+    acyclic = dag.subgraph(n for n in dag.nodes if n not in on_cycle)
+    position = {node_id: k for k, node_id in enumerate(graph.node_ids)}
+    # Ties broken by node order, so generated code and tables follow the order the user drew.
+    for node_id in nx.lexicographical_topological_sort(acyclic, key=position.__getitem__):
+        node = graph.node(node_id)
+        if _infer_node(graph, node, infos):
+            order.append(node_id)
+    _report_size(graph, infos, issues, max_params)
+    node_issues = [i for n in graph.nodes for i in infos[n.id].issues]
+    return ValidationResult(graph, infos, issues + node_issues, order)
+
+
+def _digraph(graph: Graph) -> nx.DiGraph:
+    dag = nx.DiGraph()
+    dag.add_nodes_from(graph.node_ids)
+    dag.add_edges_from(e.key for e in graph.edges)
+    return dag
+
+
+def _report_cycles(dag: nx.DiGraph, infos: dict[str, NodeInfo]) -> set[str]:
+    on_cycle: set[str] = set()
+    for component in nx.strongly_connected_components(dag):
+        if len(component) == 1:
+            (only,) = component
+            if not dag.has_edge(only, only):
+                continue
+        cycle = [u for u, _ in nx.find_cycle(dag.subgraph(component))]
+        path = " → ".join(f"‘{n}’" for n in [*cycle, cycle[0]])
+        for node_id in component:
+            infos[node_id].issues.append(Issue(
+                node_id, f"this block is on a cycle: {path}; data must flow one way, so remove one of these edges",
+                code="cycle", edge=(cycle[-1], cycle[0]),
+                fix=Fix(f"remove the edge ‘{cycle[-1]}’ → ‘{cycle[0]}’", "remove_edge",
+                        {"source": cycle[-1], "target": cycle[0]})))
+        on_cycle |= component
+    return on_cycle
+
+
+def _report_topology(graph: Graph, dag: nx.DiGraph, infos: dict[str, NodeInfo], issues: list[Issue]) -> None:
+    inputs = [n.id for n in graph.inputs()]
+    if not inputs:
+        issues.append(Issue(None, "the graph has no Input block: add one to say what data goes in",
+                            code="no_input", fix=Fix("add an Input", "add_node", {"type": "Input"})))
+    for node in graph.nodes:
+        if node.type == "Input":
+            if dag.out_degree(node.id) == 0:
+                infos[node.id].issues.append(Issue(node.id, "this Input feeds nothing: connect it to a block",
+                                                   code="unused", severity=Severity.WARNING))
+        elif dag.in_degree(node.id) == 0:
+            infos[node.id].issues.append(Issue(
+                node.id, f"{node.type} has no input: drag an edge into it from the block that should feed it",
+                code="unconnected"))
+    if graph.nodes and not graph.sinks():
+        issues.append(Issue(None, "the graph has no output: add a block after the Input", code="no_output"))
+
+
+def _infer_node(graph: Graph, node: Node, infos: dict[str, NodeInfo]) -> bool:
+    """Fill ``infos[node.id]``; True when the node has an output shape."""
+    info = infos[node.id]
+    block = get_block(node.type)
+    params: Resolved = {**block.defaults(), **node.params}
+    info.params = params
+    if info.issues and any(i.severity is Severity.ERROR for i in info.issues):
+        return False
+    if block.is_source:
+        return _apply_rule(block, node, params, {}, info, {})
+    assigned = assign_ports(block, graph.in_edges(node.id))
+    if isinstance(assigned, PortProblem):
+        info.issues.append(Issue(node.id, assigned.message, code="ports", edge=assigned.edge, fix=assigned.fix))
+        return False
+    info.sources = {port: [e.source for e in edges] for port, edges in assigned.items()}
+    blocker = _blocker(info.sources, infos)
+    if blocker:
+        info.blocked_by = blocker
+        return False
+    specs = {
+        port: [infos[s].output for s in srcs] if block.ports[0].variadic else infos[srcs[0]].output
+        for port, srcs in info.sources.items()
+    }
+    return _apply_rule(block, node, params, specs, info, info.sources)
+
+
+def _blocker(sources: dict[str, list[str]], infos: dict[str, NodeInfo]) -> str | None:
+    for srcs in sources.values():
+        for s in srcs:
+            upstream = infos[s]
+            if upstream.output is None:
+                return upstream.blocked_by or s
+    return None
+
+
+def _apply_rule(block: BlockSpec, node: Node, params: Resolved, specs: dict[str, Any], info: NodeInfo,
+                sources: dict[str, list[str]]) -> bool:
+    info.inputs = specs
+    try:
+        out = block.infer(params, specs)
+    except BlockError as err:
+        info.issues.append(_issue_from(node, err, sources))
+        return False
+    info.output = out
+    info.param_count = block.count(params, specs)
+    info.macs = block.macs(params, specs, out)
+    if out.numel > MAX_ACTIVATION_VALUES:
+        info.issues.append(Issue(node.id, f"the output {out} holds {out.numel:,} values per sample, too many for "
+                                          "one tensor: shrink the layer sizes", code="size"))
+    if block.advise:
+        for message, fix in block.advise(params, specs):
+            info.issues.append(Issue(node.id, message, code="advice", severity=Severity.WARNING, fix=fix))
+    return True
+
+
+def _issue_from(node: Node, err: BlockError, sources: dict[str, list[str]]) -> Issue:
+    port = err.port
+    src = None
+    if port is not None:
+        key = port if port in sources else None
+        if key is None and port.isdigit() and "inputs" in sources and int(port) <= len(sources["inputs"]):
+            src = sources["inputs"][int(port) - 1]
+        elif key is not None:
+            src = sources[key][0]
+    if src is None and len(sources) == 1:
+        only = next(iter(sources.values()))
+        src = only[0] if len(only) == 1 else None
+    message = err.message.replace("{from}", f"from ‘{src}’" if src else "").replace("  ", " ").strip()
+    return Issue(node.id, message, edge=(src, node.id) if src else None, fix=err.fix)
+
+
+def _report_size(graph: Graph, infos: dict[str, NodeInfo], issues: list[Issue], max_params: int) -> None:
+    total = sum(i.param_count for i in infos.values())
+    if total > max_params:
+        biggest = max(infos.values(), key=lambda i: i.param_count)
+        issues.append(Issue(
+            None, f"the model has {human_count(total)} parameters ({total:,}); the limit is {human_count(max_params)}. "
+                  f"The largest block is ‘{biggest.id}’ with {human_count(biggest.param_count)}",
+            code="size"))
+
+
+def human_count(n: int) -> str:
+    for unit, size in (("B", 10**9), ("M", 10**6), ("K", 10**3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return str(n)

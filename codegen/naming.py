@@ -1,0 +1,67 @@
+"""The one path by which user text becomes Python identifiers or comment text (after torch.fx's _Namespace).
+
+Identifiers: letters, digits and underscores only; no leading digit; never a keyword, builtin, dunder or a
+name the generated code itself uses; unique within the namespace. Everything else a user typed reaches the
+source only through repr() of a validated value (see codegen.source).
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+import unicodedata
+
+_RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | {
+    "self", "torch", "nn", "math", "F", "model", "main", "forward", "example_inputs", "INPUT_SHAPES",
+}
+_MAX_LENGTH = 40
+
+
+def to_identifier(text: str, fallback: str = "node") -> str:
+    """A safe snake_case identifier derived from ``text`` (not yet unique)."""
+    ascii_text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
+    name = re.sub(r"[^0-9a-zA-Z]+", "_", ascii_text).strip("_").lower()[:_MAX_LENGTH].strip("_")
+    name = re.sub(r"_+", "_", name)
+    if not name:
+        name = fallback
+    if name[0].isdigit():
+        name = f"{fallback}_{name}"
+    if name in _RESERVED or name.startswith("__"):
+        name = f"{name}_"
+    return name
+
+
+def to_class_name(text: str, fallback: str = "Model") -> str:
+    """``digits_cnn`` → ``DigitsCnn``; a safe CamelCase identifier."""
+    words = to_identifier(text, fallback.lower()).split("_")
+    name = "".join(w[:1].upper() + w[1:] for w in words if w) or fallback
+    if name[0].isdigit() or name in _RESERVED:
+        name = fallback + name
+    return name
+
+
+class Namespace:
+    """Hands out unique identifiers; the only way codegen names things."""
+
+    def __init__(self, taken: set[str] | None = None) -> None:
+        self._used: set[str] = set(taken or ())
+
+    def create(self, text: str, fallback: str = "node") -> str:
+        base = to_identifier(text, fallback)
+        name, k = base, 1
+        while name in self._used:
+            name = f"{base}_{k}"
+            k += 1
+        self._used.add(name)
+        return name
+
+    def reserve(self, name: str) -> None:
+        self._used.add(name)
+
+
+def comment_text(text: str, limit: int = 300) -> str:
+    """Text safe inside a ``#`` comment: printable characters only, no line breaks of any kind."""
+    cleaned = "".join(ch if ch.isprintable() and ch not in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029" else " " for ch in str(text))
+    cleaned = re.sub(r"\s+", " ", cleaned).strip()
+    return cleaned[:limit]
