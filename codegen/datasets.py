@@ -1,0 +1,104 @@
+"""Built-in datasets for the training engine: a registry of named, seeded, locally generated or shipped sets.
+
+    >>> data = load_dataset("digits", seed=0, flat=True)
+    >>> data.train.inputs[0].shape, data.train.target.dtype
+    (torch.Size([1257, 64]), torch.int64)
+
+Nothing is downloaded. The types live in ``codegen.datasets_base`` and are re-exported here; the user's own
+CSV files and image zips are read by ``codegen.userdata``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from codegen import datasets_sklearn, datasets_text, datasets_toy
+from codegen.datasets_base import Builtin, Dataset, DatasetError, DatasetInfo, Option, Split, Task
+
+__all__ = [
+    "Dataset",
+    "DatasetError",
+    "DatasetInfo",
+    "Option",
+    "Split",
+    "Task",
+    "dataset_info",
+    "dataset_names",
+    "load_dataset",
+    "suggest_options",
+]
+
+
+def _registry() -> dict[str, Builtin]:
+    registry: dict[str, Builtin] = {}
+    for builtin in (*datasets_sklearn.BUILTINS, *datasets_toy.BUILTINS, *datasets_text.BUILTINS):
+        if builtin.name in registry:  # a silent overwrite would hide a whole dataset
+            raise RuntimeError(f"dataset {builtin.name!r} registered twice")
+        registry[builtin.name] = builtin
+    return registry
+
+
+_REGISTRY = _registry()
+
+
+def dataset_names() -> list[str]:
+    """Every built-in dataset name, in catalogue order (real sets first, then classroom sets, then tokens)."""
+    return list(_REGISTRY)
+
+
+def _builtin(name: str) -> Builtin:
+    key = str(name).strip().lower()
+    if key not in _REGISTRY:
+        raise DatasetError(f"no dataset named ‘{name}’; choose one of: {', '.join(_REGISTRY)}")
+    return _REGISTRY[key]
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Description, task, default template and options of a dataset, without loading it."""
+    return _builtin(name).info()
+
+
+def load_dataset(name: str, seed: int = 0, **options: Any) -> Dataset:
+    """The named dataset split ~70/15/15 (seeded, stratified for classes); DatasetError for a bad name/option.
+
+    Each call returns new tensors, so callers may move or modify them freely.
+    """
+    builtin = _builtin(name)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise DatasetError(f"{builtin.name}: the seed must be an integer, got {seed!r}")
+    return builtin.build(int(seed), **builtin.resolve(options))
+
+
+def suggest_options(
+    name: str, input_shapes: list[tuple[int, ...]] | tuple[tuple[int, ...], ...]
+) -> dict[str, Any]:
+    """Options that make dataset ``name`` produce inputs of ``input_shapes`` (a model's Input nodes, no batch).
+
+    Lets a template drawn for 28×28 or 784 inputs train on digits, a seq2seq model of length 12 on reverse,
+    or a GRU with a 50-step window on sine. Returns {} when no option helps (the engine then reports the
+    mismatch). Only the first input's shape is used except for the two-input sequence tasks.
+    """
+    if not input_shapes:
+        return {}
+    shape = tuple(int(s) for s in input_shapes[0])
+    key = str(name).strip().lower()
+    if key == "digits":
+        return _digit_options(shape)
+    if key in ("reverse", "copy", "sort", "sentiment") and len(shape) == 1:
+        return {"length": shape[0]}
+    if key in ("sine", "seasonal") and len(shape) == 2 and shape[1] == 1:
+        return {"window": shape[0]}
+    return {}
+
+
+def _digit_options(shape: tuple[int, ...]) -> dict[str, Any]:
+    if len(shape) == 3 and shape[1] == shape[2] and shape[0] in (1, 3) and 8 <= shape[1] <= 64:
+        return {"flat": False, "size": shape[1], "channels": shape[0]}
+    if len(shape) == 1:
+        for channels in (1, 3):
+            side = round((shape[0] / channels) ** 0.5)
+            if side * side * channels == shape[0] and 8 <= side <= 64:
+                return {"flat": True, "size": side, "channels": channels}
+    return {}

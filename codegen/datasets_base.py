@@ -1,0 +1,250 @@
+"""Value types shared by the built-in datasets and the user's own data, and the seeded split.
+
+Every loader returns fresh tensors: raw arrays may be cached (they are never mutated), tensors never are, so
+one caller's in-place edits can't leak into another's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+import torch
+
+VAL_FRACTION = 0.15
+TEST_FRACTION = 0.15
+
+
+class DatasetError(ValueError):
+    """A dataset can't be built: unknown name, bad option, unusable user file. The message is for the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Task(str, Enum):
+    CLASSIFICATION = "classification"  # target int64 (N,), one logit per class
+    BINARY = "binary"  # target float32 (N, 1) of 0/1, one logit
+    REGRESSION = "regression"  # target float32 (N, k)
+    SEQUENCE = "sequence"  # target int64 (N, T) token ids, pad_id where ignored
+    RECONSTRUCTION = "reconstruction"  # target float32, same shape as the input
+
+
+@dataclass
+class Split:
+    inputs: tuple[torch.Tensor, ...]  # one tensor per model input, float32 or int64 (token ids), on CPU
+    target: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.target.shape[0])
+
+
+@dataclass
+class Dataset:
+    name: str
+    description: str
+    task: Task
+    input_shapes: tuple[tuple[int, ...], ...]  # per input, without batch
+    input_dtypes: tuple[str, ...]  # "float" | "long"
+    input_names: tuple[str, ...]  # e.g. ("x",), ("src", "tgt")
+    train: Split
+    val: Split
+    test: Split
+    num_classes: int | None = None  # classification; 2 for BINARY (which still has one logit)
+    class_names: list[str] | None = None
+    vocab_size: int | None = None
+    pad_id: int | None = None
+    vocab: list[str] | None = None  # id -> token text
+    default_template: str = ""
+    # Plotting and reporting aids: "bounds" (2-D sets), "series" (time series), "target_mean"/"target_std"
+    # (standardized regression targets), "feature_names", "notes" (what a user-data loader changed).
+    extras: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One dataset option: its default and the values it accepts (the UI builds its widget from this)."""
+
+    default: Any
+    doc: str = ""
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def coerce(self, dataset: str, name: str, value: Any) -> Any:
+        """``value`` as the default's type (CLI options arrive as strings); DatasetError when it doesn't fit."""
+        kind = type(self.default)
+        try:
+            converted = _convert(kind, value)
+        except (TypeError, ValueError):
+            raise DatasetError(f"{dataset}: option ‘{name}’ {self._expects()}, got {value!r}") from None
+        if self.choices is not None and converted not in self.choices:
+            raise DatasetError(f"{dataset}: option ‘{name}’ {self._expects()}, got {value!r}")
+        low_ok = self.minimum is None or converted >= self.minimum
+        if not low_ok or (self.maximum is not None and converted > self.maximum):
+            raise DatasetError(f"{dataset}: option ‘{name}’ {self._expects()}, got {value!r}")
+        return converted
+
+    def _expects(self) -> str:
+        if self.choices is not None:
+            return "must be one of " + ", ".join(self.choices)
+        kind = {bool: "true or false", int: "an integer", float: "a number"}.get(type(self.default), "text")
+        if self.minimum is not None and self.maximum is not None:
+            return f"must be {kind} from {self.minimum:g} to {self.maximum:g}"
+        return f"must be {kind}"
+
+
+def _convert(kind: type, value: Any) -> Any:
+    if kind is bool:
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes", "on"):
+            return True
+        if text in ("false", "0", "no", "off"):
+            return False
+        raise ValueError(value)
+    if kind is int:
+        number = float(value)  # accepts "8", 8.0; refuses 8.5 below
+        if isinstance(value, bool) or not number.is_integer():
+            raise ValueError(value)
+        return int(number)
+    if kind is float:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        number = float(value)
+        if not np.isfinite(number):
+            raise ValueError(value)
+        return number
+    return str(getattr(value, "value", value)).strip().lower()  # Task.RECONSTRUCTION -> "reconstruction"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    description: str
+    task: Task
+    default_template: str
+    options: dict[str, Any]  # option name -> default
+    specs: dict[str, Option] = field(default_factory=dict)  # option name -> what it accepts
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A registered dataset: ``build(seed, **options)`` gets every option, already checked."""
+
+    name: str
+    description: str
+    task: Task
+    default_template: str
+    options: dict[str, Option]
+    build: Callable[..., Dataset]
+
+    def info(self) -> DatasetInfo:
+        defaults = {k: o.default for k, o in self.options.items()}
+        return DatasetInfo(
+            self.name, self.description, self.task, self.default_template, defaults, self.options
+        )
+
+    def resolve(self, options: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            known = ", ".join(self.options) or "none"
+            raise DatasetError(f"{self.name}: unknown option ‘{unknown[0]}’ (options: {known})")
+        values = {k: o.default for k, o in self.options.items()}
+        for key, value in options.items():
+            values[key] = self.options[key].coerce(self.name, key, value)
+        return values
+
+
+def rng_for(seed: int, stream: int) -> np.random.Generator:
+    """Independent streams for generating data (1) and splitting it (2): changing one never shifts the other."""
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, stream])
+
+
+def split_indices(
+    n: int, seed: int, labels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train/val/test indices (~70/15/15), stratified by ``labels`` when given, seeded.
+
+    Per class we round the val/test share; a class too small to share stays in train (a user's CSV may have
+    a class with one row, where sklearn's stratified split would refuse). Val and test are never empty.
+    """
+    rng = rng_for(seed, 2)
+    groups = [np.arange(n)] if labels is None else [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for group in groups:
+        order = rng.permutation(group)
+        n_val = int(round(len(order) * VAL_FRACTION))
+        n_test = int(round(len(order) * TEST_FRACTION))
+        if len(order) - n_val - n_test < 1:  # keep at least one example of every class for training
+            n_val = n_test = (len(order) - 1) // 2
+        parts[0].append(order[n_val + n_test :])
+        parts[1].append(order[:n_val])
+        parts[2].append(order[n_val : n_val + n_test])
+    train, val, test = (np.concatenate(p).astype(np.int64) for p in parts)
+    train, val = _never_empty(train, val, rng)
+    train, test = _never_empty(train, test, rng)
+    return rng.permutation(train), rng.permutation(val), rng.permutation(test)
+
+
+def _never_empty(
+    train: np.ndarray, other: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    if len(other) or len(train) < 2:
+        return train, other
+    pick = int(rng.integers(len(train)))
+    return np.delete(train, pick), train[pick : pick + 1]
+
+
+def ordered_split(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Chronological 70/15/15 split (time series: overlapping windows would leak across a random split)."""
+    n_test = max(1, int(round(n * TEST_FRACTION)))
+    n_val = max(1, int(round(n * VAL_FRACTION)))
+    idx = np.arange(n, dtype=np.int64)
+    return idx[: n - n_val - n_test], idx[n - n_val - n_test : n - n_test], idx[n - n_test :]
+
+
+def to_tensor(array: np.ndarray) -> torch.Tensor:
+    """A new CPU tensor (float32 or int64) that owns its memory."""
+    array = np.asarray(array)
+    dtype = torch.int64 if np.issubdtype(array.dtype, np.integer) else torch.float32
+    return torch.tensor(array, dtype=dtype)
+
+
+def make_splits(
+    inputs: Sequence[np.ndarray], target: np.ndarray, indices: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> tuple[Split, Split, Split]:
+    """Index every array by each split's indices; each split gets its own tensors."""
+    return tuple(  # type: ignore[return-value]
+        Split(tuple(to_tensor(x[idx]) for x in inputs), to_tensor(target[idx])) for idx in indices
+    )
+
+
+def input_meta(inputs: Sequence[np.ndarray]) -> tuple[tuple[tuple[int, ...], ...], tuple[str, ...]]:
+    """Per-input shape without the batch dimension, and "float" | "long"."""
+    shapes = tuple(tuple(int(s) for s in x.shape[1:]) for x in inputs)
+    dtypes = tuple("long" if np.issubdtype(x.dtype, np.integer) else "float" for x in inputs)
+    return shapes, dtypes
+
+
+def standardize(features: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features scaled by the training rows' mean and std (constant columns are only centred)."""
+    mean = features[train].mean(axis=0)
+    std = features[train].std(axis=0)
+    std = np.where(std > 1e-12, std, 1.0)
+    return ((features - mean) / std).astype(np.float32), mean, std
+
+
+def bounds_of(points: np.ndarray, margin: float = 0.1) -> tuple[tuple[float, float], tuple[float, float]]:
+    """((x_min, x_max), (y_min, y_max)) around 2-D points, widened by ``margin`` of the range."""
+    low, high = points.min(axis=0), points.max(axis=0)
+    pad = (high - low) * margin + 1e-6
+    return (
+        (float(low[0] - pad[0]), float(high[0] + pad[0])),
+        (float(low[1] - pad[1]), float(high[1] + pad[1])),
+    )
