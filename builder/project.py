@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from builder.catalog import get_block, has_block
+from builder.catalog import all_blocks, get_block, has_block
 from builder.catalog.registry import BlockSpec
 from builder.graph import Edge, Graph, Node
 from builder.params import ParamError
@@ -25,9 +25,14 @@ MAX_ID_LENGTH = 64
 MAX_NAME_LENGTH = 100
 MAX_META_BYTES = 10_000
 
-TOP_KEYS = {"layerlab", "name", "description", "nodes", "edges", "meta"}
-NODE_KEYS = {"id", "type", "params", "pos", "meta"}
-EDGE_KEYS = {"source", "target", "port"}
+# Tuples, in the order the docs list them (messages name them in this order).
+TOP_KEYS = ("layerlab", "name", "description", "nodes", "edges", "meta")
+NODE_KEYS = ("id", "type", "params", "pos", "meta")
+EDGE_KEYS = ("source", "target", "port")
+
+
+def _keys(keys: tuple[str, ...]) -> str:
+    return ", ".join(keys)
 
 
 class ProjectError(ValueError):
@@ -41,6 +46,15 @@ class ProjectError(ValueError):
 def _suggest(word: str, options: list[str] | set[str]) -> str:
     match = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
     return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _suggest_type(word: str) -> str:
+    """Close spellings first (Conv2D → Conv2d), then other libraries' names from the aliases (Dense → Linear)."""
+    blocks = all_blocks()
+    for block in blocks:
+        if word.lower() == block.type.lower() or word.lower() in (a.lower() for a in block.aliases):
+            return f" (did you mean {block.type!r}?)"
+    return _suggest(word, {b.type for b in blocks})
 
 
 def parse_json(text: str | bytes) -> Any:
@@ -75,7 +89,9 @@ def load_project(source: str | bytes | Mapping[str, Any]) -> Graph:
         raise ProjectError(problems)
     _check_header(data, problems)
     nodes, all_ids = _read_nodes(data.get("nodes"), problems)
-    edges = _read_edges(data.get("edges", []), {n.id: n for n in nodes}, all_ids, problems)
+    edges: list[Edge] = []
+    if isinstance(data.get("nodes"), list) and len(data["nodes"]) <= MAX_NODES:  # else every edge would dangle
+        edges = _read_edges(data.get("edges", []), {n.id: n for n in nodes}, all_ids, problems)
     if problems:
         raise ProjectError(problems)
     name = data.get("name", "model")
@@ -86,7 +102,8 @@ def load_project(source: str | bytes | Mapping[str, Any]) -> Graph:
 def _check_header(data: Mapping[str, Any], problems: list[str]) -> None:
     for key in data:
         if key not in TOP_KEYS:
-            problems.append(f"unknown top-level key {key!r}{_suggest(str(key), TOP_KEYS)}")
+            problems.append(f"unknown top-level key {key!r}{_suggest(str(key), TOP_KEYS)}; "
+                            f"the top level has {_keys(TOP_KEYS)}")
     _check_fields(data, problems)
 
 
@@ -146,16 +163,15 @@ def _read_node(index: int, item: Any, problems: list[str]) -> Node | None:
         return None
     for key in item:
         if key not in NODE_KEYS:
-            problems.append(f"{where}: unknown key {key!r}{_suggest(str(key), NODE_KEYS)}")
+            problems.append(f"{where}: unknown key {key!r}{_suggest(str(key), NODE_KEYS)}; "
+                            f"a node has {_keys(NODE_KEYS)}")
     node_id, type_name = item.get("id"), item.get("type")
     if not isinstance(node_id, str) or not node_id.strip() or len(node_id) > MAX_ID_LENGTH:
         problems.append(f"{where}: the id must be non-empty text of at most {MAX_ID_LENGTH} characters, not {node_id!r}")
         return None
     where = f"{where} ({node_id!r})"
     if not isinstance(type_name, str) or not has_block(type_name):
-        from builder.catalog import all_blocks
-
-        hint = _suggest(str(type_name), {b.type for b in all_blocks()}) if isinstance(type_name, str) else ""
+        hint = _suggest_type(type_name) if isinstance(type_name, str) else ""
         problems.append(f"{where}: unknown block type {type_name!r}{hint}")
         return None
     params = _read_params(where, get_block(type_name), item.get("params", {}), problems)
@@ -184,6 +200,8 @@ def _read_params(where: str, block: BlockSpec, raw: Any, problems: list[str]) ->
             params[name] = block.param(name).check(value)
         except ParamError as err:
             problems.append(f"{where}: {block.type} {err}")
+        except OverflowError:  # an integer beyond any float, such as 1 followed by 400 zeros
+            problems.append(f"{where}: {block.type} {name} is far too large a number")
     return params
 
 
@@ -226,7 +244,8 @@ def _read_edge(index: int, item: Any, nodes: dict[str, Node], mentioned: set[str
         return None
     for key in item:
         if key not in EDGE_KEYS:
-            problems.append(f"{where}: unknown key {key!r}{_suggest(str(key), EDGE_KEYS)}")
+            problems.append(f"{where}: unknown key {key!r}{_suggest(str(key), EDGE_KEYS)}; "
+                            f"an edge has {_keys(EDGE_KEYS)}")
     source, target, port = item.get("source"), item.get("target"), item.get("port")
     bad = False
     for role, value in (("source", source), ("target", target)):

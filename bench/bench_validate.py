@@ -1,0 +1,119 @@
+"""Benchmark: median warm ``validate()`` time for realistic 100- and 500-node graphs, printed as JSON.
+
+The graphs mix what people draw: an image branch of residual conv blocks (Conv2d → BatchNorm2d → ReLU →
+Conv2d → BatchNorm2d → Add → ReLU) with pooling, a sequence branch (Embedding → PositionalEncoding → LSTM →
+self-attention → residual Add → LayerNorm → pooling), a Concat, and a Linear/ReLU head filled up to the size.
+
+Usage: python bench/bench_validate.py [--repeat 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from builder.graph import Edge, Graph, Node  # noqa: E402
+from builder.validate import validate  # noqa: E402
+
+TARGETS_MS = {100: 5.0, 500: 25.0}
+
+
+class _Builder:
+    """Appends nodes and edges; ``add`` returns the new id so chains read top to bottom."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self.edges: list[Edge] = []
+
+    def add(self, type_name: str, *sources: str, ports: tuple[str | None, ...] = (), **params: object) -> str:
+        node_id = f"{type_name.lower()}_{len(self.nodes)}"
+        self.nodes.append(Node(node_id, type_name, params, pos=(len(self.nodes) * 10.0, 0.0)))
+        for k, source in enumerate(sources):
+            self.edges.append(Edge(source, node_id, ports[k] if k < len(ports) else None))
+        return node_id
+
+
+def _residual_block(b: _Builder, x: str, channels: int) -> str:
+    h = b.add("Conv2d", x, out_channels=channels, kernel_size=3, padding=1)
+    h = b.add("BatchNorm2d", h)
+    h = b.add("ReLU", h)
+    h = b.add("Conv2d", h, out_channels=channels, kernel_size=3, padding=1)
+    h = b.add("BatchNorm2d", h)
+    h = b.add("Add", h, x, ports=("1", "2"))
+    return b.add("ReLU", h)
+
+
+def _sequence_branch(b: _Builder) -> str:
+    tokens = b.add("Input", shape=[20], dtype="long")
+    h = b.add("Embedding", tokens, num_embeddings=1000, embedding_dim=32)
+    h = b.add("PositionalEncoding", h)
+    h = b.add("LSTM", h, hidden_size=32)
+    attn = b.add("MultiheadAttention", h, num_heads=4)
+    h = b.add("Add", h, attn)
+    h = b.add("LayerNorm", h)
+    h = b.add("SequencePool", h)
+    return b.add("Linear", h, out_features=32)
+
+
+def realistic_graph(size: int) -> Graph:
+    """A valid graph of exactly ``size`` nodes (size ≥ 40)."""
+    b = _Builder()
+    image = b.add("Input", shape=[3, 32, 32])
+    x = b.add("Conv2d", image, out_channels=16, kernel_size=3, padding=1)
+    side = 32
+    blocks = max(1, (size - 40) // 9)
+    for k in range(blocks):
+        x = _residual_block(b, x, 16)
+        if k % 3 == 2 and side > 4:
+            x = b.add("MaxPool2d", x, kernel_size=2)
+            side //= 2
+    x = b.add("AdaptiveAvgPool2d", x, output_size=1)
+    x = b.add("Flatten", x)
+    seq = _sequence_branch(b)
+    h = b.add("Concat", x, seq)
+    while len(b.nodes) < size - 1:
+        h = b.add("Linear", h, out_features=64) if len(b.nodes) % 2 else b.add("ReLU", h)
+    b.add("Linear", h, out_features=10)
+    return Graph(name=f"bench_{size}", nodes=tuple(b.nodes), edges=tuple(b.edges))
+
+
+def median_ms(graph: Graph, repeat: int) -> tuple[float, float]:
+    """Median and best wall time of ``validate(graph)`` in ms, after warm-up runs."""
+    for _ in range(3):
+        validate(graph)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        validate(graph)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times), min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=50)
+    args = parser.parse_args()
+    results = []
+    for size, target in TARGETS_MS.items():
+        graph = realistic_graph(size)
+        result = validate(graph)
+        assert result.valid and len(graph.nodes) == size, [i.message for i in result.issues]
+        median, best = median_ms(graph, args.repeat)
+        results.append({"nodes": size, "edges": len(graph.edges), "median_ms": round(median, 3),
+                        "best_ms": round(best, 3), "target_ms": target, "meets_target": median <= target})
+    # The load average says how busy the machine was: medians on a shared 2-core machine move with it.
+    print(json.dumps({"benchmark": "validate", "python": platform.python_version(), "cpus": os.cpu_count(),
+                      "load_average": [round(x, 2) for x in os.getloadavg()], "repeat": args.repeat,
+                      "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
