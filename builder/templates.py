@@ -43,5 +43,5 @@ def load_design(ref: str) -> Graph:
     if ref in template_names() and not path.exists():
         return load_template(ref)
     if not path.exists() and "/" not in ref and not ref.endswith(".json"):
-        raise ProjectError([f"{ref!r} is neither a template name nor a file; see `layerlab templates`"])
+        raise FileNotFoundError(f"{ref!r} is neither a template name nor a file; see `layerlab templates`")
     return load_project(path.read_bytes())

@@ -32,7 +32,7 @@ def read_design(ref: str) -> Graph:
     except ProjectError as err:
         raise CliError([f"{ref}: {p}" for p in err.problems], EXIT_INVALID) from None
     except FileNotFoundError:
-        raise CliError([f"{ref}: no such file or template"], EXIT_UNREADABLE) from None
+        raise CliError([f"{ref}: no such file or template (see `layerlab templates`)"], EXIT_UNREADABLE) from None
     except (IsADirectoryError, PermissionError, OSError) as err:
         raise CliError([f"{ref}: cannot read the file ({err.strerror or err})"], EXIT_UNREADABLE) from None
 
@@ -77,12 +77,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     from builder.summary import format_summary, summarize
 
+    from builder.validate import validate
+
     graph = read_design(args.design)
-    summary = summarize(graph, batch_size=args.batch_size)
+    result = validate(graph)
+    summary = summarize(graph, batch_size=args.batch_size, result=result)
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
         print(format_summary(summary))
+    for issue in result.errors:  # the numbers above are partial: say why
+        where = f"‘{issue.node}’" if issue.node else "graph"
+        print(f"error: {where}: {issue.message}", file=sys.stderr)
     return EXIT_OK if summary.valid else EXIT_INVALID
 
 
