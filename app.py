@@ -1,0 +1,75 @@
+"""LayerLab in the browser: `streamlit run app.py` (or `layerlab app`).
+
+Composition only: page config, the session bootstrap and the panels. Graph edits are pure functions in
+builder/; the panels live in ui/.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import state
+from ui.canvas import render_canvas
+from ui.gallery import BUILD_VIEW, VIEW_KEY, render_gallery
+from ui.header import render_header, render_issues
+from ui.inspector import render_inspector
+from ui.palette import render_palette
+from ui.panels import render_code, render_summary
+from ui.project_io import render_project_io
+from ui.style import PAGE_CSS
+
+VIEWS = [BUILD_VIEW, "Templates", "Summary", "Code", "Train"]
+
+
+def render_train_tab() -> None:
+    try:
+        from ui.train_panel import render_train_panel
+    except ImportError as err:
+        st.info(f"Training is not available in this installation yet ({err}).")
+        return
+    render_train_panel(state.graph(), state.result())
+
+
+def render_build_tab() -> None:
+    canvas_col, inspector_col = st.columns([2.6, 1], gap="small")
+    with canvas_col:
+        render_canvas()
+        st.caption("Drag from a node's right dot to another node's left dot to connect · right-click the canvas "
+                   "to add a block by name · Backspace deletes what is selected · scroll to zoom")
+        render_issues(state.result())
+    with inspector_col, st.container(height=640, border=False, key="inspector"):
+        render_inspector()
+
+
+def main() -> None:
+    st.set_page_config(page_title="LayerLab", page_icon="🧠", layout="wide", initial_sidebar_state="expanded")
+    first_run = state.HISTORY not in st.session_state
+    state.bootstrap()
+    if first_run:  # a share link opens on its design; a fresh visit on the gallery
+        st.session_state[VIEW_KEY] = BUILD_VIEW if state.SHARE_PARAM in st.query_params else "Templates"
+    st.markdown(PAGE_CSS, unsafe_allow_html=True)
+    with st.sidebar:
+        render_palette()
+        st.divider()
+        render_project_io()
+    render_header()
+    state.show_flashes()
+    build, gallery, summary, code, train = st.tabs(VIEWS, key=VIEW_KEY, on_change="rerun")
+    if build.open:
+        with build:
+            render_build_tab()
+    if gallery.open:
+        with gallery:
+            render_gallery()
+    if summary.open:
+        with summary:
+            render_summary(state.graph(), state.result())
+    if code.open:
+        with code:
+            render_code(state.graph(), state.result())
+    if train.open:
+        with train:
+            render_train_tab()
+
+
+main()

@@ -1,0 +1,58 @@
+"""The block palette: categories of buttons with a search box; a click adds the block after the selection."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from builder.catalog import BlockSpec, Category, all_blocks
+from builder.edits import add_node
+from ui import state
+
+SEARCH_KEY = "palette_search"
+OPEN_BY_DEFAULT = {Category.INPUT, Category.DENSE, Category.CONV, Category.ACTIVATION}
+
+
+def matches(block: BlockSpec, query: str) -> bool:
+    """Every word of the query appears in the type, the doc line or an alias (any case)."""
+    haystack = " ".join([block.type, block.doc, *block.aliases]).lower()
+    return all(word in haystack for word in query.lower().split())
+
+
+def grouped(query: str = "") -> dict[Category, list[BlockSpec]]:
+    """Blocks matching ``query`` by category, categories in catalog order, empty ones left out."""
+    groups: dict[Category, list[BlockSpec]] = {c: [] for c in Category}
+    for block in all_blocks():
+        if matches(block, query):
+            groups[block.category].append(block)
+    return {c: blocks for c, blocks in groups.items() if blocks}
+
+
+def add_block(type_name: str) -> None:
+    state.edit(add_node, type_name, after=state.selected())
+
+
+def _target_line() -> None:
+    selected = state.selected()
+    if selected:
+        left, right = st.columns([3, 2], vertical_alignment="center")
+        left.caption(f"New blocks go after **‘{selected}’**")
+        right.button("Deselect", key="palette_deselect", on_click=state.select, args=(None,),
+                     help="then new blocks land at a free spot, unconnected")
+    else:
+        st.caption("Nothing selected: new blocks land at a free spot. Click a node to add after it.")
+
+
+def render_palette() -> None:
+    st.markdown("#### Blocks")
+    query = st.text_input("Search blocks", key=SEARCH_KEY, placeholder="conv, dense, lstm, residual…",
+                          label_visibility="collapsed")
+    _target_line()
+    groups = grouped(query)
+    if not groups:
+        st.info(f"No block matches ‘{query}’.")
+    for category, blocks in groups.items():
+        with st.expander(f"{category.value} ({len(blocks)})", expanded=bool(query) or category in OPEN_BY_DEFAULT):
+            columns = st.columns(2)
+            for k, block in enumerate(blocks):
+                columns[k % 2].button(block.type, key=f"palette_{block.type}", help=block.doc,
+                                      on_click=add_block, args=(block.type,), use_container_width=True)

@@ -1,0 +1,104 @@
+"""The summary panel (per-layer table, totals, memory) and the code panel (source and downloads)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+import pandas as pd
+import streamlit as st
+
+from builder.graph import Graph
+from builder.project import to_json
+from builder.summary import Summary, summarize
+from builder.validate import ValidationResult
+from codegen.source import CodegenError, generate_model
+from ui.style import human_count
+
+BATCH_KEY = "summary_batch"
+# Formats the exports module may offer: (format, label, file suffix, mime).
+EXPORTS = (
+    ("script", "Training script", "_train.py", "text/x-python"),
+    ("ipynb", "Notebook", ".ipynb", "application/x-ipynb+json"),
+    ("onnx", "ONNX", ".onnx", "application/octet-stream"),
+    ("torchscript", "TorchScript", ".pt", "application/octet-stream"),
+    ("weights", "Weights (safetensors)", ".safetensors", "application/octet-stream"),
+)
+
+
+def summary_frame(summary: Summary) -> pd.DataFrame:
+    rows = [{
+        "layer": r.node, "type": r.type,
+        "output": "?" if r.output_shape is None else "(" + ", ".join("N" if d == -1 else str(d) for d in r.output_shape) + ")",
+        "params": r.total_params, "MACs": r.macs, "activations (KB)": round(r.activation_bytes / 1024, 1),
+    } for r in summary.rows]
+    return pd.DataFrame(rows)
+
+
+def render_summary(graph: Graph, result: ValidationResult) -> None:
+    batch = st.number_input("Batch size", min_value=1, max_value=65536, value=32, step=1, key=BATCH_KEY, width=220)
+    summary = summarize(graph, batch_size=int(batch), result=result)
+    cols = st.columns(4)
+    cols[0].metric("Parameters", f"{summary.total_params:,}")
+    cols[1].metric("MACs per sample", human_count(summary.total_macs))
+    cols[2].metric("Model size", f"{summary.model_mb:.2f} MB")
+    cols[3].metric(f"Training memory (batch {summary.batch_size})", f"{summary.training_mb:.1f} MB",
+                   help="rough peak with Adam: weights, gradients, two moments, activations kept for backward")
+    st.dataframe(summary_frame(summary), hide_index=True, use_container_width=True)
+    if not summary.valid:
+        st.caption("Rows with ‘?’ have no shape yet: fix the issues on the canvas.")
+
+
+def _exporter() -> Callable[[Graph, str], bytes] | None:
+    """The exports module's bytes function when it is installed (written separately, optional here)."""
+    try:
+        module = importlib.import_module("codegen.exports")
+    except ImportError:
+        return None
+    return getattr(module, "export_bytes", None)
+
+
+def _deferred(exporter: Callable[[Graph, str], bytes], graph: Graph, fmt: str) -> Callable[[], bytes]:
+    """The export, run on click in Streamlit's download thread, where an exception would vanish silently."""
+
+    def make() -> bytes:
+        try:
+            return exporter(graph, fmt)
+        except Exception as err:  # noqa: BLE001 - whatever failed, the user gets the reason in the file
+            return f"LayerLab could not export this design as {fmt}: {err}\n".encode()
+
+    return make
+
+
+def _download_buttons(graph: Graph, code: str) -> None:
+    stem = graph.name or "model"
+    cols = st.columns(4)
+    cols[0].download_button("⬇ model .py", code, file_name=f"{stem}.py", mime="text/x-python",
+                            key="dl_py", on_click="ignore", type="primary")
+    cols[1].download_button("⬇ project .json", to_json(graph), file_name=f"{stem}.json",
+                            mime="application/json", key="dl_json", on_click="ignore")
+    exporter = _exporter()
+    if exporter is None:
+        return
+    for k, (fmt, label, suffix, mime) in enumerate(EXPORTS):
+        # Deferred: the bytes are made only when the button is clicked (ONNX export takes a moment).
+        cols[(k + 2) % 4].download_button(f"⬇ {label}", _deferred(exporter, graph, fmt),
+                                          file_name=f"{stem}{suffix}", mime=mime, key=f"dl_{fmt}",
+                                          on_click="ignore")
+
+
+def render_code(graph: Graph, result: ValidationResult) -> None:
+    if not result.valid:
+        n = len(result.errors)
+        st.warning(f"Fix {n} issue{'s' if n != 1 else ''} first: the code is generated only for a design "
+                   "where every shape fits.")
+        for issue in result.errors:
+            st.markdown(f"- ‘{issue.node}’: {issue.message}" if issue.node else f"- {issue.message}")
+        return
+    try:
+        model = generate_model(graph, result)
+    except CodegenError as err:
+        st.error("The code could not be generated: " + "; ".join(err.problems))
+        return
+    _download_buttons(graph, model.code)
+    st.code(model.code, language="python", line_numbers=True)

@@ -1,0 +1,60 @@
+"""Save (download the project JSON), load (upload, with every ProjectError line shown) and share links."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from builder.project import ProjectError, load_project, to_json
+from builder.share import ShareError, encode_share
+from ui import state
+
+UPLOAD_KEY = "project_upload"
+SHARE_SHOWN = "ll_share_link"
+
+
+def _on_upload() -> None:
+    upload = st.session_state.get(UPLOAD_KEY)
+    if upload is None:
+        return
+    try:
+        graph = load_project(upload.getvalue())
+    except ProjectError as err:
+        lines = "\n".join(f"- {p}" for p in err.problems[:12])
+        more = f"\n- … and {len(err.problems) - 12} more" if len(err.problems) > 12 else ""
+        state.flash("error", f"‘{upload.name}’ is not a LayerLab project it can open:\n{lines}{more}")
+        return
+    state.replace_graph(graph)
+    state.flash("success", f"Loaded ‘{upload.name}’ ({len(graph.nodes)} blocks).")
+
+
+def share_url(link: str) -> str:
+    """The full address when Streamlit knows it, else just the query part to append to the app's address."""
+    try:
+        base = (st.context.url or "").split("?")[0]
+    except Exception:  # st.context.url is missing outside a browser session (AppTest)
+        base = ""
+    return f"{base}?design={link}"
+
+
+def _on_share() -> None:
+    try:
+        link = encode_share(state.graph())
+    except ShareError as err:
+        state.flash("error", f"This design can't be shared as a link: {err}. Save the project file instead.")
+        return
+    st.query_params[state.SHARE_PARAM] = link
+    st.session_state[SHARE_SHOWN] = share_url(link)
+
+
+def render_project_io() -> None:
+    graph = state.graph()
+    st.markdown("#### Project")
+    st.download_button("Save project", to_json(graph), file_name=f"{graph.name or 'model'}.json",
+                       icon=":material/save:", mime="application/json", key="save_project", on_click="ignore", use_container_width=True)
+    st.file_uploader("Load a project (.json)", type=["json"], key=UPLOAD_KEY, on_change=_on_upload)
+    st.button("Share link", icon=":material/link:", key="share", on_click=_on_share, use_container_width=True,
+              help="put the design in the address bar; anyone opening the link gets this design")
+    link = st.session_state.get(SHARE_SHOWN)
+    if link:
+        st.caption(f"Link ready ({len(link):,} characters), also in the address bar:")
+        st.code(link, language=None, wrap_lines=True)
