@@ -1,0 +1,245 @@
+"""`layerlab train` and `layerlab runs`: train a design on a dataset from the terminal, list recorded runs.
+
+A template's ``meta.training`` supplies every option the command line leaves out, so
+``layerlab train digits_cnn`` alone trains with settings that reach the documented accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from cli.main import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, CliError, read_design
+from codegen.device import DEVICES
+from codegen.optim import OPTIMIZERS, SCHEDULES
+
+_STARTED = time.perf_counter()  # the command's clock starts when the module is imported (at parse time)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a design on a dataset; records the run")
+    p.add_argument("design", help="a project file or a template name")
+    p.add_argument("--dataset", help="a built-in dataset name, a .csv file or a .zip of image folders (default: the template's)")
+    p.add_argument("--target", help="the target column of a CSV dataset")
+    p.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
+                   help="a dataset option, e.g. -o gate=xor (repeatable)")
+    p.add_argument("--epochs", type=_positive_int)
+    p.add_argument("--lr", type=_positive_float)
+    p.add_argument("--batch-size", type=_positive_int)
+    p.add_argument("--optimizer", choices=OPTIMIZERS)
+    p.add_argument("--schedule", choices=SCHEDULES)
+    p.add_argument("--patience", type=_positive_int, help="early stopping patience in epochs")
+    p.add_argument("--device", choices=[d for d in DEVICES])
+    p.add_argument("--seed", type=int)
+    p.add_argument("--max-seconds", type=_positive_float, help="stop training after this many seconds")
+    p.add_argument("--db", help="the run history database (default: in the user's data directory)")
+    p.add_argument("--json", action="store_true", help="end with one JSON line of results")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("runs", help="list recorded training runs")
+    p.add_argument("--db", help="the run history database (default: in the user's data directory)")
+    p.add_argument("--limit", type=_positive_int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+# -- train --------------------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from codegen.engine import TrainConfig, train
+    from codegen.runstore import RunStoreError
+    from codegen.tasks import FitError
+
+    graph = read_design(args.design)
+    defaults = dict(graph.meta.get("training") or {})
+    dataset, task = _load_data(args, graph, defaults)
+    config = TrainConfig.from_dict({**defaults, "task": task, **_overrides(args)})
+    store = _open_store(args.db)
+    stop = threading.Event()
+    progress = _Progress(args.json, sys.stderr.isatty())
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set()) if _main_thread() else None
+    try:
+        result = train(graph, dataset, config, on_event=progress, stop_event=stop, store=store)
+    except FitError as err:
+        raise CliError([f"{args.design}: {p.message}" for p in err.problems], EXIT_INVALID) from None
+    except RunStoreError as err:
+        raise CliError([str(err)], EXIT_UNREADABLE) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    progress.close()
+    _report(args, graph.name, dataset.name, result)
+    return EXIT_OK if result.status in ("finished", "stopped") else EXIT_INVALID
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    names = {"epochs": "epochs", "lr": "lr", "batch_size": "batch_size", "optimizer": "optimizer",
+             "schedule": "schedule", "patience": "patience", "device": "device", "seed": "seed",
+             "max_seconds": "max_seconds"}
+    return {key: getattr(args, attr) for attr, key in names.items() if getattr(args, attr) is not None}
+
+
+def _load_data(args: argparse.Namespace, graph: Any, defaults: dict[str, Any]) -> tuple[Any, str | None]:
+    """The dataset and a task override (the template's, when it trains on its own dataset)."""
+    from codegen.datasets import DatasetError, dataset_names, load_dataset, suggest_options
+
+    name = args.dataset or defaults.get("dataset")
+    if not name:
+        raise CliError([f"{args.design}: name a dataset with --dataset (one of {', '.join(dataset_names())} "
+                        "or a .csv file)"], EXIT_UNREADABLE)
+    seed = args.seed if args.seed is not None else int(defaults.get("seed", 0))
+    own = name == defaults.get("dataset")
+    try:
+        if name.lower().endswith(".csv"):
+            return _load_csv(name, args.target, seed), None
+        if name.lower().endswith(".zip"):
+            return _load_zip(name, graph, seed), None
+        options = dict(defaults.get("dataset_options") or {}) if own else {}
+        if not options:  # shape the data for the model's inputs where the dataset can (digits at 28×28, ...)
+            options = suggest_options(name, [tuple(n.params.get("shape", ())) for n in graph.inputs()])
+        options.update(_parse_options(args.option))
+        return load_dataset(name, seed=seed, **options), defaults.get("task") if own else None
+    except DatasetError as err:
+        raise CliError([err.message], EXIT_UNREADABLE) from None
+
+
+def _load_csv(path: str, target: str | None, seed: int) -> Any:
+    from codegen.userdata import load_csv
+
+    if not target:
+        raise CliError([f"{path}: name the column to predict with --target COLUMN"], EXIT_UNREADABLE)
+    if not Path(path).is_file():
+        raise CliError([f"{path}: no such file"], EXIT_UNREADABLE)
+    return load_csv(Path(path), target, seed=seed)
+
+
+def _load_zip(path: str, graph: Any, seed: int) -> Any:
+    """Image folders in a zip, resized to the model's (C, H, W) input: grey for one channel."""
+    from codegen.userdata import load_image_zip
+
+    if not Path(path).is_file():
+        raise CliError([f"{path}: no such file"], EXIT_UNREADABLE)
+    shape = next((tuple(n.params.get("shape", ())) for n in graph.inputs()), ())
+    if len(shape) != 3:
+        raise CliError([f"{path}: images need a model whose Input is (channels, height, width), not {shape}"],
+                       EXIT_INVALID)
+    return load_image_zip(Path(path), size=shape[1], grayscale=shape[0] == 1, seed=seed)
+
+
+def _parse_options(items: list[str]) -> dict[str, str]:
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CliError([f"--option {item!r}: write it as KEY=VALUE, e.g. gate=xor"], EXIT_UNREADABLE)
+        options[key.strip()] = value.strip()
+    return options
+
+
+def _open_store(path: str | None) -> Any:
+    from codegen.runstore import RunStore, RunStoreError
+
+    try:
+        return RunStore(path)
+    except RunStoreError as err:
+        raise CliError([str(err)], EXIT_UNREADABLE) from None
+
+
+class _Progress:
+    """A bar redrawn in place on a terminal; one line per epoch otherwise."""
+
+    def __init__(self, quiet_bar: bool, tty: bool) -> None:
+        self.tty = tty and not quiet_bar
+        self.drawn = False
+
+    def __call__(self, event: Any) -> None:
+        if event.kind == "start" and event.message:  # e.g. the device asked for is missing
+            print(event.message, file=sys.stderr, flush=True)
+        elif event.kind == "step" and self.tty:
+            done = event.step / max(1, event.total_steps)
+            bar = "#" * int(done * 30)
+            eta = f"{event.eta_s:.0f}s" if event.eta_s is not None else "?"
+            sys.stderr.write(f"\repoch {event.epoch}/{event.epochs} [{bar:<30}] loss {event.train_loss:.4f} "
+                             f"{event.samples_per_s:,.0f} samples/s ETA {eta}   ")
+            sys.stderr.flush()
+            self.drawn = True
+        elif event.kind == "epoch":
+            self.close()
+            print(_epoch_line(event), flush=True)
+
+    def close(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\r" + " " * 100 + "\r")
+            self.drawn = False
+
+
+def _epoch_line(event: Any) -> str:
+    parts = [f"epoch {event.epoch}/{event.epochs}", f"train_loss {event.train_loss:.4f}"]
+    if event.val_loss is not None:
+        parts.append(f"val_loss {event.val_loss:.4f}")
+    for key, value in event.metrics.items():
+        if isinstance(value, float):
+            parts.append(f"val_{key} {value:.4f}")
+    return "  ".join(parts)
+
+
+def _report(args: argparse.Namespace, name: str, dataset: str, result: Any) -> None:
+    scalars = {k: v for k, v in result.test_metrics.items() if isinstance(v, (int, float))}
+    if result.status != "finished":  # stopped, NaN loss, out of memory: say why
+        print(result.message, file=sys.stderr)
+    print(f"{name} on {dataset}: {result.status} after {result.epochs} epochs on {result.device} "
+          f"({result.seconds:.1f} s); test " + ", ".join(f"{k} {v:.4f}" for k, v in scalars.items()))
+    if args.json:
+        summary = {"design": name, "dataset": dataset, "task": result.task, "status": result.status,
+                   "message": result.message, "epochs": result.epochs, "device": result.device,
+                   "seconds": round(time.perf_counter() - _STARTED, 3), "train_seconds": round(result.seconds, 3),
+                   "samples_per_s": round(result.samples_per_s, 1), "run_id": result.run_id,
+                   **{f"test_{k}": v for k, v in scalars.items()}}
+        print(json.dumps(summary))
+
+
+# -- runs ---------------------------------------------------------------------------------------------
+def cmd_runs(args: argparse.Namespace) -> int:
+    store = _open_store(args.db)
+    from codegen.runstore import RunStoreError
+
+    try:
+        runs = store.list_runs(limit=args.limit)
+    except RunStoreError as err:
+        raise CliError([str(err)], EXIT_UNREADABLE) from None
+    if args.json:
+        print(json.dumps([r.summary() for r in runs], indent=2))
+        return EXIT_OK
+    if not runs:
+        print(f"no runs recorded yet in {store.path}")
+        return EXIT_OK
+    for r in runs:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
+        score = next((f"{k} {v:.4f}" for k, v in r.metrics.items() if k.startswith("test_")), "")
+        print(f"{r.id}  {when}  {r.name:<20} {r.dataset:<12} {r.device:<4} {r.status:<11} {score}")
+    return EXIT_OK

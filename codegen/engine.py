@@ -1,0 +1,384 @@
+"""Train the module generated from a graph on a dataset, reporting progress through a callback.
+
+What trains is the generated source imported from a real file (``codegen.loader``), so the app, the CLI and
+an exported script can never disagree. In-memory data is moved to the device once and batched by index
+(``torch.randperm``), with no per-sample collation; data too large for the device goes through a DataLoader
+that also fetches whole batches by index. Everything the run reports is a plain dataclass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from builder.graph import Graph
+from builder.project import dump_project
+from builder.validate import validate
+from codegen.batches import Batches, make_batches
+from codegen.device import (
+    amp_dtype,
+    cpu_threads,
+    free_cached_memory,
+    is_out_of_memory,
+    pick_device,
+)
+from codegen.loader import build_model
+from codegen.metrics import headline, make_accumulator
+from codegen.optim import make_optimizer, make_schedule
+from codegen.runstore import RunStore
+from codegen.source import CodegenError, ModelSource, generate_model
+from codegen.tasks import FitError, FitProblem, TaskPlan, check_fit
+from codegen.train_config import TrainConfig
+
+__all__ = ["FitError", "FitProblem", "RunResult", "TrainConfig", "TrainEvent", "prepare", "train"]
+
+EVAL_BATCH = 1024  # evaluation needs no gradients: bigger batches are faster and still small in memory
+
+
+@dataclass(frozen=True)
+class TrainEvent:
+    kind: str  # start | step | epoch | end
+    epoch: int  # 1-based epoch in progress (0 before the first)
+    epochs: int
+    step: int  # optimizer steps done
+    total_steps: int
+    train_loss: float | None = None  # mean since the last event (step) or over the epoch (epoch)
+    val_loss: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)  # validation metrics (epoch), test metrics (end)
+    samples_per_s: float = 0.0
+    eta_s: float | None = None
+    elapsed_s: float = 0.0
+    lr: float = 0.0
+    message: str = ""
+    # Epoch and end events carry the model being trained, for views drawn inside the callback (which runs
+    # in the training thread between steps); evaluate it under torch.no_grad() and leave its mode as found.
+    model: nn.Module | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass
+class RunResult:
+    status: str  # finished | stopped | failed
+    message: str
+    task: str
+    device: str
+    epochs: int  # epochs completed
+    history: list[dict[str, Any]]  # per epoch: epoch, train_loss, val_loss, lr, seconds and val metrics
+    test_metrics: dict[str, Any]
+    model: nn.Module
+    source: ModelSource
+    plan: TaskPlan
+    seconds: float
+    samples_per_s: float
+    best_epoch: int | None = None
+    run_id: str | None = None
+    event_seconds: float = 0.0  # time spent building and sending events (the reporting overhead)
+    steps: int = 0  # optimizer steps taken
+    train_seconds: float = 0.0  # time in training steps only (no evaluation, no events)
+    train_cpu_seconds: float = 0.0  # CPU time of the training thread in those steps (steadier on a busy machine)
+    notes: list[str] = field(default_factory=list)  # e.g. why the device differs from the one asked for
+
+
+class TrainingHalted(Exception):
+    """Ends the epoch loop early; ``status`` says how the run ends."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# -- the run --------------------------------------------------------------------------------------
+EventCallback = Callable[[TrainEvent], None]
+
+
+def prepare(graph: Graph, dataset: Any, config: TrainConfig) -> tuple[ModelSource, TaskPlan, int]:
+    """The model source, the task plan and the multiply-adds per sample; raises FitError with every problem."""
+    problems = [FitProblem(p) for p in config.problems()]
+    try:
+        result = validate(graph)
+        source = generate_model(graph, result)
+    except CodegenError as err:
+        raise FitError(problems + [FitProblem(p) for p in err.problems]) from None
+    plan, fit = check_fit(graph, source, result, dataset, config.loss, config.task, config.label_smoothing)
+    if problems or fit:
+        raise FitError(problems + fit)
+    return source, plan, sum(info.macs for info in result.nodes.values())
+
+
+def train(graph: Graph, dataset: Any, config: TrainConfig | None = None, on_event: EventCallback | None = None,
+          stop_event: threading.Event | None = None, store: RunStore | None = None) -> RunResult:
+    """Train ``graph`` on ``dataset``. Raises FitError before training when they don't fit; afterwards every
+    ending (finished, stopped, NaN loss, out of memory) is a RunResult with its status and message."""
+    config = config or TrainConfig()
+    source, plan, macs = prepare(graph, dataset, config)
+    run = _Run(graph, dataset, config, source, plan, on_event, stop_event or threading.Event(), store)
+    if run.device.type != "cpu":
+        return run.run()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(cpu_threads(config.threads, macs * config.batch_size * 3))  # forward + backward
+    try:
+        return run.run()
+    finally:
+        torch.set_num_threads(previous)
+
+
+class _Run:
+    def __init__(self, graph: Graph, dataset: Any, config: TrainConfig, source: ModelSource, plan: TaskPlan,
+                 on_event: EventCallback | None, stop_event: threading.Event, store: RunStore | None) -> None:
+        self.graph, self.dataset, self.config, self.source, self.plan = graph, dataset, config, source, plan
+        self.on_event, self.stop_event, self.store = on_event, stop_event, store
+        choice = pick_device(config.device)
+        self.device, self.notes = choice.device, [choice.note] if choice.note else []
+        self.amp = amp_dtype(self.device, config.amp)
+        self.criterion = plan.criterion()
+        self.history: list[dict[str, Any]] = []
+        self.step = self.samples = 0
+        self.train_seconds = self.train_cpu_seconds = self.event_seconds = 0.0
+        self.best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+        self.good_state: dict[str, torch.Tensor] | None = None
+        self.run_id: str | None = None
+
+    # -- setup and ending ---------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        self.started = time.perf_counter()
+        self._setup()
+        self._record_start()
+        try:
+            status, message = self._loop()
+            test = self._finish_metrics()
+        except BaseException as err:  # a bug or an interrupt: the history must not keep it "running"
+            if self.store and self.run_id:
+                self.store.finish_run(self.run_id, "failed", f"{type(err).__name__}: {err}")
+            raise
+        self._emit("end", metrics=test, message=message, model=self.model)
+        result = RunResult(
+            status, message, self.plan.task, self.device.type, len(self.history), self.history, test, self.model,
+            self.source, self.plan, time.perf_counter() - self.started, self._speed(),
+            best_epoch=self.best[1] if self.best else None, run_id=self.run_id, event_seconds=self.event_seconds,
+            steps=self.step, train_seconds=self.train_seconds, train_cpu_seconds=self.train_cpu_seconds,
+            notes=self.notes)
+        self._record_end(result)
+        return result
+
+    def _setup(self) -> None:
+        config = self.config
+        torch.manual_seed(config.seed)
+        try:
+            self.model = build_model(self.source, seed=config.seed).to(self.device)
+        except Exception as err:
+            if not is_out_of_memory(err):
+                raise
+            raise FitError([FitProblem(f"the model doesn't fit in the memory of {self.device.type}: "
+                                       "make its layers smaller")]) from None
+        self.train_data = make_batches(self.dataset.train, self.plan, self.device, config.batch_size,
+                                       config.max_device_bytes)
+        self.eval_sets = {name: make_batches(getattr(self.dataset, name), self.plan, self.device,
+                                             max(EVAL_BATCH, config.batch_size), config.max_device_bytes)
+                          for name in ("val", "test")}
+        self.total_steps = len(self.train_data) * config.epochs
+        self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.lr, config.weight_decay,
+                                        config.momentum)
+        self.schedule = make_schedule(config.schedule, self.optimizer, self.total_steps, len(self.train_data))
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
+
+    def _loop(self) -> tuple[str, str]:
+        generator = torch.Generator().manual_seed(self.config.seed)
+        self.loop_started = time.perf_counter()  # the time limit is for training, not for setting it up
+        self._emit("start", message="; ".join(self.notes))
+        self.good_state = _snapshot(self.model)
+        try:
+            for epoch in range(1, self.config.epochs + 1):
+                self.epoch = epoch
+                train_loss = self._train_epoch(generator)
+                self._end_epoch(epoch, train_loss)
+        except TrainingHalted as halt:
+            return halt.status, halt.message
+        except Exception as err:  # out of memory is a user-level problem; anything else is a bug
+            if not is_out_of_memory(err):
+                raise
+            return "failed", self._out_of_memory()
+        if self.best and self.config.patience:
+            self.model.load_state_dict(self.best[2])
+        return "finished", f"trained {len(self.history)} epochs"
+
+    def _out_of_memory(self) -> str:
+        self.optimizer.zero_grad(set_to_none=True)
+        free_cached_memory(self.device)
+        self._restore_good()
+        return (f"ran out of memory on {self.device.type} with batch size {self.config.batch_size} "
+                f"(epoch {self.epoch}, step {self.step + 1}): try a smaller batch size or a smaller model")
+
+    def _finish_metrics(self) -> dict[str, Any]:
+        try:
+            loss, metrics = self._evaluate(self.eval_sets["test"])
+        except Exception as err:
+            if not is_out_of_memory(err):
+                raise
+            free_cached_memory(self.device)
+            return {}
+        return {"loss": loss, **metrics} if loss is not None else {}
+
+    # -- training -----------------------------------------------------------------------------------
+    def _train_epoch(self, generator: torch.Generator) -> float:
+        self.model.train()
+        total, count, window, window_count = 0.0, 0, 0.0, 0
+        epoch_start = last_event = time.perf_counter()
+        cpu_start = time.thread_time()
+        events_before = self.event_seconds
+        try:
+            for inputs, target in self.train_data.epoch(generator):
+                if self.stop_event.is_set():
+                    raise TrainingHalted("stopped", f"stopped by request at epoch {self.epoch}, step {self.step}")
+                loss = self._step(inputs, target)
+                n = len(target)
+                total, count, window, window_count = total + loss * n, count + n, window + loss * n, window_count + n
+                if time.perf_counter() - last_event >= self.config.event_interval:
+                    self._emit("step", train_loss=window / window_count)
+                    window, window_count, last_event = 0.0, 0, time.perf_counter()
+                self._check_time()
+        finally:  # samples/s counts training only, not the time spent reporting it
+            self.train_seconds += time.perf_counter() - epoch_start - (self.event_seconds - events_before)
+            self.train_cpu_seconds += time.thread_time() - cpu_start
+        return total / max(1, count)
+
+    def _step(self, inputs: tuple[torch.Tensor, ...], target: torch.Tensor) -> float:
+        with self._autocast():
+            output = self.model(*inputs)
+            loss = self.criterion(output.float() if self.amp else output, target)
+        value = loss.item()  # one sync per step: needed to stop at the first non-finite loss
+        if not math.isfinite(value):
+            self._restore_good()
+            raise TrainingHalted("failed", f"the training loss became {value} at epoch {self.epoch}, step "
+                                           f"{self.step + 1}: the last good weights were kept. Try a lower learning "
+                                           f"rate (now {self.config.lr:g}), gradient clipping or normalised inputs")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.config.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.schedule.step()
+        self.step += 1
+        self.samples += len(target)
+        return value
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp is None:  # no autocast object at all: not every device type accepts one, even disabled
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp)
+
+    def _check_time(self) -> None:
+        limit = self.config.max_seconds
+        if limit is not None and time.perf_counter() - self.loop_started >= limit:
+            raise TrainingHalted("stopped", f"time limit of {limit:g} s reached at epoch {self.epoch}, step {self.step}")
+
+    def _restore_good(self) -> None:
+        """Keep the current weights when they are still finite, else go back to the last epoch's."""
+        finite = all(torch.isfinite(p).all() for p in self.model.parameters())
+        if not finite and self.good_state is not None:
+            self.model.load_state_dict(self.good_state)
+
+    def _end_epoch(self, epoch: int, train_loss: float) -> None:
+        val_loss, metrics = self._evaluate(self.eval_sets["val"])
+        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": self._lr(),
+               "seconds": time.perf_counter() - self.started, **metrics}
+        self.history.append(row)
+        self.good_state = _snapshot(self.model)
+        if self.store and self.run_id:
+            self.store.add_epoch(self.run_id, epoch, _jsonable(row))
+        self._emit("epoch", train_loss=train_loss, val_loss=val_loss, metrics=metrics, model=self.model)
+        self._early_stop(epoch, val_loss)
+
+    def _early_stop(self, epoch: int, val_loss: float | None) -> None:
+        if not self.config.patience or val_loss is None:
+            return
+        if self.best is None or val_loss < self.best[0]:
+            self.best = (val_loss, epoch, self.good_state)
+        elif epoch - self.best[1] >= self.config.patience:
+            self.model.load_state_dict(self.best[2])
+            raise TrainingHalted("finished", f"early stopping at epoch {epoch}: no better validation loss for "
+                                             f"{self.config.patience} epochs; restored epoch {self.best[1]}")
+
+    @torch.no_grad()
+    def _evaluate(self, batches: Batches) -> tuple[float | None, dict[str, Any]]:
+        if batches.n == 0:
+            return None, {}
+        was_training = self.model.training
+        self.model.eval()
+        accumulator = make_accumulator(self.plan.task, self.plan.num_classes, self.plan.pad_id, self.device)
+        loss_sum = 0.0
+        for inputs, target in batches.epoch(None):
+            with self._autocast():
+                output = self.model(*inputs)
+            output = output.float()
+            loss_sum += float(self.criterion(output, target)) * len(target)
+            accumulator.update(self.plan.predict(output), self.plan.metric_target(target))
+        self.model.train(was_training)
+        return loss_sum / batches.n, _in_units(accumulator.result(), getattr(self.dataset, "extras", None) or {})
+
+    # -- reporting ----------------------------------------------------------------------------------
+    def _lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def _speed(self) -> float:
+        return self.samples / self.train_seconds if self.train_seconds > 0 else 0.0
+
+    def _emit(self, kind: str, **values: Any) -> None:
+        if self.on_event is None:
+            return
+        began = time.perf_counter()
+        done = self.step
+        elapsed = began - self.started
+        eta = elapsed / done * (self.total_steps - done) if done else None
+        event = TrainEvent(kind, getattr(self, "epoch", 0), self.config.epochs, done, self.total_steps,
+                           samples_per_s=self._speed(), eta_s=eta, elapsed_s=elapsed, lr=self._lr(), **values)
+        self.on_event(event)
+        self.event_seconds += time.perf_counter() - began
+
+    def _record_start(self) -> None:
+        if self.store is None:
+            return
+        name = self.graph.name
+        self.run_id = self.store.start_run(name, dump_project(self.graph), self.config.to_dict(),
+                                           getattr(self.dataset, "name", "?"), self.device.type)
+
+    def _record_end(self, result: RunResult) -> None:
+        if self.store is None or self.run_id is None:
+            return
+        final = {"test": _jsonable(result.test_metrics), "epochs": result.epochs, "seconds": result.seconds,
+                 "samples_per_s": result.samples_per_s, "task": result.task}
+        name, value = headline(result.task, result.test_metrics)
+        if value is not None:
+            final[f"test_{name}"] = value
+        self.store.finish_run(self.run_id, result.status, result.message, final, self.model.state_dict())
+
+
+def _in_units(metrics: dict[str, Any], extras: dict[str, Any]) -> dict[str, Any]:
+    """Regression targets are often standardized: add MAE/RMSE in the target's own units when the scale is known."""
+    std = extras.get("target_std")
+    if "rmse" in metrics and isinstance(std, (int, float)) and std > 0:
+        metrics = {**metrics, "mae_units": metrics["mae"] * std, "rmse_units": metrics["rmse"] * std}
+    return metrics
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    """Finite floats only (JSON has no NaN): a non-finite loss is stored as null."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        out[key] = value
+    return out

@@ -1,0 +1,209 @@
+"""Run history in an embedded SQLite database (WAL), with the weights of each run in a safetensors file.
+
+The database lives in the user's data directory (``LAYERLAB_DATA_DIR``, else the platform data dir), or at a
+path given by the caller. One connection per thread (SQLite connections must not be shared across threads
+without care); WAL lets the app read while a worker writes. Runs left "running" by a process that died are
+marked "interrupted" when the store is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+STATUSES = ("running", "finished", "stopped", "failed", "interrupted")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, created REAL NOT NULL, name TEXT NOT NULL, graph TEXT NOT NULL, config TEXT NOT NULL,
+    dataset TEXT NOT NULL, device TEXT NOT NULL, status TEXT NOT NULL, message TEXT NOT NULL DEFAULT '',
+    metrics TEXT NOT NULL DEFAULT '{}', weights TEXT, pid INTEGER, finished REAL);
+CREATE TABLE IF NOT EXISTS epochs (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, epoch INTEGER NOT NULL, metrics TEXT NOT NULL,
+    PRIMARY KEY (run_id, epoch));
+"""
+
+
+class RunStoreError(Exception):
+    """The run database can't be used (corrupt, unreadable, or a run that doesn't exist)."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    created: float
+    name: str
+    graph: dict[str, Any]
+    config: dict[str, Any]
+    dataset: str
+    device: str
+    status: str
+    message: str
+    metrics: dict[str, Any]
+    weights: str | None
+    finished: float | None = None
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "created": self.created, "name": self.name, "dataset": self.dataset,
+                "device": self.device, "status": self.status, "message": self.message, "metrics": self.metrics}
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("LAYERLAB_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "layerlab"
+    if sys.platform.startswith("win"):
+        return Path(os.environ.get("LOCALAPPDATA", Path.home())) / "layerlab"
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "layerlab"
+
+
+def _alive(pid: int | None) -> bool:
+    """Whether the process that started a run still exists (on this machine)."""
+    if not pid:
+        return False
+    if pid == os.getpid() or sys.platform.startswith("win"):
+        return True  # on Windows os.kill(pid, 0) would terminate the process: don't probe there
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+class RunStore:
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else default_data_dir() / "runs.sqlite"
+        self.weights_dir = self.path.parent / "weights"
+        self._local = threading.local()
+        self._lock = threading.Lock()  # serialises writers from threads of this process
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise RunStoreError(f"cannot create the run directory {self.path.parent}: {err.strerror or err}") from None
+        self._guard(self._init)
+
+    # -- connections ---------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    def _guard(self, action, *args):
+        try:
+            return action(*args)
+        except sqlite3.DatabaseError as err:
+            raise RunStoreError(f"the run history {self.path} can't be used ({err}): move the file away "
+                                "(a new one is created) or choose another path") from None
+
+    def _init(self) -> None:
+        conn = self._conn()
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; only skips an fsync per commit
+        with self._lock, conn:
+            conn.executescript(_SCHEMA)
+            rows = conn.execute("SELECT id, pid FROM runs WHERE status='running'").fetchall()
+            stale = [(r["id"],) for r in rows if not _alive(r["pid"])]
+            conn.executemany("UPDATE runs SET status='interrupted', message='the process ended during the run', "
+                             "finished=? WHERE id=?", [(time.time(), s) for (s,) in stale])
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- writing -------------------------------------------------------------------------------
+    def start_run(self, name: str, graph: dict[str, Any], config: dict[str, Any], dataset: str, device: str) -> str:
+        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        row = (run_id, time.time(), name, json.dumps(graph), json.dumps(config), dataset, device, "running",
+               os.getpid())
+        self._write("INSERT INTO runs (id, created, name, graph, config, dataset, device, status, pid) "
+                    "VALUES (?,?,?,?,?,?,?,?,?)", row)
+        return run_id
+
+    def add_epoch(self, run_id: str, epoch: int, metrics: dict[str, Any]) -> None:
+        self._write("INSERT OR REPLACE INTO epochs (run_id, epoch, metrics) VALUES (?,?,?)",
+                    (run_id, epoch, json.dumps(metrics)))
+
+    def finish_run(self, run_id: str, status: str, message: str = "", metrics: dict[str, Any] | None = None,
+                   state_dict: dict[str, torch.Tensor] | None = None) -> None:
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        weights = self.save_weights(run_id, state_dict) if state_dict is not None else None
+        self._write("UPDATE runs SET status=?, message=?, metrics=?, weights=?, finished=? WHERE id=?",
+                    (status, message, json.dumps(metrics or {}), weights, time.time(), run_id))
+
+    def save_weights(self, run_id: str, state_dict: dict[str, torch.Tensor]) -> str:
+        self.weights_dir.mkdir(parents=True, exist_ok=True)
+        path = self.weights_dir / f"{run_id}.safetensors"
+        # safetensors refuses shared or non-contiguous storage: give it independent contiguous copies.
+        save_file({k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}, str(path))
+        return str(path)
+
+    def delete_run(self, run_id: str) -> None:
+        record = self.get_run(run_id)
+        self._write("DELETE FROM runs WHERE id=?", (run_id,))
+        if record.weights:
+            Path(record.weights).unlink(missing_ok=True)
+
+    def _write(self, sql: str, params: tuple) -> None:
+        def action() -> None:
+            conn = self._conn()
+            with self._lock, conn:
+                conn.execute(sql, params)
+        self._guard(action)
+
+    # -- reading -------------------------------------------------------------------------------
+    def list_runs(self, limit: int | None = None) -> list[RunRecord]:
+        sql = "SELECT * FROM runs ORDER BY created DESC" + (" LIMIT ?" if limit else "")
+        rows = self._guard(lambda: self._conn().execute(sql, (limit,) if limit else ()).fetchall())
+        return [self._record(row) for row in rows]
+
+    def get_run(self, run_id: str) -> RunRecord:
+        row = self._guard(lambda: self._conn().execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone())
+        if row is None:
+            raise RunStoreError(f"no run {run_id!r} in {self.path}")
+        epochs = self._guard(lambda: self._conn().execute(
+            "SELECT metrics FROM epochs WHERE run_id=? ORDER BY epoch", (run_id,)).fetchall())
+        return self._record(row, [json.loads(e["metrics"]) for e in epochs])
+
+    def load_weights(self, run_id: str, model: torch.nn.Module) -> torch.nn.Module:
+        """Load a run's weights into ``model`` (an instance of the run's generated class), strictly."""
+        record = self.get_run(run_id)
+        if not record.weights or not Path(record.weights).is_file():
+            raise RunStoreError(f"run {run_id!r} has no saved weights")
+        state = load_file(record.weights)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            raise RunStoreError(f"the weights of run {run_id!r} don't fit this model: {err}") from None
+        return model
+
+    def compare(self, run_ids: list[str], metric: str = "val_loss") -> dict[str, list[float | None]]:
+        """Per-epoch curves of ``metric`` for each run, for a side-by-side chart."""
+        return {run_id: [e.get(metric) for e in self.get_run(run_id).epochs] for run_id in run_ids}
+
+    @staticmethod
+    def _record(row: sqlite3.Row, epochs: list[dict[str, Any]] | None = None) -> RunRecord:
+        return RunRecord(row["id"], row["created"], row["name"], json.loads(row["graph"]), json.loads(row["config"]),
+                         row["dataset"], row["device"], row["status"], row["message"], json.loads(row["metrics"]),
+                         row["weights"], row["finished"], epochs or [])
