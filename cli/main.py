@@ -32,7 +32,7 @@ def read_design(ref: str) -> Graph:
     except ProjectError as err:
         raise CliError([f"{ref}: {p}" for p in err.problems], EXIT_INVALID) from None
     except FileNotFoundError:
-        raise CliError([f"{ref}: no such file or template (see `layerlab templates`)"], EXIT_UNREADABLE) from None
+        raise CliError([f"{ref}: no such file or template"], EXIT_UNREADABLE) from None
     except (IsADirectoryError, PermissionError, OSError) as err:
         raise CliError([f"{ref}: cannot read the file ({err.strerror or err})"], EXIT_UNREADABLE) from None
 

@@ -1,0 +1,91 @@
+"""`layerlab export DESIGN --to FORMAT -o PATH`: the same export functions the app's download buttons use."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import pickle
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cli.main import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, CliError, read_design
+
+if TYPE_CHECKING:  # the export machinery imports torch: loaded only when the command runs
+    from builder.graph import Graph
+    from codegen.exports import Format
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from codegen.exports import FORMATS, Format
+    from codegen.script_data import DATASETS
+
+    formats = ", ".join(f"{f.value} ({FORMATS[f].label})" for f in Format)
+    p = subparsers.add_parser("export", help="write the design as PyTorch code, a training script, a notebook, "
+                                             "ONNX, TorchScript, weights or a project file",
+                              description=f"Formats: {formats}.")
+    p.add_argument("design", help="a project file or a template name")
+    p.add_argument("--to", dest="format", required=True, choices=[f.value for f in Format], help="the format")
+    p.add_argument("-o", "--output", help="the file to write (default: the design's name plus the format's suffix)")
+    p.add_argument("--dataset", choices=sorted(DATASETS), help="script/ipynb: the built-in data set to train on "
+                                                               "(default: the design's training settings)")
+    p.add_argument("--epochs", type=int, help="script/ipynb: default number of epochs")
+    p.add_argument("--lr", type=float, help="script/ipynb: default learning rate")
+    p.add_argument("--batch-size", type=int, help="script/ipynb: default batch size")
+    p.add_argument("--weights", help="onnx/torchscript/weights: trained weights to export "
+                                          "(.safetensors, or the .pt state dict a training script saved)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights when no --weights is given")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from codegen.exports import ExportError, as_format, export_bytes, file_name
+
+    graph = read_design(args.design)
+    fmt = as_format(args.format)
+    output = Path(args.output or file_name(graph, fmt))
+    options = {k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size))
+               if v is not None}
+    try:
+        state = _read_weights(args.weights) if args.weights else None
+        data = export_bytes(graph, fmt, dataset=args.dataset, state_dict=state, seed=args.seed, **options)
+    except ExportError as err:
+        raise CliError([f"{args.design}: {p}" for p in err.problems], EXIT_INVALID) from None
+    try:
+        output.write_bytes(data)
+    except OSError as err:
+        raise CliError([f"{output}: cannot write the file ({err.strerror or err})"], EXIT_UNREADABLE) from None
+    print(f"wrote {output} ({_describe(graph, fmt, len(data))})")
+    return EXIT_OK
+
+
+def _read_weights(path: str) -> dict[str, Any]:
+    """A state dict from .safetensors, or from a .pt file that the training script saved (no pickled code)."""
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise CliError([f"{path}: cannot read the weights ({err.strerror or err})"], EXIT_UNREADABLE) from None
+    try:
+        if path.endswith((".pt", ".pth")):
+            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        else:
+            state = load(data)
+    except (SafetensorError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError):
+        raise CliError([f"{path}: not a weights file that loads safely (.safetensors, or a .pt state dict of "
+                        "tensors only)"], EXIT_UNREADABLE) from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CliError([f"{path}: expected a state dict (parameter name -> tensor)"], EXIT_UNREADABLE)
+    return state
+
+
+def _describe(graph: Graph, fmt: Format, size: int) -> str:
+    from builder.validate import validate
+    from codegen.exports import Format
+
+    if fmt is Format.JSON:
+        return f"{size:,} bytes"
+    total = validate(graph).total_params
+    return f"{total:,} parameters, {size:,} bytes"

@@ -1,0 +1,44 @@
+"""Golden files of generated source: a change to codegen shows up as a reviewable diff.
+
+Regenerate with ``pytest tests/test_codegen_golden.py --update-golden`` and read the diff before committing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from builder.graph import Edge, Graph, Node
+from builder.templates import load_template
+from codegen.script import generate_script
+from codegen.source import generate_model
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+MODELS = ["digits_cnn", "resnet_mini", "seq2seq_lstm", "transformer_classifier"]
+
+
+def _iris_graph() -> Graph:
+    """A fixed design (not a template, whose training settings may be retuned) for the script's golden file."""
+    nodes = (Node("features", "Input", {"shape": [4]}), Node("hidden", "Linear", {"out_features": 16}),
+             Node("act", "ReLU"), Node("head", "Linear", {"out_features": 3}))
+    edges = (Edge("features", "hidden"), Edge("hidden", "act"), Edge("act", "head"))
+    meta = {"training": {"dataset": "iris", "epochs": 50, "lr": 0.01, "optimizer": "adam", "batch_size": 16}}
+    return Graph("iris_mlp", nodes, edges, "A small MLP for the iris flowers.", meta)
+
+
+def _check(name: str, code: str, update: bool) -> None:
+    path = GOLDEN / name
+    if update:
+        path.write_text(code, encoding="utf-8")
+    assert path.exists(), f"{path} is missing: run pytest with --update-golden"
+    assert code == path.read_text(encoding="utf-8"), f"{name} changed: review, then rerun with --update-golden"
+
+
+@pytest.mark.parametrize("template", MODELS)
+def test_model_source_matches_golden(template: str, request: pytest.FixtureRequest) -> None:
+    _check(f"{template}.py", generate_model(load_template(template)).code, request.config.getoption("--update-golden"))
+
+
+def test_training_script_matches_golden(request: pytest.FixtureRequest) -> None:
+    _check("iris_mlp_train.py", generate_script(_iris_graph()), request.config.getoption("--update-golden"))
