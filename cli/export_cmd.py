@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the export machinery imports torch: loaded only when the co
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from codegen.exports import FORMATS, Format
+    from codegen.formats import FORMATS, Format
     from codegen.script_data import DATASETS
 
     formats = ", ".join(f"{f.value} ({FORMATS[f].label})" for f in Format)

@@ -76,7 +76,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from builder.summary import format_summary, summarize
-
     from builder.validate import validate
 
     graph = read_design(args.design)

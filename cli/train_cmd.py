@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.main import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, CliError, read_design
-from codegen.device import DEVICES
-from codegen.optim import OPTIMIZERS, SCHEDULES
+from codegen.choices import DEVICES, OPTIMIZERS, SCHEDULES
 
 _STARTED = time.perf_counter()  # the command's clock starts when the module is imported (at parse time)
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
+from codegen.choices import DEVICES  # noqa: F401  (re-exported)
+
 AMP_MODES = ("off", "auto", "bf16", "fp16")
 
 

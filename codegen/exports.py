@@ -11,8 +11,6 @@ import copy
 import io
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -22,39 +20,10 @@ from torch import nn
 from builder.graph import Graph
 from builder.project import to_json
 from builder.validate import ValidationResult, validate
+from codegen.formats import FORMATS, Format, FormatInfo  # noqa: F401  (re-exported for callers)
 from codegen.loader import build_model, example_batch
 from codegen.naming import to_identifier
 from codegen.source import CodegenError, ModelSource, generate_model
-
-
-class Format(str, Enum):
-    PY = "py"
-    SCRIPT = "script"
-    IPYNB = "ipynb"
-    ONNX = "onnx"
-    TORCHSCRIPT = "torchscript"
-    WEIGHTS = "weights"
-    JSON = "json"
-
-
-@dataclass(frozen=True)
-class FormatInfo:
-    format: Format
-    label: str  # for buttons and help texts
-    suffix: str  # appended to the design's name to make a file name
-    mime: str
-    text: bool  # the content is UTF-8 text
-
-
-FORMATS: dict[Format, FormatInfo] = {info.format: info for info in (
-    FormatInfo(Format.PY, "PyTorch model (.py)", ".py", "text/x-python", True),
-    FormatInfo(Format.SCRIPT, "Training script (.py)", "_train.py", "text/x-python", True),
-    FormatInfo(Format.IPYNB, "Jupyter notebook (.ipynb)", ".ipynb", "application/x-ipynb+json", True),
-    FormatInfo(Format.ONNX, "ONNX model (.onnx)", ".onnx", "application/octet-stream", False),
-    FormatInfo(Format.TORCHSCRIPT, "TorchScript (.pt)", "_scripted.pt", "application/octet-stream", False),
-    FormatInfo(Format.WEIGHTS, "Weights (.safetensors)", ".safetensors", "application/octet-stream", False),
-    FormatInfo(Format.JSON, "LayerLab project (.json)", ".json", "application/json", True),
-)}
 
 
 class ExportError(ValueError):

@@ -13,8 +13,7 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "radam")
-SCHEDULES = ("constant", "step", "exponential", "cosine", "warmup", "onecycle")
+from codegen.choices import OPTIMIZERS, SCHEDULES  # noqa: F401  (re-exported)
 
 
 class OptimConfigError(ValueError):

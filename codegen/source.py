@@ -16,7 +16,6 @@ from typing import Any
 from builder.catalog import Call, get_block
 from builder.graph import Graph
 from builder.validate import ValidationResult, validate
-from codegen import layers
 from codegen.naming import Namespace, comment_text, to_class_name
 from codegen.safety import check_source
 
@@ -172,6 +171,8 @@ class _Writer:
         return lines
 
     def _helper_sources(self) -> list[str]:
+        from codegen import layers  # imports torch: only when a helper class is needed
+
         out: list[str] = []
         for helper in self.helpers:
             out += [inspect.getsource(getattr(layers, helper)).rstrip(), "", ""]

@@ -1,0 +1,36 @@
+"""The export formats and how their files are named; torch-free so the CLI's --help stays instant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Format(str, Enum):
+    PY = "py"
+    SCRIPT = "script"
+    IPYNB = "ipynb"
+    ONNX = "onnx"
+    TORCHSCRIPT = "torchscript"
+    WEIGHTS = "weights"
+    JSON = "json"
+
+
+@dataclass(frozen=True)
+class FormatInfo:
+    format: Format
+    label: str  # for buttons and help texts
+    suffix: str  # appended to the design's name to make a file name
+    mime: str
+    text: bool  # the content is UTF-8 text
+
+
+FORMATS: dict[Format, FormatInfo] = {info.format: info for info in (
+    FormatInfo(Format.PY, "PyTorch model (.py)", ".py", "text/x-python", True),
+    FormatInfo(Format.SCRIPT, "Training script (.py)", "_train.py", "text/x-python", True),
+    FormatInfo(Format.IPYNB, "Jupyter notebook (.ipynb)", ".ipynb", "application/x-ipynb+json", True),
+    FormatInfo(Format.ONNX, "ONNX model (.onnx)", ".onnx", "application/octet-stream", False),
+    FormatInfo(Format.TORCHSCRIPT, "TorchScript (.pt)", "_scripted.pt", "application/octet-stream", False),
+    FormatInfo(Format.WEIGHTS, "Weights (.safetensors)", ".safetensors", "application/octet-stream", False),
+    FormatInfo(Format.JSON, "LayerLab project (.json)", ".json", "application/json", True),
+)}
