@@ -1,0 +1,214 @@
+"""Run history from the SQLite store: a table of past runs, curves of several runs overlaid, and for one run
+its design back on the canvas (with its weights) or its weights as a download.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from ui import charts
+
+_STORE = "ll_run_store"
+LOADED_RUN = "ll_loaded_run"  # the run whose weights the Train panel shows results for
+_HEADLINE = (
+    "test_accuracy",
+    "accuracy",
+    "test_rmse",
+    "rmse",
+    "test_token_accuracy",
+    "token_accuracy",
+    "test_mse",
+    "val_loss",
+    "loss",
+)
+
+
+def get_store() -> Any:
+    """This session's handle on the run store (the database itself is shared through its file)."""
+    from codegen.runstore import RunStore
+
+    if _STORE not in st.session_state:
+        st.session_state[_STORE] = RunStore()
+    return st.session_state[_STORE]
+
+
+# ---- pure helpers ------------------------------------------------------------------------------------
+def headline(metrics: dict[str, Any]) -> str:
+    """The one number that says how a run went, e.g. 'test_accuracy 0.964'."""
+    for name in _HEADLINE:
+        value = metrics.get(name)
+        if isinstance(value, (int, float)):
+            return f"{name} {value:.4g}"
+    return ""
+
+
+def run_rows(records: list[Any]) -> list[dict[str, Any]]:
+    """Rows of the history table (newest first, as the store lists them)."""
+    return [
+        {
+            "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created)),
+            "name": r.name,
+            "dataset": r.dataset,
+            "status": r.status,
+            "device": r.device,
+            "epochs": len(r.epochs) if r.epochs else r.metrics.get("epochs"),
+            "result": headline(r.metrics),
+            "message": r.message,
+            "id": r.id,
+        }
+        for r in records
+    ]
+
+
+def run_label(record: Any) -> str:
+    when = time.strftime("%H:%M:%S", time.localtime(record.created))
+    return f"{record.name} · {record.dataset} · {when} · {record.id[-6:]}"
+
+
+def epoch_metric_names(epochs: list[dict[str, Any]]) -> list[str]:
+    """Numeric per-epoch metrics, losses first."""
+    names = {k for e in epochs for k, v in e.items() if isinstance(v, (int, float)) and k != "epoch"}
+    return sorted(names, key=lambda n: (not n.endswith("loss"), n))
+
+
+def overlay_series(records: list[Any], metric: str) -> dict[str, tuple[list[float], list[float]]]:
+    """run label -> (epochs, values) for the epochs that recorded ``metric``."""
+    series = {}
+    for record in records:
+        points = [
+            (e.get("epoch", i + 1), e[metric])
+            for i, e in enumerate(record.epochs)
+            if isinstance(e.get(metric), (int, float))
+        ]
+        series[run_label(record)] = ([p[0] for p in points], [p[1] for p in points])
+    return series
+
+
+@dataclass
+class LoadedResult:
+    """A past run rebuilt for the result views: the graph's generated model with the run's weights."""
+
+    run_id: str
+    model: Any
+    source: Any
+    plan: Any
+    test_metrics: dict[str, Any]
+    epochs: int
+    seconds: float
+    samples_per_s: float
+    notes: list[str] = field(default_factory=list)
+
+
+def loaded_result(store: Any, run_id: str, graph: Any, dataset: Any) -> LoadedResult:
+    """Rebuild run ``run_id`` for ``graph`` on ``dataset``; raises RunStoreError or FitError when that fails."""
+    from codegen.engine import TrainConfig, prepare
+    from codegen.loader import build_model
+
+    record = store.get_run(run_id)
+    config = TrainConfig.from_dict({**record.config, "device": "cpu"})
+    source, plan = prepare(graph, dataset, config)[:2]  # (source, plan, ...)
+    model = store.load_weights(run_id, build_model(source))
+    metrics = record.metrics
+    note = f"weights of run {record.name} · {record.dataset} · {run_id} ({record.status})"
+    return LoadedResult(
+        run_id,
+        model,
+        source,
+        plan,
+        dict(metrics.get("test") or {}),
+        int(metrics.get("epochs") or 0),
+        float(metrics.get("seconds") or 0.0),
+        float(metrics.get("samples_per_s") or 0.0),
+        [note],
+    )
+
+
+# ---- the panel ----------------------------------------------------------------------------------------
+def render_runs_panel(
+    on_load: Callable[[Any, str], None] | None = None, key: str = "runs", limit: int = 200
+) -> None:
+    """The history. ``on_load(graph, run_id)`` puts a past run's design back on the canvas."""
+    from codegen.runstore import RunStoreError
+
+    try:
+        store = get_store()
+        records = store.list_runs(limit=limit)
+    except RunStoreError as err:
+        st.error(str(err))
+        return
+    if not records:
+        st.info("No runs yet: start one above and it will be listed here.")
+        return
+    st.dataframe(
+        run_rows(records),
+        hide_index=True,
+        width="stretch",
+        column_order=("started", "name", "dataset", "status", "epochs", "result", "device", "message"),
+    )
+    by_label = {run_label(r): r for r in records}
+    # Keyed by the newest run: when a run is added, the selection starts again from it.
+    chosen = st.multiselect(
+        "Compare runs", list(by_label), default=list(by_label)[:1], key=f"{key}_pick_{records[0].id}"
+    )
+    try:
+        picked = [store.get_run(by_label[c].id) for c in chosen]  # with their epochs
+    except RunStoreError as err:  # deleted meanwhile, or the file went bad
+        st.error(str(err))
+        return
+    if not picked:
+        return
+    _overlay(picked, key)
+    if len(picked) == 1:
+        _single_run_actions(store, picked[0], on_load, key)
+
+
+def _overlay(records: list[Any], key: str) -> None:
+    names = epoch_metric_names([e for r in records for e in r.epochs])
+    if not names:
+        st.caption("These runs recorded no epochs.")
+        return
+    metric = st.selectbox("Metric", names, key=f"{key}_metric")
+    st.plotly_chart(charts.runs_overlay_chart(overlay_series(records, metric), metric), key=f"{key}_overlay")
+
+
+def _single_run_actions(
+    store: Any, record: Any, on_load: Callable[[Any, str], None] | None, key: str
+) -> None:
+    if record.metrics:
+        st.caption(
+            "Final metrics: "
+            + ", ".join(f"{k} {v:.4g}" for k, v in record.metrics.items() if isinstance(v, (int, float)))
+        )
+    left, right = st.columns(2)
+    if on_load is not None and left.button("Load this design and its weights", key=f"{key}_load"):
+        _load(record, on_load)
+    weights = Path(record.weights) if record.weights else None
+    if weights is not None and weights.is_file():
+        right.download_button(
+            "Download weights (.safetensors)",
+            weights.read_bytes(),
+            file_name=f"{record.name}-{record.id}.safetensors",
+            mime="application/octet-stream",
+            key=f"{key}_download",
+        )
+    else:
+        right.caption("This run saved no weights.")
+
+
+def _load(record: Any, on_load: Callable[[Any, str], None]) -> None:
+    from builder.project import ProjectError, load_project
+
+    try:
+        graph = load_project(record.graph)
+    except ProjectError as err:
+        st.error("This run's design can't be loaded: " + "; ".join(err.problems))
+        return
+    st.session_state[LOADED_RUN] = record.id
+    on_load(graph, record.id)
+    st.rerun()  # draw the loaded design and its results at once

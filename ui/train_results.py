@@ -1,0 +1,222 @@
+"""After a run: final metrics, confusion matrix, decision boundary, predictions on sample inputs and attention
+maps. Everything is computed from the run's model (``ui.train_insight``) and drawn with ``ui.charts``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from ui import charts, train_insight
+from ui.train_data import as_images, class_label, decode, labels_of, preview_kind
+from ui.train_live import format_seconds
+
+
+def is_two_d(dataset: Any) -> bool:
+    return tuple(dataset.input_shapes[0]) == (2,) and dataset.extras.get("bounds") is not None
+
+
+def render_results(result: Any, graph: Any, dataset: Any, key: str) -> None:
+    """Every view that fits the task; ``result`` is the engine's RunResult."""
+    _metrics(result)
+    plan, model, test = result.plan, result.model, result.test_metrics
+    confusion = test.get("confusion")
+    boundary = is_two_d(dataset) and plan.task in ("classification", "binary")
+    if confusion is not None or boundary:
+        left, right = st.columns(2)
+        if confusion is not None:
+            names = dataset.class_names or [str(i) for i in range(len(confusion))]
+            normalize = left.toggle("Show fractions", key=f"{key}_cm_norm")
+            left.plotly_chart(charts.confusion_matrix_chart(confusion, names, normalize), key=f"{key}_cm")
+        if boundary:
+            right.plotly_chart(boundary_figure(model, plan, dataset), key=f"{key}_boundary")
+    _predictions(result, dataset, key)
+    _attention(result, graph, dataset, key)
+
+
+def boundary_figure(model: Any, plan: Any, dataset: Any) -> Any:
+    xs, ys, values = train_insight.boundary_values(model, plan, dataset.extras["bounds"])
+    split = dataset.train
+    return charts.decision_boundary_chart(
+        xs, ys, values, split.inputs[0].numpy(), labels_of(dataset, split), dataset.class_names
+    )
+
+
+def _metrics(result: Any) -> None:
+    test = result.test_metrics
+    shown = [(k, v) for k, v in test.items() if isinstance(v, (int, float))][:5]
+    columns = st.columns(len(shown) + 2)
+    for column, (name, value) in zip(columns, shown):
+        column.metric(f"test {name}", f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}")
+    columns[-2].metric("epochs", result.epochs)
+    columns[-1].metric(
+        "time", format_seconds(result.seconds), f"{result.samples_per_s:,.0f} samples/s", delta_color="off"
+    )
+    for note in getattr(result, "notes", []) or []:
+        st.caption(f"ℹ️ {note}")
+
+
+def _predictions(result: Any, dataset: Any, key: str) -> None:
+    plan, model, split = result.plan, result.model, dataset.test
+    kind = preview_kind(dataset)
+    st.markdown("**Predictions on test examples**")
+    if plan.task == "sequence":
+        st.dataframe(sequence_rows(model, plan, dataset), hide_index=True, width="stretch")
+    elif kind == "series":
+        actual, predicted = train_insight.forecast(model, plan, split)
+        st.plotly_chart(charts.forecast_chart(actual, predicted), key=f"{key}_forecast")
+    elif plan.task == "reconstruction" and kind == "images":
+        pred = train_insight.sample_predictions(model, plan, split, n=8)
+        images = np.concatenate([as_images(pred.actual), as_images(pred.predicted)])
+        titles = ["input"] * len(pred.actual) + ["reconstruction"] * len(pred.predicted)
+        st.plotly_chart(charts.image_grid(images, titles, columns=len(pred.actual)), key=f"{key}_recon")
+    elif kind == "images" and plan.task in ("classification", "binary"):
+        pred = train_insight.sample_predictions(model, plan, split, n=16)
+        st.plotly_chart(
+            charts.image_grid(as_images(pred.inputs[0]), prediction_titles(dataset, pred), columns=8),
+            key=f"{key}_digits",
+        )
+    elif kind == "tokens":
+        st.dataframe(text_rows(model, plan, dataset), hide_index=True, width="stretch")
+    else:
+        st.dataframe(table_rows(model, plan, dataset), hide_index=True, width="stretch")
+
+
+def prediction_titles(dataset: Any, pred: Any) -> list[str]:
+    """'7' when right, '✗ 1 (is 7)' when wrong."""
+    titles = []
+    for p, a in zip(pred.predicted.reshape(-1), pred.actual.reshape(-1)):
+        p, a = int(p), int(a)
+        titles.append(
+            class_label(dataset, p)
+            if p == a
+            else f"✗ {class_label(dataset, p)} (is {class_label(dataset, a)})"
+        )
+    return titles
+
+
+def sequence_rows(model: Any, plan: Any, dataset: Any, n: int = 8) -> list[dict[str, Any]]:
+    """Input, expected and greedily generated sequences of the first test examples."""
+    split = dataset.test
+    names = list(dataset.input_names)
+    src = split.inputs[names.index("src") if "src" in names else 0][:n]
+    target = split.target[:n]
+    if "bos_id" in dataset.extras and len(split.inputs) > 1:
+        generated = train_insight.greedy_decode(
+            model, src, target.shape[1], int(dataset.extras["bos_id"]), dataset.pad_id or 0
+        )
+    else:  # one-input sequence models: one forward pass
+        generated = train_insight.sample_predictions(model, plan, split, n).predicted
+        generated = np.asarray(generated)
+    rows = []
+    for k in range(len(src)):
+        expected = decode(target[k], dataset.vocab, dataset.pad_id)
+        got = decode(generated[k], dataset.vocab, dataset.pad_id)
+        rows.append(
+            {
+                "input": decode(src[k], dataset.vocab, dataset.pad_id),
+                "expected": expected,
+                "generated": got,
+                "correct": "✓" if got == expected else "✗",
+            }
+        )
+    return rows
+
+
+def text_rows(model: Any, plan: Any, dataset: Any, n: int = 8) -> list[dict[str, Any]]:
+    split = dataset.test
+    pred = train_insight.sample_predictions(model, plan, split, n)
+    rows = []
+    for k in range(len(pred.predicted)):
+        p, a = int(pred.predicted.reshape(-1)[k]), int(pred.actual.reshape(-1)[k])
+        rows.append(
+            {
+                "text": decode(split.inputs[0][k], dataset.vocab, dataset.pad_id),
+                "predicted": class_label(dataset, p),
+                "true": class_label(dataset, a),
+                "correct": "✓" if p == a else "✗",
+            }
+        )
+    return rows
+
+
+def table_rows(model: Any, plan: Any, dataset: Any, n: int = 10) -> list[dict[str, Any]]:
+    """The first test rows: up to four input features, then prediction, truth and error or ✓/✗."""
+    pred = train_insight.sample_predictions(model, plan, dataset.test, n)
+    features = np.asarray(pred.inputs[0]).reshape(len(pred.predicted), -1)[:, :4]
+    names = list(dataset.extras.get("feature_names") or [f"x{i}" for i in range(features.shape[1])])
+    rows = []
+    for k in range(len(pred.predicted)):
+        row: dict[str, Any] = {names[i]: round(float(v), 3) for i, v in enumerate(features[k][: len(names)])}
+        if plan.task in ("classification", "binary"):
+            p, a = int(pred.predicted.reshape(-1)[k]), int(pred.actual.reshape(-1)[k])
+            row.update(
+                predicted=class_label(dataset, p),
+                true=class_label(dataset, a),
+                correct="✓" if p == a else "✗",
+            )
+        else:
+            p, a = np.asarray(pred.predicted[k]).reshape(-1), np.asarray(pred.actual[k]).reshape(-1)
+            row.update(
+                predicted=round(float(p[0]), 4),
+                true=round(float(a[0]), 4),
+                error=round(float(p[0] - a[0]), 4),
+            )
+        rows.append(row)
+    return rows
+
+
+def token_text(result: Any, dataset: Any, index: int) -> dict[str, list[str]]:
+    """Input node id -> the tokens of test example ``index`` (ids when there is no vocabulary)."""
+    order = result.plan.input_order or tuple(range(len(dataset.input_names)))
+    out = {}
+    for model_input, k in zip(result.source.inputs, order):
+        ids = dataset.test.inputs[k][index].reshape(-1).tolist()
+        if dataset.input_dtypes[k] == "long":
+            out[model_input.node] = [
+                dataset.vocab[i] if dataset.vocab and 0 <= i < len(dataset.vocab) else str(i) for i in ids
+            ]
+    return out
+
+
+def has_attention(graph: Any) -> bool:
+    return any(
+        n.type
+        in (
+            "MultiheadAttention",
+            "TransformerEncoderLayer",
+            "TransformerDecoderLayer",
+            "TransformerEncoder",
+            "TransformerDecoder",
+        )
+        for n in graph.nodes
+    )
+
+
+def _attention(result: Any, graph: Any, dataset: Any, key: str) -> None:
+    if not has_attention(graph):
+        return
+    st.markdown("**Attention maps**")
+    last = max(0, len(dataset.test) - 1)
+    index = int(st.number_input("Test example", 0, last, 0, key=f"{key}_attn_index"))
+    views = train_insight.attention_views(
+        result.model,
+        graph,
+        result.source,
+        result.plan,
+        dataset.test,
+        index,
+        token_text(result, dataset, index),
+    )
+    if not views:
+        st.caption("No attention weights were captured for this model.")
+        return
+    tabs = st.tabs([v.title for v in views])
+    for i, (tab, view) in enumerate(zip(tabs, views)):
+        with tab:
+            st.plotly_chart(
+                charts.attention_chart(view.weights, view.queries, view.keys, title=view.title),
+                key=f"{key}_attn_{i}",
+            )
