@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from builder.edits import apply_fix
 from ui import state
 from ui.canvas import render_canvas
 from ui.gallery import BUILD_VIEW, VIEW_KEY, render_gallery
@@ -27,7 +28,12 @@ def render_train_tab() -> None:
     except ImportError as err:
         st.info(f"Training is not available in this installation yet ({err}).")
         return
-    render_train_panel(state.graph(), state.result())
+    render_train_panel(
+        state.graph(),
+        state.result(),
+        on_fix=lambda node_id, fix: state.edit(apply_fix, node_id, fix),
+        on_load=lambda graph, _run_id: state.replace_graph(graph),
+    )
 
 
 def render_build_tab() -> None:

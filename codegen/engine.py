@@ -12,7 +12,7 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from torch import nn
 
 from builder.graph import Graph
 from builder.project import dump_project
+from builder.settings import settings
 from builder.validate import validate
 from codegen.batches import Batches, make_batches
 from codegen.device import (
@@ -102,6 +103,10 @@ EventCallback = Callable[[TrainEvent], None]
 def prepare(graph: Graph, dataset: Any, config: TrainConfig) -> tuple[ModelSource, TaskPlan, int]:
     """The model source, the task plan and the multiply-adds per sample; raises FitError with every problem."""
     problems = [FitProblem(p) for p in config.problems()]
+    max_epochs = settings().max_epochs
+    if int(config.epochs) > max_epochs:
+        problems.append(FitProblem(f"{config.epochs} epochs is more than this server allows ({max_epochs}, "
+                                   "LAYERLAB_MAX_EPOCHS): choose fewer epochs"))
     try:
         result = validate(graph)
         source = generate_model(graph, result)
@@ -122,12 +127,30 @@ def train(graph: Graph, dataset: Any, config: TrainConfig | None = None, on_even
     run = _Run(graph, dataset, config, source, plan, on_event, stop_event or threading.Event(), store)
     if run.device.type != "cpu":
         return run.run()
-    previous = torch.get_num_threads()
-    torch.set_num_threads(cpu_threads(config.threads, macs * config.batch_size * 3))  # forward + backward
-    try:
+    with _cpu_threads(cpu_threads(config.threads, macs * config.batch_size * 3)):  # forward + backward
         return run.run()
+
+
+_THREADS_LOCK = threading.Lock()
+_THREADS_STATE = {"active": 0, "initial": 0}
+
+
+@contextlib.contextmanager
+def _cpu_threads(wanted: int) -> Iterator[None]:
+    """torch's thread count is process-wide: with several runs in one server the first sets it and the last
+    one out restores it, so concurrent runs can't leave each other stuck at one thread."""
+    with _THREADS_LOCK:
+        if _THREADS_STATE["active"] == 0:
+            _THREADS_STATE["initial"] = torch.get_num_threads()
+            torch.set_num_threads(wanted)
+        _THREADS_STATE["active"] += 1
+    try:
+        yield
     finally:
-        torch.set_num_threads(previous)
+        with _THREADS_LOCK:
+            _THREADS_STATE["active"] -= 1
+            if _THREADS_STATE["active"] == 0:
+                torch.set_num_threads(_THREADS_STATE["initial"])
 
 
 class _Run:
@@ -145,6 +168,7 @@ class _Run:
         self.best: tuple[float, int, dict[str, torch.Tensor]] | None = None
         self.good_state: dict[str, torch.Tensor] | None = None
         self.run_id: str | None = None
+        self.time_limit, self.limit_text = _time_limit(config)
 
     # -- setup and ending ---------------------------------------------------------------------------
     def run(self) -> RunResult:
@@ -277,9 +301,8 @@ class _Run:
         return torch.autocast(self.device.type, dtype=self.amp)
 
     def _check_time(self) -> None:
-        limit = self.config.max_seconds
-        if limit is not None and time.perf_counter() - self.loop_started >= limit:
-            raise TrainingHalted("stopped", f"time limit of {limit:g} s reached at epoch {self.epoch}, step {self.step}")
+        if self.time_limit is not None and time.perf_counter() - self.loop_started >= self.time_limit:
+            raise TrainingHalted("stopped", f"{self.limit_text} reached at epoch {self.epoch}, step {self.step}")
 
     def _restore_good(self) -> None:
         """Keep the current weights when they are still finite, else go back to the last epoch's."""
@@ -360,6 +383,14 @@ class _Run:
         if value is not None:
             final[f"test_{name}"] = value
         self.store.finish_run(self.run_id, result.status, result.message, final, self.model.state_dict())
+
+
+def _time_limit(config: TrainConfig) -> tuple[float | None, str]:
+    """The run's time limit: the config's, or the server's (LAYERLAB_MAX_RUN_SECONDS) when that is shorter."""
+    own, server = config.max_seconds, settings().max_run_seconds or None
+    if server is not None and (own is None or server < own):
+        return server, f"the server's time limit of {server:g} s per run (LAYERLAB_MAX_RUN_SECONDS)"
+    return own, f"time limit of {own:g} s" if own is not None else ""
 
 
 def _in_units(metrics: dict[str, Any], extras: dict[str, Any]) -> dict[str, Any]:
