@@ -252,7 +252,9 @@ def _recurrent_emit(name: str, p: Resolved, inputs: Inputs) -> Emission:
     state_arg = ""
     if "state" in inputs:
         copies = p["num_layers"] * (2 if p["bidirectional"] else 1)
-        lines.append(f"{{h0}} = {{state}}.unsqueeze(0).repeat({copies}, 1, 1).contiguous()")
+        # One initial state per layer and direction: the same vector starts each of them.
+        repeat = f".repeat({copies}, 1, 1).contiguous()" if copies > 1 else ""
+        lines.append(f"{{h0}} = {{state}}.unsqueeze(0){repeat}")
         state_arg = ", ({h0}, torch.zeros_like({h0}))" if name == "LSTM" else ", {h0}"
     if p["output"] == "sequence":
         lines.append(f"{{out}}, _ = {{mod}}({{x}}{state_arg})")

@@ -39,7 +39,7 @@ class IrisMlp(nn.Module):
         return features
 
 
-INPUT_SHAPES = {'features': (4,)}  # one sample, without the batch dimension
+INPUT_SHAPES = {"features": (4,)}  # one sample, without the batch dimension
 
 
 def example_inputs(batch_size: int = 2) -> tuple[torch.Tensor, ...]:

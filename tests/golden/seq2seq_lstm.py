@@ -2,7 +2,7 @@
 
 Input src: (N, 8) token ids
 Input tgt: (N, 8) token ids
-Output tgt: (N, 8, 12)
+Output: (N, 8, 12)
 """
 
 # An LSTM encoder–decoder: the encoder reads the source sequence into its final state, which starts
@@ -25,20 +25,20 @@ class Seq2seqLstm(nn.Module):
     def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
         src = self.src_embed(src)  # (N, 8, 32)
         _, (h, _) = self.encoder(src)
-        src = h[-1]  # (N, 128)
+        encoder = h[-1]  # (N, 128)
         tgt = self.tgt_embed(tgt)  # (N, 8, 32)
-        h0 = src.unsqueeze(0).repeat(1, 1, 1).contiguous()
+        h0 = encoder.unsqueeze(0)
         tgt, _ = self.decoder(tgt, (h0, torch.zeros_like(h0)))  # (N, 8, 128)
         tgt = self.out(tgt)  # (N, 8, 12)
         return tgt
 
 
-INPUT_SHAPES = {'src': (8,), 'tgt': (8,)}  # one sample, without the batch dimension
+INPUT_SHAPES = {"src": (8,), "tgt": (8,)}  # one sample, without the batch dimension
 
 
 def example_inputs(batch_size: int = 2) -> tuple[torch.Tensor, ...]:
     """A random batch in the shape Seq2seqLstm expects."""
-    return (torch.randint(0, 12, (batch_size, 8,)), torch.randint(0, 12, (batch_size, 8,)),)
+    return (torch.randint(0, 12, (batch_size, 8)), torch.randint(0, 12, (batch_size, 8)))
 
 
 if __name__ == "__main__":
