@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from builder.edits import apply_fix
-from ui import state
+from ui import lesson, state
 from ui.canvas import render_canvas
 from ui.gallery import BUILD_VIEW, VIEW_KEY, render_gallery
 from ui.header import render_header, render_issues
@@ -47,19 +47,39 @@ def render_build_tab() -> None:
         render_inspector()
 
 
+def settings_ok() -> bool:
+    """LAYERLAB_* variables or layerlab.toml with a bad value: say which, instead of a traceback on every click."""
+    from builder.settings import SettingsError, settings
+
+    try:
+        settings()
+    except SettingsError as err:
+        st.error(f"LayerLab's settings can't be used: {err}. Fix it and restart the app.")
+        return False
+    return True
+
+
 def main() -> None:
     st.set_page_config(page_title="LayerLab", page_icon="🧠", layout="wide", initial_sidebar_state="expanded")
+    if not settings_ok():
+        return
     first_run = state.HISTORY not in st.session_state
     state.bootstrap()
-    if first_run:  # a share link opens on its design; a fresh visit on the gallery
+    if first_run:  # a share link opens on its design; a fresh visit on the gallery; a lesson link on the lesson
         st.session_state[VIEW_KEY] = BUILD_VIEW if state.SHARE_PARAM in st.query_params else "Templates"
+        lesson.start_from_url()
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
+    if lesson.active():  # read-only: no palette, no inspector, no tabs until "Make my own copy"
+        state.show_flashes()
+        lesson.render_lesson()
+        return
     with st.sidebar:
         render_palette()
         st.divider()
         render_project_io()
     render_header()
-    state.show_flashes()
+    with st.container(key="flashes"):  # always there, so the canvas below keeps its place (no remount)
+        state.show_flashes()
     build, gallery, summary, code, train = st.tabs(VIEWS, key=VIEW_KEY, on_change="rerun")
     if build.open:
         with build:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from builder.graph import Graph
 from builder.project import ProjectError
+from builder.settings import SettingsError
 from builder.templates import list_templates, load_design
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
@@ -92,12 +93,34 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
+    """Start Streamlit on app.py. The safety-relevant settings go on the command line, because Streamlit reads
+    .streamlit/config.toml only from the folder it starts in. --classroom listens on every interface."""
+    import socket
     import subprocess
     from pathlib import Path
 
+    from builder.settings import settings
+
+    address = "0.0.0.0" if args.classroom else args.address
     app = Path(__file__).resolve().parent.parent / "app.py"
-    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.address,
-               "--server.port", str(args.port), "--browser.gatherUsageStats", "false"]
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", address,
+               "--server.port", str(args.port), "--browser.gatherUsageStats", "false",
+               "--server.maxUploadSize", str(settings().max_upload_mb), "--server.runOnSave", "false",
+               "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal"]
+    if args.classroom:
+        try:  # the address this machine uses towards the LAN; a UDP "connect" sends nothing
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.connect(("10.255.255.255", 1))
+                lan = probe.getsockname()[0]
+        except OSError:
+            lan = "THIS-MACHINE'S-ADDRESS"
+        print(f"Classroom mode: listening on all interfaces, port {args.port}.\n"
+              f"Students open  http://{lan}:{args.port}/   (a lesson: http://{lan}:{args.port}/?lesson=cifar_cnn)\n"
+              "Anyone who can reach this port can use the app and train on this machine: allow it in the "
+              "firewall for the room's network only. See docs/classroom.md.", flush=True)
+    if args.print_command:
+        print(" ".join(command))
+        return EXIT_OK
     return subprocess.call(command)
 
 
@@ -126,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("app", help="start the LayerLab app in the browser")
     p.add_argument("--address", default="127.0.0.1", help="listen address (default: this machine only)")
     p.add_argument("--port", type=_positive, default=8501)
+    p.add_argument("--classroom", action="store_true",
+                   help="serve a room: listen on every interface (0.0.0.0) and print the address students open")
+    p.add_argument("--print-command", action="store_true", help="print the streamlit command instead of running it")
     p.set_defaults(func=cmd_app)
     for register in _extra_commands():
         register(sub)
@@ -155,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in err.lines:
             print(line, file=sys.stderr)
         return err.code
+    except SettingsError as err:  # LAYERLAB_* variables or layerlab.toml: one line, no traceback
+        print(f"layerlab: {err}", file=sys.stderr)
+        return EXIT_UNREADABLE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -42,18 +42,24 @@ def open_blank() -> None:
 
 
 def _card(info: TemplateInfo) -> None:
+    from ui.lesson import render_link_popover  # here: ui.lesson imports this module's view names
+
     with st.container(border=True):
         st.markdown(f"**{info.name}**")
         first = info.description.split(". ")[0].rstrip(".")
         st.caption(first + ".")
         st.markdown(f"<small class='ll-mono'>{glance(info.layers)}</small>", unsafe_allow_html=True)
-        st.button("Open", key=f"open_{info.name}", on_click=open_template, args=(info.name,),
-                  use_container_width=True)
+        left, right = st.columns(2)
+        left.button("Open", key=f"open_{info.name}", on_click=open_template, args=(info.name,), width="stretch")
+        with right:
+            render_link_popover(info.name)
 
 
 def render_gallery() -> None:
     st.markdown("Start from a ready-made design, or from a blank canvas with one Input. "
-                "Opening one replaces the canvas (undo brings the old design back).")
+                "Opening one replaces the canvas (undo brings the old design back). "
+                "Teachers: a card's **Lesson link** opens that design read-only beside its explanation, "
+                "with a button that gives each student their own copy.")
     with st.container(border=True):
         st.markdown("**Blank canvas**")
         st.button("Start blank", key="open_blank", on_click=open_blank)

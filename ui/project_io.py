@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from builder.project import ProjectError, load_project, to_json
+from builder.settings import settings
 from builder.share import ShareError, encode_share
 from ui import state
 
@@ -16,8 +17,14 @@ def _on_upload() -> None:
     upload = st.session_state.get(UPLOAD_KEY)
     if upload is None:
         return
+    data = upload.getvalue()
+    limit = settings().max_file_bytes
+    if len(data) > limit:  # load_project refuses it too; this says which file and which setting
+        state.flash("error", f"‘{upload.name}’ is {megabytes(len(data))}; project files on this server are "
+                             f"limited to {megabytes(limit)} (setting max_file_bytes, LAYERLAB_MAX_FILE_BYTES).")
+        return
     try:
-        graph = load_project(upload.getvalue())
+        graph = load_project(data)
     except ProjectError as err:
         lines = "\n".join(f"- {p}" for p in err.problems[:12])
         more = f"\n- … and {len(err.problems) - 12} more" if len(err.problems) > 12 else ""
@@ -25,6 +32,11 @@ def _on_upload() -> None:
         return
     state.replace_graph(graph)
     state.flash("success", f"Loaded ‘{upload.name}’ ({len(graph.nodes)} blocks).")
+
+
+def megabytes(size: int) -> str:
+    """A byte count for people: "6.2 MB" (decimal megabytes, as file managers show them), "812 bytes"."""
+    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size:,} bytes"
 
 
 def share_url(link: str) -> str:

@@ -100,6 +100,16 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
+def _configured_cap() -> int:
+    """settings().max_concurrent_runs; the built-in default where the settings can't be read."""
+    from builder.settings import SettingsError, settings
+
+    try:
+        return settings().max_concurrent_runs
+    except SettingsError:  # the app reports a bad setting itself; the manager must still start
+        return DEFAULT_MAX_RUNS
+
+
 def _env_float(name: str, default: float) -> float:
     try:
         return max(0.5, float(os.environ.get(name, default)))
@@ -111,7 +121,8 @@ class RunManager:
     """Starts runs up to a cap, queues the rest, and stops runs that lost their page."""
 
     def __init__(self, max_runs: int | None = None, heartbeat_timeout: float | None = None) -> None:
-        self.max_runs = max_runs or _env_int("LAYERLAB_MAX_RUNS", DEFAULT_MAX_RUNS)
+        # LAYERLAB_MAX_RUNS (older name) wins over the max_concurrent_runs setting (LAYERLAB_MAX_CONCURRENT_RUNS)
+        self.max_runs = max_runs or _env_int("LAYERLAB_MAX_RUNS", _configured_cap())
         self.heartbeat_timeout = heartbeat_timeout or _env_float(
             "LAYERLAB_HEARTBEAT_TIMEOUT", DEFAULT_HEARTBEAT_TIMEOUT
         )

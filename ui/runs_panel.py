@@ -16,6 +16,7 @@ from ui import charts
 
 _STORE = "ll_run_store"
 LOADED_RUN = "ll_loaded_run"  # the run whose weights the Train panel shows results for
+ALL_RUNS_LABEL = "Show all runs on this server"
 _HEADLINE = (
     "test_accuracy",
     "accuracy",
@@ -29,13 +30,61 @@ _HEADLINE = (
 )
 
 
-def get_store() -> Any:
-    """This session's handle on the run store (the database itself is shared through its file)."""
+class SessionStore:
+    """The run store as one browser session uses it: every call goes to the shared store, and the ids of the
+    runs this session starts are remembered, so the history can show a student only their own runs.
+
+    ``start_run`` is called from the worker thread; appending to a list is atomic, and readers copy it."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.started: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:  # everything but start_run is the store's own
+        if name == "store":  # not set yet (a copy being made): no endless recursion
+            raise AttributeError(name)
+        return getattr(self.store, name)
+
+    def start_run(self, *args: Any, **kwargs: Any) -> str:
+        run_id = self.store.start_run(*args, **kwargs)
+        self.started.append(run_id)
+        return run_id
+
+
+def _open_store() -> Any:
+    """The shared store: LAYERLAB_DATA_DIR when set (RunStore reads it), else the data_dir setting, else the
+    platform's user data directory."""
+    import os
+
+    from builder.settings import settings
     from codegen.runstore import RunStore
 
+    data_dir = "" if os.environ.get("LAYERLAB_DATA_DIR") else settings().data_dir
+    return RunStore(Path(data_dir).expanduser() / "runs.sqlite") if data_dir else RunStore()
+
+
+def get_store() -> SessionStore:
+    """This session's handle on the run store (the database itself is shared through its file); raises
+    RunStoreError when the file can't be used (and tries again on the next run)."""
     if _STORE not in st.session_state:
-        st.session_state[_STORE] = RunStore()
+        st.session_state[_STORE] = SessionStore(_open_store())
     return st.session_state[_STORE]
+
+
+def visible_runs(store: Any, started: list[str], show_all: bool, limit: int) -> list[Any]:
+    """The runs the history lists, newest first: every run on the server, or only those in ``started``
+    (this session's; a run deleted meanwhile is skipped)."""
+    from codegen.runstore import RunStoreError
+
+    if show_all:
+        return store.list_runs(limit=limit)
+    records = []
+    for run_id in reversed(started[-limit:]):
+        try:
+            records.append(store.get_run(run_id))
+        except RunStoreError:
+            continue  # deleted, e.g. by the teacher from the CLI
+    return sorted(records, key=lambda r: r.created, reverse=True)
 
 
 # ---- pure helpers ------------------------------------------------------------------------------------
@@ -133,17 +182,25 @@ def loaded_result(store: Any, run_id: str, graph: Any, dataset: Any) -> LoadedRe
 def render_runs_panel(
     on_load: Callable[[Any, str], None] | None = None, key: str = "runs", limit: int = 200
 ) -> None:
-    """The history. ``on_load(graph, run_id)`` puts a past run's design back on the canvas."""
+    """The history. ``on_load(graph, run_id)`` puts a past run's design back on the canvas.
+
+    On a shared (classroom) server everybody's runs are in one store: by default a session sees only the runs
+    it started; "Show all runs on this server" (for the teacher, or a user's earlier visits) lists them all."""
     from codegen.runstore import RunStoreError
 
+    show_all = st.toggle(ALL_RUNS_LABEL, key=f"{key}_all",
+                         help="Off: only the runs started in this browser tab since it was opened. On: every run "
+                              "kept on this server, by anyone (e.g. the teacher's view of a class, or your runs "
+                              "from an earlier visit).")
     try:
         store = get_store()
-        records = store.list_runs(limit=limit)
+        records = visible_runs(store, list(store.started), show_all, limit)
     except RunStoreError as err:
-        st.error(str(err))
+        st.error(f"The run history can't be shown: {err}")
         return
     if not records:
-        st.info("No runs yet: start one above and it will be listed here.")
+        st.info("No runs on this server yet." if show_all else
+                "No runs in this session yet: start one above and it will be listed here.")
         return
     st.dataframe(
         run_rows(records),
@@ -189,16 +246,22 @@ def _single_run_actions(
     if on_load is not None and left.button("Load this design and its weights", key=f"{key}_load"):
         _load(record, on_load)
     weights = Path(record.weights) if record.weights else None
-    if weights is not None and weights.is_file():
-        right.download_button(
-            "Download weights (.safetensors)",
-            weights.read_bytes(),
-            file_name=f"{record.name}-{record.id}.safetensors",
-            mime="application/octet-stream",
-            key=f"{key}_download",
-        )
-    else:
-        right.caption("This run saved no weights.")
+    if weights is None:
+        right.caption(f"This run saved no weights (it ended {record.status}).")
+        return
+    try:
+        data = weights.read_bytes()
+    except OSError as err:  # moved, deleted or unreadable: the curves above are still worth seeing
+        right.warning(f"The weights file of this run can't be read ({err.strerror or err}): {weights} "
+                      "was moved or deleted. Its curves and metrics are still here.")
+        return
+    right.download_button(
+        "Download weights (.safetensors)",
+        data,
+        file_name=f"{record.name}-{record.id}.safetensors",
+        mime="application/octet-stream",
+        key=f"{key}_download",
+    )
 
 
 def _load(record: Any, on_load: Callable[[Any, str], None]) -> None:

@@ -232,6 +232,8 @@ def _csv_picker(key: str) -> DataChoice | None:
         st.info("Upload a CSV with one row per example and a column to predict.")
         return None
     data = upload.getvalue()
+    if too_big(upload.name, data):
+        return None
     columns = _csv_columns(data)
     if not columns:
         st.error(f"{upload.name}: no columns found — is it a comma-separated file with a header row?")
@@ -270,7 +272,28 @@ def _zip_picker(key: str) -> DataChoice | None:
     if upload is None:
         st.info("Upload a .zip whose top-level folders are the class names, each holding images.")
         return None
-    return DataChoice(UPLOAD_ZIP, {"size": size, "grayscale": gray}, upload.getvalue(), filename=upload.name)
+    data = upload.getvalue()
+    if too_big(upload.name, data):
+        return None
+    return DataChoice(UPLOAD_ZIP, {"size": size, "grayscale": gray}, data, filename=upload.name)
+
+
+def upload_limit_bytes() -> int:
+    """settings().max_upload_mb in bytes: MiB, as Streamlit counts its server.maxUploadSize."""
+    from builder.settings import settings
+
+    return settings().max_upload_mb * 1024 * 1024
+
+
+def too_big(name: str, data: bytes) -> bool:
+    """Refuse (with a message) an upload over the server's limit; Streamlit's own maxUploadSize may be set
+    higher than LayerLab's max_upload_mb."""
+    limit = upload_limit_bytes()
+    if len(data) <= limit:
+        return False
+    st.error(f"‘{name}’ is {len(data) / 2**20:.1f} MB; uploads on this server are limited to "
+             f"{limit // 2**20} MB (setting max_upload_mb, LAYERLAB_MAX_UPLOAD_MB).")
+    return True
 
 
 def render_preview(dataset: Any, key: str) -> None:
