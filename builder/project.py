@@ -17,8 +17,11 @@ from builder.catalog import all_blocks, get_block, has_block
 from builder.catalog.registry import BlockSpec
 from builder.graph import Edge, Graph, Node
 from builder.params import ParamError
+from builder.settings import settings
 
 FORMAT_VERSION = 1
+# The defaults of LAYERLAB_MAX_FILE_BYTES and LAYERLAB_MAX_NODES (builder.settings); the limits in force are
+# read from the settings on each call, so a classroom server can lower them.
 MAX_FILE_BYTES = 5_000_000
 MAX_NODES = 1000
 MAX_ID_LENGTH = 64
@@ -59,8 +62,9 @@ def _suggest_type(word: str) -> str:
 
 def parse_json(text: str | bytes) -> Any:
     """Parse JSON text with a size limit; raises ProjectError with the line and column of a syntax error."""
-    if len(text) > MAX_FILE_BYTES:
-        raise ProjectError([f"the file is {len(text):,} bytes; the limit is {MAX_FILE_BYTES:,}"])
+    limit = settings().max_file_bytes
+    if len(text) > limit:
+        raise ProjectError([f"the file is {len(text):,} bytes; the limit is {limit:,}"])
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")
@@ -88,9 +92,10 @@ def load_project(source: str | bytes | Mapping[str, Any]) -> Graph:
     if problems:  # a wrong version makes the rest meaningless
         raise ProjectError(problems)
     _check_header(data, problems)
+    _check_unicode(data, problems)  # text that can't be saved again would fail later, far from its cause
     nodes, all_ids = _read_nodes(data.get("nodes"), problems)
     edges: list[Edge] = []
-    if isinstance(data.get("nodes"), list) and len(data["nodes"]) <= MAX_NODES:  # else every edge would dangle
+    if isinstance(data.get("nodes"), list) and len(data["nodes"]) <= settings().max_nodes:  # else every edge would dangle
         edges = _read_edges(data.get("edges", []), {n.id: n for n in nodes}, all_ids, problems)
     if problems:
         raise ProjectError(problems)
@@ -105,6 +110,37 @@ def _check_header(data: Mapping[str, Any], problems: list[str]) -> None:
             problems.append(f"unknown top-level key {key!r}{_suggest(str(key), TOP_KEYS)}; "
                             f"the top level has {_keys(TOP_KEYS)}")
     _check_fields(data, problems)
+
+
+def _check_unicode(data: Mapping[str, Any], problems: list[str]) -> None:
+    """Refuse lone surrogates (JSON's "\\ud800"): Python reads them, but no UTF-8 file, download or generated
+    module can hold them, so saving or exporting the design would fail."""
+    try:  # the common case in one C-speed pass; the walk below only runs to say where the bad text is
+        json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
+        return
+    except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError is a ValueError; non-JSON values too
+        pass
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            texts = [value]
+        elif isinstance(value, Mapping):
+            texts = [k for k in value if isinstance(k, str)]
+            stack.extend((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            texts = []
+            stack.extend((f"{where}[{k}]", v) for k, v in enumerate(value))
+        else:
+            continue
+        for text in texts:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as err:
+                char = f"\\u{ord(text[err.start]):04x}"
+                problems.append(f"{where or 'the file'}: the text holds {char}, half of a character pair that is "
+                                "not valid Unicode; remove it")
+                return
 
 
 def _check_version(version: Any, problems: list[str]) -> None:
@@ -138,8 +174,9 @@ def _read_nodes(raw: Any, problems: list[str]) -> tuple[list[Node], set[str]]:
     """The readable nodes, and every id mentioned (so edges to a node with a bad type aren't reported twice)."""
     if not isinstance(raw, list):
         return [], set()
-    if len(raw) > MAX_NODES:
-        problems.append(f"the graph has {len(raw)} nodes; the limit is {MAX_NODES}")
+    limit = settings().max_nodes
+    if len(raw) > limit:
+        problems.append(f"the graph has {len(raw)} nodes; the limit is {limit}")
         return [], set()
     nodes: list[Node] = []
     seen: set[str] = set()

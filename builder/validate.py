@@ -16,8 +16,11 @@ from builder.catalog import BlockError, Fix, TensorSpec, get_block
 from builder.catalog.registry import BlockSpec, Resolved
 from builder.graph import Edge, Graph, Node
 from builder.ports import PortProblem, assign_ports
+from builder.settings import settings
 
-MAX_PARAMS = 1_000_000_000  # a design above this is refused before anything is allocated
+# The default of LAYERLAB_MAX_PARAMS: a design above the limit in force (builder.settings) is refused here,
+# from closed-form counts, before any tensor is allocated.
+MAX_PARAMS = 1_000_000_000
 MAX_ACTIVATION_VALUES = 2**31 - 1  # per sample, per tensor: beyond torch's int32 indexing on many kernels
 
 
@@ -90,10 +93,16 @@ class ValidationResult:
         return [n.id for n in self.graph.sinks()]
 
 
-def validate(graph: Graph, max_params: int = MAX_PARAMS) -> ValidationResult:
-    """Check topology and shapes of the whole graph."""
+def validate(graph: Graph, max_params: int | None = None) -> ValidationResult:
+    """Check topology and shapes of the whole graph; ``max_params`` defaults to the setting."""
+    limits = settings()
+    max_params = limits.max_params if max_params is None else max_params
     infos = {n.id: NodeInfo(n.id, n.type) for n in graph.nodes}
     issues: list[Issue] = []
+    if len(infos) > limits.max_nodes:  # checked first: the rest of the work grows with the graph
+        issues.append(Issue(None, f"the graph has {len(infos):,} blocks; the limit is {limits.max_nodes:,} "
+                                  "(LAYERLAB_MAX_NODES)", code="size"))
+        return ValidationResult(graph, infos, issues, [])
     dag = _digraph(graph)
     on_cycle = _report_cycles(dag, infos)
     _report_topology(graph, dag, infos, issues)

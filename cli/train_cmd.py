@@ -43,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("runs", help="list recorded training runs")
     p.add_argument("--db", help="the run history database (default: in the user's data directory)")
     p.add_argument("--limit", type=_positive_int, default=50)
+    p.add_argument("--show", metavar="RUN_ID", help="one run in detail, checking that its weights can be read")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
 
@@ -71,10 +72,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from codegen.tasks import FitError
 
     graph = read_design(args.design)
+    _refuse_oversized(args.design, graph)
+    store = _open_store(args.db)  # a damaged history is reported before minutes go into loading data
     defaults = dict(graph.meta.get("training") or {})
     dataset, task = _load_data(args, graph, defaults)
     config = TrainConfig.from_dict({**defaults, "task": task, **_overrides(args)})
-    store = _open_store(args.db)
     stop = threading.Event()
     progress = _Progress(args.json, sys.stderr.isatty())
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set()) if _main_thread() else None
@@ -90,6 +92,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     progress.close()
     _report(args, graph.name, dataset.name, result)
     return EXIT_OK if result.status in ("finished", "stopped") else EXIT_INVALID
+
+
+def _refuse_oversized(ref: str, graph: Any) -> None:
+    """A design over the size limits is refused before any data is loaded (validation only counts)."""
+    from builder.validate import validate
+
+    sizes = [i for i in validate(graph).errors if i.code == "size" and i.node is None]
+    if sizes:
+        raise CliError([f"{ref}: {i.message}" for i in sizes], EXIT_INVALID)
 
 
 def _main_thread() -> bool:
@@ -227,6 +238,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     store = _open_store(args.db)
     from codegen.runstore import RunStoreError
 
+    if args.show:
+        return _show_run(store, args.show, args.json)
     try:
         runs = store.list_runs(limit=args.limit)
     except RunStoreError as err:
@@ -241,4 +254,32 @@ def cmd_runs(args: argparse.Namespace) -> int:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
         score = next((f"{k} {v:.4f}" for k, v in r.metrics.items() if k.startswith("test_")), "")
         print(f"{r.id}  {when}  {r.name:<20} {r.dataset:<12} {r.device:<4} {r.status:<11} {score}")
+    return EXIT_OK
+
+
+def _show_run(store: Any, run_id: str, as_json: bool) -> int:
+    """The run's record and epochs; its weights are read too, so a deleted or damaged file is reported."""
+    from codegen.runstore import RunStoreError
+
+    try:
+        record = store.get_run(run_id)
+    except RunStoreError as err:
+        raise CliError([str(err)], EXIT_UNREADABLE) from None
+    problem, tensors = None, 0
+    try:
+        tensors = len(store.weights_state(run_id))
+    except RunStoreError as err:
+        problem = str(err)
+    if as_json:
+        print(json.dumps({**record.summary(), "epochs": record.epochs, "weights": record.weights,
+                          "weights_ok": problem is None}, indent=2))
+    else:
+        print(f"{record.id}  {record.name}  {record.dataset}  {record.device}  {record.status}  {record.message}")
+        for row in record.epochs:
+            print("  " + "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+        if problem is None:
+            print(f"weights: {record.weights} ({tensors} tensors)")
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_INVALID
     return EXIT_OK

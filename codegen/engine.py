@@ -103,10 +103,6 @@ EventCallback = Callable[[TrainEvent], None]
 def prepare(graph: Graph, dataset: Any, config: TrainConfig) -> tuple[ModelSource, TaskPlan, int]:
     """The model source, the task plan and the multiply-adds per sample; raises FitError with every problem."""
     problems = [FitProblem(p) for p in config.problems()]
-    max_epochs = settings().max_epochs
-    if int(config.epochs) > max_epochs:
-        problems.append(FitProblem(f"{config.epochs} epochs is more than this server allows ({max_epochs}, "
-                                   "LAYERLAB_MAX_EPOCHS): choose fewer epochs"))
     try:
         result = validate(graph)
         source = generate_model(graph, result)
@@ -123,6 +119,10 @@ def train(graph: Graph, dataset: Any, config: TrainConfig | None = None, on_even
     """Train ``graph`` on ``dataset``. Raises FitError before training when they don't fit; afterwards every
     ending (finished, stopped, NaN loss, out of memory) is a RunResult with its status and message."""
     config = config or TrainConfig()
+    max_epochs = settings().max_epochs  # checked here, not in prepare(): a past run stays reloadable
+    if int(config.epochs) > max_epochs:
+        raise FitError([FitProblem(f"{config.epochs} epochs is more than this server allows ({max_epochs}, "
+                                   "LAYERLAB_MAX_EPOCHS): choose fewer epochs")])
     source, plan, macs = prepare(graph, dataset, config)
     run = _Run(graph, dataset, config, source, plan, on_event, stop_event or threading.Event(), store)
     if run.device.type != "cpu":

@@ -188,15 +188,26 @@ class RunStore:
 
     def load_weights(self, run_id: str, model: torch.nn.Module) -> torch.nn.Module:
         """Load a run's weights into ``model`` (an instance of the run's generated class), strictly."""
-        record = self.get_run(run_id)
-        if not record.weights or not Path(record.weights).is_file():
-            raise RunStoreError(f"run {run_id!r} has no saved weights")
-        state = load_file(record.weights)
+        state = self.weights_state(run_id)
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as err:
             raise RunStoreError(f"the weights of run {run_id!r} don't fit this model: {err}") from None
         return model
+
+    def weights_state(self, run_id: str) -> dict[str, torch.Tensor]:
+        """The run's saved tensors; RunStoreError when there are none, the file is gone or it is damaged."""
+        record = self.get_run(run_id)
+        if not record.weights:
+            raise RunStoreError(f"run {run_id!r} has no saved weights (status: {record.status})")
+        path = Path(record.weights)
+        if not path.is_file():
+            raise RunStoreError(f"the weights file of run {run_id!r} is missing: {path} was deleted or moved")
+        try:
+            return load_file(str(path))  # safetensors: plain tensors, never a pickle
+        except Exception as err:  # noqa: BLE001 - SafetensorError, OSError, ...: all mean "can't be read"
+            raise RunStoreError(f"the weights file of run {run_id!r} ({path}) is damaged and can't be read: "
+                                f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
 
     def compare(self, run_ids: list[str], metric: str = "val_loss") -> dict[str, list[float | None]]:
         """Per-epoch curves of ``metric`` for each run, for a side-by-side chart."""

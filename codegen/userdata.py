@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from codegen.datasets_images import ZipLimits, load_image_zip, read_source
 
 __all__ = ["CsvLimits", "ZipLimits", "load_csv", "load_image_zip"]
 
+_F32_MAX = float(np.finfo(np.float32).max)  # standardized inputs beyond this would become inf in float32
+_SNIFF_CHARS = 2048  # the start of the file the delimiter is guessed from: the header and a few rows
 AUTO_CLASSES = 20  # task="auto": an integer target with at most this many values is a class label
 _TASKS = ("auto", "classification", "binary", "regression")
 _MISSING = ("impute", "drop", "error")
@@ -104,10 +107,12 @@ def _parse(raw: bytes, label: str, limits: CsvLimits) -> pd.DataFrame:
     if b"\x00" in raw[:65536]:
         raise DatasetError(f"{label} holds binary data, not CSV text: export the table as CSV.")
     text = _decode(raw)
+    sep = _delimiter(text)
+    width = _header_width(text, sep)  # before pandas: renaming duplicate names is quadratic in their number
+    if width > limits.max_columns:
+        raise DatasetError(f"{label} has {width:,} columns; the limit is {limits.max_columns:,}.")
     try:
-        frame = pd.read_csv(
-            io.StringIO(text), sep=_delimiter(text), nrows=limits.max_rows + 1, skipinitialspace=True
-        )
+        frame = pd.read_csv(io.StringIO(text), sep=sep, nrows=limits.max_rows + 1, skipinitialspace=True)
     except pd.errors.EmptyDataError:
         raise DatasetError(f"{label} has no columns: the first line should name them.") from None
     except (pd.errors.ParserError, ValueError) as err:
@@ -130,10 +135,18 @@ def _decode(raw: bytes) -> str:
         return raw.decode("latin-1")  # never fails: Excel's Western exports are usually cp1252/latin-1
 
 
+def _header_width(text: str, sep: str) -> int:
+    """The number of names in the first record (0 when the csv module can't read it: pandas will say why)."""
+    try:
+        return len(next(csv.reader(io.StringIO(text), delimiter=sep), []))
+    except csv.Error:  # e.g. one quoted field longer than csv.field_size_limit()
+        return 0
+
+
 def _delimiter(text: str) -> str:
     """Comma unless the header clearly uses ; tab or | (European Excel writes ';')."""
-    try:
-        return csv.Sniffer().sniff(text[:65536], delimiters=",;\t|").delimiter
+    try:  # csv.Sniffer's regexes are quadratic: 64 kB of '"\n' took 90 s; 2 kB takes under 0.1 s
+        return csv.Sniffer().sniff(text[:_SNIFF_CHARS], delimiters=",;\t|").delimiter
     except csv.Error:
         return ","
 
@@ -176,7 +189,8 @@ def _decide_task(values: pd.Series, column: str, task: str, limits: CsvLimits) -
             )
         return Task.REGRESSION
     if task == "auto":
-        integral = numeric and bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
+        with np.errstate(invalid="ignore"):  # an "inf" cell is not a whole number: no warning needed
+            integral = numeric and bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
         if numeric and (not integral or distinct > AUTO_CLASSES):
             return Task.REGRESSION
         if not numeric and distinct > AUTO_CLASSES:
@@ -215,9 +229,15 @@ def _target_array(labels: np.ndarray, kind: Task, train: np.ndarray, extras: dic
     if kind == Task.BINARY:
         return labels.reshape(-1, 1).astype(np.float32)
     # Standardized like the inputs; multiply errors by target_std to report them in the column's units.
-    mean, std = float(labels[train].mean()), float(labels[train].std()) or 1.0
+    with np.errstate(all="ignore"):  # checked just below: "inf" cells and numbers near 1e308 overflow
+        mean, std = float(labels[train].mean()), float(labels[train].std()) or 1.0
+        scaled = ((labels - mean) / std).astype(np.float32)
+    if not (math.isfinite(mean) and math.isfinite(std) and np.isfinite(scaled).all()):
+        bad = int((~np.isfinite(labels)).sum())
+        what = f"{bad} infinite value(s)" if bad else "numbers too large to train on"
+        raise DatasetError(f"The target column ‘{extras['target_column']}’ holds {what}: fix or remove those rows.")
     extras.update(target_mean=mean, target_std=std)
-    return ((labels - mean) / std).reshape(-1, 1).astype(np.float32)
+    return scaled.reshape(-1, 1)
 
 
 # ---- features --------------------------------------------------------------------------------------------
@@ -280,10 +300,13 @@ def _feature_matrix(
         values = frame[feature.column]
         if feature.numeric:
             numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            numbers = np.where(np.isfinite(numbers), numbers, np.nan)  # an "inf" cell is filled like a missing one
             median = np.nanmedian(numbers[train]) if np.isfinite(numbers[train]).any() else 0.0
             numbers = np.where(np.isnan(numbers), median, numbers)
-            std = numbers[train].std()
-            blocks.append(((numbers - numbers[train].mean()) / (std if std > 1e-12 else 1.0))[:, None])
+            with np.errstate(all="ignore"):  # numbers near 1e308 overflow the mean or std: kept finite below
+                std = numbers[train].std()
+                scaled = (numbers - numbers[train].mean()) / (std if 1e-12 < std < np.inf else 1.0)
+            blocks.append(np.nan_to_num(np.clip(scaled, -_F32_MAX, _F32_MAX), nan=0.0)[:, None])
             names.append(feature.column)
         else:
             text = values.astype("string").fillna("(missing)").str.strip()
