@@ -4,6 +4,10 @@ Rules from ../shared/notes/streamlit-flow.md: the frontend takes Python's state 
 not older than the last one the frontend sent, and it echoes every state it takes. So: rebuild the nodes
 and bump the timestamp only when the graph (or selection) changed; handle a returned value only once (by its
 timestamp); a position-only change updates the graph without a push and without a full-page rerun.
+
+The view is fitted only when a design is loaded or re-laid out, or the canvas is mounted afresh (opening the Build
+tab): the component refits after every push while ``fit_view`` is on, so it is on for a short window only, and
+ordinary edits keep the user's zoom and pan.
 """
 
 from __future__ import annotations
@@ -14,16 +18,22 @@ import streamlit as st
 from streamlit_flow import streamlit_flow
 from streamlit_flow.state import StreamlitFlowState
 
+from builder.layout import VIEW_H
 from ui import state
 from ui.canvas_events import apply_canvas_state
-from ui.canvas_view import edge_id, flow_elements
+from ui.canvas_view import edge_id, flow_elements, needs_fit, starts_new_view
 
 CANVAS_KEY = "canvas"
 FLOW = "ll_flow"
 BUILT_FOR = "ll_flow_built_for"  # (graph, selected) the flow nodes were made from
 SEEN = "ll_flow_seen"  # timestamp of the last canvas value handled
 PUSHED = "ll_flow_pushed"  # (timestamp, signature) of the last state pushed, until the canvas shows it
-CANVAS_HEIGHT = 520
+FIT_UNTIL = "ll_fit_until"  # ms: fit_view stays on until then (the canvas lays out and fits after a push)
+FIT_ASKED = "ll_fit_asked"  # a panel asked for a fit (the auto-layout button)
+SHOWN = "ll_flow_shown"  # the graph last pushed (BUILT_FOR is reset to force a push; this is not)
+CANVAS_HEIGHT = int(VIEW_H)  # with the header it ends above the bottom of a 1280 x 800 screen
+FIT_WINDOW_MS = 3000  # the canvas's echo of a push comes back well within this, even on a busy machine
+MIN_ZOOM = 0.25  # a user's own big design can still be seen whole
 
 
 def _now_ms() -> int:
@@ -46,9 +56,27 @@ def flow_state() -> StreamlitFlowState:
         flow.nodes, flow.edges, flow.selected_id = nodes, edges, selected
         # Newer than anything the frontend sent, even if its clock runs ahead of ours.
         flow.timestamp = max(_now_ms(), st.session_state.get(SEEN, 0) + 1)
+    if starts_new_view(st.session_state.get(SHOWN), graph):
+        _fit_soon()
+    else:
+        st.session_state[FIT_UNTIL] = 0  # an ordinary edit: the push must not refit, whatever came before
+    st.session_state[SHOWN] = graph
     st.session_state[BUILT_FOR] = (graph, selected)
     st.session_state[PUSHED] = (flow.timestamp, signature(flow))
     return flow
+
+
+def request_fit() -> None:
+    """Fit the canvas's view to the design on this run (for auto-layout, which may move only a node or two)."""
+    st.session_state[FIT_ASKED] = True
+
+
+def _fit_soon() -> None:
+    st.session_state[FIT_UNTIL] = _now_ms() + FIT_WINDOW_MS
+
+
+def fit_wanted() -> bool:
+    return needs_fit(state.graph()) and _now_ms() < st.session_state.get(FIT_UNTIL, 0)
 
 
 def signature(flow: StreamlitFlowState) -> tuple:
@@ -114,12 +142,14 @@ def handle_value(value: StreamlitFlowState) -> bool:
 def render_canvas() -> None:
     """The canvas; canvas events rerun only this fragment unless the rest of the page must change."""
     flow = flow_state()
-    # Fitting a one-node graph zooms it to 200 %; small graphs stay at 100 % near the origin instead.
-    fit = len(state.graph().nodes) >= 4
+    # Mounted afresh (a component's state goes when a run doesn't draw it), or asked for by a panel.
+    if st.session_state.pop(FIT_ASKED, False) or CANVAS_KEY not in st.session_state:
+        _fit_soon()
+    # No zoom buttons: they sit on the bottom-left node of a fitted design (scroll zooms; Auto-layout refits).
     value = streamlit_flow(
-        CANVAS_KEY, flow, height=CANVAS_HEIGHT, fit_view=fit, show_controls=True, show_minimap=False,
+        CANVAS_KEY, flow, height=CANVAS_HEIGHT, fit_view=fit_wanted(), show_controls=False, show_minimap=False,
         allow_new_edges=True, get_node_on_click=True, get_edge_on_click=True, enable_pane_menu=True,
-        enable_node_menu=True, enable_edge_menu=True, hide_watermark=True, min_zoom=0.6,
+        enable_node_menu=True, enable_edge_menu=True, hide_watermark=True, min_zoom=MIN_ZOOM,
         style={"border": "1px solid #e2e8f0", "borderRadius": "8px"},
     )
     if value is flow or value.timestamp <= st.session_state.get(SEEN, 0):

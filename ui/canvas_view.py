@@ -7,12 +7,14 @@ parameter count; issues colour the node; edge labels carry the tensor shape (and
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from streamlit_flow.elements import StreamlitFlowEdge, StreamlitFlowNode
 
 from builder.catalog import get_block
 from builder.graph import Edge, Graph, Node
+from builder.layout import NODE_W, extent, fit_zoom
 from builder.validate import NodeInfo, Severity, ValidationResult
 from ui.style import (
     BLOCKED_BG,
@@ -26,7 +28,10 @@ from ui.style import (
     short_shape,
 )
 
-NODE_WIDTH = 200
+MAX_FIT_ZOOM = 1.3
+SMALL = "font-size:11px"  # parameters fit one line of NODE_W at 11 px (a 23-node design is shown at 75 %)
+CODE = "font-size:12px"  # the output shape: the line a learner looks for
+NODE_WIDTH = int(NODE_W)  # the auto-layout's spacing is tuned to this width
 # Short names keep the parameter line of a node under ~30 characters.
 SHORT_NAMES = {
     "out_channels": "out", "kernel_size": "k", "stride": "s", "padding": "pad", "out_features": "out",
@@ -65,14 +70,18 @@ def _first_error(info: NodeInfo) -> str | None:
 def node_face(node: Node, info: NodeInfo) -> str:
     """Markdown + HTML shown inside the node (streamlit-flow renders raw HTML in `content`)."""
     colour = CATEGORY_COLOURS[get_block(node.type).category]
-    lines = [f"<b style='color:{colour}'>{html.escape(node.type)}</b> "
+    # A long type name may break only between its words: TransformerEncoder|Layer.
+    title = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "<wbr>", html.escape(node.type))
+    lines = [f"<b style='color:{colour}'>{title}</b> "
              f"<span style='color:#64748b'>{html.escape(node.id)}</span>"]
     params = key_params(node, info)
     if params:
-        lines.append(f"<small>{html.escape(params)}</small>")
-    lines.append(f"<code style='color:#0f172a;font-weight:600'>→ {html.escape(short_shape(info.output))}</code>")
+        lines.append(f"<small style='{SMALL}'>{html.escape(params)}</small>")
+    # Shape and size share a line (three lines keep the node ~70 px tall); it wraps only when it must.
+    shape = f"<code style='color:#0f172a;font-weight:600;{CODE}'>→ {html.escape(short_shape(info.output))}</code>"
     if info.param_count:
-        lines.append(f"<small>{human_count(info.param_count)} params</small>")
+        shape += f" <small style='{SMALL}'>{human_count(info.param_count)} params</small>"
+    lines.append(shape)
     error = _first_error(info)
     if error:
         lines.append(f"<small style='color:{ERROR_BORDER}'>✖ {html.escape(clip(error, 60))}</small>")
@@ -88,7 +97,8 @@ def node_style(node: Node, info: NodeInfo, selected: bool) -> dict[str, Any]:
     colour = CATEGORY_COLOURS[get_block(node.type).category]
     style: dict[str, Any] = {
         "width": f"{NODE_WIDTH}px", "border": f"2px solid {colour}", "borderRadius": "8px",
-        "background": "white", "textAlign": "left", "fontSize": "13px", "padding": "6px 8px", "lineHeight": "1.35",
+        "background": "white", "textAlign": "left", "fontSize": "13px", "padding": "5px 6px", "lineHeight": "1.3",
+        "overflowWrap": "anywhere",  # never wider than the layout's NODE_W
     }
     if _first_error(info):
         style.update(border=f"2px solid {ERROR_BORDER}", background=ERROR_BG)
@@ -131,11 +141,23 @@ def edge_label(graph: Graph, result: ValidationResult, edge: Edge) -> str:
     return f"{edge.port} · {shape}" if edge.port else shape
 
 
+def edge_kind(graph: Graph, edge: Edge) -> str:
+    """A curve for edges running forward; right-angled steps for one that runs back to the start of a later row.
+
+    A curve from a row's end back to the next row's start loops over both rows; "smoothstep" runs it along
+    the gap between the rows instead.
+    """
+    source, target = graph.node(edge.source).pos, graph.node(edge.target).pos
+    if source is None or target is None or target[0] >= source[0] + NODE_W:
+        return "default"
+    return "smoothstep"
+
+
 def flow_edge(graph: Graph, result: ValidationResult, edge: Edge, bad: bool) -> StreamlitFlowEdge:
     colour = ERROR_BORDER if bad else "#64748b"
     label = edge_label(graph, result, edge)
     return StreamlitFlowEdge(
-        id=edge_id(edge), source=edge.source, target=edge.target, edge_type="default",
+        id=edge_id(edge), source=edge.source, target=edge.target, edge_type=edge_kind(graph, edge),
         marker_end={"type": "arrowclosed", "color": colour}, deletable=True, focusable=True,
         label=f"✖ {label}" if bad else label, label_show_bg=True,
         label_style={"fontFamily": "ui-monospace, monospace", "fontSize": "11px", "fill": colour},
@@ -151,3 +173,24 @@ def flow_elements(graph: Graph, result: ValidationResult, selected: str | None
     nodes = [flow_node(n, result.nodes[n.id], n.id == selected) for n in graph.nodes]
     edges = [flow_edge(graph, result, e, e.key in bad_edges) for e in graph.edges]
     return nodes, edges
+
+
+def starts_new_view(old: Graph | None, new: Graph) -> bool:
+    """True when ``new`` is a different design or a re-layout of ``old``, not an ordinary edit of it.
+
+    The canvas fits its view only then, so an edit keeps the user's zoom and pan. A loaded design (template,
+    upload, share link) shares few nodes with the old one; auto-layout keeps nodes and edges but moves several.
+    """
+    if old is None:
+        return True
+    before = {n.id: n.pos for n in old.nodes}
+    kept = sum(1 for n in new.nodes if n.id in before)
+    if kept * 2 < len(new.nodes):
+        return True
+    moved = sum(1 for n in new.nodes if n.id in before and before[n.id] != n.pos)
+    return moved >= 2 and kept == len(old.nodes) == len(new.nodes) and set(old.edges) == set(new.edges)
+
+
+def needs_fit(graph: Graph) -> bool:
+    """A tiny design is not fitted: fitting would zoom it to up to 200 % and push the next block off screen."""
+    return len(graph.nodes) >= 2 and fit_zoom(*extent(graph)) < MAX_FIT_ZOOM

@@ -11,6 +11,7 @@ from builder.edits import apply_fix
 from builder.layout import auto_layout
 from builder.validate import Severity, ValidationResult
 from ui import state
+from ui.canvas import request_fit
 from ui.style import human_count
 
 
@@ -27,6 +28,7 @@ def render_chip(result: ValidationResult) -> None:
 
 def _layout() -> None:
     state.edit(auto_layout)
+    request_fit()  # a re-layout shows the whole design again, even when it moved only a node or two
 
 
 def render_header() -> None:
