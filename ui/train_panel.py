@@ -16,6 +16,7 @@ from typing import Any
 
 import streamlit as st
 
+from builder.settings import settings
 from ui import train_data
 from ui.run_manager import RunHandle, get_manager, session_alive
 from ui.runs_panel import LOADED_RUN
@@ -155,7 +156,8 @@ def render_settings(defaults: dict[str, Any], prefix: str) -> Any:
     base = TrainConfig.from_dict(defaults)
     st.markdown("**Training**")
     left, right = st.columns(2)
-    epochs = int(left.number_input("Epochs", 1, 10_000, int(base.epochs), key=f"{prefix}_epochs"))
+    most = settings().max_epochs  # the server's limit (LAYERLAB_MAX_EPOCHS)
+    epochs = int(left.number_input("Epochs", 1, most, min(int(base.epochs), most), key=f"{prefix}_epochs"))
     batch = int(right.number_input("Batch size", 1, 65_536, int(base.batch_size), key=f"{prefix}_batch"))
     lr = float(
         left.number_input("Learning rate", 1e-6, 10.0, float(base.lr), format="%g", key=f"{prefix}_lr")
