@@ -106,7 +106,8 @@ def cmd_app(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", address,
                "--server.port", str(args.port), "--browser.gatherUsageStats", "false",
                "--server.maxUploadSize", str(settings().max_upload_mb), "--server.runOnSave", "false",
-               "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal"]
+               "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
+               "--runner.postScriptGC", "false"]  # see .streamlit/config.toml: a full GC per rerun blocked the room
     if args.classroom:
         try:  # the address this machine uses towards the LAN; a UDP "connect" sends nothing
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
