@@ -294,3 +294,16 @@ def test_rename_delete_and_auto_layout() -> None:
     at.button(key="delete_classifier").click().run()
     assert graph(at).node_ids == ["input_1"]
     assert not any((b.key or "").startswith("delete_") for b in at.button)  # the inspector is empty again
+
+
+def test_train_tab_fix_button_edits_the_design() -> None:
+    """The engine's fit check offers a one-click fix in the Train tab; clicking it edits the design itself."""
+    design = load_template("tabular_mlp")
+    design = design.replace_node(design.node("out").with_params(out_features=5))  # iris has 3 classes
+    at = start(query={"design": encode_share(design)}, view="Train")
+    assert not at.exception
+    fixes = [b for b in at.button if "out_features" in str(b.label)]
+    assert fixes, [b.label for b in at.button]
+    fixes[0].click().run()
+    assert not at.exception
+    assert graph(at).node("out").params["out_features"] == 3
