@@ -263,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
             torch.save(model.state_dict(), args.out)  # load with torch.load(path, weights_only=True)
             print(f"saved the weights to {args.out}")
     if world > 1:
+        dist.barrier()  # leave together: a rank tearing gloo down while rank 0 still saves can abort
         dist.destroy_process_group()
 '''
 

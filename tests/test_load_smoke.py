@@ -7,6 +7,7 @@ the app end to end: every session loads, opens a template and edits it, the run 
 from __future__ import annotations
 
 import importlib.util
+import threading
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,28 @@ def _load_test_module():
     return module
 
 
+def _in_own_thread(func, *args):
+    """Run ``func`` on a fresh thread: Playwright's sync API (the browser tests, same process) leaves an event
+    loop running on the main thread, and the load test's asyncio.run() refuses to start inside one."""
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["value"] = func(*args)
+        except BaseException as err:  # re-raised in the test's thread
+            box["error"] = err
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 def test_three_sessions_one_training(capsys) -> None:
     load_test = _load_test_module()
-    out = load_test.main(["--sessions", "3", "--trainers", "1", "--rounds", "1", "--ramp", "1", "--think", "0", "0.2",
+    out = _in_own_thread(load_test.main, ["--sessions", "3", "--trainers", "1", "--rounds", "1", "--ramp", "1", "--think", "0", "0.2",
                           "--train-template", "xor_mlp", "--timeout", "90", "--max-seconds", "240",
                           "--st", "runner.postScriptGC=false"])
     assert out["errors"] == 0, out["error_samples"]
