@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -95,7 +96,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_app(args: argparse.Namespace) -> int:
     """Start Streamlit on app.py. The safety-relevant settings go on the command line, because Streamlit reads
     .streamlit/config.toml only from the folder it starts in. --classroom listens on every interface."""
-    import socket
+    import os
     import subprocess
     from pathlib import Path
 
@@ -109,12 +110,7 @@ def cmd_app(args: argparse.Namespace) -> int:
                "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
                "--runner.postScriptGC", "false"]  # see .streamlit/config.toml: a full GC per rerun blocked the room
     if args.classroom:
-        try:  # the address this machine uses towards the LAN; a UDP "connect" sends nothing
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-                probe.connect(("10.255.255.255", 1))
-                lan = probe.getsockname()[0]
-        except OSError:
-            lan = "THIS-MACHINE'S-ADDRESS"
+        lan = "THIS-MACHINE'S-ADDRESS"  # `hostname -I` shows it; we send nothing on the network to find out
         print(f"Classroom mode: listening on all interfaces, port {args.port}.\n"
               f"Students open  http://{lan}:{args.port}/   (a lesson: http://{lan}:{args.port}/?lesson=cifar_cnn)\n"
               "Anyone who can reach this port can use the app and train on this machine: allow it in the "
@@ -122,6 +118,10 @@ def cmd_app(args: argparse.Namespace) -> int:
     if args.print_command:
         print(" ".join(command))
         return EXIT_OK
+    sys.stdout.flush()
+    # Become the server (same PID): stopping `layerlab app` by its PID stops Streamlit too, no orphan left.
+    if hasattr(os, "execv"):
+        os.execv(command[0], command)
     return subprocess.call(command)
 
 
@@ -188,6 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `layerlab summary x --json | head`: the reader left; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":
