@@ -6,9 +6,9 @@ cd "$(dirname "$0")/.."
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser of its own).
 if ! command -v chromium >/dev/null 2>&1; then
     if [ "$(id -u)" = "0" ]; then
-        apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
     else
-        sudo apt-get update -qq && sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
     fi
 fi
 
