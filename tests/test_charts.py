@@ -94,6 +94,8 @@ def test_decision_boundary_multiclass_uses_class_indices():
     assert list(heat.z[2]) == [0, 1, 2]
     # class k's band of the colorscale has class k's point colour
     assert heat.colorscale[2 * 1][1] == fig.data[2].marker.color == charts.COLORS[1]
+    # square cells by shrinking the plot area, so the plane fills it (no empty margins beside the grid)
+    assert fig.layout.xaxis.constrain == fig.layout.yaxis.constrain == "domain"
 
 
 def test_scatter_preview_and_series_chart():
@@ -133,6 +135,8 @@ def test_attention_chart_one_heatmap_per_head_with_token_axes():
     assert z0[0, length - 1] == 1.0 and np.trace(z0) == 1.0  # odd length: the centre is on both diagonals
     assert list(fig.data[0].y) == ["a·0", "b·1", "a·2", "c·3", "d·4"]
     assert [a.text for a in fig.layout.annotations] == ["head 1", "head 2"]
+    # the query labels once, left of head 1: long ones must not run into the head beside
+    assert fig.layout.yaxis.showticklabels is not False and fig.layout.yaxis2.showticklabels is False
     single = charts.attention_chart(np.eye(3), ["x", "y", "z"], ["x", "y", "z"])
     assert len(single.data) == 1 and list(single.data[0].x) == ["x", "y", "z"]
 

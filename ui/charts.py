@@ -164,7 +164,10 @@ def decision_boundary_chart(
             )
         )
     fig.update_layout(title="Decision boundary", **{**_LAYOUT, "height": 380})
-    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    # Equal scales by shrinking the plot area, not by widening an axis past the grid: the coloured plane
+    # then fills the plot instead of floating in empty, gridded margins.
+    fig.update_xaxes(constrain="domain")
+    fig.update_yaxes(scaleanchor="x", scaleratio=1, constrain="domain")
     return fig
 
 
@@ -262,7 +265,8 @@ def image_grid(images: np.ndarray, titles: Sequence[str], columns: int = 8, titl
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, autorange="reversed")
     fig.update_annotations(font_size=11)
-    fig.update_layout(title=title, margin=dict(l=5, r=5, t=50, b=5), height=110 * rows + 50)
+    top = 50 if title else 25  # room for the subplot titles; a figure title needs more
+    fig.update_layout(title=title, margin=dict(l=5, r=5, t=top, b=5), height=110 * rows + top)
     return fig
 
 
@@ -300,6 +304,10 @@ def attention_chart(
             col=h % columns + 1,
         )
     fig.update_yaxes(autorange="reversed", type="category")
+    # All heads share the queries: label them once, on the left, so long labels ('<bos>·0') don't run into
+    # the heatmap of the head beside.
+    for col in range(2, columns + 1):
+        fig.update_yaxes(showticklabels=False, ticks="", col=col)
     fig.update_xaxes(type="category", tickangle=0)
     fig.update_layout(title=title, margin=dict(l=40, r=10, t=60, b=30), height=260 * rows + 60)
     return fig

@@ -52,7 +52,11 @@ def _metrics(result: Any) -> None:
         column.metric(f"test {name}", f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}")
     columns[-2].metric("epochs", result.epochs)
     columns[-1].metric(
-        "time", format_seconds(result.seconds), f"{result.samples_per_s:,.0f} samples/s", delta_color="off"
+        "time",
+        format_seconds(result.seconds),
+        f"{result.samples_per_s:,.0f} samples/s",
+        delta_color="off",
+        delta_arrow="off",  # a speed, not a change: no ↑
     )
     for note in getattr(result, "notes", []) or []:
         st.caption(f"ℹ️ {note}")
