@@ -6,7 +6,10 @@ saved on a GPU workstation must still train on a laptop.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -97,3 +100,25 @@ def cpu_threads(requested: int, macs_per_batch: int) -> int:
     except (AttributeError, OSError):  # not on every platform
         busy = 0.0
     return max(1, min(torch.get_num_threads(), round(cores - busy + 1)))
+
+
+_THREADS_LOCK = threading.Lock()
+_THREADS_STATE = {"active": 0, "initial": 0}
+
+
+@contextlib.contextmanager
+def cpu_thread_budget(wanted: int) -> Iterator[None]:
+    """torch's thread count is process-wide: with several runs in one server the first sets it and the last
+    one out restores it, so concurrent runs can't leave each other stuck at one thread."""
+    with _THREADS_LOCK:
+        if _THREADS_STATE["active"] == 0:
+            _THREADS_STATE["initial"] = torch.get_num_threads()
+            torch.set_num_threads(wanted)
+        _THREADS_STATE["active"] += 1
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _THREADS_STATE["active"] -= 1
+            if _THREADS_STATE["active"] == 0:
+                torch.set_num_threads(_THREADS_STATE["initial"])

@@ -12,7 +12,7 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,7 @@ from builder.validate import validate
 from codegen.batches import Batches, make_batches
 from codegen.device import (
     amp_dtype,
+    cpu_thread_budget,
     cpu_threads,
     free_cached_memory,
     is_out_of_memory,
@@ -127,30 +128,8 @@ def train(graph: Graph, dataset: Any, config: TrainConfig | None = None, on_even
     run = _Run(graph, dataset, config, source, plan, on_event, stop_event or threading.Event(), store)
     if run.device.type != "cpu":
         return run.run()
-    with _cpu_threads(cpu_threads(config.threads, macs * config.batch_size * 3)):  # forward + backward
+    with cpu_thread_budget(cpu_threads(config.threads, macs * config.batch_size * 3)):  # forward + backward
         return run.run()
-
-
-_THREADS_LOCK = threading.Lock()
-_THREADS_STATE = {"active": 0, "initial": 0}
-
-
-@contextlib.contextmanager
-def _cpu_threads(wanted: int) -> Iterator[None]:
-    """torch's thread count is process-wide: with several runs in one server the first sets it and the last
-    one out restores it, so concurrent runs can't leave each other stuck at one thread."""
-    with _THREADS_LOCK:
-        if _THREADS_STATE["active"] == 0:
-            _THREADS_STATE["initial"] = torch.get_num_threads()
-            torch.set_num_threads(wanted)
-        _THREADS_STATE["active"] += 1
-    try:
-        yield
-    finally:
-        with _THREADS_LOCK:
-            _THREADS_STATE["active"] -= 1
-            if _THREADS_STATE["active"] == 0:
-                torch.set_num_threads(_THREADS_STATE["initial"])
 
 
 class _Run:
