@@ -248,3 +248,15 @@ def bounds_of(points: np.ndarray, margin: float = 0.1) -> tuple[tuple[float, flo
         (float(low[0] - pad[0]), float(high[0] + pad[0])),
         (float(low[1] - pad[1]), float(high[1] + pad[1])),
     )
+
+
+def assemble(
+    inputs: Sequence[np.ndarray],
+    target: np.ndarray,
+    indices: tuple[np.ndarray, np.ndarray, np.ndarray],
+    **fields: Any,
+) -> Dataset:
+    """A Dataset from whole arrays and split indices: the splits, input shapes and dtypes follow from them."""
+    train, val, test = make_splits(inputs, target, indices)
+    shapes, dtypes = input_meta(inputs)
+    return Dataset(input_shapes=shapes, input_dtypes=dtypes, train=train, val=val, test=test, **fields)

@@ -16,6 +16,7 @@ from codegen.datasets_base import (
     Dataset,
     Option,
     Task,
+    assemble,
     input_meta,
     make_splits,
     split_indices,
@@ -93,18 +94,14 @@ def _build_tabular(name: str, seed: int) -> Dataset:
     labels = target.astype(np.int64)
     indices = split_indices(len(features), seed, labels)
     x, _, _ = standardize(features, indices[0])
-    train, val, test = make_splits([x], labels, indices)
-    shapes, dtypes = input_meta([x])
-    return Dataset(
+    return assemble(
+        [x],
+        labels,
+        indices,
         name=name,
         description=_DESCRIPTIONS[name],
         task=Task.CLASSIFICATION,
-        input_shapes=shapes,
-        input_dtypes=dtypes,
         input_names=("x",),
-        train=train,
-        val=val,
-        test=test,
         num_classes=len(classes),
         class_names=list(classes),
         extras={"feature_names": list(feature_names)},
@@ -116,18 +113,14 @@ def _build_diabetes(seed: int) -> Dataset:
     indices = split_indices(len(features), seed)
     x, _, _ = standardize(features, indices[0])
     y, mean, std = standardize(target.reshape(-1, 1), indices[0])
-    train, val, test = make_splits([x], y, indices)
-    shapes, dtypes = input_meta([x])
-    return Dataset(
+    return assemble(
+        [x],
+        y,
+        indices,
         name="diabetes",
         description=_DESCRIPTIONS["diabetes"],
         task=Task.REGRESSION,
-        input_shapes=shapes,
-        input_dtypes=dtypes,
         input_names=("x",),
-        train=train,
-        val=val,
-        test=test,
         # target = (value - mean) / std: multiply an RMSE by std to report it in disease-progression units
         extras={
             "feature_names": list(feature_names),

@@ -15,8 +15,7 @@ from codegen.datasets_base import (
     Dataset,
     Option,
     Task,
-    input_meta,
-    make_splits,
+    assemble,
     rng_for,
     split_indices,
 )
@@ -37,18 +36,14 @@ def _build_sequence(task: str, seed: int, length: int, n_symbols: int, n_samples
     # Teacher forcing: the decoder reads BOS followed by the target shifted right by one step.
     tgt = np.concatenate([np.full((n_samples, 1), BOS, dtype=np.int64), target[:, :-1]], axis=1)
     indices = split_indices(n_samples, seed)
-    train, val, test = make_splits([src, tgt], target, indices)
-    shapes, dtypes = input_meta([src, tgt])
-    return Dataset(
+    return assemble(
+        [src, tgt],
+        target,
+        indices,
         name=task,
         description=_SEQUENCE_DESCRIPTIONS[task] + f" Length {length}, {n_symbols} symbols.",
         task=Task.SEQUENCE,
-        input_shapes=shapes,
-        input_dtypes=dtypes,
         input_names=("src", "tgt"),
-        train=train,
-        val=val,
-        test=test,
         vocab_size=n_symbols + 2,
         pad_id=PAD,
         vocab=["<pad>", "<bos>", *symbol_names(n_symbols)],
@@ -234,19 +229,15 @@ def _build_sentiment(
     vocab = sentiment_vocab()
     tokens = np.array([encode_text(t, vocab, length, padding) for t in texts], dtype=np.int64)
     indices = split_indices(n_samples, seed, labels)
-    train, val, test = make_splits([tokens], labels, indices)
-    shapes, dtypes = input_meta([tokens])
-    return Dataset(
+    return assemble(
+        [tokens],
+        labels,
+        indices,
         name="sentiment",
         description=f"{n_samples} generated review sentences, positive or negative, with negation "
         f"(“not good”) and contrast (“… but …”); word ids padded to {length}.",
         task=Task.CLASSIFICATION,
-        input_shapes=shapes,
-        input_dtypes=dtypes,
         input_names=("tokens",),
-        train=train,
-        val=val,
-        test=test,
         num_classes=2,
         class_names=["negative", "positive"],
         vocab_size=len(vocab),

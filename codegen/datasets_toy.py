@@ -14,6 +14,7 @@ from codegen.datasets_base import (
     DatasetError,
     Option,
     Task,
+    assemble,
     bounds_of,
     input_meta,
     make_splits,
@@ -166,18 +167,14 @@ def _windowed(
     x = sliding_window_view(series, window)[:-1].reshape(-1, window, 1).copy()
     y = series[window:].reshape(-1, 1)
     indices = ordered_split(len(x)) if split == "time" else split_indices(len(x), seed)
-    train, val, test = make_splits([x], y, indices)
-    shapes, dtypes = input_meta([x])
-    return Dataset(
+    return assemble(
+        [x],
+        y,
+        indices,
         name=name,
         description=description,
         task=Task.REGRESSION,
-        input_shapes=shapes,
-        input_dtypes=dtypes,
         input_names=("series",),
-        train=train,
-        val=val,
-        test=test,
         default_template="gru_timeseries",
         # series[i + window] is the target of window i; with split="time" val/test start at these positions
         extras={
