@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load_client import pct, start_server, stop_server  # noqa: E402
+from load_client import pct, process_tree, start_server, stop_server  # noqa: E402
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -33,20 +33,8 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 def descendants(root: int, skip: int) -> list[int]:
     """Processes under ``root``, leaving out the tree of ``skip`` (the server)."""
-    children: dict[int, list[int]] = {}
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], list(children.get(root, []))
-    while todo:
-        pid = todo.pop()
-        if pid != skip:
-            found.append(pid)
-            todo.extend(children.get(pid, []))
-    return found
+    server = set(process_tree(skip))
+    return [pid for pid in process_tree(root) if pid != root and pid not in server]
 
 
 def usage(pids: list[int]) -> tuple[float, float]:

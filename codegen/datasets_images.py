@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from codegen.datasets_base import Dataset, DatasetError, Task, input_meta, make_splits, split_indices
+from codegen.datasets_base import Dataset, DatasetError, Task, assemble, split_indices
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -267,20 +267,16 @@ def _image_dataset(
     notes: list[str],
 ) -> Dataset:
     indices = split_indices(len(pixels), seed, labels)
-    train, val, test = make_splits([pixels], labels, indices)
-    shapes, dtypes = input_meta([pixels])
-    shape = shapes[0]
+    shape = pixels.shape[1:]
     template = {(3, 32): "cifar_cnn", (1, 28): "lenet5", (1, 8): "digits_cnn"}.get((shape[0], shape[1]), "")
-    return Dataset(
+    return assemble(
+        [pixels],
+        labels,
+        indices,
         name=name,
         description=f"{label}: {len(pixels)} images in {len(names)} classes, {'×'.join(map(str, shape))}.",
         task=Task.CLASSIFICATION,
-        input_shapes=shapes,
-        input_dtypes=dtypes,
         input_names=("x",),
-        train=train,
-        val=val,
-        test=test,
         num_classes=len(names),
         class_names=names,
         default_template=template,

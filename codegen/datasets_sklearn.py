@@ -17,8 +17,6 @@ from codegen.datasets_base import (
     Option,
     Task,
     assemble,
-    input_meta,
-    make_splits,
     split_indices,
     standardize,
 )
@@ -53,34 +51,29 @@ def _build_digits(seed: int, flat: bool, size: int, channels: int, task: str) ->
     images = _digit_images(size, channels)
     x = images.reshape(len(images), -1) if flat else images
     indices = split_indices(len(x), seed, labels)
-    shapes, dtypes = input_meta([x])
-    shape_text = "×".join(map(str, shapes[0]))
+    shape_text = "×".join(map(str, x.shape[1:]))
     reconstruct = task == Task.RECONSTRUCTION.value
-    train, val, test = make_splits([x], x if reconstruct else labels, indices)
-    common = dict(
-        name="digits",
-        input_shapes=shapes,
-        input_dtypes=dtypes,
-        input_names=("x",),
-        train=train,
-        val=val,
-        test=test,
-        class_names=[str(d) for d in range(10)],
-    )
+    common = dict(name="digits", input_names=("x",), class_names=[str(d) for d in range(10)])
     if reconstruct:
         extras = {
             "labels": {
                 part: torch.tensor(labels[idx]) for part, idx in zip(("train", "val", "test"), indices)
             }
         }
-        return Dataset(
+        return assemble(
+            [x],
+            x,
+            indices,
             description=f"Handwritten digits ({shape_text}) to reconstruct: the target is the input.",
             task=Task.RECONSTRUCTION,
             default_template="autoencoder",
             extras=extras,
             **common,
         )
-    return Dataset(
+    return assemble(
+        [x],
+        labels,
+        indices,
         description=f"1,797 real handwritten digits from scikit-learn as {shape_text} pixels in [0, 1]; 10 classes.",
         task=Task.CLASSIFICATION,
         num_classes=10,

@@ -16,8 +16,6 @@ from codegen.datasets_base import (
     Task,
     assemble,
     bounds_of,
-    input_meta,
-    make_splits,
     ordered_split,
     rng_for,
     split_indices,
@@ -52,19 +50,15 @@ def _points_dataset(
     labels = labels.astype(np.int64)
     indices = split_indices(len(points), seed, extras.pop("strata", labels))
     target = labels.reshape(-1, 1).astype(np.float32) if binary else labels
-    train, val, test = make_splits([points], target, indices)
-    shapes, dtypes = input_meta([points])
     n_classes = int(labels.max()) + 1
-    return Dataset(
+    return assemble(
+        [points],
+        target,
+        indices,
         name=name,
         description=description,
         task=Task.BINARY if binary else Task.CLASSIFICATION,
-        input_shapes=shapes,
-        input_dtypes=dtypes,
         input_names=("x",),
-        train=train,
-        val=val,
-        test=test,
         num_classes=max(n_classes, 2),
         class_names=[str(c) for c in range(max(n_classes, 2))],
         default_template=template,

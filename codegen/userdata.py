@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from codegen.datasets_base import Dataset, DatasetError, Task, input_meta, make_splits, split_indices
+from codegen.datasets_base import Dataset, DatasetError, Task, assemble, split_indices
 from codegen.datasets_images import ZipLimits, load_image_zip, read_source
 
 __all__ = ["CsvLimits", "ZipLimits", "load_csv", "load_image_zip"]
@@ -74,19 +74,15 @@ def load_csv(
     x, names = _feature_matrix(frame, features, indices[0], limits, label)
     extras: dict[str, Any] = {"feature_names": names, "notes": notes, "target_column": column}
     target_values = _target_array(labels, kind, indices[0], extras)
-    train, val, test = make_splits([x], target_values, indices)
-    shapes, dtypes = input_meta([x])
     what = f"{len(classes)} classes" if classes else "a number"
-    return Dataset(
+    return assemble(
+        [x],
+        target_values,
+        indices,
         name=name or f"csv:{label}",
         description=f"{label}: {len(frame)} rows, {len(names)} inputs → ‘{column}’ ({kind.value}, {what}).",
         task=kind,
-        input_shapes=shapes,
-        input_dtypes=dtypes,
         input_names=("x",),
-        train=train,
-        val=val,
-        test=test,
         num_classes=len(classes) if classes else None,
         class_names=classes or None,
         extras=extras,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from pathlib import Path
 
 import pytest
+from app_helpers import start_app
 from streamlit.testing.v1 import AppTest
 
 from builder.project import dump_project
@@ -17,19 +17,8 @@ from builder.validate import validate
 from ui.canvas_events import apply_canvas_state, match_block_type
 
 _CLOCK = itertools.count(1)
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-
-
 def start(query: dict[str, str] | None = None, view: str | None = "Build") -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    if view:
-        at.session_state["view"] = view
-        at.run()
-    return at
+    return start_app(query, view)
 
 
 def graph(at: AppTest):

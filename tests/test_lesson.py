@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from app_helpers import APP, start_app, stop_all_runs
 from streamlit.testing.v1 import AppTest
 
 from builder.project import dump_project
@@ -20,23 +21,11 @@ from builder.share import encode_share
 from builder.templates import load_template, template_names
 from codegen.runstore import RunStore
 from ui.lesson import LESSON_DIR, facts, family, lesson_link, lesson_notes
-from ui.run_manager import get_manager
 from ui.runs_panel import ALL_RUNS_LABEL
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 def start(query: dict[str, str] | None = None, view: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    if view:
-        at.session_state["view"] = view
-        at.run()
-        assert not at.exception, at.exception
-    return at
+    return start_app(query, view, timeout=120)
 
 
 def graph(at: AppTest):
@@ -68,11 +57,7 @@ def limits(monkeypatch):
 @pytest.fixture
 def _stop_runs():
     yield
-    manager = get_manager()
-    manager.stop_all()
-    deadline = time.monotonic() + 10
-    while manager.counts() != (0, 0) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    stop_all_runs()
 
 
 # ---- lesson links --------------------------------------------------------------------------------------

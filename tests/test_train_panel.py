@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from app_helpers import stop_all_runs
 from streamlit.testing.v1 import AppTest
 
 from builder.templates import load_template
@@ -89,11 +90,7 @@ def _train_to_end(at: AppTest, timeout: float = 90.0) -> None:
 @pytest.fixture(autouse=True)
 def _stop_runs_after_each_test():
     yield
-    manager = get_manager()
-    manager.stop_all()
-    deadline = time.monotonic() + 10
-    while manager.counts() != (0, 0) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    stop_all_runs()
 
 
 def test_defaults_come_from_the_template_and_the_model_fits():

@@ -150,25 +150,29 @@ def decision_boundary_chart(
         )
     )
     names = [str(c) for c in (class_names or range(n_classes))]
-    for k in range(n_classes):
-        mask = labels == k
-        if not mask.any():
-            continue
-        fig.add_trace(
-            go.Scatter(
-                x=points[mask, 0].tolist(),
-                y=points[mask, 1].tolist(),
-                mode="markers",
-                name=names[k] if k < len(names) else str(k),
-                marker=dict(size=7, color=COLORS[k % len(COLORS)], line=dict(width=1, color="#222")),
-            )
-        )
+    _add_class_points(fig, points, labels, names, dict(size=7, line=dict(width=1, color="#222")))
     fig.update_layout(title="Decision boundary", **{**_LAYOUT, "height": 380})
     # Equal scales by shrinking the plot area, not by widening an axis past the grid: the coloured plane
     # then fills the plot instead of floating in empty, gridded margins.
     fig.update_xaxes(constrain="domain")
     fig.update_yaxes(scaleanchor="x", scaleratio=1, constrain="domain")
     return fig
+
+
+def _add_class_points(fig: go.Figure, points: np.ndarray, labels: np.ndarray, names: list[str],
+                      marker: dict) -> None:
+    """One scatter trace per class present, in class order and colour."""
+    for k in sorted(set(labels.tolist())):
+        mask = labels == k
+        fig.add_trace(
+            go.Scatter(
+                x=points[mask, 0].tolist(),
+                y=points[mask, 1].tolist(),
+                mode="markers",
+                name=names[k] if k < len(names) else str(k),
+                marker={**marker, "color": COLORS[k % len(COLORS)]},
+            )
+        )
 
 
 def class_colorscale(n_classes: int) -> list[list]:
@@ -187,17 +191,7 @@ def scatter_preview(
     labels = np.asarray(labels).reshape(-1).astype(int)
     names = [str(c) for c in (class_names or range(int(labels.max()) + 1 if labels.size else 1))]
     fig = go.Figure()
-    for k in sorted(set(labels.tolist())):
-        mask = labels == k
-        fig.add_trace(
-            go.Scatter(
-                x=points[mask, 0].tolist(),
-                y=points[mask, 1].tolist(),
-                mode="markers",
-                name=names[k] if k < len(names) else str(k),
-                marker=dict(size=6, color=COLORS[k % len(COLORS)]),
-            )
-        )
+    _add_class_points(fig, points, labels, names, dict(size=6))
     fig.update_layout(title=title, **_LAYOUT)
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
 from pathlib import Path
 
 import pytest
+from shots import shot
 
 from builder.share import encode_share
 from builder.templates import load_template
@@ -21,17 +21,8 @@ from ui.style import short_shape
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-SHOTS = Path(__file__).resolve().parents[2] / "assets" / "screenshots"
 FRAME = "iframe[title='streamlit_flow.streamlit_flow']"
 LOAD_TIMEOUT = 90_000  # first page load on a busy 2-core machine
-
-
-def shot(page, name: str) -> None:
-    if os.environ.get("LAYERLAB_SCREENSHOTS"):
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.mouse.move(640, 5)  # no tooltip from the last hovered button
-        page.wait_for_timeout(800)  # let the canvas finish drawing edges
-        page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
 def open_app(page, url: str, query: str = "") -> None:
