@@ -3,7 +3,7 @@
 1. Engine vs a seed-style loop (DataLoader over a TensorDataset, shuffle, batch 64, same generated model,
    same Adam and learning rate), interleaved in one process, training samples/s (evaluation excluded on
    both sides). Both run with the same intra-op thread count (the engine's automatic choice for these
-   models is 1; see codegen.device.cpu_threads).
+   models is 1; see training.device.cpu_threads).
    Reported twice: by wall clock and by the training thread's CPU time (with one thread that is all the
    work, and other processes on a shared machine don't inflate it); the median ratio over the rounds.
 2. Event reporting overhead: time spent building and delivering events / training time, at the default
@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from builder.templates import load_template  # noqa: E402
-from codegen.datasets import load_dataset  # noqa: E402
-from codegen.engine import TrainConfig, train  # noqa: E402
 from codegen.loader import build_model  # noqa: E402
 from codegen.source import generate_model  # noqa: E402
+from data.datasets import load_dataset  # noqa: E402
+from training.engine import TrainConfig, train  # noqa: E402
 
 TEMPLATES = {"digits_mlp": {"flat": True}, "digits_cnn": {}}
 

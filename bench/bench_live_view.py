@@ -132,7 +132,7 @@ def _refresh_rate(page, seconds: float) -> dict:
 
 
 def _close_to_stop(browser, url: str, template: str, data_dir: str) -> float:
-    from codegen.runstore import RunStore
+    from training.runstore import RunStore
 
     context = browser.new_context()
     page = context.new_page()

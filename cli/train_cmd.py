@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.main import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, CliError, read_design
-from codegen.choices import DEVICES, OPTIMIZERS, SCHEDULES
+from training.choices import DEVICES, OPTIMIZERS, SCHEDULES
 
 _STARTED = time.perf_counter()  # the command's clock starts when the module is imported (at parse time)
 
@@ -67,9 +67,9 @@ def _positive_float(text: str) -> float:
 
 # -- train --------------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from codegen.engine import TrainConfig, train
-    from codegen.runstore import RunStoreError
-    from codegen.tasks import FitError
+    from training.engine import TrainConfig, train
+    from training.runstore import RunStoreError
+    from training.tasks import FitError
 
     graph = read_design(args.design)
     _refuse_oversized(args.design, graph)
@@ -116,7 +116,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _load_data(args: argparse.Namespace, graph: Any, defaults: dict[str, Any]) -> tuple[Any, str | None]:
     """The dataset and a task override (the template's, when it trains on its own dataset)."""
-    from codegen.datasets import DatasetError, dataset_names, load_dataset, suggest_options
+    from data.datasets import DatasetError, dataset_names, load_dataset, suggest_options
 
     name = args.dataset or defaults.get("dataset")
     if not name:
@@ -139,7 +139,7 @@ def _load_data(args: argparse.Namespace, graph: Any, defaults: dict[str, Any]) -
 
 
 def _load_csv(path: str, target: str | None, seed: int) -> Any:
-    from codegen.userdata import load_csv
+    from data.userdata import load_csv
 
     if not target:
         raise CliError([f"{path}: name the column to predict with --target COLUMN"], EXIT_UNREADABLE)
@@ -150,7 +150,7 @@ def _load_csv(path: str, target: str | None, seed: int) -> Any:
 
 def _load_zip(path: str, graph: Any, seed: int) -> Any:
     """Image folders in a zip, resized to the model's (C, H, W) input: grey for one channel."""
-    from codegen.userdata import load_image_zip
+    from data.userdata import load_image_zip
 
     if not Path(path).is_file():
         raise CliError([f"{path}: no such file"], EXIT_UNREADABLE)
@@ -172,7 +172,7 @@ def _parse_options(items: list[str]) -> dict[str, str]:
 
 
 def _open_store(path: str | None) -> Any:
-    from codegen.runstore import RunStore, RunStoreError
+    from training.runstore import RunStore, RunStoreError
 
     try:
         return RunStore(path)
@@ -236,7 +236,7 @@ def _report(args: argparse.Namespace, name: str, dataset: str, result: Any) -> N
 # -- runs ---------------------------------------------------------------------------------------------
 def cmd_runs(args: argparse.Namespace) -> int:
     store = _open_store(args.db)
-    from codegen.runstore import RunStoreError
+    from training.runstore import RunStoreError
 
     if args.show:
         return _show_run(store, args.show, args.json)
@@ -259,7 +259,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def _show_run(store: Any, run_id: str, as_json: bool) -> int:
     """The run's record and epochs; its weights are read too, so a deleted or damaged file is reported."""
-    from codegen.runstore import RunStoreError
+    from training.runstore import RunStoreError
 
     try:
         record = store.get_run(run_id)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from builder.templates import load_template, template_names
-from codegen.datasets import (
+from data.datasets import (
     Dataset,
     DatasetError,
     Task,
@@ -19,7 +19,7 @@ from codegen.datasets import (
     load_dataset,
     suggest_options,
 )
-from codegen.datasets_text import decode_ids, encode_text
+from data.text import decode_ids, encode_text
 
 # Small sizes keep the whole parametrized sweep fast; the defaults are exercised by test_defaults_*.
 SMALL = {

@@ -14,15 +14,15 @@ from sklearn.metrics import confusion_matrix, precision_score, r2_score, recall_
 
 from builder.project import load_project
 from builder.templates import load_template
-from codegen.attention import capture_attention
-from codegen.datasets import load_dataset
-from codegen.device import cpu_threads, is_out_of_memory, pick_device
-from codegen.engine import TrainConfig, TrainEvent, train
 from codegen.loader import build_model, example_batch
-from codegen.metrics import ClassAccumulator, RegressionAccumulator, TokenAccumulator
-from codegen.optim import OPTIMIZERS, make_optimizer, make_schedule
 from codegen.source import generate_model
-from codegen.tasks import FitError
+from data.datasets import load_dataset
+from training.attention import capture_attention
+from training.device import cpu_threads, is_out_of_memory, pick_device
+from training.engine import TrainConfig, TrainEvent, train
+from training.metrics import ClassAccumulator, RegressionAccumulator, TokenAccumulator
+from training.optim import OPTIMIZERS, make_optimizer, make_schedule
+from training.tasks import FitError
 
 
 def _chain(name: str, nodes: list[tuple[str, str, dict]]) -> object:

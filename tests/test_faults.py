@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from cli.main import main
-from codegen.runstore import RunStore, RunStoreError
+from training.runstore import RunStore, RunStoreError
 
 REPO = Path(__file__).resolve().parent.parent
 

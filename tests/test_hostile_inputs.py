@@ -32,8 +32,8 @@ from PIL import Image
 from builder.project import ProjectError, load_project, to_json
 from builder.share import ShareError, decode_share, encode_share
 from builder.templates import load_template, template_names
-from codegen.datasets_base import DatasetError
-from codegen.userdata import CsvLimits, ZipLimits, load_csv, load_image_zip
+from data.base import DatasetError
+from data.userdata import CsvLimits, ZipLimits, load_csv, load_image_zip
 
 REPO = Path(__file__).resolve().parent.parent
 SCALE = float(os.environ.get("LAYERLAB_FUZZ_SCALE", "1"))

@@ -22,9 +22,9 @@ from __future__ import annotations
 import pytest
 
 from builder.templates import load_template
-from codegen.attention import anti_diagonal_mass, capture_attention
-from codegen.datasets import load_dataset
-from codegen.engine import TrainConfig, train
+from data.datasets import load_dataset
+from training.attention import anti_diagonal_mass, capture_attention
+from training.engine import TrainConfig, train
 
 pytestmark = pytest.mark.slow
 

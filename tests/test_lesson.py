@@ -19,7 +19,7 @@ from builder.project import dump_project
 from builder.settings import Settings, settings
 from builder.share import encode_share
 from builder.templates import load_template, template_names
-from codegen.runstore import RunStore
+from training.runstore import RunStore
 from ui.lesson import LESSON_DIR, facts, family, lesson_link, lesson_notes
 from ui.runs_panel import ALL_RUNS_LABEL
 

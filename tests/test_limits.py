@@ -20,9 +20,9 @@ from builder.project import ProjectError, load_project, parse_json
 from builder.settings import Settings, SettingsError, load_settings, settings
 from builder.validate import validate
 from cli.main import main
-from codegen.datasets import load_dataset
-from codegen.engine import TrainConfig, train
-from codegen.tasks import FitError
+from data.datasets import load_dataset
+from training.engine import TrainConfig, train
+from training.tasks import FitError
 
 REPO = Path(__file__).resolve().parent.parent
 TEN_BILLION = {

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from builder.templates import load_template
-from codegen.datasets import load_dataset
-from codegen.engine import TrainConfig, train
 from codegen.loader import build_model
-from codegen.runstore import RunStore, RunStoreError, default_data_dir
+from data.datasets import load_dataset
+from training.engine import TrainConfig, train
+from training.runstore import RunStore, RunStoreError, default_data_dir
 
 
 @pytest.fixture()

@@ -16,7 +16,7 @@ from app_helpers import stop_all_runs
 from streamlit.testing.v1 import AppTest
 
 from builder.templates import load_template
-from codegen.runstore import RunStore
+from training.runstore import RunStore
 from ui.run_manager import RunState, get_manager
 from ui.train_panel import RUN
 
@@ -322,14 +322,14 @@ def test_attention_view_on_reverse():
     ],
 )
 def test_preview_kind_per_dataset(name, options, kind):
-    from codegen.datasets import load_dataset
+    from data.datasets import load_dataset
     from ui.train_data import preview_kind
 
     assert preview_kind(load_dataset(name, **options)) == kind
 
 
 def test_token_examples_decode_inputs_and_targets():
-    from codegen.datasets import load_dataset
+    from data.datasets import load_dataset
     from ui.train_data import as_images, token_examples
 
     reverse = load_dataset("reverse")
@@ -362,7 +362,7 @@ def test_uploaded_csv_loads_or_explains():
 
 
 def test_live_curves_from_engine_events():
-    from codegen.engine import TrainEvent
+    from training.engine import TrainEvent
     from ui.train_live import curves, progress_text, progress_value
 
     events = [

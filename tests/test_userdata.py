@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from codegen.datasets import DatasetError, Task
-from codegen.userdata import CsvLimits, ZipLimits, load_csv, load_image_zip
+from data.datasets import DatasetError, Task
+from data.userdata import CsvLimits, ZipLimits, load_csv, load_image_zip
 
 
 # ---- CSV -------------------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def _open_store() -> Any:
     import os
 
     from builder.settings import settings
-    from codegen.runstore import RunStore
+    from training.runstore import RunStore
 
     data_dir = "" if os.environ.get("LAYERLAB_DATA_DIR") else settings().data_dir
     return RunStore(Path(data_dir).expanduser() / "runs.sqlite") if data_dir else RunStore()
@@ -74,7 +74,7 @@ def get_store() -> SessionStore:
 def visible_runs(store: Any, started: list[str], show_all: bool, limit: int) -> list[Any]:
     """The runs the history lists, newest first: every run on the server, or only those in ``started``
     (this session's; a run deleted meanwhile is skipped)."""
-    from codegen.runstore import RunStoreError
+    from training.runstore import RunStoreError
 
     if show_all:
         return store.list_runs(limit=limit)
@@ -156,8 +156,8 @@ class LoadedResult:
 
 def loaded_result(store: Any, run_id: str, graph: Any, dataset: Any) -> LoadedResult:
     """Rebuild run ``run_id`` for ``graph`` on ``dataset``; raises RunStoreError or FitError when that fails."""
-    from codegen.engine import TrainConfig, prepare
     from codegen.loader import build_model
+    from training.engine import TrainConfig, prepare
 
     record = store.get_run(run_id)
     config = TrainConfig.from_dict({**record.config, "device": "cpu"})
@@ -186,7 +186,7 @@ def render_runs_panel(
 
     On a shared (classroom) server everybody's runs are in one store: by default a session sees only the runs
     it started; "Show all runs on this server" (for the teacher, or a user's earlier visits) lists them all."""
-    from codegen.runstore import RunStoreError
+    from training.runstore import RunStoreError
 
     show_all = st.toggle(ALL_RUNS_LABEL, key=f"{key}_all",
                          help="Off: only the runs started in this browser tab since it was opened. On: every run "

@@ -131,17 +131,17 @@ def load_choice(choice: DataChoice, seed: int) -> tuple[Any, str | None]:
 
 def load_data(choice: DataChoice, seed: int) -> tuple[Any, str | None]:
     """Load without caching: (dataset, None), or (None, the loader's message for the user)."""
-    from codegen.datasets import DatasetError, load_dataset
+    from data.datasets import DatasetError, load_dataset
 
     try:
         if choice.name == UPLOAD_CSV:
-            from codegen.userdata import load_csv
+            from data.userdata import load_csv
 
             return load_csv(
                 choice.upload, choice.target, seed=seed, name=f"csv:{choice.filename}", **choice.options
             ), None
         if choice.name == UPLOAD_ZIP:
-            from codegen.userdata import load_image_zip
+            from data.userdata import load_image_zip
 
             return load_image_zip(
                 choice.upload, seed=seed, name=f"zip:{choice.filename}", **choice.options
@@ -154,7 +154,7 @@ def load_data(choice: DataChoice, seed: int) -> tuple[Any, str | None]:
 # ---- widgets ---------------------------------------------------------------------------------------------
 def render_picker(defaults: dict[str, Any], key: str) -> DataChoice | None:
     """Dataset selectbox, its options, and the upload widgets. None until an upload is complete."""
-    from codegen.datasets import dataset_names
+    from data.datasets import dataset_names
 
     names = [*dataset_names(), UPLOAD_CSV, UPLOAD_ZIP]
     default = defaults.get("dataset")
@@ -169,7 +169,7 @@ def render_picker(defaults: dict[str, Any], key: str) -> DataChoice | None:
 
 
 def _option_widgets(name: str, preset: dict[str, Any], key: str) -> dict[str, Any]:
-    from codegen.datasets import dataset_info
+    from data.datasets import dataset_info
 
     info = dataset_info(name)
     st.caption(info.description)

@@ -158,7 +158,7 @@ def attention_views(
     token_text: dict[str, list[str]],
 ) -> list[AttentionView]:
     """Per-layer, per-head attention of example ``index``; ``token_text`` maps Input node id -> its tokens."""
-    from codegen.attention import capture_attention
+    from training.attention import capture_attention
 
     with evaluating(model) as device:
         inputs = tuple(x.to(device) for x in model_inputs(split, plan, slice(index, index + 1)))

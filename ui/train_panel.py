@@ -97,7 +97,7 @@ def _data_section(graph: Any, defaults: dict[str, Any], seed: int, prefix: str) 
 
 def _suggested_options(graph: Any, defaults: dict[str, Any]) -> dict[str, Any]:
     """The template's dataset options, adjusted to the graph's Input shapes (e.g. digits at 28×28)."""
-    from codegen.datasets import suggest_options
+    from data.datasets import suggest_options
 
     options = dict(defaults.get("dataset_options") or {})
     name = defaults.get("dataset")
@@ -111,7 +111,7 @@ def _suggested_options(graph: Any, defaults: dict[str, Any]) -> dict[str, Any]:
 def fit_problems(graph: Any, result: Any, dataset: Any, config: Any) -> list[Any]:
     """Why the graph can't train on ``dataset`` (FitProblems; empty when it can)."""
     from codegen.source import CodegenError, generate_model
-    from codegen.tasks import FitProblem, check_fit
+    from training.tasks import FitProblem, check_fit
 
     if not result.valid:
         first = result.errors[0]
@@ -151,7 +151,7 @@ def fit_section(
 # ---- settings -----------------------------------------------------------------------------------------------
 def render_settings(defaults: dict[str, Any], prefix: str) -> Any:
     """Hyper-parameter widgets, seeded from the template's meta.training; returns a TrainConfig."""
-    from codegen.engine import TrainConfig
+    from training.engine import TrainConfig
 
     base = TrainConfig.from_dict(defaults)
     st.markdown("**Training**")
@@ -173,9 +173,9 @@ def render_settings(defaults: dict[str, Any], prefix: str) -> Any:
 
 
 def _more_settings(base: Any, prefix: str) -> dict[str, Any]:
-    from codegen.device import AMP_MODES, DEVICES
-    from codegen.optim import SCHEDULES
-    from codegen.tasks import LOSSES
+    from training.device import AMP_MODES, DEVICES
+    from training.optim import SCHEDULES
+    from training.tasks import LOSSES
 
     a, b = st.columns(2)
     values: dict[str, Any] = {
@@ -224,7 +224,7 @@ def _more_settings(base: Any, prefix: str) -> dict[str, Any]:
 
 
 def _optimizers() -> tuple[str, ...]:
-    from codegen.optim import OPTIMIZERS
+    from training.optim import OPTIMIZERS
 
     return OPTIMIZERS
 
@@ -238,7 +238,7 @@ def device_label(requested: str) -> str:
     """'CPU', or the GPU's name on CUDA, plus why a requested device is not used."""
     import torch
 
-    from codegen.device import pick_device
+    from training.device import pick_device
 
     choice = pick_device(requested)
     if choice.device.type == "cuda":
@@ -269,8 +269,8 @@ def _session_id() -> str:
 
 def start_run(graph: Any, dataset: Any, config: Any) -> ActiveRun:
     """Queue a run for this session (its previous run is stopped) and remember it in session state."""
-    from codegen.engine import prepare, train
-    from codegen.runstore import RunStoreError
+    from training.engine import prepare, train
+    from training.runstore import RunStoreError
     from ui.runs_panel import get_store
 
     try:
@@ -340,8 +340,8 @@ def _run_section(run: ActiveRun, key: str) -> None:
 
 def _loaded_section(run_id: str, graph: Any, dataset: Any, key: str) -> None:
     """Results of a run reloaded from the history, with its saved weights."""
-    from codegen.runstore import RunStoreError
-    from codegen.tasks import FitError
+    from training.runstore import RunStoreError
+    from training.tasks import FitError
     from ui.runs_panel import get_store, loaded_result
     from ui.train_results import render_results
 

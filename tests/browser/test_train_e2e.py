@@ -14,7 +14,7 @@ import pytest
 
 from builder.share import encode_share
 from builder.templates import load_template
-from codegen.runstore import RunStore
+from training.runstore import RunStore
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

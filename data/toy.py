@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
-from codegen.datasets_base import (
+from data.base import (
     Builtin,
     Dataset,
     DatasetError,

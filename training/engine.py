@@ -23,8 +23,11 @@ from builder.graph import Graph
 from builder.project import dump_project
 from builder.settings import settings
 from builder.validate import validate
-from codegen.batches import Batches, make_batches
-from codegen.device import (
+from codegen.loader import build_model
+from codegen.source import CodegenError, ModelSource, generate_model
+from training.batches import Batches, make_batches
+from training.config import TrainConfig
+from training.device import (
     amp_dtype,
     cpu_thread_budget,
     cpu_threads,
@@ -32,13 +35,10 @@ from codegen.device import (
     is_out_of_memory,
     pick_device,
 )
-from codegen.loader import build_model
-from codegen.metrics import headline, make_accumulator
-from codegen.optim import make_optimizer, make_schedule
-from codegen.runstore import RunStore
-from codegen.source import CodegenError, ModelSource, generate_model
-from codegen.tasks import FitError, FitProblem, TaskPlan, check_fit
-from codegen.train_config import TrainConfig
+from training.metrics import headline, make_accumulator
+from training.optim import make_optimizer, make_schedule
+from training.runstore import RunStore
+from training.tasks import FitError, FitProblem, TaskPlan, check_fit
 
 __all__ = ["FitError", "FitProblem", "RunResult", "TrainConfig", "TrainEvent", "prepare", "train"]
 

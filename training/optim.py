@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR
 
-from codegen.choices import OPTIMIZERS, SCHEDULES  # noqa: F401  (re-exported)
+from training.choices import OPTIMIZERS, SCHEDULES  # noqa: F401  (re-exported)
 
 
 class OptimConfigError(ValueError):

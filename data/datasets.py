@@ -4,8 +4,8 @@
     >>> data.train.inputs[0].shape, data.train.target.dtype
     (torch.Size([1257, 64]), torch.int64)
 
-Nothing is downloaded. The types live in ``codegen.datasets_base`` and are re-exported here; the user's own
-CSV files and image zips are read by ``codegen.userdata``.
+Nothing is downloaded. The types live in ``data.base`` and are re-exported here; the user's own
+CSV files and image zips are read by ``data.userdata``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from codegen import datasets_sklearn, datasets_text, datasets_toy
-from codegen.datasets_base import Builtin, Dataset, DatasetError, DatasetInfo, Option, Split, Task
+from data import sklearn_sets, text, toy
+from data.base import Builtin, Dataset, DatasetError, DatasetInfo, Option, Split, Task
 
 __all__ = [
     "Dataset",
@@ -33,7 +33,7 @@ __all__ = [
 
 def _registry() -> dict[str, Builtin]:
     registry: dict[str, Builtin] = {}
-    for builtin in (*datasets_sklearn.BUILTINS, *datasets_toy.BUILTINS, *datasets_text.BUILTINS):
+    for builtin in (*sklearn_sets.BUILTINS, *toy.BUILTINS, *text.BUILTINS):
         if builtin.name in registry:  # a silent overwrite would hide a whole dataset
             raise RuntimeError(f"dataset {builtin.name!r} registered twice")
         registry[builtin.name] = builtin

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from codegen.datasets_base import (
+from data.base import (
     Builtin,
     Dataset,
     Option,

@@ -10,7 +10,7 @@ import string
 
 import numpy as np
 
-from codegen.datasets_base import (
+from data.base import (
     Builtin,
     Dataset,
     Option,

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from codegen.device import free_cached_memory, is_out_of_memory
-from codegen.tasks import TaskPlan
+from training.device import free_cached_memory, is_out_of_memory
+from training.tasks import TaskPlan
 
 
 class Batches:

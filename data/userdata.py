@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from codegen.datasets_base import Dataset, DatasetError, Task, assemble, split_indices
-from codegen.datasets_images import ZipLimits, load_image_zip, read_source
+from data.base import Dataset, DatasetError, Task, assemble, split_indices
+from data.images import ZipLimits, load_image_zip, read_source
 
 __all__ = ["CsvLimits", "ZipLimits", "load_csv", "load_image_zip"]
 

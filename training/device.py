@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from codegen.choices import DEVICES  # noqa: F401  (re-exported)
+from training.choices import DEVICES  # noqa: F401  (re-exported)
 
 AMP_MODES = ("off", "auto", "bf16", "fp16")
 

@@ -3,7 +3,7 @@
 The archive is untrusted: members are never extracted to disk, and an archive with an absolute path, a '..'
 component or a symbolic link is refused outright (it was made to escape a folder). Entry counts, declared and
 actual sizes, compression ratios and pixel counts are capped, so a zip bomb or an image bomb is refused
-before it is inflated. Re-exported by ``codegen.userdata``.
+before it is inflated. Re-exported by ``data.userdata``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from codegen.datasets_base import Dataset, DatasetError, Task, assemble, split_indices
+from data.base import Dataset, DatasetError, Task, assemble, split_indices
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 _DRIVE = re.compile(r"^[A-Za-z]:")

@@ -6,9 +6,9 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from codegen.device import AMP_MODES, DEVICES
-from codegen.optim import OPTIMIZERS, SCHEDULES
-from codegen.tasks import LOSSES
+from training.device import AMP_MODES, DEVICES
+from training.optim import OPTIMIZERS, SCHEDULES
+from training.tasks import LOSSES
 
 
 @dataclass
