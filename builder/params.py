@@ -24,6 +24,7 @@ class Kind(str, Enum):
     CHOICE = "choice"
     INTS = "ints"  # a list of ints (shapes, dims)
     INT_OR_TUPLE = "int_or_tuple"  # kernel sizes, strides: 3 or [3, 5]
+    TEXT = "text"  # a short note, never code: what an imported Unsupported node stands for
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,12 @@ def _check_int_or_tuple(spec: Param, value: Any) -> int | list[int]:
     return _check_int(spec, value)
 
 
+def _check_text(spec: Param, value: Any) -> str:
+    if not isinstance(value, str) or len(value) > spec.max_len:
+        raise ParamError(f"{spec.name} must be text of at most {spec.max_len} characters")
+    return value
+
+
 _CHECKERS = {
     Kind.INT: _check_int,
     Kind.FLOAT: _check_float,
@@ -123,6 +130,7 @@ _CHECKERS = {
     Kind.CHOICE: _check_choice,
     Kind.INTS: _check_ints,
     Kind.INT_OR_TUPLE: _check_int_or_tuple,
+    Kind.TEXT: _check_text,
 }
 
 
@@ -149,3 +157,7 @@ def Ints(name: str, default: list[int] | None, doc: str = "", lo: int | None = N
 
 def IntOrTuple(name: str, default: int | None, doc: str = "", lo: int | None = None, hi: int | None = None, **kw: Any) -> Param:
     return Param(name, Kind.INT_OR_TUPLE, default, doc, minimum=lo, maximum=hi, max_len=kw.pop("max_len", 3), **kw)
+
+
+def Text(name: str, default: str, doc: str = "", max_len: int = 500, **kw: Any) -> Param:
+    return Param(name, Kind.TEXT, default, doc, max_len=max_len, **kw)

@@ -53,6 +53,7 @@ def param_schema(param: Param) -> dict[str, Any]:
         Kind.CHOICE: {"enum": list(param.choices)},
         Kind.INTS: array,
         Kind.INT_OR_TUPLE: {"anyOf": [integer, array]},
+        Kind.TEXT: {"type": "string", "maxLength": param.max_len},
     }
     schema = dict(by_kind[param.kind])
     if param.inferred or param.optional:  # null means "infer it" or "not used"

@@ -1,6 +1,19 @@
 """The layer catalog. Importing this package registers every block."""
 
-from builder.catalog import activation, attention, conv, merge, sequence, structure  # noqa: F401  (registration)
+from builder.catalog import (  # noqa: F401  (registration)
+    activation,
+    attention,
+    conv,
+    dense,
+    functional,
+    merge,
+    norms,
+    padding,
+    resample,
+    sequence,
+    structure,
+    unsupported,
+)
 from builder.catalog.registry import (
     BlockError,
     BlockSpec,

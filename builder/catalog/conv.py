@@ -68,6 +68,12 @@ def _conv_params(transposed: bool) -> tuple:
         Bool("bias", True, "Add a learnable bias per output channel"),
         Int("in_channels", None, "Inferred from the input's channel dimension", lo=1, hi=MAX_CH, inferred=True),
     ]
+    if not transposed:  # torch's transposed convolutions pad with zeros only, by number
+        params += [
+            Choice("padding_style", "explicit", ("explicit", "same", "valid"),
+                   "explicit: the padding above; same: keep the size (stride 1); valid: no padding"),
+            Choice("padding_mode", "zeros", ("zeros", "reflect", "replicate", "circular"), "What the padding holds"),
+        ]
     return tuple(params)
 
 
@@ -88,7 +94,13 @@ def _make_conv(dims: int, transposed: bool):
             if any(o >= max(si, di) for o, si, di in zip(op, s, d)):
                 raise BlockError(f"output_padding={p['output_padding']} must be smaller than stride or dilation")
             outs = [conv_transpose_out(n, *a) for n, a in zip(x.shape[1:], zip(k, s, pad, op, d))]
+        elif p["padding_style"] == "same":
+            if any(si != 1 for si in s):
+                raise BlockError("padding 'same' needs stride 1",
+                                 fix=Fix("set stride to 1", "set_param", {"name": "stride", "value": 1}))
+            outs = list(x.shape[1:])
         else:
+            pad = (0,) * dims if p["padding_style"] == "valid" else pad
             outs = [conv_out(n, *a) for n, a in zip(x.shape[1:], zip(k, s, pad, d))]
         hint = "lower the kernel size or stride, or add padding"
         return TensorSpec((p["out_channels"], *spatial_out(name, x.shape[1:], outs, hint)))
@@ -109,7 +121,11 @@ def _make_conv(dims: int, transposed: bool):
         defaults = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True}
         if transposed:
             defaults = {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "bias": True, "dilation": 1}
+        else:
+            defaults["padding_mode"] = "zeros"
         kwargs = {"kernel_size": _literal(p["kernel_size"]), **kwargs_unless_default(p, defaults)}
+        if p.get("padding_style", "explicit") != "explicit":
+            kwargs["padding"] = p["padding_style"]
         return module_emission(f"nn.{name}", (p["in_channels"], p["out_channels"]), kwargs)
 
     spatial = (8, 8) if dims == 2 else (12,)
@@ -117,6 +133,13 @@ def _make_conv(dims: int, transposed: bool):
         Example({"out_channels": 4, "kernel_size": 3, "padding": 1}, {"x": F((3, *spatial))}),
         Example({"out_channels": 6, "kernel_size": 2, "stride": 2, "groups": 3, "bias": False}, {"x": F((3, *spatial))}),
     )
+    if not transposed:
+        examples += (
+            Example({"out_channels": 2, "kernel_size": 4, "padding_style": "same", "padding_mode": "reflect"},
+                    {"x": F((3, *spatial))}),
+            Example({"out_channels": 2, "kernel_size": 3, "padding": 2, "padding_style": "valid",
+                     "padding_mode": "circular"}, {"x": F((3, *spatial))}),
+        )
     register(
         BlockSpec(
             type=name,
@@ -221,7 +244,7 @@ def _make_adaptive(kind: str, dims: int):
     )
 
 
-for _kind, _dims in (("Avg", 1), ("Avg", 2), ("Max", 2)):
+for _kind, _dims in (("Avg", 1), ("Avg", 2), ("Max", 1), ("Max", 2)):
     _make_adaptive(_kind, _dims)
 
 
