@@ -2,4 +2,9 @@
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "radam")
-SCHEDULES = ("constant", "step", "exponential", "cosine", "warmup", "onecycle")
+# "warmup" was a schedule before warm-up became its own setting: training.config reads it as cosine + warm-up.
+SCHEDULES = ("constant", "step", "exponential", "cosine", "onecycle")
+LOSSES = ("auto", "mse", "mae", "huber", "bce", "cross_entropy", "token")
+AMP_MODES = ("off", "auto", "bf16", "fp16")
+TASKS = ("classification", "binary", "regression", "sequence", "reconstruction")
+CLASS_WEIGHTS = ("none", "balanced")

@@ -366,7 +366,7 @@ class _Run:
 
 def _time_limit(config: TrainConfig) -> tuple[float | None, str]:
     """The run's time limit: the config's, or the server's (LAYERLAB_MAX_RUN_SECONDS) when that is shorter."""
-    own, server = config.max_seconds, settings().max_run_seconds or None
+    own, server = config.max_seconds or None, settings().max_run_seconds or None
     if server is not None and (own is None or server < own):
         return server, f"the server's time limit of {server:g} s per run (LAYERLAB_MAX_RUN_SECONDS)"
     return own, f"time limit of {own:g} s" if own is not None else ""
