@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-VAL_FRACTION = 0.15
-TEST_FRACTION = 0.15
+FRACTIONS = (0.15, 0.15)  # validation and test shares: the defaults of the val/test_fraction training settings
 
 
 class DatasetError(ValueError):
@@ -135,7 +134,12 @@ class DatasetInfo:
 
 @dataclass(frozen=True)
 class Builtin:
-    """A registered dataset: ``build(seed, **options)`` gets every option, already checked."""
+    """A registered dataset: ``build(seed, fractions, **options)`` gets every option, already checked.
+
+    ``prepare`` (with ``fixed`` arguments) is its preparation as a plain function of numpy, torch, pandas and
+    scikit-learn only, returning (inputs, target, split indices, info): the app wraps it in a Dataset and an
+    exported training script carries its source, so both train on the same numbers.
+    """
 
     name: str
     description: str
@@ -143,6 +147,8 @@ class Builtin:
     default_template: str
     options: dict[str, Option]
     build: Callable[..., Dataset]
+    prepare: Callable[..., Any] | None = None
+    fixed: tuple[tuple[str, Any], ...] = ()
 
     def info(self) -> DatasetInfo:
         defaults = {k: o.default for k, o in self.options.items()}
@@ -167,9 +173,9 @@ def rng_for(seed: int, stream: int) -> np.random.Generator:
 
 
 def split_indices(
-    n: int, seed: int, labels: np.ndarray | None = None
+    n: int, seed: int, labels: np.ndarray | None = None, fractions: tuple[float, float] = FRACTIONS
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Train/val/test indices (~70/15/15), stratified by ``labels`` when given, seeded.
+    """Train/val/test indices (~70/15/15: ``fractions`` are val and test), stratified by ``labels``, seeded.
 
     Per class we round the val/test share; a class too small to share stays in train (a user's CSV may have
     a class with one row, where sklearn's stratified split would refuse). Val and test are never empty.
@@ -179,8 +185,8 @@ def split_indices(
     parts: list[list[np.ndarray]] = [[], [], []]
     for group in groups:
         order = rng.permutation(group)
-        n_val = int(round(len(order) * VAL_FRACTION))
-        n_test = int(round(len(order) * TEST_FRACTION))
+        n_val = int(round(len(order) * fractions[0]))
+        n_test = int(round(len(order) * fractions[1]))
         if len(order) - n_val - n_test < 1:  # keep at least one example of every class for training
             n_val = n_test = (len(order) - 1) // 2
         parts[0].append(order[n_val + n_test :])
@@ -201,10 +207,12 @@ def _never_empty(
     return np.delete(train, pick), train[pick : pick + 1]
 
 
-def ordered_split(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ordered_split(
+    n: int, fractions: tuple[float, float] = FRACTIONS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Chronological 70/15/15 split (time series: overlapping windows would leak across a random split)."""
-    n_test = max(1, int(round(n * TEST_FRACTION)))
-    n_val = max(1, int(round(n * VAL_FRACTION)))
+    n_test = max(1, int(round(n * fractions[1])))
+    n_val = max(1, int(round(n * fractions[0])))
     idx = np.arange(n, dtype=np.int64)
     return idx[: n - n_val - n_test], idx[n - n_val - n_test : n - n_test], idx[n - n_test :]
 

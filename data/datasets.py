@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from data import sklearn_sets, text, toy
-from data.base import Builtin, Dataset, DatasetError, DatasetInfo, Option, Split, Task
+from data.base import FRACTIONS, Builtin, Dataset, DatasetError, DatasetInfo, Option, Split, Task
 
 __all__ = [
     "Dataset",
@@ -60,15 +60,33 @@ def dataset_info(name: str) -> DatasetInfo:
     return _builtin(name).info()
 
 
-def load_dataset(name: str, seed: int = 0, **options: Any) -> Dataset:
-    """The named dataset split ~70/15/15 (seeded, stratified for classes); DatasetError for a bad name/option.
+def load_dataset(name: str, seed: int = 0, fractions: tuple[float, float] = FRACTIONS, **options: Any) -> Dataset:
+    """The named dataset split ~70/15/15 (seeded, stratified for classes; ``fractions`` are the validation
+    and test shares); DatasetError for a bad name/option.
 
     Each call returns new tensors, so callers may move or modify them freely.
     """
     builtin = _builtin(name)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise DatasetError(f"{builtin.name}: the seed must be an integer, got {seed!r}")
-    return builtin.build(int(seed), **builtin.resolve(options))
+    return builtin.build(int(seed), _fractions(builtin.name, fractions), **builtin.resolve(options))
+
+
+def _fractions(name: str, fractions: Any) -> tuple[float, float]:
+    try:
+        val, test = (float(f) for f in fractions)
+    except (TypeError, ValueError):
+        raise DatasetError(f"{name}: the split fractions must be two numbers (validation, test), "
+                           f"got {fractions!r}") from None
+    if not (0 < val < 1 and 0 < test < 1 and val + test < 1):
+        raise DatasetError(f"{name}: the validation and test shares must be above 0 and leave data to train "
+                           f"on, got {val:g} and {test:g}")
+    return val, test
+
+
+def builtin_of(name: str) -> Builtin:
+    """The registered dataset ``name`` (its preparation function travels into exported scripts)."""
+    return _builtin(name)
 
 
 def suggest_options(

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from data.base import Dataset, DatasetError, Task, assemble, split_indices
+from data.base import FRACTIONS, Dataset, DatasetError, Task, assemble, split_indices
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -80,6 +80,7 @@ def load_image_zip(
     grayscale: bool = False,
     *,
     seed: int = 0,
+    fractions: tuple[float, float] = FRACTIONS,
     limits: ZipLimits | None = None,
     name: str | None = None,
 ) -> Dataset:
@@ -104,7 +105,7 @@ def load_image_zip(
         members = _image_members(archive, limits, notes)
         classes = _class_of(members, notes)
         pixels, labels, names = _decode_all(archive, classes, size, grayscale, limits, notes)
-    return _image_dataset(pixels, labels, names, seed, name or f"zip:{label}", label, notes)
+    return _image_dataset(pixels, labels, names, seed, fractions, name or f"zip:{label}", label, notes)
 
 
 # ---- archive checks --------------------------------------------------------------------------------------
@@ -262,11 +263,12 @@ def _image_dataset(
     labels: np.ndarray,
     names: list[str],
     seed: int,
+    fractions: tuple[float, float],
     name: str,
     label: str,
     notes: list[str],
 ) -> Dataset:
-    indices = split_indices(len(pixels), seed, labels)
+    indices = split_indices(len(pixels), seed, labels, fractions)
     shape = pixels.shape[1:]
     template = {(3, 32): "cifar_cnn", (1, 28): "lenet5", (1, 8): "digits_cnn"}.get((shape[0], shape[1]), "")
     return assemble(

@@ -45,82 +45,72 @@ def _digit_images(size: int, channels: int) -> np.ndarray:
     return images.clamp_(0.0, 1.0).repeat(1, channels, 1, 1).numpy()
 
 
-def _build_digits(seed: int, flat: bool, size: int, channels: int, task: str) -> Dataset:
+def prepare_digits(
+    seed: int, fractions: tuple[float, float], flat: bool, size: int, channels: int, task: str
+) -> tuple[list[np.ndarray], np.ndarray, tuple[np.ndarray, ...], dict]:
+    """Digit images (or flat pixels) and their labels, split stratified; for reconstruction the target is x."""
     _, labels, _, _ = _raw("digits")
     labels = labels.astype(np.int64)
     images = _digit_images(size, channels)
     x = images.reshape(len(images), -1) if flat else images
-    indices = split_indices(len(x), seed, labels)
-    shape_text = "×".join(map(str, x.shape[1:]))
-    reconstruct = task == Task.RECONSTRUCTION.value
-    common = dict(name="digits", input_names=("x",), class_names=[str(d) for d in range(10)])
-    if reconstruct:
-        extras = {
-            "labels": {
-                part: torch.tensor(labels[idx]) for part, idx in zip(("train", "val", "test"), indices)
-            }
-        }
-        return assemble(
-            [x],
-            x,
-            indices,
-            description=f"Handwritten digits ({shape_text}) to reconstruct: the target is the input.",
-            task=Task.RECONSTRUCTION,
-            default_template="autoencoder",
-            extras=extras,
-            **common,
-        )
-    return assemble(
-        [x],
-        labels,
-        indices,
-        description=f"1,797 real handwritten digits from scikit-learn as {shape_text} pixels in [0, 1]; 10 classes.",
-        task=Task.CLASSIFICATION,
-        num_classes=10,
-        default_template="digits_mlp" if flat else "digits_cnn",
-        **common,
-    )
+    indices = split_indices(len(x), seed, labels, fractions)
+    if task == "reconstruction":
+        return [x], x, indices, {"labels": labels}
+    return [x], labels, indices, {}
 
 
-def _build_tabular(name: str, seed: int) -> Dataset:
+def prepare_tabular(
+    name: str, seed: int, fractions: tuple[float, float]
+) -> tuple[list[np.ndarray], np.ndarray, tuple[np.ndarray, ...], dict]:
+    """A scikit-learn classification table, features standardized with the training rows' statistics."""
     features, target, feature_names, classes = _raw(name)
     labels = target.astype(np.int64)
-    indices = split_indices(len(features), seed, labels)
+    indices = split_indices(len(features), seed, labels, fractions)
     x, _, _ = standardize(features, indices[0])
-    return assemble(
-        [x],
-        labels,
-        indices,
-        name=name,
-        description=_DESCRIPTIONS[name],
-        task=Task.CLASSIFICATION,
-        input_names=("x",),
-        num_classes=len(classes),
-        class_names=list(classes),
-        extras={"feature_names": list(feature_names)},
-    )
+    return [x], labels, indices, {"feature_names": list(feature_names), "classes": list(classes)}
 
 
-def _build_diabetes(seed: int) -> Dataset:
+def prepare_diabetes(
+    seed: int, fractions: tuple[float, float]
+) -> tuple[list[np.ndarray], np.ndarray, tuple[np.ndarray, ...], dict]:
+    """Diabetes progression; features and target standardized with the training rows' statistics."""
     features, target, feature_names, _ = _raw("diabetes")
-    indices = split_indices(len(features), seed)
+    indices = split_indices(len(features), seed, None, fractions)
     x, _, _ = standardize(features, indices[0])
     y, mean, std = standardize(target.reshape(-1, 1), indices[0])
+    # target = (value - mean) / std: multiply an RMSE by std to report it in disease-progression units
+    info = {"feature_names": list(feature_names), "target_mean": float(mean[0]), "target_std": float(std[0])}
+    return [x], y, indices, info
+
+
+def _build_digits(seed: int, fractions: tuple[float, float], flat: bool, size: int, channels: int,
+                  task: str) -> Dataset:
+    inputs, target, indices, info = prepare_digits(seed, fractions, flat, size, channels, task)
+    shape_text = "×".join(map(str, inputs[0].shape[1:]))
+    common = dict(name="digits", input_names=("x",), class_names=[str(d) for d in range(10)])
+    if task == Task.RECONSTRUCTION.value:
+        labels = info["labels"]
+        extras = {"labels": {part: torch.tensor(labels[idx]) for part, idx in zip(("train", "val", "test"), indices)}}
+        return assemble(inputs, target, indices, task=Task.RECONSTRUCTION, default_template="autoencoder",
+                        description=f"Handwritten digits ({shape_text}) to reconstruct: the target is the input.",
+                        extras=extras, **common)
     return assemble(
-        [x],
-        y,
-        indices,
-        name="diabetes",
-        description=_DESCRIPTIONS["diabetes"],
-        task=Task.REGRESSION,
-        input_names=("x",),
-        # target = (value - mean) / std: multiply an RMSE by std to report it in disease-progression units
-        extras={
-            "feature_names": list(feature_names),
-            "target_mean": float(mean[0]),
-            "target_std": float(std[0]),
-        },
-    )
+        inputs, target, indices, task=Task.CLASSIFICATION, num_classes=10,
+        description=f"1,797 real handwritten digits from scikit-learn as {shape_text} pixels in [0, 1]; 10 classes.",
+        default_template="digits_mlp" if flat else "digits_cnn", **common)
+
+
+def _build_tabular(name: str, seed: int, fractions: tuple[float, float]) -> Dataset:
+    inputs, labels, indices, info = prepare_tabular(name, seed, fractions)
+    classes = info.pop("classes")
+    return assemble(inputs, labels, indices, name=name, description=_DESCRIPTIONS[name], task=Task.CLASSIFICATION,
+                    input_names=("x",), num_classes=len(classes), class_names=classes, extras=info)
+
+
+def _build_diabetes(seed: int, fractions: tuple[float, float]) -> Dataset:
+    inputs, y, indices, info = prepare_diabetes(seed, fractions)
+    return assemble(inputs, y, indices, name="diabetes", description=_DESCRIPTIONS["diabetes"],
+                    task=Task.REGRESSION, input_names=("x",), extras=info)
 
 
 _DESCRIPTIONS = {
@@ -152,6 +142,7 @@ BUILTINS = [
         "digits_cnn",
         _DIGIT_OPTIONS,
         _build_digits,
+        prepare_digits,
     ),
     *(
         Builtin(
@@ -160,9 +151,11 @@ BUILTINS = [
             Task.CLASSIFICATION,
             "",
             {},
-            lambda seed, _name=name: _build_tabular(_name, seed),
+            lambda seed, fractions, _name=name: _build_tabular(_name, seed, fractions),
+            prepare_tabular,
+            (("name", name),),
         )
         for name in ("iris", "wine", "breast_cancer")
     ),
-    Builtin("diabetes", _DESCRIPTIONS["diabetes"], Task.REGRESSION, "", {}, _build_diabetes),
+    Builtin("diabetes", _DESCRIPTIONS["diabetes"], Task.REGRESSION, "", {}, _build_diabetes, prepare_diabetes),
 ]

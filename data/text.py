@@ -29,15 +29,23 @@ def symbol_names(n_symbols: int) -> list[str]:
     return [alphabet[i] if i < len(alphabet) else f"s{i}" for i in range(n_symbols)]
 
 
-def _build_sequence(task: str, seed: int, length: int, n_symbols: int, n_samples: int) -> Dataset:
+def prepare_sequence(
+    task: str, seed: int, fractions: tuple[float, float], length: int, n_symbols: int, n_samples: int
+) -> tuple[list[np.ndarray], np.ndarray, tuple[np.ndarray, ...], dict]:
+    """Random symbol sequences (ids 2 and up) and their reversed / copied / sorted targets."""
     rng = rng_for(seed, 1)
     src = rng.integers(2, 2 + n_symbols, size=(n_samples, length), dtype=np.int64)
     target = {"reverse": src[:, ::-1], "copy": src, "sort": np.sort(src, axis=1)}[task].copy()
     # Teacher forcing: the decoder reads BOS followed by the target shifted right by one step.
     tgt = np.concatenate([np.full((n_samples, 1), BOS, dtype=np.int64), target[:, :-1]], axis=1)
-    indices = split_indices(n_samples, seed)
+    return [src, tgt], target, split_indices(n_samples, seed, None, fractions), {}
+
+
+def _build_sequence(task: str, seed: int, fractions: tuple[float, float], length: int, n_symbols: int,
+                    n_samples: int) -> Dataset:
+    inputs, target, indices, _ = prepare_sequence(task, seed, fractions, length, n_symbols, n_samples)
     return assemble(
-        [src, tgt],
+        inputs,
         target,
         indices,
         name=task,
@@ -220,17 +228,28 @@ def decode_ids(ids: list[int], vocab: list[str]) -> str:
     return " ".join(vocab[i] if 0 <= i < len(vocab) else "<unk>" for i in ids if i != PAD)
 
 
-def _build_sentiment(
-    seed: int, n_samples: int, length: int, padding: str, negation: float, contrast: float
-) -> Dataset:
+def prepare_sentiment(
+    seed: int, fractions: tuple[float, float], n_samples: int, length: int, padding: str, negation: float,
+    contrast: float
+) -> tuple[list[np.ndarray], np.ndarray, tuple[np.ndarray, ...], dict]:
+    """Generated review sentences as word ids, exactly balanced between negative (0) and positive (1)."""
     rng = rng_for(seed, 1)
     labels = (np.arange(n_samples) % 2)[rng.permutation(n_samples)].astype(np.int64)  # exactly balanced
     texts = [generate_sentence(rng, bool(label), negation, contrast) for label in labels]
     vocab = sentiment_vocab()
     tokens = np.array([encode_text(t, vocab, length, padding) for t in texts], dtype=np.int64)
-    indices = split_indices(n_samples, seed, labels)
+    return [tokens], labels, split_indices(n_samples, seed, labels, fractions), {"texts": texts, "vocab": vocab}
+
+
+def _build_sentiment(
+    seed: int, fractions: tuple[float, float], n_samples: int, length: int, padding: str, negation: float,
+    contrast: float
+) -> Dataset:
+    inputs, labels, indices, info = prepare_sentiment(seed, fractions, n_samples, length, padding, negation,
+                                                      contrast)
+    texts, vocab = info["texts"], info["vocab"]
     return assemble(
-        [tokens],
+        inputs,
         labels,
         indices,
         name="sentiment",
@@ -266,7 +285,9 @@ BUILTINS = [
             Task.SEQUENCE,
             "transformer_seq2seq" if task == "reverse" else "seq2seq_lstm",
             _SEQUENCE_OPTIONS,
-            lambda seed, _task=task, **options: _build_sequence(_task, seed, **options),
+            lambda seed, fractions, _task=task, **options: _build_sequence(_task, seed, fractions, **options),
+            prepare_sequence,
+            (("task", task),),
         )
         for task in ("reverse", "copy", "sort")
     ),
@@ -285,5 +306,6 @@ BUILTINS = [
             "contrast": Option(0.1, "share of “X but Y” sentences, where Y decides", None, 0, 1),
         },
         _build_sentiment,
+        prepare_sentiment,
     ),
 ]

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data.base import Dataset, DatasetError, Task, assemble, split_indices
+from data.base import FRACTIONS, Dataset, DatasetError, Task, assemble, split_indices
 from data.images import ZipLimits, load_image_zip, read_source
 
 __all__ = ["CsvLimits", "ZipLimits", "load_csv", "load_image_zip"]
@@ -52,14 +52,43 @@ def load_csv(
     *,
     missing: str = "impute",
     seed: int = 0,
+    fractions: tuple[float, float] = FRACTIONS,
     limits: CsvLimits | None = None,
     name: str | None = None,
 ) -> Dataset:
     """A Dataset from CSV bytes, a path or an uploaded file: standardized numbers and one-hot text columns
     predict ``target``. ``task``: auto | classification | binary | regression."""
     limits = limits or CsvLimits()
-    task, missing = _choice("task", task, _TASKS), _choice("missing", missing, _MISSING)
     raw, label = read_source(data, limits.max_bytes, "CSV file")
+    inputs, values, indices, info = prepare_csv(raw, label, target, task, missing, seed, fractions, limits)
+    kind, classes, column = Task(info.pop("task")), info.pop("classes"), info["target_column"]
+    what = f"{len(classes)} classes" if classes else "a number"
+    return assemble(
+        inputs,
+        values,
+        indices,
+        name=name or f"csv:{label}",
+        description=f"{label}: {info.pop('rows')} rows, {inputs[0].shape[1]} inputs → ‘{column}’ "
+        f"({kind.value}, {what}).",
+        task=kind,
+        input_names=("x",),
+        num_classes=len(classes) if classes else None,
+        class_names=classes or None,
+        extras=info,
+    )
+
+
+def prepare_csv(
+    raw: bytes, label: str, target: str, task: str, missing: str, seed: int, fractions: tuple[float, float],
+    limits: CsvLimits | None = None,
+) -> tuple[list[np.ndarray], np.ndarray, tuple[np.ndarray, ...], dict]:
+    """The CSV table's features (imputed, standardized, one-hot) and target, split (stratified for classes).
+
+    ``info`` holds the task decided, class names, feature names, notes on what was changed and, for a number
+    target, its mean and std (the target is standardized like the inputs).
+    """
+    limits = limits or CsvLimits()
+    task, missing = _choice("task", task, _TASKS), _choice("missing", missing, _MISSING)
     frame = _parse(raw, label, limits)
     column = _find_column(frame, target, label)
     notes: list[str] = []
@@ -70,23 +99,12 @@ def load_csv(
     if len(frame) < limits.min_rows:
         raise DatasetError(f"{label}: only {len(frame)} usable rows; at least {limits.min_rows} are needed.")
     classes, labels = _encode_target(frame[column], kind)
-    indices = split_indices(len(frame), seed, labels if kind != Task.REGRESSION else None)
+    indices = split_indices(len(frame), seed, labels if kind != Task.REGRESSION else None, fractions)
     x, names = _feature_matrix(frame, features, indices[0], limits, label)
-    extras: dict[str, Any] = {"feature_names": names, "notes": notes, "target_column": column}
-    target_values = _target_array(labels, kind, indices[0], extras)
-    what = f"{len(classes)} classes" if classes else "a number"
-    return assemble(
-        [x],
-        target_values,
-        indices,
-        name=name or f"csv:{label}",
-        description=f"{label}: {len(frame)} rows, {len(names)} inputs → ‘{column}’ ({kind.value}, {what}).",
-        task=kind,
-        input_names=("x",),
-        num_classes=len(classes) if classes else None,
-        class_names=classes or None,
-        extras=extras,
-    )
+    info: dict[str, Any] = {"feature_names": names, "notes": notes, "target_column": column}
+    target_values = _target_array(labels, kind, indices[0], info)
+    info.update(task=kind.value, classes=classes, rows=len(frame))
+    return [x], target_values, indices, info
 
 
 def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
