@@ -169,28 +169,34 @@ def test_tiny_run_streams_curves_then_shows_results_and_history():
     assert any(m.label == "test accuracy" for m in at.metric) and "Decision boundary" in _figures(at)
 
 
-def test_stop_ends_the_worker_and_a_new_run_stops_the_old_one():
+def test_a_live_run_locks_the_form_on_its_settings_and_stop_ends_it():
     at = _app("xor_mlp")
     _set_epochs(at, 5000)  # far longer than this test
+    _widget(at.number_input, "Learning rate").set_value(0.02)
+    at.run()
     _button(at, "▶ Start training").click()
     at.run()
-    first = _run(at).handle
+    handle = _run(at).handle
     deadline = time.monotonic() + 30
-    while not first.events and time.monotonic() < deadline:
+    while not handle.events and time.monotonic() < deadline:
         time.sleep(0.1)
-    _button(at, "▶ Start training").click()  # again: the first run must stop
     at.run()
-    second = _run(at).handle
-    assert second is not first
-    assert first.wait(10) and first.state is RunState.STOPPED
-    assert first.stop_reason == "a new run was started"
-    assert first.result.status == "stopped"
+    # While it trains, the form shows the run's own settings, read-only, and Start waits for Stop.
+    epochs, lr = _widget(at.number_input, "Epochs"), _widget(at.number_input, "Learning rate")
+    assert (epochs.value, lr.value) == (5000, pytest.approx(0.02)) and epochs.disabled and lr.disabled
+    assert _widget(at.selectbox, "Optimizer").disabled
+    assert _button(at, "▶ Start training").disabled and not _button(at, "⏹ Stop").disabled
+    assert any("the live run's data" in c.value for c in at.caption)
     _button(at, "⏹ Stop").click()
     at.run()
-    assert second.wait(10) and second.state is RunState.STOPPED
+    assert handle.wait(10) and handle.state is RunState.STOPPED
     at.run()
     assert any(c.value.startswith("⏹️ stopped") for c in at.caption)
-    assert RunStore().get_run(second.result.run_id).status == "stopped"
+    assert RunStore().get_run(handle.result.run_id).status == "stopped"
+    # Once it has ended the form is editable again, with the values the user had set.
+    epochs, lr = _widget(at.number_input, "Epochs"), _widget(at.number_input, "Learning rate")
+    assert (epochs.value, lr.value) == (5000, pytest.approx(0.02)) and not epochs.disabled
+    assert not _button(at, "▶ Start training").disabled
 
 
 def test_decision_boundary_is_redrawn_while_training():

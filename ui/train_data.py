@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 
 from ui import charts
+from ui.train_state import drop_upload, keep, kept, on_upload_change, store_upload, stored_upload
 
 UPLOAD_CSV = "Upload a CSV…"
 UPLOAD_ZIP = "Upload an image-folder zip…"
@@ -152,23 +153,37 @@ def load_data(choice: DataChoice, seed: int) -> tuple[Any, str | None]:
 
 
 # ---- widgets ---------------------------------------------------------------------------------------------
-def render_picker(defaults: dict[str, Any], key: str) -> DataChoice | None:
-    """Dataset selectbox, its options, and the upload widgets. None until an upload is complete."""
+TARGET_NAMES = ("target", "label", "class", "y")  # column names that say "predict me"
+KEY = "ll_data_"  # widget keys of the data picker
+
+
+def target_guess(columns: list[str]) -> str | None:
+    """The column named like a target (target, label, class, y; any case), or None: then the user is asked."""
+    for wanted in TARGET_NAMES:
+        found = [c for c in columns if c.strip().lower() == wanted]
+        if found:
+            return found[0]
+    return None
+
+
+def render_picker(defaults: dict[str, Any]) -> DataChoice | None:
+    """Dataset selectbox, its options, and the upload widgets. None until an upload is complete and, for a CSV,
+    its target column chosen. Every choice survives tab switches (``ui.train_state``)."""
     from data.datasets import dataset_names
 
     names = [*dataset_names(), UPLOAD_CSV, UPLOAD_ZIP]
     default = defaults.get("dataset")
-    index = names.index(default) if default in names else 0
-    name = st.selectbox("Dataset", names, index=index, key=f"{key}_dataset")
+    kept(f"{KEY}dataset", default if default in names else names[0], names)
+    name = keep(f"{KEY}dataset", st.selectbox("Dataset", names, key=f"{KEY}dataset"))
     if name == UPLOAD_CSV:
-        return _csv_picker(key)
+        return _csv_picker()
     if name == UPLOAD_ZIP:
-        return _zip_picker(key)
+        return _zip_picker()
     preset = defaults.get("dataset_options", {}) if name == default else {}
-    return DataChoice(name, _option_widgets(name, dict(preset), key))
+    return DataChoice(name, _option_widgets(name, dict(preset)))
 
 
-def _option_widgets(name: str, preset: dict[str, Any], key: str) -> dict[str, Any]:
+def _option_widgets(name: str, preset: dict[str, Any]) -> dict[str, Any]:
     from data.datasets import dataset_info
 
     info = dataset_info(name)
@@ -181,7 +196,7 @@ def _option_widgets(name: str, preset: dict[str, Any], key: str) -> dict[str, An
     for i, (option, default) in enumerate(info.options.items()):
         value = preset.get(option, default)
         with columns[i % len(columns)]:
-            values[option] = _option_widget(option, value, specs.get(option), f"{key}_{name}_{option}")
+            values[option] = _option_widget(option, value, specs.get(option), f"{KEY}{name}_{option}")
     return values
 
 
@@ -189,70 +204,87 @@ def _option_widget(option: str, value: Any, spec: Any, key: str) -> Any:
     help_text = getattr(spec, "doc", "") or None
     choices = getattr(spec, "choices", None)
     if choices:
-        return st.selectbox(
-            option,
-            list(choices),
-            index=list(choices).index(value) if value in choices else 0,
-            key=key,
-            help=help_text,
-        )
+        kept(key, value, list(choices))
+        return keep(key, st.selectbox(option, list(choices), key=key, help=help_text))
+    kept(key, value)
     if isinstance(value, bool):
-        return st.checkbox(option, value=value, key=key, help=help_text)
+        return keep(key, st.checkbox(option, key=key, help=help_text))
     low, high = getattr(spec, "minimum", None), getattr(spec, "maximum", None)
     if isinstance(value, int):
-        return int(
-            st.number_input(
-                option,
-                value=value,
-                step=1,
-                key=key,
-                help=help_text,
-                min_value=int(low) if low is not None else None,
-                max_value=int(high) if high is not None else None,
-            )
-        )
+        return keep(key, int(st.number_input(
+            option, step=1, key=key, help=help_text,
+            min_value=int(low) if low is not None else None, max_value=int(high) if high is not None else None)))
     if isinstance(value, float):
-        return float(
-            st.number_input(
-                option,
-                value=value,
-                key=key,
-                help=help_text,
-                format="%g",
-                min_value=float(low) if low is not None else None,
-                max_value=float(high) if high is not None else None,
-            )
-        )
-    return st.text_input(option, value=str(value), key=key, help=help_text)
+        return keep(key, float(st.number_input(
+            option, key=key, help=help_text, format="%g",
+            min_value=float(low) if low is not None else None,
+            max_value=float(high) if high is not None else None)))
+    st.session_state[key] = str(st.session_state[key])
+    return keep(key, st.text_input(option, key=key, help=help_text))
 
 
-def _csv_picker(key: str) -> DataChoice | None:
-    upload = st.file_uploader("CSV file", type=["csv"], key=f"{key}_csv")
+def _upload(kind: str, label: str, types: list[str]) -> tuple[str, bytes] | None:
+    """The uploader, or the file of ``kind`` uploaded earlier in this session (kept across tab switches)."""
+    key = f"{KEY}{kind}_file"
+    upload = st.file_uploader(label, type=types, key=key, on_change=on_upload_change, args=(kind, key))
+    if upload is not None:
+        store_upload(kind, upload.name, upload.getvalue())  # also without a change event (first draw)
+        return upload.name, upload.getvalue()
+    earlier = stored_upload(kind)
+    if earlier is None:
+        return None
+    left, right = st.columns([4, 1])
+    left.caption(f"Using **{earlier[0]}** ({len(earlier[1]) / 1024:,.1f} KB), uploaded earlier in this session. "
+                 "Upload another file to replace it.")
+    right.button("Forget it", key=f"{KEY}{kind}_forget", on_click=drop_upload, args=(kind,))
+    return earlier
+
+
+def _csv_picker() -> DataChoice | None:
+    upload = _upload("csv", "CSV file", ["csv"])
     if upload is None:
         st.info("Upload a CSV with one row per example and a column to predict.")
         return None
-    data = upload.getvalue()
-    if too_big(upload.name, data):
+    filename, data = upload
+    if too_big(filename, data):
         return None
     columns = _csv_columns(data)
     if not columns:
-        st.error(f"{upload.name}: no columns found — is it a comma-separated file with a header row?")
+        st.error(f"{filename}: no columns found — is it a comma-separated file with a header row?")
         return None
-    left, mid, right = st.columns(3)
-    target = left.selectbox("Column to predict", columns, index=len(columns) - 1, key=f"{key}_csv_target")
-    task = mid.selectbox(
-        "Task",
-        ["auto", "classification", "binary", "regression"],
-        key=f"{key}_csv_task",
-        help="auto: a text column or a few whole numbers are classes, anything else a number",
-    )
-    missing = right.selectbox(
-        "Missing values",
-        ["impute", "drop", "error"],
-        key=f"{key}_csv_missing",
-        help="impute: medians for numbers, a '(missing)' category for text",
-    )
-    return DataChoice(UPLOAD_CSV, {"task": task, "missing": missing}, data, target, upload.name)
+    target = _target_picker(columns)
+    left, right = st.columns(2)
+    kept(f"{KEY}csv_task", "auto", _CSV_TASKS)
+    task = keep(f"{KEY}csv_task", left.selectbox(
+        "Task", _CSV_TASKS, key=f"{KEY}csv_task",
+        help="auto: a text column or a few whole numbers are classes, anything else a number"))
+    kept(f"{KEY}csv_missing", "impute", _CSV_MISSING)
+    missing = keep(f"{KEY}csv_missing", right.selectbox(
+        "Missing values", _CSV_MISSING, key=f"{KEY}csv_missing",
+        help="impute: medians for numbers, a '(missing)' category for text"))
+    if target is None:
+        return None
+    return DataChoice(UPLOAD_CSV, {"task": task, "missing": missing}, data, target, filename)
+
+
+_CSV_TASKS = ["auto", "classification", "binary", "regression"]
+_CSV_MISSING = ["impute", "drop", "error"]
+
+
+def _target_picker(columns: list[str]) -> str | None:
+    """The column to predict: pre-selected only when one is named like a target, else the user must choose."""
+    key = f"{KEY}csv_target"
+    guess = target_guess(columns)
+    kept(key, guess, columns, allow_none=True)
+    target = keep(key, st.selectbox("Column to predict", columns, key=key,
+                                    placeholder="Choose the column the model should predict"))
+    if target is None:
+        st.warning("Which column should the model predict? No column is named target, label, class or y, "
+                   "so LayerLab won't guess: choose it above.")
+    elif target == guess:
+        st.caption(f"‘{guess}’ is selected because of its name: choose another column if the model should "
+                   "predict something else.")
+    return target
 
 
 def _csv_columns(data: bytes) -> list[str]:
@@ -264,18 +296,20 @@ def _csv_columns(data: bytes) -> list[str]:
         return []
 
 
-def _zip_picker(key: str) -> DataChoice | None:
-    upload = st.file_uploader("Zip of image folders (one folder per class)", type=["zip"], key=f"{key}_zip")
+def _zip_picker() -> DataChoice | None:
+    upload = _upload("zip", "Zip of image folders (one folder per class)", ["zip"])
     left, right = st.columns(2)
-    size = int(left.number_input("Image size", 8, 128, 32, step=4, key=f"{key}_zip_size"))
-    gray = right.checkbox("Grayscale", value=False, key=f"{key}_zip_gray")
+    kept(f"{KEY}zip_size", 32)
+    size = keep(f"{KEY}zip_size", int(left.number_input("Image size", 8, 128, step=4, key=f"{KEY}zip_size")))
+    kept(f"{KEY}zip_gray", False)
+    gray = keep(f"{KEY}zip_gray", right.checkbox("Grayscale", key=f"{KEY}zip_gray"))
     if upload is None:
         st.info("Upload a .zip whose top-level folders are the class names, each holding images.")
         return None
-    data = upload.getvalue()
-    if too_big(upload.name, data):
+    filename, data = upload
+    if too_big(filename, data):
         return None
-    return DataChoice(UPLOAD_ZIP, {"size": size, "grayscale": gray}, data, filename=upload.name)
+    return DataChoice(UPLOAD_ZIP, {"size": size, "grayscale": gray}, data, filename=filename)
 
 
 def upload_limit_bytes() -> int:

@@ -17,12 +17,17 @@ from typing import Any
 import streamlit as st
 
 from builder.settings import settings
+from training.config import TrainConfig
 from ui import train_data
 from ui.run_manager import RunHandle, get_manager, session_alive
-from ui.runs_panel import LOADED_RUN
+from ui.runs_panel import LOADED_RUN, render_runs_panel
+from ui.train_form import KEY as FORM_KEY
+from ui.train_form import design_settings, form_problems, pending, render_form
 from ui.train_live import render_live
+from ui.train_state import forget
 
 RUN = "ll_train_run"  # this session's ActiveRun
+FORM = "ll_train_form"  # (design identity, the settings shown, problems with the design's saved values)
 _LOADED_CACHE = "ll_train_loaded"  # (key, LoadedResult) of a run reloaded from the history
 LIVE_BOUNDARY_INTERVAL = 0.4  # seconds between live decision-boundary redraws in the worker
 
@@ -53,25 +58,60 @@ def render_train_panel(
     key: str = "train",
 ) -> None:
     """Draw the Train panel for ``graph`` (``result`` is its ValidationResult)."""
-    defaults = dict(graph.meta.get("training") or {})
-    prefix = f"{key}_{_digest(graph.name, defaults)}"  # widgets reset to a new template's defaults
-    data_col, settings_col = st.columns([3, 2], gap="large")
-    with settings_col:
-        config = render_settings(defaults, prefix)
-    with data_col:
-        dataset = _data_section(graph, defaults, config.seed, prefix)
-    ready = dataset is not None and fit_section(graph, result, dataset, config, on_fix, key)
-    _controls(graph, dataset, config, ready, key)
+    values, saved_problems = form_values(graph)
     run: ActiveRun | None = st.session_state.get(RUN)
+    live = run is not None and run.handle.state.active
+    data_col, settings_col = st.columns([3, 2], gap="large")
+    with data_col:
+        dataset = _live_data(run) if live else _data_section(graph, values)
+    with settings_col:
+        values = render_form(values, _task_of(dataset), run.config.to_dict() if live else None)
+        problems = saved_problems + form_problems(values, settings().max_epochs)
+        for problem in problems:
+            st.error(problem)
+        config = None if problems else TrainConfig.from_dict(values)
+        st.caption(f"Device: **{device_label(values['device'])}**")
+    ready = not live and dataset is not None and config is not None
+    ready = ready and fit_section(graph, result, dataset, config, on_fix, key)
+    _controls(graph, dataset, config, ready, live, key)
     loaded = st.session_state.get(LOADED_RUN)
-    if run is not None and (run.handle.state.active or not loaded):
+    if run is not None and (live or not loaded):
         _run_section(run, key)
     elif loaded and dataset is not None:
         _loaded_section(loaded, graph, dataset, key)
-    from ui.runs_panel import render_runs_panel
-
     with st.expander("Run history", expanded=False):
         render_runs_panel(on_load, key=f"{key}_runs")
+
+
+def form_values(graph: Any) -> tuple[dict[str, Any], list[str]]:
+    """This session's settings for ``graph``: kept across reruns and tab switches, and reset to a design's own
+    ``meta.training`` when another design (a template, a loaded file) comes in. Also the problems found in
+    the design's saved values."""
+    meta = dict(graph.meta.get("training") or {})
+    identity = _digest(graph.name, meta)
+    saved = st.session_state.get(FORM)
+    if saved is None or saved[0] != identity:
+        values, problems = design_settings(meta)
+        forget(FORM_KEY)  # the widgets show the new design's values
+        forget(train_data.KEY)
+        saved = (identity, values, problems)
+        st.session_state[FORM] = saved
+    return saved[1], saved[2]
+
+
+def current_settings(graph: Any) -> dict[str, Any]:
+    """The settings the Train tab shows for ``graph`` (its design's own until the tab was opened): what the
+    Code tab's training script and notebook are generated from."""
+    saved = st.session_state.get(FORM)
+    meta = dict(graph.meta.get("training") or {})
+    if saved is not None and saved[0] == _digest(graph.name, meta):
+        return dict(saved[1])
+    return design_settings(meta)[0]
+
+
+def _task_of(dataset: Any) -> str | None:
+    task = getattr(dataset, "task", None)
+    return getattr(task, "value", task)
 
 
 def _digest(name: str, defaults: dict[str, Any]) -> str:
@@ -79,19 +119,22 @@ def _digest(name: str, defaults: dict[str, Any]) -> str:
 
 
 # ---- data ---------------------------------------------------------------------------------------------------
-def _data_section(graph: Any, defaults: dict[str, Any], seed: int, prefix: str) -> Any:
+def _data_section(graph: Any, values: dict[str, Any]) -> Any:
+    """The picker and its dataset; the choice is written into ``values`` (dataset, options, target)."""
     st.markdown("**Data**")
-    defaults = {**defaults, "dataset_options": _suggested_options(graph, defaults)}
-    choice = train_data.render_picker(defaults, prefix)
+    defaults = {**values, "dataset_options": _suggested_options(graph, values)}
+    choice = train_data.render_picker(defaults)
     if choice is None:
         return None
+    values.update(dataset=choice.filename or choice.name, dataset_options=dict(choice.options),
+                  target=choice.target or "")
     with st.spinner("Loading the data…"):
-        dataset, error = train_data.load_choice(choice, seed)
+        dataset, error = train_data.load_choice(choice, int(pending(values, "seed")))
     if error:
         st.error(error)
         return None
     with st.expander("Preview", expanded=False):
-        train_data.render_preview(dataset, prefix)
+        train_data.render_preview(dataset, "train_data")
     return dataset
 
 
@@ -105,6 +148,12 @@ def _suggested_options(graph: Any, defaults: dict[str, Any]) -> dict[str, Any]:
     if name and shapes and all(shapes):
         options.update(suggest_options(name, shapes))
     return options
+
+
+def _live_data(run: ActiveRun) -> Any:
+    st.markdown("**Data**")
+    st.caption(f"**{run.dataset.name}**: the live run's data. The data picker comes back when the run ends.")
+    return run.dataset
 
 
 # ---- fit check ----------------------------------------------------------------------------------------------
@@ -149,91 +198,6 @@ def fit_section(
 
 
 # ---- settings -----------------------------------------------------------------------------------------------
-def render_settings(defaults: dict[str, Any], prefix: str) -> Any:
-    """Hyper-parameter widgets, seeded from the template's meta.training; returns a TrainConfig."""
-    from training.engine import TrainConfig
-
-    base = TrainConfig.from_dict(defaults)
-    st.markdown("**Training**")
-    left, right = st.columns(2)
-    most = settings().max_epochs  # the server's limit (LAYERLAB_MAX_EPOCHS)
-    epochs = int(left.number_input("Epochs", 1, most, min(int(base.epochs), most), key=f"{prefix}_epochs"))
-    batch = int(right.number_input("Batch size", 1, 65_536, int(base.batch_size), key=f"{prefix}_batch"))
-    lr = float(
-        left.number_input("Learning rate", 1e-6, 10.0, float(base.lr), format="%g", key=f"{prefix}_lr")
-    )
-    optimizer = _select(right, "Optimizer", _optimizers(), base.optimizer, f"{prefix}_opt")
-    with st.expander("More settings"):
-        extra = _more_settings(base, prefix)
-    config = TrainConfig.from_dict(
-        {**base.to_dict(), "epochs": epochs, "batch_size": batch, "lr": lr, "optimizer": optimizer, **extra}
-    )
-    st.caption(f"Device: **{device_label(config.device)}**")
-    return config
-
-
-def _more_settings(base: Any, prefix: str) -> dict[str, Any]:
-    from training.device import AMP_MODES, DEVICES
-    from training.optim import SCHEDULES
-    from training.tasks import LOSSES
-
-    a, b = st.columns(2)
-    values: dict[str, Any] = {
-        "schedule": _select(a, "LR schedule", SCHEDULES, base.schedule, f"{prefix}_sched"),
-        "loss": _select(b, "Loss", LOSSES, base.loss, f"{prefix}_loss"),
-        "weight_decay": float(
-            a.number_input(
-                "Weight decay", 0.0, 1.0, float(base.weight_decay), format="%g", key=f"{prefix}_wd"
-            )
-        ),
-        "label_smoothing": float(
-            b.number_input(
-                "Label smoothing", 0.0, 0.9, float(base.label_smoothing), step=0.05, key=f"{prefix}_ls"
-            )
-        ),
-        "device": _select(a, "Device", DEVICES, base.device, f"{prefix}_device"),
-        "amp": _select(b, "Mixed precision (CUDA)", AMP_MODES, base.amp, f"{prefix}_amp"),
-        "seed": int(a.number_input("Seed", 0, 2**31 - 1, int(base.seed), key=f"{prefix}_seed")),
-    }
-    clip = float(
-        b.number_input(
-            "Gradient clipping (0 = off)",
-            0.0,
-            1e6,
-            float(base.grad_clip or 0.0),
-            format="%g",
-            key=f"{prefix}_clip",
-        )
-    )
-    patience = int(
-        a.number_input(
-            "Early-stopping patience (0 = off)", 0, 10_000, int(base.patience or 0), key=f"{prefix}_patience"
-        )
-    )
-    limit = float(
-        b.number_input(
-            "Time limit in seconds (0 = none)",
-            0.0,
-            1e7,
-            float(base.max_seconds or 0.0),
-            key=f"{prefix}_limit",
-        )
-    )
-    values.update(grad_clip=clip or None, patience=patience or None, max_seconds=limit or None)
-    return values
-
-
-def _optimizers() -> tuple[str, ...]:
-    from training.optim import OPTIMIZERS
-
-    return OPTIMIZERS
-
-
-def _select(where: Any, label: str, options: tuple[str, ...], value: str, key: str) -> str:
-    options = list(options)
-    return where.selectbox(label, options, index=options.index(value) if value in options else 0, key=key)
-
-
 def device_label(requested: str) -> str:
     """'CPU', or the GPU's name on CUDA, plus why a requested device is not used."""
     import torch
@@ -249,14 +213,14 @@ def device_label(requested: str) -> str:
 
 
 # ---- start / stop -------------------------------------------------------------------------------------------
-def _controls(graph: Any, dataset: Any, config: Any, ready: bool, key: str) -> None:
+def _controls(graph: Any, dataset: Any, config: Any, ready: bool, live: bool, key: str) -> None:
+    """Start is off while a run is live (the form shows that run's settings): Stop it first."""
     run: ActiveRun | None = st.session_state.get(RUN)
-    active = run is not None and run.handle.state.active
     left, right, _ = st.columns([1, 1, 4])
     if left.button("▶ Start training", type="primary", disabled=not ready, key=f"{key}_start"):
         start_run(graph, dataset, config)
         st.rerun()  # redraw the live view with polling switched on
-    if right.button("⏹ Stop", disabled=not active, key=f"{key}_stop"):
+    if right.button("⏹ Stop", disabled=not live, key=f"{key}_stop"):
         get_manager().stop(run.handle)
 
 

@@ -1,0 +1,71 @@
+"""What the Train tab remembers between reruns and tab switches.
+
+Streamlit forgets a widget's value on the first rerun in which the widget is not drawn, and the app draws only
+the open tab: going to the Code tab and back used to reset every setting and the uploaded CSV. So each Train
+tab widget is drawn through ``kept(key, default)``, which puts the last value back into ``st.session_state``
+before the widget is created, and ``keep(key, value)`` records what it shows afterwards. Uploaded files can't be
+put back into a file uploader: their bytes are kept here and offered as "the file uploaded earlier".
+
+The values live in plain session-state entries (never in widget keys), one per browser session: nothing here is
+shared between users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import streamlit as st
+
+_KEPT = "ll_train_kept"  # widget key -> the value it last showed
+_UPLOADS = "ll_train_uploads"  # kind ("csv", "zip") -> (file name, bytes)
+
+
+def _kept() -> dict[str, Any]:
+    return st.session_state.setdefault(_KEPT, {})
+
+
+def kept(key: str, default: Any, options: Sequence[Any] | None = None, allow_none: bool = False) -> None:
+    """Before drawing widget ``key``: give it its last value (or ``default`` the first time). With ``options``
+    (a selectbox), a remembered value that is no longer among them falls back to ``default``; ``allow_none``:
+    None (nothing chosen yet) is a value too."""
+    value = st.session_state[key] if key in st.session_state else _kept().get(key, default)
+    if options is not None and value not in options and not (allow_none and value is None):
+        value = default if default in options or (allow_none and default is None) else options[0]
+    st.session_state[key] = value
+
+
+def keep(key: str, value: Any) -> Any:
+    """After drawing widget ``key``: remember what it shows; returns ``value``."""
+    _kept()[key] = value
+    return value
+
+
+def forget(prefix: str) -> None:
+    """Drop the remembered values of widgets whose key starts with ``prefix`` (a new design's defaults)."""
+    for store in (_kept(), st.session_state):
+        for key in [k for k in list(store.keys()) if str(k).startswith(prefix)]:
+            del store[key]
+
+
+def store_upload(kind: str, name: str, data: bytes) -> None:
+    st.session_state.setdefault(_UPLOADS, {})[kind] = (name, data)
+
+
+def stored_upload(kind: str) -> tuple[str, bytes] | None:
+    """(file name, bytes) of the last file of ``kind`` this session uploaded, if it wasn't removed."""
+    return st.session_state.get(_UPLOADS, {}).get(kind)
+
+
+def drop_upload(kind: str) -> None:
+    st.session_state.get(_UPLOADS, {}).pop(kind, None)
+
+
+def on_upload_change(kind: str, key: str) -> None:
+    """The file uploader's on_change: a new file replaces the kept one; clearing the uploader drops it.
+    (A remounted, empty uploader sends no change, so a tab switch keeps the file.)"""
+    upload = st.session_state.get(key)
+    if upload is None:
+        drop_upload(kind)
+    else:
+        store_upload(kind, upload.name, upload.getvalue())
