@@ -7,8 +7,10 @@ comes from ``codegen.source`` and is imported from a real file, so every format 
 
 from __future__ import annotations
 
+import ast
 import copy
 import io
+import json
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +26,11 @@ from codegen.formats import FORMATS, Format, FormatInfo  # noqa: F401  (re-expor
 from codegen.loader import build_model, example_batch
 from codegen.naming import to_identifier
 from codegen.source import CodegenError, ModelSource, generate_model
+
+UNTRAINED_LABEL = "untrained (random initialization)"
+GIVEN_WEIGHTS_LABEL = "weights given by the caller"
+WEIGHT_FORMATS = frozenset({Format.ONNX, Format.TORCHSCRIPT, Format.WEIGHTS})  # the formats that hold weights
+LABEL_KEY = "layerlab_weights"  # where each binary format keeps the label: metadata, metadata_props, extra file
 
 
 class ExportError(ValueError):
@@ -56,11 +63,14 @@ def model_source(graph: Graph, result: ValidationResult | None = None) -> ModelS
 
 def export_bytes(graph: Graph, fmt: Format | str, *, model: nn.Module | None = None,
                  state_dict: Mapping[str, torch.Tensor] | None = None, dataset: str | None = None,
-                 seed: int = 0, result: ValidationResult | None = None, **options: Any) -> bytes:
+                 seed: int = 0, result: ValidationResult | None = None, label: str | None = None,
+                 **options: Any) -> bytes:
     """The exported file's content.
 
     ``model`` (an instance of the generated class, e.g. just trained) or ``state_dict`` supplies the weights
-    for onnx, torchscript and weights; without them a fresh model seeded with ``seed`` is used.
+    for onnx, torchscript and weights; without them a fresh model seeded with ``seed`` is used. ``label`` says
+    what the weights are ("trained: run 12, test accuracy 0.981"); the file carries it (``read_label``), and
+    without weights it is always UNTRAINED_LABEL.
     ``dataset`` and ``options`` (epochs, lr, batch_size, optimizer) shape the training script and notebook.
     """
     fmt = as_format(fmt)
@@ -75,11 +85,12 @@ def export_bytes(graph: Graph, fmt: Format | str, *, model: nn.Module | None = N
     if fmt is Format.PY:
         return source.code.encode()
     module = _weighted_model(source, model, state_dict, seed)
+    label = (label or GIVEN_WEIGHTS_LABEL) if model is not None or state_dict is not None else UNTRAINED_LABEL
     if fmt is Format.WEIGHTS:
-        return weights_bytes(module, source)
+        return weights_bytes(module, source, label)
     if fmt is Format.ONNX:
-        return onnx_bytes(module, source)
-    return torchscript_bytes(module, source)
+        return onnx_bytes(module, source, label=label)
+    return torchscript_bytes(module, source, label)
 
 
 def export_text(graph: Graph, fmt: Format | str, **kwargs: Any) -> str:
@@ -137,13 +148,68 @@ def load_checked(module: nn.Module, state_dict: Mapping[str, torch.Tensor], sour
     module.load_state_dict(state, strict=True)
 
 
-def weights_bytes(module: nn.Module, source: ModelSource) -> bytes:
-    """The state dict as safetensors (no pickle); metadata names the class it loads into."""
+def weights_bytes(module: nn.Module, source: ModelSource, label: str = UNTRAINED_LABEL) -> bytes:
+    """The state dict as safetensors (no pickle); metadata names the class it loads into and the weights."""
     from safetensors.torch import save
 
     # safetensors refuses tensors that share memory; independent contiguous copies are always accepted.
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
-    return save(tensors, metadata={"format": "pt", "class": source.class_name, "generator": "LayerLab"})
+    return save(tensors, metadata={"format": "pt", "class": source.class_name, "generator": "LayerLab",
+                                   LABEL_KEY: label})
+
+
+def read_label(data: bytes, fmt: Format | str) -> str | None:
+    """The weights label a weights, onnx or torchscript file carries; None when it has none."""
+    fmt = as_format(fmt)
+    try:
+        if fmt is Format.WEIGHTS:  # the documented layout: 8-byte little-endian header size, then JSON
+            size = int.from_bytes(data[:8], "little")
+            return (json.loads(data[8:8 + size]).get("__metadata__") or {}).get(LABEL_KEY)
+        if fmt is Format.ONNX:
+            import onnx
+
+            props = onnx.load_from_string(data).metadata_props
+            return next((p.value for p in props if p.key == LABEL_KEY), None)
+        if fmt is Format.TORCHSCRIPT:
+            extra = {LABEL_KEY: ""}
+            torch.jit.load(io.BytesIO(data), map_location="cpu", _extra_files=extra)
+            return extra[LABEL_KEY].decode() if isinstance(extra[LABEL_KEY], bytes) else extra[LABEL_KEY] or None
+    except Exception as err:  # noqa: BLE001 - any reader's failure means "not such a file"
+        raise ExportError([f"not a readable {fmt.value} file: {_first_line(err)}"]) from None
+    raise ExportError([f"{fmt.value} files carry no weights label"])
+
+
+def model_fingerprint(source: ModelSource) -> str:
+    """What the weights depend on: the generated classes without comments, docstrings or the design's name.
+    Two designs with the same fingerprint take the same weights and compute the same function with them."""
+    tree = ast.parse(source.code)
+    classes = [node for node in tree.body if isinstance(node, ast.ClassDef)]
+    for node in ast.walk(ast.Module(body=classes, type_ignores=[])):
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.body and _is_docstring(node.body[0]):
+            node.body = node.body[1:] or [ast.Pass()]
+        if isinstance(node, ast.ClassDef) and node.name == source.class_name:
+            node.name = "Model"
+        elif isinstance(node, ast.Name) and node.id == source.class_name:
+            node.id = "Model"
+    return "\n".join(ast.dump(node) for node in classes)
+
+
+def design_mismatch(graph: Graph, trained: Graph | ModelSource, who: str) -> str | None:
+    """Why weights trained on ``trained`` (a design, or its generated source) don't belong to ``graph``; None
+    when they do. ``who`` names the weights in the message ("run 12")."""
+    try:
+        mine = generate_model(graph)
+        theirs = trained if isinstance(trained, ModelSource) else generate_model(trained)
+    except CodegenError as err:
+        return f"{who}: the model can't be generated ({err.problems[0]})"
+    if model_fingerprint(mine) != model_fingerprint(theirs):
+        return (f"{who} trained a different model from this design (its layers or their settings differ): "
+                "load that run's design, or train this one")
+    return None
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
 
 
 def load_weights(source: ModelSource, data: bytes) -> nn.Module:
@@ -166,12 +232,26 @@ def _names(source: ModelSource) -> tuple[list[str], list[str]]:
     return inputs, outputs
 
 
-def onnx_bytes(module: nn.Module, source: ModelSource, opset: int = 17) -> bytes:
-    """ONNX with a dynamic batch dimension on every input and output.
+def onnx_bytes(module: nn.Module, source: ModelSource, opset: int = 17, label: str = UNTRAINED_LABEL) -> bytes:
+    """ONNX with a dynamic batch dimension on every input and output; the weights label in metadata_props."""
+    return _with_onnx_label(_onnx_model(module, source, opset), label)
 
-    The TorchScript-based exporter takes ~20 ms where the dynamo one takes 1–2 s, and it handles every
-    template; dynamo is the fallback for anything it refuses.
-    """
+
+def _with_onnx_label(data: bytes, label: str) -> bytes:
+    try:
+        import onnx
+    except ImportError:  # an optional dependency: the file stays valid, only unlabelled
+        return data
+
+    model = onnx.load_from_string(data)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = LABEL_KEY, label
+    return model.SerializeToString()
+
+
+def _onnx_model(module: nn.Module, source: ModelSource, opset: int) -> bytes:
+    """The TorchScript-based exporter takes ~20 ms where the dynamo one takes 1–2 s, and it handles every
+    template; dynamo is the fallback for anything it refuses."""
     inputs, outputs = _names(source)
     args = example_batch(source, 2)
     buffer = io.BytesIO()
@@ -204,8 +284,8 @@ def _onnx_dynamo(module: nn.Module, source: ModelSource, args: tuple[torch.Tenso
                            f"{_first_line(legacy_error)}; {_first_line(err)}"]) from None
 
 
-def torchscript_bytes(module: nn.Module, source: ModelSource) -> bytes:
-    """``torch.jit.script`` of the generated class; models it can't compile are traced instead."""
+def torchscript_bytes(module: nn.Module, source: ModelSource, label: str = UNTRAINED_LABEL) -> bytes:
+    """``torch.jit.script`` of the generated class (traced when it can't compile); the label as an extra file."""
     module = copy.deepcopy(module).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -218,7 +298,7 @@ def torchscript_bytes(module: nn.Module, source: ModelSource) -> bytes:
                 raise ExportError([f"torchscript: PyTorch could not compile or trace {source.class_name}: "
                                    f"{_first_line(err)}"]) from None
     buffer = io.BytesIO()
-    torch.jit.save(compiled, buffer)
+    torch.jit.save(compiled, buffer, _extra_files={LABEL_KEY: label})
     return buffer.getvalue()
 
 

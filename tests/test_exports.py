@@ -362,3 +362,96 @@ def test_a_model_with_two_outputs_exports_both() -> None:
         assert float((torch.from_numpy(got) - ref).abs().max()) <= 1e-4
     with pytest.raises(ExportError, match=r"the model has 2 outputs \(‘a’, ‘b’\); a training script needs exactly one"):
         export_bytes(graph, "script")
+
+
+# ---------------------------------------------------------------- trained weights travel
+
+@pytest.fixture(scope="module")
+def trained_digits_cnn(tmp_path_factory: pytest.TempPathFactory):
+    """digits_cnn trained for two epochs into a real run store: (store, run record, dataset)."""
+    from data.datasets import load_dataset
+    from training.engine import TrainConfig, train
+    from training.runstore import RunStore
+
+    store = RunStore(tmp_path_factory.mktemp("runs") / "runs.sqlite")
+    graph = load_template("digits_cnn")
+    dataset = load_dataset("digits", seed=0)
+    config = TrainConfig.from_dict({**graph.meta["training"], "epochs": 2, "threads": 1})
+    result = train(graph, dataset, config, store=store)
+    yield store, store.get_run(result.run_id), dataset
+    store.close()
+
+
+def test_onnx_of_a_run_scores_the_runs_test_accuracy(trained_digits_cnn) -> None:
+    """What the Code tab and `layerlab export --run` do: the run's weights, checked against the design,
+    exported with their label; onnxruntime then gets the test accuracy the run reported."""
+    import onnxruntime as ort
+
+    from codegen.exports import read_label
+
+    store, record, dataset = trained_digits_cnn
+    graph = load_template("digits_cnn")
+    found, state = store.trained_weights(record.number, graph)
+    assert found.id == record.id
+    data = export_bytes(graph, "onnx", state_dict=state, label=found.weights_label)
+    accuracy = record.metrics["test_accuracy"]
+    assert read_label(data, "onnx") == f"trained: run {record.number}, test accuracy {accuracy:.3f}"
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    logits = session.run(None, {name: dataset.test.inputs[0].numpy()})[0]
+    correct = int((torch.from_numpy(logits).argmax(1) == dataset.test.target).sum())
+    assert correct == round(accuracy * len(dataset.test))  # as many test digits right as the run counted
+    assert read_label(export_bytes(graph, "onnx"), "onnx") == "untrained (random initialization)"
+
+
+def test_every_weights_format_carries_its_label(trained_digits_cnn) -> None:
+    from codegen.exports import WEIGHT_FORMATS, read_label
+
+    store, record, _ = trained_digits_cnn
+    graph = load_template("digits_cnn")
+    _, state = store.trained_weights(str(record.number), graph)
+    for fmt in WEIGHT_FORMATS:
+        assert read_label(export_bytes(graph, fmt, state_dict=state, label=record.weights_label), fmt) == \
+            record.weights_label, fmt
+        assert read_label(export_bytes(graph, fmt), fmt) == "untrained (random initialization)", fmt
+    scripted = torch.jit.load(io.BytesIO(export_bytes(graph, "torchscript", state_dict=state)))
+    x = example_batch(generate_model(graph), 3)
+    with torch.no_grad():
+        assert torch.equal(scripted(*x), load_weights(generate_model(graph), export_bytes(
+            graph, "weights", state_dict=state)).eval()(*x))
+
+
+def test_a_runs_weights_only_go_to_the_design_it_trained(trained_digits_cnn) -> None:
+    from training.runstore import RunStoreError
+
+    store, record, _ = trained_digits_cnn
+    renamed = load_template("digits_cnn")
+    renamed = Graph("my_copy", renamed.nodes, renamed.edges, description="another text")
+    store.trained_weights(record.id, renamed)  # the name and description don't change the weights' meaning
+    other = load_template("digits_mlp")
+    with pytest.raises(RunStoreError, match=rf"run {record.number} \(digits_cnn\) trained a different model"):
+        store.trained_weights(record.number, other)
+    with pytest.raises(RunStoreError, match="no run number 999"):
+        store.trained_weights(999, renamed)
+
+
+def test_cli_exports_a_runs_weights(trained_digits_cnn, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cli.main import main
+    from codegen.exports import read_label
+
+    store, record, _ = trained_digits_cnn
+    out = tmp_path / "m.pt"
+    assert main(["export", "digits_cnn", "--run", str(record.number), "--db", str(store.path), "--to",
+                 "torchscript", "-o", str(out)]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"; {record.weights_label})")
+    assert read_label(out.read_bytes(), "torchscript") == record.weights_label
+    cases = [(["export", "digits_mlp", "--run", record.id, "--db", str(store.path), "--to", "onnx"], 1,
+              f"digits_mlp: run {record.number} (digits_cnn) trained a different model"),
+             (["export", "digits_cnn", "--run", "77", "--db", str(store.path), "--to", "weights"], 1,
+              "digits_cnn: no run number 77"),
+             (["export", "digits_cnn", "--run", "1", "--db", str(store.path), "--to", "py"], 2,
+              "--run: py holds no weights")]
+    for argv, code, text in cases:
+        assert main(argv) == code, argv
+        err = capsys.readouterr().err
+        assert err.startswith(text) and "Traceback" not in err, err

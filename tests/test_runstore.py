@@ -95,3 +95,27 @@ def test_default_location_follows_env(monkeypatch, tmp_path):
     monkeypatch.setenv("LAYERLAB_DATA_DIR", str(tmp_path / "data"))
     assert default_data_dir() == tmp_path / "data"
     assert RunStore().path == tmp_path / "data" / "runs.sqlite"
+
+
+def test_runs_are_numbered_and_found_by_number_or_id(store):
+    first = store.start_run("a", {}, {}, "digits", "cpu")
+    second = store.start_run("b", {}, {}, "digits", "cpu")
+    store.finish_run(second, "stopped", metrics={"task": "classification", "test": {"accuracy": 0.98148}})
+    assert [r.number for r in store.list_runs()] == [2, 1]
+    for ref in ("2", "#2", "run 2", 2, second):
+        assert store.find_run(ref).id == second, ref
+    assert store.find_run(first).number == 1 and store.get_run(second).summary()["number"] == 2
+    assert store.get_run(second).weights_label == "trained: run 2 (stopped), test accuracy 0.981"
+    with pytest.raises(RunStoreError, match="no run number 3 .*`layerlab runs` lists them"):
+        store.find_run("3")
+    with pytest.raises(RunStoreError, match="no run 'x7' .*give a run's number or id"):
+        store.find_run("x7")
+
+
+def test_weights_labels_say_what_the_run_reached():
+    from training.runstore import trained_label
+
+    assert trained_label(12, "finished", ("accuracy", 0.981)) == "trained: run 12, test accuracy 0.981"
+    assert trained_label(3, "finished", ("rmse", 12.3456)) == "trained: run 3, test rmse 12.35"
+    assert trained_label(4, "finished", ("token_accuracy", 0.5)) == "trained: run 4, test token accuracy 0.500"
+    assert trained_label(5, "failed", None) == "trained: run 5 (failed)"

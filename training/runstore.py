@@ -22,6 +22,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from training.metrics import headline
+
 STATUSES = ("running", "finished", "stopped", "failed", "interrupted")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -53,10 +55,35 @@ class RunRecord:
     weights: str | None
     finished: float | None = None
     epochs: list[dict[str, Any]] = field(default_factory=list)
+    number: int = 0  # SQLite's rowid: 1, 2, 3... in the order runs were started; short enough to type
 
     def summary(self) -> dict[str, Any]:
-        return {"id": self.id, "created": self.created, "name": self.name, "dataset": self.dataset,
-                "device": self.device, "status": self.status, "message": self.message, "metrics": self.metrics}
+        return {"id": self.id, "number": self.number, "created": self.created, "name": self.name,
+                "dataset": self.dataset, "device": self.device, "status": self.status, "message": self.message,
+                "metrics": self.metrics}
+
+    def headline(self) -> tuple[str, float] | None:
+        """(metric name, value) of the run's test headline, e.g. ('accuracy', 0.981); None when not recorded."""
+        test = self.metrics.get("test") if isinstance(self.metrics.get("test"), dict) else {}
+        name, value = headline(str(self.metrics.get("task") or ""), test)
+        return (name, float(value)) if isinstance(value, (int, float)) else None
+
+    @property
+    def weights_label(self) -> str:
+        """What a download of this run's weights is: 'trained: run 12, test accuracy 0.981'."""
+        return trained_label(self.number, self.status, self.headline())
+
+
+def trained_label(number: int, status: str, score: tuple[str, float] | None) -> str:
+    """'trained: run 12, test accuracy 0.981'; a run that did not finish says how it ended."""
+    text = f"trained: run {number}"
+    if status != "finished":
+        text += f" ({status})"
+    if score is not None:
+        name, value = score
+        shown = f"{value:.3f}" if name.endswith("accuracy") else f"{value:.4g}"  # a fraction: 0.981, not 0.9814
+        text += f", test {name.replace('_', ' ')} {shown}"
+    return text
 
 
 def default_data_dir() -> Path:
@@ -174,17 +201,34 @@ class RunStore:
 
     # -- reading -------------------------------------------------------------------------------
     def list_runs(self, limit: int | None = None) -> list[RunRecord]:
-        sql = "SELECT * FROM runs ORDER BY created DESC" + (" LIMIT ?" if limit else "")
+        sql = "SELECT rowid AS number, * FROM runs ORDER BY created DESC" + (" LIMIT ?" if limit else "")
         rows = self._guard(lambda: self._conn().execute(sql, (limit,) if limit else ()).fetchall())
         return [self._record(row) for row in rows]
 
     def get_run(self, run_id: str) -> RunRecord:
-        row = self._guard(lambda: self._conn().execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone())
+        row = self._guard(lambda: self._conn().execute("SELECT rowid AS number, * FROM runs WHERE id=?",
+                                                       (run_id,)).fetchone())
         if row is None:
             raise RunStoreError(f"no run {run_id!r} in {self.path}")
         epochs = self._guard(lambda: self._conn().execute(
             "SELECT metrics FROM epochs WHERE run_id=? ORDER BY epoch", (run_id,)).fetchall())
         return self._record(row, [json.loads(e["metrics"]) for e in epochs])
+
+    def find_run(self, ref: str | int) -> RunRecord:
+        """A run by its number ('12', '#12', 'run 12') or its id; RunStoreError names both ways when neither fits."""
+        text = str(ref).strip()
+        digits = text.removeprefix("run").strip().removeprefix("#").strip()
+        if digits.isdigit():
+            row = self._guard(lambda: self._conn().execute("SELECT id FROM runs WHERE rowid=?",
+                                                           (int(digits),)).fetchone())
+            if row is None:
+                raise RunStoreError(f"no run number {int(digits)} in {self.path} (`layerlab runs` lists them)")
+            return self.get_run(row["id"])
+        try:
+            return self.get_run(text)
+        except RunStoreError:
+            raise RunStoreError(f"no run {text!r} in {self.path}: give a run's number or id "
+                                "(`layerlab runs` lists them)") from None
 
     def load_weights(self, run_id: str, model: torch.nn.Module) -> torch.nn.Module:
         """Load a run's weights into ``model`` (an instance of the run's generated class), strictly."""
@@ -209,12 +253,31 @@ class RunStore:
             raise RunStoreError(f"the weights file of run {run_id!r} ({path}) is damaged and can't be read: "
                                 f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
 
+    def trained_weights(self, ref: str | int, graph: Any) -> tuple[RunRecord, dict[str, torch.Tensor]]:
+        """Run ``ref``'s record and weights, for exporting ``graph`` (a Graph) with them: RunStoreError when
+        the run is unknown, has no readable weights, or trained another model than ``graph`` generates."""
+        from builder.project import ProjectError, load_project
+        from codegen.exports import design_mismatch
+
+        record = self.find_run(ref)
+        state = self.weights_state(record.id)
+        try:
+            trained = load_project(record.graph)
+        except ProjectError as err:
+            raise RunStoreError(f"run {record.number}: its design can't be read: {'; '.join(err.problems)}") from None
+        problem = design_mismatch(graph, trained, f"run {record.number} ({record.name})")
+        if problem:
+            raise RunStoreError(problem)
+        return record, state
+
     def compare(self, run_ids: list[str], metric: str = "val_loss") -> dict[str, list[float | None]]:
         """Per-epoch curves of ``metric`` for each run, for a side-by-side chart."""
         return {run_id: [e.get(metric) for e in self.get_run(run_id).epochs] for run_id in run_ids}
 
     @staticmethod
     def _record(row: sqlite3.Row, epochs: list[dict[str, Any]] | None = None) -> RunRecord:
-        return RunRecord(row["id"], row["created"], row["name"], json.loads(row["graph"]), json.loads(row["config"]),
-                         row["dataset"], row["device"], row["status"], row["message"], json.loads(row["metrics"]),
-                         row["weights"], row["finished"], epochs or [])
+        return RunRecord(id=row["id"], created=row["created"], name=row["name"], graph=json.loads(row["graph"]),
+                         config=json.loads(row["config"]), dataset=row["dataset"], device=row["device"],
+                         status=row["status"], message=row["message"], metrics=json.loads(row["metrics"]),
+                         weights=row["weights"], finished=row["finished"], epochs=epochs or [],
+                         number=int(row["number"]))
