@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.main import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, CliError, read_design
-from training.choices import DEVICES, OPTIMIZERS, SCHEDULES
+from training.settings import Kind, Setting, SettingError, cli_settings
 
 _STARTED = time.perf_counter()  # the command's clock starts when the module is imported (at parse time)
 
@@ -24,19 +24,7 @@ _STARTED = time.perf_counter()  # the command's clock starts when the module is 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a design on a dataset; records the run")
     p.add_argument("design", help="a project file or a template name")
-    p.add_argument("--dataset", help="a built-in dataset name, a .csv file or a .zip of image folders (default: the template's)")
-    p.add_argument("--target", help="the target column of a CSV dataset")
-    p.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
-                   help="a dataset option, e.g. -o gate=xor (repeatable)")
-    p.add_argument("--epochs", type=_positive_int)
-    p.add_argument("--lr", type=_positive_float)
-    p.add_argument("--batch-size", type=_positive_int)
-    p.add_argument("--optimizer", choices=OPTIMIZERS)
-    p.add_argument("--schedule", choices=SCHEDULES)
-    p.add_argument("--patience", type=_positive_int, help="early stopping patience in epochs")
-    p.add_argument("--device", choices=[d for d in DEVICES])
-    p.add_argument("--seed", type=int)
-    p.add_argument("--max-seconds", type=_positive_float, help="stop training after this many seconds")
+    add_setting_flags(p)
     p.add_argument("--db", help="the run history database (default: in the user's data directory)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of results")
     p.set_defaults(func=cmd_train)
@@ -46,6 +34,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show", metavar="RUN_ID", help="one run in detail, checking that its weights can be read")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
+
+
+def add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per training setting (training.settings.SETTINGS), checked by the setting itself; left out,
+    the design's meta.training (else the setting's default) decides."""
+    for spec in cli_settings():
+        if spec.kind is Kind.OPTIONS:
+            parser.add_argument(spec.flag, "-o", dest=spec.name, action="append", default=[], metavar="KEY=VALUE",
+                                help=spec.help)
+            continue
+        metavar = "{" + ",".join(spec.choices) + "}" if spec.kind is Kind.CHOICE else None
+        parser.add_argument(spec.flag, dest=spec.name, type=_checker(spec), metavar=metavar,
+                            help=f"{spec.help} ({spec.describe()}; default {spec.default!r})")
+
+
+def _checker(spec: Setting) -> Any:
+    def check(text: str) -> Any:
+        try:
+            return spec.check(text)
+        except SettingError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    check.__name__ = spec.name  # argparse names the type in its messages
+    return check
 
 
 def _positive_int(text: str) -> int:
@@ -67,16 +78,15 @@ def _positive_float(text: str) -> float:
 
 # -- train --------------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from training.engine import TrainConfig, train
+    from training.engine import train
     from training.runstore import RunStoreError
     from training.tasks import FitError
 
     graph = read_design(args.design)
     _refuse_oversized(args.design, graph)
     store = _open_store(args.db)  # a damaged history is reported before minutes go into loading data
-    defaults = dict(graph.meta.get("training") or {})
-    dataset, task = _load_data(args, graph, defaults)
-    config = TrainConfig.from_dict({**defaults, "task": task, **_overrides(args)})
+    config = _config(args, graph)
+    dataset = _load_data(args.design, graph, config)
     stop = threading.Event()
     progress = _Progress(args.json, sys.stderr.isatty())
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set()) if _main_thread() else None
@@ -108,47 +118,66 @@ def _main_thread() -> bool:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    names = {"epochs": "epochs", "lr": "lr", "batch_size": "batch_size", "optimizer": "optimizer",
-             "schedule": "schedule", "patience": "patience", "device": "device", "seed": "seed",
-             "max_seconds": "max_seconds"}
-    return {key: getattr(args, attr) for attr, key in names.items() if getattr(args, attr) is not None}
+    """The settings given on the command line (the dataset ones are read by _load_data)."""
+    data = ("dataset", "dataset_options", "target")
+    return {s.name: getattr(args, s.name) for s in cli_settings()
+            if s.name not in data and getattr(args, s.name) is not None}
 
 
-def _load_data(args: argparse.Namespace, graph: Any, defaults: dict[str, Any]) -> tuple[Any, str | None]:
-    """The dataset and a task override (the template's, when it trains on its own dataset)."""
-    from data.datasets import DatasetError, dataset_names, load_dataset, suggest_options
+def _config(args: argparse.Namespace, graph: Any) -> Any:
+    """The design's meta.training, then the flags; every value checked by training.settings. The design's
+    dataset options and task go with its own dataset only; without options the dataset is shaped for the
+    model's inputs where it can be (digits at 28×28, ...)."""
+    from data.datasets import suggest_options
+    from training.config import SettingsError, TrainConfig
 
-    name = args.dataset or defaults.get("dataset")
+    meta = dict(graph.meta.get("training") or {})
+    values = {**meta, **_overrides(args)}
+    name = args.dataset or meta.get("dataset") or ""
+    own = name == meta.get("dataset")
+    options = dict(meta.get("dataset_options") or {}) if own else {}
+    if not options and not name.lower().endswith((".csv", ".zip")):
+        options = suggest_options(name, [tuple(n.params.get("shape", ())) for n in graph.inputs()])
+    options.update(_parse_options(args.dataset_options))
+    values.update(dataset=name, dataset_options=options, target=args.target or meta.get("target") or "")
+    if not own and args.task is None:
+        values["task"] = None
+    try:
+        return TrainConfig.from_settings(values)
+    except SettingsError as err:
+        raise CliError([f"{args.design}: {p}" for p in err.problems], EXIT_INVALID) from None
+
+
+def _load_data(ref: str, graph: Any, config: Any) -> Any:
+    """The dataset the config names, split by its seed and shares."""
+    from data.datasets import DatasetError, dataset_names, load_dataset
+
+    name = config.dataset
     if not name:
-        raise CliError([f"{args.design}: name a dataset with --dataset (one of {', '.join(dataset_names())} "
+        raise CliError([f"{ref}: name a dataset with --dataset (one of {', '.join(dataset_names())} "
                         "or a .csv file)"], EXIT_UNREADABLE)
-    seed = args.seed if args.seed is not None else int(defaults.get("seed", 0))
-    own = name == defaults.get("dataset")
+    split = (config.val_fraction, config.test_fraction)
     try:
         if name.lower().endswith(".csv"):
-            return _load_csv(name, args.target, seed), None
+            return _load_csv(name, config.target, config.seed, split)
         if name.lower().endswith(".zip"):
-            return _load_zip(name, graph, seed), None
-        options = dict(defaults.get("dataset_options") or {}) if own else {}
-        if not options:  # shape the data for the model's inputs where the dataset can (digits at 28×28, ...)
-            options = suggest_options(name, [tuple(n.params.get("shape", ())) for n in graph.inputs()])
-        options.update(_parse_options(args.option))
-        return load_dataset(name, seed=seed, **options), defaults.get("task") if own else None
+            return _load_zip(name, graph, config.seed, split)
+        return load_dataset(name, seed=config.seed, fractions=split, **config.dataset_options)
     except DatasetError as err:
         raise CliError([err.message], EXIT_UNREADABLE) from None
 
 
-def _load_csv(path: str, target: str | None, seed: int) -> Any:
+def _load_csv(path: str, target: str | None, seed: int, split: tuple[float, float]) -> Any:
     from data.userdata import load_csv
 
     if not target:
         raise CliError([f"{path}: name the column to predict with --target COLUMN"], EXIT_UNREADABLE)
     if not Path(path).is_file():
         raise CliError([f"{path}: no such file"], EXIT_UNREADABLE)
-    return load_csv(Path(path), target, seed=seed)
+    return load_csv(Path(path), target, seed=seed, fractions=split)
 
 
-def _load_zip(path: str, graph: Any, seed: int) -> Any:
+def _load_zip(path: str, graph: Any, seed: int, split: tuple[float, float]) -> Any:
     """Image folders in a zip, resized to the model's (C, H, W) input: grey for one channel."""
     from data.userdata import load_image_zip
 
@@ -158,7 +187,7 @@ def _load_zip(path: str, graph: Any, seed: int) -> Any:
     if len(shape) != 3:
         raise CliError([f"{path}: images need a model whose Input is (channels, height, width), not {shape}"],
                        EXIT_INVALID)
-    return load_image_zip(Path(path), size=shape[1], grayscale=shape[0] == 1, seed=seed)
+    return load_image_zip(Path(path), size=shape[1], grayscale=shape[0] == 1, seed=seed, fractions=split)
 
 
 def _parse_options(items: list[str]) -> dict[str, str]:

@@ -212,9 +212,9 @@ def test_every_optimizer_takes_a_step(name):
     assert not torch.equal(before, layer.weight)
 
 
-def _lrs(schedule: str, total: int = 100) -> list[float]:
+def _lrs(schedule: str, total: int = 100, warmup: float = 0.0) -> list[float]:
     optimizer = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=1.0)
-    sched = make_schedule(schedule, optimizer, total_steps=total, steps_per_epoch=10)
+    sched = make_schedule(schedule, optimizer, total_steps=total, warmup=warmup)
     values = []
     for _ in range(total):
         values.append(optimizer.param_groups[0]["lr"])
@@ -230,8 +230,11 @@ def test_schedules_have_their_shapes():
     assert _lrs("exponential")[99] == pytest.approx(0.25, rel=0.05)
     cosine = _lrs("cosine")
     assert cosine[0] == 1.0 and cosine[50] == pytest.approx(0.5, abs=0.02) and cosine[99] < 0.01
-    warm = _lrs("warmup")
+    warm = _lrs("cosine", warmup=0.1)  # rises over 10 steps, then the cosine runs over the other 90
     assert warm[0] == pytest.approx(0.1) and warm[9] == pytest.approx(1.0) and warm[99] < 0.01
+    assert warm[10 + 45] == pytest.approx(0.5, abs=0.02)
+    warm_step = _lrs("step", warmup=0.1)
+    assert warm_step[4] == pytest.approx(0.5) and warm_step[10] == 1.0 and warm_step[10 + 30] == 0.5
     one = _lrs("onecycle")
     assert one[0] < 0.1 and max(one) == pytest.approx(1.0, rel=0.01) and one[-1] < 0.01
 

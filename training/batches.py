@@ -56,8 +56,10 @@ class LoaderBatches(Batches):
         data = torch.utils.data
         base = data.RandomSampler(self.dataset, generator=generator) if generator else range(self.n)
         # batch_size=None with a BatchSampler: TensorDataset indexes with the whole list, no per-sample collation.
+        # The loader draws a base seed per epoch: from a throwaway generator, not torch's global one (another
+        # run's dropout stream) nor the shuffling one (the order must match Batches.epoch).
         loader = data.DataLoader(self.dataset, sampler=data.BatchSampler(base, self.batch_size, drop_last=False),
-                                 batch_size=None, pin_memory=self.device.type == "cuda")
+                                 batch_size=None, pin_memory=self.device.type == "cuda", generator=torch.Generator())
         for *xs, y in loader:
             yield tuple(x.to(self.device, non_blocking=True) for x in xs), y.to(self.device, non_blocking=True)
 

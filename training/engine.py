@@ -8,12 +8,11 @@ that also fetches whole batches by index. Everything the run reports is a plain 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -35,10 +34,12 @@ from training.device import (
     is_out_of_memory,
     pick_device,
 )
+from training.loop import EarlyStopping, evaluate, in_units, snapshot, train_step
 from training.metrics import headline, make_accumulator
 from training.optim import make_optimizer, make_schedule
+from training.rng import RunRandom
 from training.runstore import RunStore
-from training.tasks import FitError, FitProblem, TaskPlan, check_fit
+from training.tasks import FitError, FitProblem, TaskPlan, balanced_weights, check_fit
 
 __all__ = ["FitError", "FitProblem", "RunResult", "TrainConfig", "TrainEvent", "prepare", "train"]
 
@@ -112,7 +113,15 @@ def prepare(graph: Graph, dataset: Any, config: TrainConfig) -> tuple[ModelSourc
     plan, fit = check_fit(graph, source, result, dataset, config.loss, config.task, config.label_smoothing)
     if problems or fit:
         raise FitError(problems + fit)
-    return source, plan, sum(info.macs for info in result.nodes.values())
+    return source, with_class_weights(plan, config, dataset), sum(info.macs for info in result.nodes.values())
+
+
+def with_class_weights(plan: TaskPlan, config: TrainConfig, dataset: Any) -> TaskPlan:
+    """The plan weighing classes by the training split's counts when ``class_weights`` is 'balanced'."""
+    if config.class_weights != "balanced" or plan.task not in ("classification", "binary"):
+        return plan
+    target = plan.target_for(tuple(dataset.train.inputs), dataset.train.target)
+    return replace(plan, class_weights=balanced_weights(target, plan.num_classes or 2))
 
 
 def train(graph: Graph, dataset: Any, config: TrainConfig | None = None, on_event: EventCallback | None = None,
@@ -144,7 +153,8 @@ class _Run:
         self.history: list[dict[str, Any]] = []
         self.step = self.samples = 0
         self.train_seconds = self.train_cpu_seconds = self.event_seconds = 0.0
-        self.best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+        self.stopper = EarlyStopping(config.patience)
+        self.random = RunRandom(config.seed, self.device)
         self.good_state: dict[str, torch.Tensor] | None = None
         self.run_id: str | None = None
         self.time_limit, self.limit_text = _time_limit(config)
@@ -165,7 +175,7 @@ class _Run:
         result = RunResult(
             status, message, self.plan.task, self.device.type, len(self.history), self.history, test, self.model,
             self.source, self.plan, time.perf_counter() - self.started, self._speed(),
-            best_epoch=self.best[1] if self.best else None, run_id=self.run_id, event_seconds=self.event_seconds,
+            best_epoch=self.stopper.best_epoch, run_id=self.run_id, event_seconds=self.event_seconds,
             steps=self.step, train_seconds=self.train_seconds, train_cpu_seconds=self.train_cpu_seconds,
             notes=self.notes)
         self._record_end(result)
@@ -173,9 +183,10 @@ class _Run:
 
     def _setup(self) -> None:
         config = self.config
-        torch.manual_seed(config.seed)
         try:
-            self.model = build_model(self.source, seed=config.seed).to(self.device)
+            with self.random.init():  # torch.manual_seed(seed), then the model: as a fresh process (a script)
+                model = build_model(self.source)
+            self.model = model.to(self.device)
         except Exception as err:
             if not is_out_of_memory(err):
                 raise
@@ -188,15 +199,15 @@ class _Run:
                           for name in ("val", "test")}
         self.total_steps = len(self.train_data) * config.epochs
         self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.lr, config.weight_decay,
-                                        config.momentum)
-        self.schedule = make_schedule(config.schedule, self.optimizer, self.total_steps, len(self.train_data))
+                                        config.momentum, (config.beta1, config.beta2), config.eps)
+        self.schedule = make_schedule(config.schedule, self.optimizer, self.total_steps, config.gamma, config.warmup)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
 
     def _loop(self) -> tuple[str, str]:
-        generator = torch.Generator().manual_seed(self.config.seed)
+        generator = self.random.shuffle
         self.loop_started = time.perf_counter()  # the time limit is for training, not for setting it up
         self._emit("start", message="; ".join(self.notes))
-        self.good_state = _snapshot(self.model)
+        self.good_state = snapshot(self.model)
         try:
             for epoch in range(1, self.config.epochs + 1):
                 self.epoch = epoch
@@ -208,8 +219,8 @@ class _Run:
             if not is_out_of_memory(err):
                 raise
             return "failed", self._out_of_memory()
-        if self.best and self.config.patience:
-            self.model.load_state_dict(self.best[2])
+        if self.stopper.best_state is not None:
+            self.model.load_state_dict(self.stopper.best_state)
         return "finished", f"trained {len(self.history)} epochs"
 
     def _out_of_memory(self) -> str:
@@ -253,31 +264,17 @@ class _Run:
         return total / max(1, count)
 
     def _step(self, inputs: tuple[torch.Tensor, ...], target: torch.Tensor) -> float:
-        with self._autocast():
-            output = self.model(*inputs)
-            loss = self.criterion(output.float() if self.amp else output, target)
-        value = loss.item()  # one sync per step: needed to stop at the first non-finite loss
+        with self.random.step():
+            value = train_step(self.model, self.criterion, inputs, target, self.optimizer, self.schedule,
+                               self.scaler, self.config.grad_clip, self.amp, self.device)
         if not math.isfinite(value):
             self._restore_good()
             raise TrainingHalted("failed", f"the training loss became {value} at epoch {self.epoch}, step "
                                            f"{self.step + 1}: the last good weights were kept. Try a lower learning "
                                            f"rate (now {self.config.lr:g}), gradient clipping or normalised inputs")
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        if self.config.grad_clip:
-            self.scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.schedule.step()
         self.step += 1
         self.samples += len(target)
         return value
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp is None:  # no autocast object at all: not every device type accepts one, even disabled
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp)
 
     def _check_time(self) -> None:
         if self.time_limit is not None and time.perf_counter() - self.loop_started >= self.time_limit:
@@ -294,38 +291,22 @@ class _Run:
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": self._lr(),
                "seconds": time.perf_counter() - self.started, **metrics}
         self.history.append(row)
-        self.good_state = _snapshot(self.model)
+        self.good_state = snapshot(self.model)
         if self.store and self.run_id:
             self.store.add_epoch(self.run_id, epoch, _jsonable(row))
         self._emit("epoch", train_loss=train_loss, val_loss=val_loss, metrics=metrics, model=self.model)
         self._early_stop(epoch, val_loss)
 
     def _early_stop(self, epoch: int, val_loss: float | None) -> None:
-        if not self.config.patience or val_loss is None:
-            return
-        if self.best is None or val_loss < self.best[0]:
-            self.best = (val_loss, epoch, self.good_state)
-        elif epoch - self.best[1] >= self.config.patience:
-            self.model.load_state_dict(self.best[2])
+        if self.stopper.should_stop(epoch, val_loss, self.good_state):
+            self.model.load_state_dict(self.stopper.best_state)
             raise TrainingHalted("finished", f"early stopping at epoch {epoch}: no better validation loss for "
-                                             f"{self.config.patience} epochs; restored epoch {self.best[1]}")
+                                             f"{self.config.patience} epochs; restored epoch {self.stopper.best_epoch}")
 
-    @torch.no_grad()
     def _evaluate(self, batches: Batches) -> tuple[float | None, dict[str, Any]]:
-        if batches.n == 0:
-            return None, {}
-        was_training = self.model.training
-        self.model.eval()
         accumulator = make_accumulator(self.plan.task, self.plan.num_classes, self.plan.pad_id, self.device)
-        loss_sum = 0.0
-        for inputs, target in batches.epoch(None):
-            with self._autocast():
-                output = self.model(*inputs)
-            output = output.float()
-            loss_sum += float(self.criterion(output, target)) * len(target)
-            accumulator.update(self.plan.predict(output), self.plan.metric_target(target))
-        self.model.train(was_training)
-        return loss_sum / batches.n, _in_units(accumulator.result(), getattr(self.dataset, "extras", None) or {})
+        loss, metrics = evaluate(self.model, self.criterion, self.plan, batches, accumulator, self.device, self.amp)
+        return loss, in_units(metrics, getattr(self.dataset, "extras", None) or {})
 
     # -- reporting ----------------------------------------------------------------------------------
     def _lr(self) -> float:
@@ -350,7 +331,7 @@ class _Run:
         if self.store is None:
             return
         name = self.graph.name
-        self.run_id = self.store.start_run(name, dump_project(self.graph), self.config.to_dict(),
+        self.run_id = self.store.start_run(name, dump_project(self.graph), self.config.settings(),
                                            getattr(self.dataset, "name", "?"), self.device.type)
 
     def _record_end(self, result: RunResult) -> None:
@@ -370,18 +351,6 @@ def _time_limit(config: TrainConfig) -> tuple[float | None, str]:
     if server is not None and (own is None or server < own):
         return server, f"the server's time limit of {server:g} s per run (LAYERLAB_MAX_RUN_SECONDS)"
     return own, f"time limit of {own:g} s" if own is not None else ""
-
-
-def _in_units(metrics: dict[str, Any], extras: dict[str, Any]) -> dict[str, Any]:
-    """Regression targets are often standardized: add MAE/RMSE in the target's own units when the scale is known."""
-    std = extras.get("target_std")
-    if "rmse" in metrics and isinstance(std, (int, float)) and std > 0:
-        metrics = {**metrics, "mae_units": metrics["mae"] * std, "rmse_units": metrics["rmse"] * std}
-    return metrics
-
-
-def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

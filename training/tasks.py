@@ -18,9 +18,8 @@ from builder.catalog import Fix
 from builder.graph import Graph
 from builder.validate import ValidationResult
 from codegen.source import ModelSource
+from training.choices import LOSSES, TASKS  # noqa: F401  (re-exported)
 
-TASKS = ("classification", "binary", "regression", "sequence", "reconstruction")
-LOSSES = ("auto", "mse", "mae", "huber", "bce", "cross_entropy", "token")
 _AUTO_LOSS = {"classification": "cross_entropy", "binary": "bce", "regression": "mse", "sequence": "token",
               "reconstruction": "mse"}
 _ALLOWED = {"classification": {"cross_entropy", "bce"}, "binary": {"bce", "cross_entropy", "mse"},
@@ -59,6 +58,7 @@ class TaskPlan:
     pad_id: int | None = None
     label_smoothing: float = 0.0
     input_order: tuple[int, ...] = field(default=())  # dataset input index for each model input
+    class_weights: tuple[float, ...] | None = None  # per class, for the classification losses
 
     def target_for(self, inputs: tuple[torch.Tensor, ...], target: torch.Tensor) -> torch.Tensor:
         """The tensor the loss compares with, prepared once (not per batch)."""
@@ -93,17 +93,34 @@ def _ce(plan: TaskPlan) -> Callable:
         if out.dim() == 3:  # (N, T, V) read as a sequence of classifications
             out, target = out.reshape(-1, out.shape[-1]), target.reshape(-1)
         ignore = plan.pad_id if plan.loss == "token" and plan.pad_id is not None else -100
+        weight = torch.tensor(plan.class_weights, device=out.device) if plan.class_weights else None
         if plan.output_kind == "logits":
-            return F.cross_entropy(out, target, ignore_index=ignore, label_smoothing=plan.label_smoothing)
+            return F.cross_entropy(out, target, weight=weight, ignore_index=ignore,
+                                   label_smoothing=plan.label_smoothing)
         logp = out if plan.output_kind == "log_probabilities" else out.clamp_min(1e-12).log()
-        return F.nll_loss(logp, target, ignore_index=ignore)
+        return F.nll_loss(logp, target, weight=weight, ignore_index=ignore)
     return loss
 
 
 def _bce(plan: TaskPlan) -> Callable:
-    if plan.output_kind == "probabilities":
-        return lambda out, target: F.binary_cross_entropy(out.clamp(1e-7, 1 - 1e-7), target.float())
-    return lambda out, target: F.binary_cross_entropy_with_logits(out, target.float())
+    def loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        target = target.float()
+        weight = None
+        if plan.class_weights:  # each sample weighed by its class's weight
+            low, high = plan.class_weights[0], plan.class_weights[-1]
+            weight = torch.where(target > 0.5, high, low)
+        if plan.output_kind == "probabilities":
+            return F.binary_cross_entropy(out.clamp(1e-7, 1 - 1e-7), target, weight=weight)
+        return F.binary_cross_entropy_with_logits(out, target, weight=weight)
+    return loss
+
+
+def balanced_weights(target: torch.Tensor, num_classes: int) -> tuple[float, ...]:
+    """n / (classes × count) per class of the training targets (scikit-learn's "balanced"); 0 for a class
+    with no training sample."""
+    counts = torch.bincount(target.reshape(-1).long(), minlength=num_classes).double()
+    weights = torch.where(counts > 0, len(target.reshape(-1)) / (num_classes * counts.clamp_min(1)), 0.0)
+    return tuple(float(w) for w in weights)
 
 
 _CRITERIA: dict[str, Callable[[TaskPlan], Callable]] = {
