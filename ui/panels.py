@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-
 import pandas as pd
 import streamlit as st
 
@@ -13,6 +10,7 @@ from builder.project import to_json
 from builder.summary import Summary, summarize
 from builder.validate import ValidationResult
 from codegen.source import CodegenError, generate_model
+from ui.code_downloads import deferred, export_source, forget_chosen_settings
 from ui.style import human_count
 
 BATCH_KEY = "summary_batch"
@@ -49,42 +47,38 @@ def render_summary(graph: Graph, result: ValidationResult) -> None:
         st.caption("Rows with ‘?’ have no shape yet: fix the issues on the canvas.")
 
 
-def _exporter() -> Callable[[Graph, str], bytes] | None:
-    """The exports module's bytes function when it is installed (written separately, optional here)."""
-    try:
-        module = importlib.import_module("codegen.exports")
-    except ImportError:
-        return None
-    return getattr(module, "export_bytes", None)
-
-
-def _deferred(exporter: Callable[[Graph, str], bytes], graph: Graph, fmt: str) -> Callable[[], bytes]:
-    """The export, run on click in Streamlit's download thread, where an exception would vanish silently."""
-
-    def make() -> bytes:
-        try:
-            return exporter(graph, fmt)
-        except Exception as err:  # noqa: BLE001 - whatever failed, the user gets the reason in the file
-            return f"LayerLab could not export this design as {fmt}: {err}\n".encode()
-
-    return make
+def settings_summary(settings: dict) -> str:
+    """'adam, lr 0.003, 8 epochs, batch 64, seed 0 · digits': the settings a training script starts from."""
+    data = settings.get("dataset") or "the design's data set"
+    return (f"{settings.get('optimizer')}, lr {settings.get('lr'):g}, {settings.get('epochs')} epochs, "
+            f"batch {settings.get('batch_size')}, seed {settings.get('seed')} · {data}")
 
 
 def _download_buttons(graph: Graph, code: str) -> None:
     stem = graph.name or "model"
+    source = export_source(graph)
     cols = st.columns(4)
     cols[0].download_button("⬇ model .py", code, file_name=f"{stem}.py", mime="text/x-python",
                             key="dl_py", on_click="ignore", type="primary")
     cols[1].download_button("⬇ project .json", to_json(graph), file_name=f"{stem}.json",
                             mime="application/json", key="dl_json", on_click="ignore")
-    exporter = _exporter()
-    if exporter is None:
-        return
-    for k, (fmt, label, suffix, mime) in enumerate(EXPORTS):
-        # Deferred: the bytes are made only when the button is clicked (ONNX export takes a moment).
-        cols[(k + 2) % 4].download_button(f"⬇ {label}", _deferred(exporter, graph, fmt),
-                                          file_name=f"{stem}{suffix}", mime=mime, key=f"dl_{fmt}",
-                                          on_click="ignore")
+    # Deferred: the bytes are made only when a button is clicked (ONNX export takes a moment).
+    training, weights = [e for e in EXPORTS if e[0] in ("script", "ipynb")], \
+        [e for e in EXPORTS if e[0] not in ("script", "ipynb")]
+    for k, (fmt, label, suffix, mime) in enumerate(training):
+        cols[2 + k].download_button(f"⬇ {label}", deferred(graph, fmt, source), file_name=f"{stem}{suffix}",
+                                    mime=mime, key=f"dl_{fmt}", on_click="ignore")
+    st.caption(f"Training script and notebook: the settings of {source.settings_from} "
+               f"({settings_summary(source.settings)}).")
+    if source.settings_from != "the Train tab":
+        st.button("Use the Train tab's settings instead", key="dl_use_train_tab", on_click=forget_chosen_settings)
+    cols = st.columns(4)
+    for k, (fmt, label, suffix, mime) in enumerate(weights):
+        cols[k].download_button(f"⬇ {label}", deferred(graph, fmt, source), file_name=f"{stem}{suffix}",
+                                mime=mime, key=f"dl_{fmt}", on_click="ignore")
+    cols[3].markdown(f"Weights: **{source.label}**")
+    if source.note:
+        st.caption(f"⚠️ {source.note}")
 
 
 def render_code(graph: Graph, result: ValidationResult) -> None:

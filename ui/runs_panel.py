@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 
 from ui import charts
+from ui.code_downloads import CHOSEN_RUN, choose_run
 
 _STORE = "ll_run_store"
 LOADED_RUN = "ll_loaded_run"  # the run whose weights the Train panel shows results for
@@ -242,9 +243,16 @@ def _single_run_actions(
             "Final metrics: "
             + ", ".join(f"{k} {v:.4g}" for k, v in record.metrics.items() if isinstance(v, (int, float)))
         )
-    left, right = st.columns(2)
+    left, middle, right = st.columns(3)
     if on_load is not None and left.button("Load this design and its weights", key=f"{key}_load"):
         _load(record, on_load)
+    middle.button("Export this run", key=f"{key}_export", on_click=choose_run, args=(record.id, True),
+                  help="The Code tab's training script and notebook then use this run's settings, and its ONNX, "
+                       "TorchScript and weights downloads this run's weights (when the design is the one it "
+                       "trained).")
+    chosen = st.session_state.get(CHOSEN_RUN)
+    if chosen and chosen[0] == record.id and chosen[2]:
+        middle.caption("✓ The Code tab's downloads follow this run.")
     weights = Path(record.weights) if record.weights else None
     if weights is None:
         right.caption(f"This run saved no weights (it ended {record.status}).")
@@ -273,5 +281,6 @@ def _load(record: Any, on_load: Callable[[Any, str], None]) -> None:
         st.error("This run's design can't be loaded: " + "; ".join(err.problems))
         return
     st.session_state[LOADED_RUN] = record.id
+    choose_run(record.id, with_settings=False)  # the Code tab's weights downloads follow the loaded run
     on_load(graph, record.id)
     st.rerun()  # draw the loaded design and its results at once
