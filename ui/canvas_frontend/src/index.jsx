@@ -1,0 +1,304 @@
+// LayerLab's canvas: React Flow 11 inside a Streamlit component.
+//
+// Why not streamlit-flow's own frontend: it sends its whole node/edge state back and Python has to guess what
+// changed (a Backspace delete reached Python only with the next event, and a stale echo could bring a deleted
+// node back). This canvas never owns the design: it draws what Python sends and reports what the user asked for
+// as one intent per event ({kind: "delete", nodes, edges}, "connect", "move", "select", "undo", "redo",
+// "create"). Python applies each intent as one graph edit and sends the new drawing with a higher `rev`.
+// See ui/canvas_frontend/README.md for the protocol and how to rebuild.
+
+import React, { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { createRoot } from "react-dom/client";
+import {
+  ReactFlow, ReactFlowProvider, Handle, Position, BaseEdge, EdgeLabelRenderer, getBezierPath,
+  applyNodeChanges, useReactFlow, useStore, useNodesInitialized,
+} from "@reactflow/core";
+import { MiniMap } from "@reactflow/minimap";
+import { Background } from "@reactflow/background";
+import "reactflow/dist/style.css";
+import "./canvas.css";
+
+// ---- Streamlit's component protocol (v1), spoken directly: streamlit-component-lib bundles Apache Arrow ----
+const post = (type, data) => window.parent.postMessage({ isStreamlitMessage: true, type, ...data }, "*");
+const MOUNT = Math.random().toString(36).slice(2, 8); // event ids stay unique when the canvas is remounted
+let seq = 0;
+const emit = (kind, data = {}) => {
+  seq += 1;
+  post("streamlit:setComponentValue", { value: { id: `${MOUNT}-${seq}`, kind, ...data }, dataType: "json" });
+};
+
+// ---- nodes: Python sends the face as lines of [css class, text] segments; text is never parsed as HTML ----
+const LLNode = memo(({ data }) => (
+  <>
+    {data.hasIn && <Handle type="target" position={Position.Top} isConnectable={!data.readOnly} />}
+    <div className="ll-face">
+      {data.lines.map((line, i) => (
+        <div key={i} className="ll-line">
+          {line.map(([cls, text], j) => <span key={j} className={cls}>{text}</span>)}
+        </div>
+      ))}
+    </div>
+    {data.hasOut && <Handle type="source" position={Position.Bottom} isConnectable={!data.readOnly} />}
+  </>
+));
+
+// ---- edges: Python's route (points around the blocks, label spot) while both ends stay where it put them ----
+function roundedPath(points, radius = 10) {
+  let d = `M ${points[0][0]} ${points[0][1]}`;
+  for (let i = 1; i < points.length - 1; i += 1) {
+    const [px, py] = points[i - 1], [x, y] = points[i], [nx, ny] = points[i + 1];
+    const d1 = Math.hypot(x - px, y - py) || 1, d2 = Math.hypot(nx - x, ny - y) || 1;
+    const r = Math.min(radius, d1 / 2, d2 / 2);
+    d += ` L ${x + ((px - x) * r) / d1} ${y + ((py - y) * r) / d1}`;
+    d += ` Q ${x} ${y} ${x + ((nx - x) * r) / d2} ${y + ((ny - y) * r) / d2}`;
+  }
+  const last = points[points.length - 1];
+  return `${d} L ${last[0]} ${last[1]}`;
+}
+
+const samePos = (a, b) => a && b && Math.abs(a.x - b[0]) < 0.5 && Math.abs(a.y - b[1]) < 0.5;
+
+const LLEdge = memo((props) => {
+  const { id, source, target, data, markerEnd, style, selected } = props;
+  const sourcePos = useStore((s) => s.nodeInternals.get(source)?.position);
+  const targetPos = useStore((s) => s.nodeInternals.get(target)?.position);
+  const routed = data.points && samePos(sourcePos, data.from) && samePos(targetPos, data.to);
+  let path, lx, ly, centred = true;
+  if (routed) {
+    path = roundedPath(data.points);
+    [lx, ly] = data.labelAt;
+    centred = data.centred;
+  } else {
+    [path, lx, ly] = getBezierPath(props);
+  }
+  return (
+    <>
+      <BaseEdge id={id} path={path} markerEnd={markerEnd} style={style} interactionWidth={14} />
+      {data.label && (
+        <EdgeLabelRenderer>
+          <div className={`ll-edge-label${data.bad ? " bad" : ""}${selected ? " sel" : ""}`} data-edge={id}
+               style={{ transform: `translate(${lx}px, ${ly}px) translate(${centred ? "-50%" : "0"}, -50%)` }}>
+            {data.label}
+          </div>
+        </EdgeLabelRenderer>
+      )}
+    </>
+  );
+});
+
+const nodeTypes = { ll: LLNode };
+const edgeTypes = { ll: LLEdge };
+
+function toNodes(args) {
+  return args.nodes.map((n) => ({
+    id: n.id, type: "ll", position: { x: n.x, y: n.y }, selected: n.id === args.selected,
+    data: { lines: n.lines, hasIn: n.in, hasOut: n.out, readOnly: args.readOnly },
+    className: `ll-node ll-${n.status}`, style: { borderColor: n.colour, width: args.nodeW, height: args.nodeH },
+    draggable: !args.readOnly, connectable: !args.readOnly, selectable: !args.readOnly, deletable: false,
+  }));
+}
+
+function toEdges(args) {
+  return args.edges.map((e) => {
+    const colour = e.bad ? "#dc2626" : "#64748b";
+    return {
+      id: e.id, source: e.s, target: e.t, type: "ll", deletable: false, focusable: !args.readOnly,
+      selectable: !args.readOnly, markerEnd: { type: "arrowclosed", color: colour },
+      style: { stroke: colour, strokeWidth: e.bad ? 2 : 1.5 },
+      data: { label: e.label, bad: e.bad, points: e.points, from: e.from, to: e.to, labelAt: e.labelAt,
+              centred: e.centred },
+    };
+  });
+}
+
+// ---- small menus (right click) ----
+function Menu({ menu, onClose, blockNames }) {
+  const [text, setText] = useState("");
+  const style = { left: menu.left, top: menu.top };
+  const act = (kind, data) => { emit(kind, data); onClose(); };
+  if (menu.node)
+    return (
+      <div className="ll-menu" style={style}>
+        <button onClick={() => act("delete", { nodes: [menu.node], edges: [] })}>Delete ‘{menu.node}’</button>
+      </div>
+    );
+  if (menu.edge)
+    return (
+      <div className="ll-menu" style={style}>
+        <button onClick={() => act("delete", { nodes: [], edges: [menu.edge] })}>Delete this connection</button>
+      </div>
+    );
+  return (
+    <form className="ll-menu" style={style}
+          onSubmit={(ev) => { ev.preventDefault(); if (text.trim()) act("create", { text, x: menu.x, y: menu.y }); }}>
+      <label>Add a block by name</label>
+      <input autoFocus list="ll-blocks" value={text} onChange={(ev) => setText(ev.target.value)}
+             placeholder="Conv2d, LSTM, Linear…" onKeyDown={(ev) => ev.key === "Escape" && onClose()} />
+      <datalist id="ll-blocks">{blockNames.map((b) => <option key={b} value={b} />)}</datalist>
+      <button type="submit">Add</button>
+    </form>
+  );
+}
+
+// ---- the view follows the work: fit on a new design, scroll a new block into view ----
+function useViewRules(args, nodes) {
+  const flow = useReactFlow();
+  const initialized = useNodesInitialized();
+  const done = useRef({ fit: null, focus: null });
+  const size = useStore((s) => [s.width, s.height]);
+  useEffect(() => {
+    if (!initialized || nodes.length === 0) return;
+    if (done.current.fit !== args.fitKey) {
+      done.current.fit = args.fitKey;
+      done.current.focus = args.focusKey; // a fitted view shows the focused node already
+      flow.fitView({ padding: 0.06, maxZoom: 1 });
+      return;
+    }
+    if (args.focusKey && done.current.focus !== args.focusKey) {
+      done.current.focus = args.focusKey;
+      const node = flow.getNode(args.focus);
+      if (!node) return;
+      const { x, y, zoom } = flow.getViewport();
+      const [w, h] = size, m = 24;
+      const left = node.position.x * zoom + x, top = node.position.y * zoom + y;
+      const right = left + args.nodeW * zoom, bottom = top + args.nodeH * zoom;
+      let dx = 0, dy = 0;
+      if (left < m) dx = m - left; else if (right > w - m) dx = w - m - right;
+      if (top < m) dy = m - top; else if (bottom > h - m) dy = h - m - bottom;
+      if (dx || dy) flow.setViewport({ x: x + dx, y: y + dy, zoom }, { duration: 150 });
+    }
+  }, [initialized, args.fitKey, args.focusKey, nodes]);
+}
+
+// ---- the canvas ----
+function Canvas({ args }) {
+  const [nodes, setNodes] = useState(() => toNodes(args));
+  const [edges, setEdges] = useState(() => toEdges(args));
+  const [menu, setMenu] = useState(null);
+  const rev = useRef(args.rev);
+  const wrapper = useRef(null);
+  const flow = useReactFlow();
+  useEffect(() => { // a new drawing from Python replaces whatever the canvas showed (optimistic edits too)
+    if (rev.current === args.rev) return;
+    rev.current = args.rev;
+    setNodes(toNodes(args));
+    setEdges(toEdges(args));
+  }, [args.rev]);
+  useViewRules(args, nodes);
+
+  const onNodesChange = useCallback((changes) => {
+    const kept = changes.filter((c) => c.type === "position" || c.type === "dimensions" || c.type === "select");
+    setNodes((ns) => applyNodeChanges(kept, ns));
+  }, []);
+  const onEdgesChange = useCallback((changes) => {
+    setEdges((es) => es.map((e) => {
+      const c = changes.find((ch) => ch.type === "select" && ch.id === e.id);
+      return c ? { ...e, selected: c.selected } : e;
+    }));
+  }, []);
+  const deleteSelected = useCallback(() => {
+    const gone = new Set(nodes.filter((n) => n.selected).map((n) => n.id));
+    const lines = edges.filter((e) => e.selected && !gone.has(e.source) && !gone.has(e.target)).map((e) => e.id);
+    if (!gone.size && !lines.length) return;
+    setNodes((ns) => ns.filter((n) => !gone.has(n.id))); // shown at once; Python's next drawing confirms it
+    setEdges((es) => es.filter((e) => !lines.includes(e.id) && !gone.has(e.source) && !gone.has(e.target)));
+    emit("delete", { nodes: [...gone], edges: lines });
+  }, [nodes, edges]);
+
+  useEffect(() => {
+    if (args.readOnly) return undefined;
+    const onKey = (ev) => {
+      if (ev.target.closest && ev.target.closest("input, textarea")) return;
+      const mod = ev.ctrlKey || ev.metaKey, key = ev.key.toLowerCase();
+      if (ev.key === "Delete" || ev.key === "Backspace") { ev.preventDefault(); deleteSelected(); }
+      else if (mod && key === "z" && !ev.shiftKey) { ev.preventDefault(); emit("undo"); }
+      else if (mod && ((key === "z" && ev.shiftKey) || key === "y")) { ev.preventDefault(); emit("redo"); }
+      else if (ev.key === "Escape") {
+        setMenu(null);
+        setNodes((ns) => ns.map((n) => (n.selected ? { ...n, selected: false } : n)));
+        setEdges((es) => es.map((e) => (e.selected ? { ...e, selected: false } : e)));
+        if (args.selected) emit("select", { node: null });
+      }
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [deleteSelected, args.readOnly, args.selected]);
+
+  const menuAt = (ev) => {
+    ev.preventDefault();
+    const box = wrapper.current.getBoundingClientRect();
+    return { left: Math.min(ev.clientX - box.left, box.width - 230), top: Math.min(ev.clientY - box.top, box.height - 110) };
+  };
+  const onConnect = useCallback((c) => {
+    if (c.source === c.target) return;
+    setEdges((es) => [...es, { id: `new-${c.source}-${c.target}`, source: c.source, target: c.target,
+                                style: { strokeDasharray: "4 3" }, deletable: false }]);
+    emit("connect", { source: c.source, target: c.target });
+  }, []);
+  const onNodeDragStop = useCallback((_ev, _node, dragged) => {
+    emit("move", { positions: Object.fromEntries(dragged.map((n) => [n.id, [n.position.x, n.position.y]])) });
+  }, []);
+  const ro = args.readOnly;
+
+  return (
+    <div ref={wrapper} className="ll-canvas" style={{ height: args.height }} tabIndex={0}>
+      <ReactFlow
+        nodes={nodes} edges={edges} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
+        onNodesChange={onNodesChange} onEdgesChange={onEdgesChange}
+        onConnect={ro ? undefined : onConnect} onNodeDragStop={ro ? undefined : onNodeDragStop}
+        onNodeClick={ro ? undefined : (_e, n) => { setMenu(null); if (n.id !== args.selected) emit("select", { node: n.id }); }}
+        onEdgeClick={() => setMenu(null)}
+        onPaneClick={() => { setMenu(null); if (args.selected) emit("select", { node: null }); }}
+        onNodeContextMenu={ro ? undefined : (ev, n) => setMenu({ ...menuAt(ev), node: n.id })}
+        onEdgeContextMenu={ro ? undefined : (ev, e) => setMenu({ ...menuAt(ev), edge: e.id })}
+        onPaneContextMenu={ro ? undefined : (ev) => setMenu({ ...menuAt(ev), ...xy(flow, ev) })}
+        deleteKeyCode={null} selectionKeyCode={null} multiSelectionKeyCode={ro ? null : "Shift"}
+        nodesDraggable={!ro} nodesConnectable={!ro} elementsSelectable={!ro}
+        minZoom={args.minZoom} maxZoom={2} onlyRenderVisibleElements={nodes.length > 120}
+        proOptions={{ hideAttribution: true }} zoomOnDoubleClick={false}>
+        <Background gap={24} size={1} />
+        {args.minimap && <MiniMap pannable zoomable nodeColor={(n) => n.style?.borderColor || "#94a3b8"} />}
+      </ReactFlow>
+      {menu && <Menu menu={menu} onClose={() => setMenu(null)} blockNames={args.blockNames || []} />}
+    </div>
+  );
+}
+
+function xy(flow, ev) {
+  const p = flow.screenToFlowPosition({ x: ev.clientX, y: ev.clientY });
+  return { x: p.x, y: p.y };
+}
+
+// ---- the canvas fills the window below its own top edge (the page scrolls for the rest) ----
+function frameHeight(args) {
+  if (!args.fill) return args.height;
+  try {
+    const top = window.frameElement.getBoundingClientRect().top;
+    return Math.max(args.height, Math.round(window.parent.innerHeight - top - args.fill));
+  } catch (err) {
+    return args.height; // not same-origin (never in Streamlit): keep the fixed height
+  }
+}
+
+function App() {
+  const [render, setRender] = useState(null);
+  const [height, setHeight] = useState(null);
+  useEffect(() => {
+    const onMessage = (ev) => { if (ev.data && ev.data.type === "streamlit:render") setRender(ev.data.args); };
+    window.addEventListener("message", onMessage);
+    post("streamlit:componentReady", { apiVersion: 1 });
+    return () => window.removeEventListener("message", onMessage);
+  }, []);
+  useEffect(() => {
+    if (!render) return undefined;
+    const fit = () => setHeight(frameHeight(render));
+    fit();
+    window.parent.addEventListener("resize", fit);
+    return () => window.parent.removeEventListener("resize", fit);
+  }, [render && render.height, render && render.fill]);
+  useEffect(() => { if (height) post("streamlit:setFrameHeight", { height }); }, [height]);
+  if (!render || !height) return null;
+  return <ReactFlowProvider><Canvas args={{ ...render, height }} /></ReactFlowProvider>;
+}
+
+createRoot(document.getElementById("root")).render(<App />);
