@@ -431,3 +431,99 @@ def test_device_label_names_the_device_and_why():
     else:
         assert device_label("cpu") == "CPU"
         assert device_label("cuda") == "CPU (CUDA was asked for but no CUDA GPU is available: using the CPU)"
+
+
+# ---- own data, kept state, overfitting ----------------------------------------------------------------------
+def _noise_csv(rows: int = 150, target: str = "label") -> bytes:
+    """Four random features and a random class: nothing to learn, so a run can only overfit."""
+    rng = np.random.default_rng(0)
+    lines = [f"a,b,c,d,{target}"] + [
+        ",".join(f"{v:.3f}" for v in rng.normal(size=4)) + f",{rng.integers(3)}" for _ in range(rows)
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _with_csv(at: AppTest, name: str, data: bytes) -> AppTest:
+    """Pick 'Upload a CSV…' with a file this session uploaded earlier (AppTest can't drive a file uploader;
+    tests/browser/test_train_state.py uploads through the real one)."""
+    from ui.train_data import UPLOAD_CSV
+    from ui.train_state import UPLOADS
+
+    _widget(at.selectbox, "Dataset").set_value(UPLOAD_CSV)
+    at.run()
+    assert "Upload a CSV with one row per example and a column to predict." in [i.value for i in at.info]
+    at.session_state[UPLOADS] = {"csv": (name, data)}  # where the uploader's on_change callback keeps it
+    at.run()
+    assert any(c.value.startswith(f"Using **{name}**") for c in at.caption)
+    return at
+
+
+def test_target_guess_only_by_name():
+    from ui.train_data import target_guess
+
+    assert target_guess(["a", "b", "Label"]) == "Label"
+    assert target_guess(["x", " y ", "target"]) == "target"  # target wins over y
+    assert target_guess(["price", "area"]) is None
+
+
+def test_a_csv_without_a_target_like_column_asks_which_one():
+    at = _with_csv(_app("tabular_mlp"), "noise.csv", _noise_csv(target="species"))
+    assert not at.exception, at.exception
+    assert _widget(at.selectbox, "Column to predict").value is None
+    assert any("Which column should the model predict?" in w.value for w in at.warning)
+    assert _button(at, "▶ Start training").disabled
+    _widget(at.selectbox, "Column to predict").set_value("species")
+    at.run()
+    assert [s.value for s in at.success] == ["✓ The model fits csv:noise.csv: ready to train."]
+
+
+def test_overfitting_is_named_and_early_stopping_is_one_click():
+    at = _with_csv(_app("tabular_mlp"), "noise.csv", _noise_csv())
+    assert _widget(at.selectbox, "Column to predict").value == "label"
+    assert any("‘label’ is selected because of its name" in c.value for c in at.caption)
+    _set_epochs(at, 40)
+    _train_to_end(at)
+    found = [w.value for w in at.warning if w.value.startswith("**Overfitting:**")]
+    assert len(found) == 1 and "since epoch " in found[0], [w.value for w in at.warning]
+    assert _widget(at.number_input, "Early-stopping patience").value == 0
+    _button(at, "Turn on early stopping (patience 3)").click()
+    at.run()
+    assert _widget(at.number_input, "Early-stopping patience").value == 3
+    assert not [b for b in at.button if b.label.startswith("Turn on early stopping")]
+
+
+def test_overfitting_needs_a_rising_validation_loss_and_a_falling_training_loss():
+    from ui.train_results import overfitting
+
+    def history(train, val):
+        return [{"epoch": i + 1, "train_loss": t, "val_loss": v} for i, (t, v) in enumerate(zip(train, val))]
+
+    found = overfitting(history([1.0, 0.8, 0.6, 0.5, 0.4, 0.3], [1.0, 0.7, 0.72, 0.75, 0.8, 0.9]))
+    assert (found.best_epoch, found.rising, found.patience) == (2, 4, 3)
+    assert overfitting(history([1.0, 0.8, 0.6, 0.5], [1.0, 0.7, 0.72, 0.75])) is None  # 2 epochs: noise
+    assert overfitting(history([1.0, 0.8, 0.6, 0.5, 0.4], [1.0, 0.7, 0.71, 0.70, 0.705])) is None  # flat
+    assert overfitting(history([1.0, 0.8, 0.9, 1.0, 1.1], [1.0, 0.7, 0.8, 0.9, 1.0])) is None  # both rise
+    assert overfitting([{"epoch": 1, "train_loss": 1.0, "val_loss": None}] * 6) is None
+
+
+def test_regression_predictions_and_errors_in_the_targets_units():
+    from data.userdata import load_csv
+    from training.engine import TrainConfig, train
+    from ui.train_results import shown_metrics, table_rows
+
+    rng = np.random.default_rng(1)
+    area = rng.uniform(40, 200, 120)
+    prices = 1500.0 * area + rng.normal(0, 5000, 120)
+    text = "area,price\n" + "".join(f"{a:.1f},{p:.0f}\n" for a, p in zip(area, prices))
+    dataset = load_csv(text.encode(), "price", seed=0, name="csv:homes.csv")
+    graph = load_template("perceptron")
+    graph = graph.replace_node(graph.node("x").with_params(shape=[1]))
+    result = train(graph, dataset, TrainConfig.from_dict({"epochs": 30, "lr": 0.05, "threads": 1}))
+    rows = table_rows(result.model, result.plan, dataset)
+    truth = dataset.test.target.reshape(-1)[: len(rows)].double() * dataset.extras["target_std"]
+    truth = truth + dataset.extras["target_mean"]
+    assert [r["true"] for r in rows] == pytest.approx(truth.tolist(), abs=1e-2)
+    assert all(r["true"] > 10_000 for r in rows)  # prices, not standardized numbers near 0
+    assert all(r["error"] == pytest.approx(r["predicted"] - r["true"], abs=1e-3) for r in rows)
+    labels = [label for label, _ in shown_metrics(result.test_metrics, dataset)]
+    assert labels[:2] == ["test RMSE (‘price’)", "test MAE (‘price’)"] and "test rmse" not in labels

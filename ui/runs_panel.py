@@ -153,6 +153,7 @@ class LoadedResult:
     seconds: float
     samples_per_s: float
     notes: list[str] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)  # per epoch, as the run recorded it
 
 
 def loaded_result(store: Any, run_id: str, graph: Any, dataset: Any) -> LoadedResult:
@@ -176,6 +177,7 @@ def loaded_result(store: Any, run_id: str, graph: Any, dataset: Any) -> LoadedRe
         float(metrics.get("seconds") or 0.0),
         float(metrics.get("samples_per_s") or 0.0),
         [note],
+        list(record.epochs),
     )
 
 

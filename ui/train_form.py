@@ -42,6 +42,14 @@ def design_settings(meta_training: Mapping[str, Any] | None) -> tuple[dict[str, 
     return values, problems
 
 
+PATIENCE_KEY = f"{KEY}patience"
+
+
+def set_setting(name: str, value: Any) -> None:
+    """A button's callback that changes one setting in the form (e.g. "Turn on early stopping")."""
+    st.session_state[f"{KEY}{name}"] = keep(f"{KEY}{name}", value)
+
+
 def pending(values: Mapping[str, Any], name: str) -> Any:
     """A setting's value as this rerun will show it: the widget's new value when the user just changed it
     (the data, drawn before the form, needs this rerun's seed), else the kept one."""

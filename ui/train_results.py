@@ -4,6 +4,7 @@ maps. Everything is computed from the run's model (``ui.train_insight``) and dra
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,42 @@ from ui import charts, train_insight
 from ui.train_data import as_images, class_label, decode, labels_of, preview_kind
 from ui.train_live import format_seconds
 
+RISING_EPOCHS = 3  # "several": fewer is noise; the patience offered is this too
+
+
+@dataclass(frozen=True)
+class Overfitting:
+    best_epoch: int  # the epoch with the lowest validation loss
+    best_loss: float
+    rising: int  # epochs since then
+    patience: int  # early-stopping patience to offer
+
+
+def overfitting(history: list[dict[str, Any]], rising: int = RISING_EPOCHS, margin: float = 0.02) -> Overfitting | None:
+    """The run overfits when, since its best validation loss, at least ``rising`` epochs went by, the validation
+    loss ended clearly higher (by ``margin``), still climbing over the last ``rising`` epochs, and the training
+    loss kept falling. None otherwise (or when the run recorded no validation loss)."""
+    rows = [(int(e["epoch"]), float(e["train_loss"]), float(e["val_loss"])) for e in history
+            if isinstance(e.get("train_loss"), (int, float)) and isinstance(e.get("val_loss"), (int, float))]
+    if len(rows) <= rising:
+        return None
+    best = min(rows, key=lambda r: r[2])
+    since = [r for r in rows if r[0] > best[0]]
+    last, tail = rows[-1], [r[2] for r in rows[-rising:]]
+    if len(since) < rising or last[2] <= best[2] * (1 + margin) or tail[-1] <= tail[0] or last[1] >= best[1]:
+        return None
+    return Overfitting(best[0], best[2], len(since), rising)
+
+
+def target_units(dataset: Any) -> tuple[float, float, str] | None:
+    """(mean, std, what) that turn standardized regression targets back into the data's own units."""
+    extras = dataset.extras or {}
+    std, mean = extras.get("target_std"), extras.get("target_mean")
+    if dataset.task.value != "regression" or not isinstance(std, (int, float)) or not isinstance(mean, (int, float)):
+        return None
+    column = extras.get("target_column")
+    return float(mean), float(std), f"‘{column}’" if column else "the target"
+
 
 def is_two_d(dataset: Any) -> bool:
     return tuple(dataset.input_shapes[0]) == (2,) and dataset.extras.get("bounds") is not None
@@ -20,7 +57,8 @@ def is_two_d(dataset: Any) -> bool:
 
 def render_results(result: Any, graph: Any, dataset: Any, key: str) -> None:
     """Every view that fits the task; ``result`` is the engine's RunResult."""
-    _metrics(result)
+    _metrics(result, dataset)
+    _overfitting_note(getattr(result, "history", None) or [], key)
     plan, model, test = result.plan, result.model, result.test_metrics
     confusion = test.get("confusion")
     boundary = is_two_d(dataset) and plan.task in ("classification", "binary")
@@ -44,12 +82,23 @@ def boundary_figure(model: Any, plan: Any, dataset: Any) -> Any:
     )
 
 
-def _metrics(result: Any) -> None:
-    test = result.test_metrics
-    shown = [(k, v) for k, v in test.items() if isinstance(v, (int, float))][:5]
+def shown_metrics(test: dict[str, Any], dataset: Any) -> list[tuple[str, float]]:
+    """(label, value) of up to five test metrics; regression errors in the target's own units when known."""
+    units = target_units(dataset)
+    numbers = {k: v for k, v in test.items() if isinstance(v, (int, float))}
+    if units is not None and "rmse_units" in numbers:
+        shown = [(f"test RMSE ({units[2]})", numbers.pop("rmse_units")), (f"test MAE ({units[2]})",
+                                                                        numbers.pop("mae_units"))]
+        numbers = {k: v for k, v in numbers.items() if k not in ("rmse", "mae")}  # the same, standardized
+        return (shown + [(f"test {k}", v) for k, v in numbers.items()])[:5]
+    return [(f"test {k}", v) for k, v in numbers.items()][:5]
+
+
+def _metrics(result: Any, dataset: Any) -> None:
+    shown = shown_metrics(result.test_metrics, dataset)
     columns = st.columns(len(shown) + 2)
     for column, (name, value) in zip(columns, shown):
-        column.metric(f"test {name}", f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}")
+        column.metric(name, f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}")
     columns[-2].metric("epochs", result.epochs)
     columns[-1].metric(
         "time",
@@ -62,6 +111,21 @@ def _metrics(result: Any) -> None:
         st.caption(f"ℹ️ {note}")
 
 
+def _overfitting_note(history: list[dict[str, Any]], key: str) -> None:
+    from ui.train_form import PATIENCE_KEY, set_setting
+
+    found = overfitting(history)
+    if found is None:
+        return
+    st.warning(f"**Overfitting:** the validation loss has risen for {found.rising} epochs since epoch "
+               f"{found.best_epoch} (its lowest, {found.best_loss:.4g}) while the training loss kept falling: the "
+               "model is learning the training examples by heart. Early stopping ends such a run and keeps the "
+               f"weights of its best epoch; more data, dropout or weight decay also help.")
+    if not st.session_state.get(PATIENCE_KEY):
+        st.button(f"Turn on early stopping (patience {found.patience})", key=f"{key}_early_stop",
+                  on_click=set_setting, args=("patience", found.patience))
+
+
 def _predictions(result: Any, dataset: Any, key: str) -> None:
     plan, model, split = result.plan, result.model, dataset.test
     kind = preview_kind(dataset)
@@ -70,6 +134,10 @@ def _predictions(result: Any, dataset: Any, key: str) -> None:
         st.dataframe(sequence_rows(model, plan, dataset), hide_index=True, width="stretch")
     elif kind == "series":
         actual, predicted = train_insight.forecast(model, plan, split)
+        units = target_units(dataset)
+        if units is not None:  # the series was standardized for training: draw it as it was
+            mean, std, _ = units
+            actual, predicted = actual * std + mean, predicted * std + mean
         st.plotly_chart(charts.forecast_chart(actual, predicted), key=f"{key}_forecast")
     elif plan.task == "reconstruction" and kind == "images":
         pred = train_insight.sample_predictions(model, plan, split, n=8)
@@ -150,6 +218,7 @@ def table_rows(model: Any, plan: Any, dataset: Any, n: int = 10) -> list[dict[st
     """The first test rows: up to four input features, then prediction, truth and error or ✓/✗."""
     pred = train_insight.sample_predictions(model, plan, dataset.test, n)
     features = np.asarray(pred.inputs[0]).reshape(len(pred.predicted), -1)[:, :4]
+    units = target_units(dataset)
     names = list(dataset.extras.get("feature_names") or [f"x{i}" for i in range(features.shape[1])])
     rows = []
     for k in range(len(pred.predicted)):
@@ -163,11 +232,9 @@ def table_rows(model: Any, plan: Any, dataset: Any, n: int = 10) -> list[dict[st
             )
         else:
             p, a = np.asarray(pred.predicted[k]).reshape(-1), np.asarray(pred.actual[k]).reshape(-1)
-            row.update(
-                predicted=round(float(p[0]), 4),
-                true=round(float(a[0]), 4),
-                error=round(float(p[0] - a[0]), 4),
-            )
+            mean, std = units[:2] if units else (0.0, 1.0)  # standardized targets back in their own units
+            p0, a0 = float(p[0]) * std + mean, float(a[0]) * std + mean
+            row.update(predicted=round(p0, 4), true=round(a0, 4), error=round(p0 - a0, 4))
         rows.append(row)
     return rows
 

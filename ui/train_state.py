@@ -18,7 +18,7 @@ from typing import Any
 import streamlit as st
 
 _KEPT = "ll_train_kept"  # widget key -> the value it last showed
-_UPLOADS = "ll_train_uploads"  # kind ("csv", "zip") -> (file name, bytes)
+UPLOADS = "ll_train_uploads"  # kind ("csv", "zip") -> (file name, bytes)
 
 
 def _kept() -> dict[str, Any]:
@@ -49,16 +49,16 @@ def forget(prefix: str) -> None:
 
 
 def store_upload(kind: str, name: str, data: bytes) -> None:
-    st.session_state.setdefault(_UPLOADS, {})[kind] = (name, data)
+    st.session_state.setdefault(UPLOADS, {})[kind] = (name, data)
 
 
 def stored_upload(kind: str) -> tuple[str, bytes] | None:
     """(file name, bytes) of the last file of ``kind`` this session uploaded, if it wasn't removed."""
-    return st.session_state.get(_UPLOADS, {}).get(kind)
+    return st.session_state.get(UPLOADS, {}).get(kind)
 
 
 def drop_upload(kind: str) -> None:
-    st.session_state.get(_UPLOADS, {}).pop(kind, None)
+    st.session_state.get(UPLOADS, {}).pop(kind, None)
 
 
 def on_upload_change(kind: str, key: str) -> None:
