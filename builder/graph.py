@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from types import MappingProxyType
 from typing import Any
+
+from builder.params import Param
 
 
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -25,6 +28,8 @@ class Node:
     params: Mapping[str, Any] = field(default_factory=dict)
     pos: tuple[float, float] | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    repeat: int = 1  # an instance of a block definition may be repeated ×N in a chain
+    when: str | None = None  # inside a definition: present only when this bool parameter is true
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", _frozen(self.params))
@@ -54,6 +59,60 @@ class Edge:
         return (self.source, self.target)
 
 
+class Container(str, Enum):
+    """How a definition becomes code: a module with named layers, or an ``nn.Sequential`` (keys 0, 1, 2, …)."""
+
+    MODULE = "module"
+    SEQUENTIAL = "sequential"
+
+
+PORT = "Port"  # the node type of a definition's inputs; not a catalog block
+
+
+@dataclass(frozen=True)
+class BlockParam:
+    """A parameter of a block definition: the same typed spec as a catalog block's, plus how repeats use it."""
+
+    param: Param
+    first_only: bool = False  # in a repeat, only the first copy takes the instance's value; the rest the default
+
+    @property
+    def name(self) -> str:
+        return self.param.name
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A block made of blocks: a named sub-graph used like a catalog block, once or repeated.
+
+    Its inputs are its nodes of type ``Port`` (in node order, named by their ids); its value is the output of
+    ``output``. Inner parameters may refer to the definition's parameters (``"$planes"``, ``"$planes * 4"``).
+    """
+
+    name: str
+    graph: Graph
+    params: tuple[BlockParam, ...] = ()
+    output: str = ""
+    container: Container = Container.MODULE
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", tuple(self.params))
+
+    @property
+    def inputs(self) -> list[str]:
+        return [n.id for n in self.graph.nodes if n.type == PORT]
+
+    def param(self, name: str) -> BlockParam:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.param.default for p in self.params}
+
+
 @dataclass(frozen=True)
 class Graph:
     """A whole design. Node order is meaningful: outputs and several inputs are listed in node order."""
@@ -63,11 +122,13 @@ class Graph:
     edges: tuple[Edge, ...] = ()
     description: str = ""
     meta: Mapping[str, Any] = field(default_factory=dict)  # free-form: training defaults, notes
+    definitions: Mapping[str, Definition] = field(default_factory=dict)  # blocks made of blocks, by name
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "nodes", tuple(self.nodes))
         object.__setattr__(self, "edges", tuple(self.edges))
         object.__setattr__(self, "meta", _frozen(self.meta))
+        object.__setattr__(self, "definitions", _frozen(self.definitions))
 
     @property
     def node_ids(self) -> list[str]:
@@ -101,6 +162,9 @@ class Graph:
 
     def with_edges(self, edges: Iterable[Edge]) -> Graph:
         return replace(self, edges=tuple(edges))
+
+    def with_definition(self, definition: Definition) -> Graph:
+        return replace(self, definitions={**self.definitions, definition.name: definition})
 
     def replace_node(self, node: Node) -> Graph:
         return self.with_nodes(node if n.id == node.id else n for n in self.nodes)

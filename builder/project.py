@@ -13,13 +13,15 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from builder.catalog import all_blocks, get_block, has_block
+from builder.catalog import all_blocks
 from builder.catalog.registry import BlockSpec
-from builder.graph import Edge, Graph, Node
+from builder.graph import BlockParam, Container, Definition, Edge, Graph, Node
 from builder.params import ParamError
+from builder.project_defs import Scope, read_definitions, read_repeat, read_when
+from builder.refs import is_ref
 from builder.settings import settings
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # version 2 adds block definitions; a design without them is still written as version 1
 # The defaults of LAYERLAB_MAX_FILE_BYTES and LAYERLAB_MAX_NODES (builder.settings); the limits in force are
 # read from the settings on each call, so a classroom server can lower them.
 MAX_FILE_BYTES = 5_000_000
@@ -29,8 +31,8 @@ MAX_NAME_LENGTH = 100
 MAX_META_BYTES = 10_000
 
 # Tuples, in the order the docs list them (messages name them in this order).
-TOP_KEYS = ("layerlab", "name", "description", "nodes", "edges", "meta")
-NODE_KEYS = ("id", "type", "params", "pos", "meta")
+TOP_KEYS = ("layerlab", "name", "description", "nodes", "edges", "meta", "definitions")
+NODE_KEYS = ("id", "type", "params", "pos", "meta", "repeat", "when")
 EDGE_KEYS = ("source", "target", "port")
 
 
@@ -51,13 +53,15 @@ def _suggest(word: str, options: list[str] | set[str]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
-def _suggest_type(word: str) -> str:
+def _suggest_type(word: str, scope: Scope) -> str:
     """Close spellings first (Conv2D → Conv2d), then other libraries' names from the aliases (Dense → Linear)."""
     blocks = all_blocks()
     for block in blocks:
         if word.lower() == block.type.lower() or word.lower() in (a.lower() for a in block.aliases):
             return f" (did you mean {block.type!r}?)"
-    return _suggest(word, {b.type for b in blocks})
+    if word == "Input" and scope.params is not None:
+        return " (inside a block definition, its inputs are nodes of type 'Port')"
+    return _suggest(word, {b.type for b in blocks} | set(scope.definitions))
 
 
 def parse_json(text: str | bytes) -> Any:
@@ -82,8 +86,11 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in a project file")
 
 
-def load_project(source: str | bytes | Mapping[str, Any]) -> Graph:
-    """Read a project from JSON text or an already-parsed object. Raises ProjectError listing every problem."""
+def load_project(source: str | bytes | Mapping[str, Any], library: bool = True) -> Graph:
+    """Read a project from JSON text or an already-parsed object. Raises ProjectError listing every problem.
+
+    A node may use a block of the built-in library (``builder.library``) without the file defining it; the
+    definition is then copied into the design, so saving it makes the file whole (``library=False`` to refuse)."""
     data = parse_json(source) if isinstance(source, (str, bytes)) else source
     problems: list[str] = []
     if not isinstance(data, Mapping):
@@ -93,15 +100,38 @@ def load_project(source: str | bytes | Mapping[str, Any]) -> Graph:
         raise ProjectError(problems)
     _check_header(data, problems)
     _check_unicode(data, problems)  # text that can't be saved again would fail later, far from its cause
-    nodes, all_ids = _read_nodes(data.get("nodes"), problems)
-    edges: list[Edge] = []
-    if isinstance(data.get("nodes"), list) and len(data["nodes"]) <= settings().max_nodes:  # else every edge would dangle
-        edges = _read_edges(data.get("edges", []), {n.id: n for n in nodes}, all_ids, problems)
+    if "definitions" in data and data.get("layerlab") == 1:
+        problems.append('"definitions" (blocks made of blocks) need "layerlab": 2')
+    definitions = read_definitions(data.get("definitions", {}), _used_types(data), problems, _read_graph,
+                                   _library_blocks if library else None)
+    nodes, edges = _read_graph(data, Scope("", definitions), problems)
     if problems:
         raise ProjectError(problems)
     name = data.get("name", "model")
     return Graph(name=name, nodes=tuple(nodes), edges=tuple(edges), description=data.get("description", ""),
-                 meta=data.get("meta", {}))
+                 meta=data.get("meta", {}), definitions=definitions)
+
+
+def _read_graph(data: Mapping[str, Any], scope: Scope, problems: list[str]) -> tuple[list[Node], list[Edge]]:
+    """Nodes and edges of the design or of one definition."""
+    nodes, all_ids = _read_nodes(data.get("nodes"), problems, scope)
+    edges: list[Edge] = []
+    if isinstance(data.get("nodes"), list) and len(data["nodes"]) <= settings().max_nodes:  # else every edge would dangle
+        edges = _read_edges(data.get("edges", []), {n.id: n for n in nodes}, all_ids, problems, scope)
+    return nodes, edges
+
+
+def _library_blocks(name: str) -> Mapping[str, Definition]:
+    from builder.library import library_definitions  # the library's files are themselves read by this module
+
+    return library_definitions(name)
+
+
+def _used_types(data: Mapping[str, Any]) -> set[str]:
+    nodes = data.get("nodes")
+    if not isinstance(nodes, list):
+        return set()
+    return {item["type"] for item in nodes if isinstance(item, Mapping) and isinstance(item.get("type"), str)}
 
 
 def _check_header(data: Mapping[str, Any], problems: list[str]) -> None:
@@ -147,7 +177,7 @@ def _check_version(version: Any, problems: list[str]) -> None:
     if version is None:
         problems.append('missing "layerlab": 1 (the format version) at the top level')
     elif not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        problems.append(f'"layerlab" must be the format version number 1, not {version!r}')
+        problems.append(f'"layerlab" must be the format version number 1 or 2, not {version!r}')
     elif version > FORMAT_VERSION:
         problems.append(
             f"this file uses format version {version}; this LayerLab reads version {FORMAT_VERSION}: update LayerLab"
@@ -170,7 +200,7 @@ def _check_fields(data: Mapping[str, Any], problems: list[str]) -> None:
         problems.append('"edges" must be a list of edges')
 
 
-def _read_nodes(raw: Any, problems: list[str]) -> tuple[list[Node], set[str]]:
+def _read_nodes(raw: Any, problems: list[str], scope: Scope) -> tuple[list[Node], set[str]]:
     """The readable nodes, and every id mentioned (so edges to a node with a bad type aren't reported twice)."""
     if not isinstance(raw, list):
         return [], set()
@@ -182,7 +212,7 @@ def _read_nodes(raw: Any, problems: list[str]) -> tuple[list[Node], set[str]]:
     seen: set[str] = set()
     mentioned = {item.get("id") for item in raw if isinstance(item, Mapping) and isinstance(item.get("id"), str)}
     for index, item in enumerate(raw):
-        node = _read_node(index, item, problems)
+        node = _read_node(index, item, problems, scope)
         if node is None:
             continue
         if node.id in seen:
@@ -193,8 +223,8 @@ def _read_nodes(raw: Any, problems: list[str]) -> tuple[list[Node], set[str]]:
     return nodes, mentioned
 
 
-def _read_node(index: int, item: Any, problems: list[str]) -> Node | None:
-    where = f"nodes[{index}]"
+def _read_node(index: int, item: Any, problems: list[str], scope: Scope) -> Node | None:
+    where = f"{scope.where}nodes[{index}]"
     if not isinstance(item, Mapping):
         problems.append(f"{where} must be an object with an id and a type")
         return None
@@ -207,20 +237,23 @@ def _read_node(index: int, item: Any, problems: list[str]) -> Node | None:
         problems.append(f"{where}: the id must be non-empty text of at most {MAX_ID_LENGTH} characters, not {node_id!r}")
         return None
     where = f"{where} ({node_id!r})"
-    if not isinstance(type_name, str) or not has_block(type_name):
-        hint = _suggest_type(type_name) if isinstance(type_name, str) else ""
+    block = scope.block(type_name) if isinstance(type_name, str) else None
+    if block is None:
+        hint = _suggest_type(type_name, scope) if isinstance(type_name, str) else ""
         problems.append(f"{where}: unknown block type {type_name!r}{hint}")
         return None
-    params = _read_params(where, get_block(type_name), item.get("params", {}), problems)
+    params = _read_params(where, block, item.get("params", {}), problems, scope)
     pos = _read_pos(where, item.get("pos"), problems)
     meta = item.get("meta", {})
     if not isinstance(meta, Mapping) or len(json.dumps(meta, default=str)) > MAX_META_BYTES:
         problems.append(f"{where}: meta must be an object of at most {MAX_META_BYTES:,} bytes")
         meta = {}
-    return Node(id=node_id, type=type_name, params=params or {}, pos=pos, meta=meta)
+    repeat = read_repeat(where, item.get("repeat", 1), type_name in scope.definitions, problems)
+    when = read_when(where, item.get("when"), scope, problems)
+    return Node(id=node_id, type=type_name, params=params or {}, pos=pos, meta=meta, repeat=repeat, when=when)
 
 
-def _read_params(where: str, block: BlockSpec, raw: Any, problems: list[str]) -> dict[str, Any] | None:
+def _read_params(where: str, block: BlockSpec, raw: Any, problems: list[str], scope: Scope) -> dict[str, Any] | None:
     if not isinstance(raw, Mapping):
         problems.append(f"{where}: params must be an object, not {type(raw).__name__}")
         return None
@@ -232,6 +265,10 @@ def _read_params(where: str, block: BlockSpec, raw: Any, problems: list[str]) ->
                 f"{where}: {block.type} has no parameter {name!r}{_suggest(str(name), set(block.param_names))}; "
                 f"its parameters: {known}"
             )
+            continue
+        if is_ref(value):
+            if scope.check_ref(where, f"{block.type} {name}", value, problems):
+                params[name] = value
             continue
         try:
             params[name] = block.param(name).check(value)
@@ -256,26 +293,27 @@ def _read_pos(where: str, raw: Any, problems: list[str]) -> tuple[float, float] 
     return (float(raw[0]), float(raw[1]))
 
 
-def _read_edges(raw: Any, nodes: dict[str, Node], mentioned: set[str], problems: list[str]) -> list[Edge]:
+def _read_edges(raw: Any, nodes: dict[str, Node], mentioned: set[str], problems: list[str],
+                scope: Scope) -> list[Edge]:
     if not isinstance(raw, list):
         return []
     edges: list[Edge] = []
     seen: set[tuple[str, str, str | None]] = set()
     for index, item in enumerate(raw):
-        edge = _read_edge(index, item, nodes, mentioned, problems)
+        edge = _read_edge(f"{scope.where}edges[{index}]", item, nodes, mentioned, problems, scope)
         if edge is None:
             continue
         key = (edge.source, edge.target, edge.port)
         if key in seen:
-            problems.append(f"edges[{index}]: the edge {edge.source!r} → {edge.target!r} appears twice")
+            problems.append(f"{scope.where}edges[{index}]: the edge {edge.source!r} → {edge.target!r} appears twice")
             continue
         seen.add(key)
         edges.append(edge)
     return edges
 
 
-def _read_edge(index: int, item: Any, nodes: dict[str, Node], mentioned: set[str], problems: list[str]) -> Edge | None:
-    where = f"edges[{index}]"
+def _read_edge(where: str, item: Any, nodes: dict[str, Node], mentioned: set[str], problems: list[str],
+               scope: Scope) -> Edge | None:
     if not isinstance(item, Mapping):
         problems.append(f"{where} must be an object with a source and a target")
         return None
@@ -294,7 +332,7 @@ def _read_edge(index: int, item: Any, nodes: dict[str, Node], mentioned: set[str
     if bad:
         return None
     if port is not None:
-        problem = port_problem(get_block(nodes[target].type), port)
+        problem = port_problem(scope.block(nodes[target].type), port)
         if problem:
             problems.append(f"{where} ({source!r} → {target!r}): {problem}")
             return None
@@ -317,21 +355,29 @@ def port_problem(block: BlockSpec, port: Any) -> str | None:
 
 
 def dump_project(graph: Graph) -> dict[str, Any]:
-    """The project as a JSON-ready dict, with only the keys that carry information."""
-    data: dict[str, Any] = {"layerlab": FORMAT_VERSION, "name": graph.name}
+    """The project as a JSON-ready dict, with only the keys that carry information.
+
+    A design without block definitions is written as version 1, so the previous release still opens it."""
+    data: dict[str, Any] = {"layerlab": FORMAT_VERSION if graph.definitions else 1, "name": graph.name}
     if graph.description:
         data["description"] = graph.description
     if graph.meta:
         data["meta"] = _plain(graph.meta)
-    data["nodes"] = [_dump_node(n) for n in graph.nodes]
-    data["edges"] = [_dump_edge(e) for e in graph.edges]
+    if graph.definitions:
+        data["definitions"] = {name: dump_definition(d) for name, d in graph.definitions.items()}
+    data["nodes"] = [dump_node(n) for n in graph.nodes]
+    data["edges"] = [dump_edge(e) for e in graph.edges]
     return data
 
 
-def _dump_node(node: Node) -> dict[str, Any]:
+def dump_node(node: Node) -> dict[str, Any]:
     out: dict[str, Any] = {"id": node.id, "type": node.type}
     if node.params:
         out["params"] = dict(node.params)
+    if node.repeat != 1:
+        out["repeat"] = node.repeat
+    if node.when is not None:
+        out["when"] = node.when
     if node.pos is not None:
         out["pos"] = [round(node.pos[0], 1), round(node.pos[1], 1)]
     if node.meta:
@@ -339,20 +385,48 @@ def _dump_node(node: Node) -> dict[str, Any]:
     return out
 
 
-def _dump_edge(edge: Edge) -> dict[str, Any]:
+def dump_edge(edge: Edge) -> dict[str, Any]:
     out = {"source": edge.source, "target": edge.target}
     if edge.port is not None:
         out["port"] = edge.port
     return out
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any) -> Any:  # noqa: E302
     """Mapping proxies and tuples back to plain JSON types."""
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def dump_definition(definition: Definition) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if definition.doc:
+        out["doc"] = definition.doc
+    out["params"] = [_dump_param(p) for p in definition.params]
+    out["output"] = definition.output
+    if definition.container is not Container.MODULE:
+        out["container"] = definition.container.value
+    out["nodes"] = [dump_node(n) for n in definition.graph.nodes]
+    out["edges"] = [dump_edge(e) for e in definition.graph.edges]
+    return out
+
+
+def _dump_param(block_param: BlockParam) -> dict[str, Any]:
+    p = block_param.param
+    out: dict[str, Any] = {"name": p.name, "kind": p.kind.value, "default": p.default}
+    for key in ("minimum", "maximum"):
+        if getattr(p, key) is not None:
+            out[key] = getattr(p, key)
+    if p.choices:
+        out["choices"] = list(p.choices)
+    if p.doc:
+        out["doc"] = p.doc
+    if block_param.first_only:
+        out["first_only"] = True
+    return out
 
 
 def to_json(graph: Graph, indent: int | None = 2) -> str:

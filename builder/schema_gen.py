@@ -19,6 +19,7 @@ from typing import Any
 
 from builder.catalog import all_blocks
 from builder.catalog.registry import BlockSpec
+from builder.graph import PORT, Container
 from builder.params import Kind, Param
 from builder.project import (
     EDGE_KEYS,
@@ -31,6 +32,8 @@ from builder.project import (
     NODE_KEYS,
     TOP_KEYS,
 )
+from builder.project_defs import MAX_DEFINITIONS, MAX_REPEAT
+from builder.project_defs import NAME as DEFINITION_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / f"layerlab-{FORMAT_VERSION}.schema.json"
@@ -80,26 +83,61 @@ def params_schema(block: BlockSpec) -> dict[str, Any]:
     }
 
 
-def _node_schema(blocks: list[BlockSpec]) -> dict[str, Any]:
+def _node_schema(blocks: list[BlockSpec], inside: bool = False) -> dict[str, Any]:
+    """A node of the design (catalog parameters checked by type) or, ``inside`` a definition, one whose
+    parameters may also be $references to the definition's parameters (checked by the reader)."""
     per_type = [
         {"if": {"properties": {"type": {"const": b.type}}, "required": ["type"]},
          "then": {"properties": {"params": {"$ref": f"#/$defs/params/{b.type}"}}}}
         for b in blocks
     ]
-    return {
-        "type": "object",
-        "required": ["id", "type"],
-        "additionalProperties": False,
+    types: list[dict[str, Any]] = [{"enum": [b.type for b in blocks]}, {"pattern": DEFINITION_NAME.pattern}]
+    if inside:
+        types.append({"const": PORT})
+    properties = {
+        "id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": r"\S",
+               "description": "Unique within the graph; edges refer to it."},
+        "type": {"anyOf": types, "description": "A block type of the catalog, or the name of a block definition"
+                                                + (", or Port (an input of the block)" if inside else "") + "."},
+        "params": {"type": "object", "description": "Constructor keywords; absent ones take the default."
+                                                    + (" Inside a definition a value may be a $reference." if inside else "")},
+        "pos": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2,
+                "description": "Canvas position [x, y]."},
+        "meta": {"type": "object", "description": f"Free-form, at most {MAX_META_BYTES:,} bytes as JSON."},
+        "repeat": {"type": "integer", "minimum": 1, "maximum": MAX_REPEAT, "default": 1,
+                   "description": "An instance of a block definition repeated ×N in a chain."},
+    }
+    if inside:
+        properties["when"] = {"type": "string", "description": "Present only when this true/false parameter of "
+                                                               "the definition is true; otherwise bypassed."}
+    schema: dict[str, Any] = {"type": "object", "required": ["id", "type"], "additionalProperties": False,
+                              "properties": properties}
+    if not inside:
+        schema["allOf"] = per_type
+    return schema
+
+
+def _definition_schema() -> dict[str, Any]:
+    param = {
+        "type": "object", "required": ["name", "kind", "default"], "additionalProperties": False,
         "properties": {
-            "id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": r"\S",
-                   "description": "Unique within the graph; edges refer to it."},
-            "type": {"enum": [b.type for b in blocks], "description": "A block type of the catalog."},
-            "params": {"type": "object", "description": "Constructor keywords; absent ones take the default."},
-            "pos": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2,
-                    "description": "Canvas position [x, y]."},
-            "meta": {"type": "object", "description": f"Free-form, at most {MAX_META_BYTES:,} bytes as JSON."},
+            "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+            "kind": {"enum": [k.value for k in Kind]},
+            "default": {}, "doc": {"type": "string"}, "minimum": {"type": "number"}, "maximum": {"type": "number"},
+            "choices": {"type": "array"},
+            "first_only": {"type": "boolean", "description": "In a repeat, later copies take the default."},
         },
-        "allOf": per_type,
+    }
+    return {
+        "type": "object", "required": ["nodes"], "additionalProperties": False,
+        "properties": {
+            "doc": {"type": "string", "maxLength": 2000},
+            "params": {"type": "array", "items": param},
+            "output": {"type": "string", "description": "The id of the node whose value the block returns."},
+            "container": {"enum": [c.value for c in Container], "default": "module"},
+            "nodes": {"type": "array", "items": {"$ref": "#/$defs/inner_node"}},
+            "edges": {"type": "array", "items": {"$ref": "#/$defs/edge"}, "default": []},
+        },
     }
 
 
@@ -117,23 +155,27 @@ def _edge_schema() -> dict[str, Any]:
 
 
 def build_schema() -> dict[str, Any]:
-    """The whole JSON Schema (draft 2020-12) of format version 1.
+    """The whole JSON Schema (draft 2020-12) of format version 2 (which also describes every version-1 file).
 
     What a schema can't say is checked by the reader: ids unique, edges between existing nodes, a port
     that the target block has, no duplicate edges, the size limits on meta.
     """
     blocks = sorted(all_blocks(), key=lambda b: b.type)
     top = {
-        "layerlab": {"const": FORMAT_VERSION, "description": "The format version."},
+        "layerlab": {"enum": [1, FORMAT_VERSION], "description": "The format version: 2 with block definitions."},
         "name": {"type": "string", "maxLength": MAX_NAME_LENGTH, "default": "model"},
         "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
         "nodes": {"type": "array", "items": {"$ref": "#/$defs/node"}, "maxItems": MAX_NODES},
         "edges": {"type": "array", "items": {"$ref": "#/$defs/edge"}, "default": []},
         "meta": {"type": "object", "description": "Free-form: training defaults, notes."},
+        "definitions": {"type": "object", "maxProperties": MAX_DEFINITIONS,
+                        "propertyNames": {"pattern": DEFINITION_NAME.pattern},
+                        "additionalProperties": {"$ref": "#/$defs/definition"},
+                        "description": "Blocks made of blocks, by name (format version 2)."},
     }
     assert set(top) == set(TOP_KEYS) and set(_edge_schema()["properties"]) == set(EDGE_KEYS)
     node = _node_schema(blocks)
-    assert set(node["properties"]) == set(NODE_KEYS)
+    assert set(node["properties"]) | {"when"} == set(NODE_KEYS)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -143,7 +185,8 @@ def build_schema() -> dict[str, Any]:
         "required": ["layerlab", "nodes"],
         "additionalProperties": False,
         "properties": top,
-        "$defs": {"node": node, "edge": _edge_schema(), "params": {b.type: params_schema(b) for b in blocks}},
+        "$defs": {"node": node, "inner_node": _node_schema(blocks, inside=True), "edge": _edge_schema(),
+                  "definition": _definition_schema(), "params": {b.type: params_schema(b) for b in blocks}},
     }
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from builder.blocks import SEP
+from builder.catalog import TensorSpec
 from builder.graph import Graph
 from builder.validate import ValidationResult, human_count, validate
 
@@ -23,6 +25,7 @@ class SummaryRow:
     total_params: int
     macs: int  # multiply-accumulates per sample
     activation_bytes: int  # this layer's output for the chosen batch size
+    depth: int = 0  # 0 for the design's own nodes; inside a block, how deep (as torchinfo's depth)
 
 
 @dataclass(frozen=True)
@@ -45,31 +48,77 @@ class Summary:
         return {**data, "rows": rows}
 
 
-def summarize(graph: Graph, batch_size: int = 1, result: ValidationResult | None = None) -> Summary:
+def summarize(graph: Graph, batch_size: int = 1, result: ValidationResult | None = None,
+              depth: int | None = 0) -> Summary:
+    """Rows for the design's nodes; with blocks, ``depth`` levels inside them too (None: down to every layer).
+
+    Totals always come from the layers themselves, so they equal torch's whatever the depth shown."""
     result = result or validate(graph)
     rows = []
     for node in graph.nodes:
         info = result.nodes[node.id]
-        out = info.output
-        activation = out.numel * batch_size * BYTES_PER_VALUE if out is not None and node.type != "Input" else 0
-        rows.append(SummaryRow(node.id, node.type, [-1, *out.shape] if out else None, info.param_count,
-                               info.param_count, info.macs, activation))
-    total = sum(r.total_params for r in rows)
-    activations = sum(r.activation_bytes for r in rows)
+        rows.append(_row(node.id, node.type, info.output, info.param_count, info.macs, batch_size, 0))
+        if node.type in graph.definitions and (depth is None or depth > 0):
+            rows.extend(_inner_rows(node.id, result, batch_size, depth))
+    top = [r for r in rows if r.depth == 0]
+    total = sum(r.total_params for r in top)
+    leaves = result.leaves
+    activations = sum(_activation(leaves.nodes[n].output, leaves.nodes[n].type, batch_size) for n in leaves.nodes)
     mb = 1024 * 1024
     return Summary(
         name=graph.name, batch_size=batch_size, rows=rows, total_params=total,
-        trainable_params=sum(r.trainable_params for r in rows), total_macs=sum(r.macs for r in rows),
+        trainable_params=sum(r.trainable_params for r in top), total_macs=sum(r.macs for r in top),
         model_mb=total * BYTES_PER_VALUE / mb, activations_mb=activations / mb,
         training_mb=(4 * total * BYTES_PER_VALUE + 2 * activations) / mb, valid=result.valid,
     )
+
+
+def _row(name: str, type_name: str, out: TensorSpec | None, params: int, macs: int, batch_size: int,
+         depth: int) -> SummaryRow:
+    return SummaryRow(name, type_name, [-1, *out.shape] if out else None, params, params, macs,
+                      _activation(out, type_name, batch_size), depth)
+
+
+def _activation(out: TensorSpec | None, type_name: str, batch_size: int) -> int:
+    return out.numel * batch_size * BYTES_PER_VALUE if out is not None and type_name != "Input" else 0
+
+
+def _inner_rows(instance: str, result: ValidationResult, batch_size: int, depth: int | None) -> list[SummaryRow]:
+    """One row per block copy and per layer inside ``instance``, copies summed from their layers."""
+    assert result.expansion is not None and result.flat is not None
+    flat, expansion = result.flat, result.expansion
+    groups: dict[str, list[str]] = {}  # flat prefix of a block copy -> its layers
+    kinds: dict[str, str] = {}
+    outputs: dict[str, str] = {}
+    for use in expansion.uses:
+        if use.instance == instance or use.instance.startswith(instance + SEP):
+            key = use.prefix.rstrip(SEP)
+            groups[key] = [f for f in flat.nodes if f.startswith(use.prefix)]
+            kinds[key], outputs[key] = use.definition, use.output
+    entries: list[tuple[str, str, TensorSpec | None, int, int]] = []
+    for key, members in groups.items():
+        if key != instance:
+            entries.append((key, kinds[key], flat.nodes[outputs[key]].output,
+                            sum(flat.nodes[f].param_count for f in members), sum(flat.nodes[f].macs for f in members)))
+    for flat_id, info in flat.nodes.items():
+        if expansion.origin[flat_id].top == instance:
+            entries.append((flat_id, info.type, info.output, info.param_count, info.macs))
+    order = {flat_id: k for k, flat_id in enumerate(flat.nodes)}
+    entries.sort(key=lambda e: min((order[f] for f in flat.nodes if f == e[0] or f.startswith(e[0] + SEP)),
+                                   default=0))
+    rows = []
+    for name, kind, out, params, macs in entries:
+        level = name[len(instance) + 1:].count(SEP) + 1
+        if depth is None or level <= depth:
+            rows.append(_row(name, kind, out, params, macs, batch_size, level))
+    return rows
 
 
 def format_summary(summary: Summary) -> str:
     """A fixed-width table in the spirit of torchinfo."""
     header = ("Layer (type)", "Output shape", "Param #", "MACs")
     table = [header] + [
-        (f"{r.node} ({r.type})", _shape(r.output_shape), f"{r.total_params:,}", human_count(r.macs))
+        (f"{'  ' * r.depth}{r.node} ({r.type})", _shape(r.output_shape), f"{r.total_params:,}", human_count(r.macs))
         for r in summary.rows
     ]
     widths = [max(len(row[k]) for row in table) for k in range(4)]

@@ -6,12 +6,13 @@ issues. It raises only on programmer errors; every user mistake becomes an ``Iss
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
 import networkx as nx
 
+from builder.blocks import Expansion, block_for, expand
 from builder.catalog import BlockError, Fix, TensorSpec, get_block
 from builder.catalog.registry import BlockSpec, Resolved
 from builder.graph import Edge, Graph, Node
@@ -37,10 +38,13 @@ class Issue:
     severity: Severity = Severity.ERROR
     edge: tuple[str, str] | None = None
     fix: Fix | None = None
+    inner: str | None = None  # inside a block: the flat id of the inner node at fault ("layer2.0.conv1")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"node": self.node, "message": self.message, "code": self.code,
                                "severity": self.severity.value}
+        if self.inner:
+            out["inner"] = self.inner
         if self.edge:
             out["edge"] = {"source": self.edge[0], "target": self.edge[1]}
         if self.fix:
@@ -72,6 +76,14 @@ class ValidationResult:
     nodes: dict[str, NodeInfo]
     issues: list[Issue]
     order: list[str]  # topological order of the nodes that have a shape
+    # Designs with blocks made of blocks: the expanded design and its validation (what codegen and torch see).
+    flat: ValidationResult | None = None
+    expansion: Expansion | None = None
+
+    @property
+    def leaves(self) -> ValidationResult:
+        """The result over plain layers only: the flat one for a design with blocks, else this one."""
+        return self.flat or self
 
     @property
     def errors(self) -> list[Issue]:
@@ -94,7 +106,18 @@ class ValidationResult:
 
 
 def validate(graph: Graph, max_params: int | None = None) -> ValidationResult:
-    """Check topology and shapes of the whole graph; ``max_params`` defaults to the setting."""
+    """Check topology and shapes of the whole graph; ``max_params`` defaults to the setting.
+
+    A design with blocks made of blocks is expanded (``builder.blocks``) and its flat form validated; every inner
+    problem is then shown on the instance that holds it, naming its path."""
+    if not graph.definitions:
+        return _validate_flat(graph, max_params)
+    expansion = expand(graph)
+    flat = _validate_flat(expansion.flat, max_params)
+    return _fold(graph, expansion, flat)
+
+
+def _validate_flat(graph: Graph, max_params: int | None = None) -> ValidationResult:
     limits = settings()
     max_params = limits.max_params if max_params is None else max_params
     infos = {n.id: NodeInfo(n.id, n.type) for n in graph.nodes}
@@ -283,3 +306,83 @@ def human_count(n: int) -> str:
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return str(n)
+
+
+def _fold(graph: Graph, expansion: Expansion, flat: ValidationResult) -> ValidationResult:
+    """The design-level result: plain nodes as validated, each instance summing the copies inside it."""
+    infos = {n.id: NodeInfo(n.id, n.type) for n in graph.nodes}
+    members: dict[str, list[str]] = {n.id: [] for n in graph.nodes}
+    for flat_id, place in expansion.origin.items():
+        members[place.top].append(flat_id)
+    for node in graph.nodes:
+        info = infos[node.id]
+        if node.type not in graph.definitions:
+            infos[node.id] = _renamed(flat.nodes[node.id], expansion)
+            continue
+        inner = [flat.nodes[f] for f in members[node.id]]
+        info.param_count = sum(i.param_count for i in inner)
+        info.macs = sum(i.macs for i in inner)
+        info.params = {**graph.definitions[node.type].defaults(), **node.params}
+        output = expansion.outputs.get(node.id)
+        info.output = flat.nodes[output].output if output in flat.nodes else None
+        for message in expansion.problems.get(node.id, []):
+            info.issues.append(Issue(node.id, message, code="block"))
+        for item in inner:
+            for issue in item.issues:
+                info.issues.append(_inside(node.id, expansion.origin[item.id].label, issue))
+        _fold_sources(graph, node, info, infos)
+    _mark_blocked(graph, expansion, infos)
+    order = [n for n in _top_order(graph) if infos[n].output is not None]
+    graph_issues = [i for i in flat.issues if i.node is None or i.node not in flat.nodes]
+    node_issues = [i for n in graph.nodes for i in infos[n.id].issues]
+    return ValidationResult(graph, infos, graph_issues + node_issues, order, flat=flat, expansion=expansion)
+
+
+def _renamed(info: NodeInfo, expansion: Expansion) -> NodeInfo:
+    """A plain node's result in the design's terms: an instance's inner output id (``layer4.1.relu2``) in its
+    sources and messages becomes the instance's id (``layer4``)."""
+    tops = {flat_id: top for top, flat_id in expansion.outputs.items() if flat_id != top}
+    if not tops:
+        return info
+    sources = {port: [tops.get(s, s) for s in srcs] for port, srcs in info.sources.items()}
+    issues = []
+    for issue in info.issues:
+        message = issue.message
+        for flat_id, top in tops.items():
+            message = message.replace(f"‘{flat_id}’", f"‘{top}’")
+        edge = issue.edge and (tops.get(issue.edge[0], issue.edge[0]), issue.edge[1])
+        issues.append(replace(issue, message=message, edge=edge))
+    return replace(info, sources=sources, issues=issues)
+
+
+def _inside(instance: str, label: str, issue: Issue) -> Issue:
+    return Issue(instance, f"{label}: {issue.message}", code=issue.code, severity=issue.severity,
+                 fix=issue.fix, inner=issue.node)
+
+
+def _fold_sources(graph: Graph, node: Node, info: NodeInfo, infos: dict[str, NodeInfo]) -> None:
+    assigned = assign_ports(block_for(graph, node.type), graph.in_edges(node.id))
+    if isinstance(assigned, PortProblem):
+        return  # the expansion reported it
+    info.sources = {port: [e.source for e in edges] for port, edges in assigned.items()}
+    info.inputs = {port: infos[srcs[0]].output for port, srcs in info.sources.items()}
+
+
+def _mark_blocked(graph: Graph, expansion: Expansion, infos: dict[str, NodeInfo]) -> None:
+    """Nodes after a broken instance: say which instance stops them instead of a confusing second error."""
+    dag = _digraph(graph)
+    for node_id in expansion.problems:
+        for later in nx.descendants(dag, node_id):
+            info = infos[later]
+            info.issues = [i for i in info.issues if i.code not in ("unconnected", "ports")]
+            if info.output is None and info.blocked_by is None:
+                info.blocked_by = node_id
+
+
+def _top_order(graph: Graph) -> list[str]:
+    dag = _digraph(graph)
+    position = {node_id: k for k, node_id in enumerate(graph.node_ids)}
+    try:
+        return list(nx.lexicographical_topological_sort(dag, key=position.__getitem__))
+    except nx.NetworkXUnfeasible:
+        return []

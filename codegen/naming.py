@@ -56,6 +56,17 @@ class Namespace:
         self._used.add(name)
         return name
 
+    def create_class(self, text: str, fallback: str = "Block") -> str:
+        """A unique CamelCase class name; a name that already is one (``BasicBlock``) is kept as written."""
+        base = text if re.fullmatch(r"[A-Z][A-Za-z0-9]{0,47}", text) and text not in _RESERVED else \
+            to_class_name(text, fallback)
+        name, k = base, 2
+        while name in self._used:
+            name = f"{base}{k}"
+            k += 1
+        self._used.add(name)
+        return name
+
     def reserve(self, name: str) -> None:
         self._used.add(name)
 

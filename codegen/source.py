@@ -7,20 +7,21 @@ The source is built only from catalog templates, identifiers from ``codegen.nami
 from __future__ import annotations
 
 import inspect
-import re
 from dataclasses import dataclass, field
-from functools import cache
-from string import Formatter
-from typing import Any
 
-from builder.catalog import Call, get_block
-from builder.graph import Graph
+from builder.blocks import Use
+from builder.catalog import get_block
+from builder.graph import Definition, Graph
 from builder.validate import ValidationResult, validate
+from codegen.classes import ClassError, ClassPlan, Expressions
+from codegen.forward import ForwardWriter, ScopeNode
+from codegen.hierarchy import Classes, instance_node, write_classes
+from codegen.literals import literal, module_attributes, render_call
 from codegen.naming import Namespace, comment_text, to_class_name
 from codegen.safety import check_source
 
 INDENT = "    "
-_FUNC = re.compile(r"^(nn\.)?[A-Z][A-Za-z0-9]*$")
+__all__ = ["CodegenError", "ModelInput", "ModelSource", "generate_model", "literal", "render_call"]
 
 
 class CodegenError(ValueError):
@@ -47,14 +48,8 @@ class ModelSource:
     inputs: tuple[ModelInput, ...]
     outputs: tuple[str, ...]  # node ids, in return order
     attributes: dict[str, str] = field(default_factory=dict)  # node id -> module attribute name
-
-
-@cache
-def _module_attributes() -> frozenset[str]:
-    """Names nn.Module already uses (train, eval, to, ...): a layer may not shadow them."""
-    from torch import nn
-
-    return frozenset(dir(nn.Module()))
+    # Every layer's module path, inside blocks too: "layer2.0.conv1" -> "layer2.0.conv1" (flat id -> path)
+    module_paths: dict[str, str] = field(default_factory=dict)
 
 
 def generate_model(graph: Graph, result: ValidationResult | None = None) -> ModelSource:
@@ -62,10 +57,22 @@ def generate_model(graph: Graph, result: ValidationResult | None = None) -> Mode
     result = result or validate(graph)
     if not result.valid:
         raise CodegenError([f"‘{i.node}’: {i.message}" if i.node else i.message for i in result.errors])
-    writer = _Writer(graph, result)
-    model = writer.write()
+    try:
+        model = _Writer(graph, result).write()
+    except ClassError as err:
+        raise CodegenError([str(err)]) from None
     check_source(model.code)
     return model
+
+
+def _is_input(graph: Graph, node_id: str) -> bool:
+    """The design's Input nodes become forward() arguments rather than layers."""
+    return graph.node(node_id).type == "Input"
+
+
+def _top_plan(graph: Graph, result: ValidationResult) -> ClassPlan:
+    """The model class seen as the one use of a block with no parameters: every value is a literal."""
+    return ClassPlan(Definition(graph.name, Graph()), to_class_name(graph.name), [Use(graph.name, "", {}, "", 0, {}, "")])
 
 
 class _Writer:
@@ -73,109 +80,94 @@ class _Writer:
         self.graph = graph
         self.result = result
         self.class_name = to_class_name(graph.name)
-        self.attrs = Namespace(set(_module_attributes()))
-        self.locals = Namespace({self.class_name, "PositionalEncoding"})
-        self.var: dict[str, str] = {}
-        self.created: dict[str, int] = {}  # variable name -> creation order, to keep the oldest as the trunk
-        self.position = {node_id: k for k, node_id in enumerate(result.order)}
+        self.attrs = Namespace(set(module_attributes()))
+        self.locals = Namespace({self.class_name, "PositionalEncoding", "layer"})
         self.helpers: list[str] = []
         self.imports: set[str] = set()
+        self.classes = Classes()
+        self.var: dict[str, str] = {}
 
     def write(self) -> ModelSource:
+        if self.graph.definitions:
+            self.classes = write_classes(self.graph, self.result, {self.class_name, "PositionalEncoding"})
+            for plan in self.classes.plans.values():
+                self._collect(tuple(plan.helpers), tuple(plan.imports))
         inputs = self._inputs()
-        init_lines, forward_lines, attributes = self._body()
+        init_lines, forward_lines, attributes = self._body(inputs)
+        module_paths = self._module_paths(attributes)
         outputs = tuple(n.id for n in self.graph.sinks())
         code = "\n".join([
             *self._header(inputs, outputs),
             *self._helper_sources(),
+            *self.classes.code,
             *self._class(inputs, outputs, init_lines, forward_lines),
             *self._footer(inputs, outputs),
         ])
-        return ModelSource(code, self.class_name, tuple(inputs), outputs, attributes)
+        return ModelSource(code, self.class_name, tuple(inputs), outputs, attributes, module_paths)
 
     def _inputs(self) -> list[ModelInput]:
         found = []
         for node in self.graph.inputs():
             name = self.locals.create(node.id, "x")
             self.var[node.id] = name
-            self.created[name] = len(self.created)
             spec = self.result.nodes[node.id].output
             found.append(ModelInput(name, node.id, spec.shape, spec.dtype, self._token_bound(node.id)))
         return found
 
     def _token_bound(self, node_id: str) -> int:
-        bounds = [self.result.nodes[e.target].params.get("num_embeddings") for e in self.graph.out_edges(node_id)]
+        """Random token ids for examples stay below every Embedding they reach."""
+        leaves = self.result.leaves
+        bounds = [leaves.nodes[e.target].params.get("num_embeddings") for e in leaves.graph.out_edges(node_id)]
         bounds = [b for b in bounds if b]
         return min(bounds) if bounds else 2
 
-    def _body(self) -> tuple[list[str], list[str], dict[str, str]]:
-        init_lines: list[str] = []
-        forward_lines: list[str] = []
-        attributes: dict[str, str] = {}
-        for node_id in self.result.order:
-            info = self.result.nodes[node_id]
-            block = get_block(info.type)
-            if block.is_source:
+    def _body(self, inputs: list[ModelInput]) -> tuple[list[str], list[str], dict[str, str]]:
+        nodes = [self._scope_node(node_id) for node_id in self.result.order
+                 if not _is_input(self.graph, node_id)]
+        consumers: dict[str, list[str]] = {}
+        for edge in self.graph.edges:
+            consumers.setdefault(edge.source, []).append(edge.target)
+        writer = ForwardWriter(nodes, consumers, {i.node: i.name for i in inputs}, self.attrs, self.locals)
+        body = writer.write()
+        self.var = body.variables
+        return body.init, body.forward, body.attributes
+
+    def _scope_node(self, node_id: str) -> ScopeNode:
+        info = self.result.nodes[node_id]
+        node = self.graph.node(node_id)
+        if node.type in self.graph.definitions:
+            top = _top_plan(self.graph, self.result)
+            scope_node = instance_node(self.graph, node, Expressions(top, self.result.leaves),
+                                       self.classes.plans[node.type], self.graph)
+            assert scope_node is not None
+            scope_node.comment = str(info.output)
+            return scope_node
+        emission = get_block(info.type).emit(info.params, info.inputs)
+        self._collect(emission.helpers, emission.imports)
+        init = render_call(emission.init) if emission.init is not None else None
+        return ScopeNode(node_id, init, emission.forward, info.sources, str(info.output))
+
+    def _module_paths(self, top: dict[str, str]) -> dict[str, str]:
+        """Node id -> module path, for every node that has a module: top-level ids and, inside blocks, flat ids."""
+        paths = dict(top)
+        if self.result.expansion is None:
+            return paths
+        for use in self.result.expansion.uses:
+            plan = self.classes.plans[use.definition]
+            base = paths.get(use.instance)
+            if base is None:
                 continue
-            emission = block.emit(info.params, info.inputs)
-            self._collect(emission.helpers, emission.imports)
-            attr = None
-            if emission.init is not None:
-                attr = self.attrs.create(node_id, "layer")
-                attributes[node_id] = attr
-                init_lines.append(f"self.{attr} = {render_call(emission.init)}")
-            lines = self._forward_lines(node_id, emission.forward, attr, info.sources)
-            lines[-1] += f"  # {info.output}"
-            forward_lines.extend(lines)
-        return init_lines, forward_lines, attributes
+            repeated = use.prefix != f"{use.instance}."
+            module = f"{base}.{use.index}" if repeated else base
+            for inner, attr in plan.attributes.items():
+                paths[use.prefix + inner] = f"{module}.{attr}"
+        return paths
 
     def _collect(self, helpers: tuple[str, ...], imports: tuple[str, ...]) -> None:
         for helper in helpers:
             if helper not in self.helpers:
                 self.helpers.append(helper)
         self.imports.update(imports)
-
-    def _forward_lines(self, node_id: str, template: str, attr: str | None, sources: dict[str, list[str]]) -> list[str]:
-        mapping: dict[str, Any] = {"mod": f"self.{attr}" if attr else ""}
-        for port, srcs in sources.items():
-            names = [self.var[s] for s in srcs]
-            mapping[port] = names if port == "inputs" else names[0]
-        mapping["out"] = self._output_var(node_id, sources)
-        for _, name, _, _ in Formatter().parse(template):
-            base = re.match(r"\w+", name).group() if name else None
-            if base and base not in mapping:
-                mapping[base] = self.locals.create(base, "tmp")
-        return template.format(**mapping).split("\n")
-
-    def _output_var(self, node_id: str, sources: dict[str, list[str]]) -> str:
-        """Keep one variable flowing down the main path, as a person would (x = self.conv1(x)).
-
-        A node takes over an input's variable when it is that value's last use; a merge (Add, Concat) takes
-        the oldest such variable, so a residual block reads ``x = out + x`` and the trunk stays ``x``. A
-        branch, or a node feeding a secondary port (an encoder's state, attention memory), is named after
-        its node, so ``self.decoder(tgt, encoder)`` reads right."""
-        candidates = [s for srcs in sources.values() for s in srcs if self._is_last_use(s, node_id)]
-        if "inputs" not in sources:
-            candidates = candidates[:1] if candidates and candidates[0] == next(iter(sources.values()))[0] else []
-        if candidates and not self._feeds_secondary_port(node_id):
-            name = min((self.var[c] for c in candidates), key=self.created.__getitem__)
-        else:
-            name = self.locals.create(node_id, "h")
-            self.created[name] = len(self.created)
-        self.var[node_id] = name
-        return name
-
-    def _is_last_use(self, source: str, node_id: str) -> bool:
-        consumers = {e.target for e in self.graph.out_edges(source)}
-        return all(self.position[c] <= self.position[node_id] for c in consumers)
-
-    def _feeds_secondary_port(self, node_id: str) -> bool:
-        for edge in self.graph.out_edges(node_id):
-            info = self.result.nodes[edge.target]
-            ports = list(info.sources)
-            if len(ports) > 1 and node_id not in info.sources[ports[0]]:
-                return True
-        return False
 
     def _header(self, inputs: list[ModelInput], outputs: tuple[str, ...]) -> list[str]:
         lines = [f'"""{self.class_name}: a PyTorch model generated by LayerLab.', ""]
@@ -264,31 +256,3 @@ def _wrap(text: str, width: int) -> list[str]:
         else:
             line = f"{line} {word}".strip()
     return [*lines, line] if line else lines
-
-
-def render_call(call: Call) -> str:
-    """``nn.Conv2d(1, 16, kernel_size=3)``: the callee comes from the catalog, every value through literal()."""
-    if not _FUNC.match(call.func):
-        raise ValueError(f"unexpected callee {call.func!r}")
-    args = [literal(a) for a in call.args]
-    for key, value in call.kwargs.items():
-        if not key.isidentifier():
-            raise ValueError(f"unexpected keyword {key!r}")
-        args.append(f"{key}={literal(value)}")
-    return f"{call.func}({', '.join(args)})"
-
-
-def literal(value: Any) -> str:
-    """repr() of a validated literal: only None, bool, int, finite float, short str and tuples of them."""
-    if value is None or isinstance(value, (bool, int)):
-        return repr(value)
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"non-finite number {value!r}")
-        return repr(value)
-    if isinstance(value, str) and len(value) <= 64:
-        return repr(value)
-    if isinstance(value, (tuple, list)):
-        items = [literal(v) for v in value]
-        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
-    raise ValueError(f"unsupported literal {type(value).__name__}")

@@ -15,7 +15,9 @@ from codegen.script import generate_script
 from codegen.source import generate_model
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
-MODELS = ["digits_cnn", "resnet_mini", "seq2seq_lstm", "transformer_classifier"]
+# Templates built from blocks made of blocks: one class per block definition, torchvision-shaped.
+MODELS = ["digits_cnn", "resnet18", "resnet_mini", "seq2seq_lstm", "transformer_classifier", "transformer_seq2seq",
+          "unet_small"]
 
 
 def _iris_graph() -> Graph:

@@ -37,6 +37,8 @@ def _elementwise_infer(block: str):
         specs: list[TensorSpec] = inputs["inputs"]
         first = specs[0]
         for number, spec in enumerate(specs[1:], start=2):
+            if block == "Multiply" and _scales(spec, first):
+                continue  # a gate of size 1 along some dimensions scales the whole of them (Squeeze-and-Excitation)
             if spec.shape != first.shape:
                 fix = None
                 if len(spec.shape) == len(first.shape) and spec.shape[1:] == first.shape[1:]:
@@ -50,6 +52,11 @@ def _elementwise_infer(block: str):
     return infer
 
 
+def _scales(gate: TensorSpec, x: TensorSpec) -> bool:
+    """``gate`` broadcasts onto ``x`` without changing its shape: same rank, each size equal or 1."""
+    return len(gate.shape) == len(x.shape) and all(g in (1, d) for g, d in zip(gate.shape, x.shape))
+
+
 def _elementwise_emit(symbol: str):
     def emit(p: Resolved, inputs: Inputs) -> Emission:
         terms = f" {symbol} ".join(f"{{inputs[{k}]}}" for k in range(len(inputs["inputs"])))
@@ -60,7 +67,8 @@ def _elementwise_emit(symbol: str):
 
 for _name, _symbol, _doc in (
     ("Add", "+", "Adds its inputs element-wise: the residual (skip) connection of ResNets and Transformers."),
-    ("Multiply", "*", "Multiplies its inputs element-wise: gating, as in GLU or attention masks."),
+    ("Multiply", "*", "Multiplies its inputs element-wise: gating, as in GLU, attention masks or Squeeze-and-Excitation "
+                      "(a later input of size 1 along a dimension scales all of it)."),
 ):
     register(
         BlockSpec(
@@ -72,7 +80,8 @@ for _name, _symbol, _doc in (
             infer=_elementwise_infer(_name),
             emit=_elementwise_emit(_symbol),
             examples=(Example({}, {"inputs": [F((4, 3, 3)), F((4, 3, 3))]}),
-                      Example({}, {"inputs": [F((5,)), F((5,)), F((5,))]})),
+                      Example({}, {"inputs": [F((5,)), F((5,)), F((5,))]}),
+                      *([Example({}, {"inputs": [F((4, 3, 3)), F((4, 1, 1))]})] if _name == "Multiply" else [])),
             aliases=("residual", "skip", "shortcut", "sum") if _name == "Add" else ("gate", "product"),
         )
     )

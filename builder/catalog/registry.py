@@ -26,6 +26,7 @@ class Category(str, Enum):
     RECURRENT = "Recurrent"
     ATTENTION = "Attention"
     MERGE = "Merge"
+    BLOCKS = "Blocks"  # definitions: blocks made of blocks (builder.blocks), not catalog entries
 
 
 @dataclass(frozen=True)

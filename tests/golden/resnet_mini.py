@@ -4,33 +4,60 @@ Input x: (N, 1, 8, 8) float
 Output: (N, 10)
 """
 
-# A miniature ResNet: two residual blocks whose skip connections (Add) let gradients flow around the
-# convolutions; the second halves the image with a strided 1×1 shortcut.
+# A small ResNet for 8×8 digits: a stem, then two stages of residual BasicBlocks — the input of each
+# block is added back to its output (the skip connection), so gradients flow straight through. The
+# second stage halves the resolution and needs a 1×1 downsample on its shortcut. Open a block to see
+# inside.
 
 import torch
 from torch import nn
 
 
+class Downsample(nn.Sequential):
+    """The shortcut of a residual block when the shape changes: a 1×1 convolution (with the block's stride) and BatchNorm, as torchvision's ResNet writes it."""
+
+    def __init__(self, in_channels: int, out_channels: int = 64, stride: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),  # conv: (N, 32, 4, 4)
+            nn.BatchNorm2d(out_channels),  # bn: (N, 32, 4, 4)
+        )
+
+
+class BasicBlock(nn.Module):
+    """ResNet's basic block (ResNet-18/34): two 3×3 convolutions with BatchNorm, and the input added back. The first block of a stage may stride and then needs a downsample shortcut; repeated copies don't."""
+
+    def __init__(self, in_channels: int, planes: int = 64, stride: int = 1, downsample: bool = False) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = Downsample(in_channels, out_channels=planes, stride=stride) if downsample else None
+        self.relu2 = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv1(x)  # (N, C, H, W)
+        out = self.bn1(out)  # (N, C, H, W)
+        out = self.relu1(out)  # (N, C, H, W)
+        out = self.conv2(out)  # (N, C, H, W)
+        out = self.bn2(out)  # (N, C, H, W)
+        identity = x
+        if self.downsample is not None:
+            identity = self.downsample(x)  # (N, 32, 4, 4)
+        out = out + identity  # (N, C, H, W)
+        out = self.relu2(out)  # (N, C, H, W)
+        return out
+
+
 class ResnetMini(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.stem = nn.Conv2d(1, 16, kernel_size=3, padding=1)
+        self.stem = nn.Conv2d(1, 16, kernel_size=3, padding=1, bias=False)
         self.stem_bn = nn.BatchNorm2d(16)
         self.stem_relu = nn.ReLU()
-        self.b1_conv1 = nn.Conv2d(16, 16, kernel_size=3, padding=1, bias=False)
-        self.b1_bn1 = nn.BatchNorm2d(16)
-        self.b1_relu = nn.ReLU()
-        self.b1_conv2 = nn.Conv2d(16, 16, kernel_size=3, padding=1, bias=False)
-        self.b1_bn2 = nn.BatchNorm2d(16)
-        self.b1_out = nn.ReLU()
-        self.b2_conv1 = nn.Conv2d(16, 32, kernel_size=3, stride=2, padding=1, bias=False)
-        self.b2_bn1 = nn.BatchNorm2d(32)
-        self.b2_relu = nn.ReLU()
-        self.b2_conv2 = nn.Conv2d(32, 32, kernel_size=3, padding=1, bias=False)
-        self.b2_bn2 = nn.BatchNorm2d(32)
-        self.b2_down = nn.Conv2d(16, 32, kernel_size=1, stride=2, bias=False)
-        self.b2_down_bn = nn.BatchNorm2d(32)
-        self.b2_out = nn.ReLU()
+        self.layer1 = BasicBlock(16, planes=16)
+        self.layer2 = BasicBlock(16, planes=32, stride=2, downsample=True)
         self.gap = nn.AdaptiveAvgPool2d(1)
         self.flat = nn.Flatten()
         self.fc = nn.Linear(32, 10)
@@ -39,22 +66,8 @@ class ResnetMini(nn.Module):
         x = self.stem(x)  # (N, 16, 8, 8)
         x = self.stem_bn(x)  # (N, 16, 8, 8)
         x = self.stem_relu(x)  # (N, 16, 8, 8)
-        b1_conv1 = self.b1_conv1(x)  # (N, 16, 8, 8)
-        b1_conv1 = self.b1_bn1(b1_conv1)  # (N, 16, 8, 8)
-        b1_conv1 = self.b1_relu(b1_conv1)  # (N, 16, 8, 8)
-        b1_conv1 = self.b1_conv2(b1_conv1)  # (N, 16, 8, 8)
-        b1_conv1 = self.b1_bn2(b1_conv1)  # (N, 16, 8, 8)
-        x = b1_conv1 + x  # (N, 16, 8, 8)
-        x = self.b1_out(x)  # (N, 16, 8, 8)
-        b2_conv1 = self.b2_conv1(x)  # (N, 32, 4, 4)
-        b2_conv1 = self.b2_bn1(b2_conv1)  # (N, 32, 4, 4)
-        b2_conv1 = self.b2_relu(b2_conv1)  # (N, 32, 4, 4)
-        b2_conv1 = self.b2_conv2(b2_conv1)  # (N, 32, 4, 4)
-        b2_conv1 = self.b2_bn2(b2_conv1)  # (N, 32, 4, 4)
-        x = self.b2_down(x)  # (N, 32, 4, 4)
-        x = self.b2_down_bn(x)  # (N, 32, 4, 4)
-        x = b2_conv1 + x  # (N, 32, 4, 4)
-        x = self.b2_out(x)  # (N, 32, 4, 4)
+        x = self.layer1(x)  # (N, 16, 8, 8)
+        x = self.layer2(x)  # (N, 32, 4, 4)
         x = self.gap(x)  # (N, 32, 1, 1)
         x = self.flat(x)  # (N, 32)
         x = self.fc(x)  # (N, 10)

@@ -5,7 +5,7 @@ Input tgt: (N, 8) token ids
 Output: (N, 8, 12)
 """
 
-# An LSTM encoder–decoder: the encoder reads the source sequence into its final state, which starts
+# An LSTM Encoder → Decoder: the encoder reads the source sequence into its final state, which starts
 # the decoder; the decoder reads the target shifted right (teacher forcing) and predicts each next
 # token.
 
@@ -13,23 +13,47 @@ import torch
 from torch import nn
 
 
+class LSTMEncoder(nn.Module):
+    """A sequence encoder: token embedding, then an LSTM whose final state summarizes the sequence (feed it to a decoder's state input)."""
+
+    def __init__(self, vocab: int = 12, embed_dim: int = 32, hidden: int = 128) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, embed_dim)
+        self.rnn = nn.LSTM(embed_dim, hidden, batch_first=True)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        tokens = self.embed(tokens)  # (N, 8, 32)
+        _, (h, _) = self.rnn(tokens)
+        tokens = h[-1]  # (N, 128)
+        return tokens
+
+
+class LSTMDecoder(nn.Module):
+    """A sequence decoder: embeds the target tokens (shifted right), runs an LSTM started from the encoder's state, and predicts the next token at every step."""
+
+    def __init__(self, vocab: int = 12, embed_dim: int = 32, hidden: int = 128) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, embed_dim)
+        self.rnn = nn.LSTM(embed_dim, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, vocab)
+
+    def forward(self, tokens: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        tokens = self.embed(tokens)  # (N, 8, 32)
+        h0 = state.unsqueeze(0)
+        tokens, _ = self.rnn(tokens, (h0, torch.zeros_like(h0)))  # (N, 8, 128)
+        tokens = self.out(tokens)  # (N, 8, 12)
+        return tokens
+
+
 class Seq2seqLstm(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.src_embed = nn.Embedding(12, 32)
-        self.encoder = nn.LSTM(32, 128, batch_first=True)
-        self.tgt_embed = nn.Embedding(12, 32)
-        self.decoder = nn.LSTM(32, 128, batch_first=True)
-        self.out = nn.Linear(128, 12)
+        self.encoder = LSTMEncoder()
+        self.decoder = LSTMDecoder()
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
-        src = self.src_embed(src)  # (N, 8, 32)
-        _, (h, _) = self.encoder(src)
-        encoder = h[-1]  # (N, 128)
-        tgt = self.tgt_embed(tgt)  # (N, 8, 32)
-        h0 = encoder.unsqueeze(0)
-        tgt, _ = self.decoder(tgt, (h0, torch.zeros_like(h0)))  # (N, 8, 128)
-        tgt = self.out(tgt)  # (N, 8, 12)
+        encoder = self.encoder(src)  # (N, 128)
+        tgt = self.decoder(tgt, encoder)  # (N, 8, 12)
         return tgt
 
 

@@ -4,8 +4,9 @@ Input tokens: (N, 24) token ids
 Output: (N, 2)
 """
 
-# A Transformer encoder classifier: token embeddings plus sinusoidal positions, two self-attention
-# encoder layers, mean pooling over tokens and a Dense output.
+# A Transformer encoder for sentiment: token embeddings plus positions, two encoder blocks
+# (self-attention and a feed-forward network, each with a residual add and LayerNorm — open one to
+# see), the mean over tokens, and a linear classifier.
 
 import math
 
@@ -34,20 +35,48 @@ class PositionalEncoding(nn.Module):
         return self.dropout(x + self.pe[:, : x.size(1)])
 
 
+class TransformerEncoderBlock(nn.Module):
+    """A Transformer encoder layer written from its parts, post-norm (LayerNorm after each residual add, as nn.TransformerEncoderLayer): multi-head self-attention and a feed-forward network, each with dropout and a residual add."""
+
+    def __init__(self, d_model: int = 64, heads: int = 4, dim_feedforward: int = 256, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(d_model, heads, dropout=dropout, batch_first=True)
+        self.dropout1 = nn.Dropout(p=dropout)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.linear1 = nn.Linear(d_model, dim_feedforward)
+        self.activation = nn.ReLU()
+        self.dropout = nn.Dropout(p=dropout)
+        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.dropout2 = nn.Dropout(p=dropout)
+        self.norm2 = nn.LayerNorm(d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.self_attn(x, x, x, need_weights=False)  # (N, 24, 64)
+        out = self.dropout1(out)  # (N, 24, 64)
+        x = x + out  # (N, 24, 64)
+        x = self.norm1(x)  # (N, 24, 64)
+        linear1 = self.linear1(x)  # (N, 24, 128)
+        linear1 = self.activation(linear1)  # (N, 24, 128)
+        linear1 = self.dropout(linear1)  # (N, 24, 128)
+        linear1 = self.linear2(linear1)  # (N, 24, 64)
+        linear1 = self.dropout2(linear1)  # (N, 24, 64)
+        x = x + linear1  # (N, 24, 64)
+        x = self.norm2(x)  # (N, 24, 64)
+        return x
+
+
 class TransformerClassifier(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.embed = nn.Embedding(512, 64, padding_idx=0)
         self.pos = PositionalEncoding(64, max_len=512, learned=False, dropout=0.0)
-        self.encoder1 = nn.TransformerEncoderLayer(64, 4, dim_feedforward=128, batch_first=True)
-        self.encoder2 = nn.TransformerEncoderLayer(64, 4, dim_feedforward=128, batch_first=True)
+        self.encoder = nn.Sequential(*[TransformerEncoderBlock(dim_feedforward=128) for _ in range(2)])
         self.out = nn.Linear(64, 2)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         tokens = self.embed(tokens)  # (N, 24, 64)
         tokens = self.pos(tokens)  # (N, 24, 64)
-        tokens = self.encoder1(tokens)  # (N, 24, 64)
-        tokens = self.encoder2(tokens)  # (N, 24, 64)
+        tokens = self.encoder(tokens)  # (N, 24, 64)
         tokens = tokens.mean(dim=1)  # (N, 64)
         tokens = self.out(tokens)  # (N, 2)
         return tokens

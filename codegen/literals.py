@@ -1,0 +1,47 @@
+"""Values written into generated code: only validated literals, through ``repr()``, and catalog constructor calls."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+from builder.catalog import Call
+
+_FUNC = re.compile(r"^(nn\.)?[A-Z][A-Za-z0-9]*$")
+
+
+def render_call(call: Call) -> str:
+    """``nn.Conv2d(1, 16, kernel_size=3)``: the callee comes from the catalog, every value through literal()."""
+    if not _FUNC.match(call.func):
+        raise ValueError(f"unexpected callee {call.func!r}")
+    args = [literal(a) for a in call.args]
+    for key, value in call.kwargs.items():
+        if not key.isidentifier():
+            raise ValueError(f"unexpected keyword {key!r}")
+        args.append(f"{key}={literal(value)}")
+    return f"{call.func}({', '.join(args)})"
+
+
+def literal(value: Any) -> str:
+    """repr() of a validated literal: only None, bool, int, finite float, short str and tuples of them."""
+    if value is None or isinstance(value, (bool, int)):
+        return repr(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"non-finite number {value!r}")
+        return repr(value)
+    if isinstance(value, str) and len(value) <= 64:
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        items = [literal(v) for v in value]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    raise ValueError(f"unsupported literal {type(value).__name__}")
+
+
+@cache
+def module_attributes() -> frozenset[str]:
+    """Names nn.Module already uses (train, eval, to, ...): a layer may not shadow them."""
+    from torch import nn  # torch only when code is generated: the CLI's --help stays instant
+
+    return frozenset(dir(nn.Module()))
