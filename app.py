@@ -10,7 +10,7 @@ import streamlit as st
 
 from builder.edits import apply_fix
 from ui import lesson, state
-from ui.canvas import render_canvas
+from ui.canvas import handle_event, render_canvas
 from ui.gallery import BUILD_VIEW, VIEW_KEY, render_gallery
 from ui.header import render_header, render_issues
 from ui.inspector import render_inspector
@@ -36,15 +36,23 @@ def render_train_tab() -> None:
     )
 
 
+CANVAS_CAPTION = ("Click a block in the palette to add it after the selected node · drag from a node's bottom dot "
+                  "to another node to connect · Delete or Backspace removes what is selected (a block with one "
+                  "input and one output is bridged: its neighbours stay connected) · Ctrl+Z undo, Ctrl+Shift+Z "
+                  "redo · Esc deselects · right-click for a menu")
+
+
 def render_build_tab() -> None:
-    canvas_col, inspector_col = st.columns([2.6, 1], gap="small")
+    canvas_col, side_col = st.columns([2.6, 1], gap="small")
     with canvas_col:
         render_canvas()
-        st.caption("Drag from a node's right dot to another node's left dot to connect · right-click the canvas "
-                   "to add a block by name · Backspace deletes what is selected · scroll to zoom")
-        render_issues(state.result())
-    with inspector_col, st.container(height=640, border=False, key="inspector"):
-        render_inspector()
+        st.caption(CANVAS_CAPTION)
+    with side_col:
+        issues = state.result().issues
+        with st.container(height=170 if len(issues) > 3 else "content", border=False, key="issues"):
+            render_issues(state.result(), state.graph())
+        with st.container(height=520, border=False, key="inspector"):
+            render_inspector()
 
 
 def settings_ok() -> bool:
@@ -69,6 +77,7 @@ def main() -> None:
         st.session_state[VIEW_KEY] = BUILD_VIEW if state.SHARE_PARAM in st.query_params else "Templates"
         lesson.start_from_url()
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
+    handle_event()  # the canvas's newest edit first: every panel below then shows its result
     if lesson.active():  # read-only: no palette, no inspector, no tabs until "Make my own copy"
         state.show_flashes()
         lesson.render_lesson()

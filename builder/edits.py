@@ -16,7 +16,6 @@ from typing import Any
 from builder.catalog import Fix, get_block, has_block
 from builder.catalog.registry import BlockSpec
 from builder.graph import Edge, Graph, Node
-from builder.layout import free_spot, room_after, room_before
 from builder.params import ParamError
 from builder.project import MAX_ID_LENGTH, port_problem
 from builder.settings import settings
@@ -103,12 +102,8 @@ def add_node(graph: Graph, type_name: str, after: str | None = None, params: Map
     anchor = _node(graph, after) if after is not None else None
     if block.is_source:  # an Input is never wired after anything
         anchor = None
-    if pos is not None:
-        spot = _check_pos(pos)
-    elif anchor is not None and anchor.pos is not None:
-        graph, spot = room_after(graph, anchor)
-    else:
-        spot = free_spot(graph)
+    # No position: the layered layout places it (builder.layout.place), next to what it is wired to.
+    spot = _check_pos(pos) if pos is not None else None
     graph = graph.with_nodes([*graph.nodes, replace(node, pos=spot)])
     if anchor is not None:
         moved = [Edge(node_id, e.target, e.port) if e.source == anchor.id else e for e in graph.edges]
@@ -133,6 +128,20 @@ def remove_node(graph: Graph, node_id: str) -> Graph:
         elif node_id not in e.key:
             edges.append(e)
     return replace(graph, nodes=tuple(n for n in graph.nodes if n.id != node_id), edges=tuple(edges))
+
+
+def delete(graph: Graph, nodes: list[str] = (), edges: list[tuple[str, str]] = ()) -> Graph:
+    """What every delete does (keys, menus, inspector): edges removed, then nodes with ``remove_node``'s bridge.
+
+    One call is one undo step. Ids that are already gone are skipped: a second click on a vanished node is harmless.
+    """
+    for source, target in edges:
+        if any(e.key == (source, target) for e in graph.edges):
+            graph = disconnect(graph, source, target)
+    for node_id in nodes:
+        if graph.has_node(node_id):
+            graph = remove_node(graph, node_id)
+    return graph
 
 
 def _has_edge(edges: list[Edge] | tuple[Edge, ...], edge: Edge) -> bool:
@@ -173,6 +182,19 @@ def move_node(graph: Graph, node_id: str, pos: tuple[float, float]) -> Graph:
     node = _node(graph, node_id)
     spot = _check_pos(pos)
     return graph if node.pos == spot else graph.replace_node(replace(node, pos=spot))
+
+
+def move_nodes(graph: Graph, positions: Mapping[str, Any]) -> Graph:
+    """Pin dragged nodes where the user put them (unknown ids are skipped: the node may just have been deleted)."""
+    for node_id, pos in positions.items():
+        if graph.has_node(node_id):
+            graph = move_node(graph, node_id, pos)
+    return graph
+
+
+def unpin_all(graph: Graph) -> Graph:
+    """Forget every hand-placed position: the whole design goes back to the layered layout."""
+    return graph.with_nodes(replace(n, pos=None) if n.pos is not None else n for n in graph.nodes)
 
 
 # ---- edges --------------------------------------------------------------------------------------------------
@@ -268,8 +290,7 @@ def insert_before(graph: Graph, node_id: str, type_name: str, params: Mapping[st
         raise EditError(f"‘{node_id}’ has several inputs ({names}); choose the edge to insert {type_name} on")
     new_id = new_node_id(graph, type_name)
     new = Node(new_id, type_name, _checked_params(block, params))
-    graph, spot = room_before(graph, node)
-    graph = graph.with_nodes([*graph.nodes, replace(new, pos=spot)])
+    graph = graph.with_nodes([*graph.nodes, new])
     if not ins:
         return graph.with_edges([*graph.edges, Edge(new_id, node_id)]), new_id
     old = ins[0]
@@ -328,61 +349,3 @@ def _feeding_input(graph: Graph, node_id: str) -> str:
             break
         current = ins[0].source
     raise EditError(f"no Input feeds ‘{node_id}’: connect one first")
-
-
-# ---- the canvas ---------------------------------------------------------------------------------------------
-
-
-def sync_from_canvas(graph: Graph, nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> Graph:
-    """Take the canvas's state: positions, deletions and new edges; params, ports and meta stay from ``graph``.
-
-    Canvas nodes that the graph doesn't know (the pane menu's free-text nodes) are ignored; the UI handles them.
-    Returns ``graph`` itself when nothing changed, so callers can skip an undo step.
-    """
-    places = _canvas_positions(nodes)
-    kept = [_moved(n, places[n.id]) for n in graph.nodes if n.id in places]
-    ids = {n.id for n in kept}
-    pairs = _canvas_pairs(edges)
-    new_edges = [e for e in graph.edges if e.key in pairs and e.source in ids and e.target in ids]
-    joined = {e.key for e in new_edges}
-    types = {n.id: n.type for n in kept}
-    for source, target in pairs:
-        if (source, target) in joined or source not in ids or target not in ids or source == target:
-            continue
-        if get_block(types[target]).is_source:
-            continue  # the canvas lets a user draw into an Input; the graph refuses it
-        new_edges.append(Edge(source, target))
-        joined.add((source, target))
-    result = replace(graph, nodes=tuple(kept), edges=tuple(new_edges))
-    return graph if result == graph else result
-
-
-def _canvas_positions(nodes: list[dict[str, Any]]) -> dict[str, tuple[float, float] | None]:
-    places: dict[str, tuple[float, float] | None] = {}
-    for item in nodes:
-        node_id = item.get("id") if isinstance(item, Mapping) else None
-        if not isinstance(node_id, str):
-            continue
-        position = item.get("position")
-        try:
-            places[node_id] = _check_pos((position["x"], position["y"]))
-        except (EditError, KeyError, TypeError):
-            places[node_id] = None  # no usable position: keep the one the graph has
-    return places
-
-
-def _moved(node: Node, pos: tuple[float, float] | None) -> Node:
-    if pos is None or node.pos == pos:
-        return node
-    return replace(node, pos=pos)
-
-
-def _canvas_pairs(edges: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    pairs: dict[tuple[str, str], None] = {}  # a dict keeps the canvas order without duplicates
-    for item in edges:
-        if not isinstance(item, Mapping):
-            continue
-        source, target = item.get("source"), item.get("target")
-        if isinstance(source, str) and isinstance(target, str):
-            pairs[(source, target)] = None
-    return list(pairs)

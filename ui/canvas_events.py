@@ -1,35 +1,45 @@
-"""Turning what the canvas sends back into graph edits (no Streamlit here, so it is testable on its own).
+"""Turning one canvas event into one graph edit (no Streamlit here, so it is testable on its own).
 
-The canvas returns its whole state: positions, the nodes and edges it still has, edges the user drew, nodes
-made with the pane menu's free text, and the clicked id. ``builder.edits.sync_from_canvas`` applies the
-positions and edge/node changes; this module adds the free-text nodes and works out the selection.
+The canvas (ui/canvas_frontend) never sends its state, only what the user asked for, one intent per event:
+``{"id", "kind": "select" | "delete" | "connect" | "move" | "create" | "undo" | "redo", ...}``. Every delete,
+whatever started it (Backspace, Delete, the right-click menu, the inspector), is ``builder.edits.delete``:
+the same edit, the same bridge over a removed node with one input and one output, one undo step.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from builder.catalog import all_blocks
-from builder.edits import EditError, add_node, sync_from_canvas
+from builder.edits import EditError, add_node, connect, delete, move_nodes
 from builder.graph import Graph
+from ui.canvas_view import edge_id
 
-PANE_NODE_PREFIX = "st-flow-node_"  # ids the pane menu's "Create New Node" gives
-EDGE_ID = re.compile(r"^st-flow-edge_(.+)-(.+)$")
+
+class Step(Enum):
+    """What the history must do besides taking ``CanvasOutcome.graph``."""
+
+    EDIT = "edit"
+    UNDO = "undo"
+    REDO = "redo"
 
 
 @dataclass
 class CanvasOutcome:
     graph: Graph
-    selected: str | None = None  # a node the user clicked, or the target of an edge they drew
+    selected: str | None = None  # the node to select afterwards
     messages: list[str] = field(default_factory=list)  # user mistakes, e.g. an unknown block name
-    structural: bool = False  # anything other than positions changed: the other panels must refresh
+    step: Step = Step.EDIT
+    key: str | None = None  # history key: consecutive drags of one node are one undo step
 
 
 def match_block_type(text: str) -> str | None:
-    """The block type typed into the pane menu: its name or an alias, any case, markup stripped."""
+    """The block type typed into the canvas's menu: its name or an alias, any case, markup stripped."""
     word = re.sub(r"<[^>]*>|[*_`#]", "", text or "").strip().lower()
     if not word:
         return None
@@ -46,60 +56,51 @@ def unknown_block_message(text: str) -> str:
     return f"‘{text.strip()[:40]}’ is not a block type, so no node was added.{hint}"
 
 
-def _strip_positions(graph: Graph) -> Graph:
-    return graph.with_nodes(replace(n, pos=None) for n in graph.nodes)
+def _edge_keys(graph: Graph, ids: Any) -> list[tuple[str, str]]:
+    by_id = {edge_id(e): e.key for e in graph.edges}
+    return [by_id[i] for i in ids or () if isinstance(i, str) and i in by_id]
 
 
-def _pane_nodes(graph: Graph, nodes: list[dict[str, Any]]) -> tuple[Graph, list[str], str | None]:
-    """Add a block for every free-text node the pane menu created."""
-    messages: list[str] = []
-    new_id = None
-    for item in nodes:
-        node_id = str(item.get("id", ""))
-        if not node_id.startswith(PANE_NODE_PREFIX) or graph.has_node(node_id):
-            continue
-        text = str((item.get("data") or {}).get("content") or "")
-        type_name = match_block_type(text)
-        if type_name is None:
-            messages.append(unknown_block_message(text))
-            continue
-        position = item.get("position") or {}
-        pos = (float(position.get("x", 0.0)), float(position.get("y", 0.0)))
-        try:
-            graph, new_id = add_node(graph, type_name, pos=pos)
-        except EditError as err:
-            messages.append(str(err))
-    return graph, messages, new_id
+def _names(values: Any) -> list[str]:
+    return [v for v in values or () if isinstance(v, str)]
 
 
-def _clicked_node(old: Graph, new: Graph, clicked: str | None) -> str | None:
-    """The node to select: a clicked node, or the target of an edge just drawn (where its problem shows).
-
-    A click on an existing edge selects nothing, so the canvas keeps that edge selected for the Delete key.
-    """
-    if not clicked:
-        return None
-    if new.has_node(clicked):
-        return clicked
-    if EDGE_ID.match(clicked):
-        for edge in new.edges:  # ids may contain '-', so compare against the real edges
-            if clicked == f"st-flow-edge_{edge.source}-{edge.target}" and edge not in old.edges:
-                return edge.target
-    return None
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EditError(f"a canvas position must be a number, not {value!r}")
+    return float(value)
 
 
-def apply_canvas_state(graph: Graph, value: dict[str, Any]) -> CanvasOutcome:
-    """The graph after the canvas's state ``value`` ({nodes, edges, selectedId}) is applied."""
-    nodes = list(value.get("nodes") or [])
-    edges = list(value.get("edges") or [])
-    messages: list[str] = []
+def apply_event(graph: Graph, selected: str | None, event: Mapping[str, Any]) -> CanvasOutcome:
+    """The graph after one canvas event. Unknown ids are skipped: the event may refer to something just deleted."""
+    kind = event.get("kind")
     try:
-        synced = sync_from_canvas(graph, nodes, edges)
+        if kind == "select":
+            node = event.get("node")
+            return CanvasOutcome(graph, node if isinstance(node, str) and graph.has_node(node) else None)
+        if kind == "delete":
+            new = delete(graph, _names(event.get("nodes")), _edge_keys(graph, event.get("edges")))
+            return CanvasOutcome(new, selected if selected and new.has_node(selected) else None)
+        if kind == "connect":
+            new = connect(graph, str(event.get("source")), str(event.get("target")))
+            return CanvasOutcome(new, str(event.get("target")))
+        if kind == "move":
+            positions = event.get("positions") or {}
+            new = move_nodes(graph, {k: v for k, v in positions.items() if isinstance(k, str)})
+            return CanvasOutcome(new, selected, key=f"move:{','.join(sorted(positions))}")
+        if kind == "create":
+            return _create(graph, selected, event)
+        if kind in ("undo", "redo"):
+            return CanvasOutcome(graph, selected, step=Step(kind))
     except EditError as err:
-        synced = graph
-        messages.append(str(err))
-    synced, pane_messages, new_id = _pane_nodes(synced, nodes)
-    messages += pane_messages
-    structural = _strip_positions(synced) != _strip_positions(graph)
-    selected = new_id or _clicked_node(graph, synced, value.get("selectedId"))
-    return CanvasOutcome(synced, selected, messages, structural)
+        return CanvasOutcome(graph, selected, [str(err)])
+    return CanvasOutcome(graph, selected, [f"the canvas sent an event LayerLab doesn't know: {str(kind)[:40]!r}"])
+
+
+def _create(graph: Graph, selected: str | None, event: Mapping[str, Any]) -> CanvasOutcome:
+    text = str(event.get("text") or "")
+    type_name = match_block_type(text)
+    if type_name is None:
+        return CanvasOutcome(graph, selected, [unknown_block_message(text)])
+    new, node_id = add_node(graph, type_name, pos=(_number(event.get("x")), _number(event.get("y"))))
+    return CanvasOutcome(new, node_id)

@@ -1,44 +1,35 @@
-"""What the canvas shows: streamlit-flow nodes and edges rendered from a graph and its validation result.
+"""What the canvas draws: nodes and edges as plain dicts for ui/canvas_frontend, from (graph, result, selected).
 
-Pure functions of (graph, result, selected): node faces carry type, id, key parameters, output shape and
-parameter count; issues colour the node; edge labels carry the tensor shape (and the port of multi-input nodes).
+Pure functions. ``node_face`` is the one place that decides what a node shows (three lines: type and name,
+parameters or the first issue, output shape and size); the canvas renders its segments as text, never as HTML.
+Positions and edge routes come from ``builder.layout.place``.
 """
 
 from __future__ import annotations
 
-import html
-import re
 from typing import Any
 
-from streamlit_flow.elements import StreamlitFlowEdge, StreamlitFlowNode
-
-from builder.catalog import get_block
+from builder.catalog import get_block, has_block
 from builder.graph import Edge, Graph, Node
-from builder.layout import NODE_W, extent, fit_zoom
+from builder.layout import Drawing, Route, place
 from builder.validate import NodeInfo, Severity, ValidationResult
-from ui.style import (
-    BLOCKED_BG,
-    CATEGORY_COLOURS,
-    ERROR_BG,
-    ERROR_BORDER,
-    SELECTED_SHADOW,
-    WARNING_BORDER,
-    clip,
-    human_count,
-    short_shape,
-)
+from ui.style import CATEGORY_COLOURS, ERROR_BORDER, clip, human_count, short_shape
 
-MAX_FIT_ZOOM = 1.3
-SMALL = "font-size:11px"  # parameters fit one line of NODE_W at 11 px (a 23-node design is shown at 75 %)
-CODE = "font-size:12px"  # the output shape: the line a learner looks for
-NODE_WIDTH = int(NODE_W)  # the auto-layout's spacing is tuned to this width
-# Short names keep the parameter line of a node under ~30 characters.
+BLOCK_COLOUR = "#334155"  # a node made of blocks (format 2), or a type the catalog doesn't know
+NOTE_CHARS = 26  # one line of a node at 12 px
+LABEL_CHAR_W = 6.7  # px per character of an edge label (11 px monospace)
+# Short names keep a node's parameter line under ~26 characters.
 SHORT_NAMES = {
     "out_channels": "out", "kernel_size": "k", "stride": "s", "padding": "pad", "out_features": "out",
     "hidden_size": "hidden", "num_layers": "layers", "num_heads": "heads", "nhead": "heads",
     "dim_feedforward": "ff", "num_embeddings": "vocab", "embedding_dim": "dim", "negative_slope": "slope",
     "num_parameters": "n", "num_groups": "groups", "output_size": "size", "scale_factor": "×",
 }
+# Input ports in the words of the block's own documentation; "x" alone is never shown.
+PORT_WORDS = {"x": "input", "tgt": "target", "memory": "memory", "state": "state"}
+QUERY_PORT_BLOCKS = {"MultiheadAttention"}  # their "x" is the query
+ORDERLESS = {"Add", "Multiply"}  # inputs of these can be swapped: no "#1" on their edges
+Segment = tuple[str, str]  # (css class, text)
 
 
 def _fmt_value(value: Any) -> str:
@@ -51,146 +42,107 @@ def _fmt_value(value: Any) -> str:
 
 def key_params(node: Node, info: NodeInfo) -> str:
     """The block's key parameters as one short line, e.g. "out 64 · k 3 · s 1"."""
+    if not has_block(node.type):
+        return ""
     block = get_block(node.type)
     params = info.params or {**block.defaults(), **node.params}
-    parts = []
-    for p in block.params:
-        if p.key and params.get(p.name) is not None:
-            parts.append(f"{SHORT_NAMES.get(p.name, p.name)} {_fmt_value(params[p.name])}")
-    return " · ".join(parts)
+    return " · ".join(f"{SHORT_NAMES.get(p.name, p.name)} {_fmt_value(params[p.name])}"
+                      for p in block.params if p.key and params.get(p.name) is not None)
 
 
-def _first_error(info: NodeInfo) -> str | None:
-    for issue in info.issues:
-        if issue.severity is Severity.ERROR:
-            return issue.message
+def status(info: NodeInfo) -> str:
+    if any(i.severity is Severity.ERROR for i in info.issues):
+        return "error"
+    if info.blocked_by:
+        return "blocked"
+    return "warning" if info.issues else "ok"
+
+
+def _note(info: NodeInfo) -> Segment | None:
+    for severity, cls, mark in ((Severity.ERROR, "ll-err", "✖"), (Severity.WARNING, "ll-warn", "⚠")):
+        issue = next((i for i in info.issues if i.severity is severity), None)
+        if issue is not None:
+            return (cls, f"{mark} {clip(issue.message, NOTE_CHARS)}")
+    if info.blocked_by:
+        return ("ll-note", clip(f"waiting for ‘{info.blocked_by}’", NOTE_CHARS + 2))
     return None
 
 
-def node_face(node: Node, info: NodeInfo) -> str:
-    """Markdown + HTML shown inside the node (streamlit-flow renders raw HTML in `content`)."""
-    colour = CATEGORY_COLOURS[get_block(node.type).category]
-    # A long type name may break only between its words: TransformerEncoder|Layer.
-    title = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "<wbr>", html.escape(node.type))
-    lines = [f"<b style='color:{colour}'>{title}</b> "
-             f"<span style='color:#64748b'>{html.escape(node.id)}</span>"]
-    params = key_params(node, info)
-    if params:
-        lines.append(f"<small style='{SMALL}'>{html.escape(params)}</small>")
-    # Shape and size share a line (three lines keep the node ~70 px tall); it wraps only when it must.
-    shape = f"<code style='color:#0f172a;font-weight:600;{CODE}'>→ {html.escape(short_shape(info.output))}</code>"
+def node_face(node: Node, info: NodeInfo) -> list[list[Segment]]:
+    """The three lines a node shows. Extend here (a badge, ×N for a repeated block) and nowhere else."""
+    title: list[Segment] = [("ll-type", node.type), ("ll-id", node.id)]
+    repeat = getattr(node, "repeat", 1) or 1
+    if repeat > 1:
+        title.append(("ll-badge", f"×{repeat}"))
+    middle = _note(info) or ("ll-params", key_params(node, info) or " ")
+    last: list[Segment] = [("ll-shape", f"→ {short_shape(info.output)}")]
     if info.param_count:
-        shape += f" <small style='{SMALL}'>{human_count(info.param_count)} params</small>"
-    lines.append(shape)
-    error = _first_error(info)
-    if error:
-        lines.append(f"<small style='color:{ERROR_BORDER}'>✖ {html.escape(clip(error, 60))}</small>")
-    elif info.blocked_by:
-        lines.append(f"<small style='color:#64748b'>waiting for ‘{html.escape(info.blocked_by)}’</small>")
-    elif any(i.severity is Severity.WARNING for i in info.issues):
-        warning = next(i for i in info.issues if i.severity is Severity.WARNING)
-        lines.append(f"<small style='color:{WARNING_BORDER}'>⚠ {html.escape(clip(warning.message, 60))}</small>")
-    return "<br>".join(lines)
+        last.append(("ll-size", f"{human_count(info.param_count)} params"))
+    return [title, [middle], last]
 
 
-def node_style(node: Node, info: NodeInfo, selected: bool) -> dict[str, Any]:
-    colour = CATEGORY_COLOURS[get_block(node.type).category]
-    style: dict[str, Any] = {
-        "width": f"{NODE_WIDTH}px", "border": f"2px solid {colour}", "borderRadius": "8px",
-        "background": "white", "textAlign": "left", "fontSize": "13px", "padding": "5px 6px", "lineHeight": "1.3",
-        "overflowWrap": "anywhere",  # never wider than the layout's NODE_W
-    }
-    if _first_error(info):
-        style.update(border=f"2px solid {ERROR_BORDER}", background=ERROR_BG)
-    elif info.blocked_by:
-        style.update(background=BLOCKED_BG, opacity=0.75, border="2px dashed #94a3b8")
-    elif any(i.severity is Severity.WARNING for i in info.issues):
-        style.update(border=f"2px solid {WARNING_BORDER}")
-    if selected:
-        style["boxShadow"] = SELECTED_SHADOW
-    return style
+def colour(node: Node) -> str:
+    return CATEGORY_COLOURS[get_block(node.type).category] if has_block(node.type) else BLOCK_COLOUR
 
 
-def flow_node(node: Node, info: NodeInfo, selected: bool) -> StreamlitFlowNode:
-    pos = node.pos or (0.0, 0.0)
-    return StreamlitFlowNode(
-        id=node.id, pos=(float(pos[0]), float(pos[1])), data={"content": node_face(node, info)},
-        node_type="input" if node.type == "Input" else "default",
-        source_position="right", target_position="left", selectable=True, connectable=True,
-        deletable=True, selected=selected, style=node_style(node, info, selected),
-    )
+def canvas_node(node: Node, info: NodeInfo, pos: tuple[float, float]) -> dict[str, Any]:
+    source = has_block(node.type) and get_block(node.type).is_source
+    return {"id": node.id, "x": round(pos[0], 1), "y": round(pos[1], 1), "lines": node_face(node, info),
+            "colour": colour(node), "status": status(info), "in": not source, "out": True}
 
 
 def edge_id(edge: Edge) -> str:
-    """The same id the canvas gives an edge the user draws, so a drawn edge keeps its id after a rerun."""
-    return f"st-flow-edge_{edge.source}-{edge.target}"
+    return f"e:{edge.source}->{edge.target}"
+
+
+def port_word(graph: Graph, result: ValidationResult, edge: Edge) -> str | None:
+    """Which input an edge feeds, in words, only where its block takes several: "memory", "state", "#2"."""
+    target = graph.node(edge.target)
+    info = result.nodes.get(edge.target)
+    if info is None or not has_block(target.type) or len(graph.in_edges(edge.target)) < 2:
+        return None
+    block = get_block(target.type)
+    for port, sources in info.sources.items():
+        if edge.source in sources:
+            if block.ports and block.ports[0].variadic:
+                return None if target.type in ORDERLESS else f"#{sources.index(edge.source) + 1}"
+            if port == "x" and target.type in QUERY_PORT_BLOCKS:
+                return "query"
+            return PORT_WORDS.get(port, port)
+    return None
 
 
 def edge_label(graph: Graph, result: ValidationResult, edge: Edge) -> str:
-    """The shape the edge carries; for multi-input targets also which port it feeds: "#1 · 64×8×8"."""
+    """The shape the edge carries, after the input it feeds where that matters: "memory · 8×64"."""
     shape = short_shape(result.edge_shape(edge))
-    target = result.nodes.get(edge.target)
-    block = get_block(graph.node(edge.target).type)
-    if target is None or len(block.ports) < 2 and not (block.ports and block.ports[0].variadic):
-        return shape
-    for port, sources in target.sources.items():
-        if edge.source in sources:
-            if block.ports[0].variadic:
-                return f"#{sources.index(edge.source) + 1} · {shape}"
-            return f"{port} · {shape}"
-    return f"{edge.port} · {shape}" if edge.port else shape
+    word = port_word(graph, result, edge)
+    return f"{word} · {shape}" if word else shape
 
 
-def edge_kind(graph: Graph, edge: Edge) -> str:
-    """A curve for edges running forward; right-angled steps for one that runs back to the start of a later row.
-
-    A curve from a row's end back to the next row's start loops over both rows; "smoothstep" runs it along
-    the gap between the rows instead.
-    """
-    source, target = graph.node(edge.source).pos, graph.node(edge.target).pos
-    if source is None or target is None or target[0] >= source[0] + NODE_W:
-        return "default"
-    return "smoothstep"
+def canvas_edge(edge: Edge, label: str, bad: bool, route: Route | None) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": edge_id(edge), "s": edge.source, "t": edge.target,
+                            "label": f"✖ {label}" if bad else label, "bad": bad}
+    if route is not None:
+        item.update(points=[[round(x, 1), round(y, 1)] for x, y in route.points],
+                    labelAt=[round(route.label_at[0], 1), round(route.label_at[1], 1)],
+                    centred=route.label_centred, **{"from": list(route.start), "to": list(route.end)})
+    return item
 
 
-def flow_edge(graph: Graph, result: ValidationResult, edge: Edge, bad: bool) -> StreamlitFlowEdge:
-    colour = ERROR_BORDER if bad else "#64748b"
-    label = edge_label(graph, result, edge)
-    return StreamlitFlowEdge(
-        id=edge_id(edge), source=edge.source, target=edge.target, edge_type=edge_kind(graph, edge),
-        marker_end={"type": "arrowclosed", "color": colour}, deletable=True, focusable=True,
-        label=f"✖ {label}" if bad else label, label_show_bg=True,
-        label_style={"fontFamily": "ui-monospace, monospace", "fontSize": "11px", "fill": colour},
-        label_bg_style={"fill": "#ffffff", "fillOpacity": 0.9},
-        style={"stroke": colour, "strokeWidth": 2 if bad else 1.5},
-    )
+def drawing(graph: Graph, result: ValidationResult) -> tuple[Drawing, dict[tuple[str, str], str]]:
+    labels = {e.key: edge_label(graph, result, e) for e in graph.edges}
+    widths = {key: len(text) * LABEL_CHAR_W + 8 for key, text in labels.items()}
+    return place(graph, widths), labels
 
 
-def flow_elements(graph: Graph, result: ValidationResult, selected: str | None
-                  ) -> tuple[list[StreamlitFlowNode], list[StreamlitFlowEdge]]:
-    """Every node and edge of the canvas."""
-    bad_edges = {i.edge for i in result.issues if i.edge and i.severity is Severity.ERROR}
-    nodes = [flow_node(n, result.nodes[n.id], n.id == selected) for n in graph.nodes]
-    edges = [flow_edge(graph, result, e, e.key in bad_edges) for e in graph.edges]
-    return nodes, edges
+def canvas_elements(graph: Graph, result: ValidationResult) -> tuple[list[dict], list[dict], Drawing]:
+    """Every node and edge of the canvas, and the drawing they come from."""
+    drawn, labels = drawing(graph, result)
+    bad = {i.edge for i in result.issues if i.edge and i.severity is Severity.ERROR}
+    nodes = [canvas_node(n, result.nodes[n.id], drawn.positions[n.id]) for n in graph.nodes]
+    edges = [canvas_edge(e, labels[e.key], e.key in bad, drawn.routes.get(e.key)) for e in graph.edges]
+    return nodes, edges, drawn
 
 
-def starts_new_view(old: Graph | None, new: Graph) -> bool:
-    """True when ``new`` is a different design or a re-layout of ``old``, not an ordinary edit of it.
-
-    The canvas fits its view only then, so an edit keeps the user's zoom and pan. A loaded design (template,
-    upload, share link) shares few nodes with the old one; auto-layout keeps nodes and edges but moves several.
-    """
-    if old is None:
-        return True
-    before = {n.id: n.pos for n in old.nodes}
-    kept = sum(1 for n in new.nodes if n.id in before)
-    if kept * 2 < len(new.nodes):
-        return True
-    moved = sum(1 for n in new.nodes if n.id in before and before[n.id] != n.pos)
-    return moved >= 2 and kept == len(old.nodes) == len(new.nodes) and set(old.edges) == set(new.edges)
-
-
-def needs_fit(graph: Graph) -> bool:
-    """A tiny design is not fitted: fitting would zoom it to up to 200 % and push the next block off screen."""
-    return len(graph.nodes) >= 2 and fit_zoom(*extent(graph)) < MAX_FIT_ZOOM
+def error_colour() -> str:
+    return ERROR_BORDER

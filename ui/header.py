@@ -7,46 +7,58 @@ import html
 import streamlit as st
 
 from builder.catalog import Fix
-from builder.edits import apply_fix
-from builder.layout import auto_layout
+from builder.edits import apply_fix, unpin_all
+from builder.graph import Graph
 from builder.validate import Severity, ValidationResult
 from ui import state
 from ui.canvas import request_fit
 from ui.style import human_count
 
 
-def chip_text(result: ValidationResult) -> str:
+def is_blank(graph: Graph) -> bool:
+    """Only Input blocks so far: nothing is wrong yet, there is just nothing to check."""
+    return all(n.type == "Input" for n in graph.nodes)
+
+
+def chip_text(result: ValidationResult, graph: Graph | None = None) -> str:
+    if graph is not None and is_blank(graph):
+        return "blank · add a block from the palette"
     errors = len(result.errors)
     status = "valid" if errors == 0 else f"{errors} issue{'s' if errors != 1 else ''}"
     return f"{status} · {human_count(result.total_params)} params"
 
 
-def render_chip(result: ValidationResult) -> None:
-    css = "ll-chip-ok" if result.valid else "ll-chip-bad"
-    st.markdown(f"<span class='ll-chip {css}'>{html.escape(chip_text(result))}</span>", unsafe_allow_html=True)
+def render_chip(result: ValidationResult, graph: Graph) -> None:
+    css = "ll-chip-new" if is_blank(graph) else "ll-chip-ok" if result.valid else "ll-chip-bad"
+    st.markdown(f"<span class='ll-chip {css}'>{html.escape(chip_text(result, graph))}</span>",
+                unsafe_allow_html=True)
 
 
 def _layout() -> None:
-    state.edit(auto_layout)
+    state.edit(unpin_all)  # every node back in the layered layout, hand-placed ones too
     request_fit()  # a re-layout shows the whole design again, even when it moved only a node or two
 
 
 def render_header() -> None:
     history = state.history()
-    title, chip, undo, redo, layout = st.columns([3.2, 2.2, 1, 1, 1.5], vertical_alignment="center")
-    title.markdown(f"### LayerLab · {html.escape(state.graph().name)}")
+    title, chip, undo, redo, layout = st.columns([2.2, 2.1, 1.6, 2.0, 1.4], vertical_alignment="center")
+    title.markdown(f"<h3 class='ll-title'>LayerLab · {html.escape(state.graph().name)}</h3>", unsafe_allow_html=True)
     with chip:
-        render_chip(state.result())
-    undo.button("↶ Undo", key="undo", disabled=not history.can_undo, on_click=state.undo,
-                use_container_width=True, help="undo the last change")
-    redo.button("↷ Redo", key="redo", disabled=not history.can_redo, on_click=state.redo,
-                use_container_width=True, help="redo what you undid")
-    layout.button("Auto-layout", key="auto_layout", on_click=_layout, use_container_width=True,
-                  help="tidy the canvas: inputs at the left, data flowing right")
+        render_chip(state.result(), state.graph())
+    undo.button("Undo", key="undo", disabled=not history.can_undo, on_click=state.undo, width="stretch",
+                shortcut="Mod+Z", help="undo the last change (Ctrl+Z, also on the canvas)")
+    redo.button("Redo", key="redo", disabled=not history.can_redo, on_click=state.redo, width="stretch",
+                shortcut="Mod+Shift+Z", help="redo what you undid (Ctrl+Shift+Z or Ctrl+Y)")
+    layout.button("Auto-layout", key="auto_layout", on_click=_layout, width="stretch",
+                  help="tidy the canvas: data flows down in layers; blocks you moved by hand join the layout")
 
 
-def render_issues(result: ValidationResult) -> None:
+def render_issues(result: ValidationResult, graph: Graph) -> None:
     """Every issue, one row each; a click selects the node it is about."""
+    if is_blank(graph):
+        st.info("Add a block: click one in the palette on the left (it is wired after the selected node), "
+                "or right-click the canvas and type its name.")
+        return
     if not result.issues:
         st.success("No issues: every shape fits. The code tab has your PyTorch model.")
         return

@@ -6,10 +6,11 @@ from __future__ import annotations
 import streamlit as st
 
 from builder.catalog import BlockSpec, get_block
-from builder.edits import apply_issue_fix, disconnect, remove_node, rename_node, reorder_inputs, set_edge_port
+from builder.edits import apply_issue_fix, delete, disconnect, rename_node, reorder_inputs, set_edge_port
 from builder.graph import Node
 from builder.validate import NodeInfo, Severity
 from ui import state
+from ui.look_inside import render_look_inside
 from ui.param_widgets import inferred_line, param_widget
 from ui.style import human_count, short_shape
 
@@ -62,13 +63,13 @@ def _move(node_id: str, sources: list[str], index: int, step: int) -> None:
 
 def _variadic_inputs(node: Node, sources: list[str]) -> None:
     for k, source in enumerate(sources):
-        cols = st.columns([4, 1, 1, 1], vertical_alignment="center")
-        cols[0].markdown(f"#{k + 1} ‘{source}’")
-        cols[1].button("↑", key=f"up_{node.id}_{source}", disabled=k == 0, on_click=_move,
+        st.markdown(f"#{k + 1} ‘{source}’")
+        cols = st.columns(3, gap="small")  # three equal buttons stay wide enough for their arrows at 1280 px
+        cols[0].button("↑", key=f"up_{node.id}_{source}", disabled=k == 0, on_click=_move,
                        args=(node.id, sources, k, -1), help="move this input earlier")
-        cols[2].button("↓", key=f"down_{node.id}_{source}", disabled=k == len(sources) - 1, on_click=_move,
+        cols[1].button("↓", key=f"down_{node.id}_{source}", disabled=k == len(sources) - 1, on_click=_move,
                        args=(node.id, sources, k, 1), help="move this input later")
-        cols[3].button("✕", key=f"cut_{node.id}_{source}", on_click=state.edit,
+        cols[2].button("✕", key=f"cut_{node.id}_{source}", on_click=state.edit,
                        args=(disconnect, source, node.id), help="remove this edge")
 
 
@@ -136,8 +137,11 @@ def render_inspector() -> None:
     st.caption(block.doc)
     _facts(info)
     _issues(node, info)
+    render_look_inside(node.id)  # the trained model's output at this node (ui.look_inside)
     _params(node, block, info)
     _inputs(node, block, info)
-    with st.expander("Rename or delete"):
+    with st.expander("Rename"):
         _rename(node)
-        st.button(f"Delete ‘{node.id}’", key=f"delete_{node.id}", on_click=state.edit, args=(remove_node, node.id))
+    # The same edit as Backspace on the canvas (builder.edits.delete): one input and one output are bridged.
+    st.button(f"Delete ‘{node.id}’", key=f"delete_{node.id}", on_click=state.edit, args=(delete, [node.id]),
+              icon=":material/delete:", help="remove this block; a block in a chain is bridged over")

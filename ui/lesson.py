@@ -13,15 +13,14 @@ import html
 from pathlib import Path
 
 import streamlit as st
-from streamlit_flow import streamlit_flow
-from streamlit_flow.state import StreamlitFlowState
 
 from builder.graph import Graph
 from builder.project import ProjectError
 from builder.templates import load_template, template_names
 from builder.validate import ValidationResult, validate
 from ui import state
-from ui.canvas_view import flow_elements
+from ui.canvas import render_read_only_canvas
+from ui.canvas_view import canvas_elements
 from ui.gallery import BUILD_VIEW, VIEW_KEY
 from ui.style import human_count, short_shape
 
@@ -126,31 +125,20 @@ def make_copy() -> None:
 
 
 # ---- drawing -----------------------------------------------------------------------------------------
-def _read_only_flow(graph: Graph, result: ValidationResult) -> StreamlitFlowState:
-    """Nodes that can't be dragged, connected, deleted or selected; edges that can't be deleted."""
-    flow = st.session_state.get(LESSON_FLOW)
-    if flow is not None:
-        return flow
-    nodes, edges = flow_elements(graph, result, None)
-    for node in nodes:
-        node.draggable, node.connectable, node.deletable, node.selectable = False, False, False, False
-    for edge in edges:
-        edge.deletable, edge.focusable = False, False
-    flow = StreamlitFlowState(nodes=nodes, edges=edges)
-    st.session_state[LESSON_FLOW] = flow
-    return flow
+def _read_only_elements(graph: Graph, result: ValidationResult) -> tuple[list[dict], list[dict]]:
+    """The canvas's nodes and edges, made once per lesson (the canvas ignores repeats of the same drawing)."""
+    cached = st.session_state.get(LESSON_FLOW)
+    if cached is None or cached[0] is not graph:
+        cached = (graph, *canvas_elements(graph, result)[:2])
+        st.session_state[LESSON_FLOW] = cached
+    return cached[1], cached[2]
 
 
 @st.fragment
 def render_lesson_canvas(graph: Graph, result: ValidationResult) -> None:
     """The design, to look at: pan and zoom work; nothing the canvas sends back is applied (a fragment, so
     a click on the pane reruns only this)."""
-    streamlit_flow(
-        LESSON_CANVAS_KEY, _read_only_flow(graph, result), height=CANVAS_HEIGHT, fit_view=True,
-        show_controls=True, allow_new_edges=False, get_node_on_click=False, get_edge_on_click=False,
-        enable_pane_menu=False, enable_node_menu=False, enable_edge_menu=False, hide_watermark=True,
-        min_zoom=0.3, style={"border": "1px solid #e2e8f0", "borderRadius": "8px"},
-    )
+    render_read_only_canvas(*_read_only_elements(graph, result), key=LESSON_CANVAS_KEY, height=CANVAS_HEIGHT)
 
 
 def render_explanation(name: str, graph: Graph, result: ValidationResult) -> None:

@@ -9,6 +9,7 @@ from builder.edits import add_node
 from ui import state
 
 SEARCH_KEY = "palette_search"
+SHORT_NAME = 11  # characters that fit half the sidebar at 0.85 rem
 OPEN_BY_DEFAULT = {Category.INPUT, Category.DENSE, Category.CONV, Category.ACTIVATION}
 
 
@@ -52,7 +53,26 @@ def render_palette() -> None:
         st.info(f"No block matches ‘{query}’.")
     for category, blocks in groups.items():
         with st.expander(f"{category.value} ({len(blocks)})", expanded=bool(query) or category in OPEN_BY_DEFAULT):
-            columns = st.columns(2)
-            for k, block in enumerate(blocks):
-                columns[k % 2].button(block.type, key=f"palette_{block.type}", help=block.doc,
-                                      on_click=add_block, args=(block.type,), use_container_width=True)
+            for row in rows(blocks):
+                columns = st.columns(len(row)) if len(row) > 1 else [st]
+                for column, block in zip(columns, row):
+                    column.button(block.type, key=f"palette_{block.type}", help=block.doc,
+                                  on_click=add_block, args=(block.type,), width="stretch")
+
+
+def rows(blocks: list[BlockSpec]) -> list[list[BlockSpec]]:
+    """Two short names per row; a long one ("ConvTranspose2d", "TransformerEncoderLayer") gets a row of its own,
+    so every label shows whole at 1280 px instead of two identical "ConvTrans…"."""
+    out: list[list[BlockSpec]] = []
+    pending: list[BlockSpec] = []
+    for block in blocks:
+        if len(block.type) > SHORT_NAME:
+            out.append([block])
+            continue
+        pending.append(block)
+        if len(pending) == 2:
+            out.append(pending)
+            pending = []
+    if pending:
+        out.append(pending)
+    return out

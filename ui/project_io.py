@@ -8,6 +8,7 @@ from builder.project import ProjectError, load_project, to_json
 from builder.settings import settings
 from builder.share import ShareError, encode_share
 from ui import state
+from ui.gallery import BUILD_VIEW, VIEW_KEY
 
 UPLOAD_KEY = "project_upload"
 SHARE_SHOWN = "ll_share_link"
@@ -32,6 +33,7 @@ def _on_upload() -> None:
         return
     state.replace_graph(graph)
     state.flash("success", f"Loaded ‘{upload.name}’ ({len(graph.nodes)} blocks).")
+    st.session_state[VIEW_KEY] = BUILD_VIEW  # show what was opened
 
 
 def megabytes(size: int) -> str:

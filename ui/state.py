@@ -14,7 +14,6 @@ import streamlit as st
 from builder.edits import EditError, add_node
 from builder.graph import Graph
 from builder.history import History
-from builder.layout import auto_layout, needs_layout
 from builder.share import ShareError, decode_share
 from builder.validate import ValidationResult, validate
 
@@ -26,7 +25,7 @@ SHARE_PARAM = "design"
 
 
 def blank_graph() -> Graph:
-    graph, _ = add_node(Graph(name="my_model"), "Input", pos=(40.0, 160.0))
+    graph, _ = add_node(Graph(name="my_model"), "Input")
     return graph
 
 
@@ -36,7 +35,7 @@ def _initial_graph() -> Graph:
     if not text:
         return blank_graph()
     try:
-        return laid_out(decode_share(text))
+        return decode_share(text)
     except ShareError as err:
         flash("error", f"This share link could not be opened: {err}. Starting from a blank canvas.")
         return blank_graph()
@@ -78,10 +77,6 @@ def select(node_id: str | None) -> None:
     st.session_state[SELECTED] = node_id
 
 
-def laid_out(graph_: Graph) -> Graph:
-    return auto_layout(graph_) if needs_layout(graph_) else graph_
-
-
 def commit(new: Graph, key: str | None = None) -> bool:
     """Make ``new`` the current graph as one undo step; False when nothing changed."""
     if new == graph():
@@ -108,8 +103,9 @@ def edit(func: Callable[..., Any], *args: Any, key: str | None = None, **kwargs:
 
 
 def replace_graph(new: Graph) -> None:
-    """A whole new design (template, upload, blank): undoable like any edit."""
-    commit(laid_out(new))
+    """A whole new design (template, upload, blank): undoable like any edit. Nodes without a position follow
+    the layered layout (builder.layout.place)."""
+    commit(new)
     select(None)
 
 
@@ -127,5 +123,9 @@ def flash(kind: str, text: str) -> None:
 
 
 def show_flashes() -> None:
+    """Problems stay on the page until the next action; good news is a toast, so the canvas doesn't move down."""
     for kind, text in st.session_state.pop(FLASH, []):
-        getattr(st, kind)(text)
+        if kind in ("success", "info"):
+            st.toast(text, icon="✅" if kind == "success" else "ℹ️")
+        else:
+            getattr(st, kind)(text)

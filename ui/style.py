@@ -27,7 +27,7 @@ SELECTED_SHADOW = "0 0 0 3px #93c5fd"
 # Wide layout with less padding: the canvas and inspector must fit 1280×800 without horizontal scrolling.
 PAGE_CSS = """
 <style>
-.block-container {padding-top: 2.6rem; padding-bottom: 1rem; padding-left: 1.2rem; padding-right: 1.2rem;
+.block-container {padding-top: 2.2rem; padding-bottom: 0.5rem; padding-left: 1.2rem; padding-right: 1.2rem;
                   max-width: 100%;}
 section[data-testid="stSidebar"] {min-width: 250px; max-width: 290px;}
 section[data-testid="stSidebar"] .stButton button {padding: 0.1rem 0.4rem; min-height: 1.9rem; font-size: 0.85rem;}
@@ -35,6 +35,9 @@ section[data-testid="stSidebar"] .stButton button {padding: 0.1rem 0.4rem; min-h
           font-size: 0.95rem; white-space: nowrap;}
 .ll-chip-ok {background: #dcfce7; color: #166534;}
 .ll-chip-bad {background: #fee2e2; color: #991b1b;}
+.ll-chip-new {background: #e0f2fe; color: #075985;}
+h3.ll-title {font-size: 1.35rem; padding: 0; margin: 0; white-space: nowrap; overflow: hidden;
+            text-overflow: ellipsis;}
 .ll-mono {font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;}
 </style>
 """

@@ -151,7 +151,7 @@ function useViewRules(args, nodes) {
     if (done.current.fit !== args.fitKey) {
       done.current.fit = args.fitKey;
       done.current.focus = args.focusKey; // a fitted view shows the focused node already
-      flow.fitView({ padding: 0.06, maxZoom: 1 });
+      fitAll(flow, args, size);
       return;
     }
     if (args.focusKey && done.current.focus !== args.focusKey) {
@@ -168,6 +168,17 @@ function useViewRules(args, nodes) {
       if (dx || dy) flow.setViewport({ x: x + dx, y: y + dy, zoom }, { duration: 150 });
     }
   }, [initialized, args.fitKey, args.focusKey, nodes]);
+}
+
+// Fit nodes and routes (an edge to the next column runs above the first layer), never zooming past 100 %.
+function fitAll(flow, args, [w, h]) {
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  const grow = (x, y) => { x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y); };
+  flow.getNodes().forEach((n) => { grow(n.position.x, n.position.y); grow(n.position.x + args.nodeW, n.position.y + args.nodeH); });
+  args.edges.forEach((e) => (e.points || []).forEach(([x, y]) => grow(x, y - 10)));
+  const pad = 1 + 2 * args.fitPadding;
+  const zoom = Math.max(args.minZoom, Math.min(1, w / ((x1 - x0) * pad), h / ((y1 - y0) * pad)));
+  flow.setViewport({ x: (w - (x1 - x0) * zoom) / 2 - x0 * zoom, y: (h - (y1 - y0) * zoom) / 2 - y0 * zoom, zoom });
 }
 
 // ---- the canvas ----
