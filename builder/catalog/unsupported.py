@@ -24,10 +24,12 @@ F = TensorSpec
 
 
 def describe(p: Resolved) -> str:
-    """'torch.roll at model.py:42 has no LayerLab block; <advice>' — the one message for the node."""
+    """'torch.roll at model.py:42: <what was found and what to do>' — the one message for the node."""
     where = f" at {p['where']}" if p["where"] else ""
-    advice = p["note"] or "replace this node with blocks that compute the same thing, or change the model"
-    return f"{p['op']}{where} has no LayerLab block; {advice}"
+    if p["note"]:
+        return f"{p['op']}{where}: {p['note']}"
+    return (f"{p['op']}{where} has no LayerLab block; replace this node with blocks that compute the same thing, "
+            "or change the model")
 
 
 def _infer(p: Resolved, inputs: Inputs) -> TensorSpec:

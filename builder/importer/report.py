@@ -1,0 +1,79 @@
+"""What an import produced and found: plain values, no torch, so the CLI and the app can show them cheaply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from builder.graph import Graph
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something in the user's model that the design can't be faithful to: what, where, what to do."""
+
+    op: str  # the operation or module, e.g. "torch.roll" or "LSTM 'rnn'"
+    where: str  # "model.py:42", or an ONNX node name
+    message: str  # one sentence naming op and where, with what to do
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ImportFailure(Exception):
+    """The model can't be imported at all (it can't be traced or read); every field is for the user."""
+
+    def __init__(self, what: str, where: str, detail: str, todo: str) -> None:
+        self.what, self.where, self.detail, self.todo = what, where, detail, todo
+        at = f" at {where}" if where else ""
+        super().__init__(f"{what}{at}: {detail}; {todo}")
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The rebuilt design against the original, on a fresh random batch of another size."""
+
+    ran: bool  # False when the design has errors (Unsupported nodes) and can't be rebuilt
+    same: bool
+    max_abs_diff: float | None
+    batch_size: int
+    note: str  # "verified — same outputs (max diff 0)", or what differs / why it couldn't run
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ran": self.ran, "same": self.same, "max_abs_diff": self.max_abs_diff,
+                "batch_size": self.batch_size, "note": self.note}
+
+
+@dataclass
+class ImportResult:
+    graph: Graph
+    problems: list[Problem] = field(default_factory=list)
+    origins: dict[str, str] = field(default_factory=dict)  # design node id -> module path whose weights it holds
+    source: str = ""  # "torch.fx" or "onnx"
+    param_count: int = 0  # the original's parameters
+    renames: dict[str, dict[str, str]] = field(default_factory=dict)  # node id -> {its key: the original's key}
+    verification: Verification | None = None
+
+    @property
+    def definitions(self) -> int:
+        return len(getattr(self.graph, "definitions", {}))  # format 2 designs only
+
+    def counts(self) -> dict[str, int]:
+        blocks = len([n for n in self.graph.nodes if n.type not in ("Input", "Unsupported")])
+        return {"blocks": blocks, "definitions": self.definitions,
+                "unsupported": len([n for n in self.graph.nodes if n.type == "Unsupported"]),
+                "parameters": self.param_count}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.counts(), "source": self.source, "problems": [p.message for p in self.problems],
+                "verification": self.verification.to_dict() if self.verification else None}
+
+    def report_lines(self) -> list[str]:
+        """The import report the CLI prints and the app shows."""
+        c = self.counts()
+        lines = [f"imported from {self.source}: {c['blocks']} blocks, {c['definitions']} block definitions, "
+                 f"{c['unsupported']} unsupported, {c['parameters']:,} parameters"]
+        lines += [f"  problem: {p.message}" for p in self.problems]
+        if self.verification:
+            lines.append(self.verification.note)
+        return lines
