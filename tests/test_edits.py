@@ -13,19 +13,21 @@ from builder.edits import (
     apply_fix,
     apply_issue_fix,
     connect,
+    delete,
     disconnect,
     insert_before,
     move_node,
+    move_nodes,
     new_node_id,
     remove_node,
     rename_node,
     reorder_inputs,
     set_edge_port,
     set_param,
-    sync_from_canvas,
+    unpin_all,
 )
 from builder.graph import Edge, Graph, Node
-from builder.layout import overlaps
+from builder.layout import overlaps, place
 from builder.project import load_project, to_json
 from builder.validate import validate
 
@@ -72,19 +74,20 @@ def test_three_clicks_build_a_chain_and_the_result_validates():
     g, pool = add_node(g, "MaxPool2d", after=relu)
     assert keys(g) == [(x, conv, None), (conv, relu, None), (relu, pool, None)]
     assert g.node(conv).params == {"out_channels": 8}
-    assert [g.node(n).pos for n in (x, conv, relu, pool)] == [(0, 0), (300, 0), (600, 0), (900, 0)]
+    assert all(g.node(n).pos is None for n in (x, conv, relu, pool))  # the layered layout places them
+    ys = [place(g).positions[n][1] for n in (x, conv, relu, pool)]
+    assert ys == sorted(ys) and len(set(ys)) == 4  # one below the other, in data-flow order
     result = validate(g)
     assert result.valid and result.nodes[pool].output.shape == (8, 13, 13)
 
 
 def test_add_after_a_middle_node_inserts_into_the_chain_and_makes_room():
-    g = chain("Linear", "ReLU")
+    g = unpin_all(chain("Linear", "ReLU"))  # as the layered layout draws it
     g, new = add_node(g, "Dropout", after="n1")
     assert keys(g) == [("n0", "n1", None), (new, "n2", None), ("n1", new, None)]
-    assert g.node(new).pos == (600.0, 0.0)
-    assert g.node("n2").pos == (900.0, 0.0)  # shifted right, no overlap
-    others = [n.pos for n in g.nodes if n.id != new]
-    assert not overlaps(g.node(new).pos, others)
+    spots = place(g).positions
+    assert spots["n1"][1] < spots[new][1] < spots["n2"][1]  # drawn between its neighbours
+    assert not overlaps(spots[new], [p for k, p in spots.items() if k != new])
 
 
 def test_add_after_keeps_the_downstream_port():
@@ -95,14 +98,12 @@ def test_add_after_keeps_the_downstream_port():
 
 
 def test_add_without_after_lands_on_a_free_spot():
-    g = chain("Linear", "ReLU", "Linear")
+    g = chain("Linear", "ReLU", "Linear")  # hand-placed nodes: new ones must avoid them
     for _ in range(6):
         g, new = add_node(g, "Tanh")
-        spot = g.node(new).pos
-        assert spot is not None
-        assert not overlaps(spot, [n.pos for n in g.nodes if n.id != new])
-    assert all(n.pos is not None for n in g.nodes)
-    assert add_node(Graph(), "ReLU")[0].nodes[0].pos == (0.0, 0.0)
+        spots = place(g).positions
+        assert not overlaps(spots[new], [p for k, p in spots.items() if k != new])
+    assert add_node(Graph(), "ReLU")[0].nodes[0].pos is None
     assert add_node(Graph(), "ReLU", pos=(5, 7))[0].nodes[0].pos == (5.0, 7.0)
 
 
@@ -278,7 +279,8 @@ def test_move_node():
 def test_insert_before_on_the_single_input():
     g, new = insert_before(chain("Linear", "ReLU"), "n2", "Dropout", {"p": 0.1})
     assert keys(g) == [("n0", "n1", None), (new, "n2", None), ("n1", new, None)]
-    assert g.node(new).pos == (600.0, 0.0) and g.node("n2").pos == (900.0, 0.0)
+    assert g.node(new).pos is None and g.node("n2").pos == (600.0, 0.0)  # hand-placed n2 stays
+    assert not overlaps(place(g).positions[new], [n.pos for n in g.nodes if n.pos is not None])
     assert g.node(new).params == {"p": 0.1}
 
 
@@ -391,52 +393,26 @@ def test_fix_infer_param_resets_a_wrong_size():
     assert "in_features" not in fixed.node("n1").params and validate(fixed).valid
 
 
-# ---- sync_from_canvas ---------------------------------------------------------------------------------------
+# ---- delete: the one edit behind every way to delete ---------------------------------------------------------
 
 
-def canvas_of(graph: Graph) -> tuple[list[dict], list[dict]]:
-    nodes = [{"id": n.id, "position": {"x": n.pos[0], "y": n.pos[1]}, "data": {"content": n.type}, "type": "default"}
-             for n in graph.nodes]
-    edges = [{"id": f"{e.source}-{e.target}", "source": e.source, "target": e.target} for e in graph.edges]
-    return nodes, edges
+def test_delete_bridges_a_chain_node_removes_edges_and_skips_what_is_gone():
+    g = chain("Linear", "ReLU", "Linear")
+    one = delete(g, ["n2"])
+    assert keys(one) == [("n0", "n1", None), ("n1", "n3", None)]  # n1 → n3 bridged over the removed ReLU
+    assert one == remove_node(g, "n2")
+    both = delete(g, ["n2", "ghost"], [("n0", "n1"), ("n1", "n9")])
+    assert keys(both) == [("n1", "n3", None)] and [n.id for n in both.nodes] == ["n0", "n1", "n3"]
+    assert delete(g, []) is g
 
 
-def test_sync_unchanged_returns_the_same_graph():
-    g = chain("Linear", "ReLU")
-    assert sync_from_canvas(g, *canvas_of(g)) is g
-
-
-def test_sync_positions_deletions_and_new_edges():
-    g = Graph("t", (Node("x", "Input", {"shape": [2, 3]}, pos=(0, 0)), Node("a", "ReLU", pos=(300, 0)),
-                    Node("b", "Tanh", {}, pos=(300, 150)), Node("cat", "Concat", {"dim": 2}, pos=(600, 0))),
-              (Edge("x", "a"), Edge("a", "cat", "2"), Edge("b", "cat", "1")))
-    nodes, edges = canvas_of(g)
-    nodes[1]["position"] = {"x": 310.5, "y": 20}
-    nodes.append({"id": "free text node", "position": {"x": 0, "y": 500}, "data": {"content": "Conv2d"}})
-    edges.append({"id": "st-flow-edge_x-b", "source": "x", "target": "b"})
-    edges.append({"id": "st-flow-edge_cat-x", "source": "cat", "target": "x"})  # into an Input: ignored
-    edges.append({"id": "st-flow-edge_ghost-b", "source": "ghost", "target": "b"})  # unknown: ignored
-    g2 = sync_from_canvas(g, nodes, edges)
-    assert g2.node("a").pos == (310.5, 20.0)
-    assert keys(g2) == [("x", "a", None), ("a", "cat", "2"), ("b", "cat", "1"), ("x", "b", None)]
-    assert g2.node("cat").params == {"dim": 2}
-    assert validate(g2).valid
-    # the user deletes node b (its edges go with it) and the edge a → cat
-    nodes = [n for n in nodes if n["id"] not in ("b", "free text node")]
-    edges = [e for e in edges if e["id"] == "x-a"]
-    g3 = sync_from_canvas(g2, nodes, edges)
-    assert [n.id for n in g3.nodes] == ["x", "a", "cat"]
-    assert keys(g3) == [("x", "a", None)]
-
-
-def test_sync_tolerates_junk_from_the_canvas():
+def test_move_nodes_pins_and_unpin_all_releases():
     g = chain("ReLU")
-    nodes, edges = canvas_of(g)
-    nodes[1]["position"] = {"x": "left"}
-    nodes.append("not a node")
-    edges.append({"source": 3, "target": None})
-    edges.append({"source": "n1", "target": "n1"})
-    assert sync_from_canvas(g, nodes, edges) is g
+    moved = move_nodes(g, {"n1": [10, 20], "gone": [1, 2]})
+    assert moved.node("n1").pos == (10.0, 20.0)
+    assert all(n.pos is None for n in unpin_all(moved).nodes)
+    with pytest.raises(EditError, match="position"):
+        move_nodes(g, {"n1": ["a", 2]})
 
 
 def test_node_limit_is_refused():
