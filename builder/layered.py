@@ -36,7 +36,7 @@ LANE_W = 56.0  # a long edge's lane, at least: its label ("16×8×8") sits in it
 BAND_GAP = 32.0  # between folded columns: edges from one column to the next run down this gutter
 LABEL_DX = 4.0  # a label in a gap starts this far right of its line
 VIEW_W = 676.0  # the canvas at 1280 x 800, measured (wider screens only zoom in more)
-VIEW_H = 620.0
+VIEW_H = 600.0
 FIT_PADDING = 0.03  # the canvas's fitView padding
 GOOD_ZOOM = 0.9  # zoom beyond this is not worth another column
 SWEEPS = 4
@@ -137,7 +137,7 @@ def choose_bands(dag: nx.DiGraph, layer: dict[str, int], lane_w: float = LANE_W)
     for per_band in range(count, 0, -1):
         bands = _cuts(count, per_band, crossing)
         w = sum(max(width[a:b]) - NODE_GAP for a, b in bands) + BAND_GAP * (len(bands) - 1)
-        h = max(b - a for a, b in bands) * STEP_Y - LAYER_GAP
+        h = max(b - a for a, b in bands) * STEP_Y  # with the lanes above and below the layers
         key = (round(min(fit_zoom(w, h), GOOD_ZOOM), 3), -len(bands), -sum(crossing[b] for _, b in bands[:-1]))
         if best_key is None or key > best_key:
             best, best_key = bands, key
