@@ -122,7 +122,17 @@ class Context:
         tensors = [v for v in (inputs or []) if isinstance(v, Tensor)][:3]
         node_id = self.add(self.fx_node.name, "Unsupported", params, list(zip(tensors, ("x", "y", "z"))))
         self.problems.append(Problem(op, self.where, describe(params)))
+        recorded = self.recorded()
+        if isinstance(recorded, (tuple, list)):  # out, h = <unsupported>(x): each part comes from the placeholder
+            return Pending(lambda path: _part(node_id, recorded, path))
         return self.out(node_id)
+
+
+def _part(node_id: str, recorded: Any, path: tuple[Any, ...]) -> Tensor | Static:
+    value = recorded
+    for index in path:
+        value = value[index]
+    return Tensor(node_id, tuple(value.shape), value.dtype) if isinstance(value, torch.Tensor) else Static(value)
 
 
 def tensors_in(values: Any) -> list[Tensor]:

@@ -1,0 +1,132 @@
+"""Import: every hand-written corpus model becomes a design that, rebuilt from its generated code with the
+original's weights, gives the same outputs at another batch size; and each failure mode says what, where, and
+what to do, without a traceback."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+
+from builder.importer import TRACE_BATCH, ImportFailure, example_inputs, import_module
+from builder.importer.verify import carry_weights
+from builder.project import load_project, to_json
+from builder.validate import validate
+from codegen.loader import build_model
+from codegen.source import CodegenError, generate_model
+from tests.import_corpus import failures, sequence, vision
+
+F32, LONG = "float", "long"
+CORPUS = {
+    "mlp": (vision.MLP, [(20,)], [F32]),
+    "lenet": (vision.LeNet, [(1, 28, 28)], [F32]),
+    "resnet18": (vision.resnet18, [(3, 32, 32)], [F32]),
+    "resnet50": (vision.resnet50, [(3, 32, 32)], [F32]),
+    "vgg11_bn": (vision.VGG11BN, [(3, 32, 32)], [F32]),
+    "mobilenet_v2": (vision.MobileNetV2, [(3, 32, 32)], [F32]),
+    "unet": (vision.UNet, [(3, 16, 16)], [F32]),
+    "lstm_classifier": (sequence.LSTMClassifier, [(12,)], [LONG]),
+    "gru_forecaster": (sequence.GRUForecaster, [(10, 3)], [F32]),
+    "seq2seq": (sequence.Seq2Seq, [(9,), (7,)], [LONG, LONG]),
+    "transformer_classifier": (sequence.TransformerClassifier, [(12,)], [LONG]),
+    "gpt": (sequence.GPT, [(16,)], [LONG]),
+}
+
+
+def _randomize(model: torch.nn.Module) -> torch.nn.Module:
+    """Non-default weights and running statistics, so copying them is really tested."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+            if "running_var" in name:
+                tensor.uniform_(0.5, 1.5)
+            elif "running_mean" in name:
+                tensor.normal_(0, 0.1)
+            elif tensor.is_floating_point() and name.endswith(("weight", "bias")):
+                tensor.add_(torch.randn_like(tensor) * 0.01)
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", list(CORPUS))
+def test_corpus_model_imports_and_gives_the_same_outputs(name):
+    factory, shapes, dtypes = CORPUS[name]
+    model = _randomize(factory())
+    result = import_module(model, example_inputs(shapes, dtypes, high=40))
+    assert result.problems == []
+    check = result.verification
+    assert check.ran and check.same, check.note
+    assert check.max_abs_diff <= 1e-5 and check.batch_size != TRACE_BATCH
+    # The design survives the project format, and the original's whole state dict fills the rebuilt model.
+    again = load_project(to_json(result.graph))
+    assert validate(again).valid
+    source = generate_model(again)
+    rebuilt = build_model(source)
+    state, unused = carry_weights(source, rebuilt, model.state_dict(), result.origins, result.renames)
+    assert unused == []
+    rebuilt.load_state_dict(state, strict=True)
+    assert sum(p.numel() for p in rebuilt.parameters()) == result.param_count
+
+
+def line_of(cls: type, marker: str) -> str:
+    lines, start = inspect.getsourcelines(cls)
+    number = next(start + k for k, line in enumerate(lines) if marker in line)
+    return f"failures.py:{number}"
+
+
+def _problems(model: torch.nn.Module, *inputs: torch.Tensor) -> list[str]:
+    result = import_module(model, inputs)
+    assert result.verification is not None and not result.verification.ran  # blocked, not silently wrong
+    with pytest.raises(CodegenError):
+        generate_model(result.graph)
+    return [p.message for p in result.problems]
+
+
+def test_data_dependent_control_flow_is_named_with_its_line():
+    with pytest.raises(ImportFailure) as caught:
+        import_module(failures.DataDependent(), (torch.randn(3, 4),))
+    err = caught.value
+    assert err.what == "data-dependent control flow"
+    assert err.where == line_of(failures.DataDependent, "if x.sum() > 0")
+    assert "torch.where" in err.todo and "x.sum() > 0" in err.detail
+
+
+def test_a_python_loop_over_time_steps_is_named():
+    messages = _problems(failures.TimeLoop(), torch.randn(3, 5, 3))
+    where = line_of(failures.TimeLoop, "h = self.cell")
+    loop = [m for m in messages if "loop over time steps" in m]
+    assert loop and all(where in m and "GRUCell 'cell'" in m and "nn.GRU(batch_first=True)" in m for m in loop)
+
+
+def test_weight_sharing_is_named():
+    [message] = _problems(failures.SharedWeights(), torch.randn(3, 6))
+    assert "nn.Linear 'fc'" in message and line_of(failures.SharedWeights, "the same layer again") in message
+    assert f"first at {line_of(failures.SharedWeights, 'torch.relu(self.fc(x))')}" in message
+
+
+def test_a_mask_passed_at_call_time_is_named():
+    mask = torch.zeros(4, 4, dtype=torch.bool)
+    [message] = _problems(failures.MaskAtCall(), torch.randn(3, 4, 8), mask)
+    assert "nn.MultiheadAttention 'attn'" in message and "'mask'" in message and "causal=True" in message
+    assert line_of(failures.MaskAtCall, "mask from the caller") in message
+
+
+def test_a_time_first_rnn_is_named():
+    messages = _problems(failures.TimeFirst(), torch.randn(5, 3, 3))
+    assert any("nn.LSTM 'rnn'" in m and "batch_first=False" in m and line_of(failures.TimeFirst, "(T, N, H)") in m
+               for m in messages)
+
+
+def test_an_operation_without_a_block_stays_visible():
+    messages = _problems(failures.Rolls(), torch.randn(3, 5))
+    assert messages == [f"torch.roll at {line_of(failures.Rolls, 'no block for this')} has no LayerLab block; "
+                        "replace this node with blocks that compute the same thing, or change the model"]
+    result = import_module(failures.Rolls(), (torch.randn(3, 5),))
+    issue = next(i for i in validate(result.graph).errors if i.node == "roll")
+    assert issue.message == messages[0]
+
+
+def test_a_wrong_example_input_is_a_plain_message():
+    with pytest.raises(ImportFailure) as caught:
+        import_module(vision.LeNet(), (torch.randn(3, 3, 28, 28),))
+    assert caught.value.what == "the model fails on the example input" and "vision.py:" in caught.value.where
