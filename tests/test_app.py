@@ -1,20 +1,20 @@
-"""The app's logic through Streamlit's AppTest: what the canvas returns is injected through session_state."""
+"""The app's logic through Streamlit's AppTest: the canvas's events are injected through session_state."""
 
 from __future__ import annotations
 
 import itertools
 import json
-import time
 
 import pytest
 from app_helpers import start_app
 from streamlit.testing.v1 import AppTest
 
+from builder.graph import Edge, Graph, Node
 from builder.project import dump_project
 from builder.share import encode_share
 from builder.templates import load_template
 from builder.validate import validate
-from ui.canvas_events import apply_canvas_state, match_block_type
+from ui.canvas_events import Step, apply_event, match_block_type
 
 _CLOCK = itertools.count(1)
 def start(query: dict[str, str] | None = None, view: str | None = "Build") -> AppTest:
@@ -38,40 +38,37 @@ def chip(at: AppTest) -> str:
     return next(m.value for m in at.markdown if "<span class='ll-chip" in m.value)
 
 
-def send_canvas(at: AppTest, edges: list[dict] | None = None, selected_id: str | None = None,
-                extra_nodes: list[dict] | None = None) -> None:
-    """What the canvas sends back: the nodes it shows (as Python last pushed them), edges, the clicked id."""
-    args = canvas_args(at)
-    at.session_state["canvas"] = {
-        "nodes": args["nodes"] + (extra_nodes or []),
-        "edges": args["edges"] if edges is None else edges,
-        "selectedId": selected_id,
-        "timestamp": stamp(),
-    }
+def send(at: AppTest, kind: str, **data) -> None:
+    """One event from the canvas (ui/canvas_frontend sends exactly this shape), then the rerun it causes."""
+    at.session_state["canvas"] = {"id": f"test-{next(_CLOCK)}", "kind": kind, **data}
     at.run()
     assert not at.exception, at.exception
 
 
-def stamp() -> int:
-    """Canvas timestamps: newer than anything Python pushed, and increasing."""
-    return int(time.time() * 1000) + 100_000 + 1000 * next(_CLOCK)
+def edge(source: str, target: str) -> str:
+    return f"e:{source}->{target}"
 
 
-def edge(source: str, target: str) -> dict:
-    return {"id": f"st-flow-edge_{source}-{target}", "source": source, "target": target}
+def face(at: AppTest, node_id: str) -> str:
+    node = next(n for n in canvas_args(at)["nodes"] if n["id"] == node_id)
+    return " | ".join(" ".join(text for _, text in line) for line in node["lines"])
+
+
+def labels(at: AppTest) -> dict[str, str]:
+    return {e["id"]: e["label"] for e in canvas_args(at)["edges"]}
 
 
 def test_first_visit_shows_the_gallery_and_a_blank_canvas() -> None:
     at = start(view=None)
     assert at.session_state["view"] == "Templates"
     assert [n.type for n in graph(at).nodes] == ["Input"]
-    assert "1 issue" in chip(at)
+    assert "blank" in chip(at) and "issue" not in chip(at)  # says what to do next, not a red chip
     assert any(b.key == "open_digits_cnn" for b in at.button)
 
 
 def test_palette_clicks_chain_blocks_after_the_selection() -> None:
     at = start()
-    send_canvas(at, selected_id="input_1")  # a click on the Input node
+    send(at, "select", node="input_1")  # a click on the Input node
     assert selected(at) == "input_1"
     for type_name in ("Linear", "ReLU", "Linear"):
         at.button(key=f"palette_{type_name}").click().run()
@@ -80,10 +77,8 @@ def test_palette_clicks_chain_blocks_after_the_selection() -> None:
         ("input_1", "linear_1"), ("linear_1", "relu_1"), ("relu_1", "linear_2")]
     assert selected(at) == "linear_2"
     assert "valid" in chip(at)
-    faces = {n["id"]: n["data"]["content"] for n in canvas_args(at)["nodes"]}
-    assert "→ 64" in faces["linear_2"] and "4.2 K params" in faces["linear_2"]  # 64×64 + 64
-    labels = {e["id"]: e["label"] for e in canvas_args(at)["edges"]}
-    assert labels["st-flow-edge_linear_1-relu_1"] == "64"
+    assert "→ 64" in face(at, "linear_2") and "4.2 K params" in face(at, "linear_2")  # 64×64 + 64
+    assert labels(at)[edge("linear_1", "relu_1")] == "64"
 
 
 def test_palette_search_filters_by_alias() -> None:
@@ -96,14 +91,14 @@ def test_palette_search_filters_by_alias() -> None:
 def test_drawn_edge_shows_the_error_and_the_fix_removes_it() -> None:
     at = start()
     at.button(key="palette_Embedding").click().run()
-    send_canvas(at, edges=[edge("input_1", "embedding_1")], selected_id="st-flow-edge_input_1-embedding_1")
+    send(at, "connect", source="input_1", target="embedding_1")
     assert [(e.source, e.target) for e in graph(at).edges] == [("input_1", "embedding_1")]
     assert selected(at) == "embedding_1"  # a drawn edge selects its target, where the problem shows
     assert any("token ids" in e.value for e in at.error)
-    face = next(n for n in canvas_args(at)["nodes"] if n["id"] == "embedding_1")
-    assert "✖" in face["data"]["content"] and face["style"]["border"].startswith("2px solid #dc2626")
-    red = next(e for e in canvas_args(at)["edges"] if e["id"] == "st-flow-edge_input_1-embedding_1")
-    assert red["label"].startswith("✖")
+    node = next(n for n in canvas_args(at)["nodes"] if n["id"] == "embedding_1")
+    assert "✖" in face(at, "embedding_1") and node["status"] == "error"
+    red = next(e for e in canvas_args(at)["edges"] if e["id"] == edge("input_1", "embedding_1"))
+    assert red["label"].startswith("✖") and red["bad"]
     fix = next(b for b in at.button if b.label.startswith("Fix: make the Input token ids"))
     fix.click().run()
     assert "valid" in chip(at)
@@ -113,33 +108,57 @@ def test_drawn_edge_shows_the_error_and_the_fix_removes_it() -> None:
 
 def test_canvas_moves_and_deletions_sync() -> None:
     at = start()
-    send_canvas(at, selected_id="input_1")
+    send(at, "select", node="input_1")
     at.button(key="palette_Linear").click().run()
-    nodes = canvas_args(at)["nodes"]
-    for item in nodes:
-        if item["id"] == "linear_1":
-            item["position"] = {"x": 777.0, "y": 55.0}
-    at.session_state["canvas"] = {"nodes": nodes, "edges": canvas_args(at)["edges"], "selectedId": None,
-                                  "timestamp": stamp()}
-    at.run()
-    assert graph(at).node("linear_1").pos == (777.0, 55.0)
-    send_canvas(at, edges=[])  # the edge deleted on the canvas
+    send(at, "move", positions={"linear_1": [777.0, 55.0]})
+    assert graph(at).node("linear_1").pos == (777.0, 55.0)  # pinned where the user dropped it
+    send(at, "delete", nodes=[], edges=[edge("input_1", "linear_1")])  # Backspace on a selected edge
     assert graph(at).edges == ()
-    at.button(key="undo").click().run()
+    assert edge("input_1", "linear_1") not in labels(at)  # the canvas is told on the same run
+    send(at, "undo")
     assert [(e.source, e.target) for e in graph(at).edges] == [("input_1", "linear_1")]
+    send(at, "redo")
+    assert graph(at).edges == ()
+
+
+def test_every_delete_is_the_same_edit_and_sticks() -> None:
+    """Backspace/Delete and the right-click menu send "delete"; the inspector's button calls the same edit."""
+    at = start(query={"design": encode_share(load_template("digits_mlp"))})
+    before = graph(at)
+    middle = before.node_ids[2]
+    send(at, "select", node=middle)
+    send(at, "delete", nodes=[middle], edges=[])
+    by_key = graph(at)
+    assert not by_key.has_node(middle) and selected(at) is None
+    assert {n["id"] for n in canvas_args(at)["nodes"]} == set(by_key.node_ids)  # same run, no stale echo
+    send(at, "delete", nodes=[middle], edges=[])  # a late repeat of the same delete changes nothing
+    assert graph(at) == by_key
+    at.run()  # and a rerun (a tab switch) doesn't bring it back
+    assert graph(at) == by_key
+    send(at, "undo")
+    assert graph(at) == before
+    send(at, "select", node=middle)
+    at.button(key=f"delete_{middle}").click().run()
+    assert graph(at) == by_key  # the inspector: the very same graph, bridge included
+
+
+def test_a_canvas_event_is_applied_once() -> None:
+    at = start()
+    send(at, "create", text="ReLU", x=10, y=20)
+    assert [n.type for n in graph(at).nodes] == ["Input", "ReLU"]
+    at.run()  # the component returns its last value on every run: not a second ReLU
+    assert [n.type for n in graph(at).nodes] == ["Input", "ReLU"]
 
 
 def test_pane_menu_text_creates_a_block_or_explains() -> None:
     at = start()
-    pane = {"id": "st-flow-node_abc", "position": {"x": 400, "y": 300}, "data": {"content": "conv2d"}}
-    send_canvas(at, extra_nodes=[pane])
+    send(at, "create", text="conv2d", x=400, y=300)
     assert [n.type for n in graph(at).nodes] == ["Input", "Conv2d"]
     assert graph(at).node("conv2d_1").pos == (400.0, 300.0)
-    pane = {"id": "st-flow-node_xyz", "position": {"x": 0, "y": 0}, "data": {"content": "Conv2x"}}
-    send_canvas(at, extra_nodes=[pane])
+    assert selected(at) == "conv2d_1"
+    send(at, "create", text="Conv2x", x=0, y=0)
     assert len(graph(at).nodes) == 2
     assert any("not a block type" in w.value and "Conv2d" in w.value for w in at.warning)
-    assert "st-flow-node_xyz" not in {n["id"] for n in canvas_args(at)["nodes"]}  # pushed away again
 
 
 def test_undo_redo_and_template_loading() -> None:
@@ -149,7 +168,7 @@ def test_undo_redo_and_template_loading() -> None:
     at.run()
     at.button(key="open_digits_cnn").click().run()
     assert graph(at).name == "digits_cnn" and at.session_state["view"] == "Build"
-    assert all(n.pos is not None for n in graph(at).nodes)  # laid out on load
+    assert {n["id"] for n in canvas_args(at)["nodes"]} == set(graph(at).node_ids)  # drawn by the layout
     at.button(key="undo").click().run()
     assert [n.type for n in graph(at).nodes] == ["Input"]
     assert at.button(key="redo").disabled is False
@@ -159,14 +178,14 @@ def test_undo_redo_and_template_loading() -> None:
 
 def test_inspector_param_widget_edits_and_refuses() -> None:
     at = start()
-    send_canvas(at, selected_id="input_1")
+    send(at, "select", node="input_1")
     at.button(key="palette_Linear").click().run()
     at.number_input(key="param_linear_1_out_features").set_value(10).run()
     assert graph(at).node("linear_1").params["out_features"] == 10
     at.button(key="cut_linear_1_input_1").click().run()
     assert graph(at).edges == ()
     at.button(key="undo").click().run()
-    send_canvas(at, selected_id="input_1")
+    send(at, "select", node="input_1")
     at.text_input(key="param_input_1_shape").input("1, 8, 8").run()
     assert graph(at).node("input_1").params["shape"] == [1, 8, 8]
     at.text_input(key="param_input_1_shape").input("1, eight").run()
@@ -228,34 +247,35 @@ def test_train_tab_renders_without_error() -> None:
 
 def test_canvas_events_are_pure() -> None:
     g = load_template("xor_mlp")
-    nodes = [{"id": n.id, "position": {"x": 1.0, "y": 2.0}, "data": {}} for n in g.nodes]
-    out = apply_canvas_state(g, {"nodes": nodes, "edges": [edge(e.source, e.target) for e in g.edges],
-                                 "selectedId": None})
-    assert not out.structural and out.graph.nodes[0].pos == (1.0, 2.0)
+    assert apply_event(g, None, {"kind": "move", "positions": {g.node_ids[1]: [1.0, 2.0]}}).graph.nodes[1].pos == (1.0, 2.0)
+    assert apply_event(g, None, {"kind": "undo"}).step is Step.UNDO
+    assert apply_event(g, None, {"kind": "select", "node": "ghost"}).selected is None
+    refused = apply_event(g, None, {"kind": "connect", "source": g.node_ids[1], "target": g.node_ids[0]})
+    assert refused.graph is g and "nothing can feed it" in refused.messages[0]
+    junk = apply_event(g, None, {"kind": "explode"})
+    assert junk.graph is g and "doesn't know" in junk.messages[0]
+    bad = apply_event(g, None, {"kind": "create", "text": "ReLU", "x": "left", "y": 0})
+    assert bad.graph is g and "number" in bad.messages[0]
     assert match_block_type("**LSTM**") == "LSTM" and match_block_type("fully connected") == "Linear"
     assert match_block_type("banana") is None
-    clicked = apply_canvas_state(g, {"nodes": nodes, "edges": [edge(e.source, e.target) for e in g.edges],
-                                     "selectedId": "st-flow-edge_x-hidden"})
-    assert clicked.selected is None  # an existing edge: stays selected on the canvas for the Delete key
 
 
-def test_multi_input_ports_order_and_labels() -> None:
-    at = start(query={"design": encode_share(load_template("resnet_mini"))})
-    send_canvas(at, selected_id="b1_add")
-    labels = {e["id"]: e["label"] for e in canvas_args(at)["edges"]}
-    assert labels["st-flow-edge_b1_bn2-b1_add"].startswith("#1 · ")
-    assert labels["st-flow-edge_stem_relu-b1_add"].startswith("#2 · ")
-    at.button(key="down_b1_add_b1_bn2").click().run()  # b1_bn2 becomes input #2
-    ports = {e.source: e.port for e in graph(at).in_edges("b1_add")}
-    assert ports == {"stem_relu": "1", "b1_bn2": "2"}
-    assert "valid" in chip(at)
+def test_port_words_only_where_a_block_has_several_inputs() -> None:
+    nodes = (Node("x", "Input", {"shape": [4, 8]}), Node("a", "ReLU"), Node("b", "Tanh"), Node("cat", "Concat"),
+             Node("sum", "Add"))
+    edges = (Edge("x", "a"), Edge("x", "b"), Edge("a", "cat", "1"), Edge("b", "cat", "2"), Edge("a", "sum", "1"),
+             Edge("b", "sum", "2"))
+    at = start(query={"design": encode_share(Graph("ports", nodes, edges))})
+    shown = labels(at)
+    assert shown[edge("x", "a")] == "4×8"  # one input: just the shape
+    assert shown[edge("a", "cat")] == "#1 · 4×8" and shown[edge("b", "cat")] == "#2 · 4×8"  # order matters
+    assert shown[edge("a", "sum")] == "4×8"  # Add: order doesn't matter, no number
+    send(at, "select", node="cat")
+    at.button(key="down_cat_a").click().run()
+    assert labels(at)[edge("a", "cat")] == "#2 · 4×8"
     seq2seq = start(query={"design": encode_share(load_template("transformer_seq2seq"))})
-    send_canvas(seq2seq, selected_id="decoder")
-    labels = {e["id"]: e["label"] for e in canvas_args(seq2seq)["edges"]}
-    assert labels["st-flow-edge_encoder-decoder"].startswith("memory · ")
-    seq2seq.selectbox(key="port_decoder_encoder").select("tgt").run()  # both edges on 'tgt': an issue
-    assert not seq2seq.exception
-    assert any("port" in e.value for e in seq2seq.error)
+    assert labels(seq2seq)[edge("encoder", "decoder")].startswith("memory · ")
+    assert labels(seq2seq)[edge("src", "encoder")] == "8 ids"
 
 
 def test_issue_row_selects_its_node() -> None:
@@ -269,17 +289,16 @@ def test_issue_row_selects_its_node() -> None:
 
 
 def test_rename_delete_and_auto_layout() -> None:
-    from builder.layout import auto_layout
-
     at = start()
-    send_canvas(at, selected_id="input_1")
+    send(at, "select", node="input_1")
     at.button(key="palette_Linear").click().run()
     at.text_input(key="rename_linear_1").input("classifier").run()
     at.button(key="do_rename_linear_1").click().run()
     assert graph(at).has_node("classifier") and selected(at) == "classifier"
     assert [(e.source, e.target) for e in graph(at).edges] == [("input_1", "classifier")]
+    send(at, "move", positions={"classifier": [900, 900]})
     at.button(key="auto_layout").click().run()
-    assert graph(at) == auto_layout(graph(at))
+    assert all(n.pos is None for n in graph(at).nodes)  # back in the layered layout
     at.button(key="delete_classifier").click().run()
     assert graph(at).node_ids == ["input_1"]
     assert not any((b.key or "").startswith("delete_") for b in at.button)  # the inspector is empty again

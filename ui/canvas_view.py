@@ -13,7 +13,7 @@ from builder.catalog import get_block, has_block
 from builder.graph import Edge, Graph, Node
 from builder.layout import Drawing, Route, place
 from builder.validate import NodeInfo, Severity, ValidationResult
-from ui.style import CATEGORY_COLOURS, ERROR_BORDER, clip, human_count, short_shape
+from ui.style import CATEGORY_COLOURS, clip, human_count, short_shape
 
 BLOCK_COLOUR = "#334155"  # a node made of blocks (format 2), or a type the catalog doesn't know
 NOTE_CHARS = 26  # one line of a node at 12 px
@@ -99,17 +99,17 @@ def port_word(graph: Graph, result: ValidationResult, edge: Edge) -> str | None:
     """Which input an edge feeds, in words, only where its block takes several: "memory", "state", "#2"."""
     target = graph.node(edge.target)
     info = result.nodes.get(edge.target)
-    if info is None or not has_block(target.type) or len(graph.in_edges(edge.target)) < 2:
+    if info is None or len(graph.in_edges(edge.target)) < 2:
         return None
-    block = get_block(target.type)
+    variadic = has_block(target.type) and bool(get_block(target.type).ports) and get_block(target.type).ports[0].variadic
     for port, sources in info.sources.items():
         if edge.source in sources:
-            if block.ports and block.ports[0].variadic:
+            if variadic:
                 return None if target.type in ORDERLESS else f"#{sources.index(edge.source) + 1}"
             if port == "x" and target.type in QUERY_PORT_BLOCKS:
                 return "query"
             return PORT_WORDS.get(port, port)
-    return None
+    return PORT_WORDS.get(edge.port, edge.port) if edge.port else None
 
 
 def edge_label(graph: Graph, result: ValidationResult, edge: Edge) -> str:
@@ -142,7 +142,3 @@ def canvas_elements(graph: Graph, result: ValidationResult) -> tuple[list[dict],
     nodes = [canvas_node(n, result.nodes[n.id], drawn.positions[n.id]) for n in graph.nodes]
     edges = [canvas_edge(e, labels[e.key], e.key in bad, drawn.routes.get(e.key)) for e in graph.edges]
     return nodes, edges, drawn
-
-
-def error_colour() -> str:
-    return ERROR_BORDER
