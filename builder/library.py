@@ -53,3 +53,18 @@ def add_library_block(graph: Graph, name: str) -> Graph:
     """``graph`` with the library block ``name`` (and what it uses) defined, keeping the design's own versions."""
     definitions = {**library_definitions(name), **graph.definitions}
     return Graph(graph.name, graph.nodes, graph.edges, graph.description, graph.meta, definitions)
+
+
+def unchanged_library_blocks(graph: Graph) -> set[str]:
+    """Definitions of ``graph`` identical to the library's, which a reader can restore from the library alone.
+
+    A library block counts only with everything it uses unchanged too, and only when the design uses it directly
+    (the reader restores library blocks from the types of the design's own nodes)."""
+    used = {n.type for n in graph.nodes if n.type in graph.definitions}
+    unchanged: set[str] = set()
+    for name in used:
+        library = library_definitions(name)
+        if library and all(graph.definitions.get(k) == d for k, d in library.items()):
+            unchanged.update(library)
+    needed = {n.type for d in graph.definitions.values() if d.name not in unchanged for n in d.graph.nodes}
+    return unchanged - needed

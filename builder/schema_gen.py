@@ -185,6 +185,9 @@ def build_schema() -> dict[str, Any]:
         "required": ["layerlab", "nodes"],
         "additionalProperties": False,
         "properties": top,
+        # Without definitions, every node type must be a catalog block (a definition name can't be told apart).
+        "if": {"not": {"required": ["definitions"]}},
+        "then": {"properties": {"nodes": {"items": {"properties": {"type": {"enum": [b.type for b in blocks]}}}}}},
         "$defs": {"node": node, "inner_node": _node_schema(blocks, inside=True), "edge": _edge_schema(),
                   "definition": _definition_schema(), "params": {b.type: params_schema(b) for b in blocks}},
     }

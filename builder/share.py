@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from builder.graph import Graph
+from builder.library import unchanged_library_blocks
 from builder.project import ProjectError, dump_project, load_project
 
 VERSION = "1"
@@ -34,6 +35,11 @@ def encode_share(graph: Graph, keep_positions: bool = False) -> str:
     if not keep_positions:
         for node in data["nodes"]:
             node.pop("pos", None)
+    unchanged = unchanged_library_blocks(graph)
+    if unchanged:  # the reader copies them back from the library: a link carries only what the user changed
+        data["definitions"] = {k: v for k, v in data["definitions"].items() if k not in unchanged}
+        if not data["definitions"]:
+            del data["definitions"]
     text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     packed = zlib.compress(text.encode("utf-8"), 9)
     return PREFIX + base64.urlsafe_b64encode(packed).decode("ascii").rstrip("=")

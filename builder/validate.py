@@ -317,7 +317,8 @@ def _fold(graph: Graph, expansion: Expansion, flat: ValidationResult) -> Validat
     for node in graph.nodes:
         info = infos[node.id]
         if node.type not in graph.definitions:
-            infos[node.id] = _renamed(flat.nodes[node.id], expansion)
+            if node.id in flat.nodes:  # absent when an instance upstream could not be expanded
+                infos[node.id] = _renamed(flat.nodes[node.id], expansion)
             continue
         inner = [flat.nodes[f] for f in members[node.id]]
         info.param_count = sum(i.param_count for i in inner)

@@ -374,8 +374,9 @@ def templates():
             "resnet18",
             "ResNet-18 (He et al., 2015) for 224×224 images, built from BasicBlocks: a 7×7 stem, four stages of "
             "two blocks each (the first of stages 2–4 halves the resolution and doubles the channels), global "
-            "average pooling and a classifier. Its parameters have torchvision's names.",
-            {"dataset": "digits", "epochs": 1, "batch_size": 16}, resnet_defs,
+            "average pooling and a classifier. Its parameters have torchvision's names; train it on your own images.",
+            # No built-in set is ImageNet-sized: it trains on the user's own image-folder zip.
+            {"dataset": "image_zip", "epochs": 10, "lr": 0.1, "optimizer": "momentum", "batch_size": 32}, resnet_defs,
             [node("x", "Input", shape=[3, 224, 224]),
              node("conv1", "Conv2d", out_channels=64, kernel_size=7, stride=2, padding=3, bias=False),
              node("bn1", "BatchNorm2d"), node("relu", "ReLU"),
@@ -390,10 +391,9 @@ def templates():
                   "flatten", "fc")),
         "resnet_mini": design(
             "resnet_mini",
-            "A small ResNet for 8×8 digits: a stem, then two stages of residual BasicBlocks — the input of each "
-            "block is added back to its output (the skip connection), so gradients flow straight through. The "
-            "second stage halves the resolution and needs a 1×1 downsample on its shortcut. Open a block to see "
-            "inside.",
+            "A small ResNet for 8×8 digits: a stem, then two residual BasicBlocks — each adds its input back to "
+            "its output (the skip connection), so gradients flow straight through; the second halves the "
+            "resolution and needs a 1×1 downsample shortcut. Open a block to see inside.",
             {"dataset": "digits", "epochs": 15, "lr": 0.002, "optimizer": "adam", "batch_size": 64}, resnet_defs,
             [node("x", "Input", shape=[1, 8, 8]),
              node("stem", "Conv2d", out_channels=16, kernel_size=3, padding=1, bias=False),

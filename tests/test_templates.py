@@ -10,6 +10,7 @@ import pytest
 from builder.project import ProjectError, to_json
 from builder.templates import TEMPLATE_DIR, list_templates, load_design, load_template, template_names
 from builder.validate import validate
+from data.datasets import dataset_names
 
 REQUIRED = {
     "perceptron", "mnist_mlp", "cifar_cnn", "digits_mlp", "digits_cnn", "lenet5", "resnet_mini", "rnn_text",
@@ -21,6 +22,11 @@ TRAINING_KEYS = {"dataset", "epochs", "lr", "optimizer", "batch_size"}
 
 def types(name: str) -> list[str]:
     return [n.type for n in load_template(name).nodes]
+
+
+def leaf_types(name: str) -> list[str]:
+    """Block types of every layer, inside blocks made of blocks too."""
+    return [info.type for info in validate(load_template(name)).leaves.nodes.values()]
 
 
 def test_every_required_template_is_shipped():
@@ -37,7 +43,7 @@ def test_template_is_valid_described_and_trainable(name):
     assert 20 <= len(graph.description) <= 300 and graph.description.endswith(".")
     training = graph.meta["training"]
     assert set(training) >= TRAINING_KEYS, f"meta.training lacks {TRAINING_KEYS - set(training)}"
-    assert isinstance(training["dataset"], str) and training["dataset"]
+    assert training["dataset"] in dataset_names() or training["dataset"] == "image_zip"  # resnet18: your images
     assert isinstance(training["epochs"], int) and 1 <= training["epochs"] <= 1000
     assert 0 < training["lr"] < 1
     assert isinstance(training["batch_size"], int) and 1 <= training["batch_size"] <= 1024
@@ -84,7 +90,8 @@ def test_digits_templates_take_8x8_digits():
 
 
 def test_families_are_what_their_names_promise():
-    assert "Add" in types("resnet_mini") and "BatchNorm2d" in types("resnet_mini")
+    assert "Add" in leaf_types("resnet_mini") and "BatchNorm2d" in leaf_types("resnet_mini")
+    assert types("resnet_mini").count("BasicBlock") == 2
     assert types("lenet5").count("Conv2d") == 2 and "AvgPool2d" in types("lenet5")
     assert types("rnn_text") == ["Input", "Embedding", "RNN", "Linear"]
     assert types("lstm_text") == ["Input", "Embedding", "LSTM", "LSTM", "Linear"]
@@ -92,7 +99,8 @@ def test_families_are_what_their_names_promise():
     lstm = next(n for n in load_template("lstm_timeseries").nodes if n.type == "LSTM")
     assert lstm.params["num_layers"] == 2 and lstm.params["hidden_size"] == 50
     transformer = types("transformer_classifier")
-    assert {"Embedding", "PositionalEncoding", "TransformerEncoderLayer", "SequencePool", "Linear"} <= set(transformer)
+    assert {"Embedding", "PositionalEncoding", "TransformerEncoderBlock", "SequencePool", "Linear"} <= set(transformer)
+    assert {"MultiheadAttention", "LayerNorm", "Add", "Dropout"} <= set(leaf_types("transformer_classifier"))
 
 
 def test_autoencoder_squeezes_through_a_latent_code():
@@ -102,16 +110,17 @@ def test_autoencoder_squeezes_through_a_latent_code():
     assert min(widths) < widths[0] == widths[-1]  # encoder → latent → decoder back to the input size
 
 
-def test_encoder_decoder_templates_wire_their_ports():
+def test_encoder_decoder_templates_are_two_blocks():
     seq2seq = load_template("seq2seq_lstm")
     assert len(seq2seq.inputs()) == 2
+    assert types("seq2seq_lstm") == ["Input", "Input", "LSTMEncoder", "LSTMDecoder"]
     assert any(e.port == "state" for e in seq2seq.edges)  # the encoder's final state starts the decoder
     transformer = load_template("transformer_seq2seq")
-    ports = {e.port for e in transformer.edges if transformer.node(e.target).type == "TransformerDecoderLayer"}
-    assert ports == {"tgt", "memory"}
-    decoder = next(n for n in transformer.nodes if n.type == "TransformerDecoderLayer")
+    assert types("transformer_seq2seq") == ["Input", "Input", "TransformerEncoder", "TransformerDecoder"]
     result = validate(transformer)
-    assert result.nodes[decoder.id].sources["memory"] == ["encoder"]
+    assert result.nodes["decoder"].sources == {"tokens": ["tgt"], "memory": ["encoder"]}
+    inner = result.leaves.nodes  # each decoder layer's cross-attention reads the encoder's output
+    assert inner["decoder.layers.0.cross_attn"].sources["memory"] == ["encoder.layers.1.norm2"]
 
 
 def test_unknown_template_and_design_references():
