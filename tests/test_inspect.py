@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from builder.edits import add_node, connect
+from builder.graph import Graph
 from builder.templates import load_template, template_names
 from builder.validate import validate
 from codegen.loader import build_model, example_batch
@@ -31,9 +33,12 @@ def test_every_node_has_its_validated_shape_and_the_last_is_the_model_output(nam
     _, result, source, model = _model(name)
     inputs = example_batch(source, 1)
     inspection = inspect_example(model, source, result, inputs)
-    assert inspection.missing == {}
+    assert not set(inspection.missing) & set(result.nodes)  # every top-level node is seen
     for node_id in result.order:
         assert inspection.outputs[node_id].shape == result.nodes[node_id].output.shape, node_id
+    for node_id, value in inspection.outputs.items():  # layers inside blocks too, by their flat ids
+        info = result.nodes.get(node_id) or result.leaves.nodes[node_id]
+        assert value.shape == info.output.shape, node_id
     model.eval()
     with torch.no_grad():
         out = model(*inputs)
@@ -42,12 +47,26 @@ def test_every_node_has_its_validated_shape_and_the_last_is_the_model_output(nam
         np.testing.assert_allclose(inspection.outputs[node_id], value[0].numpy(), atol=1e-6)
 
 
+def _branches():
+    """x -> two Linears -> Add: the generated forward reuses x's variable, and Add is an expression."""
+    graph, x = add_node(Graph(name="branches"), "Input", params={"shape": [4]})
+    graph, a = add_node(graph, "Linear", params={"out_features": 3})
+    graph, b = add_node(graph, "Linear", params={"out_features": 3})
+    graph, total = add_node(graph, "Add")
+    graph = connect(connect(connect(connect(graph, x, a), x, b), a, total), b, total)
+    result = validate(graph)
+    source = generate_model(graph, result)
+    return graph, result, source, build_model(source, seed=0)
+
+
 def test_functional_and_recurrent_nodes_are_what_the_code_computes() -> None:
-    graph, result, source, model = _model("resnet_mini")
-    seen = inspect_example(model, source, result, example_batch(source, 1)).outputs
-    add = result.nodes["b1_add"].sources["inputs"]  # Add has no module: the sum of its two inputs
-    np.testing.assert_allclose(seen["b1_add"], seen[add[0]] + seen[add[1]], atol=1e-6)
-    np.testing.assert_allclose(seen["flat"], seen["gap"].reshape(-1), atol=1e-7)
+    _, result, source, model = _branches()
+    inputs = example_batch(source, 1)
+    seen = inspect_example(model, source, result, inputs).outputs
+    np.testing.assert_allclose(seen["input_1"], inputs[0][0].numpy())  # not the variable's later value
+    np.testing.assert_allclose(seen["add_1"], seen["linear_1"] + seen["linear_2"], atol=1e-6)
+    with torch.no_grad():
+        np.testing.assert_allclose(seen["linear_2"], model.linear_2(inputs[0])[0].numpy(), atol=1e-6)
 
     _, result, source, model = _model("lstm_text")
     inputs = example_batch(source, 1)
@@ -61,10 +80,29 @@ def test_functional_and_recurrent_nodes_are_what_the_code_computes() -> None:
     np.testing.assert_allclose(seen[lstm_id], expected.numpy(), atol=1e-6)
 
 
+def test_layers_inside_blocks_are_seen_by_their_paths() -> None:
+    _, result, source, model = _model("resnet_mini")
+    inspection = inspect_example(model, source, result, example_batch(source, 1))
+    seen = inspection.outputs
+    block = next(n for n in result.order if result.graph.node(n).type in result.graph.definitions)
+    inner = sorted(k for k in seen if k.startswith(f"{block}."))
+    assert inner, seen.keys()
+    first = f"{block}.conv1"
+    with torch.no_grad():
+        before = result.nodes[block].sources["x"][0]
+        expected = model.get_submodule(source.module_paths[first])(torch.from_numpy(seen[before])[None])
+    np.testing.assert_allclose(seen[first], expected[0].numpy(), atol=1e-5)
+    adds = [k for k in inspection.missing if k.startswith(f"{block}.")]
+    assert adds and all("module of their own" in inspection.missing[k] for k in adds)
+
+
 def test_attention_heads_per_layer_come_with_the_outputs() -> None:
     _, result, source, model = _model("transformer_seq2seq")
     attention = inspect_example(model, source, result, example_batch(source, 1)).attention
-    assert [m.kind for m in attention["decoder"]] == ["self", "cross"]
+    decoder = [n for n in result.order if "decoder" in n.lower()][0]
+    assert [m.kind for m in attention[decoder]] == ["self", "cross"] * (len(attention[decoder]) // 2)
+    for m in attention[decoder]:
+        assert attention[m.node] == [m]  # each layer also under its own path
     for maps in attention.values():
         for m in maps:
             assert m.weights.shape[:2] == (1, 4)
@@ -90,17 +128,15 @@ def test_mode_and_tracer_are_restored() -> None:
 
 
 def test_code_laid_out_otherwise_falls_back_on_module_hooks() -> None:
-    _, result, source, _ = _model("resnet_mini")
-    # One statement more in forward than the catalog's emissions account for: the mapping is refused.
-    marker = "    def forward(self, "
-    head, tail = source.code.split(marker)
-    signature, body = tail.split("\n", 1)
-    odd = replace(source, code=f"{head}{marker}{signature}\n        _unused = 0\n{body}")
+    _, result, source, _ = _branches()
+    # A shape comment that doesn't match validation: the mapping is refused rather than guessed.
+    odd = replace(source, code=source.code.replace("linear_1 + input_1  # (N, 3)", "linear_1 + input_1  # (N, 7)"))
+    assert odd.code != source.code
     assert node_statements(source, result) is not None and node_statements(odd, result) is None
     model = build_model(odd, seed=0)
     inspection = inspect_example(model, odd, result, example_batch(odd, 1))
-    assert "b1_conv1" in inspection.outputs
-    assert "b1_add" in inspection.missing and "no module" in inspection.missing["b1_add"]
+    assert "linear_1" in inspection.outputs
+    assert "add_1" in inspection.missing and "no module" in inspection.missing["add_1"]
 
 
 def test_one_example_at_a_time() -> None:

@@ -13,6 +13,7 @@ validation's order, the way ``codegen.source`` writes them; when the generated c
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,10 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from builder.catalog import get_block
 from builder.validate import ValidationResult
 from codegen.source import ModelSource
-from training.attention import AttentionMap, capture_attention
+from training.attention import AttentionMap
 
 
 @dataclass(frozen=True)
@@ -61,23 +61,102 @@ def inspect_example(model: nn.Module, source: ModelSource, result: ValidationRes
     inputs = tuple(t.to(device) for t in inputs)
     outputs: dict[str, np.ndarray] = {i.node: _one(t) for i, t in zip(source.inputs, inputs)}
     statements = node_statements(source, result)
+    watched = _inner_modules(source, result) if statements else dict(source.attributes)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            captured = _traced(model, inputs, statements) if statements else _hooked(model, source, inputs)
-        attention = capture_attention(model, source, inputs)
+            captured = _run(model, inputs, statements or [], watched)
+            attention = _attention(model, source, result, inputs)
     finally:
         model.train(was_training)
     missing: dict[str, str] = {}
-    for node_id in result.order:
+    for node_id in [*result.order, *(result.flat.order if result.flat else [])]:
         value = captured.get(node_id)
-        if isinstance(value, torch.Tensor):
+        if isinstance(value, torch.Tensor) and node_id not in result.nodes and \
+                tuple(value.shape[1:]) != result.leaves.nodes[node_id].output.shape:
+            # a layer whose node keeps only part of what its module returns (an LSTM's last state)
+            missing[node_id] = "its layer's module returns more than the node's output; look at the block's output"
+        elif isinstance(value, torch.Tensor):
             outputs[node_id] = _one(value)
         elif node_id not in outputs:
-            missing[node_id] = ("this block has no module of its own to watch" if statements is None
-                                else "its output was not a tensor")
+            missing[node_id] = _why_missing(node_id, result, statements is not None)
     return Inspection(outputs, attention, missing)
+
+
+def _inner_modules(source: ModelSource, result: ValidationResult) -> dict[str, str]:
+    """Layers inside blocks made of blocks (flat id -> module path): watched by hooks on their modules."""
+    return {flat_id: path for flat_id, path in source.module_paths.items() if flat_id not in result.nodes}
+
+
+def _why_missing(node_id: str, result: ValidationResult, traced: bool) -> str:
+    if node_id in result.nodes and traced:
+        return "its output was not a tensor"
+    if node_id in result.nodes:
+        return "this block has no module of its own to watch"
+    return "inside a block, only layers with a module of their own are seen (an Add or a reshape is not)"
+
+
+def _attention(model: nn.Module, source: ModelSource, result: ValidationResult,
+               inputs: tuple[torch.Tensor, ...]) -> dict[str, list[AttentionMap]]:
+    """Per-head weights of every attention layer, keyed by its layer (flat id inside blocks) and by the
+    top-level node holding it. Self- or cross-attention is read from the call itself (query is key or not)."""
+    owners = _attention_owners(model, source, result)
+    if not owners:
+        return {}
+    maps: dict[str, list[AttentionMap]] = {}
+    handles = []
+    for path, (top, layer) in owners.items():
+        module = model.get_submodule(path)
+        kinds: list[str] = []
+        handles.append(module.register_forward_pre_hook(_asking(kinds), with_kwargs=True))
+        handles.append(module.register_forward_hook(_weights_keeper(maps, top, layer, kinds)))
+    try:
+        model(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return maps
+
+
+def _attention_owners(model: nn.Module, source: ModelSource, result: ValidationResult) -> dict[str, tuple[str, str]]:
+    """Module path of each MultiheadAttention -> (top-level node, the layer to name it by)."""
+    by_path = {path: flat_id for flat_id, path in source.module_paths.items()}
+    top_of = {attr: node_id for node_id, attr in source.attributes.items()}
+    owners = {}
+    for path, module in model.named_modules():
+        if not isinstance(module, nn.MultiheadAttention):
+            continue
+        top = top_of.get(path.split(".")[0])
+        if top is None:
+            continue
+        layer = by_path.get(path) or path
+        owners[path] = (top, layer if layer != top else top)
+    return owners
+
+
+def _asking(kinds: list[str]) -> Callable:
+    def pre_hook(_module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        query = args[0] if args else kwargs.get("query")
+        key = args[1] if len(args) > 1 else kwargs.get("key")
+        kinds.append("self" if key is query else "cross")
+        return args, {**kwargs, "need_weights": True, "average_attn_weights": False}
+    return pre_hook
+
+
+def _weights_keeper(maps: dict[str, list[AttentionMap]], top: str, layer: str, kinds: list[str]) -> Callable:
+    def hook(_module: nn.Module, _args: tuple, output: Any) -> None:
+        kind = kinds.pop() if kinds else "self"
+        weights = output[1] if isinstance(output, tuple) else None
+        if weights is None:
+            return
+        if weights.dim() == 3:  # one head gives (B, L, S)
+            weights = weights.unsqueeze(1)
+        found = AttentionMap(layer, kind, weights.float().cpu().numpy())
+        maps.setdefault(top, []).append(found)
+        if layer != top:
+            maps.setdefault(layer, []).append(found)
+    return hook
 
 
 def _one(tensor: torch.Tensor) -> np.ndarray:
@@ -87,29 +166,35 @@ def _one(tensor: torch.Tensor) -> np.ndarray:
 
 
 # -- which statement computes which node ----------------------------------------------------------------------
+_SHAPE_COMMENT = re.compile(r"#\s*(\(N(?:, \d+)*\))\s*$")
+
+
 def node_statements(source: ModelSource, result: ValidationResult) -> list[_Statement] | None:
-    """The generated forward's statements grouped by node; None when the code is not laid out as expected."""
+    """Where each top-level node's value is complete in the model class's forward, and its variable.
+
+    Generated code ends each node's lines with its output shape as a comment (``x = self.fc(x)  # (N, 10)``),
+    in validation order; every such comment must name the shape validation found for that node, so a layout
+    this doesn't understand gives None (and the caller falls back on hooks) instead of wrong pictures. A node
+    inside a loop (a repeated block fed a second input) is read when the loop is done.
+    """
     forward = _forward_def(source)
     if forward is None:
         return None
-    body = [s for s in forward.body if not isinstance(s, ast.Return) and not _is_docstring(s)]
+    lines = source.code.splitlines()
+    nodes = [n for n in result.order if n not in {i.node for i in source.inputs}]
     found: list[_Statement] = []
-    position = 0
-    for node_id in result.order:
-        info = result.nodes[node_id]
-        block = get_block(info.type)
-        if block.is_source:
-            continue
-        count = len(block.emit(info.params, info.inputs).forward.split("\n"))
-        if position + count > len(body):
-            return None
-        last = body[position + count - 1]
-        var = _assigned_name(last)
-        if var is None:
-            return None
-        found.append(_Statement(node_id, last.end_lineno or last.lineno, var))
-        position += count
-    return found if position == len(body) else None
+    for statement in forward.body:
+        for inner in ast.walk(statement):
+            if not isinstance(inner, ast.stmt) or isinstance(inner, (ast.For, ast.While, ast.If, ast.With)):
+                continue
+            marker = _SHAPE_COMMENT.search(lines[(inner.end_lineno or inner.lineno) - 1])
+            if marker is None:
+                continue
+            var = _assigned_name(inner)
+            if var is None or len(found) >= len(nodes) or marker.group(1) != str(result.nodes[nodes[len(found)]].output):
+                return None
+            found.append(_Statement(nodes[len(found)], statement.end_lineno or statement.lineno, var))
+    return found if len(found) == len(nodes) else None
 
 
 def _forward_def(source: ModelSource) -> ast.FunctionDef | None:
@@ -120,10 +205,6 @@ def _forward_def(source: ModelSource) -> ast.FunctionDef | None:
                 if isinstance(item, ast.FunctionDef) and item.name == "forward":
                     return item
     return None
-
-
-def _is_docstring(statement: ast.stmt) -> bool:
-    return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
 
 
 def _assigned_name(statement: ast.stmt) -> str | None:
@@ -137,11 +218,34 @@ def _assigned_name(statement: ast.stmt) -> str | None:
 
 
 # -- reading the values ---------------------------------------------------------------------------------------
-def _traced(model: nn.Module, inputs: tuple[torch.Tensor, ...], statements: list[_Statement]) -> dict[str, Any]:
+def _run(model: nn.Module, inputs: tuple[torch.Tensor, ...], statements: list[_Statement],
+         watched: dict[str, str]) -> dict[str, Any]:
+    """One forward pass: top-level nodes read from forward's variables (line tracer), ``watched`` modules
+    (key -> module path) through forward hooks."""
+    captured: dict[str, Any] = {}
+    handles = []
+    for key, path in watched.items():
+        try:
+            module = model.get_submodule(path)
+        except AttributeError:
+            continue
+        handles.append(module.register_forward_hook(_keeper(captured, key)))
+    try:
+        if statements:
+            _traced(model, inputs, statements, captured)
+        else:
+            model(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return captured
+
+
+def _traced(model: nn.Module, inputs: tuple[torch.Tensor, ...], statements: list[_Statement],
+            captured: dict[str, Any]) -> None:
     """Run forward, reading each node's variable as soon as its last statement has run."""
     code = type(model).forward.__code__
     pending = sorted(statements, key=lambda s: s.line)
-    captured: dict[str, Any] = {}
 
     def in_forward(frame: FrameType, event: str, _arg: Any) -> Callable | None:
         # A 'line' event comes before its line runs: every statement ending above it is done.
@@ -160,38 +264,23 @@ def _traced(model: nn.Module, inputs: tuple[torch.Tensor, ...], statements: list
         model(*inputs)
     finally:
         sys.settrace(previous)
-    return captured
 
 
-def _hooked(model: nn.Module, source: ModelSource, inputs: tuple[torch.Tensor, ...]) -> dict[str, Any]:
-    """The fallback: each module attribute's output (the first element of a tuple, as an RNN returns)."""
-    captured: dict[str, Any] = {}
-    handles = []
-    for node_id, attr in source.attributes.items():
-        module = getattr(model, attr, None)
-        if isinstance(module, nn.Module):
-            handles.append(module.register_forward_hook(_keeper(captured, node_id)))
-    try:
-        model(*inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return captured
-
-
-def _keeper(captured: dict[str, Any], node_id: str) -> Callable:
+def _keeper(captured: dict[str, Any], key: str) -> Callable:
     def hook(_module: nn.Module, _args: tuple, output: Any) -> None:
-        captured[node_id] = output[0] if isinstance(output, tuple) else output
+        captured[key] = output[0] if isinstance(output, tuple) else output
     return hook
 
 
 # -- where the model and the example come from ----------------------------------------------------------------
-def example(split: Any, index: int) -> tuple[torch.Tensor, ...]:
-    """Example ``index`` of a dataset split (``data.base.Split``) as a batch of one per model input."""
+def example(split: Any, index: int, input_order: tuple[int, ...] | None = None) -> tuple[torch.Tensor, ...]:
+    """Example ``index`` of a dataset split (``data.base.Split``) as a batch of one per model input;
+    ``input_order`` is the task plan's (which data input feeds which forward argument)."""
     count = len(split)
     if not 0 <= index < count:
         raise IndexError(f"example {index} is outside the split's {count} examples (0..{count - 1})")
-    return tuple(t[index:index + 1] for t in split.inputs)
+    order = input_order or tuple(range(len(split.inputs)))
+    return tuple(split.inputs[k][index:index + 1] for k in order)
 
 
 def snapshot(model: nn.Module, source: ModelSource) -> nn.Module:
