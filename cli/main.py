@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Commands that live in their own modules (export, train, runs); absent ones are skipped."""
     found = []
-    for module_name in ("cli.export_cmd", "cli.train_cmd"):
+    for module_name in ("cli.export_cmd", "cli.train_cmd", "cli.import_cmd"):
         try:
             module = __import__(module_name, fromlist=["register"])
         except ModuleNotFoundError as err:

@@ -1,0 +1,78 @@
+"""`layerlab import model.py:ClassName --input 3x224x224 -o design.json`: a PyTorch model as a verified design."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from cli.main import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, CliError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("import", help="turn a PyTorch model (FILE.py:Class) into a design, verified to "
+                                             "give the same outputs",
+                              description="Runs FILE.py (your code), traces the class with torch.fx on a random "
+                                          "batch, writes the design and prints an import report.")
+    p.add_argument("model", help="FILE.py:ClassName")
+    p.add_argument("--args", help="the constructor's keyword arguments as JSON, e.g. '{\"classes\": 10}'")
+    p.add_argument("--input", action="append", required=True, metavar="SHAPE",
+                   help="one sample's shape without the batch, e.g. 3x224x224; repeat for several inputs")
+    p.add_argument("--dtype", action="append", choices=("float", "long"),
+                   help="float (default) or long (token ids), one per --input")
+    p.add_argument("--vocab", type=int, default=2, help="with --dtype long: token ids are drawn below this")
+    p.add_argument("-o", "--output", required=True, help="the project file to write")
+    p.add_argument("--weights", help="also write the imported weights here (.safetensors), keyed for the design")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_import)
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(d) for d in text.lower().replace(",", "x").split("x") if d)
+    except ValueError:
+        dims = ()
+    if not dims or min(dims) < 1:
+        raise CliError([f"--input {text}: expected sizes like 3x224x224 (one sample, without the batch)"],
+                       EXIT_UNREADABLE)
+    return dims
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from builder.importer import ImportFailure, example_inputs, import_module
+    from builder.importer.source_file import construct
+    from builder.project import to_json
+
+    shapes = [_shape(s) for s in args.input]
+    dtypes = list(args.dtype or []) + ["float"] * (len(shapes) - len(args.dtype or []))
+    try:
+        model = construct(args.model, args.args)
+        result = import_module(model, example_inputs(shapes, dtypes[: len(shapes)], high=max(2, args.vocab)))
+    except ImportFailure as err:
+        raise CliError([f"{args.model}: {err}"], EXIT_INVALID) from None
+    Path(args.output).write_text(to_json(result.graph), encoding="utf-8")
+    if args.weights:
+        _write_weights(result, model, args.weights)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(result.report_lines()))
+        print(f"wrote {args.output}")
+    check = result.verification
+    return EXIT_OK if check is not None and check.same and not result.problems else EXIT_INVALID
+
+
+def _write_weights(result, model, path: str) -> None:  # noqa: ANN001  (torch types stay lazy)
+    from safetensors.torch import save_file
+
+    from builder.importer.verify import carry_weights
+    from codegen.loader import build_model
+    from codegen.source import CodegenError, generate_model
+
+    try:
+        source = generate_model(result.graph)
+    except CodegenError as err:
+        raise CliError([f"--weights: the design has errors, so it has no weights yet: {err.problems[0]}"],
+                       EXIT_INVALID) from None
+    state, _ = carry_weights(source, build_model(source), model.state_dict(), result.origins, result.renames)
+    save_file({k: v.contiguous() for k, v in state.items()}, path)
