@@ -33,9 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, help="script/ipynb: default batch size")
     p.add_argument("--weights", help="onnx/torchscript/weights: trained weights to export "
                                           "(.safetensors, or the .pt state dict a training script saved)")
-    p.add_argument("--run", metavar="RUN", help="onnx/torchscript/weights: the weights of this recorded run "
-                                                "(its number or id, as `layerlab runs` lists them); the run must "
-                                                "have trained this design")
+    p.add_argument("--run", metavar="RUN", help="a recorded run (its number or id, as `layerlab runs` lists "
+                                                "them): onnx/torchscript/weights get its weights (the run must "
+                                                "have trained this design), script/ipynb its training settings")
     p.add_argument("--db", help="with --run: the run history database (default: in the user's data directory)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial weights when no --weights or --run "
                                                        "is given")
@@ -53,11 +53,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.run and args.weights:
         raise CliError(["--run and --weights both give weights: choose one"], EXIT_UNREADABLE)
     try:
-        state, label = _run_weights(args, graph) if args.run else (None, None)
-        if args.weights:
-            state, label = _read_weights(args.weights), f"weights from {Path(args.weights).name}"
-        data = export_bytes(graph, fmt, dataset=args.dataset, state_dict=state, seed=args.seed, label=label,
-                            **options)
+        if fmt.value in ("script", "ipynb"):
+            settings = _run_settings(args) if args.run else None
+            data = export_bytes(graph, fmt, dataset=args.dataset, settings=settings, **options)
+        else:
+            state, label = _run_weights(args, graph) if args.run else (None, None)
+            if args.weights:
+                state, label = _read_weights(args.weights), f"weights from {Path(args.weights).name}"
+            data = export_bytes(graph, fmt, state_dict=state, seed=args.seed, label=label, **options)
     except ExportError as err:
         raise CliError([f"{args.design}: {p}" for p in err.problems], EXIT_INVALID) from None
     try:
@@ -68,14 +71,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The training settings run ``args.run`` was started with (what "export this run" does in the app)."""
+    from training.runstore import RunStore, RunStoreError
+
+    try:
+        return dict(RunStore(args.db).find_run(args.run).config)
+    except RunStoreError as err:
+        raise CliError([f"{args.design}: {err}"], EXIT_INVALID) from None
+
+
 def _run_weights(args: argparse.Namespace, graph: Graph) -> tuple[dict[str, Any], str]:
     """The state dict and label of run ``args.run``, after checking that the run trained this design."""
     from codegen.exports import WEIGHT_FORMATS
     from training.runstore import RunStore, RunStoreError
 
     if args.format not in WEIGHT_FORMATS:
-        raise CliError([f"--run: {args.format} holds no weights; use --to onnx, torchscript or weights"],
-                       EXIT_UNREADABLE)
+        raise CliError([f"--run: {args.format} holds neither weights nor training settings; use --to onnx, "
+                        "torchscript, weights, script or ipynb"], EXIT_UNREADABLE)
     try:
         record, state = RunStore(args.db).trained_weights(args.run, graph)
     except RunStoreError as err:

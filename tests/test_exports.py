@@ -450,8 +450,13 @@ def test_cli_exports_a_runs_weights(trained_digits_cnn, tmp_path: Path, capsys: 
              (["export", "digits_cnn", "--run", "77", "--db", str(store.path), "--to", "weights"], 1,
               "digits_cnn: no run number 77"),
              (["export", "digits_cnn", "--run", "1", "--db", str(store.path), "--to", "py"], 2,
-              "--run: py holds no weights")]
+              "--run: py holds neither weights nor training settings")]
     for argv, code, text in cases:
         assert main(argv) == code, argv
         err = capsys.readouterr().err
         assert err.startswith(text) and "Traceback" not in err, err
+    script = tmp_path / "t.py"
+    assert main(["export", "digits_cnn", "--run", str(record.number), "--db", str(store.path), "--to", "script",
+                 "-o", str(script)]) == 0
+    graph = load_template("digits_cnn")  # the run trained 2 epochs, the template says 8: the script follows the run
+    assert script.read_bytes() == export_bytes(graph, "script", settings=record.config) != export_bytes(graph, "script")
