@@ -115,7 +115,7 @@ def test_runs_are_numbered_and_found_by_number_or_id(store):
 def test_weights_labels_say_what_the_run_reached():
     from training.runstore import trained_label
 
-    assert trained_label(12, "finished", ("accuracy", 0.981)) == "trained: run 12, test accuracy 0.981"
-    assert trained_label(3, "finished", ("rmse", 12.3456)) == "trained: run 3, test rmse 12.35"
-    assert trained_label(4, "finished", ("token_accuracy", 0.5)) == "trained: run 4, test token accuracy 0.500"
-    assert trained_label(5, "failed", None) == "trained: run 5 (failed)"
+    assert trained_label("run 12", "finished", ("accuracy", 0.981)) == "trained: run 12, test accuracy 0.981"
+    assert trained_label("run 3", "finished", ("rmse", 12.3456)) == "trained: run 3, test rmse 12.35"
+    assert trained_label("run 4", "finished", ("token_accuracy", 0.5)) == "trained: run 4, test token accuracy 0.500"
+    assert trained_label("run 5", "failed", None) == "trained: run 5 (failed)"

@@ -71,12 +71,12 @@ class RunRecord:
     @property
     def weights_label(self) -> str:
         """What a download of this run's weights is: 'trained: run 12, test accuracy 0.981'."""
-        return trained_label(self.number, self.status, self.headline())
+        return trained_label(f"run {self.number}", self.status, self.headline())
 
 
-def trained_label(number: int, status: str, score: tuple[str, float] | None) -> str:
-    """'trained: run 12, test accuracy 0.981'; a run that did not finish says how it ended."""
-    text = f"trained: run {number}"
+def trained_label(run: str, status: str, score: tuple[str, float] | None) -> str:
+    """'trained: run 12, test accuracy 0.981' (``run`` is 'run 12'); a run that did not finish says how it ended."""
+    text = f"trained: {run}"
     if status != "finished":
         text += f" ({status})"
     if score is not None:
