@@ -66,8 +66,7 @@ def test_lesson_link_opens_the_template_read_only_beside_its_explanation() -> No
     template = load_template("cifar_cnn")
     (canvas,) = component_args(at)  # the lesson's canvas only: no editable canvas on the page
     assert [n["id"] for n in canvas["nodes"]] == [n.id for n in template.nodes]
-    assert all(not (n["draggable"] or n["connectable"] or n["deletable"]) for n in canvas["nodes"])
-    assert not canvas["allowNewEdges"] and not canvas["enablePaneMenu"] and not canvas["enableNodeMenu"]
+    assert canvas["readOnly"]  # no drag, connect, delete, select or menus (ui/canvas_frontend)
     assert not any((b.key or "").startswith("palette_") for b in at.button)  # no palette, no inspector
     assert not at.sidebar.button and not at.text_input
     text = [m.value for m in at.markdown]
@@ -81,8 +80,8 @@ def test_lesson_link_opens_the_template_read_only_beside_its_explanation() -> No
 def test_the_lesson_canvas_ignores_what_it_sends_back() -> None:
     at = start({"lesson": "xor_mlp"})
     (canvas,) = component_args(at)
-    at.session_state["lesson_canvas"] = {"nodes": canvas["nodes"][:1], "edges": [], "selectedId": None,
-                                         "timestamp": int(time.time() * 1000) + 10**6}
+    at.session_state["lesson_canvas"] = {"id": "x-1", "kind": "delete", "nodes": [canvas["nodes"][0]["id"]],
+                                         "edges": []}
     at.run()
     assert not at.exception
     (again,) = component_args(at)
@@ -98,7 +97,7 @@ def test_make_my_own_copy_gives_an_editable_design_and_drops_the_lesson() -> Non
     assert [n.id for n in graph(at).nodes] == [n.id for n in template.nodes]
     assert "lesson" not in at.query_params
     assert at.session_state["view"] == "Build"
-    assert any("your own copy of ‘cifar_cnn’" in s.value for s in at.success)
+    assert any("your own copy of ‘cifar_cnn’" in s.value for s in at.toast)  # good news is a toast
     assert any(b.key == "palette_Linear" for b in at.button)  # the palette is back
     before = len(graph(at).nodes)
     at.button(key="palette_ReLU").click().run()

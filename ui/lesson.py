@@ -100,7 +100,7 @@ def start_from_url() -> None:
         del st.query_params[LESSON_PARAM]
         return
     try:
-        graph = state.laid_out(load_template(name))
+        graph = load_template(name)  # the layered layout draws it
     except ProjectError as err:
         state.flash("error", f"The lesson ‘{name}’ could not be read: " + "; ".join(err.problems))
         del st.query_params[LESSON_PARAM]
