@@ -14,7 +14,7 @@ from builder.validate import validate
 from codegen.loader import build_model, example_batch
 from codegen.source import generate_model
 
-# Unsupported (an import's placeholder) is an error by design; tests/test_import_catalog.py checks it.
+# Unsupported (an import's placeholder) is an error by design; tests/test_import.py checks its message.
 CASES = [(block, k, ex) for block in all_blocks() if block.type != "Unsupported" for k, ex in enumerate(block.examples)]
 
 

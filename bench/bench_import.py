@@ -1,0 +1,53 @@
+"""Import time of a ResNet-50-sized model (torchvision's layout, 25.6 M parameters, 3x224x224 input): trace, map,
+and verify (rebuild from generated code, copy weights, compare outputs). Prints JSON; the target is <= 2 s.
+
+Usage: python bench/bench_import.py [--repeat 3] [--size 224]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+from builder.importer import example_inputs, import_module  # noqa: E402
+from tests.import_corpus.vision import resnet50  # noqa: E402
+
+TARGET_S = 2.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--size", type=int, default=224)
+    args = parser.parse_args()
+    model = resnet50(width=64).eval()
+    example = example_inputs([(3, args.size, args.size)], ["float"])
+    times, verify_times = [], []
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        result = import_module(model, example, verify=False)
+        mapped = time.perf_counter()
+        check = import_module(model, example).verification
+        times.append(mapped - start)
+        verify_times.append(time.perf_counter() - mapped)
+    print(json.dumps({
+        "model": "resnet50", "parameters": result.param_count, "blocks": result.counts()["blocks"],
+        "input": [3, args.size, args.size], "import_s_median": round(statistics.median(times), 3),
+        "import_and_verify_s_median": round(statistics.median(verify_times), 3), "target_s": TARGET_S,
+        "verified": bool(check and check.same), "max_abs_diff": check.max_abs_diff if check else None,
+        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version()},
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
