@@ -1,7 +1,7 @@
 """A picture of a design for slides, handouts and papers: SVG and PNG drawn from the graph, not the canvas.
 
-``scene(graph)`` places one box per node (name, type, key parameters, output shape, parameter count) at the
-positions of ``builder.layout.auto_layout`` and routes an arrow per edge around the boxes; ``to_svg`` and
+``scene(graph)`` places one box per node (name, type, key parameters, output shape, parameter count) and one
+arrow per edge where the canvas's layered drawing puts them (``builder.layout.place``); ``to_svg`` and
 ``to_png`` draw that one scene, so the two formats always agree. The PNG is drawn with Pillow (already a
 dependency: no browser, no system cairo) at twice its size and scaled down, which smooths lines and text.
 A node whose type is a block definition (blocks made of blocks) is drawn as one box with a double border.
@@ -12,7 +12,8 @@ picture matches the canvas.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import cache
 from xml.sax.saxutils import escape
 
@@ -20,18 +21,17 @@ from PIL import Image, ImageDraw, ImageFont
 
 from builder.catalog import Category, get_block, has_block
 from builder.graph import Edge, Graph, Node
-from builder.layout import auto_layout
+from builder.layout import NODE_H, NODE_W, Route, place
 from builder.validate import NodeInfo, ValidationResult, validate
 from ui.style import CATEGORY_COLOURS, ERROR_BORDER, human_count
 
-BOX_W = 200.0  # the layout's spacing is for 160 px canvas nodes: everything is scaled by SCALE
-SCALE = BOX_W / 160.0
+BOX_W = 200.0  # the canvas's layout is for its smaller nodes: positions and routes are scaled to these boxes
 BOX_H = 100.0
+SCALE_X = BOX_W / NODE_W
+SCALE_Y = BOX_H / NODE_H
 PAD = 8.0  # inside a box
 MARGIN = 24.0  # around the picture
 TITLE_H = 34.0
-STUB = 14.0  # an arrow leaves and enters a box horizontally for this long
-GAP = 12.0  # how far a routed arrow keeps from boxes
 PNG_WIDTH = 1920  # readable on a projector and at A4 (about 230 dpi over 21 cm)
 MAX_PNG_PIXELS = 40_000_000  # a huge design is drawn smaller rather than exhausting memory
 SANS = "DejaVu Sans, Verdana, Helvetica, Arial, sans-serif"  # DejaVu first: the PNG measures text with it
@@ -91,25 +91,38 @@ class Scene:
 
 # -- the scene ------------------------------------------------------------------------------------------------
 def scene(graph: Graph, result: ValidationResult | None = None) -> Scene:
-    """Boxes at the auto-layout's positions (scaled to the diagram's box size) and an arrow per edge."""
+    """Boxes and arrows where the canvas's layered drawing puts them (``builder.layout.place``), scaled from the
+    canvas's node size to the diagram's; positions the user dragged are ignored, so the picture is tidy."""
     result = result or validate(graph)
-    placed = auto_layout(graph)
-    xs = [n.pos[0] for n in placed.nodes] or [0.0]
-    ys = [n.pos[1] for n in placed.nodes] or [0.0]
-    left, top = min(xs), min(ys)
-    boxes = {n.id: _box(n, result.nodes[n.id], MARGIN + (n.pos[0] - left) * SCALE,
-                        MARGIN + TITLE_H + (n.pos[1] - top) * SCALE, graph)
-             for n in placed.nodes}
-    drawn = [e for e in graph.edges if e.source in boxes and e.target in boxes and e.source != e.target]
-    arrows = tuple(_arrow(boxes[e.source], boxes[e.target], _entry(e, drawn), list(boxes.values()),
-                          _port_label(e, result)) for e in drawn)
-    width = max((b.right for b in boxes.values()), default=BOX_W) + MARGIN
-    height = max((b.bottom for b in boxes.values()), default=BOX_H) + MARGIN
+    drawing = place(graph.with_nodes(replace(n, pos=None) for n in graph.nodes))
+    spots = [*drawing.positions.values(), *(p for r in drawing.routes.values() for p in r.points)]
+    left, top = min((p[0] for p in spots), default=0.0), min((p[1] for p in spots), default=0.0)
+
+    def at(point: Point) -> Point:
+        return (MARGIN + (point[0] - left) * SCALE_X, MARGIN + TITLE_H + (point[1] - top) * SCALE_Y)
+
+    boxes = {n.id: _box(n, result.nodes[n.id], *at(drawing.positions[n.id]), graph) for n in graph.nodes}
+    arrows = tuple(_arrow(e, boxes, drawing.routes.get(e.key), at, result) for e in graph.edges
+                   if e.source in boxes and e.target in boxes and e.source != e.target)
+    width = max([b.right for b in boxes.values()] + [x for a in arrows for x, _ in a.points], default=BOX_W)
+    height = max([b.bottom for b in boxes.values()] + [y for a in arrows for _, y in a.points], default=BOX_H)
     errors = len(result.errors)
     subtitle = f"{result.total_params:,} parameters · {len(graph.nodes)} blocks"
     if errors:
         subtitle += f" · {errors} issue{'s' if errors != 1 else ''} to fix"
-    return Scene(graph.name or "model", subtitle, max(width, 360.0), height, tuple(boxes.values()), arrows)
+    return Scene(graph.name or "model", subtitle, max(width + MARGIN, 360.0), height + MARGIN,
+                 tuple(boxes.values()), arrows)
+
+
+def _arrow(edge: Edge, boxes: dict[str, Box], route: Route | None, at: Callable[[Point], Point],
+           result: ValidationResult) -> Arrow:
+    """The layered drawing's route for the edge; a straight line down when it has none."""
+    if route is not None:
+        points = tuple(at(p) for p in route.points)
+    else:
+        source, target = boxes[edge.source], boxes[edge.target]
+        points = ((source.x + BOX_W / 2, source.bottom), (target.x + BOX_W / 2, target.y))
+    return Arrow(points, _port_label(edge, result))
 
 
 def _box(node: Node, info: NodeInfo, x: float, y: float, graph: Graph) -> Box:
@@ -168,70 +181,6 @@ def _port_label(edge: Edge, result: ValidationResult) -> str:
 
 
 # -- arrows ---------------------------------------------------------------------------------------------------
-def _entry(edge: Edge, edges: list[Edge]) -> float:
-    """Where on the target's left side the edge arrives (0..1 from the top): several inputs are spread out."""
-    into = [e for e in edges if e.target == edge.target]
-    return (into.index(edge) + 1) / (len(into) + 1)
-
-
-def _arrow(source: Box, target: Box, entry: float, boxes: list[Box], label: str) -> Arrow:
-    """A curve when nothing is in the way, else a route through the free space between rows of boxes."""
-    start, end = (source.right, source.middle), (target.x, target.y + BOX_H * entry)
-    others = [b for b in boxes if b is not source and b is not target]
-    if target.x > source.right:
-        curve = _bezier(start, end)
-        if not any(_hits(p, b) for p in curve for b in others):
-            return Arrow(tuple(curve), label)
-    return Arrow(tuple(_routed(start, end, boxes)), label)
-
-
-def _bezier(start: Point, end: Point, steps: int = 24) -> list[Point]:
-    (x0, y0), (x1, y1) = start, end
-    if y0 == y1:
-        return [start, end]
-    reach = max(30.0, (x1 - x0) / 2)
-    c0, c1 = (x0 + reach, y0), (x1 - reach, y1)
-    points = []
-    for k in range(steps + 1):
-        t = k / steps
-        a, b, c, d = (1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3
-        points.append((a * x0 + b * c0[0] + c * c1[0] + d * x1, a * y0 + b * c0[1] + c * c1[1] + d * y1))
-    return points
-
-
-def _routed(start: Point, end: Point, boxes: list[Box]) -> list[Point]:
-    """Right out of the source, along a free horizontal lane, then into the target from its left; the lane
-    may cross no box, the source and target included (the stubs keep clear of those two)."""
-    x_out, x_in = start[0] + STUB, end[0] - STUB
-    lanes = sorted({b.y - GAP for b in boxes} | {b.bottom + GAP for b in boxes}
-                   | {start[1], end[1], start[1] - BOX_H / 2 - GAP, end[1] - BOX_H / 2 - GAP},
-                   key=lambda y: (abs(y - start[1]) + abs(y - end[1]), y))
-    for lane in lanes:
-        path = [start, (x_out, start[1]), (x_out, lane), (x_in, lane), (x_in, end[1]), end]
-        if not any(_segment_hits(a, b, box) for a, b in zip(path[1:-2], path[2:-1]) for box in boxes):
-            return _deduplicated(path)
-    return [start, end]
-
-
-def _deduplicated(path: list[Point]) -> list[Point]:
-    out = [path[0]]
-    for point in path[1:]:
-        if point != out[-1]:
-            out.append(point)
-    return out
-
-
-def _hits(point: Point, box: Box) -> bool:
-    return box.x - 2 < point[0] < box.right + 2 and box.y - 2 < point[1] < box.bottom + 2
-
-
-def _segment_hits(a: Point, b: Point, box: Box) -> bool:
-    """Whether an axis-parallel segment passes through the box (with a small margin)."""
-    x0, x1 = sorted((a[0], b[0]))
-    y0, y1 = sorted((a[1], b[1]))
-    return x0 < box.right + 4 and x1 > box.x - 4 and y0 < box.bottom + 4 and y1 > box.y - 4
-
-
 def _arrow_head(points: tuple[Point, ...], size: float = 8.0) -> tuple[Point, Point, Point]:
     (x0, y0), (x1, y1) = points[-2], points[-1]
     length = max(((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5, 1e-6)

@@ -78,6 +78,10 @@ def export_bytes(graph: Graph, fmt: Format | str, *, model: nn.Module | None = N
     if fmt is Format.JSON:
         return to_json(graph).encode()
     result = result or validate(graph)
+    if fmt in (Format.SVG, Format.PNG):  # a picture, drawn even for a design with issues (they are marked)
+        from codegen.diagram import diagram_png, diagram_svg
+
+        return diagram_svg(graph, result).encode() if fmt is Format.SVG else diagram_png(graph, result)
     if fmt in (Format.SCRIPT, Format.IPYNB):
         dataset, options = _script_choices(settings or {}, dataset, options)
         return _training_file(graph, fmt, dataset, result, options).encode()

@@ -14,6 +14,8 @@ class Format(str, Enum):
     TORCHSCRIPT = "torchscript"
     WEIGHTS = "weights"
     JSON = "json"
+    SVG = "svg"  # a picture of the design (codegen.diagram)
+    PNG = "png"
 
 
 @dataclass(frozen=True)
@@ -33,4 +35,6 @@ FORMATS: dict[Format, FormatInfo] = {info.format: info for info in (
     FormatInfo(Format.TORCHSCRIPT, "TorchScript (.pt)", "_scripted.pt", "application/octet-stream", False),
     FormatInfo(Format.WEIGHTS, "Weights (.safetensors)", ".safetensors", "application/octet-stream", False),
     FormatInfo(Format.JSON, "LayerLab project (.json)", ".json", "application/json", True),
+    FormatInfo(Format.SVG, "Diagram (.svg)", ".svg", "image/svg+xml", True),
+    FormatInfo(Format.PNG, "Diagram (.png)", ".png", "image/png", False),
 )}

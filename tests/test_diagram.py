@@ -13,6 +13,7 @@ from PIL import Image
 
 from builder.edits import add_node, connect
 from builder.graph import Graph
+from builder.project import load_project
 from builder.templates import load_template, template_names
 from builder.validate import validate
 from codegen.diagram import BOX_H, BOX_W, diagram_png, diagram_svg, scene
@@ -27,9 +28,9 @@ def _texts(svg: str) -> list[str]:
     return [el.text or "" for el in root.iter(f"{SVG}text")]
 
 
-@pytest.mark.parametrize("name", ["resnet_mini", "transformer_seq2seq", "lstm_text", "autoencoder"])
+@pytest.mark.parametrize("name", ["resnet_mini", "transformer_seq2seq", "lstm_text", "autoencoder", "flat"])
 def test_svg_holds_every_name_and_output_shape_as_text(name: str) -> None:
-    graph = load_template(name)
+    graph = _flat_resnet() if name == "flat" else load_template(name)
     result = validate(graph)
     texts = _texts(diagram_svg(graph, result))
     for node in graph.nodes:
@@ -49,16 +50,22 @@ def test_every_template_draws_without_overlapping_boxes() -> None:
                 assert apart, (name, a.node, b.node)
 
 
+def _flat_resnet() -> Graph:
+    """resnet_mini as version 1 drew it: every layer a node, residual Adds with two inputs."""
+    return load_project((ROOT / "tests" / "fixtures" / "v1_templates" / "resnet_mini.json").read_bytes())
+
+
 def test_arrows_run_from_source_to_target_and_avoid_other_boxes() -> None:
-    graph = load_template("resnet_mini")
+    graph = _flat_resnet()
     picture = scene(graph)
     by_id = {b.node: b for b in picture.boxes}
     assert len(picture.arrows) == len(graph.edges)
     for edge, arrow in zip(graph.edges, picture.arrows):
         source, target = by_id[edge.source], by_id[edge.target]
-        assert arrow.points[0] == (source.right, source.middle)
+        start_x, start_y = arrow.points[0]
         end_x, end_y = arrow.points[-1]
-        assert end_x == target.x and target.y < end_y < target.bottom
+        assert source.x < start_x < source.right and start_y == pytest.approx(source.bottom), edge
+        assert target.x < end_x < target.right and end_y == pytest.approx(target.y), edge
         for x, y in arrow.points[1:-1]:  # inner points: never inside a box
             assert not any(b.x < x < b.right and b.y < y < b.bottom for b in picture.boxes), (edge, (x, y))
     add = next(b for b in picture.boxes if b.node == "b1_add")
@@ -107,3 +114,38 @@ def test_the_diagram_module_does_not_import_streamlit() -> None:
     code = "import sys, codegen.diagram; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_export_bytes_and_formats_offer_svg_and_png() -> None:
+    from codegen.exports import export_bytes, file_name
+    from codegen.formats import FORMATS, Format
+
+    graph = load_template("resnet_mini")
+    svg = export_bytes(graph, "svg")
+    assert ET.fromstring(svg).tag == f"{SVG}svg"
+    assert Image.open(io.BytesIO(export_bytes(graph, Format.PNG))).format == "PNG"
+    assert file_name(graph, "svg") == "resnet_mini.svg" and FORMATS[Format.PNG].mime == "image/png"
+
+
+def test_cli_writes_svg_and_png(tmp_path: Path) -> None:
+    graph = load_template("resnet_mini")
+    result = validate(graph)
+    for fmt in ("svg", "png"):
+        out = tmp_path / f"picture.{fmt}"
+        run = subprocess.run([sys.executable, "-m", "cli", "export", "resnet_mini", "--to", fmt, "-o", str(out)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        assert f"wrote {out}" in run.stdout
+    texts = _texts((tmp_path / "picture.svg").read_text())
+    assert all(n.id in texts and str(result.nodes[n.id].output) in texts for n in graph.nodes)
+    assert Image.open(tmp_path / "picture.png").width == 1920
+
+
+def test_blocks_made_of_blocks_are_one_box_each() -> None:
+    graph = load_template("resnet_mini")
+    instances = [n.id for n in graph.nodes if n.type in graph.definitions]
+    assert instances
+    boxes = {b.node: b for b in scene(graph).boxes}
+    assert set(boxes) == set(graph.node_ids)  # the instances, not the layers inside them
+    assert all(boxes[i].collapsed for i in instances)
+    assert not any(b.collapsed for n, b in boxes.items() if n not in instances)

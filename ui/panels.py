@@ -9,6 +9,7 @@ from builder.graph import Graph
 from builder.project import to_json
 from builder.summary import Summary, summarize
 from builder.validate import ValidationResult
+from codegen.diagram import diagram_png, diagram_svg
 from codegen.source import CodegenError, generate_model
 from ui.code_downloads import deferred, export_source, forget_chosen_settings
 from ui.style import human_count
@@ -45,6 +46,16 @@ def render_summary(graph: Graph, result: ValidationResult) -> None:
     st.dataframe(summary_frame(summary), hide_index=True, use_container_width=True)
     if not summary.valid:
         st.caption("Rows with ‘?’ have no shape yet: fix the issues on the canvas.")
+    _diagram_downloads(graph, result)
+
+
+def _diagram_downloads(graph: Graph, result: ValidationResult) -> None:
+    """The design as a picture for slides and handouts (codegen.diagram), drawn only when clicked."""
+    stem, cols = graph.name or "model", st.columns(4)
+    cols[0].download_button("⬇ diagram .svg", lambda: diagram_svg(graph, result), file_name=f"{stem}.svg",
+                            mime="image/svg+xml", key="dl_svg", on_click="ignore")
+    cols[1].download_button("⬇ diagram .png", lambda: diagram_png(graph, result), file_name=f"{stem}.png",
+                            mime="image/png", key="dl_png", on_click="ignore")
 
 
 def settings_summary(settings: dict) -> str:
