@@ -89,10 +89,16 @@ def definition_spec(definition: Definition) -> BlockSpec:
     return spec
 
 
+PORT_SPEC = BlockSpec(PORT, Category.INPUT, "An input of the block: where a tensor from outside enters it.", (),
+                      infer=_no_rule, emit=_no_rule, ports=())
+
+
 def block_for(graph: Graph, type_name: str) -> BlockSpec:
-    """The catalog block or the definition named ``type_name``."""
+    """The catalog block, the definition named ``type_name``, or a block's input Port."""
     if type_name in graph.definitions:
         return definition_spec(graph.definitions[type_name])
+    if type_name == PORT:
+        return PORT_SPEC
     from builder.catalog import get_block
 
     return get_block(type_name)

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from builder.blocks import block_for
 from builder.catalog import Fix, get_block, has_block
 from builder.catalog.registry import BlockSpec
-from builder.graph import Edge, Graph, Node
+from builder.graph import PORT, Edge, Graph, Node
 from builder.params import ParamError
 from builder.project import MAX_ID_LENGTH, port_problem
 from builder.settings import settings
@@ -50,7 +51,10 @@ def _node(graph: Graph, node_id: str) -> Node:
     raise EditError(f"there is no node ‘{node_id}’")
 
 
-def _block(type_name: str) -> BlockSpec:
+def _block(type_name: str, graph: Graph | None = None) -> BlockSpec:
+    """A catalog block, or one of the design's block definitions (``builder.blocks``) seen as a block."""
+    if graph is not None and isinstance(type_name, str) and (type_name in graph.definitions or type_name == PORT):
+        return block_for(graph, type_name)
     if not isinstance(type_name, str) or not has_block(type_name):
         raise EditError(f"unknown block type {type_name!r}")
     return get_block(type_name)
@@ -93,7 +97,7 @@ def _check_pos(pos: Any) -> tuple[float, float]:
 def add_node(graph: Graph, type_name: str, after: str | None = None, params: Mapping[str, Any] | None = None,
              pos: tuple[float, float] | None = None) -> tuple[Graph, str]:
     """Add a block; with ``after``, wire it after that node and move that node's outgoing edges onto it."""
-    block = _block(type_name)
+    block = _block(type_name, graph)
     limit = settings().max_nodes  # LAYERLAB_MAX_NODES: a classroom server may set it lower
     if len(graph.nodes) >= limit:
         raise EditError(f"the graph already has {len(graph.nodes)} nodes; the limit is {limit} (setting max_nodes)")
@@ -152,7 +156,7 @@ def _has_edge(edges: list[Edge] | tuple[Edge, ...], edge: Edge) -> bool:
 def set_param(graph: Graph, node_id: str, name: str, value: Any) -> Graph:
     """Set one parameter (checked against the catalog); None puts it back to its default or to 'infer'."""
     node = _node(graph, node_id)
-    block = get_block(node.type)
+    block = _block(node.type, graph)
     if value is None:
         _known_param(block, name)
         return graph.replace_node(node.with_params(**{name: None}))
@@ -206,7 +210,7 @@ def connect(graph: Graph, source: str, target: str, port: str | None = None) -> 
     tnode = _node(graph, target)
     if source == target:
         raise EditError(f"‘{source}’ can't feed itself")
-    block = get_block(tnode.type)
+    block = _block(tnode.type, graph)
     if block.is_source:
         raise EditError(f"‘{target}’ is an {tnode.type}: data enters there, nothing can feed it")
     edge = Edge(source, target, port)
@@ -247,7 +251,7 @@ def set_edge_port(graph: Graph, source: str, target: str, port: str | None, *, o
         raise EditError(f"‘{source}’ feeds ‘{target}’ {len(matches)} times; say which edge (by its current port)")
     edge = matches[0]
     if port is not None:
-        _check_port(graph, get_block(graph.node(target).type), target, port, ignore=edge)
+        _check_port(graph, _block(graph.node(target).type, graph), target, port, ignore=edge)
     new = Edge(source, target, port)
     return graph.with_edges(new if e is edge else e for e in graph.edges)
 
@@ -255,7 +259,7 @@ def set_edge_port(graph: Graph, source: str, target: str, port: str | None, *, o
 def reorder_inputs(graph: Graph, target: str, ordered_sources: list[str]) -> Graph:
     """Number the inputs of a variadic block (Add, Concat, Multiply) "1", "2", … in the given order."""
     node = _node(graph, target)
-    block = get_block(node.type)
+    block = _block(node.type, graph)
     if not block.ports or not block.ports[0].variadic:
         raise EditError(f"‘{target}’ is a {node.type}; only blocks with numbered inputs (Add, Concat) can be reordered")
     ins = graph.in_edges(target)
@@ -275,10 +279,10 @@ def insert_before(graph: Graph, node_id: str, type_name: str, params: Mapping[st
                   source: str | None = None) -> tuple[Graph, str]:
     """Put a new block on the edge ``source`` → ``node_id`` (the node's only input when ``source`` is None)."""
     node = _node(graph, node_id)
-    block = _block(type_name)
+    block = _block(type_name, graph)
     if block.is_source:
         raise EditError(f"an {type_name} can't be inserted on an edge: it takes no input")
-    if get_block(node.type).is_source:
+    if _block(node.type, graph).is_source:
         raise EditError(f"‘{node_id}’ is an {node.type}: nothing comes before it")
     ins = graph.in_edges(node_id)
     if source is not None:

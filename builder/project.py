@@ -55,12 +55,12 @@ def _suggest(word: str, options: list[str] | set[str]) -> str:
 
 def _suggest_type(word: str, scope: Scope) -> str:
     """Close spellings first (Conv2D → Conv2d), then other libraries' names from the aliases (Dense → Linear)."""
+    if word == "Input" and scope.params is not None:
+        return " (inside a block definition, its inputs are nodes of type 'Port')"
     blocks = all_blocks()
     for block in blocks:
         if word.lower() == block.type.lower() or word.lower() in (a.lower() for a in block.aliases):
             return f" (did you mean {block.type!r}?)"
-    if word == "Input" and scope.params is not None:
-        return " (inside a block definition, its inputs are nodes of type 'Port')"
     return _suggest(word, {b.type for b in blocks} | set(scope.definitions))
 
 
@@ -104,7 +104,8 @@ def load_project(source: str | bytes | Mapping[str, Any], library: bool = True) 
         problems.append('"definitions" (blocks made of blocks) need "layerlab": 2')
     definitions = read_definitions(data.get("definitions", {}), _used_types(data), problems, _read_graph,
                                    _library_blocks if library else None)
-    nodes, edges = _read_graph(data, Scope("", definitions), problems)
+    failed = set(data["definitions"]) - set(definitions) if isinstance(data.get("definitions"), Mapping) else set()
+    nodes, edges = _read_graph(data, Scope("", definitions, failed=failed), problems)
     if problems:
         raise ProjectError(problems)
     name = data.get("name", "model")
@@ -238,6 +239,8 @@ def _read_node(index: int, item: Any, problems: list[str], scope: Scope) -> Node
         return None
     where = f"{where} ({node_id!r})"
     block = scope.block(type_name) if isinstance(type_name, str) else None
+    if block is None and type_name in scope.failed:
+        return None  # its definition could not be read, and said why
     if block is None:
         hint = _suggest_type(type_name, scope) if isinstance(type_name, str) else ""
         problems.append(f"{where}: unknown block type {type_name!r}{hint}")

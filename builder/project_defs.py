@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from builder.blocks import definition_order, definition_spec, unused_output
+from builder.blocks import PORT_SPEC, definition_order, definition_spec, unused_output
 from builder.catalog import get_block, has_block
 from builder.catalog.registry import BlockSpec
 from builder.graph import PORT, BlockParam, Container, Definition, Edge, Graph, Node
@@ -25,8 +25,6 @@ PARAM_KEYS = ("name", "kind", "default", "doc", "minimum", "maximum", "choices",
 MAX_DEFINITIONS = 64
 MAX_REPEAT = 64
 NAME = re.compile(r"^[A-Z][A-Za-z0-9_]{0,47}$")  # it becomes a Python class name
-PORT_SPEC = BlockSpec(PORT, get_block("Input").category, "an input of the block", (), infer=lambda p, i: None,
-                      emit=lambda p, i: None, ports=())
 
 ReadGraph = Callable[[Mapping[str, Any], "Scope", list[str]], tuple[list[Node], list[Edge]]]
 
@@ -38,7 +36,7 @@ class Scope:
     where: str  # prefix of messages: "" or "definitions.BasicBlock."
     definitions: dict[str, Definition]
     params: dict[str, BlockParam] | None = None  # the enclosing definition's, when inside one
-    used: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)  # definitions that could not be read (their problems are told)
 
     def block(self, type_name: str) -> BlockSpec | None:
         if type_name in self.definitions:

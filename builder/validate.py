@@ -332,6 +332,7 @@ def _fold(graph: Graph, expansion: Expansion, flat: ValidationResult) -> Validat
             for issue in item.issues:
                 info.issues.append(_inside(node.id, expansion.origin[item.id].label, issue))
         _fold_sources(graph, node, info, infos)
+    _fold_blockers(graph, expansion, flat, infos)
     _mark_blocked(graph, expansion, infos)
     order = [n for n in _top_order(graph) if infos[n].output is not None]
     graph_issues = [i for i in flat.issues if i.node is None or i.node not in flat.nodes]
@@ -354,6 +355,23 @@ def _renamed(info: NodeInfo, expansion: Expansion) -> NodeInfo:
         edge = issue.edge and (tops.get(issue.edge[0], issue.edge[0]), issue.edge[1])
         issues.append(replace(issue, message=message, edge=edge))
     return replace(info, sources=sources, issues=issues)
+
+
+def _fold_blockers(graph: Graph, expansion: Expansion, flat: ValidationResult, infos: dict[str, NodeInfo]) -> None:
+    """``blocked_by`` in the design's terms: the top-level node (an instance, say) whose problem stops this one."""
+    def top(flat_id: str | None) -> str | None:
+        place = expansion.origin.get(flat_id) if flat_id else None
+        return place.top if place else flat_id
+
+    for node in graph.nodes:
+        info = infos[node.id]
+        if info.output is not None or any(i.severity is Severity.ERROR for i in info.issues):
+            info.blocked_by = None if info.output is not None else info.blocked_by
+            continue
+        members = [f for f, place in expansion.origin.items() if place.top == node.id]
+        blockers = [top(flat.nodes[f].blocked_by) for f in members if flat.nodes[f].blocked_by]
+        blockers = [b for b in blockers if b != node.id] or ([top(info.blocked_by)] if info.blocked_by else [])
+        info.blocked_by = blockers[0] if blockers else None
 
 
 def _inside(instance: str, label: str, issue: Issue) -> Issue:
