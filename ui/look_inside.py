@@ -169,7 +169,7 @@ def inspection(subject: Subject, index: int) -> Any:
 def render_look_inside(node_id: str) -> None:
     """The inspector's "Look inside" section for ``node_id``."""
     subject = current_subject()
-    with st.expander("🔍 Look inside (trained model)", expanded=subject is not None):
+    with st.expander("Look inside (trained model)", expanded=subject is not None):
         if subject is None:
             st.caption("Train the model (Train tab) to see what this block computes for an example.")
             return
