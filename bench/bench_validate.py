@@ -20,10 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from builder.block_edits import add_block  # noqa: E402
 from builder.graph import Edge, Graph, Node  # noqa: E402
 from builder.validate import validate  # noqa: E402
 
 TARGETS_MS = {100: 5.0, 500: 25.0}
+BLOCKS_TARGET_MS = 10.0  # a design of 300 leaf layers inside blocks made of blocks
 
 
 class _Builder:
@@ -85,6 +87,23 @@ def realistic_graph(size: int) -> Graph:
     return Graph(name=f"bench_{size}", nodes=tuple(b.nodes), edges=tuple(b.edges))
 
 
+def blocks_graph(leaves: int = 300) -> Graph:
+    """A deep ResNet drawn with the library's BasicBlock: four stages of repeated blocks, ≥ ``leaves`` layers."""
+    graph = Graph("bench_blocks", (Node("x", "Input", {"shape": [3, 32, 32]}),))
+    graph, _ = add_block(graph, "BasicBlock")
+    graph = graph.with_nodes(graph.nodes[:1])  # keep the definitions, place the stages below
+    nodes = [*graph.nodes, Node("stem", "Conv2d", {"out_channels": 16, "kernel_size": 3, "padding": 1}),
+             Node("bn", "BatchNorm2d"), Node("relu", "ReLU")]
+    per_stage = max(1, (leaves - 10) // 28 + 1)  # 7 layers per block, 4 stages
+    for k, width in enumerate((16, 32, 64, 128)):
+        params = {"planes": width} if k == 0 else {"planes": width, "stride": 2, "downsample": True}
+        nodes.append(Node(f"layer{k + 1}", "BasicBlock", params, repeat=per_stage))
+    nodes += [Node("pool", "AdaptiveAvgPool2d", {"output_size": 1}), Node("flat", "Flatten"),
+              Node("fc", "Linear", {"out_features": 10})]
+    ids = [n.id for n in nodes]
+    return graph.with_nodes(nodes).with_edges([Edge(a, b) for a, b in zip(ids, ids[1:])])
+
+
 def median_ms(graph: Graph, repeat: int) -> tuple[float, float]:
     """Median and best wall time of ``validate(graph)`` in ms, after warm-up runs."""
     for _ in range(3):
@@ -109,6 +128,13 @@ def main() -> None:
         median, best = median_ms(graph, args.repeat)
         results.append({"nodes": size, "edges": len(graph.edges), "median_ms": round(median, 3),
                         "best_ms": round(best, 3), "target_ms": target, "meets_target": median <= target})
+    graph = blocks_graph()
+    result = validate(graph)
+    assert result.valid, [i.message for i in result.issues]
+    median, best = median_ms(graph, args.repeat)
+    results.append({"leaf_layers_in_blocks": len(result.leaves.nodes), "top_level_nodes": len(graph.nodes),
+                    "median_ms": round(median, 3), "best_ms": round(best, 3), "target_ms": BLOCKS_TARGET_MS,
+                    "meets_target": median <= BLOCKS_TARGET_MS})
     # The load average says how busy the machine was: medians on a shared 2-core machine move with it.
     print(json.dumps({"benchmark": "validate", "python": platform.python_version(), "cpus": os.cpu_count(),
                       "load_average": [round(x, 2) for x in os.getloadavg()], "repeat": args.repeat,

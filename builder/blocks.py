@@ -144,12 +144,8 @@ class _Writer:
               top: str | None, path: tuple[str, ...], definition: str | None) -> dict[str, str | None]:
         """Place every node of one graph (the design, or one copy of a definition); node id -> flat output id."""
         out_of: dict[str, str | None] = {}
-        in_edges: dict[str, list[Edge]] = {n.id: [] for n in graph.nodes}
-        for edge in graph.edges:
-            in_edges[edge.target].append(edge)
-        by_id = {n.id: n for n in graph.nodes}
-        for node_id in _order(graph):
-            node = by_id[node_id]
+        order, in_edges = _scope_plan(graph)
+        for node in order:
             owner = top or node.id
             edges = in_edges[node.id]
             if any(out_of.get(e.source) is None for e in edges):
@@ -220,6 +216,26 @@ class _Writer:
 
     def _problem(self, owner: str, message: str) -> None:
         self.expansion.problems.setdefault(owner, []).append(message)
+
+
+_PLANS: dict[int, tuple[Graph, list[Node], dict[str, list[Edge]]]] = {}
+
+
+def _scope_plan(graph: Graph) -> tuple[list[Node], dict[str, list[Edge]]]:
+    """A graph's nodes in order and their incoming edges, computed once per (immutable) graph: a definition's
+    graph is walked once per copy, and a 300-layer design has dozens of copies."""
+    cached = _PLANS.get(id(graph))
+    if cached is not None and cached[0] is graph:
+        return cached[1], cached[2]
+    by_id = {n.id: n for n in graph.nodes}
+    in_edges: dict[str, list[Edge]] = {n.id: [] for n in graph.nodes}
+    for edge in graph.edges:
+        in_edges[edge.target].append(edge)
+    order = [by_id[node_id] for node_id in _order(graph)]
+    if len(_PLANS) > 4096:
+        _PLANS.clear()
+    _PLANS[id(graph)] = (graph, order, in_edges)
+    return order, in_edges
 
 
 def _order(graph: Graph) -> list[str]:
