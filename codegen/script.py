@@ -1,18 +1,20 @@
-"""A self-contained training script (and the same thing as a Jupyter notebook) for a design.
+"""A self-contained training script (and the same thing as a Jupyter notebook) that reproduces a run.
 
-The script inlines the generated model source (``codegen.source``), a loader for one built-in data set (or a CSV
-file given on the command line), the loss and metric for the task, and a training loop that runs as one
-process or under ``torchrun`` with DistributedDataParallel. It imports only torch, the standard library and,
-where the data is loaded, scikit-learn or pandas.
+Generated from the design *and* the run's training settings (``training.settings``): the script holds the
+model source, the settings as defaults of its flags (argparse derived from ``SETTINGS``), and LayerLab's own
+code for the dataset's preparation, the loss, metrics, optimizer, schedule and training step, copied by
+``codegen.script_data.carry``. Run with the same seed on the same device it gives the app's per-epoch losses;
+under ``torchrun`` the batch size stays the global batch. It needs torch (and numpy, pandas or scikit-learn
+where the data does), never LayerLab.
 """
 
 from __future__ import annotations
 
 import ast
-import math
 import textwrap
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 from string import Template
 from typing import Any
 
@@ -21,267 +23,265 @@ from builder.validate import ValidationResult, validate
 from codegen import script_parts as parts
 from codegen.naming import comment_text, to_identifier
 from codegen.safety import check_source
-from codegen.script_data import DATASETS, DataKind, ScriptDataset, loader_code
-from codegen.source import CodegenError, ModelSource, generate_model, literal
+from codegen.script_data import carry, sorted_imports
+from codegen.source import CodegenError, ModelSource, literal
+from training.config import SettingsError, TrainConfig
+from training.settings import Kind, Setting, script_settings, setting
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "radam")
-_GATES = ("and", "or", "xor", "nand", "nor")
-
-
-@dataclass(frozen=True)
-class TrainDefaults:
-    dataset: str = "digits"
-    epochs: int = 10
-    lr: float = 1e-3
-    batch_size: int = 64
-    optimizer: str = "adam"
-    task: str | None = None  # only "reconstruction" changes anything: the target is the input
-    options: tuple[tuple[str, Any], ...] = ()  # dataset options, sorted
+EVAL_BATCH = 1024  # training.engine.EVAL_BATCH, checked by a test
 
 
 @dataclass(frozen=True)
 class ScriptPlan:
-    """Everything the script's text depends on, checked: the model, data set, task and defaults."""
+    """Everything the script's text depends on, checked: model, settings, task plan and data."""
 
     source: ModelSource
-    dataset: ScriptDataset
-    task: str
-    num_classes: int | None
-    output_shape: tuple[int, ...]
-    defaults: TrainDefaults
+    config: TrainConfig
+    plan: Any  # training.tasks.TaskPlan
+    dataset: str  # a built-in name, or "csv"
+    prepare: Any  # the dataset's preparation function (carried into the script)
+    data_args: dict[str, Any]  # its fixed arguments besides seed and fractions
+    csv_file: str  # the CSV file's name (for --csv) when dataset is "csv"
+    description: str  # of the data
     stem: str  # file-name stem for the saved weights
-    description: str
+    design: str  # the design's description
+    macs: int  # multiply-adds per sample: the CPU thread count follows from it, as in the engine
 
 
 @dataclass(frozen=True)
 class Section:
     key: str  # names the notebook explanation in script_parts.EXPLAIN
     code: str
+    carried: str = ""  # LayerLab's own definitions, copied verbatim before ``code``
+
+    @property
+    def text(self) -> str:
+        return "\n\n\n".join(part.strip("\n") for part in (self.carried, self.code) if part.strip()) + "\n"
 
 
-def training_defaults(graph: Graph, dataset: str | None = None, **overrides: Any) -> TrainDefaults:
-    """Defaults from ``graph.meta["training"]``, then ``dataset`` and ``overrides``; every value checked."""
+def script_config(graph: Graph, settings: Mapping[str, Any] | TrainConfig | None = None,
+                  dataset: str | None = None, **overrides: Any) -> TrainConfig:
+    """The design's meta.training, then ``settings`` (the Train tab's, or a run's), then ``dataset`` and
+    ``overrides``; every value checked (CodegenError lists the bad ones). A dataset other than the design's
+    drops the design's dataset options and task."""
     meta = graph.meta.get("training") if isinstance(graph.meta.get("training"), Mapping) else {}
-    values = {**meta, **{k: v for k, v in overrides.items() if v is not None}}
-    name = dataset or values.get("dataset") or "digits"
-    problems: list[str] = []
-    if name not in DATASETS:
-        problems.append(f"training script: unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
-    options = values.get("dataset_options") if name == meta.get("dataset") else None
-    defaults = TrainDefaults(
-        dataset=str(name),
-        epochs=_checked(values.get("epochs", 10), int, 1, 100_000, "epochs", problems),
-        lr=_checked(values.get("lr", 1e-3), float, 1e-9, 10.0, "lr", problems),
-        batch_size=_checked(values.get("batch_size", 64), int, 1, 1_000_000, "batch_size", problems),
-        optimizer=_choice(values.get("optimizer", "adam"), OPTIMIZERS, "optimizer", problems),
-        task="reconstruction" if values.get("task") == "reconstruction" else None,
-        options=_dataset_options(str(name), options if isinstance(options, Mapping) else {}, problems),
-    )
-    if problems:
-        raise CodegenError(problems)
-    return defaults
-
-
-def _checked(value: Any, kind: type, low: float, high: float, name: str, problems: list[str]) -> Any:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if kind is int:
-        ok = ok and float(value).is_integer()
-    if not ok or not low <= value <= high:
-        problems.append(f"training setting {name}: expected a number from {low:g} to {high:g}, got {value!r}")
-        return kind(low)
-    return kind(value)
-
-
-def _choice(value: Any, choices: tuple[str, ...], name: str, problems: list[str]) -> str:
-    if value not in choices:
-        problems.append(f"training setting {name}: expected one of {', '.join(choices)}, got {value!r}")
-        return choices[0]
-    return str(value)
-
-
-def _dataset_options(name: str, options: dict[str, Any], problems: list[str]) -> tuple[tuple[str, Any], ...]:
-    """Only options the script's loaders understand, each range-checked; the rest are ignored."""
-    checked: dict[str, Any] = {}
-    if name == "gates" and "gate" in options:
-        checked["gate"] = _choice(options["gate"], _GATES, "dataset_options.gate", problems)
-    if name in ("moons", "circles", "gates", "spirals", "blobs") and "noise" in options:
-        checked["noise"] = _checked(options["noise"], float, 0.0, 20.0, "dataset_options.noise", problems)
-    if name in ("spirals", "blobs") and "classes" in options:
-        checked["classes"] = _checked(options["classes"], int, 2, 20, "dataset_options.classes", problems)
-    if name in ("moons", "circles", "spirals", "blobs") and "n_samples" in options:
-        checked["n_samples"] = _checked(options["n_samples"], int, 20, 1_000_000, "dataset_options.n_samples",
-                                        problems)
-    return tuple(sorted(checked.items()))
-
-
-def plan_script(graph: Graph, dataset: str | None = None, result: ValidationResult | None = None,
-                **overrides: Any) -> ScriptPlan:
-    """Check that ``graph`` can train on the data set; CodegenError names the node and the reason if not."""
-    result = result or validate(graph)
-    source = generate_model(graph, result)
-    defaults = training_defaults(graph, dataset, **overrides)
-    if len(source.outputs) != 1:
-        names = ", ".join(f"‘{o}’" for o in source.outputs)
-        raise CodegenError([f"training script: the model has {len(source.outputs)} outputs ({names}); "
-                            "a training script needs exactly one"])
-    output = source.outputs[0]
-    out_shape = tuple(result.nodes[output].output.shape)
-    chosen = dataset or _meta_dataset(graph)
-    if defaults.dataset in ("spirals", "blobs") and "classes" not in dict(defaults.options):
-        # As many arms or blobs as the model has outputs (two for a single yes/no output).
-        classes = out_shape[-1] if 2 <= out_shape[-1] <= 20 else 2 if out_shape[-1] == 1 else 3
-        defaults = replace(defaults, options=tuple(sorted({**dict(defaults.options), "classes": classes}.items())))
+    given = settings.settings() if isinstance(settings, TrainConfig) else dict(settings or {})
+    values = {**meta, **given, **{k: v for k, v in overrides.items() if v is not None}}
+    if dataset is not None and dataset != values.get("dataset"):
+        values.update(dataset=dataset, dataset_options={}, task=None)
+    values.setdefault("dataset", "digits")
+    values["dataset"] = values["dataset"] or "digits"
     try:
-        task, classes = _fit(DATASETS[defaults.dataset], defaults, source, output, out_shape)
-    except CodegenError:
-        if chosen:
-            raise
-        # Nothing chosen and the model doesn't take digits: a script for the user's own CSV file.
-        defaults = replace(defaults, dataset="csv", options=())
-        task, classes = _fit(DATASETS["csv"], defaults, source, output, out_shape)
-    return ScriptPlan(source, DATASETS[defaults.dataset], task, classes, out_shape, defaults,
-                      to_identifier(graph.name, "model"), comment_text(graph.description, 1000))
+        return TrainConfig.from_settings(values)
+    except SettingsError as err:
+        raise CodegenError(err.problems) from None
 
 
-def _meta_dataset(graph: Graph) -> str | None:
-    training = graph.meta.get("training")
-    return training.get("dataset") if isinstance(training, Mapping) else None
+def plan_script(graph: Graph, settings: Mapping[str, Any] | TrainConfig | None = None, dataset: str | None = None,
+                data: Any = None, result: ValidationResult | None = None, **overrides: Any) -> ScriptPlan:
+    """Check that ``graph`` trains on the chosen data with these settings; CodegenError says why not.
+
+    ``data`` is the loaded Dataset when the caller has it (an uploaded CSV file); built-in sets are loaded
+    here, with the run's seed and options, to decide the task and loss exactly as the engine does."""
+    from data.datasets import DatasetError, builtin_of, suggest_options
+    from training.engine import prepare
+    from training.tasks import FitError
+
+    config = script_config(graph, settings, dataset, **overrides)
+    result = result or validate(graph)
+    csv = config.dataset.lower().endswith(".csv")
+    options = dict(config.dataset_options)
+    if not options and not csv:  # shaped for the model's inputs where the dataset can be (digits at 28×28)
+        options = suggest_options(config.dataset, [tuple(n.params.get("shape") or ()) for n in graph.inputs()])
+    try:
+        data = data if data is not None else _load(config, options, csv)
+        builtin = None if csv else builtin_of(config.dataset)
+        source, plan, macs = prepare(graph, data, config)
+    except DatasetError as err:
+        raise CodegenError([f"training script: {err.message}"]) from None
+    except FitError as err:
+        raise CodegenError([f"training script: {p.message}" for p in err.problems]) from None
+    if csv:
+        prepare_fn, data_args = _csv_parts(), {"task": options.get("task", "auto"),
+                                               "missing": options.get("missing", "impute")}
+    else:
+        prepare_fn, data_args = builtin.prepare, {**dict(builtin.fixed), **builtin.resolve(options)}
+    return ScriptPlan(source, config, plan, "csv" if csv else builtin.name, prepare_fn, data_args,
+                      Path(config.dataset).name if csv else "", data.description,
+                      to_identifier(graph.name, "model"), comment_text(graph.description, 1000), macs)
 
 
-def _fit(info: ScriptDataset, defaults: TrainDefaults, source: ModelSource, output: str,
-         out_shape: tuple[int, ...]) -> tuple[str, int | None]:
-    _check_inputs(source, info)
-    if info.name == "csv":
-        if len(out_shape) != 1:
-            raise CodegenError([f"‘{output}’: the output must be flat, one row of values per sample; it gives "
-                                f"{out_shape}: add a Flatten or a pooling block"])
-        return "auto", None
-    return _task(info, defaults, source, output, out_shape)
+def _load(config: TrainConfig, options: dict[str, Any], csv: bool) -> Any:
+    from data.datasets import load_dataset
+    from data.userdata import load_csv
+
+    split = (config.val_fraction, config.test_fraction)
+    if not csv:
+        return load_dataset(config.dataset, seed=config.seed, fractions=split, **options)
+    if not Path(config.dataset).is_file():
+        raise CodegenError([f"training script: the CSV file {config.dataset!r} is needed to see its columns; "
+                            "load it in the Train tab (or give its path) and export again"])
+    return load_csv(Path(config.dataset), config.target, seed=config.seed, fractions=split, **options)
 
 
-def _check_inputs(source: ModelSource, info: ScriptDataset) -> None:
-    wanted = 2 if info.kind is DataKind.SEQUENCE else 1
-    if len(source.inputs) != wanted:
-        raise CodegenError([f"training script: {info.name} feeds {wanted} input(s) but the model has "
-                            f"{len(source.inputs)} ({', '.join(f'‘{i.node}’' for i in source.inputs)})"])
-    for item in source.inputs:
-        if (item.dtype == "long") != info.tokens:
-            kind = "token ids" if info.tokens else "float features"
-            raise CodegenError([f"‘{item.node}’: {info.name} gives {kind}, so set this Input's dtype to "
-                                f"{'long' if info.tokens else 'float'}"])
-        numel = math.prod(item.shape)
-        if info.name == "digits" and numel != 64 and not _square_image(item.shape):
-            raise CodegenError([f"‘{item.node}’: digits are 8×8 images (64 values; resized to 1×S×S, 3×S×S or S·S); "
-                                f"this Input has shape {item.shape}"])
-        if info.name == "csv" and len(item.shape) != 1:
-            raise CodegenError([f"‘{item.node}’: a CSV file gives a flat row of features; this Input has shape "
-                                f"{item.shape}"])
-        if info.name != "digits" and info.features is not None and numel != info.features:
-            raise CodegenError([f"‘{item.node}’: {info.name} has {info.features} features per sample but this "
-                                f"Input has shape {item.shape}; set its shape to [{info.features}]"])
-        if info.name in ("sine", "seasonal") and (len(item.shape) != 2 or item.shape[1] != 1):
-            raise CodegenError([f"‘{item.node}’: {info.name} gives windows shaped (steps, 1); this Input has shape "
-                                f"{item.shape}"])
-        if info.tokens and item.high < (24 if info.name == "sentiment" else 3):
-            raise CodegenError([f"‘{item.node}’: {info.name} needs a vocabulary of at least "
-                                f"{24 if info.name == 'sentiment' else 3} token ids; the Embedding has {item.high}"])
+def _csv_parts() -> Any:
+    from data.userdata import prepare_csv
+
+    return prepare_csv
 
 
-def _square_image(shape: tuple[int, ...]) -> bool:
-    """Flat S·S pixels or a 1×S×S / 3×S×S image (S ≥ 8): digits can be upsampled and repeated to fit."""
-    if len(shape) == 3:
-        return shape[0] in (1, 3) and shape[1] == shape[2] >= 8
-    side = math.isqrt(math.prod(shape))
-    return len(shape) == 1 and side * side == shape[0] and side >= 8
+# -- the text ---------------------------------------------------------------------------------------------------
+def _carried(plan: ScriptPlan) -> tuple[Any, Any]:
+    """(data code, learning code): LayerLab's own definitions the script runs."""
+    from data.base import DatasetError, make_splits
+    from data.images import read_source
+    from data.userdata import CsvLimits
+    from training.batches import Batches, batch_tensors
+    from training.device import amp_dtype, cpu_threads
+    from training.engine import with_class_weights
+    from training.loop import EarlyStopping, evaluate, in_units, snapshot, train_step
+    from training.metrics import make_accumulator
+    from training.optim import make_optimizer, make_schedule
+    from training.tasks import TaskPlan
+
+    csv = (read_source, CsvLimits) if plan.dataset == "csv" else ()
+    data = carry(DatasetError, plan.prepare, *csv, make_splits)
+    learning = carry(TaskPlan, with_class_weights, make_accumulator, make_optimizer, make_schedule, Batches,
+                     batch_tensors, amp_dtype, cpu_threads, train_step, evaluate, in_units, snapshot, EarlyStopping)
+    return data, learning
 
 
-def _task(info: ScriptDataset, defaults: TrainDefaults, source: ModelSource, output: str,
-          out_shape: tuple[int, ...]) -> tuple[str, int | None]:
-    width = out_shape[-1]
-    if defaults.task == "reconstruction":
-        if info.name != "digits" or math.prod(out_shape) != math.prod(source.inputs[0].shape):
-            raise CodegenError([f"‘{output}’: reconstruction needs an output shaped like the input "
-                                f"{source.inputs[0].shape}; it gives {out_shape}"])
-        return "reconstruction", None
-    if info.kind is DataKind.SEQUENCE:
-        if len(out_shape) != 2 or width != source.inputs[0].high:
-            raise CodegenError([f"‘{output}’: {info.name} needs one score per token id at each position, "
-                                f"({source.inputs[0].shape[0]}, {source.inputs[0].high}); it gives {out_shape}"])
-        return "sequence", None
-    if len(out_shape) != 1:
-        raise CodegenError([f"‘{output}’: the output must be flat, one row of values per sample; it gives "
-                            f"{out_shape}: add a Flatten or a pooling block"])
-    if info.kind is DataKind.VALUES:
-        if width != info.targets:
-            raise CodegenError([f"‘{output}’: {info.name} predicts {info.targets} value(s) per sample but this "
-                                f"block gives {width}; set its out_features to {info.targets}"])
-        return "regression", None
-    classes = dict(defaults.options).get("classes", info.classes)
-    if width == classes:
-        return "classification", classes
-    if width == 1 and classes == 2:
-        return "binary", None
-    raise CodegenError([f"‘{output}’: {info.name} has {classes} classes but this block gives {width} "
-                        f"values per sample; set its out_features to {classes}"])
+def _settings_section(plan: ScriptPlan) -> str:
+    config, task = plan.config, plan.plan
+    shown = {s.name: getattr(config, s.name) for s in script_settings()}
+    fixed = {"task": task.task, "loss": task.loss, "output_kind": task.output_kind, "num_classes": task.num_classes,
+             "pad_id": task.pad_id, "input_order": tuple(task.input_order)}
+    lines = [
+        "# The run's training settings as set in LayerLab; each is a flag that overrides it (--help).",
+        "DEFAULTS = {",
+        *[f"    {_value(k)}: {_value(v)}," for k, v in shown.items()],
+        "}",
+        f"DATASET = {_value(plan.dataset)}  # {comment_text(plan.description, 90)}",
+        f"DATA_ARGS = {_dict_literal(plan.data_args)}  # the dataset's options",
+        "# What the model learns and how its output is read, as LayerLab decided it from the data and the design.",
+        f"PLAN = {_dict_literal(fixed)}",
+        f"EVAL_BATCH = {literal(EVAL_BATCH)}  # evaluation batches: bigger is faster and needs no gradients",
+        f"MACS = {literal(plan.macs)}  # multiply-adds per sample: picks the CPU threads (threads 0) as LayerLab does",
+    ]
+    if plan.dataset == "csv":
+        lines += [f"CSV_FILE = {_value(plan.csv_file)}", f"TARGET = {_value(config.target)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _argparse_section(plan: ScriptPlan) -> str:
+    """``parse_args``: one flag per script setting (training.settings), with its range checked."""
+    lines = [
+        "def parse_args(argv: list[str] | None = None) -> argparse.Namespace:",
+        f"    parser = argparse.ArgumentParser(description={_value(_description(plan))})",
+    ]
+    ranges = {}
+    for spec in script_settings():
+        lines.append(_flag_line(spec))
+        if spec.kind in (Kind.INT, Kind.FLOAT):
+            ranges[spec.name] = (spec.minimum, spec.maximum)
+    if plan.dataset == "csv":
+        lines += ['    parser.add_argument("--csv", default=CSV_FILE, help="the CSV file to train on")',
+                  '    parser.add_argument("--target", default=TARGET, help="the column to predict")']
+    lines += [
+        f"    parser.add_argument(\"--out\", default={_value(plan.stem + '.pt')}, "
+        "help=\"where to save the trained weights ('' to skip)\")",
+        '    parser.add_argument("--log-json", action="store_true", help="one JSON line per epoch, then the test")',
+        "    args = parser.parse_args(argv)",
+        "    for flag, value, low, high in (",
+        *[f"        ({_value(setting(name).flag)}, args.{name}, {literal(low)}, {literal(high)})," for name, (low, high)
+          in ranges.items()],
+        "    ):",
+        "        if not low <= value <= high:",
+        "            parser.error(f\"{flag} must be from {low:g} to {high:g}, got {value}\")",
+        "    if args.val_fraction + args.test_fraction > 0.6:",
+        '        parser.error("--val-fraction + --test-fraction must leave at least 40 % of the data to train on")',
+        "    return args",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _flag_line(spec: Setting) -> str:
+    kind = {Kind.INT: "int", Kind.FLOAT: "float"}.get(spec.kind, "str")
+    extra = ""
+    if spec.kind is Kind.CHOICE and spec.name != "device":  # a device may be numbered: cuda:1
+        extra = f", choices={_value(list(spec.choices))}"
+    help_text = spec.help
+    return (f"    parser.add_argument({_value(spec.flag)}, type={kind}, default=DEFAULTS[{_value(spec.name)}]"
+            f"{extra}, help={_value(help_text)})")
+
+
+def _description(plan: ScriptPlan) -> str:
+    return (f"Train {plan.source.class_name} on {plan.dataset} as LayerLab did. Under torchrun --batch-size is "
+            "the global batch: each process takes an equal share of every batch (it must divide evenly).")
+
+
+def _dict_literal(values: Mapping[str, Any]) -> str:
+    return "{" + ", ".join(f"{_value(k)}: {_value(v)}" for k, v in values.items()) + "}"
+
+
+def _value(value: Any) -> str:
+    """A literal through ``repr()``: text of any length (help texts, a CSV file's name), else ``literal()``."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        items = [_value(v) for v in value]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    if isinstance(value, Mapping):
+        return _dict_literal(value)
+    return literal(value)
 
 
 def script_sections(plan: ScriptPlan) -> list[Section]:
-    """The script in order: imports, model, data, loss and metric, processes, training loop, main."""
-    defaults = plan.defaults
-    settings = Template(parts.SETTINGS).substitute(
-        dataset=literal(plan.dataset.name), task=literal(plan.task),
-        standardize=literal(plan.dataset.standardize), output_shape=literal(plan.output_shape),
-        defaults=_dict_literal({"epochs": defaults.epochs, "lr": defaults.lr, "batch_size": defaults.batch_size,
-                                "optimizer": defaults.optimizer}))
-    loader = loader_code(plan.dataset.name, dict(defaults.options), tuple(i.shape for i in plan.source.inputs),
-                         plan.source.inputs[0].high)
-    csv = takes_csv(plan)
-    load_data = Template(parts.DATA_COMMON).substitute(load_inputs=parts.LOAD_WITH_CSV if csv else parts.LOAD_BUILTIN)
-    data = [settings, loader, *([parts.CSV_LOADER] if csv else []), load_data]
-    main = Template(parts.MAIN).substitute(
-        description=literal(f"Train {plan.source.class_name} on {plan.dataset.name}."),
-        out=literal(f"{plan.stem}.pt"), model_class=plan.source.class_name,
-        csv_flags=parts.CSV_FLAGS if csv else parts.PLAIN_FLAGS, data_name="args.csv or DATASET" if csv else "DATASET")
+    """The script in order: imports, settings, model, data, learning code, processes, training loop, main."""
+    data, learning = _carried(plan)
+    csv = plan.dataset == "csv"
+    load = Template(parts.LOAD_CSV if csv else parts.LOAD_BUILTIN).safe_substitute(prepare=plan.prepare.__name__)
+    model = model_body(plan.source)
+    _check_names(model, data.code + learning.code)
+    imports = sorted_imports({*parts.IMPORTS, *data.imports, *learning.imports, *_model_imports(plan.source.code)})
+    main = Template(parts.MAIN).substitute(model_class=plan.source.class_name)
     return [
-        Section("imports", _imports(plan.source)),
-        Section("model", model_body(plan.source)),
-        Section("data", "\n\n\n".join(c.strip("\n") for c in data) + "\n"),
-        Section("tasks", parts.TASKS.lstrip("\n")),
-        Section("processes", parts.PROCESSES.lstrip("\n")),
-        Section("training", parts.TRAINING.lstrip("\n")),
-        Section("main", main.lstrip("\n")),
+        Section("imports", "from __future__ import annotations\n\n" + _grouped(imports)),
+        Section("settings", _settings_section(plan) + "\n\n" + _argparse_section(plan)),
+        Section("model", model),
+        Section("data", load.strip("\n") + "\n", data.code),
+        Section("learning", "", learning.code),
+        Section("processes", parts.PROCESSES.strip("\n") + "\n"),
+        Section("training", parts.TRAINING.strip("\n") + "\n"),
+        Section("main", main.strip("\n") + "\n"),
     ]
 
 
-def takes_csv(plan: ScriptPlan) -> bool:
-    """``--csv FILE --target COLUMN`` fits a model with one float input and a flat output."""
-    inputs = plan.source.inputs
-    return len(inputs) == 1 and inputs[0].dtype == "float" and len(plan.output_shape) == 1
+def _grouped(imports: list[str]) -> str:
+    """Standard-library imports, a blank line, then the others."""
+    import sys
+
+    std = [line for line in imports if line.split()[1].split(".")[0] in sys.stdlib_module_names]
+    return "\n".join([*std, "", *[line for line in imports if line not in std]]) + "\n"
 
 
-def _dict_literal(values: dict[str, Any]) -> str:
-    return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in values.items()) + "}"
+def _check_names(model: str, carried: str) -> None:
+    """The model's classes must not shadow a carried definition (a design named 'Batches', say)."""
+    def names(code: str) -> set[str]:
+        return {n.name for n in ast.parse(code).body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
 
-
-def _imports(source: ModelSource) -> str:
-    """The script's imports plus any extra standard-library ones the model needs (``import math``)."""
-    lines = parts.IMPORTS.splitlines()
-    extra = [line for line in _model_imports(source.code) if line not in lines]
-    stdlib = sorted({*[line for line in lines if line.startswith("import ") and "torch" not in line], *extra})
-    third = [line for line in lines if "torch" in line]
-    return "\n".join([*stdlib, "", *third]) + "\n"
+    clash = sorted(names(model) & names(carried))
+    if clash:
+        raise CodegenError([f"training script: the model defines {', '.join(clash)}, a name the script's "
+                            "training code uses: rename the design"])
 
 
 def _model_imports(code: str) -> list[str]:
+    """The model's own imports (e.g. ``import math``), to merge with the script's."""
     tree = ast.parse(code)
     lines = code.splitlines()
-    found = []
-    for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            text = lines[node.lineno - 1]
-            if "torch" not in text:
-                found.append(text)
-    return found
+    return [lines[n.lineno - 1] for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
+            and not (isinstance(n, ast.ImportFrom) and n.module == "__future__")]
 
 
 def model_body(source: ModelSource) -> str:
@@ -301,53 +301,73 @@ def _first_line(node: ast.stmt) -> int:
 
 
 def _header(plan: ScriptPlan) -> str:
-    lines = [f'"""Train {plan.source.class_name} on {plan.dataset.name}: a training script generated by LayerLab.',
+    config = plan.config
+    csv = f" --csv {plan.csv_file}" if plan.dataset == "csv" else ""
+    lines = [f'"""Train {plan.source.class_name} on {plan.dataset}: a training script generated by LayerLab.',
              "",
-             f"Data: {plan.dataset.description}. Task: {plan.task}.",
+             f"Data: {comment_text(plan.description, 200)} Task: {plan.plan.task}.",
              "",
-             f"    python {plan.stem}_train.py --epochs {plan.defaults.epochs}",
-             f"    torchrun --standalone --nproc_per_node=2 {plan.stem}_train.py",
+             f"    python {plan.stem}_train.py{csv}          # the run as set in LayerLab (seed {config.seed})",
+             f"    python {plan.stem}_train.py{csv} --help   # every training setting is a flag",
+             f"    torchrun --standalone --nproc_per_node=2 {plan.stem}_train.py{csv}",
              "",
-             f"Flags: --epochs --lr --batch-size --optimizer --device --out --seed"
-             f"{' --csv FILE --target COLUMN' if takes_csv(plan) else ''}.",
-             "Under torchrun each process trains on its share of the data (DistributedDataParallel: gloo on CPU,",
-             "NCCL on GPUs) and only rank 0 prints and saves.",
+             "With the same seed on the same device this trains as LayerLab did: the same data and split, initial",
+             "weights, batches, loss, optimizer and schedule (LayerLab's own code, copied below). Under torchrun",
+             f"--batch-size ({config.batch_size}) stays the global batch: each process takes an equal share of every",
+             "batch (DistributedDataParallel: gloo on CPU, NCCL on GPUs); only rank 0 prints and saves. BatchNorm",
+             "and dropout then see each process's share, so such models follow a close but not identical curve.",
              '"""', ""]
-    if plan.description:
-        lines += [f"# {line}" for line in textwrap.wrap(plan.description, 100)] + [""]
+    if plan.design:
+        lines += [f"# {line}" for line in textwrap.wrap(plan.design, 100)] + [""]
     return "\n".join(lines) + "\n"
 
 
-def generate_script(graph: Graph, dataset: str | None = None, result: ValidationResult | None = None,
+def check_script(sections: list[Section]) -> None:
+    """The safety gate for what was generated here (settings, flags, model, glue); the carried code is
+    LayerLab's own source, parsed, and restricted by ``carry`` to data/ and training/ code whose imports are
+    the standard library, torch, numpy, pandas and scikit-learn."""
+    carried = "\n\n".join(s.carried for s in sections if s.carried)
+    tree = ast.parse(carried)
+    names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    names |= {t.id for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
+              for t in ast.walk(n.targets[0] if isinstance(n, ast.Assign) else n.target) if isinstance(t, ast.Name)}
+    imports = ast.parse(sections[0].code)
+    names |= {(a.asname or a.name).split(".")[0] for n in imports.body if isinstance(n, (ast.Import, ast.ImportFrom))
+              for a in n.names}
+    check_source("\n\n".join(s.code for s in sections[1:]), frozenset(names))
+
+
+def generate_script(graph: Graph, dataset: str | None = None, result: ValidationResult | None = None, *,
+                    settings: Mapping[str, Any] | TrainConfig | None = None, data: Any = None,
                     **overrides: Any) -> str:
-    """The training script for ``graph`` as Python source, checked by ``codegen.safety.check_source``."""
-    plan = plan_script(graph, dataset, result, **overrides)
+    """The training script for ``graph`` and these settings."""
+    plan = plan_script(graph, settings, dataset, data, result, **overrides)
     sections = script_sections(plan)
-    code = _header(plan) + sections[0].code + "\n\n" + "\n\n\n".join(s.code.strip("\n") for s in sections[1:])
-    code += "\n" + parts.SCRIPT_FOOTER
-    check_source(code)
+    check_script(sections)
+    code = _header(plan) + "\n\n\n".join(s.text.strip("\n") for s in sections) + "\n" + parts.SCRIPT_FOOTER
+    ast.parse(code)
     return code
 
 
-def generate_notebook(graph: Graph, dataset: str | None = None, result: ValidationResult | None = None,
+def generate_notebook(graph: Graph, dataset: str | None = None, result: ValidationResult | None = None, *,
+                      settings: Mapping[str, Any] | TrainConfig | None = None, data: Any = None,
                       **overrides: Any) -> str:
     """The same content as a Jupyter notebook (nbformat 4 JSON): a markdown cell before each part."""
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-    plan = plan_script(graph, dataset, result, **overrides)
+    plan = plan_script(graph, settings, dataset, data, result, **overrides)
     sections = script_sections(plan)
-    run = parts.NOTEBOOK_RUN_CSV if plan.dataset.name == "csv" else parts.NOTEBOOK_RUN
-    check_source("\n".join(s.code for s in sections) + run)
-    intro = (f"# Train {plan.source.class_name} on {plan.dataset.name}\n"
-             f"Generated by LayerLab. Data: {plan.dataset.description}. Task: {plan.task}.\n\n"
-             f"{plan.description}\n\n{parts.EXPLAIN['imports']}")
+    run = parts.NOTEBOOK_RUN_CSV if plan.dataset == "csv" else parts.NOTEBOOK_RUN
+    check_script([*sections, Section("run", run)])
+    intro = (f"# Train {plan.source.class_name} on {plan.dataset}\n"
+             f"Generated by LayerLab. Data: {plan.description} Task: {plan.plan.task}.\n\n"
+             f"{plan.design}\n\n{parts.EXPLAIN['imports']}")
     cells = [new_markdown_cell(intro.strip())]
     for section in sections:
         if section.key != "imports":
-            extra = parts.EXPLAIN["data_csv"] if section.key == "data" and takes_csv(plan) else ""
-            cells.append(new_markdown_cell(parts.EXPLAIN[section.key] + extra))
-        cells.append(new_code_cell(section.code.strip("\n")))
+            cells.append(new_markdown_cell(parts.EXPLAIN[section.key]))
+        cells.append(new_code_cell(section.text.strip("\n")))
     cells += [new_markdown_cell(parts.EXPLAIN["run"]), new_code_cell(run.strip("\n"))]
     notebook = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                                   "language": "python"}})

@@ -1,164 +1,52 @@
-"""The fixed parts of a generated training script, one per section, each with the notebook's explanation.
+"""The fixed parts of a generated training script, each with the notebook's explanation.
 
-These are plain text written here, not templates of user text: the only substitutions (``$name``) are
-values that ``codegen.script`` has validated and rendered with ``literal()`` or identifiers from
-``codegen.naming``.
+Plain text written here, not templates of user text: the only substitutions (``$name``) are values that
+``codegen.script`` has validated and rendered with ``literal()``, identifiers from ``codegen.naming``, or
+names of LayerLab's own functions. Everything else the script runs (data preparation, loss, metrics,
+optimizer, schedule, step, evaluation) is LayerLab's own code, carried by ``codegen.script_data.carry``.
 """
 
 from __future__ import annotations
 
-IMPORTS = """\
-import argparse
-import math
-import os
-import time
+IMPORTS = (
+    "import argparse",
+    "import json",
+    "import math",
+    "import os",
+    "import time",
+    "from dataclasses import replace",
+    "from types import SimpleNamespace",
+    "import torch",
+    "import torch.distributed as dist",
+    "from torch.nn.parallel import DistributedDataParallel",
+)
 
-import torch
-import torch.distributed as dist
-from torch import nn
-from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, TensorDataset
-from torch.utils.data.distributed import DistributedSampler
-"""
-
-SETTINGS = """\
-DATASET = $dataset
-TASK = $task  # classification | binary | regression | reconstruction | sequence | auto (from the CSV)
-STANDARDIZE = $standardize  # scale each input feature with the training split's mean and std
-PAD_ID = 0  # token id ignored by the sequence loss and metric
-OUTPUT_SHAPE = $output_shape  # one sample's output, without the batch dimension
-# Defaults from the design's training settings; the command-line flags override them.
-DEFAULTS = $defaults
-METRICS = {"classification": "accuracy", "binary": "accuracy", "sequence": "token accuracy",
-           "regression": "RMSE", "reconstruction": "MSE"}
-"""
-
-CSV_LOADER = '''
-def load_csv(path: str, target: str) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, str]:
-    """A CSV file: numeric columns as they are, text columns one-hot encoded; ``target`` is the column to predict.
-
-    The task follows the model: several outputs -> classes; one output -> two classes or a number.
-    """
-    import pandas as pd
-
+LOAD_BUILTIN = '''
+def load_data(args: argparse.Namespace) -> SimpleNamespace:
+    """The train / validation / test splits as tensors, prepared exactly as LayerLab prepares them."""
+    fractions = (args.val_fraction, args.test_fraction)
     try:
-        frame = pd.read_csv(path)
-    except Exception as err:  # a missing file, no permission, not CSV, empty: pandas has many error types
-        raise SystemExit(f"cannot read {path}: {err}") from None
-    if target not in frame.columns:
-        raise SystemExit(f"{path} has no column {target!r}; its columns are: {', '.join(map(str, frame.columns))}")
-    frame = frame.dropna()
-    if frame.empty:
-        raise SystemExit(f"{path}: no complete rows (every row has an empty cell)")
-    labels = frame.pop(target)
-    features = pd.get_dummies(frame, dtype="float32")
-    if features.shape[1] == 0:
-        raise SystemExit(f"{path}: no feature columns besides {target!r}")
-    x = torch.tensor(features.to_numpy(dtype="float32"))
-    codes, classes = pd.factorize(labels, sort=True)
-    if OUTPUT_SHAPE[-1] > 1:
-        if len(classes) > OUTPUT_SHAPE[-1]:
-            raise SystemExit(f"{target!r} has {len(classes)} classes but the model gives {OUTPUT_SHAPE[-1]} outputs")
-        return (x,), torch.tensor(codes, dtype=torch.long), "classification"
-    if len(classes) == 2:
-        return (x,), torch.tensor(codes, dtype=torch.long), "binary"
-    try:
-        values = torch.tensor(labels.to_numpy(dtype="float32")).reshape(-1, 1)
-    except ValueError:
-        raise SystemExit(f"{target!r} is not numeric: one output can predict a number or one of two classes") from None
-    return (x,), values, "regression"
+        inputs, target, indices, info = $prepare(seed=args.seed, fractions=fractions, **DATA_ARGS)
+    except DatasetError as err:
+        raise SystemExit(str(err)) from None
+    train, val, test = make_splits(inputs, target, indices)
+    return SimpleNamespace(train=train, val=val, test=test, extras=info)
 '''
 
-DATA_COMMON = '''
-def fit_input(x: torch.Tensor, name: str, shape: tuple[int, ...]) -> torch.Tensor:
-    """Reshape (N, ...) data to the model's input shape (N, *shape)."""
-    if x[0].numel() != math.prod(shape):
-        raise SystemExit(f"the data has {x[0].numel()} values per sample but the model's input {name!r} "
-                         f"expects {math.prod(shape)} (shape {shape})")
-    return x.reshape(len(x), *shape)
-
-
-def split_data(tensors: list[torch.Tensor], seed: int) -> list[tuple[torch.Tensor, ...]]:
-    """Shuffle once with a fixed seed, then 70 % train, 15 % validation, 15 % test."""
-    order = torch.randperm(len(tensors[0]), generator=torch.Generator().manual_seed(seed))
-    a, b = int(len(order) * 0.7), int(len(order) * 0.85)
-    return [tuple(t[part] for t in tensors) for part in (order[:a], order[a:b], order[b:])]
-
-
-def standardize(splits: list[tuple[torch.Tensor, ...]]) -> list[tuple[torch.Tensor, ...]]:
-    """Scale float inputs with the training split's statistics, so validation and test stay unseen."""
-    train = splits[0]
-    scaled = []
-    for part in splits:
-        inputs = []
-        for t, t_train in zip(part[:-1], train[:-1]):
-            if t.is_floating_point():
-                t = (t - t_train.mean(0)) / t_train.std(0).clamp_min(1e-6)
-            inputs.append(t)
-        scaled.append((*inputs, part[-1]))
-    return scaled
-
-
-def load_data(args: argparse.Namespace) -> tuple[str, list[tuple[torch.Tensor, ...]]]:
-    """The task and the (train, validation, test) splits, each a tuple (model inputs..., target)."""
-    $load_inputs
-    inputs = tuple(fit_input(x, name, shape) for x, (name, shape) in zip(inputs, INPUT_SHAPES.items()))
-    if task == "binary":
-        target = target.float().reshape(-1, 1)  # BCEWithLogitsLoss wants float targets shaped like the output
-    elif task == "reconstruction":
-        target = inputs[0]
-    splits = split_data([*inputs, target], args.seed)
-    return task, standardize(splits) if scale else splits
-'''
-
-LOAD_WITH_CSV = """if args.csv:
-        inputs, target, task = load_csv(args.csv, args.target)
-        scale = True
-    else:
-        inputs, target = load_builtin(args.seed)
-        task, scale = TASK, STANDARDIZE"""
-
-LOAD_BUILTIN = """inputs, target = load_builtin(args.seed)
-    task, scale = TASK, STANDARDIZE"""
-
-TASKS = '''
-def make_loss(task: str) -> nn.Module:
-    """Cross-entropy for classes (the model outputs raw scores), BCE-with-logits for yes/no, MSE for numbers."""
-    if task == "classification":
-        return nn.CrossEntropyLoss()
-    if task == "binary":
-        return nn.BCEWithLogitsLoss()
-    if task == "sequence":
-        return nn.CrossEntropyLoss(ignore_index=PAD_ID)
-    return nn.MSELoss()
-
-
-def compute_loss(criterion: nn.Module, task: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    if task == "sequence":  # one prediction per position: (N, T, vocab) scores against (N, T) token ids
-        return criterion(out.flatten(0, 1), target.flatten())
-    return criterion(out, target)
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, part: tuple[torch.Tensor, ...], task: str, device: torch.device) -> float:
-    """Accuracy for classes, root mean squared error for numbers, mean squared error for reconstruction."""
-    model.eval()
-    score, count = 0.0, 0
-    for start in range(0, len(part[-1]), 512):
-        batch = [t[start:start + 512].to(device) for t in part]
-        out, y = model(*batch[:-1]), batch[-1]
-        if task == "classification":
-            score, count = score + (out.argmax(-1) == y).sum().item(), count + y.numel()
-        elif task == "binary":
-            score, count = score + ((out > 0).float() == y).sum().item(), count + y.numel()
-        elif task == "sequence":
-            mask = y != PAD_ID
-            score, count = score + ((out.argmax(-1) == y) & mask).sum().item(), count + mask.sum().item()
-        else:
-            score, count = score + ((out - y) ** 2).sum().item(), count + y.numel()
-    model.train()
-    value = score / max(count, 1)
-    return math.sqrt(value) if task == "regression" else value
+LOAD_CSV = '''
+def load_data(args: argparse.Namespace) -> SimpleNamespace:
+    """Your CSV file's splits as tensors: the same cleaning, encoding, scaling and split as in LayerLab."""
+    fractions = (args.val_fraction, args.test_fraction)
+    try:
+        raw, label = read_source(args.csv, CsvLimits().max_bytes, "CSV file")
+        inputs, target, indices, info = prepare_csv(raw, label, args.target, seed=args.seed, fractions=fractions,
+                                                    **DATA_ARGS)
+    except DatasetError as err:
+        raise SystemExit(str(err)) from None
+    for note in info["notes"]:
+        print(f"{label}: {note}", flush=True)
+    train, val, test = make_splits(inputs, target, indices)
+    return SimpleNamespace(train=train, val=val, test=test, extras=info)
 '''
 
 PROCESSES = '''
@@ -170,114 +58,160 @@ def setup(device_name: str) -> tuple[int, int, torch.device]:
     if device_name == "auto":
         mps = torch.backends.mps.is_available() and world == 1  # gloo can't reduce MPS tensors
         device_name = "cuda" if torch.cuda.is_available() else "mps" if mps else "cpu"
-    if device_name == "cuda" and not torch.cuda.is_available():
+    if device_name.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("--device cuda: PyTorch sees no CUDA GPU here; use --device cpu")
     device = torch.device(device_name)
-    if device.type == "cuda":
+    if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     if world > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return rank, world, device
+
+
+def local_share(inputs: tuple[torch.Tensor, ...], target: torch.Tensor, rank: int,
+                world: int) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, float]:
+    """This process's share of a global batch and the weight of its gradient (its share of the samples,
+    times the number of processes that DistributedDataParallel averages over)."""
+    share = target.tensor_split(world)[rank]
+    if len(share) == 0:  # a last batch smaller than the number of processes: take part, weigh nothing
+        return tuple(t[:1] for t in inputs), target[:1], 0.0
+    return tuple(t.tensor_split(world)[rank] for t in inputs), share, len(share) * world / len(target)
 '''
 
 TRAINING = '''
-def make_optimizer(name: str, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr)
-    if name in ("momentum", "nesterov"):
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=name == "nesterov")
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr)
-    if name == "radam":
-        return torch.optim.RAdam(params, lr=lr)
-    return torch.optim.Adam(params, lr=lr)
+class Halt(Exception):
+    """Ends the epochs early; ``status`` says how the run ends (as in LayerLab: finished, stopped, failed)."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
 
 
-def train_epoch(net: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, criterion: nn.Module,
-                task: str, device: torch.device) -> float:
-    """One pass over this process's share of the training data; returns the mean loss over all processes."""
-    net.train()
-    totals = torch.zeros(2, device=device)  # (sum of losses, number of samples)
-    for batch in loader:
-        batch = [t.to(device, non_blocking=True) for t in batch]
-        optimizer.zero_grad(set_to_none=True)
-        loss = compute_loss(criterion, task, net(*batch[:-1]), batch[-1])
-        loss.backward()  # under DDP this also averages the gradients across processes
-        optimizer.step()
-        totals[0] += loss.detach() * len(batch[-1])
-        totals[1] += len(batch[-1])
-    if dist.is_initialized():
-        dist.all_reduce(totals)
-    return (totals[0] / totals[1]).item()
+def train_epoch(run: SimpleNamespace, epoch: int) -> float:
+    """One pass over the training data in LayerLab's order; returns the mean loss over every sample.
+
+    Under torchrun each global batch of --batch-size samples is cut into one share per process."""
+    args = run.args
+    total, count = 0.0, 0
+    for inputs, target in run.train_data.epoch(run.generator):
+        weight = 1.0
+        if run.world > 1:
+            inputs, target, weight = local_share(inputs, target, run.rank, run.world)
+        loss = train_step(run.net, run.criterion, inputs, target, run.optimizer, run.schedule, run.scaler,
+                          args.grad_clip, run.amp, run.device, weight)
+        if not math.isfinite(loss):
+            if not all(torch.isfinite(p).all() for p in run.model.parameters()):
+                run.model.load_state_dict(run.good)  # the last epoch's weights when these broke
+            raise Halt("failed", f"the training loss became {loss} at epoch {epoch}: the last good weights were "
+                                 f"kept. Try a lower learning rate (now {args.lr:g}), gradient clipping or "
+                                 "normalised inputs")
+        n = len(target) if weight else 0
+        total, count = total + loss * n, count + n
+        if run.world == 1 and args.max_seconds and time.perf_counter() - run.started >= args.max_seconds:
+            raise Halt("stopped", f"time limit of {args.max_seconds:g} s reached at epoch {epoch}")
+    if run.world > 1:
+        sums = torch.tensor([total, count], dtype=torch.float64, device=run.device)
+        dist.all_reduce(sums)
+        total, count = sums.tolist()
+    return total / max(1, count)
+
+
+def end_epoch(run: SimpleNamespace, epoch: int, train_loss: float) -> dict:
+    """Validation loss and metrics (every process evaluates the same weights, so all decide alike)."""
+    accumulator = make_accumulator(run.plan.task, run.plan.num_classes, run.plan.pad_id, run.device)
+    val_loss, metrics = evaluate(run.model, run.criterion, run.plan, run.val_data, accumulator, run.device, run.amp)
+    row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+           "lr": float(run.optimizer.param_groups[0]["lr"]), **in_units(metrics, run.data.extras)}
+    run.good = snapshot(run.model)
+    report(run, row)
+    if run.stopper.should_stop(epoch, val_loss, run.good):
+        run.model.load_state_dict(run.stopper.best_state)
+        raise Halt("finished", f"early stopping at epoch {epoch}: no better validation loss for "
+                               f"{run.args.patience} epochs; restored epoch {run.stopper.best_epoch}")
+    if run.world > 1 and run.args.max_seconds:  # rank 0's clock decides for everyone
+        over = torch.tensor([float(time.perf_counter() - run.started >= run.args.max_seconds)], device=run.device)
+        dist.broadcast(over, 0)
+        if over.item():
+            raise Halt("stopped", f"time limit of {run.args.max_seconds:g} s reached at epoch {epoch}")
+    return row
+
+
+def report(run: SimpleNamespace, row: dict) -> None:
+    if run.rank != 0:
+        return
+    if run.args.log_json:
+        print(json.dumps(row), flush=True)
+        return
+    parts = [f"epoch {row['epoch']}/{run.args.epochs}", f"train_loss {row['train_loss']:.4f}"]
+    parts += [f"val_{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "train_loss", "lr")
+              and isinstance(v, float)]
+    print("  ".join(parts), flush=True)
 '''
 
 MAIN = '''
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=$description)
-    parser.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
-    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="learning rate")
-    parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="per process")
-    parser.add_argument("--optimizer", default=DEFAULTS["optimizer"],
-                        choices=["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "radam"])
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    parser.add_argument("--out", default=$out, help="where to save the trained weights ('' to skip)")
-    parser.add_argument("--seed", type=int, default=0)$csv_flags
-    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0:
-        parser.error("--epochs and --batch-size must be at least 1 and --lr above 0")
-    return args
-
-
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict:
+    """Train as LayerLab did: same data, same initial weights, same batches, same steps."""
     args = parse_args(argv)
     rank, world, device = setup(args.device)
-    torch.manual_seed(args.seed)  # the same initial weights in every process
-    task, (train, val, test) = load_data(args)
+    if args.batch_size % world:
+        raise SystemExit(f"--batch-size {args.batch_size} is the global batch, shared by the {world} processes: "
+                         f"use a multiple of {world}")
+    if device.type == "cpu":  # float sums depend on the thread count: choose it as LayerLab does
+        torch.set_num_threads(cpu_threads(args.threads, MACS * args.batch_size * 3))
+    data = load_data(args)
+    plan = with_class_weights(replace(TaskPlan(**PLAN), label_smoothing=args.label_smoothing), args, data)
+    amp = amp_dtype(device, args.amp)
+    torch.manual_seed(args.seed)  # the initial weights, then dropout: one stream, as in LayerLab
     model = $model_class().to(device)
-    net = model
-    if world > 1:
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    data = TensorDataset(*train)
-    sampler = DistributedSampler(data, shuffle=True, seed=args.seed) if world > 1 else None
-    loader = DataLoader(data, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler)
-    optimizer = make_optimizer(args.optimizer, list(model.parameters()), args.lr)
-    criterion = make_loss(task)
-    metric = METRICS[task]
-    if rank == 0:
-        print(f"$model_class on {$data_name} ({task}): {len(train[-1])} training samples, "
+    net = model if world == 1 else DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                                           else None)
+    train_data = Batches(*batch_tensors(data.train, plan), device, args.batch_size)
+    val_data, test_data = (Batches(*batch_tensors(split, plan), device, max(EVAL_BATCH, args.batch_size))
+                           for split in (data.val, data.test))
+    optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.weight_decay, args.momentum,
+                               (args.beta1, args.beta2), args.eps)
+    schedule = make_schedule(args.schedule, optimizer, len(train_data) * args.epochs, args.gamma, args.warmup)
+    run = SimpleNamespace(
+        args=args, rank=rank, world=world, device=device, data=data, plan=plan, amp=amp, model=model, net=net,
+        train_data=train_data, val_data=val_data, optimizer=optimizer, schedule=schedule,
+        scaler=torch.amp.GradScaler("cuda", enabled=amp == torch.float16), criterion=plan.criterion(),
+        generator=torch.Generator().manual_seed(args.seed), stopper=EarlyStopping(args.patience),
+        good=snapshot(model), started=time.perf_counter())
+    if rank == 0 and not args.log_json:
+        print(f"$model_class on {DATASET} ({plan.task}): {len(data.train)} training samples, "
               f"{world} process(es) on {device}", flush=True)
-    for epoch in range(1, args.epochs + 1):
-        if sampler is not None:
-            sampler.set_epoch(epoch)  # a new shuffle each epoch, the same one in every process
-        start = time.perf_counter()
-        loss = train_epoch(net, loader, optimizer, criterion, task, device)
-        if rank == 0:  # only rank 0 prints and evaluates; the others go on to the next epoch
-            score = evaluate(model, val, task, device)
-            print(f"epoch {epoch}/{args.epochs}  loss {loss:.4f}  val {metric} {score:.4f}  "
-                  f"{time.perf_counter() - start:.1f}s", flush=True)
-    if rank == 0:
-        print(f"test {metric}: {evaluate(model, test, task, device):.4f}", flush=True)
-        if args.out:
-            torch.save(model.state_dict(), args.out)  # load with torch.load(path, weights_only=True)
-            print(f"saved the weights to {args.out}")
-    if world > 1:
+    history, status, message = [], "finished", f"trained {args.epochs} epochs"
+    try:
+        for epoch in range(1, args.epochs + 1):
+            history.append(end_epoch(run, epoch, train_epoch(run, epoch)))
+        if run.stopper.best_state is not None:  # early stopping on: keep the best epoch's weights
+            model.load_state_dict(run.stopper.best_state)
+    except Halt as halt:
+        status, message = halt.status, halt.message
+    accumulator = make_accumulator(plan.task, plan.num_classes, plan.pad_id, device)
+    loss, metrics = evaluate(model, run.criterion, plan, test_data, accumulator, device, amp)
+    test = {"loss": loss, **in_units(metrics, data.extras)} if loss is not None else {}
+    finish(run, status, message, test)
+    return {"status": status, "message": message, "history": history, "test": test, "model": model}
+
+
+def finish(run: SimpleNamespace, status: str, message: str, test: dict) -> None:
+    """Rank 0 reports the test metrics and saves the weights; every process leaves the group together."""
+    if run.rank == 0:
+        if run.args.log_json:
+            print(json.dumps({"status": status, "message": message, "test": test}), flush=True)
+        else:
+            scores = ", ".join(f"{k} {v:.4f}" for k, v in test.items() if isinstance(v, float))
+            print(f"{status}: {message}; test {scores}", flush=True)
+        if run.args.out:
+            torch.save(run.model.state_dict(), run.args.out)  # load with torch.load(path, weights_only=True)
+            if not run.args.log_json:
+                print(f"saved the weights to {run.args.out}", flush=True)
+    if run.world > 1:
         dist.barrier()  # leave together: a rank tearing gloo down while rank 0 still saves can abort
         dist.destroy_process_group()
 '''
-
-CSV_FLAGS = """
-    parser.add_argument("--csv", help="train on this CSV file instead of the built-in data set")
-    parser.add_argument("--target", help="the CSV column to predict")
-    args = parser.parse_args(argv)
-    if args.csv and not args.target:
-        parser.error("--csv needs --target COLUMN")
-    if DATASET == "csv" and not args.csv:
-        parser.error("this script trains on your data: pass --csv FILE --target COLUMN")"""
-
-PLAIN_FLAGS = """
-    args = parser.parse_args(argv)"""
 
 SCRIPT_FOOTER = '''
 
@@ -287,32 +221,34 @@ if __name__ == "__main__":
 
 NOTEBOOK_RUN = """\
 # The same flags as on the command line, e.g. main(["--epochs", "5", "--lr", "0.01"]).
-main([])
+result = main([])
 """
 
 NOTEBOOK_RUN_CSV = """\
-# Your table and the column to predict; the other flags as on the command line.
-main(["--csv", "data.csv", "--target", "label"])
+# Your table; the other flags as on the command line.
+result = main(["--csv", CSV_FILE])
 """
 
 EXPLAIN = {
-    "imports": "Only PyTorch and the Python standard library (scikit-learn or pandas are imported where the "
-               "data is loaded).",
+    "imports": "Only PyTorch and the Python standard library, plus NumPy, pandas or scikit-learn where the "
+               "data needs them.",
+    "settings": "## The settings\nThe run's training settings as they were in LayerLab. Every one is also a "
+                "command-line flag (`python train.py --help`); in this notebook, pass flags to `main([...])`.",
     "model": "## The model\nExactly the design drawn in LayerLab: the layers are declared in `__init__` and "
              "`forward` runs them in order, with the shape of the tensor after each line as a comment "
              "(`N` is the batch size).",
-    "data": "## The data\n`load_builtin` makes or loads the data set; `load_data` shapes it for the model's "
-            "inputs and splits it once, with a fixed seed, into 70 % training, 15 % validation and 15 % test "
-            "data.",
-    "data_csv": " Pass `--csv FILE --target COLUMN` to train on your own table instead.",
-    "tasks": "## Loss and metric\nThe loss follows the task: cross-entropy when the model picks one of several "
-             "classes, binary cross-entropy on a single logit for yes/no, mean squared error for numbers.",
+    "data": "## The data\nLayerLab's own preparation code for this data set, copied as it is: the same samples, "
+            "the same cleaning and scaling, and the same seeded split into training, validation and test data.",
+    "learning": "## Loss, metrics, optimizer and schedule\nLayerLab's own code: the loss follows the task and the "
+                "model's last layer, the metrics are accumulated batch by batch, and the learning-rate schedule "
+                "is stepped after every optimizer step.",
     "processes": "## One process or many\nRun as `python train.py` this is a single process. Under "
-                 "`torchrun --nproc_per_node=N train.py` each process trains on its share of every epoch "
-                 "(`DistributedSampler`) and `DistributedDataParallel` averages the gradients.",
-    "training": "## The training loop\nThe optimizer, then one pass over the training data per epoch: "
-                "forward, loss, backward, step.",
-    "main": "## Putting it together\n`main` reads the flags, builds the model, trains it, prints one line per "
-            "epoch and the test metric at the end, and saves the weights (rank 0 only).",
+                 "`torchrun --nproc_per_node=N train.py` every process draws the same shuffled order, takes its "
+                 "share of each global batch of `--batch-size` samples, and `DistributedDataParallel` averages "
+                 "the gradients: the same steps as one process, up to float rounding.",
+    "training": "## The training loop\nForward, loss, backward, clipping, optimizer and schedule step; after each "
+                "epoch the validation loss and metrics, and early stopping when its patience is set.",
+    "main": "## Putting it together\n`main` reads the flags, seeds the run, builds the model, trains it, reports "
+            "each epoch and the test metrics, and saves the weights (rank 0 only).",
     "run": "## Run it\nIn a notebook this runs as a single process.",
 }

@@ -64,9 +64,14 @@ class LoaderBatches(Batches):
             yield tuple(x.to(self.device, non_blocking=True) for x in xs), y.to(self.device, non_blocking=True)
 
 
-def make_batches(split: Any, plan: TaskPlan, device: torch.device, batch_size: int, max_bytes: int) -> Batches:
+def batch_tensors(split: Any, plan: Any) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """The split's inputs in the model's input order, and the target the loss compares with."""
     inputs = tuple(split.inputs[k] for k in plan.input_order) if plan.input_order else tuple(split.inputs)
-    target = plan.target_for(inputs, split.target)
+    return inputs, plan.target_for(inputs, split.target)
+
+
+def make_batches(split: Any, plan: TaskPlan, device: torch.device, batch_size: int, max_bytes: int) -> Batches:
+    inputs, target = batch_tensors(split, plan)
     size = sum(t.numel() * t.element_size() for t in (*inputs, target))
     if size <= max_bytes:
         try:
