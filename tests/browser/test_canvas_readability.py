@@ -65,7 +65,7 @@ def test_six_palette_clicks_each_leave_the_new_block_in_view(page, app_url: str)
     frame_box = page.locator(FRAME).bounding_box()
     frame = [frame_box["x"], frame_box["y"], frame_box["x"] + frame_box["width"], frame_box["y"] + frame_box["height"]]
     added = [("Linear", "linear_1"), ("ReLU", "relu_1"), ("Linear", "linear_2"), ("ReLU", "relu_2"),
-             ("Dropout", "dropout_1"), ("Linear", "linear_3")]
+             ("Tanh", "tanh_1"), ("Linear", "linear_3")]
     for type_name, new_id in added:
         keyed(page, f"palette_{type_name}").click()
         page.locator(".st-key-inspector h4").filter(has_text=new_id).wait_for()  # selected, ready for the next

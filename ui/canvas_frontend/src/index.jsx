@@ -156,25 +156,25 @@ function useViewRules(args, nodes) {
     }
     if (args.focusKey && done.current.focus !== args.focusKey) {
       done.current.focus = args.focusKey;
-      const node = flow.getNode(args.focus);
+      const node = args.nodes.find((n) => n.id === args.focus); // where Python put it, drawn or not yet
       if (!node) return;
       const { x, y, zoom } = flow.getViewport();
       const [w, h] = size, m = 24;
-      const left = node.position.x * zoom + x, top = node.position.y * zoom + y;
+      const left = node.x * zoom + x, top = node.y * zoom + y;
       const right = left + args.nodeW * zoom, bottom = top + args.nodeH * zoom;
       let dx = 0, dy = 0;
       if (left < m) dx = m - left; else if (right > w - m) dx = w - m - right;
       if (top < m) dy = m - top; else if (bottom > h - m) dy = h - m - bottom;
       if (dx || dy) flow.setViewport({ x: x + dx, y: y + dy, zoom }, { duration: 150 });
     }
-  }, [initialized, args.fitKey, args.focusKey, nodes]);
+  }, [initialized, args.fitKey, args.focusKey, args.rev]);
 }
 
 // Fit nodes and routes (an edge to the next column runs above the first layer), never zooming past 100 %.
 function fitAll(flow, args, [w, h]) {
   let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
   const grow = (x, y) => { x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y); };
-  flow.getNodes().forEach((n) => { grow(n.position.x, n.position.y); grow(n.position.x + args.nodeW, n.position.y + args.nodeH); });
+  args.nodes.forEach((n) => { grow(n.x, n.y); grow(n.x + args.nodeW, n.y + args.nodeH); });
   args.edges.forEach((e) => (e.points || []).forEach(([x, y]) => grow(x, y - 10)));
   const pad = 1 + 2 * args.fitPadding;
   const zoom = Math.max(args.minZoom, Math.min(1, w / ((x1 - x0) * pad), h / ((y1 - y0) * pad)));
