@@ -163,3 +163,21 @@ def test_a_recorded_run_is_inspected_with_its_saved_weights(tmp_path) -> None:
     assert not np.allclose(fresh.outputs["conv1"], a.outputs["conv1"])  # the weights really were loaded
     with pytest.raises(IndexError, match="outside the split"):
         example(dataset.test, len(dataset.test))
+
+
+@pytest.mark.parametrize(("shape", "is_input", "kind", "expected"), [
+    ((16, 8, 8), False, "images", "maps"), ((24, 64), False, "tokens", "heatmap"), ((10,), False, "table", "bars"),
+    ((1,), False, "table", "number"), ((24,), True, "tokens", "tokens"), ((1, 8, 8), True, "images", "image"),
+    ((50, 1), True, "series", "series"), ((2,), True, "points", "bars"), ((4, 1, 6), False, "table", "maps"),
+])
+def test_each_shape_gets_a_view_that_draws(shape, is_input, kind, expected) -> None:
+    from ui.look_inside import describe, figure_for, view_kind
+
+    view = view_kind(shape, is_input, kind)
+    assert view.value == expected
+    value = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    assert describe(view, shape)
+    figure = figure_for(value, view, "title", labels=[str(i) for i in range(shape[0])])
+    assert (figure is None) == (expected in ("tokens", "number"))
+    if expected == "maps":
+        assert len([t for t in figure.data if t.type == "heatmap"]) == shape[0]

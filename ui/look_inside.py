@@ -118,14 +118,16 @@ def _unique(rows: list[str] | None, count: int) -> list[str] | None:
 def describe(view: View, shape: tuple[int, ...]) -> str:
     """One line saying what the picture shows, in a learner's words."""
     dims = "×".join(str(d) for d in shape) or "1"
-    return {
-        View.MAPS: f"{shape[0]} feature maps of {shape[1]}×{shape[2]}: bright where the filter found its pattern"
-                   + (f" (first {MAX_MAPS} shown)" if shape[0] > MAX_MAPS else ""),
-        View.HEATMAP: f"{dims}: one row per position, one column per unit (red positive, blue negative)",
-        View.BARS: f"{dims} values: the highest is blue",
-        View.IMAGE: "the example itself", View.SERIES: "the example itself", View.TOKENS: "the example itself",
-        View.NUMBER: "a single value",
-    }[view]
+    if view is View.MAPS:
+        more = f" (first {MAX_MAPS} shown)" if shape[0] > MAX_MAPS else ""
+        return f"{shape[0]} feature maps of {shape[1]}×{shape[2]}: bright where the filter found its pattern{more}"
+    if view is View.HEATMAP:
+        return f"{dims}: one row per position, one column per unit (red positive, blue negative)"
+    if view is View.BARS:
+        return f"{dims} values: the highest is blue"
+    if view is View.NUMBER:
+        return "a single value"
+    return "the example itself"
 
 
 # -- where the model comes from ---------------------------------------------------------------------------------
@@ -186,7 +188,10 @@ def render_look_inside(node_id: str) -> None:
         except Exception as err:  # noqa: BLE001 - a view that fails must not take the inspector with it
             st.warning(f"This run can't be looked inside: {type(err).__name__}: {err}")
             return
-        _draw_node(node_id, subject, found, index)
+        try:
+            _draw_node(node_id, subject, found, index)
+        except Exception as err:  # noqa: BLE001 - a view that fails must not take the inspector with it
+            st.warning(f"‘{node_id}’ can't be drawn: {type(err).__name__}: {err}")
         inner = inner_layers(node_id, found)
         if inner:  # a block made of blocks: open it and pick a layer inside
             layer = st.selectbox("Inside this block", inner, index=None, key=f"look_inner_{node_id}",
