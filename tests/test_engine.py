@@ -328,3 +328,37 @@ def test_cpu_thread_choice():
     assert cpu_threads(3, 10) == 3  # asked for explicitly
     assert cpu_threads(0, 1_000_000) == 1  # a small step: hand-offs between threads cost more than they save
     assert 1 <= cpu_threads(0, 10**12) <= torch.get_num_threads()
+
+
+# -- runs own their random streams -------------------------------------------------------------------------
+def test_concurrent_runs_with_one_seed_train_identically(digits_flat):
+    """Two runs started together in two threads (two students, one server): initialisation, shuffling and
+    dropout come from streams each run owns, so both give the losses a run alone gives."""
+    graph = _chain("drop", [("x", "Input", {"shape": [64]}), ("h", "Linear", {"out_features": 64}),
+                            ("act", "ReLU", {}), ("drop", "Dropout", {"p": 0.5}),
+                            ("out", "Linear", {"out_features": 10})])
+    config = TrainConfig(epochs=3, batch_size=16, seed=5, device="cpu")
+    alone = [row["train_loss"] for row in train(graph, digits_flat, config).history]
+    start = threading.Barrier(2)
+    results: dict[int, list[float]] = {}
+
+    def run(k: int) -> None:
+        start.wait()
+        results[k] = [row["train_loss"] for row in train(graph, digits_flat, config).history]
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+    for thread in threads:
+        thread.start()
+    torch.manual_seed(123)  # the test's own draws on torch's global generator meanwhile must not matter
+    noise = [torch.rand(100) for _ in range(200)]
+    for thread in threads:
+        thread.join()
+    assert noise and results[0] == results[1] == alone
+
+
+def test_a_run_leaves_the_global_generator_alone(digits_flat):
+    torch.manual_seed(9)
+    expected = torch.rand(3)
+    torch.manual_seed(9)
+    train(load_template("digits_mlp"), digits_flat, TrainConfig(epochs=1, seed=2))
+    assert torch.equal(torch.rand(3), expected)
