@@ -17,7 +17,6 @@ if TYPE_CHECKING:  # the export machinery imports torch: loaded only when the co
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from codegen.formats import FORMATS, Format
-    from codegen.script_data import DATASETS
 
     formats = ", ".join(f"{f.value} ({FORMATS[f].label})" for f in Format)
     p = subparsers.add_parser("export", help="write the design as PyTorch code, a training script, a notebook, "
@@ -26,8 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("design", help="a project file or a template name")
     p.add_argument("--to", dest="format", required=True, choices=[f.value for f in Format], help="the format")
     p.add_argument("-o", "--output", help="the file to write (default: the design's name plus the format's suffix)")
-    p.add_argument("--dataset", choices=sorted(DATASETS), help="script/ipynb: the built-in data set to train on "
-                                                               "(default: the design's training settings)")
+    p.add_argument("--dataset", help="script/ipynb: the built-in data set (or .csv file) to train on "
+                                     "(default: the design's training settings)")
     p.add_argument("--epochs", type=int, help="script/ipynb: default number of epochs")
     p.add_argument("--lr", type=float, help="script/ipynb: default learning rate")
     p.add_argument("--batch-size", type=int, help="script/ipynb: default batch size")
