@@ -78,8 +78,9 @@ class Setting:
             return "one of " + ", ".join(self.choices)
         if self.kind in (Kind.TEXT, Kind.OPTIONS):
             return "text" if self.kind is Kind.TEXT else "dataset options"
-        what = "a whole number" if self.kind is Kind.INT else "a number"
-        return f"{what} from {self.minimum:g} to {self.maximum:g}"
+        if self.kind is Kind.INT:
+            return f"a whole number from {int(self.minimum)} to {int(self.maximum)}"
+        return f"a number from {self.minimum:g} to {self.maximum:g}"
 
     def check(self, value: Any) -> Any:
         """``value`` normalised to the setting's type (text from a flag or a file is converted), or SettingError."""
