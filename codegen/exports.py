@@ -64,7 +64,7 @@ def model_source(graph: Graph, result: ValidationResult | None = None) -> ModelS
 def export_bytes(graph: Graph, fmt: Format | str, *, model: nn.Module | None = None,
                  state_dict: Mapping[str, torch.Tensor] | None = None, dataset: str | None = None,
                  seed: int = 0, result: ValidationResult | None = None, label: str | None = None,
-                 settings: Mapping[str, Any] | None = None, **options: Any) -> bytes:
+                 settings: Mapping[str, Any] | None = None, data: Any = None, **options: Any) -> bytes:
     """The exported file's content.
 
     ``model`` (an instance of the generated class, e.g. just trained) or ``state_dict`` supplies the weights
@@ -72,7 +72,8 @@ def export_bytes(graph: Graph, fmt: Format | str, *, model: nn.Module | None = N
     what the weights are ("trained: run 12, test accuracy 0.981"); the file carries it (``read_label``), and
     without weights it is always UNTRAINED_LABEL.
     ``settings`` (training settings by their ``training.settings`` names: the Train tab's, or a past run's),
-    then ``dataset`` and ``options`` (epochs, lr, batch_size, optimizer) shape the training script and notebook.
+    then ``dataset`` and ``options`` (single settings) shape the training script and notebook; ``data`` is the
+    loaded Dataset of an uploaded file (its columns and encoding).
     """
     fmt = as_format(fmt)
     if fmt is Format.JSON:
@@ -83,10 +84,10 @@ def export_bytes(graph: Graph, fmt: Format | str, *, model: nn.Module | None = N
 
         return diagram_svg(graph, result).encode() if fmt is Format.SVG else diagram_png(graph, result)
     if fmt in (Format.SCRIPT, Format.IPYNB):
-        dataset, options = _script_choices(settings or {}, dataset, options)
-        return _training_file(graph, fmt, dataset, result, options).encode()
-    if options or settings:
-        raise ExportError([f"{', '.join(sorted(options))}: only the training script and notebook take these options"])
+        return _training_file(graph, fmt, dataset, result, settings, data, options).encode()
+    given = sorted(options) + ["settings"] * bool(settings) + ["data"] * (data is not None)
+    if given:
+        raise ExportError([f"{', '.join(given)}: only the training script and notebook take these options"])
     source = model_source(graph, result)
     if fmt is Format.PY:
         return source.code.encode()
@@ -114,32 +115,13 @@ def export(graph: Graph, fmt: Format | str, path: str | Path, **kwargs: Any) -> 
     return path
 
 
-_SCRIPT_SETTINGS = ("epochs", "lr", "batch_size", "optimizer")  # what codegen.script takes today
-
-
-def _script_choices(settings: Mapping[str, Any], dataset: str | None,
-                    options: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
-    """The script generator's dataset and options from training settings; explicit arguments win."""
-    from codegen.script_data import DATASETS
-
-    chosen = settings.get("dataset")
-    if dataset is None and chosen in DATASETS:
-        dataset = chosen
-    elif dataset is None and str(chosen or "").lower().endswith(".csv"):
-        dataset = "csv"  # the user's own file: the script takes it with --csv FILE --target COLUMN
-    return dataset, {**{k: settings[k] for k in _SCRIPT_SETTINGS if settings.get(k) is not None}, **options}
-
-
 def _training_file(graph: Graph, fmt: Format, dataset: str | None, result: ValidationResult,
-                   options: dict[str, Any]) -> str:
+                   settings: Mapping[str, Any] | None, data: Any, options: dict[str, Any]) -> str:
     from codegen.script import generate_notebook, generate_script
 
-    unknown = sorted(set(options) - {"epochs", "lr", "batch_size", "optimizer"})
-    if unknown:
-        raise ExportError([f"unknown option(s) for the training script: {', '.join(unknown)}"])
     make = generate_script if fmt is Format.SCRIPT else generate_notebook
     try:
-        return make(graph, dataset, result, **options)
+        return make(graph, dataset, result, settings=settings, data=data, **options)
     except CodegenError as err:
         raise ExportError(err.problems) from None
 

@@ -527,3 +527,47 @@ def test_regression_predictions_and_errors_in_the_targets_units():
     assert all(r["error"] == pytest.approx(r["predicted"] - r["true"], abs=1e-3) for r in rows)
     labels = [label for label, _ in shown_metrics(result.test_metrics, dataset)]
     assert labels[:2] == ["test RMSE (‘price’)", "test MAE (‘price’)"] and "test rmse" not in labels
+
+
+CODE_SCRIPT = """
+import streamlit as st
+from builder.templates import load_template
+from builder.validate import validate
+from ui.code_downloads import deferred, export_source
+from ui.train_panel import render_train_panel
+
+graph = load_template(st.session_state.get("template", "xor_mlp"))
+render_train_panel(graph, validate(graph))
+source = export_source(graph)  # what the Code tab's buttons are made from
+st.session_state["script"] = deferred(graph, "script", source)()
+st.session_state["from"] = source.settings_from
+"""
+
+
+def test_the_code_tabs_script_follows_the_train_tab_and_a_chosen_run():
+    from codegen.exports import export_bytes
+
+    graph = load_template("xor_mlp")
+    at = AppTest.from_string(CODE_SCRIPT, default_timeout=120).run()
+    assert at.session_state["script"] == export_bytes(graph, "script")  # the design's own settings at first
+    _set_epochs(at, 3)
+    _widget(at.selectbox, "Optimizer").set_value("momentum")
+    at.run()
+    _widget(at.number_input, "Momentum").set_value(0.8)
+    _widget(at.number_input, "Seed").set_value(7)
+    at.run()
+    wanted = {**graph.meta["training"], "epochs": 3, "optimizer": "momentum", "momentum": 0.8, "seed": 7}
+    script = at.session_state["script"]
+    assert script.startswith(b'"""') and script == export_bytes(graph, "script", settings=wanted)
+    assert script != export_bytes(graph, "script")
+    _train_to_end(at)
+    run_id = _run(at).handle.result.run_id
+    _widget(at.number_input, "Epochs").set_value(9)  # the form moves on; the run keeps its settings
+    at.run()
+    assert at.session_state["from"] == "the Train tab" and at.session_state["script"] != script
+    _button(at, "Export this run").click()  # in the run history
+    at.run()
+    record = RunStore().get_run(run_id)
+    assert at.session_state["from"] == f"run {record.number}"
+    assert at.session_state["script"] == export_bytes(graph, "script", settings=record.config) == script
+    assert any(c.value == "✓ The Code tab's downloads follow this run." for c in at.caption)

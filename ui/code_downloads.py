@@ -35,6 +35,7 @@ class ExportSource:
     label: str  # what the weights are: "trained: run 12, test accuracy 0.981" or UNTRAINED_LABEL
     state: Callable[[], dict[str, Any] | None] = field(default=lambda: None)  # the weights, read on demand
     note: str = ""  # why a run's weights are not used
+    data: Any = None  # the Train tab's loaded upload (a CSV's columns and encoding), for the script
 
 
 def choose_run(run_id: str, with_settings: bool) -> None:
@@ -50,13 +51,16 @@ def forget_chosen_settings() -> None:
 
 def export_source(graph: Graph) -> ExportSource:
     from codegen.exports import UNTRAINED_LABEL
+    from ui.train_data import loaded_dataset
     from ui.train_panel import current_settings
 
     chosen = st.session_state.get(CHOSEN_RUN)
-    settings, settings_from = current_settings(graph), "the Train tab"
+    settings, settings_from, data = current_settings(graph), "the Train tab", None
+    if _is_upload(settings.get("dataset")):
+        data = loaded_dataset()
     record = _record(chosen[0]) if chosen else None
     if record is not None and chosen[2]:
-        settings, settings_from = dict(record.config), f"run {record.number}"
+        settings, settings_from, data = dict(record.config), f"run {record.number}", None
     own = _own_run()
     if own is not None and (chosen is None or own[0] >= chosen[1]):
         label, state, note = _own_weights(graph, own[1])
@@ -64,7 +68,11 @@ def export_source(graph: Graph) -> ExportSource:
         label, state, note = _stored_weights(graph, record)
     else:
         label, state, note = UNTRAINED_LABEL, None, ""
-    return ExportSource(settings, settings_from, label, state or (lambda: None), note)
+    return ExportSource(settings, settings_from, label, state or (lambda: None), note, data)
+
+
+def _is_upload(dataset: Any) -> bool:
+    return str(dataset or "").lower().endswith((".csv", ".zip"))
 
 
 def _record(run_id: str) -> Any:
@@ -141,7 +149,7 @@ def deferred(graph: Graph, fmt: str, source: ExportSource) -> Callable[[], bytes
 
         try:
             if fmt in ("script", "ipynb"):
-                return export_bytes(graph, fmt, settings=source.settings)
+                return export_bytes(graph, fmt, settings=source.settings, data=source.data)
             state = source.state()
             return export_bytes(graph, fmt, state_dict=state, label=source.label if state is not None else None)
         except Exception as err:  # noqa: BLE001 - whatever failed, the user gets the reason in the file

@@ -130,6 +130,13 @@ def load_choice(choice: DataChoice, seed: int) -> tuple[Any, str | None]:
     return dataset, error
 
 
+def loaded_dataset() -> Any:
+    """The dataset the Train tab loaded last in this session (None before it loaded one): the Code tab's
+    training script reads an uploaded file's columns and encoding from it."""
+    cached = st.session_state.get(_STATE)
+    return cached[1] if cached else None
+
+
 def load_data(choice: DataChoice, seed: int) -> tuple[Any, str | None]:
     """Load without caching: (dataset, None), or (None, the loader's message for the user)."""
     from data.datasets import DatasetError, load_dataset
