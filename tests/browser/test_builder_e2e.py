@@ -21,7 +21,7 @@ from ui.style import short_shape
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-FRAME = "iframe[title='streamlit_flow.streamlit_flow']"
+FRAME = "iframe[title='ui.canvas.layerlab_canvas']"
 LOAD_TIMEOUT = 90_000  # first page load on a busy 2-core machine
 
 
@@ -39,7 +39,11 @@ def node(page, node_id: str):
 
 
 def edge(page, source: str, target: str):
-    return canvas(page).locator(f".react-flow__edge[data-testid='rf__edge-st-flow-edge_{source}-{target}']")
+    return canvas(page).locator(f".react-flow__edge[data-testid='rf__edge-e:{source}->{target}']")
+
+
+def edge_label(page, source: str, target: str):
+    return canvas(page).locator(f".ll-edge-label[data-edge='e:{source}->{target}']")
 
 
 def chip(page):
@@ -70,7 +74,7 @@ def test_template_shapes_and_palette(page, app_url: str) -> None:
     result = validate(load_template("digits_cnn"))
     # The edge out of conv1 carries conv1's output shape, and the node shows it too.
     conv1 = short_shape(result.nodes["conv1"].output)
-    expect_text(edge(page, "conv1", "relu1"), re.escape(conv1))
+    expect_text(edge_label(page, "conv1", "relu1"), re.escape(conv1))
     expect_text(node(page, "conv1"), re.escape(f"→ {conv1}"))
     expect_text(chip(page), "valid")
     node(page, "fc2").click()
@@ -95,7 +99,7 @@ def test_drag_edge_error_and_fix(page, app_url: str) -> None:
     source = canvas(page).locator(".react-flow__handle.source[data-nodeid='input_1']")
     target = canvas(page).locator(".react-flow__handle.target[data-nodeid='embedding_1']")
     source.drag_to(target)
-    edge(page, "input_1", "embedding_1").wait_for()
+    edge(page, "input_1", "embedding_1").wait_for(state="attached")  # a vertical line has no width
     # The connection is kept, shown red, and the node says what is wrong.
     expect_text(node(page, "embedding_1"), "token ids")
     node(page, "embedding_1").click()
@@ -106,7 +110,7 @@ def test_drag_edge_error_and_fix(page, app_url: str) -> None:
     expect_text(chip(page), "valid")
     expect_text(node(page, "embedding_1"), re.escape("→ 2×32"))
     assert "✖" not in node(page, "embedding_1").inner_text()
-    expect_text(edge(page, "input_1", "embedding_1"), re.escape("2 ids"))  # the edge now carries token ids
+    expect_text(edge_label(page, "input_1", "embedding_1"), re.escape("2 ids"))  # the edge now carries token ids
     shot(page, "fixed")
 
 
@@ -164,18 +168,17 @@ def test_share_links(page, app_url: str) -> None:
 
 def _create_from_pane(page, text: str, x: int, y: int) -> None:
     canvas(page).locator(".react-flow__pane").click(button="right", position={"x": x, "y": y})
-    canvas(page).get_by_role("button", name="Create New Node").click()
-    canvas(page).locator("textarea").first.fill(text)
-    canvas(page).locator(".modal-footer button").filter(has_text="Create Node").click()
+    canvas(page).locator(".ll-menu input").fill(text)
+    canvas(page).locator(".ll-menu button").filter(has_text="Add").click()
 
 
 def test_pane_menu_creates_a_block_by_name(page, app_url: str) -> None:
     open_app(page, app_url)
     keyed(page, "open_blank").click()
     node(page, "input_1").wait_for(timeout=LOAD_TIMEOUT)
-    _create_from_pane(page, "Linear", 400, 300)
+    _create_from_pane(page, "Linear", 60, 60)  # a corner: the fitted Input sits in the middle
     expect_text(node(page, "linear_1"), "Linear")
-    _create_from_pane(page, "Conv2x", 200, 400)
+    _create_from_pane(page, "Conv2x", 60, 480)
     expect_text(page.locator("[data-testid='stAlert']").filter(has_text="not a block type"), "Did you mean Conv2d")
     from playwright.sync_api import expect
 
