@@ -268,7 +268,8 @@ function Canvas({ args }) {
         minZoom={args.minZoom} maxZoom={2} onlyRenderVisibleElements={nodes.length > 120}
         proOptions={{ hideAttribution: true }} zoomOnDoubleClick={false}>
         <Background gap={24} size={1} />
-        {args.minimap && <MiniMap pannable zoomable nodeColor={(n) => n.style?.borderColor || "#94a3b8"} />}
+        {args.minimap && <MiniMap pannable zoomable style={{ width: 140, height: 96, opacity: 0.85 }}
+                                 nodeColor={(n) => n.style?.borderColor || "#94a3b8"} />}
       </ReactFlow>
       {menu && <Menu menu={menu} onClose={() => setMenu(null)} blockNames={args.blockNames || []} />}
     </div>
