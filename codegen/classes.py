@@ -91,7 +91,11 @@ class Expressions:
         return found
 
     def express(self, values: list[Any], node: Node, inferred: bool, where: str) -> str:
-        for text, ref_values in self._refs(node):
+        # An inferred size may also equal a formula another layer of the block uses: Bottleneck's bn3 has
+        # conv3's `planes * 4` channels (added for imported blocks, builder.importer; also the library's).
+        varies = inferred and len({repr(v) for v in values}) > 1
+        others = [n for n in self.plan.definition.graph.nodes if n.id != node.id] if varies else []
+        for text, ref_values in [ref for n in (node, *others) for ref in self._refs(n)]:
             if ref_values == values:
                 for name in parse_ref(text).names:
                     self.param_arg(name)

@@ -39,16 +39,21 @@ def example_inputs(shapes: list[tuple[int, ...]], dtypes: list[str], batch: int 
 def import_module(module: nn.Module, example: tuple[torch.Tensor, ...], verify: bool = True) -> ImportResult:
     """The design of ``module`` traced on ``example`` (batch first); raises ImportFailure when it can't be traced."""
     from builder.importer.calls import dispatch
+    from builder.importer.hierarchy import build_hierarchy
     from builder.importer.trace import trace
     from builder.importer.translate import translate
 
     traced = trace(module, tuple(example))
-    graph, ctx = translate(traced, dispatch)
-    result = ImportResult(graph, ctx.problems, ctx.origins, "torch.fx",
-                          sum(p.numel() for p in module.parameters()), renames=ctx.renames)
+    flat, ctx = translate(traced, dispatch)
+    tree = build_hierarchy(flat, ctx)
+    # Weights follow the expanded ids; where they equal the original's module paths no mapping is needed.
+    origins = {node: ctx.origins[old] for node, old in tree.flat_ids.items() if old in ctx.origins}
+    renames = {node: ctx.renames[old] for node, old in tree.flat_ids.items() if old in ctx.renames}
+    result = ImportResult(tree.graph, ctx.problems, origins, "torch.fx",
+                          sum(p.numel() for p in module.parameters()), renames=renames)
     if verify:
         from builder.importer.verify import verify as check
 
-        result.verification = check(graph, module, traced.batch, tuple(example), ctx.origins, ctx.renames)
+        result.verification = check(tree.graph, module, traced.batch, tuple(example), origins, renames)
     return result
 

@@ -56,12 +56,17 @@ class ImportResult:
 
     @property
     def definitions(self) -> int:
-        return len(getattr(self.graph, "definitions", {}))  # format 2 designs only
+        return len(self.graph.definitions)
 
     def counts(self) -> dict[str, int]:
-        blocks = len([n for n in self.graph.nodes if n.type not in ("Input", "Unsupported")])
-        return {"blocks": blocks, "definitions": self.definitions,
-                "unsupported": len([n for n in self.graph.nodes if n.type == "Unsupported"]),
+        """Nodes on the canvas (a repeated block is one), layers once blocks are expanded, definitions, …"""
+        from builder.blocks import expand  # networkx; only when counting
+
+        flat = expand(self.graph).flat
+        return {"nodes": len([n for n in self.graph.nodes if n.type != "Input"]),
+                "blocks": len([n for n in flat.nodes if n.type not in ("Input", "Unsupported")]),
+                "definitions": self.definitions,
+                "unsupported": len([n for n in flat.nodes if n.type == "Unsupported"]),
                 "parameters": self.param_count}
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,8 +76,8 @@ class ImportResult:
     def report_lines(self) -> list[str]:
         """The import report the CLI prints and the app shows."""
         c = self.counts()
-        lines = [f"imported from {self.source}: {c['blocks']} blocks, {c['definitions']} block definitions, "
-                 f"{c['unsupported']} unsupported, {c['parameters']:,} parameters"]
+        lines = [f"imported from {self.source}: {c['blocks']} blocks, {c['definitions']} block definitions "
+                 f"({c['nodes']} nodes on the canvas), {c['unsupported']} unsupported, {c['parameters']:,} parameters"]
         lines += [f"  problem: {p.message}" for p in self.problems]
         if self.verification:
             lines.append(self.verification.note)

@@ -7,8 +7,9 @@ them; a trace that fails becomes an ``ImportFailure`` in plain words, with the u
 
 from __future__ import annotations
 
+import inspect
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +52,14 @@ class _Tracer(fx.Tracer):
         self.values: dict[fx.Node, Any] = {}
         self.proxy_buffer_attributes = True  # self.pe[:, :t] stays traceable to the buffer it reads
         self.running = False  # True while an operation runs for real: fx's hooks must then stay out of the way
+        self.calls: dict[str, list[tuple[str, fx.Node]]] = {}  # submodule path -> its traced arguments, by name
 
     def call_module(self, m: nn.Module, forward: Any, args: tuple, kwargs: dict) -> Any:
         if self.running:
             return forward(*args, **kwargs)
+        path = self.path_of_module(m)
+        if path not in self.calls and not self.is_leaf_module(m, path):
+            self.calls[path] = _arguments(m, args, kwargs)  # names a block's inputs after forward()'s arguments
         return super().call_module(m, forward, args, kwargs)
 
     def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:
@@ -116,6 +121,15 @@ class _RunError(Exception):
         self.err = err
 
 
+def _arguments(m: nn.Module, args: tuple, kwargs: dict) -> list[tuple[str, fx.Node]]:
+    """(argument name, trace node) for each traced argument of a call to ``m``, in forward()'s order."""
+    try:
+        bound = inspect.signature(m.forward).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return []
+    return [(name, value.node) for name, value in bound.arguments.items() if isinstance(value, fx.Proxy)]
+
+
 def _attribute(root: nn.Module, path: str) -> Any:
     value: Any = root
     for part in path.split("."):
@@ -135,6 +149,7 @@ class Traced:
     graph: fx.GraphModule
     values: dict[fx.Node, Any]  # what each node computed on the example batch
     batch: int  # the example's batch size
+    calls: dict[str, list[tuple[str, fx.Node]]] = field(default_factory=dict)  # submodule -> traced arguments
 
 
 def trace(module: nn.Module, example: tuple[torch.Tensor, ...]) -> Traced:
@@ -155,7 +170,7 @@ def trace(module: nn.Module, example: tuple[torch.Tensor, ...]) -> Traced:
     except Exception as err:  # fx raises TraceError, TypeError, AttributeError, …: all mean "can't be traced"
         raise _trace_failure(module, err) from None
     gm = fx.GraphModule(tracer.root, graph, type(module).__name__)
-    return Traced(module, gm, tracer.values, int(example[0].shape[0]) if example else 0)
+    return Traced(module, gm, tracer.values, int(example[0].shape[0]) if example else 0, tracer.calls)
 
 
 def _trace_failure(module: nn.Module, err: Exception) -> ImportFailure:

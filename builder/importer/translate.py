@@ -67,6 +67,11 @@ class Context:
     ids: set[str] = field(default_factory=set)
     memo: dict[Any, Any] = field(default_factory=dict)  # values made once per trace, e.g. an LSTM's last step
     fx_node: fx.Node | None = None  # the trace node being translated
+    # For the module hierarchy (builder.importer.hierarchy): the submodule whose forward() made each design node,
+    # the name it was made under, and what each trace node turned into.
+    scopes: dict[str, str] = field(default_factory=dict)
+    hints: dict[str, str] = field(default_factory=dict)
+    env: dict[fx.Node, Any] = field(default_factory=dict)
 
     # --- reading the trace -------------------------------------------------------------------------------
 
@@ -105,6 +110,8 @@ class Context:
         node_id = self.new_id(name)
         meta = {"source": self.where} if self.where else {}
         self.nodes.append(Node(node_id, type_name, params, meta=meta))
+        self.scopes[node_id] = caller_scope(self.fx_node)
+        self.hints[node_id] = name
         for value, port in inputs:
             self.edges.append(Edge(value.node, node_id, port))
         if module is not None:
@@ -155,7 +162,7 @@ def unwrap(value: Any) -> Any:
 def translate(traced: Traced, handlers: Callable[[Context, fx.Node, tuple, dict], Any]) -> tuple[Graph, Context]:
     """Walk the trace in order; ``handlers`` maps one call_module / call_function / call_method node."""
     ctx = Context(traced)
-    env: dict[fx.Node, Any] = {}
+    env = ctx.env
     for node in traced.graph.graph.nodes:
         ctx.fx_node = node
         args = fx.node.map_arg(node.args, env.__getitem__)
@@ -170,6 +177,15 @@ def translate(traced: Traced, handlers: Callable[[Context, fx.Node, tuple, dict]
             env[node] = handlers(ctx, node, args, kwargs)
     name = type(traced.module).__name__
     return Graph(name=name, nodes=tuple(ctx.nodes), edges=tuple(ctx.edges)), ctx
+
+
+def caller_scope(node: fx.Node | None) -> str:
+    """The module path whose forward() holds ``node`` ('' for the model's own): the innermost entry of fx's
+    module stack, not counting the layer a call_module node calls."""
+    stack = list(node.meta.get("nn_module_stack", {}).values()) if node is not None else []
+    if stack and node.op == "call_module":
+        stack = stack[:-1]
+    return str(stack[-1][0]) if stack else ""
 
 
 def _placeholder(ctx: Context, node: fx.Node) -> Tensor | Static:

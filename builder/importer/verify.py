@@ -19,12 +19,15 @@ TOLERANCE = 1e-5
 
 def carry_weights(source: ModelSource, model: nn.Module, original: dict[str, torch.Tensor],
                   origins: dict[str, str], renames: dict[str, dict[str, str]]) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """The rebuilt model's state dict filled from the original's, and the original keys nothing took."""
+    """The rebuilt model's state dict filled from the original's, and the original keys nothing took.
+
+    A key of the rebuilt model is a layer's module path and a local name (``layer2.0.conv1`` + ``weight``); the
+    layer's node came from the original's ``origins[node]``, so the same local name there is the value."""
     filled: dict[str, torch.Tensor] = {}
     used: set[str] = set()
+    node_at = {path: node for node, path in source.module_paths.items()}
     for key, tensor in model.state_dict().items():
-        attr, _, local = key.partition(".")
-        node = next((n for n, a in source.attributes.items() if a == attr), None)
+        node, local = _owner(node_at, key)
         wanted = renames.get(node, {}).get(local) or (f"{origins[node]}.{local}" if node in origins else None)
         if wanted in original:
             filled[key] = original[wanted].reshape(tensor.shape)
@@ -32,6 +35,17 @@ def carry_weights(source: ModelSource, model: nn.Module, original: dict[str, tor
         else:
             filled[key] = tensor
     return filled, sorted(set(original) - used)
+
+
+def _owner(node_at: dict[str, str], key: str) -> tuple[str | None, str]:
+    """The design node whose module holds ``key`` (the longest module path that prefixes it), and the rest."""
+    module, local = key, ""
+    while "." in module:
+        module, _, last = module.rpartition(".")
+        local = f"{last}.{local}" if local else last
+        if module in node_at:
+            return node_at[module], local
+    return None, key
 
 
 def verify(graph: Any, module: nn.Module, traced_batch: int, example: tuple[torch.Tensor, ...],
