@@ -96,13 +96,36 @@ def test_resnet18_opens_as_stages_of_blocks():
     assert result.counts()["nodes"] == 11 and result.counts()["blocks"] == 4 + 8 * 7 + 3 * 2 + 3  # stem, blocks, shortcuts, head
 
 
-def test_repeated_blocks_differing_beyond_the_first_stay_separate():
-    """Copies whose later settings disagree can't be one repeat: each stays its own instance, keys unchanged."""
-    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(8, 6), torch.nn.Linear(6, 6)).eval()
-    wrapped = torch.nn.Sequential(model, torch.nn.ReLU()).eval()
-    result = import_module(wrapped, (torch.randn(3, 4),))
+class _Dense(torch.nn.Module):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(cin, cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.fc(x))
+
+
+class _Stack(torch.nn.Module):
+    def __init__(self, widths: list[int]) -> None:
+        super().__init__()
+        self.body = torch.nn.Sequential(*[_Dense(a, b) for a, b in zip(widths, widths[1:])])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def test_copies_that_differ_after_the_first_stay_separate_instances():
+    """Later copies that disagree can't be one repeat: the container becomes a block of its own, keys unchanged."""
+    model = _Stack([4, 8, 6, 5]).eval()
+    result = import_module(model, (torch.randn(3, 4),))
     assert result.verification.same
-    build_model(generate_model(result.graph)).load_state_dict(wrapped.state_dict(), strict=True)
+    body = result.graph.definitions["Body"]
+    assert [n.type for n in body.graph.nodes if n.type != "Port"] == ["Dense"] * 3
+    assert [dict(n.params) for n in body.graph.nodes if n.type != "Port"] == [{}, {"out_features": 6},
+                                                                              {"out_features": 5}]
+    build_model(generate_model(result.graph)).load_state_dict(model.state_dict(), strict=True)
+    same = import_module(_Stack([4, 8, 8, 8]).eval(), (torch.randn(3, 4),)).graph
+    assert [(n.type, n.repeat) for n in same.nodes] == [("Input", 1), ("Dense", 3)]
 
 
 def line_of(cls: type, marker: str) -> str:

@@ -164,7 +164,7 @@ def _merge_order(base: list[str], other: list[str]) -> list[str]:
 
 
 def unique_class(wanted: str, taken: set[str]) -> str:
-    base = re.sub(r"[^0-9A-Za-z_]", "", wanted)[:40] or "Block"
+    base = re.sub(r"[^0-9A-Za-z_]", "", wanted).lstrip("_")[:40] or "Block"
     if not base[0].isupper():
         base = "Block" + base if not base[0].isalpha() else base[0].upper() + base[1:]
     name, k = base, 2
