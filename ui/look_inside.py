@@ -245,10 +245,12 @@ def _draw_attention(node_id: str, subject: Subject, found: Any, index: int) -> N
     for k, amap in enumerate(found.attention[node_id]):
         weights = amap.weights[0]
         keys = memory if amap.kind == "cross" and memory else queries
-        st.plotly_chart(charts.attention_chart(weights, _labels(queries, weights.shape[1]),
-                                               _labels(keys, weights.shape[2]),
-                                               title=f"{amap.node} · {amap.kind}-attention, {amap.heads} heads"),
-                        key=f"look_attn_{node_id}_{k}", config={"displayModeBar": False})
+        st.caption(f"{amap.node}: {amap.kind}-attention, {amap.heads} heads (rows: queries, columns: keys)")
+        for head in range(amap.heads):  # one per chart: four side by side are unreadable in the inspector
+            st.plotly_chart(charts.attention_chart(weights[head], _labels(queries, weights.shape[1]),
+                                                   _labels(keys, weights.shape[2]),
+                                                   title=f"{amap.node} · {amap.kind}-attention · head {head + 1}"),
+                            key=f"look_attn_{node_id}_{k}_{head}", config={"displayModeBar": False})
 
 
 def _labels(tokens: list[str], length: int) -> list[str]:
