@@ -47,9 +47,12 @@ def import_source(code: str, stem: str = "model", directory: Path | None = None)
 def build_model(source: ModelSource, seed: int | None = None) -> nn.Module:
     """An instance of the generated class (seeded for reproducible initial weights when ``seed`` is given)."""
     module = import_source(source.code, source.class_name.lower())
-    if seed is not None:
-        torch.manual_seed(seed)
-    return getattr(module, source.class_name)()
+    if seed is None:
+        return getattr(module, source.class_name)()
+    from training.rng import seeded  # the lock training runs hold while they draw from the global generator
+
+    with seeded(seed):
+        return getattr(module, source.class_name)()
 
 
 def example_batch(source: ModelSource, batch_size: int = 2) -> tuple[torch.Tensor, ...]:

@@ -38,10 +38,10 @@ class ScriptPlan:
     source: ModelSource
     config: TrainConfig
     plan: Any  # training.tasks.TaskPlan
-    dataset: str  # a built-in name, or "csv"
+    dataset: str  # a built-in name, "csv" or "zip" (the user's own file)
     prepare: Any  # the dataset's preparation function (carried into the script)
     data_args: dict[str, Any]  # its fixed arguments besides seed and fractions
-    csv_file: str  # the CSV file's name (for --csv) when dataset is "csv"
+    file: str  # the user's file name (for --csv / --zip)
     description: str  # of the data
     stem: str  # file-name stem for the saved weights
     design: str  # the design's description
@@ -89,63 +89,102 @@ def plan_script(graph: Graph, settings: Mapping[str, Any] | TrainConfig | None =
 
     config = script_config(graph, settings, dataset, **overrides)
     result = result or validate(graph)
-    csv = config.dataset.lower().endswith(".csv")
+    kind = _data_kind(config.dataset)
     options = dict(config.dataset_options)
-    if not options and not csv:  # shaped for the model's inputs where the dataset can be (digits at 28×28)
+    if kind == "zip":  # images resized to the model's input, grey for one channel (as the app loads them)
+        shape = next((tuple(n.params.get("shape") or ()) for n in graph.inputs()), ())
+        if len(shape) != 3:
+            raise CodegenError([f"training script: images need a model whose Input is (channels, height, "
+                                f"width), not {shape}"])
+        options = {"size": shape[1], "grayscale": shape[0] == 1}
+    elif not options and kind == "builtin":  # shaped for the model's inputs where it can be (digits at 28×28)
         options = suggest_options(config.dataset, [tuple(n.params.get("shape") or ()) for n in graph.inputs()])
     try:
-        data = data if data is not None else _load(config, options, csv)
-        builtin = None if csv else builtin_of(config.dataset)
+        data = data if data is not None else _load(config, options, kind, graph, result)
+        builtin = builtin_of(config.dataset) if kind == "builtin" else None
         source, plan, macs = prepare(graph, data, config)
     except DatasetError as err:
         raise CodegenError([f"training script: {err.message}"]) from None
     except FitError as err:
         raise CodegenError([f"training script: {p.message}" for p in err.problems]) from None
-    if csv:
-        prepare_fn, data_args = _csv_parts(), {"task": options.get("task", "auto"),
-                                               "missing": options.get("missing", "impute")}
-    else:
+    if builtin is not None:
         prepare_fn, data_args = builtin.prepare, {**dict(builtin.fixed), **builtin.resolve(options)}
-    return ScriptPlan(source, config, plan, "csv" if csv else builtin.name, prepare_fn, data_args,
-                      Path(config.dataset).name if csv else "", data.description,
-                      to_identifier(graph.name, "model"), comment_text(graph.description, 1000), macs)
+    elif kind == "csv":
+        prepare_fn, data_args = _own_data("csv"), {"task": options.get("task", "auto"),
+                                                   "missing": options.get("missing", "impute")}
+    else:
+        prepare_fn, data_args = _own_data("zip"), options
+    own = Path(config.dataset).name if kind != "builtin" and config.dataset.lower().endswith(f".{kind}") else ""
+    return ScriptPlan(source, config, plan, builtin.name if builtin else kind, prepare_fn, data_args,
+                      own or f"data.{kind}", data.description, to_identifier(graph.name, "model"),
+                      comment_text(graph.description, 1000), macs)
 
 
-def _load(config: TrainConfig, options: dict[str, Any], csv: bool) -> Any:
+def _data_kind(name: str) -> str:
+    """builtin, csv or zip (a design made for "your own images" names ``image_zip``)."""
+    lowered = name.lower()
+    if lowered.endswith(".csv"):
+        return "csv"
+    return "zip" if lowered.endswith(".zip") or lowered == "image_zip" else "builtin"
+
+
+def _load(config: TrainConfig, options: dict[str, Any], kind: str, graph: Graph, result: ValidationResult) -> Any:
     from data.datasets import load_dataset
-    from data.userdata import load_csv
+    from data.userdata import load_csv, load_image_zip
 
     split = (config.val_fraction, config.test_fraction)
-    if not csv:
+    if kind == "builtin":
         return load_dataset(config.dataset, seed=config.seed, fractions=split, **options)
-    if not Path(config.dataset).is_file():
+    if Path(config.dataset).is_file():
+        load = load_csv if kind == "csv" else load_image_zip
+        args = (config.target,) if kind == "csv" else ()
+        return load(Path(config.dataset), *args, seed=config.seed, fractions=split, **options)
+    if kind == "csv":
         raise CodegenError([f"training script: the CSV file {config.dataset!r} is needed to see its columns; "
                             "load it in the Train tab (or give its path) and export again"])
-    return load_csv(Path(config.dataset), config.target, seed=config.seed, fractions=split, **options)
+    return _image_stand_in(graph, result, options)
 
 
-def _csv_parts() -> Any:
+def _image_stand_in(graph: Graph, result: ValidationResult, options: dict[str, Any]) -> Any:
+    """Before any zip is chosen, a stand-in with the model's input shape and one class per output: enough to
+    decide the task and loss (classification, cross-entropy); the script reads the real zip."""
+    import numpy as np
+
+    from data.base import Task, assemble
+
+    sinks = [result.nodes[n.id].output.shape for n in graph.sinks()]
+    classes = int(sinks[0][-1]) if len(sinks) == 1 and len(sinks[0]) == 1 and sinks[0][-1] > 1 else 2
+    channels = 1 if options["grayscale"] else 3
+    pixels = np.zeros((3 * classes, channels, options["size"], options["size"]), dtype=np.float32)
+    labels = np.arange(3 * classes) % classes
+    parts_ = tuple(np.arange(k * classes, (k + 1) * classes) for k in range(3))
+    return assemble([pixels], labels, parts_, name="your images", task=Task.CLASSIFICATION, input_names=("x",),
+                    description="your zip of image folders, one folder per class", num_classes=classes,
+                    class_names=[str(c) for c in range(classes)])
+
+
+def _own_data(kind: str) -> Any:
+    from data.images import prepare_image_zip
     from data.userdata import prepare_csv
 
-    return prepare_csv
+    return prepare_csv if kind == "csv" else prepare_image_zip
 
 
 # -- the text ---------------------------------------------------------------------------------------------------
 def _carried(plan: ScriptPlan) -> tuple[Any, Any]:
     """(data code, learning code): LayerLab's own definitions the script runs."""
     from data.base import DatasetError, make_splits
-    from data.images import read_source
+    from data.images import ZipLimits, read_source
     from data.userdata import CsvLimits
     from training.batches import Batches, batch_tensors
     from training.device import amp_dtype, cpu_threads
-    from training.engine import with_class_weights
     from training.loop import EarlyStopping, evaluate, in_units, snapshot, train_step
     from training.metrics import make_accumulator
     from training.optim import make_optimizer, make_schedule
-    from training.tasks import TaskPlan
+    from training.tasks import TaskPlan, with_class_weights
 
-    csv = (read_source, CsvLimits) if plan.dataset == "csv" else ()
-    data = carry(DatasetError, plan.prepare, *csv, make_splits)
+    own = {"csv": (read_source, CsvLimits), "zip": (read_source, ZipLimits)}.get(plan.dataset, ())
+    data = carry(DatasetError, plan.prepare, *own, make_splits)
     learning = carry(TaskPlan, with_class_weights, make_accumulator, make_optimizer, make_schedule, Batches,
                      batch_tensors, amp_dtype, cpu_threads, train_step, evaluate, in_units, snapshot, EarlyStopping)
     return data, learning
@@ -169,7 +208,9 @@ def _settings_section(plan: ScriptPlan) -> str:
         f"MACS = {literal(plan.macs)}  # multiply-adds per sample: picks the CPU threads (threads 0) as LayerLab does",
     ]
     if plan.dataset == "csv":
-        lines += [f"CSV_FILE = {_value(plan.csv_file)}", f"TARGET = {_value(config.target)}"]
+        lines += [f"CSV_FILE = {_value(plan.file)}", f"TARGET = {_value(config.target)}"]
+    elif plan.dataset == "zip":
+        lines += [f"ZIP_FILE = {_value(plan.file)}"]
     return "\n".join(lines) + "\n"
 
 
@@ -187,6 +228,8 @@ def _argparse_section(plan: ScriptPlan) -> str:
     if plan.dataset == "csv":
         lines += ['    parser.add_argument("--csv", default=CSV_FILE, help="the CSV file to train on")',
                   '    parser.add_argument("--target", default=TARGET, help="the column to predict")']
+    elif plan.dataset == "zip":
+        lines += ['    parser.add_argument("--zip", default=ZIP_FILE, help="the zip of image folders (one per class)")']
     lines += [
         f"    parser.add_argument(\"--out\", default={_value(plan.stem + '.pt')}, "
         "help=\"where to save the trained weights ('' to skip)\")",
@@ -239,8 +282,8 @@ def _value(value: Any) -> str:
 def script_sections(plan: ScriptPlan) -> list[Section]:
     """The script in order: imports, settings, model, data, learning code, processes, training loop, main."""
     data, learning = _carried(plan)
-    csv = plan.dataset == "csv"
-    load = Template(parts.LOAD_CSV if csv else parts.LOAD_BUILTIN).safe_substitute(prepare=plan.prepare.__name__)
+    glue = {"csv": parts.LOAD_CSV, "zip": parts.LOAD_ZIP}.get(plan.dataset, parts.LOAD_BUILTIN)
+    load = Template(glue).safe_substitute(prepare=plan.prepare.__name__)
     model = model_body(plan.source)
     _check_names(model, data.code + learning.code)
     imports = sorted_imports({*parts.IMPORTS, *data.imports, *learning.imports, *_model_imports(plan.source.code)})
@@ -302,7 +345,7 @@ def _first_line(node: ast.stmt) -> int:
 
 def _header(plan: ScriptPlan) -> str:
     config = plan.config
-    csv = f" --csv {plan.csv_file}" if plan.dataset == "csv" else ""
+    csv = f" --{plan.dataset} {plan.file}" if plan.dataset in ("csv", "zip") else ""
     lines = [f'"""Train {plan.source.class_name} on {plan.dataset}: a training script generated by LayerLab.',
              "",
              f"Data: {comment_text(plan.description, 200)} Task: {plan.plan.task}.",
@@ -344,7 +387,8 @@ def generate_script(graph: Graph, dataset: str | None = None, result: Validation
     plan = plan_script(graph, settings, dataset, data, result, **overrides)
     sections = script_sections(plan)
     check_script(sections)
-    code = _header(plan) + "\n\n\n".join(s.text.strip("\n") for s in sections) + "\n" + parts.SCRIPT_FOOTER
+    body = "\n\n\n".join(s.text.strip("\n") for s in sections[1:])
+    code = _header(plan) + sections[0].text.strip("\n") + "\n\n" + body + "\n" + parts.SCRIPT_FOOTER
     ast.parse(code)
     return code
 
@@ -358,7 +402,7 @@ def generate_notebook(graph: Graph, dataset: str | None = None, result: Validati
 
     plan = plan_script(graph, settings, dataset, data, result, **overrides)
     sections = script_sections(plan)
-    run = parts.NOTEBOOK_RUN_CSV if plan.dataset == "csv" else parts.NOTEBOOK_RUN
+    run = {"csv": parts.NOTEBOOK_RUN_CSV, "zip": parts.NOTEBOOK_RUN_ZIP}.get(plan.dataset, parts.NOTEBOOK_RUN)
     check_script([*sections, Section("run", run)])
     intro = (f"# Train {plan.source.class_name} on {plan.dataset}\n"
              f"Generated by LayerLab. Data: {plan.description} Task: {plan.plan.task}.\n\n"

@@ -68,8 +68,12 @@ class _State:
             raise CodegenError([f"cannot carry {module}.{name}: not a module-level definition"])
         definition = index.definitions[name]
         self.done.update((module, n) for n in definition.names)
-        for used in sorted(_used_names(definition.node) - set(definition.names)):
-            self._follow(module, index, used)
+        used, annotations = _used_names(definition.node)
+        for name in sorted(used - set(definition.names)):
+            self._follow(module, index, name)
+        for name in sorted(annotations - used):  # types only: their imports, never more code
+            if name in index.imports and index.imports[name][0].split(".")[0] not in _OURS:
+                self._follow(module, index, name)
         for n in definition.names:
             other = self.by_name.setdefault(n, module)
             if other != module:
@@ -143,50 +147,73 @@ def _segment(text: str, node: ast.stmt) -> str:
 
 
 class _Names(ast.NodeVisitor):
-    """Names a definition reads at run time; annotations are skipped (the script doesn't evaluate them)."""
+    """Names a definition reads at run time, and the names its annotations mention (never evaluated: the
+    script starts with ``from __future__ import annotations``; they only need their imports)."""
 
     def __init__(self) -> None:
         self.found: set[str] = set()
+        self.annotations: set[str] = set()
 
     def visit_Name(self, node: ast.Name) -> None:
         self.found.add(node.id)
 
+    def _annotation(self, node: ast.expr | None) -> None:
+        if node is not None:
+            self.annotations |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
     def visit_arg(self, node: ast.arg) -> None:
-        return None
+        self._annotation(node.annotation)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._annotation(node.annotation)
         if node.value is not None:
             self.visit(node.value)
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        self._annotation(node.returns)
+        self.visit(node.args)
         for item in (*node.decorator_list, *node.args.defaults, *(d for d in node.args.kw_defaults if d)):
             self.visit(item)
         for statement in node.body:
             self.visit(statement)
 
+    def visit_arguments(self, node: ast.arguments) -> None:
+        for arg in (*node.posonlyargs, *node.args, *node.kwonlyargs, node.vararg, node.kwarg):
+            if arg is not None:
+                self.visit_arg(arg)
+
     visit_FunctionDef = _function
     visit_AsyncFunctionDef = _function
 
 
-def _used_names(node: ast.stmt) -> set[str]:
+def _used_names(node: ast.stmt) -> tuple[set[str], set[str]]:
     names = _Names()
     names.visit(node)
-    return names.found
+    return names.found, names.annotations
 
 
 def sorted_imports(lines: set[str]) -> list[str]:
-    """One line per module (``from a import b, c``), standard library first, then by module name."""
-    merged: dict[str, list[str]] = {}
+    """Import lines as isort (ruff's I rules) orders them: standard library, then the others; in each, plain
+    ``import`` lines, then ``from`` lines, by module; one ``from`` line per module, its names sorted by type."""
+    plain: set[str] = set()
+    merged: dict[str, set[str]] = {}
     for line in lines:
         if line.startswith("from "):
             _, module, _, names = line.split(" ", 3)
-            merged.setdefault(module, []).append(names)
+            merged.setdefault(module, set()).update(n.strip() for n in names.split(","))
         else:
-            merged.setdefault(line, [])
+            plain.add(line)
 
-    def key(item: str) -> tuple[int, str]:
-        module = item.split()[1] if item.startswith("import ") else item
-        return (0 if module.split(".")[0] in sys.stdlib_module_names else 1, module)
+    def name_key(name: str) -> tuple[int, str]:
+        bare = name.split(" as ")[0]
+        return (0 if bare.isupper() and len(bare) > 1 else 1 if bare[:1].isupper() else 2, bare.lower())
 
-    return [item if item.startswith("import ") else f"from {item} import {', '.join(sorted(merged[item]))}"
-            for item in sorted(merged, key=key)]
+    def section(module: str) -> int:
+        return 0 if module.split(".")[0] in sys.stdlib_module_names else 1
+
+    out = []
+    for group in (0, 1):
+        out += sorted((line for line in plain if section(line.split()[1]) == group), key=lambda t: t.split()[1])
+        out += [f"from {m} import {', '.join(sorted(merged[m], key=name_key))}"
+                for m in sorted(merged) if section(m) == group]
+    return out

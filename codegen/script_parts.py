@@ -49,6 +49,22 @@ def load_data(args: argparse.Namespace) -> SimpleNamespace:
     return SimpleNamespace(train=train, val=val, test=test, extras=info)
 '''
 
+LOAD_ZIP = '''
+def load_data(args: argparse.Namespace) -> SimpleNamespace:
+    """Your zip of image folders as tensors: the same decoding, resizing, class order and split as in LayerLab."""
+    fractions = (args.val_fraction, args.test_fraction)
+    try:
+        raw, label = read_source(args.zip, ZipLimits().max_bytes, "zip file")
+        inputs, target, indices, info = prepare_image_zip(raw, label, seed=args.seed, fractions=fractions,
+                                                          **DATA_ARGS)
+    except DatasetError as err:
+        raise SystemExit(str(err)) from None
+    for note in info["notes"]:
+        print(f"{label}: {note}", flush=True)
+    train, val, test = make_splits(inputs, target, indices)
+    return SimpleNamespace(train=train, val=val, test=test, extras=info)
+'''
+
 PROCESSES = '''
 def setup(device_name: str) -> tuple[int, int, torch.device]:
     """Rank, number of processes and device. Under torchrun (WORLD_SIZE > 1) this joins the process group:
@@ -160,7 +176,8 @@ def main(argv: list[str] | None = None) -> dict:
     if device.type == "cpu":  # float sums depend on the thread count: choose it as LayerLab does
         torch.set_num_threads(cpu_threads(args.threads, MACS * args.batch_size * 3))
     data = load_data(args)
-    plan = with_class_weights(replace(TaskPlan(**PLAN), label_smoothing=args.label_smoothing), args, data)
+    plan = with_class_weights(replace(TaskPlan(**PLAN), label_smoothing=args.label_smoothing), args.class_weights,
+                              data.train)
     amp = amp_dtype(device, args.amp)
     torch.manual_seed(args.seed)  # the initial weights, then dropout: one stream, as in LayerLab
     model = $model_class().to(device)
@@ -227,6 +244,11 @@ result = main([])
 NOTEBOOK_RUN_CSV = """\
 # Your table; the other flags as on the command line.
 result = main(["--csv", CSV_FILE])
+"""
+
+NOTEBOOK_RUN_ZIP = """\
+# Your zip of image folders (one folder per class); the other flags as on the command line.
+result = main(["--zip", ZIP_FILE])
 """
 
 EXPLAIN = {

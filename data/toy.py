@@ -31,16 +31,17 @@ _GATES = {
 }
 
 
-Prepared = tuple  # (inputs, target, (train, val, test) indices, info): see data.base.Builtin
-
-
 def _sk_seed(seed: int) -> int:
     return int(rng_for(seed, 1).integers(2**31 - 1))
 
 
 def _points(
-    points: np.ndarray, labels: np.ndarray, seed: int, fractions: tuple[float, float], binary: bool,
-    strata: np.ndarray | None = None
+    points: np.ndarray,
+    labels: np.ndarray,
+    seed: int,
+    fractions: tuple[float, float],
+    binary: bool,
+    strata: np.ndarray | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray, tuple[np.ndarray, ...], dict]:
     """A 2-D set: float32 points (N, 2); a (N, 1) float 0/1 target when ``binary``, else (N,) int64 classes."""
     points = points.astype(np.float32)
@@ -50,7 +51,9 @@ def _points(
     return [points], target, indices, {"classes": max(int(labels.max()) + 1, 2)}
 
 
-def prepare_gates(seed: int, fractions: tuple[float, float], gate: str, repeat: int, noise: float) -> Prepared:
+def prepare_gates(
+    seed: int, fractions: tuple[float, float], gate: str, repeat: int, noise: float
+) -> tuple[list[np.ndarray], np.ndarray, tuple[np.ndarray, ...], dict]:
     """The unit square's 4 corners, ``repeat`` noisy copies each, labelled by the gate's truth table."""
     corner = np.tile(np.arange(4), repeat)
     points = _CORNERS[corner] + rng_for(seed, 1).normal(0.0, noise, size=(len(corner), 2))
@@ -58,14 +61,18 @@ def prepare_gates(seed: int, fractions: tuple[float, float], gate: str, repeat: 
     return _points(points, labels, seed, fractions, True, corner)
 
 
-def prepare_moons(seed: int, fractions: tuple[float, float], n_samples: int, noise: float) -> Prepared:
+def prepare_moons(
+    seed: int, fractions: tuple[float, float], n_samples: int, noise: float
+) -> tuple[list[np.ndarray], np.ndarray, tuple[np.ndarray, ...], dict]:
     from sklearn.datasets import make_moons
 
     points, labels = make_moons(n_samples, noise=noise, random_state=_sk_seed(seed))
     return _points(points, labels, seed, fractions, True)
 
 
-def prepare_circles(seed: int, fractions: tuple[float, float], n_samples: int, noise: float) -> Prepared:
+def prepare_circles(
+    seed: int, fractions: tuple[float, float], n_samples: int, noise: float
+) -> tuple[list[np.ndarray], np.ndarray, tuple[np.ndarray, ...], dict]:
     from sklearn.datasets import make_circles
 
     points, labels = make_circles(n_samples, noise=noise, factor=0.5, random_state=_sk_seed(seed))
@@ -74,7 +81,7 @@ def prepare_circles(seed: int, fractions: tuple[float, float], n_samples: int, n
 
 def prepare_spirals(
     seed: int, fractions: tuple[float, float], n_samples: int, noise: float, classes: int
-) -> Prepared:
+) -> tuple[list[np.ndarray], np.ndarray, tuple[np.ndarray, ...], dict]:
     rng = rng_for(seed, 1)
     per_class = max(n_samples // classes, 2)
     radius = np.tile(np.linspace(0.0, 1.0, per_class), classes)
@@ -87,21 +94,29 @@ def prepare_spirals(
 
 def prepare_blobs(
     seed: int, fractions: tuple[float, float], n_samples: int, noise: float, classes: int
-) -> Prepared:
+) -> tuple[list[np.ndarray], np.ndarray, tuple[np.ndarray, ...], dict]:
     from sklearn.datasets import make_blobs
 
     points, labels = make_blobs(n_samples, centers=classes, cluster_std=noise, random_state=_sk_seed(seed))
     return _points(points, labels, seed, fractions, False)
 
 
-def _points_dataset(name: str, description: str, prepared: Prepared, binary: bool, template: str,
-                    **extras: object) -> Dataset:
+def _points_dataset(
+    name: str, description: str, prepared: tuple, binary: bool, template: str, **extras: object
+) -> Dataset:
     inputs, target, indices, info = prepared
     n_classes = info["classes"]
     return assemble(
-        inputs, target, indices, name=name, description=description,
-        task=Task.BINARY if binary else Task.CLASSIFICATION, input_names=("x",), num_classes=n_classes,
-        class_names=[str(c) for c in range(n_classes)], default_template=template,
+        inputs,
+        target,
+        indices,
+        name=name,
+        description=description,
+        task=Task.BINARY if binary else Task.CLASSIFICATION,
+        input_names=("x",),
+        num_classes=n_classes,
+        class_names=[str(c) for c in range(n_classes)],
+        default_template=template,
         extras={"bounds": bounds_of(inputs[0]), **extras},
     )
 
@@ -112,31 +127,55 @@ def _build_gates(seed: int, fractions: tuple[float, float], gate: str, repeat: i
         f"The {gate.upper()} gate: the 4 corners of the unit square, {repeat}× each with noise {noise:g}."
     )
     template = "xor_mlp" if gate == "xor" else "perceptron"
-    return _points_dataset("gates", description, prepare_gates(seed, fractions, gate, repeat, noise), True,
-                           template, truth_table=table, gate=gate)
+    return _points_dataset(
+        "gates",
+        description,
+        prepare_gates(seed, fractions, gate, repeat, noise),
+        True,
+        template,
+        truth_table=table,
+        gate=gate,
+    )
 
 
 def _build_moons(seed: int, fractions: tuple[float, float], n_samples: int, noise: float) -> Dataset:
-    return _points_dataset("moons", f"Two interleaving half moons: {n_samples} points, noise {noise:g}.",
-                           prepare_moons(seed, fractions, n_samples, noise), True, "xor_mlp")
+    return _points_dataset(
+        "moons",
+        f"Two interleaving half moons: {n_samples} points, noise {noise:g}.",
+        prepare_moons(seed, fractions, n_samples, noise),
+        True,
+        "xor_mlp",
+    )
 
 
 def _build_circles(seed: int, fractions: tuple[float, float], n_samples: int, noise: float) -> Dataset:
-    return _points_dataset("circles", f"A circle inside a ring: {n_samples} points, noise {noise:g}.",
-                           prepare_circles(seed, fractions, n_samples, noise), True, "xor_mlp")
+    return _points_dataset(
+        "circles",
+        f"A circle inside a ring: {n_samples} points, noise {noise:g}.",
+        prepare_circles(seed, fractions, n_samples, noise),
+        True,
+        "xor_mlp",
+    )
 
 
-def _build_spirals(seed: int, fractions: tuple[float, float], n_samples: int, noise: float,
-                   classes: int) -> Dataset:
+def _build_spirals(
+    seed: int, fractions: tuple[float, float], n_samples: int, noise: float, classes: int
+) -> Dataset:
     prepared = prepare_spirals(seed, fractions, n_samples, noise, classes)
     description = f"{classes} interleaved spiral arms: {len(prepared[1])} points, noise {noise:g}."
     return _points_dataset("spirals", description, prepared, False, "")
 
 
-def _build_blobs(seed: int, fractions: tuple[float, float], n_samples: int, noise: float,
-                 classes: int) -> Dataset:
-    return _points_dataset("blobs", f"{classes} Gaussian blobs: {n_samples} points, spread {noise:g}.",
-                           prepare_blobs(seed, fractions, n_samples, noise, classes), False, "")
+def _build_blobs(
+    seed: int, fractions: tuple[float, float], n_samples: int, noise: float, classes: int
+) -> Dataset:
+    return _points_dataset(
+        "blobs",
+        f"{classes} Gaussian blobs: {n_samples} points, spread {noise:g}.",
+        prepare_blobs(seed, fractions, n_samples, noise, classes),
+        False,
+        "",
+    )
 
 
 def _windows(
@@ -147,7 +186,9 @@ def _windows(
     series = series.astype(np.float32)
     x = sliding_window_view(series, window)[:-1].reshape(-1, window, 1).copy()
     y = series[window:].reshape(-1, 1)
-    indices = ordered_split(len(x), fractions) if split == "time" else split_indices(len(x), seed, None, fractions)
+    indices = (
+        ordered_split(len(x), fractions) if split == "time" else split_indices(len(x), seed, None, fractions)
+    )
     return [x], y, indices
 
 
@@ -159,9 +200,14 @@ def _check_length(name: str, n_points: int, window: int) -> None:
 
 
 def prepare_sine(
-    seed: int, fractions: tuple[float, float], n_points: int, window: int, period: float, noise: float,
-    split: str
-) -> Prepared:
+    seed: int,
+    fractions: tuple[float, float],
+    n_points: int,
+    window: int,
+    period: float,
+    noise: float,
+    split: str,
+) -> tuple[list[np.ndarray], np.ndarray, tuple[np.ndarray, ...], dict]:
     _check_length("sine", n_points, window)
     steps = np.arange(n_points)
     phase = rng_for(seed, 1).uniform(0, 2 * math.pi)
@@ -170,9 +216,14 @@ def prepare_sine(
 
 
 def prepare_seasonal(
-    seed: int, fractions: tuple[float, float], n_points: int, window: int, period: float, noise: float,
-    split: str
-) -> Prepared:
+    seed: int,
+    fractions: tuple[float, float],
+    n_points: int,
+    window: int,
+    period: float,
+    noise: float,
+    split: str,
+) -> tuple[list[np.ndarray], np.ndarray, tuple[np.ndarray, ...], dict]:
     """A trend plus two seasonal waves and noise, standardized with the first 70 % of the series."""
     _check_length("seasonal", n_points, window)
     rng = rng_for(seed, 1)
@@ -183,36 +234,60 @@ def prepare_seasonal(
     train_end = int(n_points * 0.7)
     mean, std = float(raw[:train_end].mean()), float(raw[:train_end].std())
     series = (raw - mean) / std
-    return (*_windows(series, window, seed, split, fractions),
-            {"series": series, "target_mean": mean, "target_std": std})
+    return (
+        *_windows(series, window, seed, split, fractions),
+        {"series": series, "target_mean": mean, "target_std": std},
+    )
 
 
-def _windowed(name: str, description: str, prepared: Prepared, window: int, split: str) -> Dataset:
+def _windowed(name: str, description: str, prepared: tuple, window: int, split: str) -> Dataset:
     inputs, y, indices, info = prepared
     series = info.pop("series").astype(np.float32)
     return assemble(
-        inputs, y, indices, name=name, description=description, task=Task.REGRESSION, input_names=("series",),
+        inputs,
+        y,
+        indices,
+        name=name,
+        description=description,
+        task=Task.REGRESSION,
+        input_names=("series",),
         default_template="gru_timeseries",
         # series[i + window] is the target of window i; with split="time" val/test start at these positions
         extras={
             "series": torch.tensor(series),
             "window": window,
             "split": split,
-            "split_points": (int(indices[1][0]) + window, int(indices[2][0]) + window) if split == "time" else None,
+            "split_points": (int(indices[1][0]) + window, int(indices[2][0]) + window)
+            if split == "time"
+            else None,
             **info,
         },
     )
 
 
-def _build_sine(seed: int, fractions: tuple[float, float], n_points: int, window: int, period: float,
-                noise: float, split: str) -> Dataset:
+def _build_sine(
+    seed: int,
+    fractions: tuple[float, float],
+    n_points: int,
+    window: int,
+    period: float,
+    noise: float,
+    split: str,
+) -> Dataset:
     description = f"A sine wave (period {period:g} steps, noise {noise:g}): {window} steps → the next value."
     prepared = prepare_sine(seed, fractions, n_points, window, period, noise, split)
     return _windowed("sine", description, prepared, window, split)
 
 
-def _build_seasonal(seed: int, fractions: tuple[float, float], n_points: int, window: int, period: float,
-                    noise: float, split: str) -> Dataset:
+def _build_seasonal(
+    seed: int,
+    fractions: tuple[float, float],
+    n_points: int,
+    window: int,
+    period: float,
+    noise: float,
+    split: str,
+) -> Dataset:
     description = (
         f"A noisy trend plus season (period {period:g}), standardized: {window} steps → the next value."
     )

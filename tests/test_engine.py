@@ -349,11 +349,12 @@ def test_concurrent_runs_with_one_seed_train_identically(digits_flat):
     threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
     for thread in threads:
         thread.start()
-    torch.manual_seed(123)  # the test's own draws on torch's global generator meanwhile must not matter
-    noise = [torch.rand(100) for _ in range(200)]
+    source = generate_model(graph)  # meanwhile, exports build seeded models (on torch's global generator)
+    exported = [build_model(source, seed=k % 3) for k in range(60)]
     for thread in threads:
         thread.join()
-    assert noise and results[0] == results[1] == alone
+    assert results[0] == results[1] == alone
+    assert torch.equal(exported[0].state_dict()["h.weight"], exported[3].state_dict()["h.weight"])
 
 
 def test_a_run_leaves_the_global_generator_alone(digits_flat):

@@ -95,7 +95,8 @@ def test_script_reproduces_the_template_run(template: str, capsys: pytest.Captur
     config, result = _engine(graph, {"epochs": FAST_EPOCHS})
     code = generate_script(graph, settings=config)
     assert not _imports(code) & OURS, "the script must not need LayerLab"
-    assert _imports(code) <= {"__future__", "argparse", "contextlib", "csv", "dataclasses", "enum", "functools",
+    assert _imports(code) <= {"__future__", "argparse", "collections", "contextlib", "csv", "dataclasses", "enum",
+                              "functools",
                               "io", "json", "math", "os", "pathlib", "string", "time", "types", "typing", "numpy",
                               "pandas", "sklearn", "torch"}
     epochs, end = _script_run(code, [], capsys)

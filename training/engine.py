@@ -12,7 +12,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -39,7 +39,7 @@ from training.metrics import headline, make_accumulator
 from training.optim import make_optimizer, make_schedule
 from training.rng import RunRandom
 from training.runstore import RunStore
-from training.tasks import FitError, FitProblem, TaskPlan, balanced_weights, check_fit
+from training.tasks import FitError, FitProblem, TaskPlan, check_fit, with_class_weights
 
 __all__ = ["FitError", "FitProblem", "RunResult", "TrainConfig", "TrainEvent", "prepare", "train"]
 
@@ -113,15 +113,7 @@ def prepare(graph: Graph, dataset: Any, config: TrainConfig) -> tuple[ModelSourc
     plan, fit = check_fit(graph, source, result, dataset, config.loss, config.task, config.label_smoothing)
     if problems or fit:
         raise FitError(problems + fit)
-    return source, with_class_weights(plan, config, dataset), sum(info.macs for info in result.nodes.values())
-
-
-def with_class_weights(plan: TaskPlan, config: TrainConfig, dataset: Any) -> TaskPlan:
-    """The plan weighing classes by the training split's counts when ``class_weights`` is 'balanced'."""
-    if config.class_weights != "balanced" or plan.task not in ("classification", "binary"):
-        return plan
-    target = plan.target_for(tuple(dataset.train.inputs), dataset.train.target)
-    return replace(plan, class_weights=balanced_weights(target, plan.num_classes or 2))
+    return source, with_class_weights(plan, config.class_weights, dataset.train), sum(info.macs for info in result.nodes.values())
 
 
 def train(graph: Graph, dataset: Any, config: TrainConfig | None = None, on_event: EventCallback | None = None,

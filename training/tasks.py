@@ -8,7 +8,7 @@ Softmax, log-probabilities after LogSoftmax).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -113,6 +113,14 @@ def _bce(plan: TaskPlan) -> Callable:
             return F.binary_cross_entropy(out.clamp(1e-7, 1 - 1e-7), target, weight=weight)
         return F.binary_cross_entropy_with_logits(out, target, weight=weight)
     return loss
+
+
+def with_class_weights(plan: TaskPlan, class_weights: str, train: Any) -> TaskPlan:
+    """The plan weighing classes by the ``train`` split's counts when ``class_weights`` is 'balanced'."""
+    if class_weights != "balanced" or plan.task not in ("classification", "binary"):
+        return plan
+    target = plan.target_for(tuple(train.inputs), train.target)
+    return replace(plan, class_weights=balanced_weights(target, plan.num_classes or 2))
 
 
 def balanced_weights(target: torch.Tensor, num_classes: int) -> tuple[float, ...]:
