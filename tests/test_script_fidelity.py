@@ -224,3 +224,55 @@ def test_executed_csv_notebook_with_non_default_settings(tmp_path: Path) -> None
     config, result = _engine(graph, settings, data)
     notebook = generate_notebook(graph, settings=config, data=data)
     _assert_same(result, *_execute(notebook, ["--csv", str(path)], tmp_path))
+
+
+def _image_zip(path: Path) -> Path:
+    """Two classes of 12×12 pictures (bright or dark squares at random spots), 15 each, as PNG in folders."""
+    import io
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(path, "w") as archive:
+        for label, level in (("bright", 220), ("dark", 60)):
+            for k in range(15):
+                pixels = rng.integers(0, 40, (12, 12, 3), dtype=np.uint8)
+                row, col = rng.integers(0, 6, 2)
+                pixels[row:row + 6, col:col + 6] = level
+                buffer = io.BytesIO()
+                Image.fromarray(pixels).save(buffer, format="PNG")
+                archive.writestr(f"shapes/{label}/{k}.png", buffer.getvalue())
+    return path
+
+
+def test_image_zip_script_reproduces_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Your own images: the same decoding, resizing (12 → 16 pixels), class order and split as the app."""
+    from builder.graph import Edge, Graph, Node
+    from data.userdata import load_image_zip
+
+    path = _image_zip(tmp_path / "shapes.zip")
+    settings = {"dataset": str(path), "epochs": 3, "batch_size": 8, "lr": 0.01, "seed": 4}
+    nodes = (Node("x", "Input", {"shape": [3, 16, 16]}), Node("conv", "Conv2d", {"out_channels": 4, "kernel_size": 3}),
+             Node("act", "ReLU"), Node("flat", "Flatten"), Node("head", "Linear", {"out_features": 2}))
+    edges = tuple(Edge(a.id, b.id) for a, b in zip(nodes, nodes[1:]))
+    graph = Graph("shapes_cnn", nodes, edges, meta={"training": settings})
+    data = load_image_zip(path, size=16, seed=4)
+    config, result = _engine(graph, settings, data)
+    code = generate_script(graph, settings=config)  # reads the zip itself to see its classes
+    epochs, end = _script_run(code, ["--zip", str(path)], capsys)
+    _assert_same(result, epochs, end)
+
+
+def test_a_template_for_your_own_images_exports_before_any_zip() -> None:
+    """resnet18 trains on "your own images": its script is generated from the design alone and asks for a zip."""
+    graph = next((load_template(t) for t in template_names()
+                  if load_template(t).meta.get("training", {}).get("dataset") == "image_zip"), None)
+    if graph is None:
+        pytest.skip("no template for your own images")
+    module = import_source(generate_script(graph), "script")
+    assert (module.DATASET, module.PLAN["task"], module.PLAN["loss"]) == ("zip", "classification", "cross_entropy")
+    assert module.parse_args([]).zip == "data.zip"
+    with pytest.raises(SystemExit, match="No such file: data.zip"):
+        module.main(["--zip", "data.zip", "--out", ""])
