@@ -106,7 +106,7 @@ def test_two_students_never_see_each_others_work(two_pages, app_url: str) -> Non
         files=[{"name": "alice.json", "mimeType": "application/json", "buffer": json.dumps(project).encode()}])
     alice.get_by_text("Loaded ‘alice.json’").wait_for(timeout=LOAD_TIMEOUT)
     alice.get_by_role("tab", name="Train").click()
-    epochs = alice.get_by_label("Epochs")
+    epochs = alice.get_by_label("Epochs", exact=True)  # not its "Help for Epochs" button
     epochs.wait_for(timeout=LOAD_TIMEOUT)
     epochs.fill("30")
     epochs.press("Enter")

@@ -40,7 +40,7 @@ def open_train_tab(page, url: str, template: str = "xor_mlp") -> None:
 
 def start(page, epochs: int = 5000) -> None:
     """Set the epochs (far more than a test waits for: Stop or closing the page ends the run) and start."""
-    field = page.get_by_label("Epochs")
+    field = page.get_by_label("Epochs", exact=True)  # not its "Help for Epochs" button
     field.fill(str(epochs))
     field.press("Enter")
     page.wait_for_function(f"e => e.value === '{epochs}'", arg=field.element_handle())
