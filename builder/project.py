@@ -239,7 +239,7 @@ def _read_node(index: int, item: Any, problems: list[str], scope: Scope) -> Node
         return None
     where = f"{where} ({node_id!r})"
     block = scope.block(type_name) if isinstance(type_name, str) else None
-    if block is None and type_name in scope.failed:
+    if block is None and isinstance(type_name, str) and type_name in scope.failed:
         return None  # its definition could not be read, and said why
     if block is None:
         hint = _suggest_type(type_name, scope) if isinstance(type_name, str) else ""

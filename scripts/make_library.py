@@ -198,7 +198,7 @@ def rnn_decoder(cell: str):
     }
 
 
-def transformer_encoder():
+def transformer_encoder(layers: int = 2):
     return {
         "doc": "A Transformer encoder: token embedding, sinusoidal positions, and encoder layers repeated.",
         "params": [param("vocab", "int", 12, "number of distinct tokens", minimum=2),
@@ -210,13 +210,13 @@ def transformer_encoder():
         "nodes": [node("tokens", "Port"),
                   node("embed", "Embedding", num_embeddings="$vocab", embedding_dim="$d_model"),
                   node("pos", "PositionalEncoding"),
-                  node("layers", "TransformerEncoderBlock", repeat=2, d_model="$d_model", heads="$heads",
+                  node("layers", "TransformerEncoderBlock", repeat=layers, d_model="$d_model", heads="$heads",
                        dim_feedforward="$dim_feedforward", dropout="$dropout")],
         "edges": chain("tokens", "embed", "pos", "layers"),
     }
 
 
-def transformer_decoder():
+def transformer_decoder(layers: int = 2):
     return {
         "doc": "A Transformer decoder: token embedding, sinusoidal positions, decoder layers repeated (each attends "
                "to the encoder's output), and a linear head over the vocabulary.",
@@ -229,7 +229,7 @@ def transformer_decoder():
         "nodes": [node("tokens", "Port"), node("memory", "Port"),
                   node("embed", "Embedding", num_embeddings="$vocab", embedding_dim="$d_model"),
                   node("pos", "PositionalEncoding"),
-                  node("layers", "TransformerDecoderBlock", repeat=2, d_model="$d_model", heads="$heads",
+                  node("layers", "TransformerDecoderBlock", repeat=layers, d_model="$d_model", heads="$heads",
                        dim_feedforward="$dim_feedforward", dropout="$dropout"),
                   node("head", "Linear", out_features="$vocab")],
         "edges": [*chain("tokens", "embed", "pos"), edge("pos", "layers", "x"), edge("memory", "layers", "memory"),
@@ -422,8 +422,9 @@ def templates():
             "tokens (causal self-attention) and to the encoder's output (cross-attention). On 'reverse' the "
             "cross-attention map shows the anti-diagonal. Open either block to see its layers.",
             {"dataset": "reverse", "epochs": 30, "lr": 0.002, "optimizer": "adam", "batch_size": 64},
-            {"TransformerEncoderBlock": enc, "TransformerEncoder": transformer_encoder(),
-             "TransformerDecoderBlock": dec, "TransformerDecoder": transformer_decoder()},
+            # One layer each, so the cross-attention map of the one decoder layer shows the reversal cleanly.
+            {"TransformerEncoderBlock": enc, "TransformerEncoder": transformer_encoder(layers=1),
+             "TransformerDecoderBlock": dec, "TransformerDecoder": transformer_decoder(layers=1)},
             [node("src", "Input", shape=[8], dtype="long"), node("tgt", "Input", shape=[8], dtype="long"),
              node("encoder", "TransformerEncoder", vocab=12, d_model=64, heads=4, dim_feedforward=128),
              node("decoder", "TransformerDecoder", vocab=12, d_model=64, heads=4, dim_feedforward=128)],

@@ -36,17 +36,22 @@ def _attention_modules(module: nn.Module) -> list[tuple[str, nn.MultiheadAttenti
         child = getattr(module, name, None)
         if isinstance(child, nn.MultiheadAttention):
             found.append((kind, child))
-    if not found:  # e.g. a TransformerEncoder stack: look one level down
+    if not found:  # a block made of blocks, or a stack: every attention inside, self or cross told at call time
         for child in module.modules():
             if child is not module and isinstance(child, nn.MultiheadAttention):
-                found.append(("self", child))
+                found.append((CALLED, child))
     return found
 
 
-def _ask_weights(_module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+CALLED = "called"  # the kind follows from the call: keys that are the queries make self-attention
+
+
+def _ask_weights(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     kwargs = dict(kwargs)
     kwargs["need_weights"] = True
     kwargs["average_attn_weights"] = False
+    query, key = (list(args) + [kwargs.get("query"), kwargs.get("key")])[:2]
+    module._layerlab_kind = "self" if key is None or key is query else "cross"
     return args, kwargs
 
 
@@ -83,7 +88,8 @@ def _keeper(maps: dict[str, list[AttentionMap]], node_id: str, kind: str):
             return
         if weights.dim() == 3:  # a single head gives (B, L, S)
             weights = weights.unsqueeze(1)
-        maps.setdefault(node_id, []).append(AttentionMap(node_id, kind, weights.float().cpu().numpy()))
+        told = kind if kind != CALLED else getattr(_module, "_layerlab_kind", "self")
+        maps.setdefault(node_id, []).append(AttentionMap(node_id, told, weights.float().cpu().numpy()))
     return hook
 
 

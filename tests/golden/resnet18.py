@@ -6,7 +6,8 @@ Output: (N, 1000)
 
 # ResNet-18 (He et al., 2015) for 224×224 images, built from BasicBlocks: a 7×7 stem, four stages of
 # two blocks each (the first of stages 2–4 halves the resolution and doubles the channels), global
-# average pooling and a classifier. Its parameters have torchvision's names.
+# average pooling and a classifier. Its parameters have torchvision's names; train it on your own
+# images.
 
 import torch
 from torch import nn

@@ -4,10 +4,9 @@ Input x: (N, 1, 8, 8) float
 Output: (N, 10)
 """
 
-# A small ResNet for 8×8 digits: a stem, then two stages of residual BasicBlocks — the input of each
-# block is added back to its output (the skip connection), so gradients flow straight through. The
-# second stage halves the resolution and needs a 1×1 downsample on its shortcut. Open a block to see
-# inside.
+# A small ResNet for 8×8 digits: a stem, then two residual BasicBlocks — each adds its input back to
+# its output (the skip connection), so gradients flow straight through; the second halves the
+# resolution and needs a 1×1 downsample shortcut. Open a block to see inside.
 
 import torch
 from torch import nn
