@@ -53,6 +53,7 @@ class ImportResult:
     param_count: int = 0  # the original's parameters
     renames: dict[str, dict[str, str]] = field(default_factory=dict)  # node id -> {its key: the original's key}
     verification: Verification | None = None
+    state: dict[str, Any] | None = None  # ONNX only: the weights by the design's keys (there is no module to read)
 
     @property
     def definitions(self) -> int:
