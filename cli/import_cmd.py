@@ -1,4 +1,5 @@
-"""`layerlab import model.py:ClassName --input 3x224x224 -o design.json`: a PyTorch model as a verified design."""
+"""`layerlab import model.py:ClassName --input 3x224x224 -o design.json` (runs your code) or
+`layerlab import model.onnx -o design.json` (reads the file only): a model as a verified design."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from cli.main import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, CliError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("import", help="turn a PyTorch model (FILE.py:Class) into a design, verified to "
-                                             "give the same outputs",
-                              description="Runs FILE.py (your code), traces the class with torch.fx on a random "
-                                          "batch, writes the design and prints an import report.")
-    p.add_argument("model", help="FILE.py:ClassName")
+    p = subparsers.add_parser("import", help="turn a PyTorch model (FILE.py:Class) or an ONNX file into a design, "
+                                             "verified to give the same outputs",
+                              description="FILE.py:Class runs FILE.py (your code) and traces the class with torch.fx "
+                                          "on a random batch; FILE.onnx is only read (no code runs) and checked "
+                                          "against onnxruntime. Writes the design and prints an import report.")
+    p.add_argument("model", help="FILE.py:ClassName or FILE.onnx")
     p.add_argument("--args", help="the constructor's keyword arguments as JSON, e.g. '{\"classes\": 10}'")
-    p.add_argument("--input", action="append", required=True, metavar="SHAPE",
-                   help="one sample's shape without the batch, e.g. 3x224x224; repeat for several inputs")
+    p.add_argument("--input", action="append", metavar="SHAPE",
+                   help="one sample's shape without the batch, e.g. 3x224x224; repeat for several inputs "
+                        "(FILE.py only: an ONNX file says its own)")
     p.add_argument("--dtype", action="append", choices=("float", "long"),
                    help="float (default) or long (token ids), one per --input")
     p.add_argument("--vocab", type=int, default=2, help="with --dtype long: token ids are drawn below this")
@@ -39,20 +42,16 @@ def _shape(text: str) -> tuple[int, ...]:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from builder.importer import ImportFailure, example_inputs, import_module
-    from builder.importer.source_file import construct
+    from builder.importer import ImportFailure
     from builder.project import to_json
 
-    shapes = [_shape(s) for s in args.input]
-    dtypes = list(args.dtype or []) + ["float"] * (len(shapes) - len(args.dtype or []))
     try:
-        model = construct(args.model, args.args)
-        result = import_module(model, example_inputs(shapes, dtypes[: len(shapes)], high=max(2, args.vocab)))
+        result, original = _import_onnx(args) if args.model.lower().endswith(".onnx") else _import_python(args)
     except ImportFailure as err:
         raise CliError([f"{args.model}: {err}"], EXIT_INVALID) from None
     Path(args.output).write_text(to_json(result.graph), encoding="utf-8")
     if args.weights:
-        _write_weights(result, model, args.weights)
+        _write_weights(result, original, args.weights)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -62,7 +61,33 @@ def cmd_import(args: argparse.Namespace) -> int:
     return EXIT_OK if check is not None and check.same and not result.problems else EXIT_INVALID
 
 
-def _write_weights(result, model, path: str) -> None:  # noqa: ANN001  (torch types stay lazy)
+def _import_python(args: argparse.Namespace):  # noqa: ANN202  (torch types stay lazy)
+    from builder.importer import example_inputs, import_module
+    from builder.importer.source_file import construct
+
+    if not args.input:
+        raise CliError([f"{args.model}: --input SHAPE is needed (one sample's shape, e.g. 3x224x224)"],
+                       EXIT_UNREADABLE)
+    shapes = [_shape(s) for s in args.input]
+    dtypes = list(args.dtype or []) + ["float"] * (len(shapes) - len(args.dtype or []))
+    model = construct(args.model, args.args)
+    result = import_module(model, example_inputs(shapes, dtypes[: len(shapes)], high=max(2, args.vocab)))
+    return result, model.state_dict()
+
+
+def _import_onnx(args: argparse.Namespace):  # noqa: ANN202
+    import torch
+
+    from builder.importer.onnx_import import import_onnx
+
+    path = Path(args.model)
+    if not path.is_file():
+        raise CliError([f"{args.model}: no such file"], EXIT_UNREADABLE)
+    result = import_onnx(path.read_bytes())
+    return result, {k: torch.from_numpy(v.copy()) for k, v in (result.state or {}).items()}
+
+
+def _write_weights(result, original, path: str) -> None:  # noqa: ANN001  (torch types stay lazy)
     from safetensors.torch import save_file
 
     from builder.importer.verify import carry_weights
@@ -74,5 +99,5 @@ def _write_weights(result, model, path: str) -> None:  # noqa: ANN001  (torch ty
     except CodegenError as err:
         raise CliError([f"--weights: the design has errors, so it has no weights yet: {err.problems[0]}"],
                        EXIT_INVALID) from None
-    state, _ = carry_weights(source, build_model(source), model.state_dict(), result.origins, result.renames)
+    state, _ = carry_weights(source, build_model(source), original, result.origins, result.renames)
     save_file({k: v.contiguous() for k, v in state.items()}, path)

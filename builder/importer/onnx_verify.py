@@ -27,7 +27,7 @@ def verify_onnx(graph: Any, data: bytes, state: dict[str, np.ndarray], batch: in
                             f"first {where}{first.message}")
     source = generate_model(graph, result)
     rebuilt = build_model(source, seed=0).eval()
-    original = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}
+    original = {k: torch.from_numpy(np.array(v)) for k, v in state.items()}  # a writable copy
     filled, _ = carry_weights(source, rebuilt, original, {n: n for n in source.module_paths}, {})
     rebuilt.load_state_dict(filled, strict=True)
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
