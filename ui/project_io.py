@@ -7,7 +7,7 @@ import streamlit as st
 from builder.project import ProjectError, load_project, to_json
 from builder.settings import settings
 from builder.share import ShareError, encode_share
-from ui import state
+from ui import import_panel, state
 from ui.gallery import BUILD_VIEW, VIEW_KEY
 
 UPLOAD_KEY = "project_upload"
@@ -19,6 +19,9 @@ def _on_upload() -> None:
     if upload is None:
         return
     data = upload.getvalue()
+    if import_panel.handle_upload(upload.name, data):  # a model to import (.onnx, .py), not a project file
+        st.session_state[VIEW_KEY] = BUILD_VIEW
+        return
     limit = settings().max_file_bytes
     if len(data) > limit:  # load_project refuses it too; this says which file and which setting
         state.flash("error", f"‘{upload.name}’ is {megabytes(len(data))}; project files on this server are "
@@ -65,7 +68,9 @@ def render_project_io() -> None:
     st.markdown("#### Project")
     st.download_button("Save project", to_json(graph), file_name=f"{graph.name or 'model'}.json",
                        icon=":material/save:", mime="application/json", key="save_project", on_click="ignore", use_container_width=True)
-    st.file_uploader("Load a project (.json)", type=["json"], key=UPLOAD_KEY, on_change=_on_upload)
+    st.file_uploader(import_panel.upload_label(), type=import_panel.upload_types(), key=UPLOAD_KEY,
+                     on_change=_on_upload)
+    import_panel.render_import_status()
     st.button("Share link", icon=":material/link:", key="share", on_click=_on_share, use_container_width=True,
               help="put the design in the address bar; anyone opening the link gets this design")
     link = st.session_state.get(SHARE_SHOWN)
