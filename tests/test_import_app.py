@@ -3,6 +3,8 @@ offered and accepted only when the app serves this machine alone, never on a sha
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -53,7 +55,7 @@ def test_a_python_upload_is_refused_on_a_shared_server(monkeypatch):
 
 
 def test_a_python_upload_on_this_machine_asks_for_the_class_and_imports(monkeypatch):
-    source = open("tests/import_corpus/vision.py", "rb").read()
+    source = Path("tests/import_corpus/vision.py").read_bytes()
     at = _run(monkeypatch, local=True, upload=("vision.py", source))
     assert "runs its code on this machine" in at.caption[0].value
     at.text_input[0].input("MLP")
