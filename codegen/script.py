@@ -104,9 +104,9 @@ def plan_script(graph: Graph, settings: Mapping[str, Any] | TrainConfig | None =
         builtin = builtin_of(config.dataset) if kind == "builtin" else None
         source, plan, macs = prepare(graph, data, config)
     except DatasetError as err:
-        raise CodegenError([f"training script: {err.message}"]) from None
-    except FitError as err:
-        raise CodegenError([f"training script: {p.message}" for p in err.problems]) from None
+        raise CodegenError([err.message]) from None
+    except FitError as err:  # the Train tab's own messages: the script trains the same way
+        raise CodegenError([p.message for p in err.problems]) from None
     if builtin is not None:
         prepare_fn, data_args = builtin.prepare, {**dict(builtin.fixed), **builtin.resolve(options)}
     elif kind == "csv":

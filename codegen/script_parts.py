@@ -160,8 +160,8 @@ def report(run: SimpleNamespace, row: dict) -> None:
         print(json.dumps(row), flush=True)
         return
     parts = [f"epoch {row['epoch']}/{run.args.epochs}", f"train_loss {row['train_loss']:.4f}"]
-    parts += [f"val_{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "train_loss", "lr")
-              and isinstance(v, float)]
+    parts += [f"{'' if k == 'val_loss' else 'val_'}{k} {v:.4f}" for k, v in row.items()
+              if k not in ("epoch", "train_loss", "lr") and isinstance(v, float)]
     print("  ".join(parts), flush=True)
 '''
 

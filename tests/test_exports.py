@@ -113,15 +113,15 @@ def _mlp(name: str, features: int, outputs: int) -> Graph:
 
 @pytest.mark.parametrize(("dataset", "features", "outputs", "metric"), [
     ("iris", 4, 3, "accuracy"), ("wine", 13, 3, "accuracy"), ("breast_cancer", 30, 1, "accuracy"),
-    ("diabetes", 10, 1, "RMSE"), ("moons", 2, 2, "accuracy"), ("circles", 2, 1, "accuracy"),
+    ("diabetes", 10, 1, "rmse"), ("moons", 2, 2, "accuracy"), ("circles", 2, 1, "accuracy"),
 ])
 def test_script_trains_on_builtin_tables(dataset: str, features: int, outputs: int, metric: str,
                                          tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     module = _script_module(_mlp(f"t_{dataset}", features, outputs), dataset=dataset)
     module.main(["--epochs", "4", "--lr", "0.03", "--out", str(tmp_path / "w.pt"), "--device", "cpu"])
     printed = capsys.readouterr().out
-    assert len(re.findall(rf"^epoch \d/4  loss [0-9.]+  val {metric} [0-9.]+  ", printed, re.M)) == 4
-    score = float(re.search(rf"^test {metric}: ([0-9.]+)$", printed, re.M).group(1))
+    assert len(re.findall(rf"^epoch \d/4  train_loss [0-9.]+  val_loss [0-9.]+ .*val_{metric} [0-9.]+", printed, re.M)) == 4
+    score = float(re.search(rf"^finished: .*; test loss [0-9.]+, .*\b{metric} ([0-9.]+)", printed, re.M).group(1))
     assert score > 0.6 if metric == "accuracy" else score < 1.5
     state = torch.load(tmp_path / "w.pt", weights_only=True)
     fresh = build_model(generate_model(_mlp(f"t_{dataset}", features, outputs)))
@@ -129,41 +129,40 @@ def test_script_trains_on_builtin_tables(dataset: str, features: int, outputs: i
 
 
 @pytest.mark.parametrize(("template", "task", "metric"), [
-    ("xor_mlp", "binary", "accuracy"), ("autoencoder", "reconstruction", "MSE"),
-    ("transformer_seq2seq", "sequence", "token accuracy"), ("lenet5", "classification", "accuracy"),
+    ("xor_mlp", "binary", "accuracy"), ("autoencoder", "reconstruction", "mse"),
+    ("transformer_seq2seq", "sequence", "token_accuracy"), ("lenet5", "classification", "accuracy"),
 ])
 def test_template_scripts_train(template: str, task: str, metric: str, capsys: pytest.CaptureFixture[str]) -> None:
     module = _script_module(load_template(template))
-    assert task == module.TASK
+    assert task == module.PLAN["task"]
     module.main(["--epochs", "1", "--out", ""])
     printed = capsys.readouterr().out
-    assert f"({task})" in printed and re.search(rf"^test {metric}: [0-9.]+$", printed, re.M)
+    assert f"({task})" in printed and re.search(rf"^finished: .*; test loss [0-9.]+, {metric} [0-9.]+", printed, re.M)
 
 
 def test_script_trains_on_a_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rows = ["size,colour,label"] + [f"{k % 7},{'red' if k % 2 else 'blue'},{'big' if k % 7 > 3 else 'small'}"
                                     for k in range(120)]
     (tmp_path / "data.csv").write_text("\n".join(rows))
-    module = _script_module(_mlp("csv_model", 3, 2))  # no training settings and no digits: a CSV script
+    # Trained in the Train tab on the user's table: the script reads the same file with --csv.
+    module = _script_module(_mlp("csv_model", 3, 2), settings={"dataset": str(tmp_path / "data.csv"), "target": "label"})
     assert module.DATASET == "csv"
-    with pytest.raises(SystemExit):
-        module.main([])
-    assert "pass --csv FILE --target COLUMN" in capsys.readouterr().err
     module.main(["--csv", str(tmp_path / "data.csv"), "--target", "label", "--epochs", "2", "--out", ""])
-    assert "on " + str(tmp_path / "data.csv") + " (classification)" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="has no column 'price'; its columns are: size, colour, label"):
+    assert "on csv (classification)" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="data.csv has no column ‘price’ to predict. Its columns: ‘size’, ‘colour’, ‘label’"):
         module.main(["--csv", str(tmp_path / "data.csv"), "--target", "price"])
 
 
 def test_script_refuses_a_model_that_does_not_fit_the_data() -> None:
     with pytest.raises(ExportError) as err:
         export_bytes(load_template("digits_mlp"), "script", dataset="iris")
-    assert err.value.problems == ["‘x’: iris has 4 features per sample but this Input has shape (64,); "
-                                  "set its shape to [4]"]
-    with pytest.raises(ExportError, match="‘head’: iris has 3 classes but this block gives 5 values per sample; "
-                                          "set its out_features to 3"):
+    assert err.value.problems == ["iris is 4 but Input ‘x’ is (64,): set its shape to [4]",
+                                  "the model outputs (N, 10) but iris has 3 classes: set the last Linear's (‘fc3’) "
+                                  "out_features to 3"]
+    with pytest.raises(ExportError, match="the model outputs \\(N, 5\\) but iris has 3 classes: set the last "
+                                          "Linear's \\(‘head’\\) out_features to 3"):
         export_bytes(_mlp("m", 4, 5), "script", dataset="iris")
-    with pytest.raises(ExportError, match="unknown data set 'mnist'"):
+    with pytest.raises(ExportError, match="no dataset named ‘mnist’"):
         export_bytes(_mlp("m", 4, 3), "script", dataset="mnist")
 
 
@@ -171,8 +170,9 @@ def test_script_defaults_come_from_the_template() -> None:
     graph = load_template("perceptron")
     meta = graph.meta["training"]
     module = _script_module(graph)
-    assert {k: meta[k] for k in ("epochs", "lr", "batch_size", "optimizer")} == module.DEFAULTS
-    assert meta["dataset_options"]["gate"] == module.GATE
+    assert {k: meta[k] for k in ("epochs", "lr", "batch_size", "optimizer")} == \
+           {k: module.DEFAULTS[k] for k in ("epochs", "lr", "batch_size", "optimizer")}
+    assert meta["dataset_options"]["gate"] == module.DATA_ARGS["gate"]
     args = module.parse_args(["--lr", "0.5"])
     assert (args.epochs, args.lr, args.optimizer, args.device) == (meta["epochs"], 0.5, meta["optimizer"], "auto")
 
@@ -184,13 +184,13 @@ def test_script_runs_alone_and_under_torchrun(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     single = _run([sys.executable, "t.py", "--epochs", "1", "--out", "one.pt"], tmp_path)
     assert single.returncode == 0, single.stderr
-    assert "1 process(es) on cpu" in single.stdout and "test accuracy:" in single.stdout
+    assert "1 process(es) on cpu" in single.stdout and "; test loss" in single.stdout
     torchrun = shutil.which("torchrun") or "torchrun"
     multi = _run([torchrun, "--standalone", "--nproc_per_node=2", "t.py", "--epochs", "1", "--out", "two.pt"],
                  tmp_path, timeout=300)
     assert multi.returncode == 0, multi.stderr[-3000:]
     assert "2 process(es) on cpu" in multi.stdout
-    assert multi.stdout.count("epoch 1/1") == 1 and multi.stdout.count("test accuracy:") == 1  # rank 0 only
+    assert multi.stdout.count("epoch 1/1") == 1 and multi.stdout.count("; test loss") == 1  # rank 0 only
     source = generate_model(load_template("digits_mlp"))
     model = build_model(source)
     model.load_state_dict(torch.load(tmp_path / "two.pt", weights_only=True), strict=True)
@@ -220,7 +220,7 @@ def test_notebook_is_valid_and_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert code[-1].strip().endswith("main([])")
     module = import_source("\n\n\n".join(code[:-1]), "notebook")
     module.main(["--epochs", "2", "--out", ""])
-    assert "test accuracy:" in capsys.readouterr().out
+    assert "; test loss" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------- ONNX, TorchScript, weights, JSON
@@ -331,7 +331,7 @@ def test_cli_export_errors_are_one_line_each(tmp_path: Path, capsys: pytest.Capt
         "edges": [{"source": "img", "target": "flat"}, {"source": "flat", "target": "conv"}]}))
     cases = [(["export", str(bad), "--to", "py", "-o", str(tmp_path / "x.py")], 1, f"{bad}: ‘conv’: "),
              (["export", "digits_mlp", "--to", "script", "--dataset", "wine", "-o", str(tmp_path / "t.py")], 1,
-              "digits_mlp: ‘x’: wine has 13 features per sample"),
+              "digits_mlp: wine is 13 but Input ‘x’ is (64,): set its shape to [13]"),
              (["export", "digits_mlp", "--to", "py", "-o", str(tmp_path / "no" / "dir.py")], 2,
               f"{tmp_path / 'no' / 'dir.py'}: cannot write the file (No such file or directory)"),
              (["export", str(tmp_path / "missing.json"), "--to", "py"], 2,
@@ -360,7 +360,7 @@ def test_a_model_with_two_outputs_exports_both() -> None:
         want = model(x)
     for got, ref in zip(session.run(None, {"x": x.numpy()}), want):
         assert float((torch.from_numpy(got) - ref).abs().max()) <= 1e-4
-    with pytest.raises(ExportError, match=r"the model has 2 outputs \(‘a’, ‘b’\); a training script needs exactly one"):
+    with pytest.raises(ExportError, match=r"the model has 2 outputs \(‘a’, ‘b’\); training needs exactly one"):
         export_bytes(graph, "script")
 
 
