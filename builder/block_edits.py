@@ -14,6 +14,7 @@ from builder.blocks import SEP, expand
 from builder.edits import EditError, apply_fix, new_node_id
 from builder.graph import PORT, Definition, Edge, Graph, Node
 from builder.library import library_definitions
+from builder.project_defs import MAX_REPEAT
 from builder.project_defs import NAME as DEFINITION_NAME
 from builder.refs import resolve_params
 from builder.validate import Issue
@@ -49,6 +50,16 @@ def edit_inside(graph: Graph, name: str, edit: Edit, *args: Any, **kwargs: Any) 
     updated = replace(definition, graph=replace(definition.graph, nodes=nodes, edges=inner.edges))
     design = graph.with_definition(updated)
     return (design, *extra) if extra else design
+
+
+def set_repeat(graph: Graph, node_id: str, times: Any) -> Graph:
+    """Repeat the instance ``node_id`` ×``times`` in a chain (added for the canvas's inspector, issue 10)."""
+    node = graph.node(node_id) if graph.has_node(node_id) else None
+    if node is None or node.type not in graph.definitions:
+        raise EditError(f"only a block made of blocks can be repeated, and ‘{node_id}’ is not one")
+    if isinstance(times, bool) or not isinstance(times, int) or not 1 <= times <= MAX_REPEAT:
+        raise EditError(f"repeat must be a whole number from 1 to {MAX_REPEAT}, not {times!r}")
+    return graph.replace_node(replace(node, repeat=times))
 
 
 def _definition(graph: Graph, name: str) -> Definition:
