@@ -43,6 +43,7 @@ class Arg:
     type: str
     default: Any = None
     required: bool = False  # derived from the input: no default
+    param: str | None = None  # the definition's parameter it is (None for a size derived from the input)
     values: list[Any] = field(default_factory=list)  # per use, in the order of ClassPlan.uses
 
 
@@ -86,16 +87,19 @@ class Expressions:
         if found is None:
             block_param = self.plan.definition.param(name)
             found = Arg(self.names.create(name), _TYPE_NAMES.get(block_param.param.kind.value, "object"),
-                        block_param.param.default, values=[u.values[name] for u in self.plan.uses])
+                        block_param.param.default, values=[u.values[name] for u in self.plan.uses], param=name)
             self.plan.args.append(found)
         return found
 
-    def express(self, values: list[Any], node: Node, inferred: bool, where: str) -> str:
+    def express(self, values: list[Any], node: Node, inferred: bool, where: str, param: str | None = None) -> str:
+        """``param``: the layer parameter this argument carries (None for a fixed one such as batch_first=True):
+        only that parameter's own formula may stand for it, so `causal` never writes `batch_first=causal`."""
         # An inferred size may also equal a formula another layer of the block uses: Bottleneck's bn3 has
         # conv3's `planes * 4` channels (added for imported blocks, builder.importer; also the library's).
         varies = inferred and len({repr(v) for v in values}) > 1
         others = [n for n in self.plan.definition.graph.nodes if n.id != node.id] if varies else []
-        for text, ref_values in [ref for n in (node, *others) for ref in self._refs(n)]:
+        own = self._refs(node, param) if param is not None or not node.params else []
+        for text, ref_values in [*own, *(ref for n in others for ref in self._refs(n))]:
             if ref_values == values:
                 for name in parse_ref(text).names:
                     self.param_arg(name)
@@ -115,10 +119,10 @@ class Expressions:
         raise ClassError(f"{self.plan.definition.name} › {where}: its uses need different values {values} that no "
                          "parameter of the block explains; declare a parameter for it ($name)")
 
-    def _refs(self, node: Node) -> list[tuple[str, list[Any]]]:
+    def _refs(self, node: Node, only: str | None = None) -> list[tuple[str, list[Any]]]:
         found = []
-        for value in node.params.values():
-            if is_ref(value):
+        for name, value in node.params.items():
+            if is_ref(value) and (only is None or name == only):
                 ref = parse_ref(value)
                 found.append((value, [ref.evaluate(u.values) for u in self.uses]))
         return found
@@ -205,10 +209,12 @@ def catalog_node(plan: ClassPlan, node: Node, exprs: Expressions, design: Graph)
 
 def _render_init(func: str, calls: list[Call], infos: list[Any], node: Node, exprs: Expressions, block: Any) -> str:
     inferred = {p.name for p in block.params if p.inferred and p.name not in node.params}
+    slots = slot_params(block, infos[0])
     args = []
     for index in range(len(calls[0].args)):
         values = [c.args[index] for c in calls]
-        args.append(exprs.express(values, node, _is_inferred(values, infos, inferred), f"{node.id} argument {index + 1}"))
+        args.append(exprs.express(values, node, _is_inferred(values, infos, inferred), f"{node.id} argument {index + 1}",
+                                  param=slots.get(index)))
     order = {name: k for k, name in enumerate(block.param_names)}
     keys = sorted(dict.fromkeys(k for c in calls for k in c.kwargs), key=lambda k: order.get(k, len(order)))
     for key in keys:
@@ -220,8 +226,37 @@ def _render_init(func: str, calls: list[Call], infos: list[Any], node: Node, exp
                 values.append(_plain(info.params[key]))
             else:
                 raise ClassError(f"{node.id}: {key} is set in some uses only")
-        args.append(f"{key}={exprs.express(values, node, _is_inferred(values, infos, inferred), f'{node.id} {key}')}")
+        param = slots.get(key, key if key in block.param_names else None)
+        args.append(f"{key}={exprs.express(values, node, _is_inferred(values, infos, inferred), f'{node.id} {key}', param)}")
     return f"{func}({', '.join(args)})"
+
+
+_PROBES = {"int": 987_653, "float": 0.987653}
+
+
+def slot_params(block: Any, info: Any) -> dict[int | str, str]:
+    """Which constructor argument carries which layer parameter, found by changing one parameter at a time and
+    seeing which argument of the emitted call changes (the catalog's emit functions are plain formatting)."""
+    base = block.emit(info.params, info.inputs).init
+    found: dict[int | str, str] = {}
+    if base is None:
+        return found
+    for param in block.params:
+        value = info.params.get(param.name)
+        probe = _PROBES.get(param.kind.value)
+        if probe is None or value is None or isinstance(value, bool):
+            continue
+        try:
+            changed = block.emit({**info.params, param.name: probe}, info.inputs).init
+        except Exception:  # noqa: BLE001 — a probe an emit function can't format tells nothing, and costs nothing
+            continue
+        for index, (old, new) in enumerate(zip(base.args, changed.args)):
+            if old != new:
+                found.setdefault(index, param.name)
+        for key in base.kwargs.keys() | changed.kwargs.keys():
+            if base.kwargs.get(key) != changed.kwargs.get(key):
+                found.setdefault(key, param.name)
+    return found
 
 
 def _plain(value: Any) -> Any:

@@ -124,7 +124,7 @@ def _construct(child: ClassPlan, copies: list[Use], node: Node, exprs: Expressio
     positional, keywords = [], []
     for arg in child.args:
         values = [_value_of(child, arg, copy) for copy in copies]
-        text = exprs.express(values, node, inferred=arg.required, where=f"{where} {arg.name}")
+        text = exprs.express(values, node, inferred=arg.required, where=f"{where} {arg.name}", param=arg.param)
         if arg.required:
             positional.append(text)
         elif text != literal(arg.default):

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from data import sklearn_sets, text, toy
+from data import lm, sklearn_sets, text, toy
 from data.base import FRACTIONS, Builtin, Dataset, DatasetError, DatasetInfo, Option, Split, Task
 
 __all__ = [
@@ -33,7 +33,7 @@ __all__ = [
 
 def _registry() -> dict[str, Builtin]:
     registry: dict[str, Builtin] = {}
-    for builtin in (*sklearn_sets.BUILTINS, *toy.BUILTINS, *text.BUILTINS):
+    for builtin in (*sklearn_sets.BUILTINS, *toy.BUILTINS, *text.BUILTINS, *lm.BUILTINS):
         if builtin.name in registry:  # a silent overwrite would hide a whole dataset
             raise RuntimeError(f"dataset {builtin.name!r} registered twice")
         registry[builtin.name] = builtin
@@ -106,6 +106,8 @@ def suggest_options(
         return _digit_options(shape)
     if key in ("reverse", "copy", "sort", "sentiment") and len(shape) == 1:
         return {"length": shape[0]}
+    if key == "next_token" and len(shape) == 1 and shape[0] % 2 == 1:
+        return {"length": (shape[0] - 1) // 2}  # 2·length + 1 tokens
     if key in ("sine", "seasonal") and len(shape) == 2 and shape[1] == 1:
         return {"window": shape[0]}
     return {}

@@ -16,7 +16,7 @@ def node(id, type, when=None, repeat=None, **params):
     out = {"id": id, "type": type}
     if params:
         out["params"] = params
-    if repeat:
+    if repeat and repeat != 1:
         out["repeat"] = repeat
     if when:
         out["when"] = when
@@ -198,9 +198,10 @@ def rnn_decoder(cell: str):
     }
 
 
-def transformer_encoder(layers: int = 2):
+def transformer_encoder(layers: int = 1):
     return {
-        "doc": "A Transformer encoder: token embedding, sinusoidal positions, and encoder layers repeated.",
+        "doc": "A Transformer encoder: token embedding, sinusoidal positions, and its encoder layer (open the block "
+               "and raise its ×N for a deeper stack).",
         "params": [param("vocab", "int", 12, "number of distinct tokens", minimum=2),
                    param("d_model", "int", 64, "token width", minimum=1),
                    param("heads", "int", 4, "attention heads", minimum=1),
@@ -216,10 +217,10 @@ def transformer_encoder(layers: int = 2):
     }
 
 
-def transformer_decoder(layers: int = 2):
+def transformer_decoder(layers: int = 1):
     return {
-        "doc": "A Transformer decoder: token embedding, sinusoidal positions, decoder layers repeated (each attends "
-               "to the encoder's output), and a linear head over the vocabulary.",
+        "doc": "A Transformer decoder: token embedding, sinusoidal positions, its decoder layer (attending to the "
+               "encoder's output; open the block and raise its ×N for more), and a linear head over the vocabulary.",
         "params": [param("vocab", "int", 12, "number of distinct tokens", minimum=2),
                    param("d_model", "int", 64, "token width", minimum=1),
                    param("heads", "int", 4, "attention heads", minimum=1),
@@ -369,6 +370,7 @@ def design(name, description, training, definitions, nodes, edges):
 def templates():
     resnet_defs = {"Downsample": DOWNSAMPLE, "BasicBlock": BASIC_BLOCK}
     enc, dec = encoder_block(False), decoder_block(False)
+    gpt_block = encoder_block(True)
     return {
         "resnet18": design(
             "resnet18",
@@ -439,6 +441,20 @@ def templates():
              node("encoder", "LSTMEncoder", vocab=12, embed_dim=32, hidden=128),
              node("decoder", "LSTMDecoder", vocab=12, embed_dim=32, hidden=128)],
             [edge("src", "encoder"), edge("tgt", "decoder", "tokens"), edge("encoder", "decoder", "state")]),
+        "gpt_tiny": design(
+            "gpt_tiny",
+            "A GPT-style language model: token and learned position embeddings, two pre-norm blocks of causal "
+            "self-attention (each token sees only earlier ones) and a feed-forward net, a final LayerNorm and a "
+            "head predicting the next token.",
+            {"dataset": "next_token", "epochs": 20, "lr": 0.003, "optimizer": "adamw", "batch_size": 64},
+            {"PreNormEncoderBlock": gpt_block},
+            [node("tokens", "Input", shape=[17], dtype="long"),
+             node("embed", "Embedding", num_embeddings=13, embedding_dim=64),
+             node("pos", "PositionalEncoding", kind="learned", max_len=64),
+             node("blocks", "PreNormEncoderBlock", repeat=2, d_model=64, heads=4, dim_feedforward=256, dropout=0.0,
+                  causal=True),
+             node("ln_f", "LayerNorm"), node("head", "Linear", out_features=13)],
+            chain("tokens", "embed", "pos", "blocks", "ln_f", "head")),
         "unet_small": design(
             "unet_small",
             "A small U-Net that learns to reproduce 8×8 digits: an encoder stage halves the resolution, a decoder "

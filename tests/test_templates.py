@@ -120,7 +120,7 @@ def test_encoder_decoder_templates_are_two_blocks():
     result = validate(transformer)
     assert result.nodes["decoder"].sources == {"tokens": ["tgt"], "memory": ["encoder"]}
     inner = result.leaves.nodes  # each decoder layer's cross-attention reads the encoder's output
-    assert inner["decoder.layers.0.cross_attn"].sources["memory"] == ["encoder.layers.1.norm2"]
+    assert inner["decoder.layers.cross_attn"].sources["memory"] == ["encoder.layers.norm2"]
 
 
 def test_unknown_template_and_design_references():

@@ -105,13 +105,13 @@ class TransformerDecoderBlock(nn.Module):
 
 
 class TransformerEncoder(nn.Module):
-    """A Transformer encoder: token embedding, sinusoidal positions, and encoder layers repeated."""
+    """A Transformer encoder: token embedding, sinusoidal positions, and its encoder layer (open the block and raise its ×N for a deeper stack)."""
 
     def __init__(self, vocab: int = 12, d_model: int = 64, heads: int = 4, dim_feedforward: int = 128, dropout: float = 0.0) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab, d_model)
         self.pos = PositionalEncoding(d_model, max_len=512, dropout=0.0, learned=False)
-        self.layers = nn.Sequential(*[TransformerEncoderBlock(d_model=d_model, heads=heads, dim_feedforward=dim_feedforward, dropout=dropout) for _ in range(2)])
+        self.layers = TransformerEncoderBlock(d_model=d_model, heads=heads, dim_feedforward=dim_feedforward, dropout=dropout)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         tokens = self.embed(tokens)  # (N, 8, 64)
@@ -121,20 +121,19 @@ class TransformerEncoder(nn.Module):
 
 
 class TransformerDecoder(nn.Module):
-    """A Transformer decoder: token embedding, sinusoidal positions, decoder layers repeated (each attends to the encoder's output), and a linear head over the vocabulary."""
+    """A Transformer decoder: token embedding, sinusoidal positions, its decoder layer (attending to the encoder's output; open the block and raise its ×N for more), and a linear head over the vocabulary."""
 
     def __init__(self, vocab: int = 12, d_model: int = 64, heads: int = 4, dim_feedforward: int = 128, dropout: float = 0.0) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab, d_model)
         self.pos = PositionalEncoding(d_model, max_len=512, dropout=0.0, learned=False)
-        self.layers = nn.ModuleList([TransformerDecoderBlock(d_model=d_model, heads=heads, dim_feedforward=dim_feedforward, dropout=dropout) for _ in range(2)])
+        self.layers = TransformerDecoderBlock(d_model=d_model, heads=heads, dim_feedforward=dim_feedforward, dropout=dropout)
         self.head = nn.Linear(d_model, vocab)
 
     def forward(self, tokens: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         tokens = self.embed(tokens)  # (N, 8, 64)
         tokens = self.pos(tokens)  # (N, 8, 64)
-        for layer in self.layers:
-            tokens = layer(tokens, memory)  # (N, 8, 64)
+        tokens = self.layers(tokens, memory)  # (N, 8, 64)
         tokens = self.head(tokens)  # (N, 8, 12)
         return tokens
 
