@@ -20,6 +20,7 @@ from typing import Any
 from builder.catalog import all_blocks
 from builder.catalog.registry import BlockSpec
 from builder.graph import PORT, Container
+from builder.library import library_blocks
 from builder.params import Kind, Param
 from builder.project import (
     EDGE_KEYS,
@@ -271,8 +272,18 @@ def limits_section() -> str:
     ])
 
 
+def library_table() -> str:
+    """The built-in block library (assets/blocks/), one row per block, with the blocks it brings along."""
+    rows = ["| Block | Uses | What it is |", "|---|---|---|"]
+    for block in library_blocks():
+        uses = ", ".join(f"`{u}`" for u in block.uses) or "—"
+        rows.append(f"| `{block.name}` | {uses} | {_cell(block.doc)} |")
+    return "\n".join(rows)
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "catalog": catalog_table,
+    "library": library_table,
     "ports": ports_section,
     "inferred": inferred_section,
     "limits": limits_section,

@@ -168,9 +168,13 @@ def decoder_block(pre_norm: bool):
     }
 
 
+def _a(cell: str) -> str:
+    return f"an {cell}" if cell[0] in "AEILMNORSX" else f"a {cell}"
+
+
 def rnn_encoder(cell: str):
     return {
-        "doc": f"A sequence encoder: token embedding, then an {cell} whose final state summarizes the sequence "
+        "doc": f"A sequence encoder: token embedding, then {_a(cell)} whose final state summarizes the sequence "
                "(feed it to a decoder's state input).",
         "params": [param("vocab", "int", 12, "number of distinct tokens", minimum=2),
                    param("embed_dim", "int", 32, "embedding width", minimum=1),
@@ -184,7 +188,7 @@ def rnn_encoder(cell: str):
 
 def rnn_decoder(cell: str):
     return {
-        "doc": f"A sequence decoder: embeds the target tokens (shifted right), runs an {cell} started from the "
+        "doc": f"A sequence decoder: embeds the target tokens (shifted right), runs {_a(cell)} started from the "
                "encoder's state, and predicts the next token at every step.",
         "params": [param("vocab", "int", 12, "number of distinct tokens", minimum=2),
                    param("embed_dim", "int", 32, "embedding width", minimum=1),
