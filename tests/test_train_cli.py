@@ -152,3 +152,35 @@ def test_zip_of_image_folders_trains(capsys, tmp_path):
     assert code == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["dataset"] == "zip:shapes.zip" and summary["test_accuracy"] >= 0.9
+
+
+def test_every_setting_is_a_flag_and_the_run_records_them(capsys, tmp_path):
+    """Flags generated from training.settings reach the run; the record holds the settings the run used
+    (the template's, the flags', the dataset options suggested for the model), so it can be exported again."""
+    from training.runstore import RunStore
+
+    db = str(tmp_path / "r.sqlite")
+    code, out, err = _run(capsys, "train", "digits_mlp", "--epochs", "2", "--optimizer", "nesterov", "--momentum",
+                          "0.8", "--schedule", "cosine", "--warmup", "0.25", "--class-weights", "balanced",
+                          "--label-smoothing", "0.1", "--grad-clip", "1", "--val-fraction", "0.2", "--seed", "3",
+                          "--json", "--db", db)
+    assert code == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    record = RunStore(db).get_run(summary["run_id"])
+    assert {k: record.config[k] for k in ("optimizer", "momentum", "schedule", "warmup", "class_weights",
+                                          "label_smoothing", "grad_clip", "val_fraction", "seed", "epochs")} == {
+        "optimizer": "nesterov", "momentum": 0.8, "schedule": "cosine", "warmup": 0.25, "class_weights": "balanced",
+        "label_smoothing": 0.1, "grad_clip": 1.0, "val_fraction": 0.2, "seed": 3, "epochs": 2}
+    assert record.config["dataset"] == "digits" and record.config["dataset_options"]["flat"] is True
+    assert "event_interval" not in record.config  # the engine's own knobs are not settings
+
+
+def test_bad_settings_get_one_line_each(capsys, tmp_path):
+    code, _, err = _run(capsys, "train", "xor_mlp", "--val-fraction", "0.4", "--test-fraction", "0.3",
+                        "--db", str(tmp_path / "r.sqlite"))
+    assert code == 1
+    assert err.strip() == ("xor_mlp: training settings val_fraction + test_fraction: 0.4 + 0.3 leaves less than "
+                           "40 % of the data to train on; keep their sum at most 0.6")
+    with pytest.raises(SystemExit):
+        main(["train", "xor_mlp", "--warmup", "2"])
+    assert "training setting warmup: '2' is out of range; expected a number from 0 to 0.9" in capsys.readouterr().err
