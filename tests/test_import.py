@@ -190,3 +190,18 @@ def test_a_wrong_example_input_is_a_plain_message():
     with pytest.raises(ImportFailure) as caught:
         import_module(vision.LeNet(), (torch.randn(3, 3, 28, 28),))
     assert caught.value.what == "the model fails on the example input" and "vision.py:" in caught.value.where
+
+
+class _SqueezeHead(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.fc = torch.nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.nn.functional.adaptive_avg_pool2d(self.conv(x), 1).squeeze())
+
+
+def test_a_model_that_squeezes_its_batch_at_size_one_is_checked_at_another_size():
+    check = import_module(_SqueezeHead().eval(), (torch.randn(TRACE_BATCH, 3, 8, 8),)).verification
+    assert check.same and check.batch_size == TRACE_BATCH + 1, check.note

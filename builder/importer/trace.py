@@ -7,7 +7,10 @@ them; a trace that fails becomes an ``ImportFailure`` in plain words, with the u
 
 from __future__ import annotations
 
+import functools
 import inspect
+import linecache
+import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +25,7 @@ _TORCH_DIR = str(Path(torch.__file__).resolve().parent)
 _OUR_DIR = str(Path(__file__).resolve().parent)
 
 
+@functools.lru_cache(maxsize=512)  # asked for every frame of every traced call: resolve each file once
 def _is_user_frame(filename: str) -> bool:
     """A frame of the user's code: not torch, not this importer, not the standard library."""
     path = str(Path(filename).resolve()) if not filename.startswith("<") else filename
@@ -34,6 +38,17 @@ def frame_location(frames: list[traceback.FrameSummary]) -> tuple[str, str]:
     for frame in reversed(frames):
         if _is_user_frame(frame.filename):
             return f"{Path(frame.filename).name}:{frame.lineno}", (frame.line or "").strip()
+    return "", ""
+
+
+def caller_location() -> tuple[str, str]:
+    """frame_location of the running stack, walking frames instead of formatting them all (it runs per node)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if _is_user_frame(filename):
+            return f"{Path(filename).name}:{frame.f_lineno}", linecache.getline(filename, frame.f_lineno).strip()
+        frame = frame.f_back
     return "", ""
 
 
@@ -73,7 +88,7 @@ class _Tracer(fx.Tracer):
         node = proxy.node
         if kind == "output":
             return proxy
-        node.meta["where"] = frame_location(traceback.extract_stack())
+        node.meta["where"] = caller_location()
         try:
             value = self._run(node)
         except Exception as err:
