@@ -149,3 +149,14 @@ def test_applies_to_and_relevance():
     assert setting("momentum").relevant({"optimizer": "nesterov"})
     assert not setting("momentum").relevant({"optimizer": "adam"})
     assert not setting("gamma").relevant({})  # the default schedule (constant) has no factor
+
+
+def test_the_docs_hold_the_settings_table():
+    from pathlib import Path
+
+    from training.settings import markdown_table
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "training.md").read_text(encoding="utf-8")
+    start = text.index("-->\n", text.index("<!-- settings table")) + 4
+    assert text[start:text.index("<!-- end of settings table -->")] == markdown_table(), \
+        "docs/training.md: paste training.settings.markdown_table() between the markers"

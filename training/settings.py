@@ -321,3 +321,14 @@ def cli_settings() -> tuple[Setting, ...]:
 
 def script_settings() -> tuple[Setting, ...]:
     return tuple(s for s in SETTINGS if s.script)
+
+
+def markdown_table() -> str:
+    """The settings as the Markdown table docs/training.md holds (a test keeps the two equal)."""
+    rows = ["| Setting | Flag | Default | Accepts | Applies to | What it does |", "|---|---|---|---|---|---|"]
+    for s in SETTINGS:
+        default = "(the dataset's)" if s.default is None else f"`{s.default!r}`" if s.default != {} else "—"
+        tasks = "all tasks" if set(s.tasks) == set(TASKS) else ", ".join(s.tasks)
+        when = f" (with {s.only_when[0]} {' / '.join(s.only_when[1])})" if s.only_when else ""
+        rows.append(f"| {s.name} | `{s.flag}` | {default} | {s.describe()} | {tasks}{when} | {s.help} |")
+    return "\n".join(rows) + "\n"
