@@ -136,7 +136,7 @@ def test_summary_text():
 BAD_INPUTS = {
     "not_json": ('{"layerlab": 1, "nodes": [', ["not valid JSON: Expecting value at line 1, column 27"], 1),
     "wrong_version": (json.dumps({"layerlab": 3, "nodes": []}),
-                      ["this file uses format version 3; this LayerLab reads version 1: update LayerLab"], 1),
+                      ["this file uses format version 3; this LayerLab reads version 2: update LayerLab"], 1),
     "unknown_type": (json.dumps(tiny(type="Dense")),
                      ["nodes[1] ('fc'): unknown block type 'Dense' (did you mean 'Linear'?)"], 1),
     "unknown_param": (json.dumps(tiny(params={"out_feature": 2})),
