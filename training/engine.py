@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -102,6 +102,15 @@ class TrainingHalted(Exception):
 EventCallback = Callable[[TrainEvent], None]
 
 
+class StepObserver(Protocol):
+    """Watches the model between steps, in the training thread (``training.health.HealthMonitor``): after
+    each step (its gradients still in ``.grad``; ``loss`` may be non-finite) and at the end of each epoch."""
+
+    def after_step(self, model: nn.Module, epoch: int, step: int, loss: float) -> None: ...
+
+    def end_epoch(self, model: nn.Module, epoch: int) -> None: ...
+
+
 def prepare(graph: Graph, dataset: Any, config: TrainConfig) -> tuple[ModelSource, TaskPlan, int]:
     """The model source, the task plan and the multiply-adds per sample; raises FitError with every problem."""
     problems = [FitProblem(p) for p in config.problems()]
@@ -117,7 +126,8 @@ def prepare(graph: Graph, dataset: Any, config: TrainConfig) -> tuple[ModelSourc
 
 
 def train(graph: Graph, dataset: Any, config: TrainConfig | None = None, on_event: EventCallback | None = None,
-          stop_event: threading.Event | None = None, store: RunStore | None = None) -> RunResult:
+          stop_event: threading.Event | None = None, store: RunStore | None = None,
+          observer: StepObserver | None = None) -> RunResult:
     """Train ``graph`` on ``dataset``. Raises FitError before training when they don't fit; afterwards every
     ending (finished, stopped, NaN loss, out of memory) is a RunResult with its status and message."""
     config = config or TrainConfig()
@@ -127,6 +137,7 @@ def train(graph: Graph, dataset: Any, config: TrainConfig | None = None, on_even
                                    "LAYERLAB_MAX_EPOCHS): choose fewer epochs")])
     source, plan, macs = prepare(graph, dataset, config)
     run = _Run(graph, dataset, config, source, plan, on_event, stop_event or threading.Event(), store)
+    run.observer = observer
     if run.device.type != "cpu":
         return run.run()
     with cpu_thread_budget(cpu_threads(config.threads, macs * config.batch_size * 3)):  # forward + backward
@@ -150,6 +161,7 @@ class _Run:
         self.good_state: dict[str, torch.Tensor] | None = None
         self.run_id: str | None = None
         self.time_limit, self.limit_text = _time_limit(config)
+        self.observer: StepObserver | None = None
 
     # -- setup and ending ---------------------------------------------------------------------------
     def run(self) -> RunResult:
@@ -259,6 +271,8 @@ class _Run:
         with self.random.step():
             value = train_step(self.model, self.criterion, inputs, target, self.optimizer, self.schedule,
                                self.scaler, self.config.grad_clip, self.amp, self.device)
+        if self.observer is not None:
+            self.observer.after_step(self.model, self.epoch, self.step + 1, value)
         if not math.isfinite(value):
             self._restore_good()
             raise TrainingHalted("failed", f"the training loss became {value} at epoch {self.epoch}, step "
@@ -284,6 +298,8 @@ class _Run:
                "seconds": time.perf_counter() - self.started, **metrics}
         self.history.append(row)
         self.good_state = snapshot(self.model)
+        if self.observer is not None:
+            self.observer.end_epoch(self.model, epoch)
         if self.store and self.run_id:
             self.store.add_epoch(self.run_id, epoch, _jsonable(row))
         self._emit("epoch", train_loss=train_loss, val_loss=val_loss, metrics=metrics, model=self.model)

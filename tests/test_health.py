@@ -1,0 +1,135 @@
+"""Training health on real torch: broken designs get their warning on the right node within the first epoch,
+and the warning's one-click fix trains (the done-when test of issue 13, point 3)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from builder.project import load_project
+from builder.validate import validate
+from data.datasets import load_dataset
+from training.engine import TrainConfig, train
+from training.health import HealthMonitor, health_issues, monitor_for, to_leaky
+
+
+def _chain(depth: int, activation: str, width: int = 16, classes: int = 3):
+    nodes = [{"id": "x", "type": "Input", "params": {"shape": [2]}}]
+    for i in range(1, depth + 1):
+        nodes += [{"id": f"fc{i}", "type": "Linear", "params": {"out_features": width}},
+                  {"id": f"act{i}", "type": activation}]
+    nodes.append({"id": "out", "type": "Linear", "params": {"out_features": classes}})
+    edges = [{"source": a["id"], "target": b["id"]} for a, b in zip(nodes, nodes[1:])]
+    return load_project({"layerlab": 1, "name": "deep", "nodes": nodes, "edges": edges})
+
+
+@pytest.fixture(scope="module")
+def spirals():
+    return load_dataset("spirals", seed=0)  # 420 training points: 7 steps an epoch at batch 64
+
+
+def _run(graph, data, config):
+    monitor = monitor_for(graph, data, config)
+    result = train(graph, data, config, observer=monitor)
+    return result, monitor
+
+
+def _losses(result) -> list[float]:
+    return [row["train_loss"] for row in result.history]
+
+
+def test_twenty_sigmoids_vanish_at_the_first_layer_and_batchnorm_fixes_it(spirals):
+    graph = _chain(20, "Sigmoid")
+    config = TrainConfig(epochs=4, lr=1e-3, seed=0, device="cpu")
+    broken, monitor = _run(graph, spirals, config)
+    warning = monitor.log.warnings["fc1:vanishing"]
+    assert warning.node == "fc1" and warning.epoch == 1 and warning.step <= 7
+    assert "vanished" in warning.message and "20 sigmoid/tanh" in warning.message
+    assert warning.fix.label == "Add BatchNorm before each of the 20 activations"
+    assert health_issues(monitor)["fc1"] == [warning.message]
+
+    fixed_graph = warning.fix.apply(graph)
+    assert validate(fixed_graph).valid
+    assert sum(n.type == "BatchNorm1d" for n in fixed_graph.nodes) == 20
+    fixed, fixed_monitor = _run(fixed_graph, spirals, config)
+    assert _losses(broken)[-1] > 1.09  # stuck at ln 3 = 1.0986: it learns nothing
+    assert _losses(fixed)[-1] < _losses(fixed)[0] - 0.05  # the fixed run learns
+    assert _losses(fixed)[-1] < _losses(broken)[-1] - 0.05
+    assert "fc1:vanishing" not in fixed_monitor.log.warnings
+
+
+def test_learning_rate_ten_diverges_on_the_output_and_the_lower_rate_trains(spirals):
+    graph = _chain(2, "ReLU", width=32)
+    config = TrainConfig(epochs=3, lr=10.0, seed=0, device="cpu")
+    broken, monitor = _run(graph, spirals, config)
+    warning = monitor.log.warnings["out:diverging"]
+    assert warning.node == "out" and warning.epoch == 1 and warning.step <= 7
+    assert "learning rate (now 10)" in warning.message
+    assert warning.fix.settings == {"lr": 0.01}
+
+    fixed_config = dataclasses.replace(config, **warning.fix.settings)
+    fixed, fixed_monitor = _run(warning.fix.apply(graph), spirals, fixed_config)
+    losses = _losses(fixed)
+    assert losses == sorted(losses, reverse=True) and losses[-1] < losses[0] - 0.1
+    assert _losses(broken)[0] > 10 * losses[0]
+    assert "out:diverging" not in fixed_monitor.log.warnings
+
+
+def test_dead_relus_are_found_and_leaky_relu_replaces_them():
+    graph = _chain(1, "ReLU", width=8)
+    model = nn.Sequential()
+    model.add_module("fc1", nn.Linear(2, 8))
+    model.add_module("act1", nn.ReLU())
+    model.add_module("out", nn.Linear(8, 3))
+    with torch.no_grad():
+        model.fc1.bias.fill_(-100.0)  # every unit below 0 for any input: all dead
+    monitor = HealthMonitor({"fc1": "fc1", "act1": "act1", "out": "out"}, graph, {"lr": 0.1}, steps_per_epoch=4)
+    monitor.after_step(model, 1, 1, 1.0)  # binds and arms the hooks for the next step
+    model(torch.randn(16, 2)).sum().backward()
+    monitor.after_step(model, 1, 2, 1.0)
+    warning = monitor.log.warnings["act1:dead_relu"]
+    assert warning.message.startswith("100% of ‘act1’'s units gave 0")
+    assert warning.fix.label == "Replace ‘act1’ with LeakyReLU"
+    fixed = warning.fix.apply(graph)
+    assert fixed.node("act1").type == "LeakyReLU" and fixed.edges == graph.edges
+    assert to_leaky(graph, ["act1"]) == fixed
+
+
+def test_saturated_tanh_is_found_and_offered_batchnorm():
+    graph = _chain(1, "Tanh", width=8)
+    model = nn.Sequential()
+    model.add_module("fc1", nn.Linear(2, 8))
+    model.add_module("act1", nn.Tanh())
+    model.add_module("out", nn.Linear(8, 3))
+    with torch.no_grad():
+        model.fc1.weight.mul_(1000.0)
+    monitor = HealthMonitor({"fc1": "fc1", "act1": "act1", "out": "out"}, graph)
+    monitor.after_step(model, 1, 1, 1.0)
+    model(torch.randn(64, 2)).sum().backward()
+    monitor.after_step(model, 1, 2, 1.0)
+    assert monitor.log.samples[-1].activations["act1"]["saturated"] > 0.9
+    warning = monitor.log.warnings["act1:saturated"]
+    fixed = warning.fix.apply(graph)
+    [norm] = [n for n in fixed.nodes if n.type == "BatchNorm1d"]
+    assert {(e.source, e.target) for e in fixed.edges} >= {("fc1", norm.id), (norm.id, "act1")}
+    assert validate(fixed).valid
+
+
+def test_the_monitor_changes_nothing_and_keeps_norms_and_histograms(spirals):
+    graph = _chain(2, "Tanh", width=16)
+    config = TrainConfig(epochs=2, lr=1e-2, seed=4, device="cpu")
+    plain = train(graph, spirals, config)
+    watched, monitor = _run(graph, spirals, config)
+    assert _losses(plain) == _losses(watched)  # same seed, same run, with or without statistics
+    log = monitor.log
+    assert log.layers == ["fc1", "fc2", "out"] and log.activations == ["act1", "act2"]
+    first = log.samples[0]
+    assert first.step == 1 and set(first.weight_norm) == {"fc1", "fc2", "out"}
+    assert all(v > 0 for s in log.samples for v in (*s.weight_norm.values(), *s.grad_norm.values()))
+    assert set(log.weight_hists) == {0, 1, 2} and set(log.activation_hists) >= {0, 1}
+    hist = log.activation_hists[0]["act1"]
+    assert hist.counts.sum() == 64 * 16 and -1 <= hist.edges[0] < hist.edges[-1] <= 1
+    assert health_issues(monitor) == {} and health_issues(None) == {}
