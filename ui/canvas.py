@@ -44,16 +44,18 @@ def handle_event() -> None:
     if not isinstance(event, dict) or event.get("id") is None or event.get("id") == st.session_state.get(HANDLED):
         return
     st.session_state[HANDLED] = event["id"]
-    outcome = apply_event(state.graph(), state.selected(), event)
+    outcome = apply_event(state.view_graph(), state.selected(), event)  # the open block's inside, or the design
     for message in outcome.messages:
         state.flash("warning", message)
     if outcome.step is Step.UNDO:
         state.undo()
     elif outcome.step is Step.REDO:
         state.redo()
+    elif outcome.step is Step.OPEN:
+        state.open_block(outcome.selected)
     else:
-        state.commit(outcome.graph, key=outcome.key)
-        state.select(outcome.selected)
+        state.commit_view(outcome.graph, key=outcome.key)
+        state.select(outcome.selected, outcome.selection)
     st.session_state[REV] = st.session_state.get(REV, 0) + 1  # replace any optimistic change on the canvas
 
 
@@ -81,10 +83,10 @@ def _new_design(old: Graph, new: Graph) -> bool:
 
 def _elements() -> tuple[list[dict], list[dict], int]:
     """The nodes and edges to draw, rebuilt only when the graph or the selection changed."""
-    graph, selected = state.graph(), state.selected()
+    graph, selected = state.view_graph(), state.selected()  # the open block's inside, or the design
     view = st.session_state.get(VIEW)
     if view is None or view[0] is not graph or view[1] != selected:
-        nodes, edges, _ = canvas_elements(graph, state.result())
+        nodes, edges, _ = canvas_elements(graph, state.view_result(), state.view().off)
         view = (graph, selected, nodes, edges)
         st.session_state[VIEW] = view
         st.session_state[REV] = st.session_state.get(REV, 0) + 1
@@ -101,8 +103,9 @@ def render_canvas() -> None:
     nodes, edges, rev = _elements()
     selected = state.selected()
     _component(
-        nodes=nodes, edges=edges, rev=rev, selected=selected, focus=selected, focusKey=f"{rev}:{selected}",
-        fitKey=_fit_key(state.graph()), height=MIN_HEIGHT, fill=BELOW, minimap=len(nodes) >= MINIMAP_FROM,
+        nodes=nodes, edges=edges, rev=rev, selected=selected, selection=state.selection(), focus=selected,
+        focusKey=f"{rev}:{selected}", fitKey=_fit_key(state.view_graph()), height=MIN_HEIGHT, fill=BELOW,
+        minimap=len(nodes) >= MINIMAP_FROM,
         readOnly=False, nodeW=NODE_W, nodeH=NODE_H, minZoom=MIN_ZOOM, fitPadding=FIT_PADDING, blockNames=block_names(),
         key=CANVAS_KEY, default=None,
     )

@@ -1,9 +1,10 @@
 """Turning one canvas event into one graph edit (no Streamlit here, so it is testable on its own).
 
 The canvas (ui/canvas_frontend) never sends its state, only what the user asked for, one intent per event:
-``{"id", "kind": "select" | "delete" | "connect" | "move" | "create" | "undo" | "redo", ...}``. Every delete,
-whatever started it (Backspace, Delete, the right-click menu, the inspector), is ``builder.edits.delete``:
-the same edit, the same bridge over a removed node with one input and one output, one undo step.
+``{"id", "kind": "select" | "delete" | "connect" | "move" | "create" | "undo" | "redo" | "open", ...}``.
+Every delete, whatever started it (Backspace, Delete, the right-click menu, the inspector), is
+``builder.edits.delete``: the same edit, the same bridge over a removed node with one input and one output, one
+undo step.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Step(Enum):
     EDIT = "edit"
     UNDO = "undo"
     REDO = "redo"
+    OPEN = "open"  # show the inside of the block ``CanvasOutcome.selected`` (a double-click on it)
 
 
 @dataclass
@@ -36,6 +38,7 @@ class CanvasOutcome:
     messages: list[str] = field(default_factory=list)  # user mistakes, e.g. an unknown block name
     step: Step = Step.EDIT
     key: str | None = None  # history key: consecutive drags of one node are one undo step
+    selection: list[str] = field(default_factory=list)  # several nodes selected together (Shift+click or drag)
 
 
 def match_block_type(text: str) -> str | None:
@@ -77,7 +80,13 @@ def apply_event(graph: Graph, selected: str | None, event: Mapping[str, Any]) ->
     try:
         if kind == "select":
             node = event.get("node")
-            return CanvasOutcome(graph, node if isinstance(node, str) and graph.has_node(node) else None)
+            many = [n for n in _names(event.get("nodes")) if graph.has_node(n)]
+            return CanvasOutcome(graph, node if isinstance(node, str) and graph.has_node(node) else None,
+                                 selection=many)
+        if kind == "open":
+            node = event.get("node")
+            found = node if isinstance(node, str) and graph.has_node(node) else None
+            return CanvasOutcome(graph, found, step=Step.OPEN)
         if kind == "delete":
             new = delete(graph, _names(event.get("nodes")), _edge_keys(graph, event.get("edges")))
             return CanvasOutcome(new, selected if selected and new.has_node(selected) else None)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from builder.blocks import PORT_SPEC
 from builder.catalog import get_block, has_block
-from builder.graph import Edge, Graph, Node
+from builder.graph import PORT, Edge, Graph, Node
 from builder.layout import Drawing, Route, place
 from builder.validate import NodeInfo, Severity, ValidationResult
 from ui.style import CATEGORY_COLOURS, clip, human_count, short_shape
@@ -40,14 +41,30 @@ def _fmt_value(value: Any) -> str:
     return str(value)
 
 
-def key_params(node: Node, info: NodeInfo) -> str:
-    """The block's key parameters as one short line, e.g. "out 64 · k 3 · s 1"."""
+def key_params(node: Node, info: NodeInfo, graph: Graph | None = None) -> str:
+    """The block's key parameters as one short line, e.g. "out 64 · k 3 · s 1"; for a block made of blocks, its
+    own parameters ("planes 128 · s 2 · downsample": a true switch by its name, a false one left out)."""
+    if graph is not None and node.type in graph.definitions:
+        return _definition_params(node, info, graph)
     if not has_block(node.type):
         return ""
     block = get_block(node.type)
     params = info.params or {**block.defaults(), **node.params}
     return " · ".join(f"{SHORT_NAMES.get(p.name, p.name)} {_fmt_value(params[p.name])}"
                       for p in block.params if p.key and params.get(p.name) is not None)
+
+
+def _definition_params(node: Node, info: NodeInfo, graph: Graph) -> str:
+    definition = graph.definitions[node.type]
+    values = info.params or {**definition.defaults(), **node.params}
+    parts = []
+    for spec in definition.params:
+        value = values.get(spec.name)
+        if value is True:
+            parts.append(spec.name)
+        elif value is not None and value is not False:
+            parts.append(f"{SHORT_NAMES.get(spec.name, spec.name)} {_fmt_value(value)}")
+    return " · ".join(parts)
 
 
 def status(info: NodeInfo) -> str:
@@ -68,27 +85,56 @@ def _note(info: NodeInfo) -> Segment | None:
     return None
 
 
-def node_face(node: Node, info: NodeInfo) -> list[list[Segment]]:
-    """The three lines a node shows. Extend here (a badge, ×N for a repeated block) and nowhere else."""
+def node_face(node: Node, info: NodeInfo, graph: Graph | None = None, off: str | None = None) -> list[list[Segment]]:
+    """The three lines a node shows. Extend here (a badge, ×N for a repeated block) and nowhere else.
+
+    A block made of blocks: ×N when repeated, a ✖ badge when a layer inside it is wrong, its own parameters, and
+    input → output shape (a block is read by what it does to the shape). A block's input Port reads as an input.
+    ``off``: why the open copy leaves this layer out (a ``when`` switch that is false)."""
+    if node.type == PORT:
+        return [[("ll-type", "input"), ("ll-id", node.id)], [("ll-note", "enters the block here")],
+                [("ll-shape", f"→ {short_shape(info.output)}")]]
     title: list[Segment] = [("ll-type", node.type), ("ll-id", node.id)]
     repeat = getattr(node, "repeat", 1) or 1
     if repeat > 1:
         title.append(("ll-badge", f"×{repeat}"))
-    middle = _note(info) or ("ll-params", key_params(node, info) or " ")
+    instance = graph is not None and node.type in graph.definitions
+    inside = sum(1 for i in info.issues if i.inner and i.severity is Severity.ERROR)
+    if instance and inside:
+        title.append(("ll-badge-bad", f"✖ {inside} inside"))
+    if off:
+        return [title, [("ll-note", clip(off, NOTE_CHARS + 2))], [("ll-shape", f"→ {short_shape(info.output)}")]]
+    middle = _note(info) or ("ll-params", key_params(node, info, graph) or " ")
     last: list[Segment] = [("ll-shape", f"→ {short_shape(info.output)}")]
+    if instance:
+        last = [("ll-shape", f"{_input_shape(info)}→{short_shape(info.output)}")]
     if info.param_count:
-        last.append(("ll-size", f"{human_count(info.param_count)} params"))
+        last.append(("ll-size", f"{human_count(info.param_count)} params" if not instance
+                     else human_count(info.param_count)))
     return [title, [middle], last]
 
 
+def _input_shape(info: NodeInfo) -> str:
+    first = next(iter(info.inputs.values()), None)
+    first = first[0] if isinstance(first, list) and first else first
+    return short_shape(first) if first is not None else "?"
+
+
 def colour(node: Node) -> str:
+    if node.type == PORT:
+        return CATEGORY_COLOURS[PORT_SPEC.category]
     return CATEGORY_COLOURS[get_block(node.type).category] if has_block(node.type) else BLOCK_COLOUR
 
 
-def canvas_node(node: Node, info: NodeInfo, pos: tuple[float, float]) -> dict[str, Any]:
-    source = has_block(node.type) and get_block(node.type).is_source
-    return {"id": node.id, "x": round(pos[0], 1), "y": round(pos[1], 1), "lines": node_face(node, info),
-            "colour": colour(node), "status": status(info), "in": not source, "out": True}
+def canvas_node(node: Node, info: NodeInfo, pos: tuple[float, float], graph: Graph | None = None,
+                off: str | None = None) -> dict[str, Any]:
+    """One node for the canvas; ``block`` marks a block made of blocks (double-click opens it)."""
+    source = node.type == PORT or (has_block(node.type) and get_block(node.type).is_source)
+    item = {"id": node.id, "x": round(pos[0], 1), "y": round(pos[1], 1), "lines": node_face(node, info, graph, off),
+            "colour": colour(node), "status": "off" if off else status(info), "in": not source, "out": True}
+    if graph is not None and node.type in graph.definitions:
+        item["block"] = True
+    return item
 
 
 def edge_id(edge: Edge) -> str:
@@ -135,10 +181,13 @@ def drawing(graph: Graph, result: ValidationResult) -> tuple[Drawing, dict[tuple
     return place(graph, widths), labels
 
 
-def canvas_elements(graph: Graph, result: ValidationResult) -> tuple[list[dict], list[dict], Drawing]:
-    """Every node and edge of the canvas, and the drawing they come from."""
+def canvas_elements(graph: Graph, result: ValidationResult,
+                    off: dict[str, str] | None = None) -> tuple[list[dict], list[dict], Drawing]:
+    """Every node and edge of the canvas, and the drawing they come from. ``off``: layers the open block's copy
+    leaves out (``ui.block_view.BlockView.off``)."""
     drawn, labels = drawing(graph, result)
     bad = {i.edge for i in result.issues if i.edge and i.severity is Severity.ERROR}
-    nodes = [canvas_node(n, result.nodes[n.id], drawn.positions[n.id]) for n in graph.nodes]
+    off = off or {}
+    nodes = [canvas_node(n, result.nodes[n.id], drawn.positions[n.id], graph, off.get(n.id)) for n in graph.nodes]
     edges = [canvas_edge(e, labels[e.key], e.key in bad, drawn.routes.get(e.key)) for e in graph.edges]
     return nodes, edges, drawn

@@ -1,4 +1,5 @@
-"""The header: the status chip ("2 issues · 1.2 M params"), undo/redo, auto-layout; and the issues list."""
+"""The header: the status chip ("2 issues · 1.2 M params"), undo/redo, auto-layout, the breadcrumb of an open
+block; and the issues list."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from builder.edits import apply_fix, unpin_all
 from builder.graph import Graph
 from builder.validate import Severity, ValidationResult
 from ui import state
+from ui.block_nav import render_breadcrumb
 from ui.canvas import request_fit
 from ui.style import human_count
 
@@ -51,10 +53,12 @@ def render_header() -> None:
                 shortcut="Mod+Shift+Z", help="redo what you undid (Ctrl+Shift+Z or Ctrl+Y)")
     layout.button("Auto-layout", key="auto_layout", on_click=_layout, width="stretch",
                   help="tidy the canvas: data flows down in layers; blocks you moved by hand join the layout")
+    render_breadcrumb()  # only while a block is open on the canvas
 
 
 def render_issues(result: ValidationResult, graph: Graph) -> None:
-    """Every issue, one row each; a click selects the node it is about."""
+    """Every issue, one row each; a click selects the node it is about (one inside a block opens the block at
+    its layer)."""
     if is_blank(graph):
         st.info("Add a block: click one in the palette on the left (it is wired after the selected node), "
                 "or right-click the canvas and type its name.")
@@ -71,8 +75,8 @@ def render_issues(result: ValidationResult, graph: Graph) -> None:
             if issue.fix:
                 cols[1].button(issue.fix.label, key=f"gfix_{k}", on_click=_graph_fix, args=(issue.fix,))
             continue
-        st.button(f"{icon} ‘{issue.node}’: {issue.message}", key=f"issue_{k}", on_click=state.select,
-                  args=(issue.node,), type="tertiary")
+        st.button(f"{icon} ‘{issue.node}’: {issue.message}", key=f"issue_{k}", on_click=state.reveal,
+                  args=(issue.node, issue.inner), type="tertiary")
 
 
 def _graph_fix(fix: Fix) -> None:

@@ -1,20 +1,29 @@
 """The inspector for the selected node: doc, shapes and costs, issues with one-click fixes, a widget per
-parameter, inputs and their ports for multi-input blocks, rename and delete."""
+parameter, inputs and their ports for multi-input blocks, rename and delete. A block made of blocks adds ×N,
+Open, Ungroup and what is inside it; several nodes selected together get "Group into a block".
+
+Inside an open block every edit goes through ``state.edit`` like outside it: ``ui.state`` writes it into the
+block's definition."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from builder.catalog import BlockSpec, get_block
-from builder.edits import apply_issue_fix, delete, disconnect, rename_node, reorder_inputs, set_edge_port
-from builder.graph import Node
-from builder.validate import NodeInfo, Severity
+from builder.block_edits import group, set_repeat, ungroup
+from builder.blocks import block_for
+from builder.catalog import BlockSpec
+from builder.edits import delete, disconnect, rename_node, reorder_inputs, set_edge_port
+from builder.graph import PORT, Node
+from builder.project_defs import MAX_REPEAT
+from builder.validate import Issue, NodeInfo, Severity
 from ui import state
+from ui.block_view import inside_rows
 from ui.look_inside import render_look_inside
 from ui.param_widgets import inferred_line, param_widget
 from ui.style import human_count, short_shape
 
 AUTO_PORT = "(auto)"
+GROUP_NAME = "group_name"
 
 
 def _inputs_text(info: NodeInfo) -> str:
@@ -39,9 +48,16 @@ def _issues(node: Node, info: NodeInfo) -> None:
     for k, issue in enumerate(info.issues):
         show = st.error if issue.severity is Severity.ERROR else st.warning
         show(issue.message)
-        if issue.fix:
+        if issue.fix:  # one found inside a block is fixed in its definition, which then opens at the layer
             st.button(f"Fix: {issue.fix.label}", key=f"fix_{node.id}_{k}", type="primary",
-                      on_click=state.edit, args=(apply_issue_fix, issue))
+                      on_click=state.fix_issue, args=(issue,))
+        elif _deeper(node, issue):
+            st.button("Show it inside the block", key=f"show_{node.id}_{k}", on_click=state.reveal,
+                      args=(None, issue.inner))
+
+
+def _deeper(node: Node, issue: Issue) -> bool:
+    return bool(issue.inner) and issue.inner != state.view().flat_id(node.id)
 
 
 def _params(node: Node, block: BlockSpec, info: NodeInfo) -> None:
@@ -52,7 +68,7 @@ def _params(node: Node, block: BlockSpec, info: NodeInfo) -> None:
         if spec.inferred and node.params.get(spec.name) is None:
             st.markdown(inferred_line(spec, info.params.get(spec.name)))
         else:
-            param_widget(node.id, spec, node.params.get(spec.name, spec.default))
+            param_widget(node.id, spec, node.params.get(spec.name, spec.default), info.params.get(spec.name))
 
 
 def _move(node_id: str, sources: list[str], index: int, step: int) -> None:
@@ -80,7 +96,7 @@ def _set_port(source: str, target: str, key: str) -> None:
 
 def _named_inputs(node: Node, block: BlockSpec) -> None:
     options = [AUTO_PORT, *(p.name for p in block.ports)]
-    for edge in state.graph().in_edges(node.id):
+    for edge in state.view_graph().in_edges(node.id):
         key = f"port_{node.id}_{edge.source}"
         st.session_state[key] = edge.port or AUTO_PORT
         cols = st.columns([3, 3, 1], vertical_alignment="bottom")
@@ -96,7 +112,7 @@ def _inputs(node: Node, block: BlockSpec, info: NodeInfo) -> None:
         return
     variadic = block.ports[0].variadic
     if not variadic and len(block.ports) < 2:
-        for edge in state.graph().in_edges(node.id):  # one port: just a way to cut the edge
+        for edge in state.view_graph().in_edges(node.id):  # one port: just a way to cut the edge
             cols = st.columns([4, 1], vertical_alignment="center")
             cols[0].caption(f"Input from ‘{edge.source}’")
             cols[1].button("✕", key=f"cut_{node.id}_{edge.source}", on_click=state.edit,
@@ -104,7 +120,7 @@ def _inputs(node: Node, block: BlockSpec, info: NodeInfo) -> None:
         return
     st.markdown("**Inputs**" + (" (order matters)" if variadic else ""))
     if variadic:
-        _variadic_inputs(node, [e.source for e in state.graph().in_edges(node.id)] if not info.sources
+        _variadic_inputs(node, [e.source for e in state.view_graph().in_edges(node.id)] if not info.sources
                          else info.sources[block.ports[0].name])
     else:
         _named_inputs(node, block)
@@ -121,23 +137,89 @@ def _rename(node: Node) -> None:
 def _do_rename(old: str, key: str) -> None:
     new_id = st.session_state[key].strip()
     state.edit(rename_node, old, new_id)
-    if state.graph().has_node(new_id):
+    if state.view_graph().has_node(new_id):
         state.select(new_id)
+
+
+# ---- blocks made of blocks ------------------------------------------------------------------------------------
+
+
+def _block_tools(node: Node) -> None:
+    """Open, Ungroup, ×N and what is inside an instance of a block definition."""
+    definition = state.view_graph().definitions[node.type]
+    left, right = st.columns(2)
+    left.button("Open", key=f"block_open_{node.id}", on_click=state.open_block, args=(node.id,), type="primary",
+                icon=":material/open_in_full:", width="stretch",
+                help="see and edit its inside (or double-click the node); an edit there changes every copy")
+    right.button("Ungroup", key=f"ungroup_{node.id}", on_click=state.edit, args=(ungroup, node.id),
+                 icon=":material/call_split:", width="stretch",
+                 help="replace it by its layers, one copy per repeat (the block stays for its other uses)")
+    key = f"repeat_{node.id}"
+    st.session_state[key] = node.repeat
+    st.number_input("Repeat ×N (copies in a chain)", min_value=1, max_value=MAX_REPEAT, step=1, key=key,
+                    on_change=_set_repeat, args=(node.id, key))
+    first_only = [p.name for p in definition.params if p.first_only]
+    if first_only and node.repeat > 1:
+        st.caption(f"{', '.join(first_only)}: only the first copy takes the value set here; the others use "
+                   "the default (ResNet's strided first block).")
+    rows = inside_rows(state.graph(), state.result(), state.open_steps(), node.id)
+    st.markdown("**Inside** (first copy)  \n" + "  \n".join(rows))
+
+
+def _set_repeat(node_id: str, key: str) -> None:
+    state.edit(set_repeat, node_id, int(st.session_state[key]), key=f"repeat:{node_id}")
+
+
+def _group_form(ids: list[str]) -> None:
+    """Several nodes selected together: make them a block of their own, or delete them."""
+    st.markdown(f"#### {len(ids)} nodes selected")
+    st.caption(", ".join(f"‘{i}’" for i in ids))
+    st.session_state.setdefault(GROUP_NAME, "MyBlock")
+    st.text_input("Block name", key=GROUP_NAME, help="a capital letter, then letters, digits or _")
+    st.button("Group into a block", key="group_do", type="primary", on_click=_group, args=(ids,),
+              icon=":material/select_all:", help="its inputs are the edges entering the selection")
+    st.button(f"Delete {len(ids)} nodes", key="group_delete", on_click=state.edit, args=(delete, ids),
+              icon=":material/delete:")
+    st.caption("Shift+click adds or removes a node; Shift+drag on the canvas selects a box.")
+
+
+def _group(ids: list[str]) -> None:
+    state.edit(group, ids, str(st.session_state.get(GROUP_NAME, "")).strip())
+
+
+def _port(node: Node, info: NodeInfo) -> None:
+    st.markdown(f"#### {node.id} · input of the block")
+    st.caption("Where a tensor from outside enters the block; its shape is that of the copy shown.")
+    _facts(info)
 
 
 def render_inspector() -> None:
     node_id = state.selected()
+    if node_id is None and len(state.selection()) > 1:
+        _group_form(state.selection())
+        return
     if node_id is None:
         st.markdown("#### Inspector")
-        st.caption("Click a node on the canvas (or an issue below) to see and edit it here.")
+        st.caption("Click a node on the canvas (or an issue below) to see and edit it here. Double-click a block "
+                   "with a double border to open it; Shift+click several nodes to group them into a block.")
         return
-    node, block = state.graph().node(node_id), get_block(state.graph().node(node_id).type)
-    info = state.result().nodes[node_id]
-    st.markdown(f"#### {node.id} · {block.type}")
+    graph = state.view_graph()
+    node = graph.node(node_id)
+    info = state.view_result().nodes[node_id]
+    if node.type == PORT:
+        _port(node, info)
+        return
+    block = block_for(graph, node.type)
+    repeat = f" ×{node.repeat}" if node.repeat > 1 else ""
+    st.markdown(f"#### {node.id} · {block.type}{repeat}")
     st.caption(block.doc)
+    if node_id in state.view().off:
+        st.info(f"This copy leaves ‘{node.id}’ out: {state.view().off[node_id]}. Pick another copy above.")
     _facts(info)
     _issues(node, info)
-    render_look_inside(node.id)  # the trained model's output at this node (ui.look_inside)
+    if node.type in graph.definitions:
+        _block_tools(node)
+    render_look_inside(state.view().flat_id(node.id))  # the trained model's output at this node (ui.look_inside)
     _params(node, block, info)
     _inputs(node, block, info)
     with st.expander("Rename"):

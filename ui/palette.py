@@ -1,4 +1,6 @@
-"""The block palette: categories of buttons with a search box; a click adds the block after the selection."""
+"""The block palette: categories of buttons with a search box; a click adds the block after the selection.
+The "Blocks" section holds the built-in library of blocks made of blocks (BasicBlock, TransformerEncoderBlock, …):
+a click copies its definition into the design and adds an instance, which opens on the canvas like any block."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ import streamlit as st
 
 from builder.catalog import BlockSpec, Category, all_blocks
 from builder.edits import add_node
+from builder.graph import Graph
+from builder.library import LibraryBlock, add_library_block, library_blocks
 from ui import state
 
 SEARCH_KEY = "palette_search"
@@ -32,6 +36,27 @@ def add_block(type_name: str) -> None:
     state.edit(add_node, type_name, after=state.selected())
 
 
+def add_library_instance(graph: Graph, name: str, after: str | None = None) -> tuple[Graph, str]:
+    """The library block ``name`` defined in ``graph`` (the design's own version kept) and an instance of it
+    wired after ``after``: one edit, one undo step."""
+    return add_node(add_library_block(graph, name), name, after=after)
+
+
+def library_matches(query: str) -> list[LibraryBlock]:
+    return [b for b in library_blocks() if all(w in f"{b.name} {b.doc}".lower() for w in query.lower().split())]
+
+
+def _library_section(query: str) -> None:
+    found = library_matches(query)
+    if not found:
+        return
+    with st.expander(f"Blocks made of blocks ({len(found)})", expanded=bool(query)):
+        st.caption("Open one on the canvas (double-click) to see and edit its inside.")
+        for block in found:
+            st.button(block.name, key=f"palette_lib_{block.name}", help=block.doc, width="stretch",
+                      on_click=state.edit, args=(add_library_instance, block.name), kwargs={"after": state.selected()})
+
+
 def _target_line() -> None:
     selected = state.selected()
     if selected:
@@ -49,7 +74,7 @@ def render_palette() -> None:
                           label_visibility="collapsed")
     _target_line()
     groups = grouped(query)
-    if not groups:
+    if not groups and not library_matches(query):
         st.info(f"No block matches ‘{query}’.")
     for category, blocks in groups.items():
         with st.expander(f"{category.value} ({len(blocks)})", expanded=bool(query) or category in OPEN_BY_DEFAULT):
@@ -58,6 +83,7 @@ def render_palette() -> None:
                 for column, block in zip(columns, row):
                     column.button(block.type, key=f"palette_{block.type}", help=block.doc,
                                   on_click=add_block, args=(block.type,), width="stretch")
+    _library_section(query)
 
 
 def rows(blocks: list[BlockSpec]) -> list[list[BlockSpec]]:

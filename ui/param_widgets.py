@@ -1,5 +1,8 @@
 """One typed widget per catalog parameter, built from the Param spec (kind, range, choices, doc).
 
+Inside an open block a layer's parameter may follow the block's parameters (``$planes``, ``$planes * 4``): it is
+then a text field that takes a reference or a fixed value, with the value of the copy shown beside it.
+
 Widget values are set from the graph before each widget is drawn, so undo, redo and a refused value all show
 the graph's real value. A change calls ``builder.edits.set_param`` through ``state.edit`` (one undo step per
 field: consecutive changes of one field coalesce).
@@ -13,7 +16,9 @@ import streamlit as st
 
 from builder.edits import set_param
 from builder.params import Kind, Param
+from builder.refs import is_ref
 from ui import state
+from ui.block_view import set_param_ref
 
 
 def widget_key(node_id: str, name: str) -> str:
@@ -71,8 +76,55 @@ def _bounds(spec: Param) -> dict[str, Any]:
     return out
 
 
-def param_widget(node_id: str, spec: Param, value: Any) -> None:
-    """Draw the widget for ``spec`` showing ``value`` (the node's own value or the default)."""
+def parse_fixed(text: str, spec: Param) -> Any:
+    """A typed value from a text field: "64" → 64 for an int, "true" → True for a switch, "3, 5" → [3, 5]."""
+    text = text.strip()
+    try:
+        if spec.kind is Kind.INT:
+            return int(text)
+        if spec.kind is Kind.FLOAT:
+            return float(text)
+    except ValueError:
+        raise ValueError(f"{spec.name}: ‘{text}’ is not a number; write one, or $name for a block parameter") from None
+    if spec.kind is Kind.BOOL:
+        if text.lower() not in ("true", "false"):
+            raise ValueError(f"{spec.name}: write true or false, or $name for a block parameter")
+        return text.lower() == "true"
+    if spec.kind in (Kind.INTS, Kind.INT_OR_TUPLE):
+        return parse_ints(text, spec)
+    return text
+
+
+def _on_ref_change(node_id: str, spec: Param) -> None:
+    text = str(st.session_state[widget_key(node_id, spec.name)]).strip()
+    if is_ref(text):
+        state.edit(set_param_ref, node_id, spec.name, text, state.open_definition(),
+                   key=f"param:{node_id}.{spec.name}")
+        return
+    try:
+        value = parse_fixed(text, spec) if text else None
+    except ValueError as err:
+        state.flash("error", str(err))
+        return
+    state.edit(set_param, node_id, spec.name, value, key=f"param:{node_id}.{spec.name}")
+
+
+def ref_widget(node_id: str, spec: Param, value: str, resolved: Any) -> None:
+    """A parameter that follows the block's parameters: its formula, and what it is in the copy shown."""
+    key = widget_key(node_id, spec.name)
+    st.session_state[key] = value
+    shown = to_text(resolved) if resolved is not None else "?"
+    st.text_input(f"{spec.name} = {shown} here", key=key, on_change=_on_ref_change, args=(node_id, spec),
+                  help="follows the block's parameter: $name, or a formula such as $planes * 4; "
+                       "type a number to fix it")
+
+
+def param_widget(node_id: str, spec: Param, value: Any, resolved: Any = None) -> None:
+    """Draw the widget for ``spec`` showing ``value`` (the node's own value or the default); ``resolved`` is the
+    value a reference (``$planes``) has in the block's copy shown."""
+    if is_ref(value):
+        ref_widget(node_id, spec, value, resolved)
+        return
     key = widget_key(node_id, spec.name)
     st.session_state[key] = _widget_value(spec, value)
     common: dict[str, Any] = {"key": key, "help": spec.doc or None, "on_change": _on_change, "args": (node_id, spec)}

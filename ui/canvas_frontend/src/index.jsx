@@ -4,7 +4,7 @@
 // changed (a Backspace delete reached Python only with the next event, and a stale echo could bring a deleted
 // node back). This canvas never owns the design: it draws what Python sends and reports what the user asked for
 // as one intent per event ({kind: "delete", nodes, edges}, "connect", "move", "select", "undo", "redo",
-// "create"). Python applies each intent as one graph edit and sends the new drawing with a higher `rev`.
+// "create", "open"). Python applies each intent as one graph edit and sends the new drawing with a higher `rev`.
 // See ui/canvas_frontend/README.md for the protocol and how to rebuild.
 
 import React, { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
@@ -91,9 +91,10 @@ const edgeTypes = { ll: LLEdge };
 
 function toNodes(args) {
   return args.nodes.map((n) => ({
-    id: n.id, type: "ll", position: { x: n.x, y: n.y }, selected: n.id === args.selected,
-    data: { lines: n.lines, hasIn: n.in, hasOut: n.out, readOnly: args.readOnly },
-    className: `ll-node ll-${n.status}`, style: { borderColor: n.colour, width: args.nodeW, height: args.nodeH },
+    id: n.id, type: "ll", position: { x: n.x, y: n.y },
+    selected: n.id === args.selected || (args.selection || []).includes(n.id),
+    data: { lines: n.lines, hasIn: n.in, hasOut: n.out, readOnly: args.readOnly, block: !!n.block },
+    className: `ll-node ll-${n.status}${n.block ? " ll-block" : ""}`, style: { borderColor: n.colour, width: args.nodeW, height: args.nodeH },
     draggable: !args.readOnly, connectable: !args.readOnly, selectable: !args.readOnly, deletable: false,
   }));
 }
@@ -119,6 +120,7 @@ function Menu({ menu, onClose, blockNames }) {
   if (menu.node)
     return (
       <div className="ll-menu" style={style}>
+        {menu.block && <button onClick={() => act("open", { node: menu.node })}>Open ‘{menu.node}’</button>}
         <button onClick={() => act("delete", { nodes: [menu.node], edges: [] })}>Delete ‘{menu.node}’</button>
       </div>
     );
@@ -228,12 +230,12 @@ function Canvas({ args }) {
         setMenu(null);
         setNodes((ns) => ns.map((n) => (n.selected ? { ...n, selected: false } : n)));
         setEdges((es) => es.map((e) => (e.selected ? { ...e, selected: false } : e)));
-        if (args.selected) emit("select", { node: null });
+        if (args.selected || (args.selection || []).length) emit("select", { node: null });
       }
     };
     document.addEventListener("keydown", onKey);
     return () => document.removeEventListener("keydown", onKey);
-  }, [deleteSelected, args.readOnly, args.selected]);
+  }, [deleteSelected, args.readOnly, args.selected, args.selection]);
 
   const menuAt = (ev) => {
     ev.preventDefault();
@@ -249,7 +251,14 @@ function Canvas({ args }) {
   const onNodeDragStop = useCallback((_ev, _node, dragged) => {
     emit("move", { positions: Object.fromEntries(dragged.map((n) => [n.id, [n.position.x, n.position.y]])) });
   }, []);
+  // Several nodes selected together (Shift+click, Shift+drag a box): Python hears the set, to offer "Group".
+  const onSelectionChange = useCallback(({ nodes: picked }) => {
+    const ids = picked.map((n) => n.id).sort();
+    const known = [...(args.selection || [])].sort();
+    if (ids.length > 1 && ids.join("\n") !== known.join("\n")) emit("select", { node: null, nodes: ids });
+  }, [args.selection]);
   const ro = args.readOnly;
+  const many = (ev) => ev.shiftKey || ev.metaKey || ev.ctrlKey;
 
   return (
     <div ref={wrapper} className="ll-canvas" style={{ height: args.height }} tabIndex={0}>
@@ -257,13 +266,18 @@ function Canvas({ args }) {
         nodes={nodes} edges={edges} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
         onNodesChange={onNodesChange} onEdgesChange={onEdgesChange}
         onConnect={ro ? undefined : onConnect} onNodeDragStop={ro ? undefined : onNodeDragStop}
-        onNodeClick={ro ? undefined : (_e, n) => { setMenu(null); if (n.id !== args.selected) emit("select", { node: n.id }); }}
+        onNodeClick={ro ? undefined : (ev, n) => {
+          setMenu(null);
+          if (!many(ev) && (n.id !== args.selected || (args.selection || []).length)) emit("select", { node: n.id });
+        }}
+        onNodeDoubleClick={ro ? undefined : (_e, n) => { if (n.data.block) emit("open", { node: n.id }); }}
+        onSelectionChange={ro ? undefined : onSelectionChange}
         onEdgeClick={() => setMenu(null)}
-        onPaneClick={() => { setMenu(null); if (args.selected) emit("select", { node: null }); }}
-        onNodeContextMenu={ro ? undefined : (ev, n) => setMenu({ ...menuAt(ev), node: n.id })}
+        onPaneClick={() => { setMenu(null); if (args.selected || (args.selection || []).length) emit("select", { node: null }); }}
+        onNodeContextMenu={ro ? undefined : (ev, n) => setMenu({ ...menuAt(ev), node: n.id, block: n.data.block })}
         onEdgeContextMenu={ro ? undefined : (ev, e) => setMenu({ ...menuAt(ev), edge: e.id })}
         onPaneContextMenu={ro ? undefined : (ev) => setMenu({ ...menuAt(ev), ...xy(flow, ev) })}
-        deleteKeyCode={null} selectionKeyCode={null} multiSelectionKeyCode={ro ? null : "Shift"}
+        deleteKeyCode={null} selectionKeyCode={ro ? null : "Shift"} multiSelectionKeyCode={ro ? null : "Shift"}
         nodesDraggable={!ro} nodesConnectable={!ro} elementsSelectable={!ro}
         minZoom={args.minZoom} maxZoom={2} onlyRenderVisibleElements={nodes.length > 120}
         proOptions={{ hideAttribution: true }} zoomOnDoubleClick={false}>
