@@ -131,5 +131,6 @@ def test_the_monitor_changes_nothing_and_keeps_norms_and_histograms(spirals):
     assert all(v > 0 for s in log.samples for v in (*s.weight_norm.values(), *s.grad_norm.values()))
     assert set(log.weight_hists) == {0, 1, 2} and set(log.activation_hists) >= {0, 1}
     hist = log.activation_hists[0]["act1"]
-    assert hist.counts.sum() == 64 * 16 and -1 <= hist.edges[0] < hist.edges[-1] <= 1
+    counts, edges = hist.bins()
+    assert counts.sum() == 64 * 16 and -1 <= edges[0] < edges[-1] <= 1
     assert health_issues(monitor) == {} and health_issues(None) == {}

@@ -4,7 +4,7 @@ histograms at chosen epochs, and warnings in plain words, each naming its node a
 The engine calls a ``HealthMonitor`` after every step (``after_step``) and at the end of every epoch
 (``end_epoch``); it is the engine's only observer. To stay within a few per cent of the step time it samples:
 it measures what its own statistics cost and takes the next sample only while that cost is under ``budget``
-of the time since the run began (the first two steps are always sampled). Activations are read by forward hooks
+of the training steps' time so far (the first two steps are always sampled). Activations are read by forward hooks
 that exist only for the one step being sampled, so unsampled steps pay nothing.
 
 The worker appends and the page reads at the same time: every list here is append-only and every dict is
@@ -14,7 +14,6 @@ replaced whole, never changed in place. Pure torch and builder, no streamlit.
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -28,8 +27,9 @@ from torch import nn
 from builder.edits import insert_before
 from builder.graph import Graph, Node
 
-BUDGET = 0.03  # share of the run's time the statistics may take
+BUDGET = 0.02  # share of the training steps' time the statistics may take (forced samples included)
 HIST_BINS = 30
+HIST_VALUES = 20_000  # values kept per histogram
 HIST_EPOCHS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000)  # plus the start (0)
 RECTIFIERS = (nn.ReLU, nn.ReLU6)
 SQUASHERS = {nn.Sigmoid: "Sigmoid", nn.Tanh: "Tanh"}
@@ -77,8 +77,20 @@ class Sample:
 
 @dataclass(frozen=True)
 class Histogram:
-    counts: np.ndarray
-    edges: np.ndarray
+    """Values kept from a tensor (a subsample); ``bins()`` counts them."""
+
+    values: torch.Tensor
+
+    def bins(self, count: int = HIST_BINS) -> tuple[np.ndarray, np.ndarray]:
+        """(counts, edges) over the finite values' range."""
+        values = self.values.numpy()
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            return np.zeros(count), np.linspace(0.0, 1.0, count + 1)
+        low, high = float(values.min()), float(values.max())
+        if high <= low:
+            low, high = low - 0.5, high + 0.5
+        return np.histogram(values, count, (low, high))
 
 
 @dataclass
@@ -117,13 +129,16 @@ class HealthMonitor:
         self._hooks: list[Any] = []
         self._captured: dict[str, dict[str, float]] = {}
         self._hist_for: int | None = 0  # the epoch whose activation histogram the next sample takes
-        self._started = time.perf_counter()
+        self._train_time = 0.0  # seconds of training steps seen so far: what the budget is a share of
+        self._last: float | None = None  # when the last after_step returned
         self._first: float | None = None  # the first finite loss: where the run started
         self._recent: deque[float] = deque(maxlen=WINDOW)
 
     # -- the engine's calls ---------------------------------------------------------------------------
     def after_step(self, model: nn.Module, epoch: int, step: int, loss: float) -> None:
         began = time.perf_counter()
+        if self._last is not None:  # the step just taken (not the evaluation after an epoch)
+            self._train_time += began - self._last
         sampled = bool(self._hooks) or not math.isfinite(loss)
         if self._modules is None:  # the first step: its norms now, activations from the next step on
             self._bind(model)
@@ -136,9 +151,10 @@ class HealthMonitor:
             self._sample(epoch, step, loss)
         self._check_loss(epoch, step)
         spent = self.log.seconds + time.perf_counter() - began
-        if self._hist_for is not None or spent <= self.budget * (time.perf_counter() - self._started):
+        if self._hist_for is not None or spent <= self.budget * self._train_time:
             self._add_hooks()  # sample the next step
-        self.log.seconds += time.perf_counter() - began
+        self._last = time.perf_counter()
+        self.log.seconds += self._last - began
 
     def end_epoch(self, model: nn.Module, epoch: int) -> None:
         began = time.perf_counter()
@@ -147,6 +163,7 @@ class HealthMonitor:
             self._hist_for = epoch
             self._remove_hooks()
             self._add_hooks()
+        self._last = None
         self.log.seconds += time.perf_counter() - began
 
     # -- binding to the model -------------------------------------------------------------------------
@@ -183,11 +200,13 @@ class HealthMonitor:
         def read(module: nn.Module, _inputs: Any, output: Any) -> None:
             if not module.training or not isinstance(output, torch.Tensor):
                 return
+            began = time.perf_counter()
             self._captured[node] = _activation_stats(module, output.detach())
             if self._hist_for is not None:
                 hists = dict(self.log.activation_hists.get(self._hist_for, {}))
                 hists[node] = _histogram(output.detach())
                 self.log.activation_hists = {**self.log.activation_hists, self._hist_for: hists}
+            self.log.seconds += time.perf_counter() - began  # inside the step, but the monitor's cost
         return read
 
     # -- statistics -----------------------------------------------------------------------------------
@@ -268,7 +287,7 @@ class HealthMonitor:
     def _check_loss(self, epoch: int, step: int) -> None:
         start, latest = self._first, self._recent[-1]
         diverged = not math.isfinite(latest) or (
-            start is not None and len(self._recent) == WINDOW and statistics.median(self._recent) > DIVERGED * start)
+            start is not None and len(self._recent) == WINDOW and sorted(self._recent)[WINDOW // 2] > DIVERGED * start)
         if diverged:
             self._warn(self._output_node(), "diverging", diverging_message(self.settings, latest, start), step, epoch,
                        lower_rate_fix(self.settings))
@@ -303,19 +322,11 @@ def _activation_stats(module: nn.Module, output: torch.Tensor) -> dict[str, floa
     return {"saturated": float(near.float().mean())}
 
 
-def _histogram(values: torch.Tensor, bins: int = HIST_BINS) -> Histogram:
-    flat = values.float().flatten()
-    flat = flat[torch.isfinite(flat)]
-    if flat.numel() > 200_000:  # a random subset is the same picture
-        flat = flat[torch.randint(0, flat.numel(), (200_000,), generator=torch.Generator(device=flat.device),
-                                  device=flat.device)]
-    if flat.numel() == 0:
-        return Histogram(np.zeros(bins), np.linspace(0, 1, bins + 1))
-    low, high = float(flat.min()), float(flat.max())
-    if high <= low:
-        low, high = low - 0.5, high + 0.5
-    counts = torch.histc(flat, bins, low, high).cpu().numpy()
-    return Histogram(counts, np.linspace(low, high, bins + 1))
+def _histogram(values: torch.Tensor) -> Histogram:
+    """A histogram of ``values``, binned later (by the page): here only a strided subsample of at most
+    HIST_VALUES values is copied, one cheap operation in the training thread."""
+    flat = values.detach().flatten()
+    return Histogram(flat[:: max(1, flat.numel() // HIST_VALUES)][:HIST_VALUES].float().to("cpu", copy=True))
 
 
 # -- words ------------------------------------------------------------------------------------------------
