@@ -102,7 +102,7 @@ def plan_script(graph: Graph, settings: Mapping[str, Any] | TrainConfig | None =
     try:
         data = data if data is not None else _load(config, options, kind, graph, result)
         builtin = builtin_of(config.dataset) if kind == "builtin" else None
-        source, plan, macs = prepare(graph, data, config)
+        source, plan, macs = prepare(graph, data, config, result)
     except DatasetError as err:
         raise CodegenError([err.message]) from None
     except FitError as err:  # the Train tab's own messages: the script trains the same way

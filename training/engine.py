@@ -21,7 +21,7 @@ from torch import nn
 from builder.graph import Graph
 from builder.project import dump_project
 from builder.settings import settings
-from builder.validate import validate
+from builder.validate import ValidationResult, validate
 from codegen.loader import build_model
 from codegen.source import CodegenError, ModelSource, generate_model
 from training.batches import Batches, make_batches
@@ -111,11 +111,13 @@ class StepObserver(Protocol):
     def end_epoch(self, model: nn.Module, epoch: int) -> None: ...
 
 
-def prepare(graph: Graph, dataset: Any, config: TrainConfig) -> tuple[ModelSource, TaskPlan, int]:
-    """The model source, the task plan and the multiply-adds per sample; raises FitError with every problem."""
+def prepare(graph: Graph, dataset: Any, config: TrainConfig,
+            result: ValidationResult | None = None) -> tuple[ModelSource, TaskPlan, int]:
+    """The model source, the task plan and the multiply-adds per sample; raises FitError with every problem.
+    ``result`` is the graph's validation when the caller has it."""
     problems = [FitProblem(p) for p in config.problems()]
     try:
-        result = validate(graph)
+        result = result or validate(graph)
         source = generate_model(graph, result)
     except CodegenError as err:
         raise FitError(problems + [FitProblem(p) for p in err.problems]) from None
