@@ -49,7 +49,7 @@ def test_twenty_sigmoids_vanish_at_the_first_layer_and_batchnorm_fixes_it(spiral
     assert warning.node == "fc1" and warning.epoch == 1 and warning.step <= 7
     assert "vanished" in warning.message and "20 sigmoid/tanh" in warning.message
     assert warning.fix.label == "Add BatchNorm before each of the 20 activations"
-    assert health_issues(monitor)["fc1"] == [warning.message]
+    assert health_issues(monitor)["fc1"] == [f"Vanishing gradient: {warning.message}"]
 
     fixed_graph = warning.fix.apply(graph)
     assert validate(fixed_graph).valid
@@ -134,3 +134,27 @@ def test_the_monitor_changes_nothing_and_keeps_norms_and_histograms(spirals):
     counts, edges = hist.bins()
     assert counts.sum() == 64 * 16 and -1 <= edges[0] < edges[-1] <= 1
     assert health_issues(monitor) == {} and health_issues(None) == {}
+
+
+def test_health_view_figures_and_the_before_after_sentence(spirals):
+    from ui.health_view import Applied, comparison, histogram_figure, norms_figure
+
+    graph = _chain(2, "Tanh", width=16)
+    _, monitor = _run(graph, spirals, TrainConfig(epochs=2, seed=0, device="cpu"))
+    fig = norms_figure(monitor.log)
+    assert {t.name for t in fig.data} == {"fc1", "fc2", "out"} and len(fig.data) == 6
+    hist = histogram_figure(monitor.log.activation_hists[0], "Activations, start")
+    assert [t.type for t in hist.data] == ["bar", "bar"] and sum(hist.data[0].y) == 64 * 16
+    text = comparison(Applied("Lower the learning rate to 0.01", 1, 9400.0, 3), 0.52, 3)
+    assert text == ("After “Lower the learning rate to 0.01”: loss 0.52 at epoch 3 (the run before: 9.4e+03 at "
+                    "epoch 3) — better.")
+
+
+def test_health_warnings_show_on_their_canvas_node():
+    from ui.canvas_view import canvas_elements, with_health
+
+    graph = _chain(1, "ReLU", width=8)
+    nodes, _, _ = canvas_elements(graph, validate(graph))
+    marked = {n["id"]: n for n in with_health(nodes, {"act1": ["Dead ReLUs: 100% of ‘act1’'s units gave 0"]})}
+    assert marked["act1"]["status"] == "warning" and marked["act1"]["lines"][1][0][1].startswith("⚠ Dead ReLUs")
+    assert marked["fc1"] == next(n for n in nodes if n["id"] == "fc1")  # the others are untouched

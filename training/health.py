@@ -399,6 +399,8 @@ def _input_ranks(graph: Graph, nodes: list[str]) -> dict[str, int]:
     return ranks
 
 
+TITLES = {"dead_relu": "Dead ReLUs", "saturated": "Saturated", "vanishing": "Vanishing gradient",
+          "exploding": "Exploding gradient", "diverging": "Loss diverges"}  # what a canvas node's line starts with
 TYPICAL_RATE = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05}  # adaptive optimizers: 0.01
 
 
@@ -423,4 +425,5 @@ def health_issues(run: Any) -> dict[str, list[str]]:
     log = getattr(monitor, "log", monitor)
     if not isinstance(log, HealthLog):
         return {}
-    return {node: [w.message for w in warnings] for node, warnings in log.by_node().items()}
+    return {node: [f"{TITLES.get(w.kind, w.kind)}: {w.message}" for w in warnings]
+            for node, warnings in log.by_node().items()}

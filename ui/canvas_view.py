@@ -191,3 +191,17 @@ def canvas_elements(graph: Graph, result: ValidationResult,
     nodes = [canvas_node(n, result.nodes[n.id], drawn.positions[n.id], graph, off.get(n.id)) for n in graph.nodes]
     edges = [canvas_edge(e, labels[e.key], e.key in bad, drawn.routes.get(e.key)) for e in graph.edges]
     return nodes, edges, drawn
+
+
+def with_health(nodes: list[dict[str, Any]], health: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """The last run's training-health warnings (``training.health.health_issues``) on their nodes: the middle
+    line and a warning status, where validation has nothing to say about the node."""
+    out = []
+    for node in nodes:
+        notes = health.get(node["id"])
+        if notes and node["status"] == "ok":
+            lines = list(node["lines"])
+            lines[1] = [("ll-warn", f"⚠ {clip(notes[0], NOTE_CHARS)}")]
+            node = {**node, "lines": lines, "status": "warning"}
+        out.append(node)
+    return out

@@ -18,7 +18,9 @@ import streamlit as st
 
 from builder.settings import settings
 from training.config import TrainConfig
-from ui import train_data
+from training.health import monitor_for
+from ui import neurons, train_data
+from ui.health_view import render_health
 from ui.run_manager import RunHandle, get_manager, session_alive
 from ui.runs_panel import LOADED_RUN, render_runs_panel
 from ui.train_form import KEY as FORM_KEY
@@ -48,6 +50,8 @@ class ActiveRun:
     plan: Any = None  # the engine's TaskPlan, for live views
     boundary: Any = None  # (xs, ys, values) drawn while training on 2-D data
     boundary_at: float = 0.0
+    health: Any = None  # training.health.HealthMonitor: per-layer statistics and warnings (ui.health_view)
+    neurons: Any = None  # ui.neurons.NeuronMaps: hidden units over the plane, 2-D data only
 
 
 def render_train_panel(
@@ -253,8 +257,11 @@ def start_run(graph: Any, dataset: Any, config: Any) -> ActiveRun:
         def on_event(event: Any) -> None:
             handle.emit(event)
             _live_boundary(run, event)
+            neurons.update(run, event)
 
-        return train(graph, dataset, config, on_event=on_event, stop_event=handle.stop_event, store=store)
+        run.health = monitor_for(graph, dataset, config)
+        return train(graph, dataset, config, on_event=on_event, stop_event=handle.stop_event, store=store,
+                     observer=run.health)
 
     session = _session_id()
     handle = get_manager().submit(
@@ -290,7 +297,7 @@ def _run_section(run: ActiveRun, key: str) -> None:
     st.markdown(f"**Run:** {run.handle.label}")
     if run.note:
         st.warning(run.note)
-    render_live(run, f"{key}_live", extra=_draw_live_boundary)
+    render_live(run, f"{key}_live", extra=_live_views)
     handle = run.handle
     if handle.state.active or handle.result is None:
         return
@@ -324,6 +331,15 @@ def _loaded_section(run_id: str, graph: Any, dataset: Any, key: str) -> None:
         render_results(cached[1], graph, dataset, f"{key}_loaded")
     except (RunStoreError, FitError) as err:
         st.warning(f"The weights of run {run_id} can't be shown for this design and data: {err}")
+
+
+def _live_views(run: ActiveRun) -> None:
+    """Inside the live fragment: the neurons with the boundary (2-D data) or the boundary alone, then health."""
+    if run.neurons is not None:
+        neurons.render_neurons(run)
+    else:
+        _draw_live_boundary(run)
+    render_health(run)
 
 
 def _draw_live_boundary(run: ActiveRun) -> None:
