@@ -209,7 +209,11 @@ def _execute(notebook_text: str, argv: list[str], cwd: Path) -> tuple[list[dict]
     return _parse(text)
 
 
-@pytest.mark.parametrize("template", ["digits_cnn", "lstm_text", "transformer_seq2seq"])
+NOTEBOOK_FAST = ["digits_cnn", "lstm_text", "transformer_seq2seq"]  # an image CNN, an RNN on text, attention
+
+
+@pytest.mark.parametrize("template", [
+    *NOTEBOOK_FAST, *(pytest.param(t, marks=pytest.mark.slow) for t in TEMPLATES if t not in NOTEBOOK_FAST)])
 def test_executed_notebook_reproduces_the_run(template: str, tmp_path: Path) -> None:
     graph = load_template(template)
     config, result = _engine(graph, {"epochs": FAST_EPOCHS})
