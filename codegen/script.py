@@ -23,7 +23,7 @@ from builder.validate import ValidationResult, validate
 from codegen import script_parts as parts
 from codegen.naming import comment_text, to_identifier
 from codegen.safety import check_source
-from codegen.script_data import carry, sorted_imports
+from codegen.script_data import carry, data_kind, load_data, own_data, sorted_imports
 from codegen.source import CodegenError, ModelSource, literal
 from training.config import SettingsError, TrainConfig
 from training.settings import Kind, Setting, script_settings, setting
@@ -89,7 +89,7 @@ def plan_script(graph: Graph, settings: Mapping[str, Any] | TrainConfig | None =
 
     config = script_config(graph, settings, dataset, **overrides)
     result = result or validate(graph)
-    kind = _data_kind(config.dataset)
+    kind = data_kind(config.dataset)
     options = dict(config.dataset_options)
     if kind == "zip":  # images resized to the model's input, grey for one channel (as the app loads them)
         shape = next((tuple(n.params.get("shape") or ()) for n in graph.inputs()), ())
@@ -100,7 +100,7 @@ def plan_script(graph: Graph, settings: Mapping[str, Any] | TrainConfig | None =
     elif not options and kind == "builtin":  # shaped for the model's inputs where it can be (digits at 28×28)
         options = suggest_options(config.dataset, [tuple(n.params.get("shape") or ()) for n in graph.inputs()])
     try:
-        data = data if data is not None else _load(config, options, kind, graph, result)
+        data = data if data is not None else load_data(config, options, kind, graph, result)
         builtin = builtin_of(config.dataset) if kind == "builtin" else None
         source, plan, macs = prepare(graph, data, config, result)
     except DatasetError as err:
@@ -110,64 +110,14 @@ def plan_script(graph: Graph, settings: Mapping[str, Any] | TrainConfig | None =
     if builtin is not None:
         prepare_fn, data_args = builtin.prepare, {**dict(builtin.fixed), **builtin.resolve(options)}
     elif kind == "csv":
-        prepare_fn, data_args = _own_data("csv"), {"task": options.get("task", "auto"),
+        prepare_fn, data_args = own_data("csv"), {"task": options.get("task", "auto"),
                                                    "missing": options.get("missing", "impute")}
     else:
-        prepare_fn, data_args = _own_data("zip"), options
+        prepare_fn, data_args = own_data("zip"), options
     own = Path(config.dataset).name if kind != "builtin" and config.dataset.lower().endswith(f".{kind}") else ""
     return ScriptPlan(source, config, plan, builtin.name if builtin else kind, prepare_fn, data_args,
                       own or f"data.{kind}", data.description, to_identifier(graph.name, "model"),
                       comment_text(graph.description, 1000), macs)
-
-
-def _data_kind(name: str) -> str:
-    """builtin, csv or zip (a design made for "your own images" names ``image_zip``)."""
-    lowered = name.lower()
-    if lowered.endswith(".csv"):
-        return "csv"
-    return "zip" if lowered.endswith(".zip") or lowered == "image_zip" else "builtin"
-
-
-def _load(config: TrainConfig, options: dict[str, Any], kind: str, graph: Graph, result: ValidationResult) -> Any:
-    from data.datasets import load_dataset
-    from data.userdata import load_csv, load_image_zip
-
-    split = (config.val_fraction, config.test_fraction)
-    if kind == "builtin":
-        return load_dataset(config.dataset, seed=config.seed, fractions=split, **options)
-    if Path(config.dataset).is_file():
-        load = load_csv if kind == "csv" else load_image_zip
-        args = (config.target,) if kind == "csv" else ()
-        return load(Path(config.dataset), *args, seed=config.seed, fractions=split, **options)
-    if kind == "csv":
-        raise CodegenError([f"training script: the CSV file {config.dataset!r} is needed to see its columns; "
-                            "load it in the Train tab (or give its path) and export again"])
-    return _image_stand_in(graph, result, options)
-
-
-def _image_stand_in(graph: Graph, result: ValidationResult, options: dict[str, Any]) -> Any:
-    """Before any zip is chosen, a stand-in with the model's input shape and one class per output: enough to
-    decide the task and loss (classification, cross-entropy); the script reads the real zip."""
-    import numpy as np
-
-    from data.base import Task, assemble
-
-    sinks = [result.nodes[n.id].output.shape for n in graph.sinks()]
-    classes = int(sinks[0][-1]) if len(sinks) == 1 and len(sinks[0]) == 1 and sinks[0][-1] > 1 else 2
-    channels = 1 if options["grayscale"] else 3
-    pixels = np.zeros((3 * classes, channels, options["size"], options["size"]), dtype=np.float32)
-    labels = np.arange(3 * classes) % classes
-    parts_ = tuple(np.arange(k * classes, (k + 1) * classes) for k in range(3))
-    return assemble([pixels], labels, parts_, name="your images", task=Task.CLASSIFICATION, input_names=("x",),
-                    description="your zip of image folders, one folder per class", num_classes=classes,
-                    class_names=[str(c) for c in range(classes)])
-
-
-def _own_data(kind: str) -> Any:
-    from data.images import prepare_image_zip
-    from data.userdata import prepare_csv
-
-    return prepare_csv if kind == "csv" else prepare_image_zip
 
 
 # -- the text ---------------------------------------------------------------------------------------------------

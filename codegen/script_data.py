@@ -1,5 +1,6 @@
 """The app's own code, carried into an exported training script: one definition of each preparation, step
-and metric, so the script trains on the same numbers in the same order as the app.
+and metric, so the script trains on the same numbers in the same order as the app; and the run's data,
+loaded as the app loads it.
 
 ``carry(*objects)`` copies the source of functions and classes (``inspect``-style, from their module's file)
 together with every module-level definition they use, followed across LayerLab modules; imports of other
@@ -17,9 +18,14 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from builder.graph import Graph
+from builder.validate import ValidationResult
 from codegen.source import CodegenError
+
+if TYPE_CHECKING:
+    from training.config import TrainConfig
 
 _OURS = ("builder", "codegen", "training", "data", "cli", "ui")  # LayerLab's packages: followed, never imported
 _ALLOWED_THIRD_PARTY = ("torch", "numpy", "pandas", "sklearn")
@@ -217,3 +223,56 @@ def sorted_imports(lines: set[str]) -> list[str]:
         out += [f"from {m} import {', '.join(sorted(merged[m], key=name_key))}"
                 for m in sorted(merged) if section(m) == group]
     return out
+
+
+# -- which data -------------------------------------------------------------------------------------------
+def data_kind(name: str) -> str:
+    """builtin, csv or zip (a design made for "your own images" names ``image_zip``)."""
+    lowered = name.lower()
+    if lowered.endswith(".csv"):
+        return "csv"
+    return "zip" if lowered.endswith(".zip") or lowered == "image_zip" else "builtin"
+
+
+def load_data(config: TrainConfig, options: dict[str, Any], kind: str, graph: Graph,
+              result: ValidationResult) -> Any:
+    """The run's data, loaded as the app loads it (the task and loss are decided from it)."""
+    from data.datasets import load_dataset
+    from data.userdata import load_csv, load_image_zip
+
+    split = (config.val_fraction, config.test_fraction)
+    if kind == "builtin":
+        return load_dataset(config.dataset, seed=config.seed, fractions=split, **options)
+    if Path(config.dataset).is_file():
+        load = load_csv if kind == "csv" else load_image_zip
+        args = (config.target,) if kind == "csv" else ()
+        return load(Path(config.dataset), *args, seed=config.seed, fractions=split, **options)
+    if kind == "csv":
+        raise CodegenError([f"training script: the CSV file {config.dataset!r} is needed to see its columns; "
+                            "load it in the Train tab (or give its path) and export again"])
+    return _image_stand_in(graph, result, options)
+
+
+def _image_stand_in(graph: Graph, result: ValidationResult, options: dict[str, Any]) -> Any:
+    """Before any zip is chosen, a stand-in with the model's input shape and one class per output: enough to
+    decide the task and loss (classification, cross-entropy); the script reads the real zip."""
+    import numpy as np
+
+    from data.base import Task, assemble
+
+    sinks = [result.nodes[n.id].output.shape for n in graph.sinks()]
+    classes = int(sinks[0][-1]) if len(sinks) == 1 and len(sinks[0]) == 1 and sinks[0][-1] > 1 else 2
+    channels = 1 if options["grayscale"] else 3
+    pixels = np.zeros((3 * classes, channels, options["size"], options["size"]), dtype=np.float32)
+    labels = np.arange(3 * classes) % classes
+    parts_ = tuple(np.arange(k * classes, (k + 1) * classes) for k in range(3))
+    return assemble([pixels], labels, parts_, name="your images", task=Task.CLASSIFICATION, input_names=("x",),
+                    description="your zip of image folders, one folder per class", num_classes=classes,
+                    class_names=[str(c) for c in range(classes)])
+
+
+def own_data(kind: str) -> Any:
+    from data.images import prepare_image_zip
+    from data.userdata import prepare_csv
+
+    return prepare_csv if kind == "csv" else prepare_image_zip
