@@ -28,8 +28,6 @@ from codegen.source import CodegenError, ModelSource, literal
 from training.config import SettingsError, TrainConfig
 from training.settings import Kind, Setting, script_settings, setting
 
-EVAL_BATCH = 1024  # training.engine.EVAL_BATCH, checked by a test
-
 
 @dataclass(frozen=True)
 class ScriptPlan:
@@ -141,6 +139,8 @@ def _carried(plan: ScriptPlan) -> tuple[Any, Any]:
 
 
 def _settings_section(plan: ScriptPlan) -> str:
+    from training.engine import EVAL_BATCH
+
     config, task = plan.config, plan.plan
     shown = {s.name: getattr(config, s.name) for s in script_settings()}
     fixed = {"task": task.task, "loss": task.loss, "output_kind": task.output_kind, "num_classes": task.num_classes,
