@@ -12,6 +12,7 @@ import copy
 import io
 import json
 import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -174,10 +175,10 @@ def read_label(data: bytes, fmt: Format | str) -> str | None:
 
             props = onnx.load_from_string(data).metadata_props
             return next((p.value for p in props if p.key == LABEL_KEY), None)
-        if fmt is Format.TORCHSCRIPT:
-            extra = {LABEL_KEY: ""}
-            torch.jit.load(io.BytesIO(data), map_location="cpu", _extra_files=extra)
-            return extra[LABEL_KEY].decode() if isinstance(extra[LABEL_KEY], bytes) else extra[LABEL_KEY] or None
+        if fmt is Format.TORCHSCRIPT:  # a zip: its extra files are read as text, nothing of it is loaded or run
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                name = next((n for n in archive.namelist() if n.endswith(f"/extra/{LABEL_KEY}")), None)
+                return archive.read(name).decode("utf-8") or None if name else None
     except Exception as err:  # noqa: BLE001 - any reader's failure means "not such a file"
         raise ExportError([f"not a readable {fmt.value} file: {_first_line(err)}"]) from None
     raise ExportError([f"{fmt.value} files carry no weights label"])

@@ -454,7 +454,9 @@ SOURCES = sorted([*REPO.glob("builder/**/*.py"), *REPO.glob("codegen/**/*.py"), 
 FORBIDDEN_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "marshal", "shelve", "joblib"}
 # The one documented place that executes code: the generated model module, imported after codegen.safety's
 # AST gate (codegen/loader.py). Nothing else may run code it was given.
-EXEC_ALLOWED = {("codegen/loader.py", "exec_module")}
+# The importer runs a model file the user points at (`layerlab import model.py:Class`, or the app's .py upload,
+# offered only when the app serves one person on their own machine): their own code, on their own machine.
+EXEC_ALLOWED = {("codegen/loader.py", "exec_module"), ("builder/importer/source_file.py", "exec_module")}
 
 
 def _call_name(call: ast.Call) -> tuple[str, str]:
