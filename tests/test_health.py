@@ -91,7 +91,7 @@ def test_dead_relus_are_found_and_leaky_relu_replaces_them():
     model(torch.randn(16, 2)).sum().backward()
     monitor.after_step(model, 1, 2, 1.0)
     warning = monitor.log.warnings["act1:dead_relu"]
-    assert warning.message.startswith("100% of ‘act1’'s units gave 0")
+    assert warning.message.startswith("100% of the units of ‘act1’ gave 0")
     assert warning.fix.label == "Replace ‘act1’ with LeakyReLU"
     fixed = warning.fix.apply(graph)
     assert fixed.node("act1").type == "LeakyReLU" and fixed.edges == graph.edges
@@ -155,6 +155,6 @@ def test_health_warnings_show_on_their_canvas_node():
 
     graph = _chain(1, "ReLU", width=8)
     nodes, _, _ = canvas_elements(graph, validate(graph))
-    marked = {n["id"]: n for n in with_health(nodes, {"act1": ["Dead ReLUs: 100% of ‘act1’'s units gave 0"]})}
+    marked = {n["id"]: n for n in with_health(nodes, {"act1": ["Dead ReLUs: 100% of the units of ‘act1’ gave 0"]})}
     assert marked["act1"]["status"] == "warning" and marked["act1"]["lines"][1][0][1].startswith("⚠ Dead ReLUs")
     assert marked["fc1"] == next(n for n in nodes if n["id"] == "fc1")  # the others are untouched

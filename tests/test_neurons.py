@@ -59,7 +59,7 @@ def test_tiles_are_laid_out_by_layer_with_gaps_and_each_scaled_to_one():
             LayerMaps("b", np.ones((10, 4, 4)) * 3)]
     canvas, titles = tiled(maps)
     step = 4 + GAP
-    assert canvas.shape == (2 * step, (2 + 8) * step + 2 * step)  # b needs 2 rows of 8
+    assert canvas.shape == (3 * step, (2 + 4) * step + 2 * step)  # b needs 3 rows of 4
     assert np.nanmax(np.abs(canvas)) == 1.0 and np.isnan(canvas[4, 0])
     assert [t[0] for t in titles] == ["a", "b"]
     fig = neurons_figure(NeuronMaps(tuple(maps), epoch=3))

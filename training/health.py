@@ -35,6 +35,7 @@ RECTIFIERS = (nn.ReLU, nn.ReLU6)
 SQUASHERS = {nn.Sigmoid: "Sigmoid", nn.Tanh: "Tanh"}
 DEAD_SHARE = 0.5  # a ReLU with more of its units never active on a batch is "dying"
 SATURATED_SHARE = 0.6  # a sigmoid/tanh with more of its outputs within 0.02 of a limit is saturated
+SATURATED_EPOCHS = 3  # ... in its first epochs: later, a trained tanh net often sits at its limits on purpose
 VANISHED = 1e-4  # a layer's gradient this small next to the largest layer's has vanished
 EXPLODED = 1e3  # a layer's gradient this large next to its weights has exploded
 DIVERGED = 1.5  # a loss whose recent median is this many times the first step's diverges
@@ -252,7 +253,7 @@ class HealthMonitor:
             if "dead" in stats and stats["dead"] >= DEAD_SHARE:
                 self._warn(node, "dead_relu", dead_message(node, stats["dead"]), sample.step, epoch,
                            HealthFix(f"Replace ‘{node}’ with LeakyReLU", edit=lambda g, n=node: to_leaky(g, [n])))
-            if "saturated" in stats and stats["saturated"] >= SATURATED_SHARE:
+            if "saturated" in stats and stats["saturated"] >= SATURATED_SHARE and epoch <= SATURATED_EPOCHS:
                 self._warn(node, "saturated", saturated_message(node, stats["saturated"]), sample.step, epoch,
                            batchnorm_fix(self.graph, [node]))
         self._judge_gradients(sample, epoch)
@@ -331,12 +332,12 @@ def _histogram(values: torch.Tensor) -> Histogram:
 
 # -- words ------------------------------------------------------------------------------------------------
 def dead_message(node: str, share: float) -> str:
-    return (f"{share:.0%} of ‘{node}’'s units gave 0 for every example of a batch: dead ReLUs pass no gradient "
+    return (f"{share:.0%} of the units of ‘{node}’ gave 0 for every example of a batch: dead ReLUs pass no gradient "
             "and stop learning. LeakyReLU keeps a small slope below 0, so they can come back.")
 
 
 def saturated_message(node: str, share: float) -> str:
-    return (f"{share:.0%} of ‘{node}’'s outputs sit at its limits, where its slope is almost 0: the layers "
+    return (f"{share:.0%} of the outputs of ‘{node}’ sit at its limits, where its slope is almost 0: the layers "
             "before it hardly learn. Normalising its input (BatchNorm) keeps it in its steep middle.")
 
 
@@ -349,7 +350,7 @@ def vanishing_message(node: str, ratio: float, squashers: int) -> str:
 
 
 def exploding_message(node: str, grad: float, weight: float) -> str:
-    return (f"‘{node}’'s gradient ({grad:.3g}) is over {EXPLODED:g}× its weights ({weight:.3g}): one step can "
+    return (f"The gradient of ‘{node}’ ({grad:.3g}) is over {EXPLODED:g}× its weights ({weight:.3g}): one step can "
             "throw them far away. Clipping the gradient's norm bounds each step.")
 
 

@@ -97,6 +97,9 @@ def render_health(run: Any, key: str = "health") -> None:
         if not log.samples:
             st.caption("The first statistics come after the first step.")
             return
+        # Off by default: redrawn twice a second, these charts cost the live view more than all the rest.
+        if not st.toggle("Per-layer norms and histograms", key=f"{key}_charts"):
+            return
         st.plotly_chart(norms_figure(log), key=f"{key}_norms")
         st.caption(f"Sampled at {len(log.samples)} steps; the statistics took {log.seconds:.2f} s "
                    "(kept under 2 % of the training time).")

@@ -26,7 +26,7 @@ from ui import charts
 RESOLUTION = 24  # points per side of each tile
 INTERVAL = 0.3  # seconds between recomputations in the worker
 MAX_UNITS = 32  # tiles drawn per layer
-TILE_COLUMNS = 8  # tiles per row within a layer's block
+TILE_COLUMNS = 4  # tiles per row within a layer's block: layers side by side stay near square
 GAP = 1  # NaN rows/columns between tiles
 SCALE = [[0.0, "#c0392b"], [0.5, "#f7f7f7"], [1.0, "#2166ac"]]  # negative red, 0 white, positive blue
 
@@ -102,7 +102,7 @@ def tiled(layers: list[LayerMaps] | tuple[LayerMaps, ...]) -> tuple[np.ndarray, 
             scale = float(np.nanmax(np.abs(tile))) or 1.0
             r, c = divmod(k, TILE_COLUMNS)
             canvas[r * step: r * step + size, left + c * step: left + c * step + size] = tile / scale
-        titles.append((layer.node, left + width * step / 2, rows * step))
+        titles.append((layer.node, left + width * step / 2, -GAP))  # above the block (the y axis is reversed)
         left += width * step + 2 * step
     return canvas, titles
 
@@ -115,8 +115,8 @@ def neurons_figure(maps: NeuronMaps) -> go.Figure:
         fig.add_annotation(x=x, y=y, text=f"<b>{node}</b>", showarrow=False, yanchor="bottom", font=dict(size=12))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x", autorange="reversed")
-    height = 60 + 3 * canvas.shape[0]
-    fig.update_layout(title=f"Every hidden unit over the input plane · epoch {maps.epoch}", height=max(220, height),
+    height = 90 + 520 * canvas.shape[0] / canvas.shape[1]  # the tiles fill a ~520 px wide plot
+    fig.update_layout(title=f"Every hidden unit over the input plane · epoch {maps.epoch}", height=int(height),
                       margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white")
     return fig
 
