@@ -97,7 +97,7 @@ def test_an_error_inside_shows_on_the_instance_and_on_the_opened_layer(resnet: G
         resnet.definitions["BasicBlock"], graph=set_param(inside(resnet, "BasicBlock"), "conv1", "stride", 1))})
     result = validate(broken)
     face = text(node_face(broken.node("layer2"), result.nodes["layer2"], broken))
-    assert "✖ 1 inside" in face[0] and face[1].startswith("✖ layer2[0] › add")
+    assert "✖ inside" in face[0] and face[1].startswith("✖ layer2[0] › add")
     view = block_view(broken, result, LAYER2)
     (issue,) = view.result.nodes["add"].issues
     assert issue.node == "add" and issue.inner == "layer2.0.add" and issue.message.startswith("Add")
@@ -135,7 +135,7 @@ def test_fixed_values_typed_over_a_reference_are_typed() -> None:
 def test_an_instance_face_reads_name_repeat_shapes_size_and_parameters(resnet: Graph) -> None:
     result = validate(resnet)
     lines = text(node_face(resnet.node("layer2"), result.nodes["layer2"], resnet))
-    assert lines == ["BasicBlocklayer2×2", "planes 128 · s 2 · downsample", "64×56×56→128×28×28525.6 K"]
+    assert lines == ["layer2×2525.6 K", "BasicBlock · planes 128 · s 2 · downsample", "64×56×56→128×28×28"]
     nodes, _, _ = canvas_elements(resnet, result)
     assert len(nodes) <= 15 and sum(1 for n in nodes if n.get("block")) == 4
     view = block_view(resnet, result, (Step("layer2", "BasicBlock", 1),))

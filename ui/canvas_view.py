@@ -88,30 +88,37 @@ def _note(info: NodeInfo) -> Segment | None:
 def node_face(node: Node, info: NodeInfo, graph: Graph | None = None, off: str | None = None) -> list[list[Segment]]:
     """The three lines a node shows. Extend here (a badge, ×N for a repeated block) and nowhere else.
 
-    A block made of blocks: ×N when repeated, a ✖ badge when a layer inside it is wrong, its own parameters, and
-    input → output shape (a block is read by what it does to the shape). A block's input Port reads as an input.
-    ``off``: why the open copy leaves this layer out (a ``when`` switch that is false)."""
+    ``off``: why the open copy of a block leaves this layer out (a ``when`` switch that is false)."""
     if node.type == PORT:
         return [[("ll-type", "input"), ("ll-id", node.id)], [("ll-note", "enters the block here")],
                 [("ll-shape", f"→ {short_shape(info.output)}")]]
+    if graph is not None and node.type in graph.definitions:
+        return instance_face(node, info, graph)
     title: list[Segment] = [("ll-type", node.type), ("ll-id", node.id)]
-    repeat = getattr(node, "repeat", 1) or 1
-    if repeat > 1:
-        title.append(("ll-badge", f"×{repeat}"))
-    instance = graph is not None and node.type in graph.definitions
-    inside = sum(1 for i in info.issues if i.inner and i.severity is Severity.ERROR)
-    if instance and inside:
-        title.append(("ll-badge-bad", f"✖ {inside} inside"))
     if off:
         return [title, [("ll-note", clip(off, NOTE_CHARS + 2))], [("ll-shape", f"→ {short_shape(info.output)}")]]
-    middle = _note(info) or ("ll-params", key_params(node, info, graph) or " ")
+    middle = _note(info) or ("ll-params", key_params(node, info) or " ")
     last: list[Segment] = [("ll-shape", f"→ {short_shape(info.output)}")]
-    if instance:
-        last = [("ll-shape", f"{_input_shape(info)}→{short_shape(info.output)}")]
     if info.param_count:
-        last.append(("ll-size", f"{human_count(info.param_count)} params" if not instance
-                     else human_count(info.param_count)))
+        last.append(("ll-size", f"{human_count(info.param_count)} params"))
     return [title, [middle], last]
+
+
+def instance_face(node: Node, info: NodeInfo, graph: Graph) -> list[list[Segment]]:
+    """A block made of blocks in 150 px: its name, ×N, a ✖ when a layer inside is wrong and its size; its type and
+    own parameters (or the first problem); input → output shape, since a block is read by what it does to it."""
+    title: list[Segment] = [("ll-type", node.id)]
+    if node.repeat > 1:
+        title.append(("ll-badge", f"×{node.repeat}"))
+    if any(i.inner and i.severity is Severity.ERROR for i in info.issues):
+        title.append(("ll-badge-bad", "✖ inside"))
+    if info.param_count:
+        title.append(("ll-size", human_count(info.param_count)))
+    params = key_params(node, info, graph)
+    middle = [_note(info) or ("ll-kind", node.type)]
+    if params and middle[0][0] == "ll-kind":
+        middle.append(("ll-params", f" · {params}"))
+    return [title, middle, [("ll-shape ll-io", f"{_input_shape(info)}→{short_shape(info.output)}")]]
 
 
 def _input_shape(info: NodeInfo) -> str:

@@ -89,18 +89,38 @@ const LLEdge = memo((props) => {
 const nodeTypes = { ll: LLNode };
 const edgeTypes = { ll: LLEdge };
 
-function toNodes(args) {
-  return args.nodes.map((n) => ({
-    id: n.id, type: "ll", position: { x: n.x, y: n.y },
-    selected: n.id === args.selected || (args.selection || []).includes(n.id),
+// Python sends every node of a drawing; those it did not change keep their objects here, so React Flow redraws
+// only the nodes and edges that changed (a palette click redraws one node, not fifty).
+function reuse(cache, items, make) {
+  const next = new Map();
+  const out = items.map((item) => {
+    const key = JSON.stringify(item);
+    const old = cache.get(item.id);
+    const made = old && old.key === key ? old.made : make(item);
+    next.set(item.id, { key, made });
+    return made;
+  });
+  return [out, next];
+}
+
+const picked = (args) => new Set([args.selected, ...(args.selection || [])].filter(Boolean));
+
+function toNodes(args, cache) {
+  const chosen = picked(args);
+  const [parts, next] = reuse(cache.current, args.nodes, (n) => ({
     data: { lines: n.lines, hasIn: n.in, hasOut: n.out, readOnly: args.readOnly, block: !!n.block },
-    className: `ll-node ll-${n.status}${n.block ? " ll-block" : ""}`, style: { borderColor: n.colour, width: args.nodeW, height: args.nodeH },
+    className: `ll-node ll-${n.status}${n.block ? " ll-block" : ""}`,
+    style: { borderColor: n.colour, width: args.nodeW, height: args.nodeH },
+  }));
+  cache.current = next;
+  return args.nodes.map((n, i) => ({
+    id: n.id, type: "ll", position: { x: n.x, y: n.y }, selected: chosen.has(n.id), ...parts[i],
     draggable: !args.readOnly, connectable: !args.readOnly, selectable: !args.readOnly, deletable: false,
   }));
 }
 
-function toEdges(args) {
-  return args.edges.map((e) => {
+function toEdges(args, cache) {
+  const [edges, next] = reuse(cache.current, args.edges, (e) => {
     const colour = e.bad ? "#dc2626" : "#64748b";
     return {
       id: e.id, source: e.s, target: e.t, type: "ll", deletable: false, focusable: !args.readOnly,
@@ -110,6 +130,8 @@ function toEdges(args) {
               centred: e.centred },
     };
   });
+  cache.current = next;
+  return edges;
 }
 
 // ---- small menus (right click) ----
@@ -185,8 +207,9 @@ function fitAll(flow, args, [w, h]) {
 
 // ---- the canvas ----
 function Canvas({ args }) {
-  const [nodes, setNodes] = useState(() => toNodes(args));
-  const [edges, setEdges] = useState(() => toEdges(args));
+  const nodeCache = useRef(new Map()), edgeCache = useRef(new Map());
+  const [nodes, setNodes] = useState(() => toNodes(args, nodeCache));
+  const [edges, setEdges] = useState(() => toEdges(args, edgeCache));
   const [menu, setMenu] = useState(null);
   const rev = useRef(args.rev);
   const wrapper = useRef(null);
@@ -194,9 +217,14 @@ function Canvas({ args }) {
   useEffect(() => { // a new drawing from Python replaces whatever the canvas showed (optimistic edits too)
     if (rev.current === args.rev) return;
     rev.current = args.rev;
-    setNodes(toNodes(args));
-    setEdges(toEdges(args));
+    setNodes(toNodes(args, nodeCache));
+    setEdges(toEdges(args, edgeCache));
   }, [args.rev]);
+  const selectedKey = [...picked(args)].join("\n");
+  useEffect(() => { // Python chose the selection without a new drawing (an issue clicked, a node renamed)
+    const chosen = picked(args);
+    setNodes((ns) => ns.map((n) => (n.selected === chosen.has(n.id) ? n : { ...n, selected: chosen.has(n.id) })));
+  }, [selectedKey]);
   useViewRules(args, nodes);
 
   const onNodesChange = useCallback((changes) => {
@@ -230,6 +258,7 @@ function Canvas({ args }) {
         setMenu(null);
         setNodes((ns) => ns.map((n) => (n.selected ? { ...n, selected: false } : n)));
         setEdges((es) => es.map((e) => (e.selected ? { ...e, selected: false } : e)));
+        chosen.current = [];
         if (args.selected || (args.selection || []).length) emit("select", { node: null });
       }
     };
@@ -251,12 +280,27 @@ function Canvas({ args }) {
   const onNodeDragStop = useCallback((_ev, _node, dragged) => {
     emit("move", { positions: Object.fromEntries(dragged.map((n) => [n.id, [n.position.x, n.position.y]])) });
   }, []);
-  // Several nodes selected together (Shift+click, Shift+drag a box): Python hears the set, to offer "Group".
-  const onSelectionChange = useCallback(({ nodes: picked }) => {
-    const ids = picked.map((n) => n.id).sort();
-    const known = [...(args.selection || [])].sort();
-    if (ids.length > 1 && ids.join("\n") !== known.join("\n")) emit("select", { node: null, nodes: ids });
-  }, [args.selection]);
+  // Several nodes selected together, for "Group into a block": Shift/Ctrl/Cmd+click toggles a node, Shift+drag on
+  // the pane selects a box. The click's own modifier keys decide (not React Flow's key listener, which misses a
+  // Shift pressed while the page outside this frame had the focus); Python hears the set once per change.
+  const chosen = useRef([]);
+  useEffect(() => {
+    chosen.current = (args.selection || []).length ? [...args.selection] : args.selected ? [args.selected] : [];
+  }, [args.rev, args.selected, args.selection]);
+  const report = useCallback((ids) => {
+    chosen.current = ids;
+    setNodes((ns) => ns.map((n) => (n.selected === ids.includes(n.id) ? n : { ...n, selected: ids.includes(n.id) })));
+    if (ids.length > 1) emit("select", { node: null, nodes: [...ids].sort() });
+    else emit("select", { node: ids[0] || null });
+  }, []);
+  const toggle = useCallback((id) => {
+    const was = chosen.current;
+    report(was.includes(id) ? was.filter((x) => x !== id) : [...was, id]);
+  }, [report]);
+  const onSelectionEnd = useCallback(() => {
+    const ids = flow.getNodes().filter((n) => n.selected).map((n) => n.id);
+    if (ids.length > 1) report(ids);
+  }, [flow, report]);
   const ro = args.readOnly;
   const many = (ev) => ev.shiftKey || ev.metaKey || ev.ctrlKey;
 
@@ -268,16 +312,22 @@ function Canvas({ args }) {
         onConnect={ro ? undefined : onConnect} onNodeDragStop={ro ? undefined : onNodeDragStop}
         onNodeClick={ro ? undefined : (ev, n) => {
           setMenu(null);
-          if (!many(ev) && (n.id !== args.selected || (args.selection || []).length)) emit("select", { node: n.id });
+          if (many(ev)) { toggle(n.id); return; }
+          chosen.current = [n.id];
+          if (n.id !== args.selected || (args.selection || []).length) emit("select", { node: n.id });
         }}
         onNodeDoubleClick={ro ? undefined : (_e, n) => { if (n.data.block) emit("open", { node: n.id }); }}
-        onSelectionChange={ro ? undefined : onSelectionChange}
+        onSelectionEnd={ro ? undefined : onSelectionEnd}
         onEdgeClick={() => setMenu(null)}
-        onPaneClick={() => { setMenu(null); if (args.selected || (args.selection || []).length) emit("select", { node: null }); }}
+        onPaneClick={() => {
+          setMenu(null);
+          chosen.current = [];
+          if (args.selected || (args.selection || []).length) emit("select", { node: null });
+        }}
         onNodeContextMenu={ro ? undefined : (ev, n) => setMenu({ ...menuAt(ev), node: n.id, block: n.data.block })}
         onEdgeContextMenu={ro ? undefined : (ev, e) => setMenu({ ...menuAt(ev), edge: e.id })}
         onPaneContextMenu={ro ? undefined : (ev) => setMenu({ ...menuAt(ev), ...xy(flow, ev) })}
-        deleteKeyCode={null} selectionKeyCode={ro ? null : "Shift"} multiSelectionKeyCode={ro ? null : "Shift"}
+        deleteKeyCode={null} selectionKeyCode={ro ? null : "Shift"} multiSelectionKeyCode={null}
         nodesDraggable={!ro} nodesConnectable={!ro} elementsSelectable={!ro}
         minZoom={args.minZoom} maxZoom={2} onlyRenderVisibleElements={nodes.length > 120}
         proOptions={{ hideAttribution: true }} zoomOnDoubleClick={false}>
@@ -306,9 +356,23 @@ function frameHeight(args) {
   }
 }
 
+// Python leaves out `nodes` and `edges` (null) when this canvas holds that `rev` already. A canvas mounted afresh
+// that gets no drawing asks for one, once per rev.
+function useDrawing(render) {
+  const drawing = useRef({ rev: null, nodes: [], edges: [] });
+  const asked = useRef(null);
+  if (render && render.nodes) drawing.current = { rev: render.rev, nodes: render.nodes, edges: render.edges };
+  const missing = !!render && !render.nodes && drawing.current.rev !== render.rev;
+  useEffect(() => {
+    if (missing && asked.current !== render.rev) { asked.current = render.rev; emit("resend"); }
+  });
+  return missing ? null : drawing.current;
+}
+
 function App() {
   const [render, setRender] = useState(null);
   const [height, setHeight] = useState(null);
+  const drawing = useDrawing(render);
   useEffect(() => {
     const onMessage = (ev) => { if (ev.data && ev.data.type === "streamlit:render") setRender(ev.data.args); };
     window.addEventListener("message", onMessage);
@@ -323,8 +387,12 @@ function App() {
     return () => window.parent.removeEventListener("resize", fit);
   }, [render && render.height, render && render.fill]);
   useEffect(() => { if (height) post("streamlit:setFrameHeight", { height }); }, [height]);
-  if (!render || !height) return null;
-  return <ReactFlowProvider><Canvas args={{ ...render, height }} /></ReactFlowProvider>;
+  if (!render || !height || !drawing) return null;
+  return (
+    <ReactFlowProvider>
+      <Canvas args={{ ...render, nodes: drawing.nodes, edges: drawing.edges, height }} />
+    </ReactFlowProvider>
+  );
 }
 
 createRoot(document.getElementById("root")).render(<App />);
