@@ -20,6 +20,7 @@ from builder.settings import settings
 from training.config import TrainConfig
 from training.health import monitor_for
 from ui import neurons, train_data
+from ui.compare import render_compare
 from ui.health_view import render_health
 from ui.run_manager import RunHandle, get_manager, session_alive
 from ui.runs_panel import LOADED_RUN, render_runs_panel
@@ -78,6 +79,7 @@ def render_train_panel(
     ready = not live and dataset is not None and config is not None
     ready = ready and fit_section(graph, result, dataset, config, on_fix, key)
     _controls(graph, dataset, config, ready, live, key)
+    render_compare(graph, dataset, config, ready, lambda c: start_run(graph, dataset, c), key=f"{key}_compare")
     loaded = st.session_state.get(LOADED_RUN)
     if run is not None and (live or not loaded):
         _run_section(run, key)
