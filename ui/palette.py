@@ -53,7 +53,7 @@ def _library_section(query: str) -> None:
     with st.expander(f"Blocks made of blocks ({len(found)})", expanded=bool(query)):
         st.caption("Open one on the canvas (double-click) to see and edit its inside.")
         for block in found:
-            st.button(block.name, key=f"palette_lib_{block.name}", help=block.doc, width="stretch",
+            st.button(block.name, key=f"library_{block.name}", help=block.doc, width="stretch",
                       on_click=state.edit, args=(add_library_instance, block.name), kwargs={"after": state.selected()})
 
 
