@@ -119,13 +119,15 @@ def token_examples(dataset: Any, n: int = 5) -> list[dict[str, str]]:
 
 
 # ---- loading --------------------------------------------------------------------------------------------
-def load_choice(choice: DataChoice, seed: int) -> tuple[Any, str | None]:
-    """(dataset, None) or (None, a message for the user). Loads once per choice and session."""
-    key = (*choice.key, seed)
+def load_choice(choice: DataChoice, seed: int, fractions: tuple[float, float] | None = None
+                ) -> tuple[Any, str | None]:
+    """(dataset, None) or (None, a message for the user). Loads once per choice, seed and split, per session.
+    ``fractions``: the validation and test shares (the settings val_fraction and test_fraction)."""
+    key = (*choice.key, seed, fractions)
     cached = st.session_state.get(_STATE)
     if cached and cached[0] == key:
         return cached[1], cached[2]
-    dataset, error = load_data(choice, seed)
+    dataset, error = load_data(choice, seed, fractions)
     st.session_state[_STATE] = (key, dataset, error)
     return dataset, error
 
@@ -137,24 +139,26 @@ def loaded_dataset() -> Any:
     return cached[1] if cached else None
 
 
-def load_data(choice: DataChoice, seed: int) -> tuple[Any, str | None]:
+def load_data(choice: DataChoice, seed: int, fractions: tuple[float, float] | None = None
+              ) -> tuple[Any, str | None]:
     """Load without caching: (dataset, None), or (None, the loader's message for the user)."""
     from data.datasets import DatasetError, load_dataset
 
+    split = {} if fractions is None else {"fractions": fractions}  # the same split the exported script makes
     try:
         if choice.name == UPLOAD_CSV:
             from data.userdata import load_csv
 
             return load_csv(
-                choice.upload, choice.target, seed=seed, name=f"csv:{choice.filename}", **choice.options
+                choice.upload, choice.target, seed=seed, name=f"csv:{choice.filename}", **split, **choice.options
             ), None
         if choice.name == UPLOAD_ZIP:
             from data.userdata import load_image_zip
 
             return load_image_zip(
-                choice.upload, seed=seed, name=f"zip:{choice.filename}", **choice.options
+                choice.upload, seed=seed, name=f"zip:{choice.filename}", **split, **choice.options
             ), None
-        return load_dataset(choice.name, seed=seed, **choice.options), None
+        return load_dataset(choice.name, seed=seed, **split, **choice.options), None
     except DatasetError as err:
         return None, str(err)
 

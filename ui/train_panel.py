@@ -135,7 +135,8 @@ def _data_section(graph: Any, values: dict[str, Any]) -> Any:
     values.update(dataset=choice.filename or choice.name, dataset_options=dict(choice.options),
                   target=choice.target or "")
     with st.spinner("Loading the data…"):
-        dataset, error = train_data.load_choice(choice, int(pending(values, "seed")))
+        split = (float(pending(values, "val_fraction")), float(pending(values, "test_fraction")))
+        dataset, error = train_data.load_choice(choice, int(pending(values, "seed")), split)
     if error:
         st.error(error)
         return None
