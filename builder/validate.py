@@ -375,7 +375,9 @@ def _fold_blockers(graph: Graph, expansion: Expansion, flat: ValidationResult, i
 
 
 def _inside(instance: str, label: str, issue: Issue) -> Issue:
-    return Issue(instance, f"{label}: {issue.message}", code=issue.code, severity=issue.severity,
+    """An inner layer's issue on its instance; ``inner`` and ``edge`` keep the flat ids (``layer2.0.conv1``) that
+    ``builder.block_edits.fix_inside`` turns back into the block's own ids."""
+    return Issue(instance, f"{label}: {issue.message}", code=issue.code, severity=issue.severity, edge=issue.edge,
                  fix=issue.fix, inner=issue.node)
 
 
