@@ -6,103 +6,25 @@ issues. It raises only on programmer errors; every user mistake becomes an ``Iss
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from enum import Enum
 from typing import Any
 
 import networkx as nx
 
-from builder.blocks import Expansion, block_for, expand
-from builder.catalog import BlockError, Fix, TensorSpec, get_block
+from builder.blocks import expand
+from builder.catalog import BlockError, Fix, get_block
 from builder.catalog.registry import BlockSpec, Resolved
+from builder.fold import fold
 from builder.graph import Edge, Graph, Node
 from builder.ports import PortProblem, assign_ports
+from builder.results import Issue, NodeInfo, Severity, ValidationResult
 from builder.settings import settings
+
+__all__ = ["Issue", "NodeInfo", "Severity", "ValidationResult", "human_count", "validate"]
 
 # The default of LAYERLAB_MAX_PARAMS: a design above the limit in force (builder.settings) is refused here,
 # from closed-form counts, before any tensor is allocated.
 MAX_PARAMS = 1_000_000_000
 MAX_ACTIVATION_VALUES = 2**31 - 1  # per sample, per tensor: beyond torch's int32 indexing on many kernels
-
-
-class Severity(str, Enum):
-    ERROR = "error"
-    WARNING = "warning"
-
-
-@dataclass(frozen=True)
-class Issue:
-    node: str | None  # None for graph-level issues (no Input, model too large)
-    message: str
-    code: str = "shape"  # shape | cycle | no_input | unconnected | ports | size | unused
-    severity: Severity = Severity.ERROR
-    edge: tuple[str, str] | None = None
-    fix: Fix | None = None
-    inner: str | None = None  # inside a block: the flat id of the inner node at fault ("layer2.0.conv1")
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"node": self.node, "message": self.message, "code": self.code,
-                               "severity": self.severity.value}
-        if self.inner:
-            out["inner"] = self.inner
-        if self.edge:
-            out["edge"] = {"source": self.edge[0], "target": self.edge[1]}
-        if self.fix:
-            out["fix"] = {"label": self.fix.label, "action": self.fix.action, "args": dict(self.fix.args)}
-        return out
-
-
-@dataclass
-class NodeInfo:
-    id: str
-    type: str
-    output: TensorSpec | None = None
-    inputs: dict[str, Any] = field(default_factory=dict)  # port -> TensorSpec or list for variadic ports
-    sources: dict[str, list[str]] = field(default_factory=dict)  # port -> source node ids, in order
-    params: Resolved = field(default_factory=dict)  # defaults filled and inferred sizes resolved
-    param_count: int = 0
-    macs: int = 0
-    issues: list[Issue] = field(default_factory=list)
-    blocked_by: str | None = None  # the upstream node whose problem stops this one
-
-    @property
-    def ok(self) -> bool:
-        return self.output is not None
-
-
-@dataclass
-class ValidationResult:
-    graph: Graph
-    nodes: dict[str, NodeInfo]
-    issues: list[Issue]
-    order: list[str]  # topological order of the nodes that have a shape
-    # Designs with blocks made of blocks: the expanded design and its validation (what codegen and torch see).
-    flat: ValidationResult | None = None
-    expansion: Expansion | None = None
-
-    @property
-    def leaves(self) -> ValidationResult:
-        """The result over plain layers only: the flat one for a design with blocks, else this one."""
-        return self.flat or self
-
-    @property
-    def errors(self) -> list[Issue]:
-        return [i for i in self.issues if i.severity is Severity.ERROR]
-
-    @property
-    def valid(self) -> bool:
-        return not self.errors
-
-    @property
-    def total_params(self) -> int:
-        return sum(info.param_count for info in self.nodes.values())
-
-    def edge_shape(self, edge: Edge) -> TensorSpec | None:
-        info = self.nodes.get(edge.source)
-        return info.output if info else None
-
-    def outputs(self) -> list[str]:
-        return [n.id for n in self.graph.sinks()]
 
 
 def validate(graph: Graph, max_params: int | None = None) -> ValidationResult:
@@ -114,7 +36,7 @@ def validate(graph: Graph, max_params: int | None = None) -> ValidationResult:
         return _validate_flat(graph, max_params)
     expansion = expand(graph)
     flat = _validate_flat(expansion.flat, max_params)
-    return _fold(graph, expansion, flat)
+    return fold(graph, expansion, flat)
 
 
 def _validate_flat(graph: Graph, max_params: int | None = None) -> ValidationResult:
@@ -126,7 +48,7 @@ def _validate_flat(graph: Graph, max_params: int | None = None) -> ValidationRes
         issues.append(Issue(None, f"the graph has {len(infos):,} blocks; the limit is {limits.max_nodes:,} "
                                   "(LAYERLAB_MAX_NODES)", code="size"))
         return ValidationResult(graph, infos, issues, [])
-    dag = _digraph(graph)
+    dag = digraph(graph)
     on_cycle = _report_cycles(dag, infos)
     _report_topology(graph, dag, infos, issues)
     # One pass over the edges instead of graph.node()/in_edges() per node: those are O(N) each (O(N²) in all).
@@ -153,7 +75,7 @@ def _topological_order(graph: Graph, dag: nx.DiGraph, on_cycle: set[str]) -> lis
     return list(nx.lexicographical_topological_sort(dag, key=position.__getitem__))
 
 
-def _digraph(graph: Graph) -> nx.DiGraph:
+def digraph(graph: Graph) -> nx.DiGraph:
     dag = nx.DiGraph()
     dag.add_nodes_from(graph.node_ids)
     dag.add_edges_from(e.key for e in graph.edges)
@@ -306,104 +228,3 @@ def human_count(n: int) -> str:
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return str(n)
-
-
-def _fold(graph: Graph, expansion: Expansion, flat: ValidationResult) -> ValidationResult:
-    """The design-level result: plain nodes as validated, each instance summing the copies inside it."""
-    infos = {n.id: NodeInfo(n.id, n.type) for n in graph.nodes}
-    members: dict[str, list[str]] = {n.id: [] for n in graph.nodes}
-    for flat_id, place in expansion.origin.items():
-        members[place.top].append(flat_id)
-    for node in graph.nodes:
-        info = infos[node.id]
-        if node.type not in graph.definitions:
-            if node.id in flat.nodes:  # absent when an instance upstream could not be expanded
-                infos[node.id] = _renamed(flat.nodes[node.id], expansion)
-            continue
-        inner = [flat.nodes[f] for f in members[node.id]]
-        info.param_count = sum(i.param_count for i in inner)
-        info.macs = sum(i.macs for i in inner)
-        info.params = {**graph.definitions[node.type].defaults(), **node.params}
-        output = expansion.outputs.get(node.id)
-        info.output = flat.nodes[output].output if output in flat.nodes else None
-        for message in expansion.problems.get(node.id, []):
-            info.issues.append(Issue(node.id, message, code="block"))
-        for item in inner:
-            for issue in item.issues:
-                info.issues.append(_inside(node.id, expansion.origin[item.id].label, issue))
-        _fold_sources(graph, node, info, infos)
-    _fold_blockers(graph, expansion, flat, infos)
-    _mark_blocked(graph, expansion, infos)
-    order = [n for n in _top_order(graph) if infos[n].output is not None]
-    graph_issues = [i for i in flat.issues if i.node is None or i.node not in flat.nodes]
-    node_issues = [i for n in graph.nodes for i in infos[n.id].issues]
-    return ValidationResult(graph, infos, graph_issues + node_issues, order, flat=flat, expansion=expansion)
-
-
-def _renamed(info: NodeInfo, expansion: Expansion) -> NodeInfo:
-    """A plain node's result in the design's terms: an instance's inner output id (``layer4.1.relu2``) in its
-    sources and messages becomes the instance's id (``layer4``)."""
-    tops = {flat_id: top for top, flat_id in expansion.outputs.items() if flat_id != top}
-    if not tops:
-        return info
-    sources = {port: [tops.get(s, s) for s in srcs] for port, srcs in info.sources.items()}
-    issues = []
-    for issue in info.issues:
-        message = issue.message
-        for flat_id, top in tops.items():
-            message = message.replace(f"‘{flat_id}’", f"‘{top}’")
-        edge = issue.edge and (tops.get(issue.edge[0], issue.edge[0]), issue.edge[1])
-        issues.append(replace(issue, message=message, edge=edge))
-    return replace(info, sources=sources, issues=issues)
-
-
-def _fold_blockers(graph: Graph, expansion: Expansion, flat: ValidationResult, infos: dict[str, NodeInfo]) -> None:
-    """``blocked_by`` in the design's terms: the top-level node (an instance, say) whose problem stops this one."""
-    def top(flat_id: str | None) -> str | None:
-        place = expansion.origin.get(flat_id) if flat_id else None
-        return place.top if place else flat_id
-
-    for node in graph.nodes:
-        info = infos[node.id]
-        if info.output is not None or any(i.severity is Severity.ERROR for i in info.issues):
-            info.blocked_by = None if info.output is not None else info.blocked_by
-            continue
-        members = [f for f, place in expansion.origin.items() if place.top == node.id]
-        blockers = [top(flat.nodes[f].blocked_by) for f in members if flat.nodes[f].blocked_by]
-        blockers = [b for b in blockers if b != node.id] or ([top(info.blocked_by)] if info.blocked_by else [])
-        info.blocked_by = blockers[0] if blockers else None
-
-
-def _inside(instance: str, label: str, issue: Issue) -> Issue:
-    """An inner layer's issue on its instance; ``inner`` and ``edge`` keep the flat ids (``layer2.0.conv1``) that
-    ``builder.block_edits.fix_inside`` turns back into the block's own ids."""
-    return Issue(instance, f"{label}: {issue.message}", code=issue.code, severity=issue.severity, edge=issue.edge,
-                 fix=issue.fix, inner=issue.node)
-
-
-def _fold_sources(graph: Graph, node: Node, info: NodeInfo, infos: dict[str, NodeInfo]) -> None:
-    assigned = assign_ports(block_for(graph, node.type), graph.in_edges(node.id))
-    if isinstance(assigned, PortProblem):
-        return  # the expansion reported it
-    info.sources = {port: [e.source for e in edges] for port, edges in assigned.items()}
-    info.inputs = {port: infos[srcs[0]].output for port, srcs in info.sources.items()}
-
-
-def _mark_blocked(graph: Graph, expansion: Expansion, infos: dict[str, NodeInfo]) -> None:
-    """Nodes after a broken instance: say which instance stops them instead of a confusing second error."""
-    dag = _digraph(graph)
-    for node_id in expansion.problems:
-        for later in nx.descendants(dag, node_id):
-            info = infos[later]
-            info.issues = [i for i in info.issues if i.code not in ("unconnected", "ports")]
-            if info.output is None and info.blocked_by is None:
-                info.blocked_by = node_id
-
-
-def _top_order(graph: Graph) -> list[str]:
-    dag = _digraph(graph)
-    position = {node_id: k for k, node_id in enumerate(graph.node_ids)}
-    try:
-        return list(nx.lexicographical_topological_sort(dag, key=position.__getitem__))
-    except nx.NetworkXUnfeasible:
-        return []
