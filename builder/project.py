@@ -15,13 +15,15 @@ from typing import Any
 
 from builder.catalog import all_blocks
 from builder.catalog.registry import BlockSpec
-from builder.graph import BlockParam, Container, Definition, Edge, Graph, Node
+from builder.graph import Definition, Edge, Graph, Node
 from builder.params import ParamError
 from builder.project_defs import Scope, read_definitions, read_repeat, read_when
+
+# The writer (builder.project_write) is the other half of the format: callers reach both from here.
+from builder.project_write import FORMAT_VERSION, dump_edge, dump_node, dump_project, to_json  # noqa: F401
 from builder.refs import is_ref
 from builder.settings import settings
 
-FORMAT_VERSION = 2  # version 2 adds block definitions; a design without them is still written as version 1
 # The defaults of LAYERLAB_MAX_FILE_BYTES and LAYERLAB_MAX_NODES (builder.settings); the limits in force are
 # read from the settings on each call, so a classroom server can lower them.
 MAX_FILE_BYTES = 5_000_000
@@ -356,81 +358,3 @@ def port_problem(block: BlockSpec, port: Any) -> str | None:
         return f"{block.type} has no port {port!r}; its ports: {', '.join(names)}"
     return None
 
-
-def dump_project(graph: Graph) -> dict[str, Any]:
-    """The project as a JSON-ready dict, with only the keys that carry information.
-
-    A design without block definitions is written as version 1, so the previous release still opens it."""
-    data: dict[str, Any] = {"layerlab": FORMAT_VERSION if graph.definitions else 1, "name": graph.name}
-    if graph.description:
-        data["description"] = graph.description
-    if graph.meta:
-        data["meta"] = _plain(graph.meta)
-    if graph.definitions:
-        data["definitions"] = {name: dump_definition(d) for name, d in graph.definitions.items()}
-    data["nodes"] = [dump_node(n) for n in graph.nodes]
-    data["edges"] = [dump_edge(e) for e in graph.edges]
-    return data
-
-
-def dump_node(node: Node) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": node.id, "type": node.type}
-    if node.params:
-        out["params"] = dict(node.params)
-    if node.repeat != 1:
-        out["repeat"] = node.repeat
-    if node.when is not None:
-        out["when"] = node.when
-    if node.pos is not None:
-        out["pos"] = [round(node.pos[0], 1), round(node.pos[1], 1)]
-    if node.meta:
-        out["meta"] = _plain(node.meta)
-    return out
-
-
-def dump_edge(edge: Edge) -> dict[str, Any]:
-    out = {"source": edge.source, "target": edge.target}
-    if edge.port is not None:
-        out["port"] = edge.port
-    return out
-
-
-def _plain(value: Any) -> Any:  # noqa: E302
-    """Mapping proxies and tuples back to plain JSON types."""
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def dump_definition(definition: Definition) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if definition.doc:
-        out["doc"] = definition.doc
-    out["params"] = [_dump_param(p) for p in definition.params]
-    out["output"] = definition.output
-    if definition.container is not Container.MODULE:
-        out["container"] = definition.container.value
-    out["nodes"] = [dump_node(n) for n in definition.graph.nodes]
-    out["edges"] = [dump_edge(e) for e in definition.graph.edges]
-    return out
-
-
-def _dump_param(block_param: BlockParam) -> dict[str, Any]:
-    p = block_param.param
-    out: dict[str, Any] = {"name": p.name, "kind": p.kind.value, "default": p.default}
-    for key in ("minimum", "maximum"):
-        if getattr(p, key) is not None:
-            out[key] = getattr(p, key)
-    if p.choices:
-        out["choices"] = list(p.choices)
-    if p.doc:
-        out["doc"] = p.doc
-    if block_param.first_only:
-        out["first_only"] = True
-    return out
-
-
-def to_json(graph: Graph, indent: int | None = 2) -> str:
-    return json.dumps(dump_project(graph), indent=indent, ensure_ascii=False)
