@@ -10,7 +10,8 @@ import streamlit as st
 
 from builder.edits import apply_fix
 from ui import lesson, state
-from ui.canvas import handle_event, render_canvas
+from ui.canvas import forget_drawing, handle_event, render_canvas
+from ui.fragments import WORKSPACE, sidebar_drawn, sidebar_stale
 from ui.gallery import BUILD_VIEW, VIEW_KEY, render_gallery
 from ui.header import render_header, render_issues
 from ui.inspector import render_inspector
@@ -77,15 +78,26 @@ def main() -> None:
         st.session_state[VIEW_KEY] = BUILD_VIEW if state.SHARE_PARAM in st.query_params else "Templates"
         lesson.start_from_url()
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
-    handle_event()  # the canvas's newest edit first: every panel below then shows its result
+    handle_event()  # the canvas's newest edit first (AppTest sets it directly; a browser's comes in a callback)
     if lesson.active():  # read-only: no palette, no inspector, no tabs until "Make my own copy"
         state.show_flashes()
         lesson.render_lesson()
+        forget_drawing()
         return
     with st.sidebar:
         render_palette()
         st.divider()
         render_project_io()
+    sidebar_drawn()
+    render_workspace()
+
+
+@st.fragment(key=WORKSPACE)
+def render_workspace() -> None:
+    """Header, flashes and tabs: a canvas event, an inspector edit or a palette click reruns only this (and the
+    palette's target line), not the sidebar's 80 buttons (ui.fragments says what reruns when)."""
+    if sidebar_stale():  # changed in here, shown in the sidebar too (a rename, an issue clicked): one full run
+        st.rerun(scope="app")
     render_header()
     with st.container(key="flashes"):  # always there, so the canvas below keeps its place (no remount)
         state.show_flashes()
@@ -93,6 +105,8 @@ def main() -> None:
     if build.open:
         with build:
             render_build_tab()
+    else:  # the canvas leaves the page: it gets the whole drawing when it comes back
+        forget_drawing()
     if gallery.open:
         with gallery:
             render_gallery()

@@ -136,7 +136,9 @@ def stats(values: list[float]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--skip-open", action="store_true", help="only the interactions (no 300-node opens)")
     args = parser.parse_args()
+    load_before = os.getloadavg()
     big = big_design()
     layout = []
     for _ in range(5):
@@ -163,7 +165,7 @@ def main() -> None:
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
                 page.set_default_timeout(30_000)
                 times = interactions(page, url, args.repeat)
-                opened = [open_big(page, url, design) for _ in range(3)]
+                opened = [] if args.skip_open else [open_big(page, url, design) for _ in range(3)]
                 browser.close()
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -171,11 +173,14 @@ def main() -> None:
     results = {name: stats(values) for name, values in times.items()}
     print(json.dumps({
         "design_nodes": 50, "interactions_ms": results, "target_ms": TARGET_MS,
-        "open_300_ms": stats(opened), "open_target_ms": OPEN_TARGET_MS,
+        "open_300_ms": stats(opened) if opened else None, "open_target_ms": OPEN_TARGET_MS,
         "layout_300_ms": stats(layout), "layout_target_ms": LAYOUT_TARGET_MS,
         "meets_targets": all(r["median"] <= TARGET_MS for r in results.values())
-        and statistics.median(opened) <= OPEN_TARGET_MS and statistics.median(layout) <= LAYOUT_TARGET_MS,
+        and (not opened or statistics.median(opened) <= OPEN_TARGET_MS)
+        and statistics.median(layout) <= LAYOUT_TARGET_MS,
         "cpus": os.cpu_count(), "python": platform.python_version(),
+        # 2 shared cores in development: figures taken under load are slower, say which load they had
+        "loadavg_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
     }, indent=2))
 
 

@@ -7,6 +7,10 @@ the same run. The canvas never sends its own state back, so no stale copy of it 
 
 ``rev`` tells the canvas when to replace what it shows (it may show an optimistic delete or a dashed new edge until
 then); ``fitKey`` when to fit the view (a design was opened or laid out afresh); ``focus`` which node to keep in view.
+
+Speed: the canvas lives in the workspace fragment (ui.fragments), and its callback applies the event and reruns
+only that fragment and the palette's target line. A new selection is not a new drawing, and in a fragment run a
+drawing the canvas holds already is not sent again.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 import streamlit as st
 import streamlit.components.v1 as components
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from builder.catalog import all_blocks
 from builder.graph import Graph
@@ -23,14 +28,16 @@ from builder.layout import FIT_PADDING, NODE_H, NODE_W
 from ui import state
 from ui.canvas_events import Step, apply_event
 from ui.canvas_view import canvas_elements
+from ui.fragments import redraw_design
 
 FRONTEND = Path(__file__).resolve().parent / "canvas_frontend" / "static"
 _component = components.declare_component("layerlab_canvas", path=str(FRONTEND))
 
 CANVAS_KEY = "canvas"
 HANDLED = "ll_canvas_handled"  # id of the last event applied (a component returns its last value every run)
-VIEW = "ll_canvas_view"  # (graph, selected, nodes, edges): the elements of the last drawing
+VIEW = "ll_canvas_view"  # (state.view(), nodes, edges): the elements of the last drawing
 REV = "ll_canvas_rev"
+SENT = "ll_canvas_sent"  # the rev whose nodes and edges the mounted canvas holds (not sent again)
 FIT = "ll_canvas_fit"  # (graph it was fitted for, fit key)
 MIN_HEIGHT = 420  # px: the canvas grows to the window's height below it (ui/canvas_frontend)
 BELOW = 34  # px left under the canvas for the caption
@@ -44,6 +51,9 @@ def handle_event() -> None:
     if not isinstance(event, dict) or event.get("id") is None or event.get("id") == st.session_state.get(HANDLED):
         return
     st.session_state[HANDLED] = event["id"]
+    if event.get("kind") == "resend":  # the canvas was mounted afresh and holds no drawing: send it all
+        forget_drawing()
+        return
     outcome = apply_event(state.view_graph(), state.selected(), event)  # the open block's inside, or the design
     for message in outcome.messages:
         state.flash("warning", message)
@@ -56,7 +66,14 @@ def handle_event() -> None:
     else:
         state.commit_view(outcome.graph, key=outcome.key)
         state.select(outcome.selected, outcome.selection)
-    st.session_state[REV] = st.session_state.get(REV, 0) + 1  # replace any optimistic change on the canvas
+    if event.get("kind") != "select":  # a selection is already shown; anything else may be optimistic (a
+        st.session_state[REV] = st.session_state.get(REV, 0) + 1  # refused edge): replace it with Python's
+
+
+def _on_canvas_event() -> None:
+    """The canvas's callback: apply the event before anything is drawn, then redraw only what shows the design."""
+    handle_event()
+    redraw_design()
 
 
 def request_fit() -> None:
@@ -82,15 +99,26 @@ def _new_design(old: Graph, new: Graph) -> bool:
 
 
 def _elements() -> tuple[list[dict], list[dict], int]:
-    """The nodes and edges to draw, rebuilt only when the graph or the selection changed."""
-    graph, selected = state.view_graph(), state.selected()  # the open block's inside, or the design
+    """The nodes and edges to draw, rebuilt only when what the canvas shows changed (the design, or the open
+    block): a new selection is sent on its own (``selected``), without a new drawing."""
+    shown = state.view()  # the open block's inside, or the design; the same object while neither changes
     view = st.session_state.get(VIEW)
-    if view is None or view[0] is not graph or view[1] != selected:
-        nodes, edges, _ = canvas_elements(graph, state.view_result(), state.view().off)
-        view = (graph, selected, nodes, edges)
+    if view is None or view[0] is not shown:
+        nodes, edges, _ = canvas_elements(shown.graph, shown.result, shown.off)
+        view = (shown, nodes, edges)
         st.session_state[VIEW] = view
         st.session_state[REV] = st.session_state.get(REV, 0) + 1
-    return view[2], view[3], st.session_state[REV]
+    return view[1], view[2], st.session_state[REV]
+
+
+def _fragment_run() -> bool:
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and getattr(ctx, "fragment_ids_this_run", None))
+
+
+def forget_drawing() -> None:
+    """The canvas is not on the page (another tab, a lesson): send the whole drawing when it comes back."""
+    st.session_state.pop(SENT, None)
 
 
 @st.cache_data
@@ -102,12 +130,18 @@ def render_canvas() -> None:
     """The editable canvas of the current design."""
     nodes, edges, rev = _elements()
     selected = state.selected()
+    # In a fragment run a drawing the canvas holds already is not sent again (``None``: keep yours): a click that
+    # changes only the selection, the header or the inspector costs no node list. A canvas that lost it asks
+    # ("resend"); a full run always sends it.
+    held = _fragment_run() and st.session_state.get(SENT) == rev
+    st.session_state[SENT] = rev
     _component(
-        nodes=nodes, edges=edges, rev=rev, selected=selected, selection=state.selection(), focus=selected,
+        nodes=None if held else nodes, edges=None if held else edges, rev=rev, selected=selected,
+        selection=state.selection(), focus=selected,
         focusKey=f"{rev}:{selected}", fitKey=_fit_key(state.view_graph()), height=MIN_HEIGHT, fill=BELOW,
         minimap=len(nodes) >= MINIMAP_FROM,
         readOnly=False, nodeW=NODE_W, nodeH=NODE_H, minZoom=MIN_ZOOM, fitPadding=FIT_PADDING, blockNames=block_names(),
-        key=CANVAS_KEY, default=None,
+        key=CANVAS_KEY, default=None, on_change=_on_canvas_event,
     )
 
 

@@ -11,6 +11,7 @@ from builder.edits import add_node
 from builder.graph import Graph
 from builder.library import LibraryBlock, add_library_block, library_blocks
 from ui import state
+from ui.fragments import PALETTE_TARGET, redraw_design
 
 SEARCH_KEY = "palette_search"
 SHORT_NAME = 11  # characters that fit half the sidebar at 0.85 rem
@@ -34,6 +35,7 @@ def grouped(query: str = "") -> dict[Category, list[BlockSpec]]:
 
 def add_block(type_name: str) -> None:
     state.edit(add_node, type_name, after=state.selected())
+    redraw_design()  # the canvas and the palette line, not the whole sidebar
 
 
 def add_library_instance(graph: Graph, name: str, after: str | None = None) -> tuple[Graph, str]:
@@ -46,6 +48,11 @@ def library_matches(query: str) -> list[LibraryBlock]:
     return [b for b in library_blocks() if all(w in f"{b.name} {b.doc}".lower() for w in query.lower().split())]
 
 
+def _add_library(name: str) -> None:
+    state.edit(add_library_instance, name, after=state.selected())  # the selection at click time
+    redraw_design()
+
+
 def _library_section(query: str) -> None:
     found = library_matches(query)
     if not found:
@@ -54,9 +61,10 @@ def _library_section(query: str) -> None:
         st.caption("Open one on the canvas (double-click) to see and edit its inside.")
         for block in found:
             st.button(block.name, key=f"library_{block.name}", help=block.doc, width="stretch",
-                      on_click=state.edit, args=(add_library_instance, block.name), kwargs={"after": state.selected()})
+                      on_click=_add_library, args=(block.name,))
 
 
+@st.fragment(key=PALETTE_TARGET)  # rerun on its own after a canvas click (ui.fragments)
 def _target_line() -> None:
     selected = state.selected()
     if selected:

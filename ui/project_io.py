@@ -64,9 +64,10 @@ def _on_share() -> None:
 
 
 def render_project_io() -> None:
-    graph = state.graph()
+    graph, history = state.graph(), state.history()
     st.markdown("#### Project")
-    st.download_button("Save project", to_json(graph), file_name=f"{graph.name or 'model'}.json",
+    # The bytes are made at click time: edits on the canvas rerun only the workspace, not this sidebar.
+    st.download_button("Save project", lambda: to_json(history.current), file_name=f"{graph.name or 'model'}.json",
                        icon=":material/save:", mime="application/json", key="save_project", on_click="ignore", use_container_width=True)
     st.file_uploader(import_panel.upload_label(), type=import_panel.upload_types(), key=UPLOAD_KEY,
                      on_change=_on_upload)
