@@ -50,7 +50,7 @@ def _validate_flat(graph: Graph, max_params: int | None = None) -> ValidationRes
         return ValidationResult(graph, infos, issues, [])
     dag = digraph(graph)
     on_cycle = _report_cycles(dag, infos)
-    _report_topology(graph, dag, infos, issues)
+    _report_topology(graph, dag, infos, issues, bool(on_cycle))
     # One pass over the edges instead of graph.node()/in_edges() per node: those are O(N) each (O(N²) in all).
     by_id = {n.id: n for n in graph.nodes}
     in_edges: dict[str, list[Edge]] = {node_id: [] for node_id in by_id}
@@ -113,7 +113,8 @@ def _cycle_path(dag: nx.DiGraph, component: set[str], node_order: list[str]) -> 
     return cycle[first:] + cycle[:first]
 
 
-def _report_topology(graph: Graph, dag: nx.DiGraph, infos: dict[str, NodeInfo], issues: list[Issue]) -> None:
+def _report_topology(graph: Graph, dag: nx.DiGraph, infos: dict[str, NodeInfo], issues: list[Issue],
+                     has_cycle: bool = False) -> None:
     inputs = [n.id for n in graph.inputs()]
     if not inputs:
         issues.append(Issue(None, "the graph has no Input block: add one to say what data goes in",
@@ -127,7 +128,7 @@ def _report_topology(graph: Graph, dag: nx.DiGraph, infos: dict[str, NodeInfo], 
             infos[node.id].issues.append(Issue(
                 node.id, f"{node.type} has no input: drag an edge into it from the block that should feed it",
                 code="unconnected"))
-    if graph.nodes and not graph.sinks():
+    if graph.nodes and not graph.sinks() and not has_cycle:  # a cycle has no end: its own issue says why
         issues.append(Issue(None, "the graph has no output: add a block after the Input", code="no_output"))
 
 

@@ -99,6 +99,17 @@ def test_a_self_loop_is_a_cycle():
     assert issue.message.startswith("this block is on a cycle: ‘r’ → ‘r’;")
 
 
+def test_a_cycle_is_reported_once_not_also_as_no_output():
+    # Input → a → b → a: no block is a sink, because of the cycle; the cycle issue alone says why.
+    result = validate(graph([("x", "Input", {"shape": [4]}), ("a", "ReLU"), ("b", "Tanh")],
+                            [("x", "a"), ("a", "b"), ("b", "a")]))
+    assert sorted(i.code for i in result.issues) == ["cycle", "cycle"]
+    assert not any(i.code == "no_output" for i in result.issues)
+    # without the cycle there is an end again, and no design-level issue
+    assert validate(graph([("x", "Input", {"shape": [4]}), ("a", "ReLU"), ("b", "Tanh")],
+                          [("x", "a"), ("a", "b")])).issues == []
+
+
 def test_cycle_message_is_the_same_whatever_the_hash_seed():
     # A small cycle in a larger graph: networkx subgraph views iterate such a component as a set.
     code = ("from builder.graph import Graph, Node, Edge; from builder.validate import validate;"
