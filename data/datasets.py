@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from data import lm, sklearn_sets, text, toy
+from data import drawn, lm, sklearn_sets, text, toy
 from data.base import FRACTIONS, Builtin, Dataset, DatasetError, DatasetInfo, Option, Split, Task
 
 __all__ = [
@@ -33,7 +33,7 @@ __all__ = [
 
 def _registry() -> dict[str, Builtin]:
     registry: dict[str, Builtin] = {}
-    for builtin in (*sklearn_sets.BUILTINS, *toy.BUILTINS, *text.BUILTINS, *lm.BUILTINS):
+    for builtin in (*sklearn_sets.BUILTINS, *toy.BUILTINS, *drawn.BUILTINS, *text.BUILTINS, *lm.BUILTINS):
         if builtin.name in registry:  # a silent overwrite would hide a whole dataset
             raise RuntimeError(f"dataset {builtin.name!r} registered twice")
         registry[builtin.name] = builtin

@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from ui import charts
+from ui import charts, draw_data
 from ui.train_state import drop_upload, keep, kept, on_upload_change, store_upload, stored_upload
 
 UPLOAD_CSV = "Upload a CSV…"
 UPLOAD_ZIP = "Upload an image-folder zip…"
+DRAWN = "drawn"  # the built-in dataset drawn on a board (ui.draw_data) rather than set by options
 _STATE = (
     "ll_train_dataset"  # (key, Dataset | None, error | None): one dataset per session, reloaded on change
 )
@@ -191,6 +192,9 @@ def render_picker(defaults: dict[str, Any]) -> DataChoice | None:
     if name == UPLOAD_ZIP:
         return _zip_picker()
     preset = defaults.get("dataset_options", {}) if name == default else {}
+    if name == DRAWN:  # points clicked onto the plane instead of option fields
+        options = draw_data.render_drawing(dict(preset), f"{KEY}drawn")
+        return None if options is None else DataChoice(name, options)
     return DataChoice(name, _option_widgets(name, dict(preset)))
 
 
