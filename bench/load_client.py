@@ -37,17 +37,19 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(data_dir: Path, max_runs: int, options: list[str] = ()) -> tuple[subprocess.Popen, str, Path]:
-    """``streamlit run app.py`` on a free loopback port, in its own process group (stopped by its PID).
+def start_server(data_dir: Path, max_runs: int, options: list[str] = (), script: str = "app.py",
+                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str, Path]:
+    """``streamlit run app.py`` (or another ``script`` of the repository) on a free loopback port, in its own
+    process group (stopped by its PID).
 
     ``options`` are Streamlit config settings as ``section.name=value`` (e.g. ``runner.postScriptGC=false``)."""
     extra = [arg for option in options for arg in (f"--{option.split('=', 1)[0]}", option.split("=", 1)[1])]
-    port, log = _free_port(), data_dir / "server.log"
+    port, log = _free_port(), data_dir / f"server_{Path(script).stem}.log"
     env = {**os.environ, "LAYERLAB_DATA_DIR": str(data_dir), "LAYERLAB_MAX_RUNS": str(max_runs),
-           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **(env or {})}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+            [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true", "--server.port",
              str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", *extra],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"

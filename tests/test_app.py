@@ -315,3 +315,16 @@ def test_train_tab_fix_button_edits_the_design() -> None:
     fixes[0].click().run()
     assert not at.exception
     assert graph(at).node("out").params["out_features"] == 3
+
+
+def test_a_lesson_page_draws_its_table_and_code_only_when_opened() -> None:
+    """A whole class loads a lesson link at once: the table and the highlighted code (~3 MB of the page's
+    script) load only for a student who opens them."""
+    at = start({"lesson": "digits_cnn"}, view=None)
+    assert not at.dataframe and not at.code
+    at.session_state["lesson_code"] = True  # what a click on the expander does
+    at.run()
+    assert any("class DigitsCnn" in c.value for c in at.code)
+    at.session_state["lesson_layers"] = True
+    at.run()
+    assert at.dataframe and "conv1" in set(at.dataframe[0].value["layer"])

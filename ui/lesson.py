@@ -167,10 +167,15 @@ def render_lesson() -> None:
         render_lesson_canvas(graph, result)
     with text_col, st.container(height=CANVAS_HEIGHT + 40, border=False, key="lesson_text"):
         render_explanation(name, graph, result)
-    with st.expander("Layer by layer: shapes and parameters"):
-        render_summary(graph, result)
-    with st.expander("The PyTorch code"):
-        render_code(graph, result)
+    # Drawn only once opened: the table and the highlighted code cost a whole class ~3 MB of script per page load.
+    layers = st.expander("Layer by layer: shapes and parameters", key="lesson_layers", on_change="rerun")
+    if layers.open:
+        with layers:
+            render_summary(graph, result)
+    code = st.expander("The PyTorch code", key="lesson_code", on_change="rerun")
+    if code.open:
+        with code:
+            render_code(graph, result)
 
 
 def render_link_popover(name: str) -> None:
