@@ -1,13 +1,15 @@
 """Which parts of the page rerun after an edit, so that a click costs a redraw of what it changed, not the page.
 
-The page is three fragments and the rest (app.py):
+The page is three keyed fragments and the rest (app.py):
 - ``WORKSPACE``: header, flashes and the tabs (canvas, issues, inspector, Summary, Code, Train);
 - ``PALETTE_TARGET``: the palette's "New blocks go after ‘relu_1’" line (ui/palette.py);
+- ``SAVE_BUTTON``: the sidebar's Save project button (ui/project_io.py). A palette click starts as a full run, which
+  drops the page's download files before its callback narrows the run: the button must be drawn again to keep one;
 - the sidebar's other widgets (about 80 palette buttons, the project box) are drawn by full runs only.
 
 A widget inside the workspace (an inspector field, Undo, an issue) reruns only the workspace, Streamlit's default
 for a fragment. Callbacks that change the design or the selection from elsewhere (a canvas event, a palette click)
-call ``redraw_design`` to rerun the workspace and the palette line, and nothing else. What the sidebar shows of
+call ``redraw_design`` to rerun these three, and nothing else. What the sidebar shows of
 the design is only its name (the Save button's file name; its bytes are read at click time) and the selection:
 ``sidebar_stale`` tells the workspace when a change made inside it (a rename, an undone template, an issue
 clicked) leaves the sidebar behind, and the workspace then asks for one full run.
@@ -23,6 +25,7 @@ from ui import state
 
 WORKSPACE = "ll_workspace"
 PALETTE_TARGET = "ll_palette_target"
+SAVE_BUTTON = "ll_save_button"
 SIDEBAR_SHOWS = "ll_sidebar_shows"  # (design name, selected node) as the sidebar last drew them
 
 
@@ -40,7 +43,7 @@ def sidebar_stale() -> bool:
 
 
 def redraw_design() -> None:
-    """From a widget callback: rerun the workspace and the palette line only (never the 80 palette buttons)."""
+    """From a widget callback: rerun the workspace, the palette line and Save (never the 80 palette buttons)."""
     # AppTest keeps only what the last run drew (the sidebar would vanish from its tree): let it draw it all.
     # It sets this option on streamlit.config, which st.get_option doesn't see.
     if config.get_option("global.appTest"):
@@ -48,6 +51,6 @@ def redraw_design() -> None:
     name = st.session_state.get(SIDEBAR_SHOWS, (None, None))[0]
     st.session_state[SIDEBAR_SHOWS] = (name, state.selected())  # the palette line is redrawn with this run
     try:
-        st.rerun([WORKSPACE, PALETTE_TARGET])
+        st.rerun([WORKSPACE, PALETTE_TARGET, SAVE_BUTTON])
     except StreamlitAPIException:  # a fragment not drawn yet (the first run of a lesson page): the whole page
         st.rerun(scope="app")

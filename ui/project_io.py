@@ -8,6 +8,7 @@ from builder.project import ProjectError, load_project, to_json
 from builder.settings import settings
 from builder.share import ShareError, encode_share
 from ui import import_panel, state
+from ui.fragments import SAVE_BUTTON
 from ui.gallery import BUILD_VIEW, VIEW_KEY
 
 UPLOAD_KEY = "project_upload"
@@ -63,12 +64,17 @@ def _on_share() -> None:
     st.session_state[SHARE_SHOWN] = share_url(link)
 
 
-def render_project_io() -> None:
+@st.fragment(key=SAVE_BUTTON)  # rerun with the canvas (ui.fragments): a palette click must re-register its file
+def _save_button() -> None:
     graph, history = state.graph(), state.history()
-    st.markdown("#### Project")
     # The bytes are made at click time: edits on the canvas rerun only the workspace, not this sidebar.
     st.download_button("Save project", lambda: to_json(history.current), file_name=f"{graph.name or 'model'}.json",
                        icon=":material/save:", mime="application/json", key="save_project", on_click="ignore", use_container_width=True)
+
+
+def render_project_io() -> None:
+    st.markdown("#### Project")
+    _save_button()
     st.file_uploader(import_panel.upload_label(), type=import_panel.upload_types(), key=UPLOAD_KEY,
                      on_change=_on_upload)
     import_panel.render_import_status()

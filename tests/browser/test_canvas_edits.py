@@ -5,7 +5,9 @@ Ctrl+Z / Ctrl+Shift+Z on the canvas undo and redo it.
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 from canvas_page import LOAD_TIMEOUT, canvas, edge, keyed, node
@@ -96,3 +98,24 @@ def test_escape_deselects_and_a_selected_edge_deletes(page, app_url: str) -> Non
     expect(edge(page, first.source, first.target)).to_have_count(0)
     expect(node(page, first.target)).to_have_count(1)  # only the edge went
     expect(chip(page)).to_contain_text("issue")
+
+
+def test_the_sidebar_keeps_up_with_canvas_clicks(page, app_url: str, tmp_path) -> None:
+    """Canvas events and palette clicks rerun only the workspace and the palette's target line (ui.fragments):
+    the line still names the selection, and Save project saves the design as it is now."""
+    open_design(page, app_url)
+    target = page.locator("[data-testid='stSidebar']")
+    select(page, "fc2")
+    expect(target).to_contain_text("New blocks go after ‘fc2’")
+    keyed(page, "palette_Tanh").click()
+    node(page, "tanh_1").wait_for()
+    expect(target).to_contain_text("New blocks go after ‘tanh_1’")
+    node(page, "tanh_1").focus()
+    page.keyboard.press("Backspace")  # deleted on the canvas: nothing selected any more
+    expect(node(page, "tanh_1")).to_have_count(0)
+    expect(target).to_contain_text("Nothing selected")
+    with page.expect_download() as info:
+        keyed(page, "save_project").click()
+    saved = json.loads(Path(info.value.path()).read_text())
+    assert "tanh_1" not in {n["id"] for n in saved["nodes"]}
+    assert {n["id"] for n in saved["nodes"]} == set(load_template(NAME).node_ids)
