@@ -29,9 +29,14 @@ def kept(key: str, default: Any, options: Sequence[Any] | None = None, allow_non
     """Before drawing widget ``key``: give it its last value (or ``default`` the first time). With ``options``
     (a selectbox), a remembered value that is no longer among them falls back to ``default``; ``allow_none``:
     None (nothing chosen yet) is a value too."""
-    value = st.session_state[key] if key in st.session_state else _kept().get(key, default)
+    held = key in st.session_state
+    value = st.session_state[key] if held else _kept().get(key, default)
     if options is not None and value not in options and not (allow_none and value is None):
         value = default if default in options or (allow_none and default is None) else options[0]
+    elif held:
+        # The widget still holds its value: writing it back would make Streamlit push it to the browser, and
+        # inside a fragment a run that began before the user's last edit would undo that edit.
+        return
     st.session_state[key] = value
 
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_train_state import _choose, _number, _open, _tab, _wait_text
+from test_train_state import _choose, _open, _tab, _value, _wait_text
 
 from training.runstore import RunRecord, RunStore
 
@@ -28,22 +28,52 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 # SGD with momentum, weight decay, cosine with warm-up, label smoothing, clipping, early stopping, seed 7. The
 # learning rate is high enough that the validation loss turns and early stopping ends the run before epoch 10
 # (checked below: otherwise patience would not have been tested).
-NUMBERS = {"epochs": "10", "lr": "0.9", "momentum": "0.8", "weight_decay": "0.0005", "warmup": "0.2",
-           "label_smoothing": "0.1", "grad_clip": "0.5", "patience": "1", "seed": "7"}
+NUMBERS = {
+    "epochs": "10",
+    "lr": "0.9",
+    "momentum": "0.8",
+    "weight_decay": "0.0005",
+    "warmup": "0.2",
+    "label_smoothing": "0.1",
+    "grad_clip": "0.5",
+    "patience": "1",
+    "seed": "7",
+}
 CHOICES = {"optimizer": "momentum", "schedule": "cosine"}
 OURS = {"builder", "codegen", "training", "data", "cli", "ui"}  # LayerLab's packages
 SCRIPT_TIMEOUT = 240  # seconds for the downloaded script (about 2 s alone; a loaded 2-core machine is slower)
 
 
 def _set_settings(page) -> None:
-    """Main settings first, then "More settings" (momentum appears only once the optimizer is SGD + momentum)."""
-    _number(page, "ll_set_epochs", NUMBERS["epochs"])
-    _number(page, "ll_set_lr", NUMBERS["lr"])
+    """The choices first (momentum appears only once the optimizer is SGD + momentum), then every number typed
+    the way a quick user does: Enter and on to the next field without waiting for the page. Each Enter reruns
+    the workspace fragment; a rerun that began before the next edit must not put the old value back (it did:
+    ui.train_state.kept wrote every widget's value back on every run, and Streamlit pushed it to the browser)."""
     _choose(page, "ll_set_optimizer", CHOICES["optimizer"])
     page.get_by_text("More settings").click()
     _choose(page, "ll_set_schedule", CHOICES["schedule"])
-    for name in ("momentum", "weight_decay", "warmup", "label_smoothing", "grad_clip", "patience", "seed"):
-        _number(page, f"ll_set_{name}", NUMBERS[name])
+    for name, value in NUMBERS.items():
+        field = page.locator(f".st-key-ll_set_{name} input")
+        field.fill(value)
+        field.press("Enter")
+        page.wait_for_timeout(150)
+    _settled(page)
+    assert {name: _value(page, f"ll_set_{name}") for name in NUMBERS} == NUMBERS
+
+
+def _settled(page, quiet: float = 1.0, timeout: float = 60.0) -> None:
+    """Wait until no run of the script (or a fragment) has been going for ``quiet`` seconds."""
+    deadline, since = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        state = page.locator("[data-testid='stApp']").get_attribute("data-test-script-state")
+        if state != "notRunning":
+            since = None
+        elif since is None:
+            since = time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the page was still running after {timeout:.0f} s (script state {state!r})")
 
 
 def _train(page, name: str) -> RunRecord:
@@ -85,8 +115,14 @@ def _run_script(path: Path) -> tuple[list[dict], dict]:
     """``python -I train.py --log-json``: isolated (no repository on the path), one JSON line per epoch, then
     the ending."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([sys.executable, "-I", path.name, "--log-json", "--out", ""], cwd=path.parent, env=env,
-                          capture_output=True, text=True, timeout=SCRIPT_TIMEOUT)
+    done = subprocess.run(
+        [sys.executable, "-I", path.name, "--log-json", "--out", ""],
+        cwd=path.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SCRIPT_TIMEOUT,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     return [r for r in rows if "epoch" in r], rows[-1]
@@ -103,7 +139,9 @@ def test_downloaded_script_reproduces_the_browser_run(page, app_url: str, tmp_pa
         want = value if name in CHOICES else float(value)
         assert record.config[name] == want, (name, record.config[name])
     assert record.dataset == "digits"
-    assert record.status == "finished" and record.message.startswith("early stopping at epoch"), record.message
+    assert record.status == "finished" and record.message.startswith("early stopping at epoch"), (
+        record.message
+    )
     assert 1 < len(record.epochs) < int(NUMBERS["epochs"])
 
     script = _download_script(page, tmp_path / "train.py")
