@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -108,13 +109,14 @@ def board_figure(drawing: Drawing, paint: bool) -> go.Figure:
     for c, name in enumerate(CLASS_NAMES):
         mine = xy[labels == c]
         if len(mine):
-            fig.add_trace(go.Scatter(x=mine[:, 0], y=mine[:, 1], mode="markers", name=name, hoverinfo="skip",
+            fig.add_trace(go.Scatter(x=mine[:, 0].tolist(), y=mine[:, 1].tolist(), mode="markers", name=name, hoverinfo="skip",
                                      marker=dict(size=10, color=COLORS[c], line=dict(width=1, color="white"))))
     span = [PLANE[0] - 0.1, PLANE[1] + 0.1]
     fig.update_layout(height=HEIGHT, margin=dict(l=30, r=10, t=10, b=30), showlegend=False,
                       dragmode="lasso" if paint else False, hovermode="closest", clickmode="event+select",
                       plot_bgcolor="#fafafa")
-    fig.update_xaxes(range=span, fixedrange=True, zeroline=True, zerolinecolor="#dddddd")
+    fig.update_xaxes(range=span, fixedrange=True, zeroline=True, zerolinecolor="#dddddd",
+                     constrain="domain")  # a square plane: the plot narrows rather than showing more x
     fig.update_yaxes(range=span, fixedrange=True, zeroline=True, zerolinecolor="#dddddd", scaleanchor="x")
     return fig
 
@@ -171,9 +173,9 @@ def render_drawing(preset: Mapping[str, Any], key: str) -> dict[str, str] | None
             format_func=lambda t: {"click": ":material/ads_click: click", "paint": ":material/gesture: paint"}[t],
             help="click: one point where you click; paint: drag a loop to fill it with points"))
     chart_key = f"{key}_board_{st.session_state.get(f'{key}_n', 0)}"
-    st.plotly_chart(board_figure(drawing, tool == "paint"), key=chart_key, on_select=_on_select,
-                    selection_mode=("points", "lasso"), args=(key, chart_key, label_key),
-                    config={"displayModeBar": False})
+    st.plotly_chart(board_figure(drawing, tool == "paint"), key=chart_key,
+                    on_select=partial(_on_select, key, chart_key, label_key),  # plotly_chart takes no args=
+                    selection_mode=("points", "lasso"), config={"displayModeBar": False})
     _buttons(key, drawing)
     return _summary(drawing)
 
@@ -182,7 +184,7 @@ _MARKDOWN_COLOURS = ("blue", "orange", "green", "red")  # Streamlit's Markdown c
 
 
 def _buttons(key: str, drawing: Drawing) -> None:
-    undo, clear, example, _ = st.columns([1, 1, 1.3, 2])
+    undo, clear, example, _ = st.columns([1, 1, 1.6, 1])
     undo.button("Undo", key=f"{key}_undo", icon=":material/undo:", disabled=not drawing.strokes,
                 on_click=_undo, args=(key,), width="stretch")
     clear.button("Clear", key=f"{key}_clear", icon=":material/delete:", disabled=not drawing.points,
