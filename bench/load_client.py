@@ -147,7 +147,7 @@ class Stats:
 
 
 class Session:
-    """A browser tab, as far as the server can tell: widget states, fragment polling, the canvas's echo."""
+    """A browser tab, as far as the server can tell: widget states, fragment polling, the canvas's events."""
 
     def __init__(self, url: str, name: str, stats: Stats, timeout: float,
                  think: tuple[float, float] = (0.0, 0.0), seed: int = 0) -> None:
@@ -158,10 +158,8 @@ class Session:
         self.values: dict[str, WidgetState] = {}  # element id -> value the "browser" keeps sending
         self.texts: list[str] = []  # what was drawn since the current action was sent
         self.canvas: dict = {}
-        self.canvas_at = (None, "", 0)  # (element id, fragment id, pushed timestamp)
-        self.echoed = 0
-        self.echo: asyncio.Task | None = None  # the canvas's pending echo, sent before the next user action
-        self.last_ms = 0
+        self.canvas_at = (None, "")  # (element id, fragment id)
+        self.sent = 0  # canvas events sent: their ids
         self.page_hash = ""
         self.polls: dict[str, asyncio.Task] = {}
         self.waiters: list[asyncio.Future] = []  # resolved at the end of every successful script run
@@ -221,7 +219,6 @@ class Session:
                     if not waiter.done():
                         waiter.set_result(None)
                 self.waiters.clear()
-                self._echo_canvas()
 
     def _delta(self, delta) -> None:
         if delta.WhichOneof("type") == "add_block" and delta.add_block.id.startswith("$$ID-"):
@@ -244,9 +241,11 @@ class Session:
             if kind == "button":
                 self.kinds[key] += ":disabled" if body.disabled else ""
         if kind == "component_instance" and element_id.endswith("-canvas"):
-            self.canvas = json.loads(body.json_args)
-            self.texts.extend(n["data"]["content"] for n in self.canvas.get("nodes", []))
-            self.canvas_at = (element_id, delta.fragment_id, self.canvas.get("timestamp", 0))
+            args = json.loads(body.json_args)
+            if args.get("nodes") is not None:  # None: the canvas holds this drawing already (a fragment run)
+                self.canvas = args
+                self.texts.extend(" ".join(text for line in n["lines"] for _, text in line) for n in args["nodes"])
+            self.canvas_at = (element_id, delta.fragment_id)
 
     def _poll(self, fragment: str, interval: float) -> None:
         """The browser reruns a ``run_every`` fragment on a timer until a full run stops asking."""
@@ -274,17 +273,10 @@ class Session:
             task.cancel()
         self.polls.clear()
 
-    def _echo_canvas(self) -> None:
-        """streamlit-flow sends back every state it takes from Python (a fragment rerun on the server)."""
-        element_id, fragment, pushed = self.canvas_at
-        if element_id and pushed > self.echoed:
-            self.echoed = pushed
-            self.echo = asyncio.ensure_future(self.canvas_value(None, fragment))
-
     async def canvas_value(self, selected: str | None, fragment: str | None = None) -> None:
-        self.last_ms = max(int(time.time() * 1000), self.last_ms + 1)  # the canvas's own clock, never equal
-        value = {"nodes": self.canvas["nodes"], "edges": self.canvas["edges"], "selectedId": selected,
-                 "timestamp": self.last_ms}
+        """A click on a node: LayerLab's canvas sends one intent per event (ui/canvas_frontend), never its state."""
+        self.sent += 1
+        value = {"id": f"{self.name}-{self.sent}", "kind": "select", "node": selected}
         element_id = self.canvas_at[0]
         self.values[element_id] = WidgetState(id=element_id, json_value=json.dumps(value))
         await self._send(fragment=self.canvas_at[1] if fragment is None else fragment)
@@ -319,8 +311,6 @@ class Session:
         """After the user's think time, send one action and time it until the page shows its result."""
         if pause and self.think[1] > 0:
             await asyncio.sleep(self.rng.uniform(*self.think))
-        if self.echo is not None:
-            await self.echo  # a browser's canvas echoes at once, before a person can click
         self.texts = []
         started = time.monotonic()
         await send()

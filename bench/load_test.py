@@ -7,8 +7,9 @@ and receives, see docs/load-test.md for why not 30 real browsers on 2 cores): it
 template, clicks a node on the canvas, adds a Dropout from the palette, changes its ``p`` and undoes that
 (rounds of four actions, a think time of ``--think`` seconds before each). ``--trainers`` of them also open the
 Train tab, set Epochs to 1 and press Start at the same moment, once every session has loaded; the page's live
-view is polled the way the browser does (the fragment's ``auto_rerun``), and the canvas echoes every state
-Python pushes, as the real component does. The run cap is set explicitly (``--max-runs``, default 2).
+view is polled the way the browser does (the fragment's ``auto_rerun``), and a node click is the canvas's
+one ``select`` intent, sent as the real component (ui/canvas_frontend) sends it: a rerun of the workspace
+fragment. The run cap is set explicitly (``--max-runs``, default 2).
 
 Printed as JSON: p50/p95 interaction latency (action sent -> the run that shows its result finished),
 page loads, errors (exceptions in the page, failed loads, timeouts, tracebacks in the server log), server

@@ -48,8 +48,7 @@ def redraw_design() -> None:
     # It sets this option on streamlit.config, which st.get_option doesn't see.
     if config.get_option("global.appTest"):
         return
-    name = st.session_state.get(SIDEBAR_SHOWS, (None, None))[0]
-    st.session_state[SIDEBAR_SHOWS] = (name, state.selected())  # the palette line is redrawn with this run
+    sidebar_drawn()  # its two parts that show the design, the palette line and Save, are redrawn with this run
     try:
         st.rerun([WORKSPACE, PALETTE_TARGET, SAVE_BUTTON])
     except StreamlitAPIException:  # a fragment not drawn yet (the first run of a lesson page): the whole page
