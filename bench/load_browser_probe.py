@@ -27,7 +27,7 @@ from load_client import pct, process_tree, start_server, stop_server  # noqa: E4
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage"]
-FRAME = "iframe[title='streamlit_flow.streamlit_flow']"
+FRAME = "iframe[title='ui.canvas.layerlab_canvas']"  # LayerLab's own canvas component
 TICK = os.sysconf("SC_CLK_TCK")
 
 
