@@ -230,7 +230,9 @@ def test_share_link_round_trip() -> None:
     link = at.query_params["design"]
     link = link[0] if isinstance(link, list) else link
     again = start(query={"design": link}, view=None)
-    assert _portable(graph(again)) == _portable(graph(at))
+    want = _portable(graph(at))
+    want["meta"]["training"]["seed"] = 0  # a link carries the Train tab's seed, even the default (issue 13)
+    assert _portable(graph(again)) == want
 
 
 @pytest.mark.parametrize("link", ["1.not-base64!!", "9.abc", "x" * 20_000])

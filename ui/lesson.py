@@ -10,6 +10,7 @@ derived from the graph, and a what-to-look-for text per family of templates in `
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
@@ -18,6 +19,7 @@ from builder.graph import Graph
 from builder.project import ProjectError
 from builder.templates import load_template, template_names
 from builder.validate import ValidationResult, validate
+from training import settings as ts
 from ui import state
 from ui.canvas import render_read_only_canvas
 from ui.canvas_view import canvas_elements
@@ -25,6 +27,7 @@ from ui.gallery import BUILD_VIEW, VIEW_KEY
 from ui.style import human_count, short_shape
 
 LESSON_PARAM = "lesson"
+SEED_PARAM = "seed"  # ?lesson=NAME&seed=N: the seed the students' copies start from
 LESSON = "ll_lesson"  # (template name, graph) while this session shows a lesson
 LESSON_FLOW = "ll_lesson_flow"  # the read-only canvas's one flow state (a fresh one each run would loop)
 LESSON_CANVAS_KEY = "lesson_canvas"
@@ -67,15 +70,33 @@ def facts(graph: Graph, result: ValidationResult) -> list[str]:
     training = graph.meta.get("training") or {}
     if training.get("dataset"):
         lines.append(f"trains on the built-in dataset ‘{training['dataset']}’")
+    if "seed" in training:
+        lines.append(f"seed {training['seed']}")
     return lines
 
 
-def lesson_link(name: str, base: str = "") -> str:
-    """``?lesson=NAME``, or the full address when the app's address (``base``) is known."""
+def lesson_link(name: str, base: str = "", seed: int | None = None) -> str:
+    """``?lesson=NAME`` (``&seed=N`` with a seed), or the full address when the app's address (``base``) is
+    known. The seed reaches the student's copy: every student's run then starts from the same weights."""
     base = base.split("?")[0]
     if base and not base.endswith("/"):
         base += "/"
-    return f"{base}?{LESSON_PARAM}={name}"
+    return f"{base}?{LESSON_PARAM}={name}" + (f"&{SEED_PARAM}={int(seed)}" if seed is not None else "")
+
+
+def with_seed(graph: Graph, text: str | None) -> tuple[Graph, str | None]:
+    """The lesson's design with the link's seed in meta.training, or unchanged with a message when the text is
+    no seed (a typed link may hold anything: it is checked like the Train tab's field, never trusted)."""
+    if text is None or text == "":
+        return graph, None
+    try:
+        seed = ts.setting("seed").check(text)
+    except ts.SettingError:
+        spec = ts.setting("seed")
+        return graph, (f"The lesson link's seed ‘{text}’ is not a whole number from {int(spec.minimum)} to "
+                       f"{int(spec.maximum)}: the lesson uses its own seed.")
+    training = {**(graph.meta.get("training") or {}), "seed": seed}
+    return replace(graph, meta={**graph.meta, "training": training}), None
 
 
 def app_base_url() -> str:
@@ -105,6 +126,9 @@ def start_from_url() -> None:
         state.flash("error", f"The lesson ‘{name}’ could not be read: " + "; ".join(err.problems))
         del st.query_params[LESSON_PARAM]
         return
+    graph, problem = with_seed(graph, st.query_params.get(SEED_PARAM))
+    if problem:
+        state.flash("warning", problem)
     st.session_state[LESSON] = (name, graph)
 
 
@@ -117,8 +141,9 @@ def make_copy() -> None:
     name, graph = st.session_state.pop(LESSON)
     st.session_state.pop(LESSON_FLOW, None)
     state.replace_graph(graph)
-    if LESSON_PARAM in st.query_params:
-        del st.query_params[LESSON_PARAM]
+    for param in (LESSON_PARAM, SEED_PARAM):
+        if param in st.query_params:
+            del st.query_params[param]
     st.session_state[VIEW_KEY] = BUILD_VIEW
     state.flash("success", f"This is your own copy of ‘{name}’: change anything, it is yours. "
                            "Save it with “Save project” in the sidebar.")
@@ -183,8 +208,12 @@ def render_link_popover(name: str) -> None:
     with st.popover("Lesson link", icon=":material/school:", width="stretch", key=f"lesson_link_{name}"):
         st.caption("Students who open this link see the design read-only, with its explanation and a "
                    "“Make my own copy” button. Copy it with the icon at the right of the box.")
+        seed = int(st.number_input("Seed", 0, int(ts.setting("seed").maximum), 0, key=f"lesson_seed_{name}",
+                                   help="every student's copy trains from this seed: the same data split, "
+                                        "initial weights and curve on every CPU"))
+        seed_arg = seed if seed != ts.setting("seed").default else None
         base = app_base_url()
         if base:
-            st.code(lesson_link(name, base), language=None, wrap_lines=True)
-        st.code(lesson_link(name), language=None)
+            st.code(lesson_link(name, base, seed_arg), language=None, wrap_lines=True)
+        st.code(lesson_link(name, seed=seed_arg), language=None)
         st.caption("(append it to the app's address)" if not base else "or append this to any LayerLab address")

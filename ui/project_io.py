@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
+from builder.graph import Graph
 from builder.project import ProjectError, load_project, to_json
 from builder.settings import settings
 from builder.share import ShareError, encode_share
+from training.settings import defaults
 from ui import import_panel, state
 from ui.fragments import SAVE_BUTTON
 from ui.gallery import BUILD_VIEW, VIEW_KEY
+from ui.train_state import link_training
 
 UPLOAD_KEY = "project_upload"
 SHARE_SHOWN = "ll_share_link"
@@ -54,9 +59,17 @@ def share_url(link: str) -> str:
     return f"{base}?design={link}"
 
 
+def _with_training(graph: Graph) -> Graph:
+    """The design with the Train tab's settings in meta.training (the seed always): the link opens on that run."""
+    from ui.train_panel import current_settings  # loads torch: only when a link is made
+
+    training = link_training(graph.meta.get("training"), current_settings(graph), defaults())
+    return replace(graph, meta={**graph.meta, "training": training})
+
+
 def _on_share() -> None:
     try:
-        link = encode_share(state.graph())
+        link = encode_share(_with_training(state.graph()))
     except ShareError as err:
         state.flash("error", f"This design can't be shared as a link: {err}. Save the project file instead.")
         return

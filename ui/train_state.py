@@ -7,12 +7,12 @@ before the widget is created, and ``keep(key, value)`` records what it shows aft
 put back into a file uploader: their bytes are kept here and offered as "the file uploaded earlier".
 
 The values live in plain session-state entries (never in widget keys), one per browser session: nothing here is
-shared between users.
+shared between users. ``link_training`` decides which of these settings a share link carries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import streamlit as st
@@ -74,3 +74,22 @@ def on_upload_change(kind: str, key: str) -> None:
         drop_upload(kind)
     else:
         store_upload(kind, upload.name, upload.getvalue())
+
+
+# ---- share links ---------------------------------------------------------------------------------------------
+_OWN_FILE = (".csv", ".zip")  # an uploaded file's name: a link can't carry the file, so it keeps the design's data
+
+
+def link_training(design: Mapping[str, Any] | None, shown: Mapping[str, Any], defaults: Mapping[str, Any]
+                  ) -> dict[str, Any]:
+    """The ``meta.training`` a share link carries: the design's own, then every Train tab setting in ``shown``
+    that differs from ``defaults`` or from the design, and always the seed (Playground keeps its seed in the URL
+    so a link reproduces the run). The data only when it is built in (drawn points included)."""
+    out = dict(design or {})
+    own_file = str(shown.get("dataset", "")).lower().endswith(_OWN_FILE)
+    for name, value in shown.items():
+        if name not in defaults or (own_file and name in ("dataset", "dataset_options", "target")):
+            continue
+        if name == "seed" or value != defaults[name] or name in out:
+            out[name] = value
+    return out
