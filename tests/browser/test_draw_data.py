@@ -1,6 +1,7 @@
 """Draw your own data in a real Chromium: on xor_mlp, choose "drawn", clear the example, click blue points
-bottom-left and orange points top-right (then paint a region with the lasso and undo it), go to the Code tab and back (the drawing stays, and the training
-script carries it), train, and see a decision boundary that puts each corner in its own colour.
+bottom-left and orange points top-right (then paint a region with the lasso and undo it), go to the Code tab
+and back (the drawing stays, and the training script carries it), train, and see a decision boundary that
+puts each corner in its own colour.
 
 Widgets are found by their Streamlit key (a widget with key K sits in an element of class ``st-key-K``).
 """
