@@ -80,4 +80,4 @@ def render_issues(result: ValidationResult, graph: Graph) -> None:
 
 
 def _graph_fix(fix: Fix) -> None:
-    state.edit(apply_fix, None, fix)
+    state.edit_design(apply_fix, None, fix)  # a design-level problem (no Input…): the design, whatever is open
