@@ -115,6 +115,8 @@ function toNodes(args, cache) {
   cache.current = next;
   return args.nodes.map((n, i) => ({
     id: n.id, type: "ll", position: { x: n.x, y: n.y }, selected: chosen.has(n.id), ...parts[i],
+    // The box is fixed (nodeW × nodeH): saying so shows a new node at once, instead of hidden until measured.
+    width: args.nodeW, height: args.nodeH,
     draggable: !args.readOnly, connectable: !args.readOnly, selectable: !args.readOnly, deletable: false,
   }));
 }
@@ -258,13 +260,15 @@ function Canvas({ args }) {
         setMenu(null);
         setNodes((ns) => ns.map((n) => (n.selected ? { ...n, selected: false } : n)));
         setEdges((es) => es.map((e) => (e.selected ? { ...e, selected: false } : e)));
+        const had = chosen.current.length > 0 || nodes.some((n) => n.selected);
         chosen.current = [];
-        if (args.selected || (args.selection || []).length) emit("select", { node: null });
+        // Python's selection may not have reached this frame yet (a click just before): what is shown counts too.
+        if (had || args.selected || (args.selection || []).length) emit("select", { node: null });
       }
     };
     document.addEventListener("keydown", onKey);
     return () => document.removeEventListener("keydown", onKey);
-  }, [deleteSelected, args.readOnly, args.selected, args.selection]);
+  }, [deleteSelected, nodes, args.readOnly, args.selected, args.selection]);
 
   const menuAt = (ev) => {
     ev.preventDefault();
@@ -321,8 +325,9 @@ function Canvas({ args }) {
         onEdgeClick={() => setMenu(null)}
         onPaneClick={() => {
           setMenu(null);
+          const had = chosen.current.length > 0;
           chosen.current = [];
-          if (args.selected || (args.selection || []).length) emit("select", { node: null });
+          if (had || args.selected || (args.selection || []).length) emit("select", { node: null });
         }}
         onNodeContextMenu={ro ? undefined : (ev, n) => setMenu({ ...menuAt(ev), node: n.id, block: n.data.block })}
         onEdgeContextMenu={ro ? undefined : (ev, e) => setMenu({ ...menuAt(ev), edge: e.id })}
