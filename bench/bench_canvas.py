@@ -8,7 +8,7 @@ Each interaction is timed from the input event to the moment the page shows its 
 - connect: a drag from a node's bottom handle to another node until Python's edge is drawn;
 - inspector_edit: a new value typed into the inspector until the node's face shows it;
 - fix: a one-click fix button until the chip says "valid".
-Plus open_300_ms (a 300-node project uploaded until all 300 nodes are drawn) and layout_300_ms (Python's layered
+Plus open_300_ms (a 300-node project uploaded until all 300 nodes are in the minimap and those in view drawn) and layout_300_ms (Python's layered
 layout of 300 nodes). Targets: 300 ms per interaction, 3 s to open, 100 ms to lay out.
 
 Usage: python bench/bench_canvas.py [--repeat 10]
@@ -44,6 +44,12 @@ from builder.project import to_json  # noqa: E402
 from builder.share import encode_share  # noqa: E402
 
 TARGET_MS, OPEN_TARGET_MS, LAYOUT_TARGET_MS = 300.0, 3000.0, 100.0
+# A 300-node design is drawn when the minimap holds all 300 nodes and the canvas shows the ones in view: above 120
+# nodes React Flow renders only those (onlyRenderVisibleElements), so "300 nodes in the DOM" would never come.
+DRAWN_300 = """() => { const f = document.querySelector("iframe[title='ui.canvas.layerlab_canvas']");
+  const d = f && f.contentDocument;
+  return !!d && d.querySelectorAll('.react-flow__minimap-node').length >= 300
+    && d.querySelectorAll('.react-flow__node').length > 0; }"""
 
 
 def big_design(n: int = 300) -> Graph:
@@ -123,9 +129,7 @@ def open_big(page, url: str, path: Path) -> float:
     page.get_by_role("tab", name="Templates").wait_for(timeout=LOAD_TIMEOUT)
     start = time.perf_counter()
     page.locator(".st-key-project_upload input[type='file']").set_input_files(str(path))
-    page.wait_for_function("() => { const f = document.querySelector(\"iframe[title='ui.canvas.layerlab_canvas']\");"
-                           " return f && f.contentDocument.querySelectorAll('.react-flow__node').length >= 300; }",
-                           timeout=60_000)
+    page.wait_for_function(DRAWN_300, timeout=60_000)
     return (time.perf_counter() - start) * 1000
 
 
