@@ -32,7 +32,7 @@ def render_train_tab() -> None:
     render_train_panel(
         state.graph(),
         state.result(),
-        on_fix=lambda node_id, fix: state.edit(apply_fix, node_id, fix),
+        on_fix=lambda node_id, fix: state.edit_design(apply_fix, node_id, fix),  # design ids, whatever is open
         on_load=lambda graph, _run_id: state.replace_graph(graph),
     )
 

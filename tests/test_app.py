@@ -330,3 +330,22 @@ def test_a_lesson_page_draws_its_table_and_code_only_when_opened() -> None:
     at.session_state["lesson_layers"] = True
     at.run()
     assert at.dataframe and "conv1" in set(at.dataframe[0].value["layer"])
+
+
+def test_a_runs_health_warning_shows_on_its_canvas_node_until_the_design_changes():
+    """The Train tab's health warnings (training.health) land on the node concerned on the Build canvas."""
+    from types import SimpleNamespace
+
+    from training.health import HealthLog, HealthWarning
+
+    at = start()
+    at.session_state["ll_history"].push(load_template("digits_mlp"))
+    at.run()
+    design = graph(at)
+    relu = next(n.id for n in design.nodes if n.type == "ReLU")
+    log = HealthLog(warnings={f"{relu}:dead_relu": HealthWarning(relu, "dead_relu", "90% of its units gave 0", 3, 1)})
+    at.session_state["ll_train_run"] = SimpleNamespace(graph=design, health=SimpleNamespace(log=log))
+    at.run()
+    assert "⚠ Dead ReLUs" in face(at, relu), face(at, relu)
+    send(at, "delete", nodes=[next(n.id for n in design.nodes if n.type == "Linear" and n.id != relu)], edges=[])
+    assert "⚠" not in face(at, relu)  # the warning was about the design before this edit

@@ -27,7 +27,7 @@ from builder.graph import Graph
 from builder.layout import FIT_PADDING, NODE_H, NODE_W
 from ui import state
 from ui.canvas_events import Step, apply_event
-from ui.canvas_view import canvas_elements
+from ui.canvas_view import canvas_elements, with_health
 from ui.fragments import redraw_design
 
 FRONTEND = Path(__file__).resolve().parent / "canvas_frontend" / "static"
@@ -43,6 +43,7 @@ MIN_HEIGHT = 420  # px: the canvas grows to the window's height below it (ui/can
 BELOW = 34  # px left under the canvas for the caption
 MIN_ZOOM = 0.2
 MINIMAP_FROM = 25  # nodes: a design this big gets a minimap
+TRAIN_RUN = "ll_train_run"  # ui.train_panel.RUN: this session's run, whose health warnings the nodes show
 
 
 def handle_event() -> None:
@@ -102,13 +103,25 @@ def _elements() -> tuple[list[dict], list[dict], int]:
     """The nodes and edges to draw, rebuilt only when what the canvas shows changed (the design, or the open
     block): a new selection is sent on its own (``selected``), without a new drawing."""
     shown = state.view()  # the open block's inside, or the design; the same object while neither changes
+    health = _health_warnings(shown.graph)
     view = st.session_state.get(VIEW)
-    if view is None or view[0] is not shown:
+    if view is None or view[0] is not shown or view[3] != health:
         nodes, edges, _ = canvas_elements(shown.graph, shown.result, shown.off)
-        view = (shown, nodes, edges)
+        view = (shown, with_health(nodes, health), edges, health)
         st.session_state[VIEW] = view
         st.session_state[REV] = st.session_state.get(REV, 0) + 1
     return view[1], view[2], st.session_state[REV]
+
+
+def _health_warnings(shown: Graph) -> dict[str, list[str]]:
+    """The session's last run's training-health warnings (dead ReLUs, vanishing gradients…) for the nodes of the
+    design it trained — not once the design has changed, nor inside an open block."""
+    run = st.session_state.get(TRAIN_RUN)
+    if run is None or getattr(run, "health", None) is None or getattr(run, "graph", None) != shown:
+        return {}
+    from training.health import health_issues  # torch: loaded by then (a run exists), not at the page's start
+
+    return health_issues(run)
 
 
 def _fragment_run() -> bool:
