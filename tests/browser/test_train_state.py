@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from builder.share import encode_share
 from builder.templates import load_template
@@ -43,10 +44,21 @@ def _number(page, key: str, value: str) -> None:
     page.wait_for_timeout(400)  # the rerun that takes the new value
 
 
-def _choose(page, key: str, option: str) -> None:
-    page.locator(f".st-key-{key}").click()
-    page.keyboard.type(option[:10])  # long lists are virtualized: filter so the option is drawn
-    page.get_by_role("option", name=option, exact=True).click()
+def _choose(page, key: str, option: str, tries: int = 3) -> None:
+    """Open the selectbox, filter, click the option. A rerun that lands while the list is open (a busy machine
+    finishing the previous edit) redraws the selectbox and closes its list: then open it again."""
+    for attempt in range(tries):
+        page.locator(f".st-key-{key}").click()
+        page.keyboard.type(option[:10])  # long lists are virtualized: filter so the option is drawn
+        choice = page.get_by_role("option", name=option, exact=True)
+        try:
+            choice.wait_for(timeout=10_000)
+            choice.click(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
+            page.keyboard.press("Escape")
     _wait_text(page, f".st-key-{key}", option)
 
 
