@@ -82,7 +82,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
     graph = read_design(args.design)
     result = validate(graph)
-    summary = summarize(graph, batch_size=args.batch_size, result=result)
+    depth = None if args.depth is not None and args.depth < 0 else args.depth or 0
+    summary = summarize(graph, batch_size=args.batch_size, result=result, depth=depth)
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -145,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="per-layer shapes, parameters, MACs and memory")
     p.add_argument("design")
     p.add_argument("--batch-size", type=_positive, default=1)
+    p.add_argument("--depth", type=int, default=0,
+                   help="levels shown inside blocks made of blocks (0: the blocks only; -1: every layer)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_summary)
     p = sub.add_parser("app", help="start the LayerLab app in the browser")

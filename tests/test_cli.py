@@ -210,3 +210,12 @@ def test_bad_arguments_and_unknown_names():
     assert "--batch-size: must be at least 1, got 0" in bad_batch["err"]
     assert unknown["code"] == 2
     assert unknown["err"].strip() == "no_such_template: no such file or template"
+
+
+def test_summary_depth_opens_blocks_and_keeps_the_totals():
+    collapsed = json.loads(layerlab("summary", "resnet_mini", "--json").stdout)
+    one = json.loads(layerlab("summary", "resnet_mini", "--depth", "1", "--json").stdout)
+    every = json.loads(layerlab("summary", "resnet_mini", "--depth", "-1", "--json").stdout)
+    assert collapsed["total_params"] == one["total_params"] == every["total_params"] == 19_706
+    assert len(collapsed["rows"]) < len(one["rows"]) < len(every["rows"])
+    assert "layer2.downsample.conv" in {r["node"] for r in every["rows"]} - {r["node"] for r in one["rows"]}

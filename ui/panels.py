@@ -27,7 +27,7 @@ EXPORTS = (
 
 def summary_frame(summary: Summary) -> pd.DataFrame:
     rows = [{
-        "layer": r.node, "type": r.type,
+        "layer": "\u2003" * r.depth + r.node, "type": r.type,
         "output": "?" if r.output_shape is None else "(" + ", ".join("N" if d == -1 else str(d) for d in r.output_shape) + ")",
         "params": r.total_params, "MACs": r.macs, "activations (KB)": round(r.activation_bytes / 1024, 1),
     } for r in summary.rows]
@@ -36,7 +36,11 @@ def summary_frame(summary: Summary) -> pd.DataFrame:
 
 def render_summary(graph: Graph, result: ValidationResult) -> None:
     batch = st.number_input("Batch size", min_value=1, max_value=65536, value=32, step=1, key=BATCH_KEY, width=220)
-    summary = summarize(graph, batch_size=int(batch), result=result)
+    depth = None
+    if graph.definitions:  # blocks made of blocks: collapsed, or every layer inside them (torchinfo's depth)
+        inside = st.radio("Show", ["blocks", "every layer"], horizontal=True, key="ll_summary_depth")
+        depth = None if inside == "every layer" else 0
+    summary = summarize(graph, batch_size=int(batch), result=result, depth=depth if graph.definitions else 0)
     cols = st.columns(4)
     cols[0].metric("Parameters", f"{summary.total_params:,}")
     cols[1].metric("MACs per sample", human_count(summary.total_macs))
