@@ -42,8 +42,10 @@ class ForwardWriter:
     def __init__(self, nodes: list[ScopeNode], consumers: dict[str, list[str]], inputs: dict[str, str],
                  attrs: Namespace, local_names: Namespace, main_branch: str | None = None) -> None:
         self.nodes = nodes
-        # Inside a block, the path that starts beside a still-needed input reads as torchvision's `out`.
+        # Inside a block, a path that starts beside a still-needed input reads as torchvision's `out`; once that
+        # branch has been merged back (x = x + out), the next one may be `out` again, as nanoGPT's Block reads.
         self.main_branch = main_branch
+        self.branch_named = False  # the `out` variable exists
         self.consumers = consumers  # node id -> the scope nodes it feeds
         self.attrs = attrs
         self.locals = local_names
@@ -108,13 +110,23 @@ class ForwardWriter:
             candidates = candidates[:1] if candidates and candidates[0] == next(iter(sources.values()))[0] else []
         if candidates and not self._feeds_secondary_port(node.id):
             name = min((self.var[c] for c in candidates), key=self.created.__getitem__)
-        elif self.main_branch and not self._feeds_secondary_port(node.id):
-            name = self._new_var(node.id, self.main_branch)
-            self.main_branch = None
+        elif self.main_branch and not self._feeds_secondary_port(node.id) and self._branch_free(node.id):
+            if not self.branch_named:
+                self.main_branch = self._new_var(node.id, self.main_branch)
+                self.branch_named = True
+            name = self.main_branch
         else:
             name = self._new_var(node.id, node.id)
         self.var[node.id] = name
         return name
+
+    def _branch_free(self, node_id: str) -> bool:
+        """The branch variable is unused so far, or every value it held has been read by all that need it."""
+        if not self.branch_named:
+            return True
+        holders = [n for n, name in self.var.items() if name == self.main_branch]
+        return all(self.position.get(c, -1) < self.position[node_id]
+                   for holder in holders for c in self.consumers.get(holder, []))
 
     def _is_last_use(self, source: str, node_id: str) -> bool:
         return all(self.position.get(c, -1) <= self.position[node_id] for c in self.consumers.get(source, []))

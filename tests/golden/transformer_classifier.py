@@ -55,12 +55,12 @@ class TransformerEncoderBlock(nn.Module):
         out = self.dropout1(out)  # (N, 24, 64)
         x = x + out  # (N, 24, 64)
         x = self.norm1(x)  # (N, 24, 64)
-        linear1 = self.linear1(x)  # (N, 24, 128)
-        linear1 = self.activation(linear1)  # (N, 24, 128)
-        linear1 = self.dropout(linear1)  # (N, 24, 128)
-        linear1 = self.linear2(linear1)  # (N, 24, 64)
-        linear1 = self.dropout2(linear1)  # (N, 24, 64)
-        x = x + linear1  # (N, 24, 64)
+        out = self.linear1(x)  # (N, 24, 128)
+        out = self.activation(out)  # (N, 24, 128)
+        out = self.dropout(out)  # (N, 24, 128)
+        out = self.linear2(out)  # (N, 24, 64)
+        out = self.dropout2(out)  # (N, 24, 64)
+        x = x + out  # (N, 24, 64)
         x = self.norm2(x)  # (N, 24, 64)
         return x
 
