@@ -11,9 +11,9 @@ from dataclasses import replace
 from typing import Any
 
 from builder.blocks import SEP, expand
-from builder.edits import EditError, apply_fix, new_node_id
+from builder.edits import EditError, add_node, apply_fix, new_node_id
 from builder.graph import PORT, Definition, Edge, Graph, Node
-from builder.library import library_definitions
+from builder.library import add_library_block, library_names
 from builder.project_defs import MAX_REPEAT
 from builder.project_defs import NAME as DEFINITION_NAME
 from builder.refs import resolve_params
@@ -22,14 +22,13 @@ from builder.validate import Issue
 Edit = Callable[..., Any]
 
 
-def add_block(graph: Graph, name: str, pos: tuple[float, float] | None = None) -> tuple[Graph, str]:
-    """Add an instance of the library block ``name`` (its definitions copied in unless the design has them)."""
-    definitions = library_definitions(name)
-    if not definitions and name not in graph.definitions:
+def add_block(graph: Graph, name: str, after: str | None = None,
+              pos: tuple[float, float] | None = None) -> tuple[Graph, str]:
+    """Add an instance of the library block ``name`` (its definitions copied in unless the design has them),
+    wired after ``after`` like any ``add_node``: one edit, one undo step."""
+    if name not in library_names() and name not in graph.definitions:
         raise EditError(f"there is no block named {name!r} in the library or in this design")
-    graph = replace(graph, definitions={**definitions, **graph.definitions})
-    node_id = new_node_id(graph, name)
-    return graph.with_nodes([*graph.nodes, Node(node_id, name, pos=pos)]), node_id
+    return add_node(add_library_block(graph, name), name, after=after, pos=pos)
 
 
 def inside(graph: Graph, name: str) -> Graph:

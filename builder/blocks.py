@@ -19,7 +19,7 @@ from typing import Any
 
 import networkx as nx
 
-from builder.catalog import has_block
+from builder.catalog import get_block, has_block
 from builder.catalog.registry import BlockSpec, Category, Port
 from builder.graph import PORT, Definition, Edge, Graph, Node
 from builder.params import ParamError
@@ -99,8 +99,6 @@ def block_for(graph: Graph, type_name: str) -> BlockSpec:
         return definition_spec(graph.definitions[type_name])
     if type_name == PORT:
         return PORT_SPEC
-    from builder.catalog import get_block
-
     return get_block(type_name)
 
 
@@ -231,21 +229,26 @@ def _scope_plan(graph: Graph) -> tuple[list[Node], dict[str, list[Edge]]]:
     in_edges: dict[str, list[Edge]] = {n.id: [] for n in graph.nodes}
     for edge in graph.edges:
         in_edges[edge.target].append(edge)
-    order = [by_id[node_id] for node_id in _order(graph)]
+    order = [by_id[node_id] for node_id in drawing_order(graph)]
     if len(_PLANS) > 4096:
         _PLANS.clear()
     _PLANS[id(graph)] = (graph, order, in_edges)
     return order, in_edges
 
 
-def _order(graph: Graph) -> list[str]:
-    """Sources first, ties in drawing order; nodes on a cycle last (validation reports the cycle)."""
+def digraph(graph: Graph) -> nx.DiGraph:
+    """The design's data flow as a networkx graph: one node per block, one edge per tensor."""
     dag = nx.DiGraph()
     dag.add_nodes_from(graph.node_ids)
     dag.add_edges_from(e.key for e in graph.edges)
+    return dag
+
+
+def drawing_order(graph: Graph) -> list[str]:
+    """Sources first, ties in the order the user drew; on a cycle, plain node order (validation reports it)."""
     position = {node_id: k for k, node_id in enumerate(graph.node_ids)}
     try:
-        return list(nx.lexicographical_topological_sort(dag, key=position.__getitem__))
+        return list(nx.lexicographical_topological_sort(digraph(graph), key=position.__getitem__))
     except nx.NetworkXUnfeasible:
         return graph.node_ids
 
@@ -254,8 +257,6 @@ def _checked(type_name: str, params: dict[str, Any]) -> dict[str, Any]:
     """Parameter values computed from references, checked against the block's ranges like typed ones."""
     if not has_block(type_name):
         raise KeyError(type_name)
-    from builder.catalog import get_block
-
     block = get_block(type_name)
     return {name: block.param(name).check(value) for name, value in params.items()}
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import networkx as nx
 
-from builder.blocks import Expansion, block_for
+from builder.blocks import Expansion, block_for, digraph, drawing_order
 from builder.graph import Graph, Node
 from builder.ports import PortProblem, assign_ports
 from builder.results import Issue, NodeInfo, Severity, ValidationResult
@@ -23,11 +23,12 @@ def fold(graph: Graph, expansion: Expansion, flat: ValidationResult) -> Validati
     members: dict[str, list[str]] = {n.id: [] for n in graph.nodes}
     for flat_id, place in expansion.origin.items():
         members[place.top].append(flat_id)
+    tops = {flat_id: top for top, flat_id in expansion.outputs.items() if flat_id != top}  # inner output -> instance
     for node in graph.nodes:
         info = infos[node.id]
         if node.type not in graph.definitions:
             if node.id in flat.nodes:  # absent when an instance upstream could not be expanded
-                infos[node.id] = _renamed(flat.nodes[node.id], expansion)
+                infos[node.id] = _renamed(flat.nodes[node.id], tops)
             continue
         inner = [flat.nodes[f] for f in members[node.id]]
         info.param_count = sum(i.param_count for i in inner)
@@ -41,20 +42,17 @@ def fold(graph: Graph, expansion: Expansion, flat: ValidationResult) -> Validati
             for issue in item.issues:
                 info.issues.append(_inside(node.id, expansion.origin[item.id].label, issue))
         _fold_sources(graph, node, info, infos)
-    _fold_blockers(graph, expansion, flat, infos)
+    _fold_blockers(graph, expansion, flat, infos, members)
     _mark_blocked(graph, expansion, infos)
-    order = [n for n in _top_order(graph) if infos[n].output is not None]
+    order = [n for n in drawing_order(graph) if infos[n].output is not None]
     graph_issues = [i for i in flat.issues if i.node is None or i.node not in flat.nodes]
     node_issues = [i for n in graph.nodes for i in infos[n.id].issues]
     return ValidationResult(graph, infos, graph_issues + node_issues, order, flat=flat, expansion=expansion)
 
 
-def _renamed(info: NodeInfo, expansion: Expansion) -> NodeInfo:
-    """A plain node's result in the design's terms: an instance's inner output id (``layer4.1.relu2``) in its
-    sources and messages becomes the instance's id (``layer4``)."""
-    tops = {flat_id: top for top, flat_id in expansion.outputs.items() if flat_id != top}
-    if not tops:
-        return info
+def _renamed(info: NodeInfo, tops: dict[str, str]) -> NodeInfo:
+    """A copy of a plain node's result in the design's terms: an instance's inner output id (``layer4.1.relu2``)
+    in its sources and messages becomes the instance's id (``layer4``). A copy, so the flat result stays as it is."""
     sources = {port: [tops.get(s, s) for s in srcs] for port, srcs in info.sources.items()}
     issues = []
     for issue in info.issues:
@@ -66,7 +64,8 @@ def _renamed(info: NodeInfo, expansion: Expansion) -> NodeInfo:
     return replace(info, sources=sources, issues=issues)
 
 
-def _fold_blockers(graph: Graph, expansion: Expansion, flat: ValidationResult, infos: dict[str, NodeInfo]) -> None:
+def _fold_blockers(graph: Graph, expansion: Expansion, flat: ValidationResult, infos: dict[str, NodeInfo],
+                   members: dict[str, list[str]]) -> None:
     """``blocked_by`` in the design's terms: the top-level node (an instance, say) whose problem stops this one."""
     def top(flat_id: str | None) -> str | None:
         place = expansion.origin.get(flat_id) if flat_id else None
@@ -77,8 +76,7 @@ def _fold_blockers(graph: Graph, expansion: Expansion, flat: ValidationResult, i
         if info.output is not None or any(i.severity is Severity.ERROR for i in info.issues):
             info.blocked_by = None if info.output is not None else info.blocked_by
             continue
-        members = [f for f, place in expansion.origin.items() if place.top == node.id]
-        blockers = [top(flat.nodes[f].blocked_by) for f in members if flat.nodes[f].blocked_by]
+        blockers = [top(flat.nodes[f].blocked_by) for f in members[node.id] if flat.nodes[f].blocked_by]
         blockers = [b for b in blockers if b != node.id] or ([top(info.blocked_by)] if info.blocked_by else [])
         info.blocked_by = blockers[0] if blockers else None
 
@@ -100,26 +98,10 @@ def _fold_sources(graph: Graph, node: Node, info: NodeInfo, infos: dict[str, Nod
 
 def _mark_blocked(graph: Graph, expansion: Expansion, infos: dict[str, NodeInfo]) -> None:
     """Nodes after a broken instance: say which instance stops them instead of a confusing second error."""
-    dag = _dag(graph)
+    dag = digraph(graph)
     for node_id in expansion.problems:
         for later in nx.descendants(dag, node_id):
             info = infos[later]
             info.issues = [i for i in info.issues if i.code not in ("unconnected", "ports")]
             if info.output is None and info.blocked_by is None:
                 info.blocked_by = node_id
-
-
-def _top_order(graph: Graph) -> list[str]:
-    dag = _dag(graph)
-    position = {node_id: k for k, node_id in enumerate(graph.node_ids)}
-    try:
-        return list(nx.lexicographical_topological_sort(dag, key=position.__getitem__))
-    except nx.NetworkXUnfeasible:
-        return []
-
-
-def _dag(graph: Graph) -> nx.DiGraph:
-    dag = nx.DiGraph()
-    dag.add_nodes_from(graph.node_ids)
-    dag.add_edges_from(e.key for e in graph.edges)
-    return dag

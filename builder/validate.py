@@ -10,7 +10,7 @@ from typing import Any
 
 import networkx as nx
 
-from builder.blocks import expand
+from builder.blocks import digraph, expand
 from builder.catalog import BlockError, Fix, get_block
 from builder.catalog.registry import BlockSpec, Resolved
 from builder.fold import fold
@@ -73,13 +73,6 @@ def _topological_order(graph: Graph, dag: nx.DiGraph, on_cycle: set[str]) -> lis
         # A real copy: sorting through a subgraph *view* filters every neighbour lookup (3x slower).
         dag = dag.subgraph(n for n in dag.nodes if n not in on_cycle).copy()
     return list(nx.lexicographical_topological_sort(dag, key=position.__getitem__))
-
-
-def digraph(graph: Graph) -> nx.DiGraph:
-    dag = nx.DiGraph()
-    dag.add_nodes_from(graph.node_ids)
-    dag.add_edges_from(e.key for e in graph.edges)
-    return dag
 
 
 def _report_cycles(dag: nx.DiGraph, infos: dict[str, NodeInfo]) -> set[str]:

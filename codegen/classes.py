@@ -17,8 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
-
 from builder.blocks import Use, block_for
 from builder.catalog import Call, get_block
 from builder.graph import PORT, Container, Definition, Graph, Node
@@ -149,14 +147,6 @@ def _derived_name(prefix: str, dim: int, rank: int) -> str:
     if dim == 0:
         return f"{prefix}_channels"
     return f"{prefix}_dim{dim + 1}"
-
-
-def inner_order(definition: Definition) -> list[str]:
-    dag = nx.DiGraph()
-    dag.add_nodes_from(definition.graph.node_ids)
-    dag.add_edges_from(e.key for e in definition.graph.edges)
-    position = {n: k for k, n in enumerate(definition.graph.node_ids)}
-    return list(nx.lexicographical_topological_sort(dag, key=position.__getitem__))
 
 
 def shape_comment(specs: list[Any]) -> str:

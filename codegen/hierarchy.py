@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from builder.blocks import Use, definition_order
+from builder.blocks import Use, definition_order, drawing_order
 from builder.graph import PORT, Container, Graph, Node
 from builder.validate import ValidationResult
 from codegen.classes import (
@@ -19,7 +19,6 @@ from codegen.classes import (
     ClassPlan,
     Expressions,
     catalog_node,
-    inner_order,
     scope_sources,
     shape_comment,
     write_module,
@@ -57,7 +56,7 @@ def plan_class(design: Graph, name: str, uses: list[Use], flat: ValidationResult
     exprs = Expressions(plan, flat)
     nodes: list[ScopeNode] = []
     alias: dict[str, str] = {}  # a node absent from every use -> the node whose value passes through it
-    for node_id in inner_order(definition):
+    for node_id in drawing_order(definition.graph):
         node = definition.graph.node(node_id)
         if node.type == PORT:
             continue

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from app_helpers import start_app
 
-from builder.block_edits import inside
+from builder.block_edits import add_block, inside
 from builder.edits import EditError, set_param
 from builder.graph import Graph
 from builder.share import encode_share
@@ -28,7 +28,7 @@ from ui.block_view import (
 from ui.canvas_events import Step as EventStep
 from ui.canvas_events import apply_event
 from ui.canvas_view import canvas_elements, node_face
-from ui.palette import add_library_instance, library_matches
+from ui.palette import library_matches
 from ui.param_widgets import parse_fixed
 
 LAYER2 = (Step("layer2", "BasicBlock"),)
@@ -155,7 +155,7 @@ def test_open_and_multi_select_events(resnet: Graph) -> None:
 
 def test_library_blocks_are_found_and_added_after_the_selection() -> None:
     assert [b.name for b in library_matches("resnet bottleneck")] == ["Bottleneck"]
-    graph, node_id = add_library_instance(load_template("digits_cnn"), "SqueezeExcitation", after="conv1")
+    graph, node_id = add_block(load_template("digits_cnn"), "SqueezeExcitation", after="conv1")
     assert node_id in graph.node_ids and "SqueezeExcitation" in graph.definitions
     assert any(e.source == "conv1" and e.target == node_id for e in graph.edges)
     graph = set_param(graph, node_id, "channels", 16)  # conv1's channels: set on the instance like any parameter

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from builder.block_edits import add_block as add_block_instance
 from builder.catalog import BlockSpec, Category, all_blocks
 from builder.edits import add_node
-from builder.graph import Graph
-from builder.library import LibraryBlock, add_library_block, library_blocks
+from builder.library import LibraryBlock, library_blocks
 from ui import state
 from ui.fragments import PALETTE_TARGET, redraw_design
 
@@ -38,18 +38,12 @@ def add_block(type_name: str) -> None:
     redraw_design()  # the canvas and the palette line, not the whole sidebar
 
 
-def add_library_instance(graph: Graph, name: str, after: str | None = None) -> tuple[Graph, str]:
-    """The library block ``name`` defined in ``graph`` (the design's own version kept) and an instance of it
-    wired after ``after``: one edit, one undo step."""
-    return add_node(add_library_block(graph, name), name, after=after)
-
-
 def library_matches(query: str) -> list[LibraryBlock]:
     return [b for b in library_blocks() if all(w in f"{b.name} {b.doc}".lower() for w in query.lower().split())]
 
 
 def _add_library(name: str) -> None:
-    state.edit(add_library_instance, name, after=state.selected())  # the selection at click time
+    state.edit(add_block_instance, name, after=state.selected())  # the selection at click time
     redraw_design()
 
 
