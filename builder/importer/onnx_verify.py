@@ -9,24 +9,17 @@ import numpy as np
 import torch
 
 from builder.importer.report import Verification
-from builder.importer.verify import TOLERANCE, carry_weights
-from builder.validate import validate
-from codegen.loader import build_model
-from codegen.source import generate_model
+from builder.importer.verify import TOLERANCE, carry_weights, rebuild
 
 
 def verify_onnx(graph: Any, data: bytes, state: dict[str, np.ndarray], batch: int | None) -> Verification:
     import onnxruntime
 
     batch = batch or 2
-    result = validate(graph)
-    if not result.valid:
-        first = result.errors[0]
-        where = f"‘{first.node}’: " if first.node else ""
-        return Verification(False, False, None, batch, f"not verified: the design has {len(result.errors)} error(s), "
-                            f"first {where}{first.message}")
-    source = generate_model(graph, result)
-    rebuilt = build_model(source, seed=0).eval()
+    built = rebuild(graph, batch)
+    if isinstance(built, Verification):
+        return built
+    source, rebuilt = built
     original = {k: torch.from_numpy(np.array(v)) for k, v in state.items()}  # a writable copy
     filled, _ = carry_weights(source, rebuilt, original, {n: n for n in source.module_paths}, {})
     rebuilt.load_state_dict(filled, strict=True)

@@ -48,13 +48,9 @@ def _owner(node_at: dict[str, str], key: str) -> tuple[str | None, str]:
     return None, key
 
 
-def verify(graph: Any, module: nn.Module, traced_batch: int, example: tuple[torch.Tensor, ...],
-           origins: dict[str, str], renames: dict[str, dict[str, str]]) -> Verification:
-    """Rebuild, copy weights, compare; every failure is a Verification saying what differs, never an exception.
-
-    A batch of one is the cheapest check (a ResNet-50 at 224 × 224 runs twice); a model that squeezes its
-    batch away at size one is compared again at another size before anything is called different."""
-    batch = 1 if traced_batch != 1 else 3
+def rebuild(graph: Any, batch: int) -> tuple[ModelSource, nn.Module] | Verification:
+    """The design's generated module, built in eval mode; or, for a design with errors, the Verification that says
+    it could not be checked (naming the first error)."""
     result = validate(graph)
     if not result.valid:
         first = result.errors[0]
@@ -62,7 +58,20 @@ def verify(graph: Any, module: nn.Module, traced_batch: int, example: tuple[torc
         return Verification(False, False, None, batch, f"not verified: the design has {len(result.errors)} error(s), "
                             f"first {where}{first.message}")
     source = generate_model(graph, result)
-    rebuilt = build_model(source, seed=0).eval()
+    return source, build_model(source, seed=0).eval()
+
+
+def verify(graph: Any, module: nn.Module, traced_batch: int, example: tuple[torch.Tensor, ...],
+           origins: dict[str, str], renames: dict[str, dict[str, str]]) -> Verification:
+    """Rebuild, copy weights, compare; every failure is a Verification saying what differs, never an exception.
+
+    A batch of one is the cheapest check (a ResNet-50 at 224 × 224 runs twice); a model that squeezes its
+    batch away at size one is compared again at another size before anything is called different."""
+    batch = 1 if traced_batch != 1 else 3
+    built = rebuild(graph, batch)
+    if isinstance(built, Verification):
+        return built
+    source, rebuilt = built
     state, left = carry_weights(source, rebuilt, module.state_dict(), origins, renames)
     rebuilt.load_state_dict(state, strict=True)
     check = _compare(module.eval(), rebuilt, _fresh(example, batch, source), batch)
