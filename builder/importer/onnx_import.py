@@ -19,7 +19,7 @@ from onnx import numpy_helper, shape_inference
 from builder.catalog.unsupported import describe
 from builder.graph import Edge, Graph, Node
 from builder.importer.onnx_ops import HANDLERS
-from builder.importer.report import ImportFailure, ImportResult, Problem
+from builder.importer.report import ImportFailure, ImportResult, Problem, unique_id
 
 MAX_ID = 60
 ONNX_BATCH = 3  # the batch shapes are inferred at; verification uses another where the file allows it
@@ -71,13 +71,7 @@ class Reader:
         return next(n[2] for n in self.nodes if n[0] == node_id)
 
     def _new_id(self, base: str) -> str:
-        base = base[:MAX_ID] or "node"
-        node_id, k = base, 1
-        while node_id in self.ids:
-            node_id = f"{base}_{k}"
-            k += 1
-        self.ids.add(node_id)
-        return node_id
+        return unique_id(base, self.ids, MAX_ID)
 
 
 def _id_from(name: str, op_type: str) -> str:

@@ -83,3 +83,14 @@ class ImportResult:
         if self.verification:
             lines.append(self.verification.note)
         return lines
+
+
+def unique_id(text: str, taken: set[str], max_len: int) -> str:
+    """A node id not in ``taken`` (which it joins): ``text`` cut to ``max_len``, then ``text_1``, ``text_2``…"""
+    base = text[:max_len] or "node"
+    node_id, k = base, 1
+    while node_id in taken:
+        node_id = f"{base}_{k}"
+        k += 1
+    taken.add(node_id)
+    return node_id

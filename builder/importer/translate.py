@@ -17,10 +17,9 @@ from torch import fx, nn
 
 from builder.catalog.unsupported import describe
 from builder.graph import Edge, Graph, Node
-from builder.importer.report import Problem
+from builder.importer.report import Problem, unique_id
 from builder.importer.trace import Traced
-
-MAX_ID = 64  # builder.project's limit on node ids
+from builder.project import MAX_ID_LENGTH
 
 
 @dataclass(frozen=True)
@@ -96,13 +95,7 @@ class Context:
     # --- writing the design ------------------------------------------------------------------------------
 
     def new_id(self, text: str) -> str:
-        base = text[:MAX_ID - 4] or "node"
-        node_id, k = base, 1
-        while node_id in self.ids:
-            node_id = f"{base}_{k}"
-            k += 1
-        self.ids.add(node_id)
-        return node_id
+        return unique_id(text, self.ids, MAX_ID_LENGTH - 4)
 
     def add(self, name: str, type_name: str, params: dict[str, Any], inputs: list[tuple[Tensor, str | None]],
             module: str | None = None) -> str:
