@@ -87,25 +87,23 @@ def _inner_rows(instance: str, result: ValidationResult, batch_size: int, depth:
     """One row per block copy and per layer inside ``instance``, copies summed from their layers."""
     assert result.expansion is not None and result.flat is not None
     flat, expansion = result.flat, result.expansion
-    groups: dict[str, list[str]] = {}  # flat prefix of a block copy -> its layers
-    kinds: dict[str, str] = {}
-    outputs: dict[str, str] = {}
-    for use in expansion.uses:
-        if use.instance == instance or use.instance.startswith(instance + SEP):
-            key = use.prefix.rstrip(SEP)
-            groups[key] = [f for f in flat.nodes if f.startswith(use.prefix)]
-            kinds[key], outputs[key] = use.definition, use.output
-    entries: list[tuple[str, str, TensorSpec | None, int, int]] = []
-    for key, members in groups.items():
-        if key != instance:
-            entries.append((key, kinds[key], flat.nodes[outputs[key]].output,
-                            sum(flat.nodes[f].param_count for f in members), sum(flat.nodes[f].macs for f in members)))
-    for flat_id, info in flat.nodes.items():
-        if expansion.origin[flat_id].top == instance:
-            entries.append((flat_id, info.type, info.output, info.param_count, info.macs))
     order = {flat_id: k for k, flat_id in enumerate(flat.nodes)}
-    entries.sort(key=lambda e: min((order[f] for f in flat.nodes if f == e[0] or f.startswith(e[0] + SEP)),
-                                   default=0))
+    inside = [f for f in flat.nodes if expansion.origin[f].top == instance]  # the instance's layers, in order
+    entries: list[tuple[str, str, TensorSpec | None, int, int]] = []
+    first: dict[str, int] = {}  # row name -> position of its first layer, to list rows in the design's order
+    for use in expansion.uses:
+        key = use.prefix.rstrip(SEP)
+        if key == instance or not use.prefix.startswith(instance + SEP):
+            continue
+        members = [f for f in inside if f.startswith(use.prefix)]
+        entries.append((key, use.definition, flat.nodes[use.output].output,
+                        sum(flat.nodes[f].param_count for f in members), sum(flat.nodes[f].macs for f in members)))
+        first[key] = order[members[0]] if members else 0
+    for flat_id in inside:
+        info = flat.nodes[flat_id]
+        entries.append((flat_id, info.type, info.output, info.param_count, info.macs))
+        first[flat_id] = order[flat_id]
+    entries.sort(key=lambda e: (first[e[0]], e[0].count(SEP)))  # a block copy before its own first layer
     rows = []
     for name, kind, out, params, macs in entries:
         level = name[len(instance) + 1:].count(SEP) + 1
