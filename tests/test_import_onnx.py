@@ -1,5 +1,6 @@
-"""ONNX import: corpus models exported with torch.onnx.export import without running any Python from the file,
-and the rebuilt design matches onnxruntime on the file; what has no block stays visible, named by op and node."""
+"""ONNX import: all 12 corpus models exported with torch.onnx.export import without running any Python from the
+file, and the rebuilt design matches onnxruntime on the file; what has no block stays visible, named by op and node.
+(Sequence-model details: tests/test_import_onnx_sequence.py.)"""
 
 from __future__ import annotations
 
@@ -17,10 +18,6 @@ from cli.main import EXIT_OK
 from tests.test_import import CORPUS, _randomize
 from tests.test_import_cli import run
 
-# The vision models match; the sequence models don't import whole from ONNX: an exported LSTM/GRU keeps ONNX's
-# time-first layout and gate order, and exported attention is a web of MatMul/Transpose/Reshape across the batch.
-MATCHING = ["mlp", "lenet", "resnet18", "resnet50", "vgg11_bn", "mobilenet_v2", "unet"]
-
 
 def exported(name: str) -> bytes:
     factory, shapes, dtypes = CORPUS[name]
@@ -35,7 +32,7 @@ def exported(name: str) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("name", MATCHING)
+@pytest.mark.parametrize("name", list(CORPUS))
 def test_exported_model_matches_onnxruntime(name):
     result = import_onnx(exported(name))
     assert result.problems == []
@@ -46,13 +43,28 @@ def test_exported_model_matches_onnxruntime(name):
     assert result.counts()["parameters"] >= result.counts()["blocks"]  # weights came from the initializers
 
 
+class RunningTotal(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(6, 6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cumsum(self.fc(x), dim=1)
+
+
 def test_what_has_no_block_is_named_by_op_and_node():
-    result = import_onnx(exported("lstm_classifier"))
-    assert not result.verification.ran
-    messages = [p.message for p in result.problems]
-    assert any("ONNX LSTM at /lstm/LSTM" in m and "layerlab import model.py:Class" in m for m in messages)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(RunningTotal().eval(), (torch.randn(2, 6),), buffer, dynamo=False, input_names=["x"],
+                          dynamic_axes={"x": {0: "batch"}})
+    result = import_onnx(buffer.getvalue())
+    assert not result.verification.ran and "not verified" in result.verification.note
+    assert [p.message for p in result.problems] == [
+        "ONNX CumSum at /CumSum: this ONNX operation (with these settings) has no LayerLab block"]
     unsupported = [n for n in result.graph.nodes if n.type == "Unsupported"]
-    assert unsupported and all(n.params["where"].startswith("/lstm/") for n in unsupported)
+    assert [n.params["where"] for n in unsupported] == ["/CumSum"]
+    assert [e.source for e in result.graph.edges if e.target == unsupported[0].id] == ["fc"]
 
 
 def test_a_file_that_is_not_onnx_is_one_plain_message():

@@ -18,7 +18,9 @@ from onnx import numpy_helper, shape_inference
 
 from builder.catalog.unsupported import describe
 from builder.graph import Edge, Graph, Node
+from builder.importer.onnx_attention import Region, find_regions, identify, probe
 from builder.importer.onnx_ops import HANDLERS
+from builder.importer.onnx_recurrent import LAYOUTS, Run, fold_last_steps, layout_op
 from builder.importer.report import ImportFailure, ImportResult, Problem, unique_id
 
 MAX_ID = 60
@@ -34,6 +36,9 @@ class Tensor:
 @dataclass(frozen=True)
 class Const:
     value: np.ndarray | None  # None: a size computed from shapes (Shape → Gather → Concat), read off inference
+    zeros: bool = False  # all zeros, whatever its computed size (ConstantOfShape): a recurrent layer's default state
+    whole: np.ndarray | None = None  # the table this is the leading slice of (x + pe[:, :T]: a position table)
+    origin: str = ""  # the initializer it comes from ('positions': the parameter's path in the exported module)
 
 
 @dataclass
@@ -46,15 +51,19 @@ class Reader:
     problems: list[Problem] = field(default_factory=list)
     ids: set[str] = field(default_factory=set)
     made_by: dict[str, str] = field(default_factory=dict)  # node id -> ONNX op that made it (MatMul bias folding)
+    runs: dict[str, Run] = field(default_factory=dict)  # recurrent block id -> the ops merged into it
+    module_of: dict[str, str] = field(default_factory=dict)  # node id -> the torch module path its op ran in
+    mismatched: dict[str, str] = field(default_factory=dict)  # attention scope -> why no MultiheadAttention fits
     op: onnx.NodeProto | None = None
 
     def add(self, type_name: str, params: dict[str, Any], inputs: list[tuple[Tensor, str | None]],
             weights: dict[str, np.ndarray | None] | None = None, name: str | None = None) -> Tensor:
+        kept = {k: v for k, v in (weights or {}).items() if v is not None}
         node_id = self._new_id(name or _id_from(self.op.name, self.op.op_type))
+        self.module_of[node_id] = _module_path(self.op.name) if not name else ""
         meta = {"source": f"ONNX {self.op.name or self.op.op_type}"[:120]}
         self.nodes.append([node_id, type_name, {k: v for k, v in params.items() if v is not None}, meta])
         self.edges.extend(Edge(t.node, node_id, port) for t, port in inputs)
-        kept = {k: v for k, v in (weights or {}).items() if v is not None}
         if kept:
             self.weights[node_id] = kept
         self.made_by[node_id] = self.op.op_type
@@ -62,6 +71,9 @@ class Reader:
 
     def unsupported(self, note: str, inputs: list[Tensor]) -> Tensor:
         where = self.op.name or f"an unnamed {self.op.op_type} node"
+        scope = next((s for s in self.mismatched if where.startswith(s + "/")), None)
+        if scope is not None and self.op.op_type == "MatMul":
+            note += f" (read whole, the attention at {scope} isn't nn.MultiheadAttention: {self.mismatched[scope]})"
         params = {"op": f"ONNX {self.op.op_type}", "where": where[:120], "note": note[:480]}
         tensor = self.add("Unsupported", params, list(zip(inputs[:3], ("x", "y", "z"))))
         self.problems.append(Problem(params["op"], params["where"], describe(params)))
@@ -74,19 +86,40 @@ class Reader:
         return unique_id(base, self.ids, MAX_ID)
 
 
+def _module_path(name: str) -> str:
+    """The torch module an exported op ran in, from its scoped name: '/layer1/layer1.0/conv1/Conv' →
+    'layer1.0.conv1', '/blocks/blocks.0/mlp/mlp.0/MatMul' → 'blocks.0.mlp.0' (a part that extends the one before it
+    names the same child in full); '' for an op of the top-level forward."""
+    segments: list[str] = []
+    parts = [p for p in name.split("/") if p][:-1]
+    for k, part in enumerate(parts):
+        if k and part.startswith(parts[k - 1] + "."):
+            segments[-1] = part
+        else:
+            segments.append(part)
+    return re.sub(r"[^\w.]", "_", ".".join(segments))
+
+
 def _id_from(name: str, op_type: str) -> str:
-    """'/layer1/layer1.0/conv1/Conv' → 'layer1.0.conv1' (torch's module path); '/Relu_2' → 'relu_2'."""
-    parts = [p for p in name.split("/") if p]
-    path = ""
-    for part in parts[:-1]:
-        path = part if path and part.startswith(path + ".") or not path else f"{path}.{part}"
-    last = re.sub(r"\W", "_", parts[-1] if parts else op_type).lower().strip("_") or "node"
-    if path and op_type not in _LAYER_OPS:  # an operation inside a module's forward: 'layer1.0.add'
-        return re.sub(r"[^\w.]", "_", f"{path}.{last}")
-    return re.sub(r"[^\w.]", "_", path) if path else last
+    """'/layer1/layer1.0/Add' → 'layer1.0.add' (an op inside a module's forward); '/Relu_2' → 'relu_2'."""
+    path = _module_path(name)
+    last = re.sub(r"\W", "_", name.rsplit("/", 1)[-1] or op_type).lower().strip("_") or "node"
+    return f"{path}.{last}" if path else last
 
 
-_LAYER_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "LSTM", "GRU", "RNN"}
+def _name_by_module(reader: Reader) -> None:
+    """A module that became one node is named by its path, as in the PyTorch import: 'layer1.0.conv1', 'head'."""
+    counts: dict[str, int] = {}
+    for node_id in reader.module_of:
+        counts[reader.module_of[node_id]] = counts.get(reader.module_of[node_id], 0) + 1
+    renames = {node_id: path for node_id, path in reader.module_of.items()
+               if path and counts[path] == 1 and path != node_id and path not in reader.ids and len(path) <= MAX_ID}
+    if not renames:
+        return
+    for node in reader.nodes:
+        node[0] = renames.get(node[0], node[0])
+    reader.edges = [Edge(renames.get(e.source, e.source), renames.get(e.target, e.target), e.port) for e in reader.edges]
+    reader.weights = {renames.get(k, k): v for k, v in reader.weights.items()}
 
 
 def load(data: bytes) -> onnx.ModelProto:
@@ -145,20 +178,66 @@ def translate(model: onnx.ModelProto) -> tuple[Graph, Reader]:
         for name in op.input:
             consumers[name] = consumers.get(name, 0) + 1
     reader = Reader(_shapes(model, batch), consumers)
-    env: dict[str, Tensor | Const] = {t.name: Const(numpy_helper.to_array(t)) for t in graph.initializer}
+    env: dict[str, Tensor | Const] = {t.name: Const(numpy_helper.to_array(t), origin=t.name) for t in graph.initializer}
     for value in _graph_inputs(model):
         env[value.name] = _input(reader, value, batch)
-    for op in graph.node:
+    regions = find_regions(graph)
+    values = probe(model, regions, batch, _probe_inputs(model, batch)) if regions else {}
+    starts = {r.first: r for r in regions}
+    read_whole: set[int] = set()
+    for index, op in enumerate(graph.node):
+        if index in read_whole:
+            continue
+        if index in starts and _attention(reader, starts[index], env, values):
+            read_whole |= {i for i in starts[index].members if graph.node[i].op_type != "Constant"}
+            continue
         reader.op = op
         args = [env.get(name, Const(None)) if name else None for name in op.input]
         result = _translate_op(reader, op, args)
+        results = result if isinstance(result, list) else [result]
         for k, name in enumerate(op.output):
-            env[name] = result if k == 0 else Const(None)
+            env[name] = results[k] if k < len(results) else Const(None)
     outputs = [env.get(v.name) for v in graph.output]
     _outputs(reader, outputs)
+    reader.nodes, reader.edges = fold_last_steps(reader.nodes, reader.edges)
+    reader.module_of = {n[0]: reader.module_of.get(n[0], "") for n in reader.nodes}
+    _name_by_module(reader)
     nodes = tuple(Node(i, t, p, meta=m) for i, t, p, m in reader.nodes)
     name = re.sub(r"\W", "_", graph.name or "onnx_model")[:40] or "onnx_model"
     return Graph(name=name, nodes=nodes, edges=tuple(reader.edges)), reader
+
+
+def _probe_inputs(model: onnx.ModelProto, batch: int) -> list[np.ndarray]:
+    """A random batch for the file's inputs; token ids stay below the size of the table that looks them up."""
+    tables = {t.name: t.dims[0] for t in model.graph.initializer if len(t.dims) == 2}
+    generator = np.random.default_rng(1)
+    out = []
+    for value in _graph_inputs(model):
+        tensor_type = value.type.tensor_type
+        shape = [batch] + [d.dim_value for d in tensor_type.shape.dim][1:]
+        if tensor_type.elem_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
+            sizes = [tables[op.input[0]] for op in model.graph.node
+                     if op.op_type == "Gather" and op.input[1] == value.name and op.input[0] in tables]
+            dtype = np.int64 if tensor_type.elem_type == onnx.TensorProto.INT64 else np.int32
+            out.append(generator.integers(0, min(sizes, default=2), shape).astype(dtype))
+        else:
+            out.append(generator.standard_normal(shape).astype(np.float32))
+    return out
+
+
+def _attention(reader: Reader, region: Region, env: dict[str, Any], values: dict[str, np.ndarray]) -> bool:
+    """Read a region as one MultiheadAttention when one computes what it computes; False: read it op by op."""
+    if any(name not in env or isinstance(env[name], LAYOUTS) for name in region.inputs):
+        return False
+    tensors = [name for name in region.inputs if isinstance(env[name], Tensor)]
+    found = identify(region, tensors, values)
+    if isinstance(found, str):
+        reader.mismatched[region.scope] = found
+        return False
+    reader.op = onnx.helper.make_node("Attention", [], [region.output], name=f"{region.scope}/attention")
+    inputs = [(env[found.query], "x")] + ([(env[found.memory], "memory")] if found.memory else [])
+    env[region.output] = reader.add("MultiheadAttention", found.params, inputs, found.weights)
+    return True
 
 
 def _input(reader: Reader, value: onnx.ValueInfoProto, batch: int) -> Tensor:
@@ -173,19 +252,23 @@ def _input(reader: Reader, value: onnx.ValueInfoProto, batch: int) -> Tensor:
     return Tensor(node_id, (batch, *dims[1:]))
 
 
-def _translate_op(reader: Reader, op: onnx.NodeProto, args: list[Any]) -> Tensor | Const:
-    tensors = [a for a in args if isinstance(a, Tensor)]
-    if op.op_type in ("Shape", "Size"):
-        return Const(None)  # a size of a tensor: what reads it (Reshape) takes its result from shape inference
-    if not tensors:  # sizes and constants: no design node (Reshape reads its result off shape inference)
-        if op.op_type == "Constant":
-            return Const(numpy_helper.to_array(op.attribute[0].t)) if op.attribute[0].name == "value" else Const(None)
-        if op.op_type == "Identity":
-            return args[0]
-        return Const(None)
-    handler = HANDLERS.get(op.op_type)
+def _translate_op(reader: Reader, op: onnx.NodeProto, args: list[Any]) -> Any:
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in op.attribute}
     attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
+    attrs = {k: ([x.decode() if isinstance(x, bytes) else x for x in v] if isinstance(v, list) else v)
+             for k, v in attrs.items()}
+    if op.op_type in ("Shape", "Size"):
+        return Const(None)  # a size of a tensor: what reads it (Reshape) takes its result from shape inference
+    if any(isinstance(a, LAYOUTS) for a in args):  # a recurrent layer's time-first values
+        return _handled(reader, layout_op, args, attrs, [a.source if isinstance(a, LAYOUTS) else a for a in args
+                                                         if isinstance(a, (Tensor, *LAYOUTS))])
+    tensors = [a for a in args if isinstance(a, Tensor)]
+    if not tensors:  # sizes and constants: no design node (Reshape reads its result off shape inference)
+        return _constant(reader, op, args, attrs)
+    return _handled(reader, HANDLERS.get(op.op_type), args, attrs, tensors)
+
+
+def _handled(reader: Reader, handler: Any, args: list[Any], attrs: dict[str, Any], tensors: list[Tensor]) -> Any:
     try:
         result = handler(reader, args, attrs) if handler else None
     except (ValueError, TypeError, IndexError, KeyError) as err:
@@ -195,6 +278,43 @@ def _translate_op(reader: Reader, op: onnx.NodeProto, args: list[Any]) -> Tensor
     if isinstance(result, str):
         return reader.unsupported(result, tensors)
     return result
+
+
+# Ops that keep an all-zeros input all zeros, whatever sizes they are given.
+_KEEPS_ZEROS = {"Slice", "Expand", "Reshape", "Squeeze", "Unsqueeze", "Cast", "Identity", "Tile", "Transpose"}
+
+
+def _constant(reader: Reader, op: onnx.NodeProto, args: list[Any], attrs: dict[str, Any]) -> Const:
+    """An op on constants and sizes only: its value where a design needs it (zeros, a slice of a table)."""
+    if op.op_type == "Constant":
+        return Const(numpy_helper.to_array(op.attribute[0].t)) if op.attribute[0].name == "value" else Const(None)
+    if op.op_type == "Identity":
+        return args[0]
+    if op.op_type == "ConstantOfShape":
+        fill = attrs.get("value")
+        return Const(None, zeros=fill is None or not numpy_helper.to_array(fill).any())
+    first = args[0] if args else None
+    if op.op_type in _KEEPS_ZEROS and isinstance(first, Const) and (first.zeros or _all_zeros(first.value)):
+        return Const(None, zeros=True)
+    if op.op_type == "Slice" and isinstance(first, Const) and first.value is not None:
+        return _leading_slice(reader, op, first, args)
+    return Const(None)
+
+
+def _all_zeros(value: np.ndarray | None) -> bool:
+    return value is not None and value.size > 0 and not value.any()
+
+
+def _leading_slice(reader: Reader, op: onnx.NodeProto, first: Const, args: list[Any]) -> Const:
+    """``table[:, :T]`` with T taken from the input's size: the first rows, as shape inference sized them."""
+    out, table = reader.shapes.get(op.output[0]), first.value
+    starts = args[1].value if len(args) > 1 and isinstance(args[1], Const) else None
+    steps = args[4].value if len(args) > 4 and isinstance(args[4], Const) else np.ones(1)
+    if starts is None or starts.any() or steps is None or (steps != 1).any():
+        return Const(None)
+    if out is None or len(out) != table.ndim:  # the end is the input's length, which inference couldn't follow
+        return Const(None, whole=table, origin=first.origin)
+    return Const(table[tuple(slice(0, n) for n in out)], whole=table, origin=first.origin)
 
 
 def _outputs(reader: Reader, outputs: list[Any]) -> None:

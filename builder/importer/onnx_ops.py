@@ -8,10 +8,14 @@ setting is written out.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from builder.importer.onnx_recurrent import TimeFirst, recurrent
+from builder.importer.positions import table_params
 
 if TYPE_CHECKING:
     from builder.importer.onnx_import import Reader, Tensor
@@ -95,6 +99,9 @@ def _binary(block: str, scale: Callable[[float], float] | None = None) -> Handle
                 return "two computed inputs of different shapes (broadcasting), or a division, have no block"
             return reader.add(block, {}, [(a, "1"), (b, "2")])
         x, other = (a, _const(b)) if _is_tensor(a) else (b, _const(a))
+        table = b if _is_tensor(a) else a
+        if block == "Add" and table.whole is not None:
+            return _positions(reader, x, other, table.whole, table.origin)
         if other is None:
             return None
         if block == "Add":
@@ -115,6 +122,24 @@ def _fold_bias(reader: Reader, x: Tensor, bias: np.ndarray, name: str) -> Any:
     params["bias"] = True
     reader.weights[x.node]["bias"] = bias
     return x
+
+
+def _positions(reader: Reader, x: Tensor, added: np.ndarray | None, table: np.ndarray, origin: str) -> Any:
+    """x + table[:, :T]: a PositionalEncoding (the standard sinusoids recomputed, any other table learned). ``added``
+    is None where shape inference couldn't size the slice: then it is the first T rows, T the input's length."""
+    if len(x.shape) != 3:
+        return None
+    if added is None:
+        added = table.reshape(-1, table.shape[-1])[: x.shape[1]]
+    params = table_params(table, added, x.shape[1], x.shape[2], learned=None)
+    if params is None:
+        return None
+    if params["kind"] == "sinusoidal":
+        return reader.add("PositionalEncoding", params, [(x, None)])
+    # A learned table keeps its parameter's name ('positions') where the file kept it.
+    name = origin if re.fullmatch(r"[A-Za-z_][\w.]{0,59}", origin) and origin not in reader.ids else None
+    return reader.add("PositionalEncoding", params, [(x, None)], {"pe": table.reshape(1, -1, x.shape[2]).copy()},
+                      name=name)
 
 
 def _simple(block: str, **names: tuple[str, Any]) -> Handler:
@@ -205,6 +230,8 @@ def _reshape(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
 
 def _transpose(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
     perm = list(attrs.get("perm", []))
+    if perm == [1, 0, 2] and len(args[0].shape) == 3:
+        return TimeFirst(args[0])  # what a batch-first recurrent layer reads, time first
     if not perm or perm[0] != 0:
         return "a transpose that moves the batch dimension (a time-first layout)"
     return args[0] if perm == sorted(perm) else reader.add("Permute", {"dims": perm[1:]}, [(args[0], None)])
@@ -237,6 +264,8 @@ def _softmax(block: str) -> Handler:
 
 
 def _gather(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
+    if _is_tensor(args[0]):
+        return _pick_step(reader, args, attrs)
     table = _const(args[0])
     if table is None or table.ndim != 2 or attrs.get("axis", 0) != 0 or not _is_tensor(args[1]):
         return "only a lookup in a constant (vocabulary, dim) table is a block (Embedding)"
@@ -244,13 +273,19 @@ def _gather(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
                       [(args[1], None)], {"weight": table})
 
 
+def _pick_step(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
+    """``x[:, -1]`` on an (N, T, F) sequence: LastTimeStep."""
+    x, index = args[0], _const(args[1])
+    axis = int(attrs.get("axis", 0)) % max(1, len(x.shape))
+    if index is None or index.ndim != 0 or axis != 1 or len(x.shape) != 3:
+        return "picking entries with Gather has no block except the last time step x[:, -1] of an (N, T, F) sequence"
+    if int(index) not in (-1, x.shape[1] - 1):
+        return f"picking time step {int(index)} has no block; only the last step (x[:, -1]) has one (LastTimeStep)"
+    return reader.add("LastTimeStep", {}, [(x, None)])
+
+
 def _passthrough(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
     return args[0]  # Identity, and Dropout at inference
-
-
-def _recurrent(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
-    return ("recurrent layers are not read from ONNX yet (ONNX keeps time first and its own gate order): import "
-            "the PyTorch module (layerlab import model.py:Class) instead")
 
 
 HANDLERS: dict[str, Handler] = {
@@ -267,5 +302,5 @@ HANDLERS: dict[str, Handler] = {
     "Transpose": _transpose, "Concat": _concat, "ReduceMean": _reduce_mean,
     "Softmax": _softmax("Softmax"), "LogSoftmax": _softmax("LogSoftmax"),
     "Gather": _gather, "Identity": _passthrough, "Dropout": _passthrough,
-    "LSTM": _recurrent, "GRU": _recurrent, "RNN": _recurrent,
+    "LSTM": recurrent, "GRU": recurrent, "RNN": recurrent,
 }

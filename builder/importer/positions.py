@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from builder.importer.translate import Context, Static, Tensor
@@ -26,10 +27,28 @@ def _table(ctx: Context, origin: str) -> tuple[torch.Tensor, bool] | None:
         return None
 
 
-def _sinusoids(length: int, width: int) -> torch.Tensor:
+def _sinusoids(length: int, width: int) -> np.ndarray:
     from codegen.layers import PositionalEncoding  # the block's own table: one definition of the formula
 
-    return PositionalEncoding(width, max_len=length).pe[0]
+    return PositionalEncoding(width, max_len=length).pe[0].numpy()
+
+
+def table_params(table: np.ndarray, added: np.ndarray, steps: int, width: int,
+                 learned: bool | None) -> dict[str, Any] | None:
+    """The PositionalEncoding that adds ``added`` — the first ``steps`` rows of a (1, L, d) or (L, d) ``table`` — to
+    an (N, steps, width) sequence, or None when it isn't that. ``learned`` None (an ONNX file can't tell a
+    parameter from a buffer): sinusoidal when the table holds the standard codes, learned otherwise."""
+    rows = table.reshape(-1, table.shape[-1]) if table.ndim == 3 and table.shape[0] == 1 else table
+    if rows.ndim != 2 or rows.shape[1] != width or rows.shape[0] < steps:
+        return None
+    if added.size != steps * width or not np.array_equal(added.reshape(-1, width), rows[:steps]):
+        return None  # not the first T rows of the table
+    sinusoidal = not learned and np.allclose(rows, _sinusoids(rows.shape[0], width), atol=1e-6)
+    if learned is None:
+        learned = not sinusoidal
+    if not learned and not sinusoidal:
+        return None
+    return {"kind": "learned" if learned else "sinusoidal", "max_len": int(rows.shape[0])}
 
 
 def positional_encoding(ctx: Context, x: Tensor, added: Static) -> Any:
@@ -40,14 +59,8 @@ def positional_encoding(ctx: Context, x: Tensor, added: Static) -> Any:
     if found is None:
         return None
     table, learned = found
-    rows = table.reshape(-1, table.shape[-1]) if table.dim() == 3 and table.shape[0] == 1 else table
-    steps, width = x.shape[1], x.shape[2]
-    if rows.dim() != 2 or rows.shape[1] != width or rows.shape[0] < steps:
-        return None
-    if not torch.equal(added.value.reshape(-1, width), rows[:steps]):
-        return None  # not the first T rows of the table
-    params = {"kind": "learned" if learned else "sinusoidal", "max_len": int(rows.shape[0])}
-    if not learned and not torch.allclose(rows, _sinusoids(rows.shape[0], width), atol=1e-6):
+    params = table_params(table.detach().numpy(), added.value.detach().numpy(), x.shape[1], x.shape[2], learned)
+    if params is None:
         return None
     node_id = ctx.add(ctx.fx_node.name, "PositionalEncoding", params, [(x, None)])
     if learned:

@@ -1,0 +1,204 @@
+"""ONNX import of sequence models: exported LSTMs/GRUs come back as one batch-first block per module (stacked ops
+merged, torch's gate order), attention as one MultiheadAttention per module found by running the file, and the
+original's own state dict loads into the rebuilt design. What still has no block is named by op and node."""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from builder.importer import example_inputs
+from builder.importer.onnx_import import import_onnx
+from builder.importer.verify import carry_weights
+from codegen.loader import build_model
+from codegen.source import generate_model
+from tests.test_import import CORPUS, _randomize
+from tests.test_import_onnx import exported
+
+SEQUENCE = ["lstm_classifier", "gru_forecaster", "seq2seq", "transformer_classifier", "gpt"]
+
+
+def _export(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> bytes:
+    names = [f"input_{k}" for k in range(len(inputs))]
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), inputs, buffer, dynamo=False, input_names=names,
+                          dynamic_axes={n: {0: "batch"} for n in names})
+    return buffer.getvalue()
+
+
+def _nodes(result) -> dict[str, tuple[str, dict]]:
+    return {n.id: (n.type, n.params) for n in result.graph.nodes}
+
+
+@pytest.mark.parametrize("name", SEQUENCE)
+def test_the_original_state_dict_loads_into_the_design_read_from_onnx(name):
+    """The exporter keeps module paths in node names, so the design's layers carry the original's names and its own
+    state dict carries over key by key, nothing left (GPT's bare position table is renamed, as in the PyTorch
+    import)."""
+    factory, shapes, dtypes = CORPUS[name]
+    original = _randomize(factory())
+    result = import_onnx(exported(name))
+    assert result.verification.same, result.verification.note
+    source = generate_model(result.graph)
+    rebuilt = build_model(source).eval()
+    original_state = dict(original.state_dict())
+    if name == "gpt":
+        original_state["positions.pe"] = original_state.pop("positions")
+    state, unused = carry_weights(source, rebuilt, original_state, result.origins, result.renames)
+    assert unused == [] and set(result.state) == set(original_state)
+    rebuilt.load_state_dict(state, strict=True)
+    inputs = example_inputs(shapes, dtypes, batch=5, high=40)
+    with torch.no_grad():
+        assert torch.allclose(rebuilt(*inputs), original(*inputs), atol=1e-5, rtol=0)
+
+
+def test_a_stacked_lstm_is_one_block_giving_its_last_state():
+    nodes = _nodes(import_onnx(exported("lstm_classifier")))
+    assert list(nodes) == ["input_0", "embed", "lstm", "head"]
+    kind, params = nodes["lstm"]
+    assert kind == "LSTM" and params["num_layers"] == 2 and params["hidden_size"] == 24 and params["output"] == "last"
+
+
+def test_an_encoder_state_starts_the_decoder():
+    result = import_onnx(exported("seq2seq"))
+    nodes = _nodes(result)
+    assert nodes["encoder"][1]["output"] == "last" and nodes["decoder"][1]["output"] == "sequence"
+    assert any(e.source == "encoder" and e.target == "decoder" and e.port == "state" for e in result.graph.edges)
+
+
+def test_attention_modules_become_multihead_attention_blocks():
+    nodes = _nodes(import_onnx(exported("gpt")))
+    attention = {k: v[1] for k, v in nodes.items() if v[0] == "MultiheadAttention"}
+    assert set(attention) == {"blocks.0.attn", "blocks.1.attn"}
+    assert all(p["num_heads"] == 4 and p["causal"] for p in attention.values())
+    assert nodes["positions"][0] == "PositionalEncoding" and nodes["positions"][1]["kind"] == "learned"
+    classifier = _nodes(import_onnx(exported("transformer_classifier")))
+    assert classifier["encoder.layers.0.self_attn"][1]["causal"] is False
+    assert classifier["positions"][1]["kind"] == "sinusoidal"
+
+
+class BidirectionalTagger(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(30, 8)
+        self.rnn = nn.GRU(8, 12, num_layers=2, bidirectional=True, batch_first=True)
+        self.out = nn.Linear(24, 5)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.out(self.rnn(self.embed(tokens))[0])
+
+
+class ReluRNN(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.RNN(4, 6, nonlinearity="relu", batch_first=True, bias=False)
+        self.out = nn.Linear(6, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.rnn(x)[0][:, -1])
+
+
+class CausalSelfAttention(nn.Module):
+    """nanoGPT's attention, written out by hand: a packed qkv Linear, heads, scaled dot product, an output Linear."""
+
+    def __init__(self, dim: int = 16, heads: int = 2) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t, c = x.shape
+        q, k, v = self.qkv(x).split(c, dim=2)
+        q, k, v = (z.view(n, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(c // self.heads)
+        scores = scores.masked_fill(torch.triu(torch.ones(t, t, dtype=torch.bool), 1), float("-inf"))
+        y = (scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(n, t, c)
+        return self.proj(y)
+
+
+class HandWrittenGPT(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(20, 16)
+        self.attn = CausalSelfAttention()
+        self.head = nn.Linear(16, 20)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.embed(tokens)
+        return self.head(x + self.attn(x))
+
+
+class HalfScaledAttention(CausalSelfAttention):
+    """Scores divided by 2 instead of √(head size): not what nn.MultiheadAttention computes."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t, c = x.shape
+        q, k, v = self.qkv(x).split(c, dim=2)
+        q, k, v = (z.view(n, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
+        y = ((q @ k.transpose(-2, -1)) / 2.0).softmax(dim=-1) @ v
+        return self.proj(y.transpose(1, 2).reshape(n, t, c))
+
+
+class OddAttentionModel(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(20, 16)
+        self.attn = HalfScaledAttention()
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.attn(self.embed(tokens))
+
+
+class BidirectionalStates(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(3, 5, bidirectional=True, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, (h, _) = self.lstm(x)
+        return torch.cat([h[-2], h[-1]], dim=1)
+
+
+@pytest.mark.parametrize("model, inputs, kinds", [
+    (BidirectionalTagger(), (torch.randint(0, 30, (2, 7)),), {"GRU"}),
+    (ReluRNN(), (torch.randn(2, 9, 4),), {"RNN"}),
+    (HandWrittenGPT(), (torch.randint(0, 20, (2, 6)),), {"MultiheadAttention"}),
+], ids=["bidirectional_two_layer_gru", "relu_rnn_without_bias", "hand_written_causal_attention"])
+def test_more_sequence_layers_import_and_match_onnxruntime(model, inputs, kinds):
+    torch.manual_seed(0)
+    result = import_onnx(_export(model, inputs))
+    assert result.problems == [], [p.message for p in result.problems]
+    assert result.verification.same and result.verification.max_abs_diff <= 1e-5, result.verification.note
+    assert kinds <= {n.type for n in result.graph.nodes}
+    params = {n.type: n.params for n in result.graph.nodes}
+    if "GRU" in kinds:
+        assert params["GRU"]["bidirectional"] and params["GRU"]["num_layers"] == 2
+    if "RNN" in kinds:
+        assert params["RNN"]["nonlinearity"] == "relu" and params["RNN"]["bias"] is False
+        assert params["RNN"]["output"] == "last"
+    if "MultiheadAttention" in kinds:
+        assert params["MultiheadAttention"]["num_heads"] == 2 and params["MultiheadAttention"]["causal"]
+
+
+def test_attention_that_is_not_multihead_attention_is_named_with_the_reason():
+    result = import_onnx(_export(OddAttentionModel(), (torch.randint(0, 20, (2, 6)),)))
+    assert not result.verification.ran
+    messages = [p.message for p in result.problems]
+    assert any(m.startswith("ONNX MatMul at /attn/MatMul") and "isn't nn.MultiheadAttention" in m for m in messages)
+    assert all(n.params["where"].startswith("/attn/") for n in result.graph.nodes if n.type == "Unsupported")
+
+
+def test_final_states_of_a_bidirectional_layer_are_named_by_op_and_node():
+    result = import_onnx(_export(BidirectionalStates(), (torch.randn(2, 4, 3),)))
+    assert not result.verification.ran
+    messages = [p.message for p in result.problems]
+    assert any("at /lstm/" in m or "at /Gather" in m for m in messages)
+    assert any("bidirectional" in m for m in messages), messages
