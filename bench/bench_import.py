@@ -2,18 +2,23 @@
 and verify (rebuild from generated code, copy weights, compare outputs at batch 1). Prints JSON; the target is <= 2 s
 for the whole import (import_and_verify_s_median).
 
+The same model exported with torch.onnx.export, and the GPT of the test corpus (whose attention regions are found by
+running the file in onnxruntime), are timed through the ONNX path too: read, map, group and verify (``onnx``).
+
 Usage: python bench/bench_import.py [--repeat 3] [--size 224]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -21,9 +26,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from builder.importer import example_inputs, import_module  # noqa: E402
+from tests.import_corpus.sequence import GPT  # noqa: E402
 from tests.import_corpus.vision import resnet50  # noqa: E402
 
 TARGET_S = 2.0
+
+
+def _onnx_times(model: torch.nn.Module, example: tuple, repeat: int) -> dict:
+    """Median seconds to import the model's ONNX export, verified against onnxruntime."""
+    from builder.importer.onnx_import import import_onnx
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter says it is the legacy one
+        torch.onnx.export(model, example, buffer, dynamo=False, input_names=["x"], dynamic_axes={"x": {0: "batch"}})
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = import_onnx(buffer.getvalue())
+        times.append(time.perf_counter() - start)
+    return {"import_and_verify_s_median": round(statistics.median(times), 3), "top_level_nodes": len(result.graph.nodes),
+            "verified": result.verification.same, "max_abs_diff": result.verification.max_abs_diff}
 
 
 def main() -> None:
@@ -46,6 +69,8 @@ def main() -> None:
         "input": [3, args.size, args.size], "import_s_median": round(statistics.median(times), 3),
         "import_and_verify_s_median": round(statistics.median(verify_times), 3), "target_s": TARGET_S,
         "verified": bool(check and check.same), "max_abs_diff": check.max_abs_diff if check else None,
+        "onnx": {"resnet50": _onnx_times(model, example, args.repeat),
+                 "gpt": _onnx_times(GPT().eval(), example_inputs([(16,)], ["long"], high=64), args.repeat)},
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
                     "load_average_1min": round(os.getloadavg()[0], 2)},  # a shared machine slows every figure
     }, indent=2))

@@ -15,6 +15,8 @@ from builder.importer.onnx_import import import_onnx
 from builder.project import load_project, to_json
 from builder.validate import validate
 from cli.main import EXIT_OK
+from codegen.loader import build_model
+from codegen.source import generate_model
 from tests.test_import import CORPUS, _randomize
 from tests.test_import_cli import run
 
@@ -73,16 +75,43 @@ def test_a_file_that_is_not_onnx_is_one_plain_message():
     assert "can't be read as ONNX" in str(caught.value)
 
 
-def test_cli_imports_an_onnx_file_with_its_weights(tmp_path, capsys):
+@pytest.mark.parametrize("name", ["lenet", "resnet18"])
+def test_cli_imports_an_onnx_file_with_its_weights(tmp_path, capsys, name):
     from safetensors.torch import load_file
 
-    from codegen.loader import build_model
-    from codegen.source import generate_model
-
-    path, out, weights = tmp_path / "lenet.onnx", tmp_path / "lenet.json", tmp_path / "lenet.safetensors"
-    path.write_bytes(exported("lenet"))
+    path, out, weights = tmp_path / f"{name}.onnx", tmp_path / f"{name}.json", tmp_path / f"{name}.safetensors"
+    path.write_bytes(exported(name))
     assert run(str(path), "-o", str(out), "--weights", str(weights)) == EXIT_OK
     printed = capsys.readouterr().out
     assert "imported from onnx" in printed and "same outputs as onnxruntime" in printed
-    model = build_model(generate_model(load_project(out.read_text(encoding="utf-8"))))
+    model = build_model(generate_model(load_project(out.read_text(encoding="utf-8")))).eval()
     model.load_state_dict(load_file(str(weights)), strict=True)
+    # The written design with the written weights computes what the file computes.
+    import onnxruntime
+
+    x = example_inputs(CORPUS[name][1], CORPUS[name][2], batch=3)[0]
+    expected = onnxruntime.InferenceSession(path.read_bytes()).run(None, {"input_0": x.numpy()})[0]
+    with torch.no_grad():
+        assert torch.allclose(model(x), torch.from_numpy(expected), atol=1e-5, rtol=0)
+
+
+def test_an_onnx_resnet18_opens_as_stages_of_blocks():
+    """The exporter keeps module paths in op names, so the file's module tree comes back as blocks made of blocks
+    (its classes don't travel: definitions are named after attributes)."""
+    result = import_onnx(exported("resnet18"))
+    graph = result.graph
+    assert len(graph.nodes) <= 15 and set(graph.definitions) == {"Layer1Block", "Downsample"}
+    stages = {n.id: n for n in graph.nodes if n.type == "Layer1Block"}
+    assert list(stages) == ["layer1", "layer2", "layer3", "layer4"] and all(n.repeat == 2 for n in stages.values())
+    assert graph.definitions["Layer1Block"].graph.node("downsample").when
+    classes = [line for line in generate_model(graph).code.splitlines() if line.startswith("class ")]
+    assert len(classes) == len(graph.definitions) + 1
+    assert result.verification.same
+
+
+@pytest.mark.parametrize("name, blocks", [("gpt", {"Block", "Mlp"}), ("transformer_classifier", {"Layer", "Encoder"})])
+def test_onnx_transformers_open_as_repeated_blocks(name, blocks):
+    graph = import_onnx(exported(name)).graph
+    assert set(graph.definitions) == blocks and len(graph.nodes) <= 7
+    assert any(n.repeat == 2 for n in graph.nodes) or any(n.repeat == 2 for d in graph.definitions.values()
+                                                          for n in d.graph.nodes)

@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from builder.blocks import expand
 from builder.importer import example_inputs
 from builder.importer.onnx_import import import_onnx
 from builder.importer.verify import carry_weights
@@ -34,7 +35,8 @@ def _export(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> bytes:
 
 
 def _nodes(result) -> dict[str, tuple[str, dict]]:
-    return {n.id: (n.type, n.params) for n in result.graph.nodes}
+    """Every layer of the design, blocks expanded, by its path."""
+    return {n.id: (n.type, n.params) for n in expand(result.graph).flat.nodes}
 
 
 @pytest.mark.parametrize("name", SEQUENCE)
@@ -177,8 +179,8 @@ def test_more_sequence_layers_import_and_match_onnxruntime(model, inputs, kinds)
     result = import_onnx(_export(model, inputs))
     assert result.problems == [], [p.message for p in result.problems]
     assert result.verification.same and result.verification.max_abs_diff <= 1e-5, result.verification.note
-    assert kinds <= {n.type for n in result.graph.nodes}
-    params = {n.type: n.params for n in result.graph.nodes}
+    assert kinds <= {kind for kind, _ in _nodes(result).values()}
+    params = {kind: p for kind, p in _nodes(result).values()}
     if "GRU" in kinds:
         assert params["GRU"]["bidirectional"] and params["GRU"]["num_layers"] == 2
     if "RNN" in kinds:

@@ -109,9 +109,11 @@ def _id_from(name: str, op_type: str) -> str:
 
 def _name_by_module(reader: Reader) -> None:
     """A module that became one node is named by its path, as in the PyTorch import: 'layer1.0.conv1', 'head'."""
-    counts: dict[str, int] = {}
-    for node_id in reader.module_of:
-        counts[reader.module_of[node_id]] = counts.get(reader.module_of[node_id], 0) + 1
+    counts: dict[str, int] = {}  # nodes made in each module, its submodules' included
+    for path in reader.module_of.values():
+        parts = path.split(".")
+        for k in range(1, len(parts) + 1):
+            counts[".".join(parts[:k])] = counts.get(".".join(parts[:k]), 0) + 1
     renames = {node_id: path for node_id, path in reader.module_of.items()
                if path and counts[path] == 1 and path != node_id and path not in reader.ids and len(path) <= MAX_ID}
     if not renames:
@@ -120,6 +122,7 @@ def _name_by_module(reader: Reader) -> None:
         node[0] = renames.get(node[0], node[0])
     reader.edges = [Edge(renames.get(e.source, e.source), renames.get(e.target, e.target), e.port) for e in reader.edges]
     reader.weights = {renames.get(k, k): v for k, v in reader.weights.items()}
+    reader.module_of = {renames.get(k, k): v for k, v in reader.module_of.items()}
 
 
 def load(data: bytes) -> onnx.ModelProto:
@@ -329,11 +332,17 @@ def _outputs(reader: Reader, outputs: list[Any]) -> None:
 
 def import_onnx(data: bytes, verify: bool = True) -> ImportResult:
     """The design of the ONNX model in ``data``; raises ImportFailure when the file can't be read at all."""
+    from builder.importer.onnx_hierarchy import onnx_hierarchy
+
     model = load(data)
-    graph, reader = translate(model)
-    state = {f"{node}.{key}": value for node, arrays in reader.weights.items() for key, value in arrays.items()}
+    flat, reader = translate(model)
+    tree = onnx_hierarchy(flat, reader.module_of)
+    graph = tree.graph
+    # Weights follow the expanded ids (module paths, like the exporting module's state dict).
+    weights = {node: reader.weights[old] for node, old in tree.flat_ids.items() if old in reader.weights}
+    state = {f"{node}.{key}": value for node, arrays in weights.items() for key, value in arrays.items()}
     count = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
-    result = ImportResult(graph, reader.problems, {n: n for n in reader.weights}, "onnx", count)
+    result = ImportResult(graph, reader.problems, {n: n for n in weights}, "onnx", count)
     result.state = state
     if verify:
         from builder.importer.onnx_verify import verify_onnx

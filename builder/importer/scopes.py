@@ -270,5 +270,8 @@ def _name(scope: Scope) -> str:
         return type(scope.module).__name__
     words = [p for p in scope.path.split(".") if not p.isdigit()]
     last = words[-1] if words else "block"
-    digits = scope.path.split(".")[-1] if scope.path.split(".")[-1].isdigit() else ""
-    return "".join(w[:1].upper() + w[1:] for w in re.split(r"[^0-9A-Za-z]+", last) if w) + digits
+    name = "".join(w[:1].upper() + w[1:] for w in re.split(r"[^0-9A-Za-z]+", last) if w) or "Block"
+    if not scope.path.split(".")[-1].isdigit():
+        return name
+    # One numbered item of a container: 'blocks.0' → Block, 'layers.0' → Layer, 'layer1.0' → Layer1Block.
+    return name[:-1] if name.endswith("s") and len(name) > 3 else f"{name}Block"
