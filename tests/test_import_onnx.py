@@ -13,8 +13,10 @@ import torch
 from builder.importer import ImportFailure, example_inputs
 from builder.importer.onnx_import import import_onnx
 from builder.project import load_project, to_json
+from builder.templates import load_template, template_names
 from builder.validate import validate
 from cli.main import EXIT_OK
+from codegen.exports import export_bytes
 from codegen.loader import build_model
 from codegen.source import generate_model
 from tests.test_import import CORPUS, _randomize
@@ -115,3 +117,14 @@ def test_onnx_transformers_open_as_repeated_blocks(name, blocks):
     assert set(graph.definitions) == blocks and len(graph.nodes) <= 7
     assert any(n.repeat == 2 for n in graph.nodes) or any(n.repeat == 2 for d in graph.definitions.values()
                                                           for n in d.graph.nodes)
+
+
+@pytest.mark.parametrize("name", template_names())
+def test_every_template_exported_to_onnx_imports_back_the_same(name):
+    """A design taken away as ONNX comes back as an editable design computing the same outputs (cross-attention,
+    an encoder's state on a decoder, stages of blocks included)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = import_onnx(export_bytes(load_template(name), "onnx"))
+    assert result.problems == [], [p.message for p in result.problems]
+    assert result.verification.same and result.verification.max_abs_diff <= 1e-5, result.verification.note

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from builder.importer.onnx_recurrent import TimeFirst, recurrent
+from builder.importer.onnx_recurrent import StateInput, TimeFirst, recurrent
 from builder.importer.positions import table_params
 
 if TYPE_CHECKING:
@@ -219,6 +219,8 @@ def _reshape(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
     """Flatten, Reshape, Squeeze, Unsqueeze: Flatten or a Reshape to the inferred shape, batch kept first."""
     x = args[0]
     out = reader.shapes.get(reader.op.output[0])
+    if reader.op.op_type == "Unsqueeze" and len(x.shape) == 2 and out == (1, *x.shape):
+        return StateInput(x)  # an initial state (1, N, H) for a recurrent op; nothing else reads it
     if not out or not x.shape or out[0] != x.shape[0]:
         return "a reshape that moves or merges the batch dimension (or whose shape can't be inferred)"
     if out == x.shape:

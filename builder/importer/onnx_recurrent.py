@@ -85,7 +85,18 @@ class StackedStates:
         return self.parts[-1].run.sequence
 
 
-LAYOUTS = (TimeFirst, RecurrentOutput, StackedStates)
+@dataclass(frozen=True)
+class StateInput:
+    """An (N, H) tensor unsqueezed to (1, N, H): an initial hidden state on its way into a recurrent op."""
+
+    tensor: Tensor
+
+    @property
+    def source(self) -> Tensor:
+        return self.tensor
+
+
+LAYOUTS = (TimeFirst, RecurrentOutput, StackedStates, StateInput)
 
 
 def is_zeros(value: Any) -> bool:
@@ -200,9 +211,11 @@ def _initial_state(reader: Reader, kind: str, args: list[Any]) -> Tensor | str |
     if not is_zeros(c):
         return ("it starts from an (h, c) pair; LayerLab's LSTM block takes an initial hidden state only (its cell "
                 "state starts at zero): pass the encoder's h and let c start at zero, or use GRUs")
-    if isinstance(h, RecurrentOutput) and h.which == "Y_h" and h.run.layers == 1 and h.run.directions == 1 \
-            and reader.op.output and _directions(reader.op) == 1:
-        return h.run.last_hidden(reader)
+    if _directions(reader.op) == 1:
+        if isinstance(h, RecurrentOutput) and h.which == "Y_h" and h.run.layers == 1 and h.run.directions == 1:
+            return h.run.last_hidden(reader)
+        if isinstance(h, StateInput):  # the state port of LayerLab's own blocks: state.unsqueeze(0)
+            return h.tensor
     return ("its initial state is not the final state of a one-layer, one-direction recurrent layer; LayerLab's "
             "state port takes (N, hidden_size) and starts a one-direction layer from it")
 
