@@ -39,12 +39,15 @@ def test_only_a_loopback_server_runs_uploaded_code():
         assert not import_panel.runs_code_allowed(address)
 
 
-def test_an_onnx_upload_opens_verified_with_its_report(monkeypatch):
-    at = _run(monkeypatch, local=False, upload=("lenet.onnx", exported("lenet")))
+@pytest.mark.parametrize("name, nodes", [("lenet", None), ("gpt", 6)])
+def test_an_onnx_upload_opens_verified_with_its_report(monkeypatch, name, nodes):
+    at = _run(monkeypatch, local=False, upload=(f"{name}.onnx", exported(name)))
     assert not at.exception
     [report] = at.success
-    assert "Import of ‘lenet.onnx’" in report.value and "verified — same outputs as onnxruntime" in report.value
+    assert f"Import of ‘{name}.onnx’" in report.value and "verified — same outputs as onnxruntime" in report.value
     assert "types=json,onnx nodes=" in at.markdown[-1].value and "nodes=1 " not in at.markdown[-1].value
+    if nodes is not None:  # GPT opens as blocks: tokens, positions, the repeated decoder block, norm, head
+        assert f"nodes={nodes} " in at.markdown[-1].value + " "
 
 
 def test_a_python_upload_is_refused_on_a_shared_server(monkeypatch):
