@@ -1,4 +1,5 @@
-"""Edits of blocks made of blocks: add one from the library, edit inside a definition, group, ungroup, fix inside.
+"""Edits of blocks made of blocks: add one from the library, edit inside a definition, make an inner setting a
+block parameter, group, ungroup, fix inside.
 
 Like ``builder.edits`` these are pure: each returns a new design. An edit inside a block changes the definition,
 so every instance of it follows — the point of a block.
@@ -6,17 +7,19 @@ so every instance of it follows — the point of a block.
 
 from __future__ import annotations
 
+import keyword
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from builder.blocks import SEP, expand
+from builder.blocks import SEP, block_for, expand
 from builder.edits import EditError, add_node, apply_fix, new_node_id
-from builder.graph import PORT, Definition, Edge, Graph, Node
+from builder.graph import PORT, BlockParam, Definition, Edge, Graph, Node
 from builder.library import add_library_block, library_names
+from builder.params import Param
 from builder.project_defs import MAX_REPEAT
 from builder.project_defs import NAME as DEFINITION_NAME
-from builder.refs import resolve_params
+from builder.refs import is_ref, resolve_params
 from builder.validate import Issue
 
 Edit = Callable[..., Any]
@@ -59,6 +62,35 @@ def set_repeat(graph: Graph, node_id: str, times: Any) -> Graph:
     if isinstance(times, bool) or not isinstance(times, int) or not 1 <= times <= MAX_REPEAT:
         raise EditError(f"repeat must be a whole number from 1 to {MAX_REPEAT}, not {times!r}")
     return graph.replace_node(replace(node, repeat=times))
+
+
+def promote_param(graph: Graph, name: str, node_id: str, param: str, as_name: str = "") -> Graph:
+    """Make the parameter ``param`` of the layer ``node_id`` inside block ``name`` a parameter of the block
+    (``as_name``, by default the same name): the block gets it with the layer's value as its default, and the layer
+    follows it (``"$as_name"``). Every copy computes what it did; from then on each can set its own value."""
+    definition = _definition(graph, name)
+    if not definition.graph.has_node(node_id):
+        raise EditError(f"{name} has no layer ‘{node_id}’")
+    inner = definition.graph.node(node_id)
+    spec = next((p for p in block_for(graph, inner.type).params if p.name == param), None)
+    if spec is None:
+        raise EditError(f"‘{node_id}’ ({inner.type}) has no parameter {param!r}")
+    value = inner.params.get(param, spec.default)
+    if spec.inferred or value is None:
+        raise EditError(f"{param} of ‘{node_id}’ has no value of its own (it follows the input or is unset); "
+                        "give it one first")
+    if is_ref(value):
+        raise EditError(f"{param} of ‘{node_id}’ already follows {name}'s parameters ({value})")
+    as_name = as_name.strip() or param
+    if not as_name.isidentifier() or keyword.iskeyword(as_name) or len(as_name) > 40:
+        raise EditError(f"a block parameter's name must be a short identifier (letters, digits, _), not {as_name!r}")
+    if as_name in {p.name for p in definition.params}:
+        raise EditError(f"{name} already has a parameter {as_name!r}; pick another name")
+    # Only what the project format keeps (builder.project_defs), so the design reads back equal.
+    promoted = BlockParam(Param(as_name, spec.kind, value, doc=(spec.doc or f"{param} of {node_id}")[:300],
+                                minimum=spec.minimum, maximum=spec.maximum, choices=spec.choices))
+    inside_graph = definition.graph.replace_node(inner.with_params(**{param: f"${as_name}"}))
+    return graph.with_definition(replace(definition, graph=inside_graph, params=(*definition.params, promoted)))
 
 
 def _definition(graph: Graph, name: str) -> Definition:

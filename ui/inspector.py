@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from builder.block_edits import group, set_repeat, ungroup
+from builder.block_edits import group, promote_param, set_repeat, ungroup
 from builder.blocks import block_for
 from builder.catalog import BlockSpec
 from builder.edits import delete, disconnect, rename_node, reorder_inputs, set_edge_port
 from builder.graph import PORT, Node
 from builder.project_defs import MAX_REPEAT
+from builder.refs import is_ref
 from builder.validate import Issue, NodeInfo, Severity
 from ui import state
 from ui.block_view import inside_rows
@@ -69,6 +70,33 @@ def _params(node: Node, block: BlockSpec, info: NodeInfo) -> None:
             st.markdown(inferred_line(spec, info.params.get(spec.name)))
         else:
             param_widget(node.id, spec, node.params.get(spec.name, spec.default), info.params.get(spec.name))
+
+
+def _promotable(node: Node, block: BlockSpec) -> list[str]:
+    """Settings of a layer inside a block that could become the block's parameters: set, not yet following one."""
+    return [p.name for p in block.params
+            if not p.inferred and node.params.get(p.name, p.default) is not None and not is_ref(node.params.get(p.name))]
+
+
+def _promote_form(node: Node, block: BlockSpec) -> None:
+    """Inside a block: turn one of this layer's settings into a parameter of the block, so copies can differ."""
+    definition = state.open_definition()
+    names = _promotable(node, block)
+    if definition is None or not names:
+        return
+    with st.expander(f"Make a setting a parameter of {definition.name}"):
+        st.caption(f"Every copy of {definition.name} keeps its value for now; then each copy can set its own on "
+                   "the design's level (this layer reads it as $name).")
+        chosen = st.selectbox("Setting", names, key=f"promote_pick_{node.id}")
+        st.text_input("Name in the block", placeholder=chosen, key=f"promote_name_{node.id}")
+        st.button("Make it a block parameter", key=f"promote_{node.id}", on_click=_promote,
+                  args=(definition.name, node.id))
+
+
+def _promote(definition: str, node_id: str) -> None:
+    chosen = st.session_state.get(f"promote_pick_{node_id}")
+    as_name = str(st.session_state.get(f"promote_name_{node_id}", "")).strip()
+    state.edit_design(promote_param, definition, node_id, chosen, as_name, key=None)
 
 
 def _move(node_id: str, sources: list[str], index: int, step: int) -> None:
@@ -221,6 +249,7 @@ def render_inspector() -> None:
         _block_tools(node)
     render_look_inside(state.view().flat_id(node.id))  # the trained model's output at this node (ui.look_inside)
     _params(node, block, info)
+    _promote_form(node, block)
     _inputs(node, block, info)
     with st.expander("Rename"):
         _rename(node)

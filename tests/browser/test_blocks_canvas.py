@@ -1,6 +1,6 @@
 """Blocks made of blocks on the real canvas (Chromium): a share link of ResNet-18 opens collapsed (≤ 15 nodes),
 a double-click opens layer2 with a breadcrumb back, an edit inside changes every instance and undo brings it back,
-Shift+click selects two nodes to group, and an instance ungroups.
+Shift+click selects two nodes to group, an instance ungroups, and a setting inside a block becomes a block parameter.
 
 Set LAYERLAB_SCREENSHOTS=1 to also write blocks_resnet18.png and blocks_transformer_open.png (1280×800).
 """
@@ -12,6 +12,8 @@ from canvas_page import LOAD_TIMEOUT, canvas, keyed, node, settled
 from playwright.sync_api import expect
 from shots import shot
 
+from builder.block_edits import group, promote_param
+from builder.edits import set_param
 from builder.share import encode_share
 from builder.templates import load_template
 from builder.validate import validate
@@ -106,3 +108,30 @@ def test_an_opened_transformer_block_reads_layer_by_layer(page, app_url: str) ->
         expect(node(page, inner)).to_be_visible()
     settled(page)
     shot(page, "blocks_transformer_open")
+
+
+def test_a_setting_inside_a_block_becomes_a_block_parameter_each_copy_can_set(page, app_url: str) -> None:
+    """Inside ConvRelu, conv2's out_channels becomes the block's 'width': the copy keeps 32, then the design's
+    inspector sets 48 and the parameter count follows."""
+    design, block = group(load_template("digits_cnn"), ["conv2", "relu2"], "ConvRelu")
+    page.goto(f"{app_url}/?design={encode_share(design)}")
+    node(page, block).wait_for(timeout=LOAD_TIMEOUT)
+    settled(page)
+    open_block(page, block, "conv2")
+    node(page, "conv2").click()
+    page.locator(".st-key-inspector h4").filter(has_text="conv2").wait_for()
+    page.get_by_text("Make a setting a parameter of ConvRelu").click()
+    page.get_by_role("textbox", name="Name in the block").fill("width")
+    page.get_by_role("textbox", name="Name in the block").press("Enter")
+    keyed(page, "promote_conv2").click()
+    expect(page.get_by_role("textbox", name="out_channels = 32 here")).to_have_value("$width")
+    keyed(page, "crumb_0").click()
+    node(page, block).wait_for()
+    expect(node(page, block)).to_contain_text("width 32")
+    node(page, block).click()
+    field = page.locator(".st-key-inspector").get_by_role("spinbutton", name="width")
+    field.fill("48")
+    field.press("Enter")
+    expect(node(page, block)).to_contain_text("width 48")
+    wider = set_param(promote_param(design, "ConvRelu", "conv2", "out_channels", "width"), block, "width", 48)
+    expect(chip(page)).to_contain_text(human_count(validate(wider).total_params))
