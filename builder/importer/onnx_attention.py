@@ -2,8 +2,9 @@
 
 torch.onnx.export writes an ``nn.MultiheadAttention`` as about 150 ops — reshapes that fold heads into the batch,
 two MatMuls of computed tensors, a Softmax — none of which is a block on its own. They all carry the module's scope
-in their names (``/encoder/layers.0/self_attn/MatMul_1``), so a scope holding a Softmax and a MatMul of two computed
-tensors is read as one *region*: its input(s), its one output and its weights.
+(in their names, ``/encoder/layers.0/self_attn/MatMul_1``, or in their metadata: ``builder.importer.onnx_names``),
+so a module holding a Softmax and a MatMul of two computed tensors is read as one *region*: its input(s), its one
+output and its weights.
 
 Which MultiheadAttention the region is (heads, causal mask, which weight is which, which input is the query) is not
 guessed from op patterns: onnxruntime runs the file once with every region's inputs and output exposed, and the
@@ -24,17 +25,20 @@ import onnx
 import torch
 from onnx import numpy_helper
 
+from builder.importer.onnx_names import scoped_module
+
 MATCH_TOLERANCE = 1e-4  # per region, against onnxruntime; the whole design is then verified at 1e-5
 
 
 @dataclass(frozen=True)
 class Region:
-    scope: str  # '/encoder/layers.0/self_attn'
+    scope: str  # the module path: 'encoder.layers.0.self_attn'
     members: frozenset[int]  # indices of its ops in the graph (its Constant ops are still read one by one)
     first: int
     inputs: tuple[str, ...]  # values from outside the region (initializers and constants left out)
     output: str
     weights: tuple[tuple[str, np.ndarray], ...]  # constant arrays used inside, oriented as torch's (out, in)
+    softmax: onnx.NodeProto  # where the design node says it came from
 
 
 @dataclass(frozen=True)
@@ -50,18 +54,18 @@ class Attention:
 def find_regions(graph: onnx.GraphProto) -> list[Region]:
     """Scopes that compute attention scores, each with one output."""
     initializers = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    scopes = []
-    for op in graph.node:
-        if op.op_type == "Softmax" and op.name.count("/") >= 2:
-            scope = op.name.rsplit("/", 1)[0]
-            if scope not in scopes:
-                scopes.append(scope)
-    regions = [_region(graph, scope, initializers) for scope in scopes]
+    modules = [scoped_module(op) for op in graph.node]
+    scopes: dict[str, onnx.NodeProto] = {}
+    for op, scope in zip(graph.node, modules):
+        if op.op_type == "Softmax" and scope and scope not in scopes:
+            scopes[scope] = op
+    regions = [_region(graph, scope, softmax, modules, initializers) for scope, softmax in scopes.items()]
     return [r for r in regions if r is not None]
 
 
-def _region(graph: onnx.GraphProto, scope: str, initializers: dict[str, np.ndarray]) -> Region | None:
-    members = frozenset(i for i, op in enumerate(graph.node) if op.name.startswith(scope + "/"))
+def _region(graph: onnx.GraphProto, scope: str, softmax: onnx.NodeProto, modules: list[str],
+            initializers: dict[str, np.ndarray]) -> Region | None:
+    members = frozenset(i for i, module in enumerate(modules) if module == scope or module.startswith(scope + "."))
     inside = {name for i in members for name in graph.node[i].output}
     constants = {name for op in graph.node if op.op_type == "Constant" for name in op.output}
     inputs: list[str] = []  # what it computes from: data and sizes, not constants (the exporter puts those anywhere)
@@ -78,7 +82,7 @@ def _region(graph: onnx.GraphProto, scope: str, initializers: dict[str, np.ndarr
         return None
     first = min(i for i in members if graph.node[i].op_type != "Constant")
     return Region(scope, members, first, tuple(inputs), outputs[0],
-                  tuple(_weights(graph, members, initializers)))
+                  tuple(_weights(graph, members, initializers)), softmax)
 
 
 def _computes_scores(graph: onnx.GraphProto, members: frozenset[int], initializers: dict[str, np.ndarray]) -> bool:

@@ -19,6 +19,7 @@ from onnx import numpy_helper, shape_inference
 from builder.catalog.unsupported import describe
 from builder.graph import Edge, Graph, Node
 from builder.importer.onnx_attention import Region, find_regions, identify, probe
+from builder.importer.onnx_names import module_path, op_label, scoped_module
 from builder.importer.onnx_ops import HANDLERS
 from builder.importer.onnx_recurrent import LAYOUTS, Run, fold_last_steps, layout_op
 from builder.importer.report import ImportFailure, ImportResult, Problem, unique_id
@@ -55,12 +56,19 @@ class Reader:
     module_of: dict[str, str] = field(default_factory=dict)  # node id -> the torch module path its op ran in
     mismatched: dict[str, str] = field(default_factory=dict)  # attention scope -> why no MultiheadAttention fits
     op: onnx.NodeProto | None = None
+    initializers: set[str] = field(default_factory=set)  # names of the file's weights
 
     def add(self, type_name: str, params: dict[str, Any], inputs: list[tuple[Tensor, str | None]],
-            weights: dict[str, np.ndarray | None] | None = None, name: str | None = None) -> Tensor:
+            weights: dict[str, np.ndarray | None] | None = None, name: str | None = None,
+            module: str | None = None) -> Tensor:
+        """A design node for the current op (``name``: a fixed id; ``module``: it stands for that whole module)."""
         kept = {k: v for k, v in (weights or {}).items() if v is not None}
-        node_id = self._new_id(name or _id_from(self.op.name, self.op.op_type))
-        self.module_of[node_id] = _module_path(self.op.name) if not name else ""
+        if module is not None:
+            node_id = self._new_id(module or "node")
+            self.module_of[node_id] = module
+        else:
+            node_id = self._new_id(name or _id_from(self.op))
+            self.module_of[node_id] = module_path(self.op, self.initializers) if not name else ""
         meta = {"source": f"ONNX {self.op.name or self.op.op_type}"[:120]}
         self.nodes.append([node_id, type_name, {k: v for k, v in params.items() if v is not None}, meta])
         self.edges.extend(Edge(t.node, node_id, port) for t, port in inputs)
@@ -71,7 +79,8 @@ class Reader:
 
     def unsupported(self, note: str, inputs: list[Tensor]) -> Tensor:
         where = self.op.name or f"an unnamed {self.op.op_type} node"
-        scope = next((s for s in self.mismatched if where.startswith(s + "/")), None)
+        module = scoped_module(self.op)
+        scope = next((s for s in self.mismatched if module == s or module.startswith(s + ".")), None)
         if scope is not None and self.op.op_type == "MatMul":
             note += f" (read whole, the attention at {scope} isn't nn.MultiheadAttention: {self.mismatched[scope]})"
         params = {"op": f"ONNX {self.op.op_type}", "where": where[:120], "note": note[:480]}
@@ -86,25 +95,11 @@ class Reader:
         return unique_id(base, self.ids, MAX_ID)
 
 
-def _module_path(name: str) -> str:
-    """The torch module an exported op ran in, from its scoped name: '/layer1/layer1.0/conv1/Conv' →
-    'layer1.0.conv1', '/blocks/blocks.0/mlp/mlp.0/MatMul' → 'blocks.0.mlp.0' (a part that extends the one before it
-    names the same child in full); '' for an op of the top-level forward."""
-    segments: list[str] = []
-    parts = [p for p in name.split("/") if p][:-1]
-    for k, part in enumerate(parts):
-        if k and part.startswith(parts[k - 1] + "."):
-            segments[-1] = part
-        else:
-            segments.append(part)
-    return re.sub(r"[^\w.]", "_", ".".join(segments))
-
-
-def _id_from(name: str, op_type: str) -> str:
-    """'/layer1/layer1.0/Add' → 'layer1.0.add' (an op inside a module's forward); '/Relu_2' → 'relu_2'."""
-    path = _module_path(name)
-    last = re.sub(r"\W", "_", name.rsplit("/", 1)[-1] or op_type).lower().strip("_") or "node"
-    return f"{path}.{last}" if path else last
+def _id_from(op: onnx.NodeProto) -> str:
+    """'layer1.0' + 'add' → 'layer1.0.add' (an op inside a module's forward); 'relu_2' at the top."""
+    path = scoped_module(op)
+    label = op_label(op)
+    return f"{path}.{label}" if path else label
 
 
 def _name_by_module(reader: Reader) -> None:
@@ -180,7 +175,7 @@ def translate(model: onnx.ModelProto) -> tuple[Graph, Reader]:
     for op in graph.node:
         for name in op.input:
             consumers[name] = consumers.get(name, 0) + 1
-    reader = Reader(_shapes(model, batch), consumers)
+    reader = Reader(_shapes(model, batch), consumers, initializers={t.name for t in graph.initializer})
     env: dict[str, Tensor | Const] = {t.name: Const(numpy_helper.to_array(t), origin=t.name) for t in graph.initializer}
     for value in _graph_inputs(model):
         env[value.name] = _input(reader, value, batch)
@@ -237,9 +232,10 @@ def _attention(reader: Reader, region: Region, env: dict[str, Any], values: dict
     if isinstance(found, str):
         reader.mismatched[region.scope] = found
         return False
-    reader.op = onnx.helper.make_node("Attention", [], [region.output], name=f"{region.scope}/attention")
+    reader.op = region.softmax
     inputs = [(env[found.query], "x")] + ([(env[found.memory], "memory")] if found.memory else [])
-    env[region.output] = reader.add("MultiheadAttention", found.params, inputs, found.weights)
+    added = reader.add("MultiheadAttention", found.params, inputs, found.weights, module=region.scope)
+    env[region.output] = Tensor(added.node, reader.shapes.get(region.output, ()))
     return True
 
 

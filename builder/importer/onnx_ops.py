@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from builder.importer.onnx_names import SCOPES_KEY
 from builder.importer.onnx_recurrent import StateInput, TimeFirst, recurrent
 from builder.importer.positions import table_params
 
@@ -102,6 +103,8 @@ def _binary(block: str, scale: Callable[[float], float] | None = None) -> Handle
         table = b if _is_tensor(a) else a
         if block == "Add" and table.whole is not None:
             return _positions(reader, x, other, table.whole, table.origin)
+        if block == "Add" and other is not None and len(x.shape) == 3 and other.shape in ((1, *x.shape[1:]), x.shape[1:]):
+            return _positions(reader, x, other, other, table.origin)  # the exporter already cut the table to T
         if other is None:
             return None
         if block == "Add":
@@ -136,8 +139,10 @@ def _positions(reader: Reader, x: Tensor, added: np.ndarray | None, table: np.nd
         return None
     if params["kind"] == "sinusoidal":
         return reader.add("PositionalEncoding", params, [(x, None)])
-    # A learned table keeps its parameter's name ('positions') where the file kept it.
-    name = origin if re.fullmatch(r"[A-Za-z_][\w.]{0,59}", origin) and origin not in reader.ids else None
+    # A learned table keeps its parameter's name ('positions') where the file kept it: the TorchScript exporter
+    # names weights by their path; the dynamo one names a sliced table after the op that cut it ('alias').
+    by_path = "." in origin or not any(p.key == SCOPES_KEY for p in reader.op.metadata_props)
+    name = origin if by_path and re.fullmatch(r"[A-Za-z_][\w.]{0,59}", origin) and origin not in reader.ids else None
     return reader.add("PositionalEncoding", params, [(x, None)], {"pe": table.reshape(1, -1, x.shape[2]).copy()},
                       name=name)
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from builder.importer.onnx_names import attribute
+
 if TYPE_CHECKING:
     from builder.importer.onnx_import import Reader, Tensor
 
@@ -221,10 +223,7 @@ def _initial_state(reader: Reader, kind: str, args: list[Any]) -> Tensor | str |
 
 
 def _directions(op: Any) -> int:
-    from onnx import helper
-
-    attrs = {a.name: helper.get_attribute_value(a) for a in op.attribute}
-    return 2 if attrs.get("direction", b"forward") in (b"bidirectional", "bidirectional") else 1
+    return 2 if attribute(op, "direction", b"forward") == b"bidirectional" else 1
 
 
 def _stacked_on(reader: Reader, x: TimeFirst, kind: str, hidden: int, directions: int, bias: bool) -> Run | None:
@@ -284,7 +283,20 @@ def _recurrent_output(reader: Reader, value: RecurrentOutput, args: list[Any], a
                 return TimeFirst(run.sequence, reader.op.output[0])
     if value.which == "Y_h" and op == "Squeeze" and axes == [0] and value.layer == run.layers - 1:
         return run.last_hidden(reader)
+    if value.which == "Y_h" and op == "Slice" and _whole_first_axis(args) and run.directions == 1:
+        return value  # h_n[0:1] of one layer: itself (how the dynamo exporter hands a state on)
     return None
+
+
+def _whole_first_axis(args: list[Any]) -> bool:
+    """A Slice of a one-entry first axis that keeps it: starts 0, ends ≥ 1, along axis 0."""
+    bounds = [getattr(a, "value", None) if a is not None and not hasattr(a, "node") else None for a in args[1:4]]
+    starts, ends = bounds[0], bounds[1]
+    axes = bounds[2] if len(args) > 3 else np.zeros(1)
+    if starts is None or ends is None or axes is None:
+        return False
+    return [int(a) for a in np.asarray(axes).reshape(-1)] == [0] and int(np.asarray(starts).reshape(-1)[0]) == 0 \
+        and int(np.asarray(ends).reshape(-1)[0]) >= 1
 
 
 def _axes(args: list[Any], attrs: dict[str, Any]) -> list[int] | None:

@@ -1,0 +1,89 @@
+"""Which torch module each op of an exported ONNX file ran in, from what either exporter leaves behind.
+
+- ``torch.onnx.export(..., dynamo=False)`` (TorchScript) names ops by scope: ``/layer1/layer1.0/conv1/Conv``.
+- ``torch.onnx.export(...)`` (the default, dynamo) names them ``node_Conv_12`` but records the module paths and
+  their classes in each op's metadata: ``pkg.torch.onnx.name_scopes`` ``['', 'layer1', 'layer1.0', 'add']`` and
+  ``pkg.torch.onnx.class_hierarchy``.
+
+Both become a module path (``layer1.0``), an op label (``add``) and, where the file has them, class names. A layer
+that holds weights is named by its weights' owner (``conv1.weight`` → ``conv1``): the exporter may fuse a
+BatchNorm into the convolution before it and file the result under the BatchNorm's scope.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any
+
+import onnx
+
+SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+CLASSES_KEY = "pkg.torch.onnx.class_hierarchy"
+_PARAMETER = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)*)\.(weight|bias|in_proj_weight|in_proj_bias)$")
+_MAX_METADATA = 4000  # a list of module paths; longer is not what the exporter writes
+
+
+def _metadata(op: onnx.NodeProto, key: str) -> list[str] | None:
+    """A list the exporter wrote as text (``"['', 'layer1']"``): read as a literal, never run."""
+    text = next((p.value for p in op.metadata_props if p.key == key), None)
+    if text is None or len(text) > _MAX_METADATA:
+        return None
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return [str(v) for v in value] if isinstance(value, list) else None
+
+
+def scoped_module(op: onnx.NodeProto) -> str:
+    """The module whose forward() ran the op: ``layer1.0`` ('' for the model's own forward)."""
+    scopes = _metadata(op, SCOPES_KEY)
+    if scopes is not None:
+        return _clean(scopes[-2]) if len(scopes) >= 2 else ""
+    segments: list[str] = []
+    parts = [p for p in op.name.split("/") if p][:-1]
+    for k, part in enumerate(parts):
+        if k and part.startswith(parts[k - 1] + "."):  # '/layer1/layer1.0': the same child named in full
+            segments[-1] = part
+        else:
+            segments.append(part)
+    return _clean(".".join(segments))
+
+
+def op_label(op: onnx.NodeProto) -> str:
+    """What the op is called inside its module: 'add', 'relu_2'."""
+    scopes = _metadata(op, SCOPES_KEY)
+    last = scopes[-1] if scopes else op.name.rsplit("/", 1)[-1]
+    return re.sub(r"\W", "_", last or op.op_type).lower().strip("_") or "node"
+
+
+def module_path(op: onnx.NodeProto, initializers: set[str]) -> str:
+    """The module the op stands for: its weights' owner where it reads named weights, else its scope."""
+    for name in op.input[1:]:
+        found = _PARAMETER.match(name) if name in initializers else None
+        if found:
+            return found.group(1)
+    return scoped_module(op)
+
+
+def module_classes(graph: onnx.GraphProto) -> dict[str, str]:
+    """Module path -> its class's qualified name, where the file records them (the dynamo exporter)."""
+    classes: dict[str, str] = {}
+    for op in graph.node:
+        scopes, hierarchy = _metadata(op, SCOPES_KEY), _metadata(op, CLASSES_KEY)
+        if scopes and hierarchy and len(scopes) == len(hierarchy):
+            for path, cls in zip(scopes[1:-1], hierarchy[1:-1]):
+                classes.setdefault(_clean(path), cls)
+    return classes
+
+
+def _clean(path: str) -> str:
+    return re.sub(r"[^\w.]", "_", path)
+
+
+def attribute(op: onnx.NodeProto, name: str, default: Any = None) -> Any:
+    for a in op.attribute:
+        if a.name == name:
+            return onnx.helper.get_attribute_value(a)
+    return default
