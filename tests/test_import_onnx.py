@@ -4,6 +4,7 @@ file, and the rebuilt design matches onnxruntime on the file; what has no block 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 
@@ -42,7 +43,7 @@ def test_exported_model_matches_onnxruntime(name):
     assert result.problems == []
     check = result.verification
     assert check.ran and check.same, check.note
-    assert check.max_abs_diff <= 1e-5 and check.batch_size == 2
+    assert check.max_abs_diff <= 1e-5 and check.batch_size == 5  # not the exported batch (2)
     assert validate(load_project(to_json(result.graph))).valid
     assert result.counts()["parameters"] >= result.counts()["blocks"]  # weights came from the initializers
 
@@ -128,3 +129,35 @@ def test_every_template_exported_to_onnx_imports_back_the_same(name):
         result = import_onnx(export_bytes(load_template(name), "onnx"))
     assert result.problems == [], [p.message for p in result.problems]
     assert result.verification.same and result.verification.max_abs_diff <= 1e-5, result.verification.note
+
+
+def exported_by_default(name: str, free_batch: bool = False) -> bytes:
+    """The model as torch.onnx.export writes it by default (the dynamo exporter: ops named node_Conv_12, module
+    paths and classes in their metadata, the batch size fixed unless ``free_batch``)."""
+    factory, shapes, dtypes = CORPUS[name]
+    dynamic = [{0: torch.export.Dim.AUTO}] * len(shapes) if free_batch else None
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # it prints its progress
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_randomize(factory()), example_inputs(shapes, dtypes, high=40), buffer,
+                          dynamic_shapes=dynamic)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", list(CORPUS))
+def test_the_default_exporters_files_import_with_their_classes(name):
+    result = import_onnx(exported_by_default(name))
+    assert result.problems == [], [p.message for p in result.problems]
+    check = result.verification
+    assert check.same and check.max_abs_diff <= 1e-5 and check.batch_size == 2, check.note  # the file fixes it
+    assert validate(load_project(to_json(result.graph))).valid
+    expected = {"resnet18": {"BasicBlock", "Downsample"}, "resnet50": {"Bottleneck", "Downsample"},
+                "gpt": {"DecoderBlock", "Mlp"}}
+    if name in expected:  # the file records classes: blocks are named as in the model's code
+        assert set(result.graph.definitions) == expected[name] and len(result.graph.nodes) <= 15
+
+
+@pytest.mark.parametrize("name", ["resnet18", "lstm_classifier", "seq2seq", "gpt"])
+def test_the_default_exporters_files_with_a_free_batch_verify_at_another_batch(name):
+    check = import_onnx(exported_by_default(name, free_batch=True)).verification
+    assert check.same and check.max_abs_diff <= 1e-5 and check.batch_size == 5, check.note

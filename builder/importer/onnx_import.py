@@ -19,7 +19,7 @@ from onnx import numpy_helper, shape_inference
 from builder.catalog.unsupported import describe
 from builder.graph import Edge, Graph, Node
 from builder.importer.onnx_attention import Region, find_regions, identify, probe
-from builder.importer.onnx_names import module_path, op_label, scoped_module
+from builder.importer.onnx_names import module_classes, module_path, op_label, scoped_module
 from builder.importer.onnx_ops import HANDLERS
 from builder.importer.onnx_recurrent import LAYOUTS, Run, fold_last_steps, layout_op
 from builder.importer.report import ImportFailure, ImportResult, Problem, unique_id
@@ -332,7 +332,7 @@ def import_onnx(data: bytes, verify: bool = True) -> ImportResult:
 
     model = load(data)
     flat, reader = translate(model)
-    tree = onnx_hierarchy(flat, reader.module_of)
+    tree = onnx_hierarchy(flat, reader.module_of, module_classes(model.graph))
     graph = tree.graph
     # Weights follow the expanded ids (module paths, like the exporting module's state dict).
     weights = {node: reader.weights[old] for node, old in tree.flat_ids.items() if old in reader.weights}

@@ -277,9 +277,11 @@ def _recurrent_output(reader: Reader, value: RecurrentOutput, args: list[Any], a
             return TimeFirst(run.sequence, reader.op.output[0])
         if op == "Transpose" and list(attrs.get("perm", [])) == [0, 2, 1, 3] and not value.bidirectional_view:
             return RecurrentOutput(run, "Y", value.layer, bidirectional_view=True)
-        if op == "Reshape" and value.bidirectional_view:
+        if op == "Reshape" and (value.bidirectional_view or run.directions == 1):  # (T, N, directions * H)
+            # A size computed from a dynamic batch may defeat shape inference; the merge is then the only reshape
+            # the exporter writes here, and the import's verification would catch anything else.
             shape = reader.shapes.get(reader.op.output[0])
-            if shape and len(shape) == 3 and shape[2] == run.directions * run.hidden:
+            if shape is None or len(shape) == 3 and shape[2] == run.directions * run.hidden:
                 return TimeFirst(run.sequence, reader.op.output[0])
     if value.which == "Y_h" and op == "Squeeze" and axes == [0] and value.layer == run.layers - 1:
         return run.last_hidden(reader)
