@@ -17,7 +17,6 @@ from torch import nn
 from builder.graph import Graph
 from builder.importer.hierarchy import Hierarchy, build_hierarchy
 
-
 _CONTAINERS = {f"torch.nn.modules.container.{c.__name__}": c for c in (nn.Sequential, nn.ModuleList, nn.ModuleDict)}
 
 
