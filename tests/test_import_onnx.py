@@ -161,3 +161,15 @@ def test_the_default_exporters_files_import_with_their_classes(name):
 def test_the_default_exporters_files_with_a_free_batch_verify_at_another_batch(name):
     check = import_onnx(exported_by_default(name, free_batch=True)).verification
     assert check.same and check.max_abs_diff <= 1e-5 and check.batch_size == 5, check.note
+
+
+def test_what_has_no_block_names_the_source_line_where_the_file_records_it():
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(RunningTotal().eval(), (torch.randn(2, 6),), buffer)
+    line = next(k for k, text in enumerate(open(__file__, encoding="utf-8"), start=1) if "torch.cumsum(" in text)
+    result = import_onnx(buffer.getvalue())
+    assert [p.message for p in result.problems] == [
+        f"ONNX CumSum at test_import_onnx.py:{line} (node_cumsum): this ONNX operation (with these settings) has no "
+        "LayerLab block"]

@@ -19,7 +19,7 @@ from onnx import numpy_helper, shape_inference
 from builder.catalog.unsupported import describe
 from builder.graph import Edge, Graph, Node
 from builder.importer.onnx_attention import Region, find_regions, identify, probe
-from builder.importer.onnx_names import module_classes, module_path, op_label, scoped_module
+from builder.importer.onnx_names import module_classes, module_path, op_label, scoped_module, source_line
 from builder.importer.onnx_ops import HANDLERS
 from builder.importer.onnx_recurrent import LAYOUTS, Run, fold_last_steps, layout_op
 from builder.importer.report import ImportFailure, ImportResult, Problem, unique_id
@@ -79,6 +79,8 @@ class Reader:
 
     def unsupported(self, note: str, inputs: list[Tensor]) -> Tensor:
         where = self.op.name or f"an unnamed {self.op.op_type} node"
+        line = source_line(self.op)
+        where = f"{line} ({where})" if line else where
         module = scoped_module(self.op)
         scope = next((s for s in self.mismatched if module == s or module.startswith(s + ".")), None)
         if scope is not None and self.op.op_type == "MatMul":

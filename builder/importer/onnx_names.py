@@ -19,6 +19,8 @@ from typing import Any
 import onnx
 
 SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+TRACE_KEY = "pkg.torch.onnx.stack_trace"
+_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 CLASSES_KEY = "pkg.torch.onnx.class_hierarchy"
 _PARAMETER = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)*)\.(weight|bias|in_proj_weight|in_proj_bias)$")
 _MAX_METADATA = 4000  # a list of module paths; longer is not what the exporter writes
@@ -76,6 +78,16 @@ def module_classes(graph: onnx.GraphProto) -> dict[str, str]:
             for path, cls in zip(scopes[1:-1], hierarchy[1:-1]):
                 classes.setdefault(_clean(path), cls)
     return classes
+
+
+def source_line(op: onnx.NodeProto) -> str:
+    """'model.py:42' — the line of the user's forward() that made the op, where the file records it (dynamo)."""
+    trace = next((p.value for p in op.metadata_props if p.key == TRACE_KEY), "")
+    frames = _FRAME.findall(trace[:_MAX_METADATA])
+    if not frames:
+        return ""
+    path, line = frames[-1]  # the innermost frame: the line that called the op
+    return f"{path.replace(chr(92), '/').rsplit('/', 1)[-1]}:{line}"
 
 
 def _clean(path: str) -> str:
