@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -168,7 +169,8 @@ def test_what_has_no_block_names_the_source_line_where_the_file_records_it():
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         torch.onnx.export(RunningTotal().eval(), (torch.randn(2, 6),), buffer)
-    line = next(k for k, text in enumerate(open(__file__, encoding="utf-8"), start=1) if "torch.cumsum(" in text)
+    lines = Path(__file__).read_text(encoding="utf-8").splitlines()
+    line = next(k for k, text in enumerate(lines, start=1) if "torch.cumsum(" in text)
     result = import_onnx(buffer.getvalue())
     assert [p.message for p in result.problems] == [
         f"ONNX CumSum at test_import_onnx.py:{line} (node_cumsum): this ONNX operation (with these settings) has no "
