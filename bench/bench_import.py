@@ -11,6 +11,7 @@ Usage: python bench/bench_import.py [--repeat 3] [--size 224]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -32,14 +33,18 @@ from tests.import_corpus.vision import resnet50  # noqa: E402
 TARGET_S = 2.0
 
 
-def _onnx_times(model: torch.nn.Module, example: tuple, repeat: int) -> dict:
-    """Median seconds to import the model's ONNX export, verified against onnxruntime."""
+def _onnx_times(model: torch.nn.Module, example: tuple, repeat: int, dynamo: bool = False) -> dict:
+    """Median seconds to import the model's ONNX export (TorchScript-based, or torch's default dynamo exporter),
+    verified against onnxruntime."""
     from builder.importer.onnx_import import import_onnx
 
     buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript-based exporter says it is the legacy one
-        torch.onnx.export(model, example, buffer, dynamo=False, input_names=["x"], dynamic_axes={"x": {0: "batch"}})
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # the exporters talk
+        warnings.simplefilter("ignore")
+        if dynamo:
+            torch.onnx.export(model, example, buffer, dynamic_shapes=[{0: torch.export.Dim.AUTO}])
+        else:
+            torch.onnx.export(model, example, buffer, dynamo=False, input_names=["x"], dynamic_axes={"x": {0: "batch"}})
     times, result = [], None
     for _ in range(repeat):
         start = time.perf_counter()
@@ -70,6 +75,7 @@ def main() -> None:
         "import_and_verify_s_median": round(statistics.median(verify_times), 3), "target_s": TARGET_S,
         "verified": bool(check and check.same), "max_abs_diff": check.max_abs_diff if check else None,
         "onnx": {"resnet50": _onnx_times(model, example, args.repeat),
+                 "resnet50_default_exporter": _onnx_times(model, example, args.repeat, dynamo=True),
                  "gpt": _onnx_times(GPT().eval(), example_inputs([(16,)], ["long"], high=64), args.repeat)},
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
                     "load_average_1min": round(os.getloadavg()[0], 2)},  # a shared machine slows every figure
