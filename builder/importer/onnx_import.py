@@ -18,7 +18,8 @@ from onnx import numpy_helper, shape_inference
 
 from builder.catalog.unsupported import describe
 from builder.graph import Edge, Graph, Node
-from builder.importer.onnx_attention import Region, find_regions, identify, probe
+from builder.importer.attention_match import identify
+from builder.importer.onnx_attention import Region, find_regions, probe
 from builder.importer.onnx_names import module_classes, module_path, op_label, scoped_module, source_line
 from builder.importer.onnx_ops import HANDLERS
 from builder.importer.onnx_recurrent import LAYOUTS, Run, fold_last_steps, layout_op
@@ -230,7 +231,7 @@ def _attention(reader: Reader, region: Region, env: dict[str, Any], values: dict
     if any(name not in env or isinstance(env[name], LAYOUTS) for name in region.inputs):
         return False
     tensors = [name for name in region.inputs if isinstance(env[name], Tensor)]
-    found = identify(region, tensors, values)
+    found = identify(dict(region.weights), tensors, region.output, values)
     if isinstance(found, str):
         reader.mismatched[region.scope] = found
         return False
