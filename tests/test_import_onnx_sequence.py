@@ -5,7 +5,6 @@ original's own state dict loads into the rebuilt design. What still has no block
 from __future__ import annotations
 
 import io
-import math
 import warnings
 
 import pytest
@@ -18,6 +17,7 @@ from builder.importer.onnx_import import import_onnx
 from builder.importer.verify import carry_weights
 from codegen.loader import build_model
 from codegen.source import generate_model
+from tests.import_corpus.hand_attention import HandWrittenGPT, OddAttentionModel
 from tests.test_import import CORPUS, _randomize
 from tests.test_import_onnx import exported
 
@@ -105,58 +105,6 @@ class ReluRNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.rnn(x)[0][:, -1])
-
-
-class CausalSelfAttention(nn.Module):
-    """nanoGPT's attention, written out by hand: a packed qkv Linear, heads, scaled dot product, an output Linear."""
-
-    def __init__(self, dim: int = 16, heads: int = 2) -> None:
-        super().__init__()
-        self.heads = heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, t, c = x.shape
-        q, k, v = self.qkv(x).split(c, dim=2)
-        q, k, v = (z.view(n, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
-        scores = (q @ k.transpose(-2, -1)) / math.sqrt(c // self.heads)
-        scores = scores.masked_fill(torch.triu(torch.ones(t, t, dtype=torch.bool), 1), float("-inf"))
-        y = (scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(n, t, c)
-        return self.proj(y)
-
-
-class HandWrittenGPT(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.embed = nn.Embedding(20, 16)
-        self.attn = CausalSelfAttention()
-        self.head = nn.Linear(16, 20)
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        x = self.embed(tokens)
-        return self.head(x + self.attn(x))
-
-
-class HalfScaledAttention(CausalSelfAttention):
-    """Scores divided by 2 instead of √(head size): not what nn.MultiheadAttention computes."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, t, c = x.shape
-        q, k, v = self.qkv(x).split(c, dim=2)
-        q, k, v = (z.view(n, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
-        y = ((q @ k.transpose(-2, -1)) / 2.0).softmax(dim=-1) @ v
-        return self.proj(y.transpose(1, 2).reshape(n, t, c))
-
-
-class OddAttentionModel(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.embed = nn.Embedding(20, 16)
-        self.attn = HalfScaledAttention()
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.attn(self.embed(tokens))
 
 
 class BidirectionalStates(nn.Module):

@@ -15,6 +15,7 @@ import torch
 from torch import fx
 
 from builder.importer.modules import size
+from builder.importer.trace import holds_tensor
 from builder.importer.translate import Context, Pending, Static, Tensor, resolve_pending, tensors_in, unwrap
 
 
@@ -43,8 +44,8 @@ def call_function(ctx: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any
     tensors = tensors_in((args, kwargs))
     if not tensors and not any(isinstance(v, Pending) for v in fx.node.map_aggregate((args, kwargs), lambda v: v)):
         return Static(ctx.recorded(), origin=_origin(args))  # sizes, constants, masks: not a function of the data
-    if not isinstance(ctx.recorded(), torch.Tensor):
-        return Static(ctx.recorded())  # x.size(1), x.dim(), x.shape: plain numbers
+    if not isinstance(ctx.recorded(), torch.Tensor) and not holds_tensor(ctx.recorded()):
+        return Static(ctx.recorded())  # x.size(1), x.dim(), x.shape: plain numbers (split's parts are data)
     handler = HANDLERS.get(name)
     value = handler(ctx, args, kwargs) if handler else None
     if value is None:
@@ -56,10 +57,15 @@ def _origin(args: tuple) -> str | None:
     return next((a.origin for a in args if isinstance(a, Static) and a.origin), None)
 
 
+_ATTENTION_ADVICE = ("attention written by hand becomes one MultiheadAttention block when its module computes exactly "
+                     "what nn.MultiheadAttention does (a packed qkv Linear, heads, softmax(q·kᵀ/√d)·v, an output "
+                     "Linear); this one doesn't, so use nn.MultiheadAttention(batch_first=True), or match its "
+                     "arithmetic")
+
+
 def _advice(name: str) -> str:
-    if name == "scaled_dot_product_attention":
-        return "hand-written attention: use nn.MultiheadAttention (batch_first=True), which is a block"
-    return ""
+    return _ATTENTION_ADVICE if name in ("scaled_dot_product_attention", "split", "chunk", "unbind", "matmul", "bmm") \
+        else ""
 
 
 def _arg(args: tuple, kwargs: dict, k: int, name: str, default: Any = None) -> Any:

@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch import fx, nn
 
+from builder.importer.attention_match import Attention
+from builder.importer.hand_attention import argument_index
 from builder.importer.modules import SIMPLE
 from builder.importer.translate import (
     Context,
@@ -34,6 +36,8 @@ def call_module(ctx: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any:
     ctx.called[path] = ctx.where or "an earlier line"  # a layer without weights (ReLU) may be reused freely
     if not isinstance(x, Tensor):
         return ctx.unsupported(label, "its input is not computed from the model's inputs", tensors_in((args, kwargs)))
+    if path in ctx.traced.attention:
+        return _hand_attention(ctx, path, ctx.traced.attention[path], args)
     handler = _SPECIAL.get(name)
     if handler is not None:
         return handler(ctx, node, path, m, args, kwargs)
@@ -207,6 +211,16 @@ def _attention(ctx: Context, node: fx.Node, path: str, m: nn.MultiheadAttention,
     out = Tensor(node_id, q.shape, q.dtype)
     return Pending(lambda p: out if p == (0,) else ctx.unsupported(
         f"{label} weights", "the attention weights are not an output of the block", [q]))
+
+
+def _hand_attention(ctx: Context, path: str, found: Attention, args: tuple) -> Any:
+    """A submodule that running showed to be a MultiheadAttention (builder.importer.hand_attention): one block,
+    its weights read from the submodule's own parameters."""
+    query = args[argument_index(found.query)]
+    inputs = [(query, "x")] + ([(args[argument_index(found.memory)], "memory")] if found.memory else [])
+    node_id = ctx.add(path, "MultiheadAttention", found.params, inputs, module=path)
+    ctx.renames[node_id] = {key: f"{path}.{source}" for key, source in found.sources.items()}
+    return Tensor(node_id, query.shape, query.dtype)
 
 
 def unwrap_static(value: Any) -> Any:

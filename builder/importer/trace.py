@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import fx, nn
 
+from builder.importer.attention_match import Attention
+from builder.importer.hand_attention import find_hand_attention
 from builder.importer.report import ImportFailure
 
 _TORCH_DIR = str(Path(torch.__file__).resolve().parent)
@@ -61,9 +63,10 @@ class _Tracer(fx.Tracer):
     keeps its innermost user frame (file, line, code) in ``meta['where']``.
     """
 
-    def __init__(self, example: tuple[torch.Tensor, ...]) -> None:
+    def __init__(self, example: tuple[torch.Tensor, ...], leaves: set[str] = frozenset()) -> None:
         super().__init__()
         self.example = list(example)
+        self.leaves = leaves  # the user's submodules traced as one call (attention written by hand)
         self.values: dict[fx.Node, Any] = {}
         self.proxy_buffer_attributes = True  # self.pe[:, :t] stays traceable to the buffer it reads
         self.running = False  # True while an operation runs for real: fx's hooks must then stay out of the way
@@ -76,6 +79,9 @@ class _Tracer(fx.Tracer):
         if path not in self.calls and not self.is_leaf_module(m, path):
             self.calls[path] = _arguments(m, args, kwargs)  # names a block's inputs after forward()'s arguments
         return super().call_module(m, forward, args, kwargs)
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return module_qualified_name in self.leaves or super().is_leaf_module(m, module_qualified_name)
 
     def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:
         if self.running:
@@ -95,7 +101,7 @@ class _Tracer(fx.Tracer):
             raise _RunError(err) from err
         self.values[node] = value
         # builtins.getattr stays a node: fx's Attribute proxy (x.device, x.shape) needs one to hand back.
-        if kind in ("call_function", "call_method") and target is not getattr and not _holds_tensor(value):
+        if kind in ("call_function", "call_method") and target is not getattr and not holds_tensor(value):
             self.graph.erase_node(node)  # a size, a dtype, a device: the number itself, as when the model runs
             del self.values[node]
             return value
@@ -152,7 +158,7 @@ def _attribute(root: nn.Module, path: str) -> Any:
     return value
 
 
-def _holds_tensor(value: Any) -> bool:
+def holds_tensor(value: Any) -> bool:
     found: list[bool] = []
     fx.node.map_aggregate(value, lambda v: found.append(True) if isinstance(v, torch.Tensor) else None)
     return bool(found)
@@ -165,12 +171,14 @@ class Traced:
     values: dict[fx.Node, Any]  # what each node computed on the example batch
     batch: int  # the example's batch size
     calls: dict[str, list[tuple[str, fx.Node]]] = field(default_factory=dict)  # submodule -> traced arguments
+    attention: dict[str, Attention] = field(default_factory=dict)  # submodules that are a MultiheadAttention
 
 
 def trace(module: nn.Module, example: tuple[torch.Tensor, ...]) -> Traced:
     """Trace ``module`` on ``example``; raise ImportFailure (never a torch error) when it can't be followed."""
     module.eval()
-    tracer = _Tracer(example)
+    attention = find_hand_attention(module, tuple(example))
+    tracer = _Tracer(example, set(attention))
     try:
         graph = tracer.trace(module)
     except _RunError as failed:
@@ -185,7 +193,7 @@ def trace(module: nn.Module, example: tuple[torch.Tensor, ...]) -> Traced:
     except Exception as err:  # fx raises TraceError, TypeError, AttributeError, …: all mean "can't be traced"
         raise _trace_failure(module, err) from None
     gm = fx.GraphModule(tracer.root, graph, type(module).__name__)
-    return Traced(module, gm, tracer.values, int(example[0].shape[0]) if example else 0, tracer.calls)
+    return Traced(module, gm, tracer.values, int(example[0].shape[0]) if example else 0, tracer.calls, attention)
 
 
 def _trace_failure(module: nn.Module, err: Exception) -> ImportFailure:

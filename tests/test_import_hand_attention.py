@@ -1,0 +1,40 @@
+"""Attention written by hand, imported from PyTorch: a submodule computing exactly what nn.MultiheadAttention does
+(nanoGPT's CausalSelfAttention) becomes one MultiheadAttention block whose weights are its own parameters; one that
+computes something else is named by op and source line, with what to do — never a silent constant."""
+
+from __future__ import annotations
+
+import torch
+
+from builder.importer import import_module
+from builder.importer.verify import carry_weights
+from codegen.loader import build_model
+from codegen.source import generate_model
+from tests.import_corpus.hand_attention import HandWrittenGPT, OddAttentionModel
+
+
+def test_nanogpt_style_attention_becomes_one_multihead_attention_block():
+    torch.manual_seed(0)
+    model = HandWrittenGPT().eval()
+    result = import_module(model, (torch.randint(0, 20, (2, 6)),))
+    assert result.problems == [] and result.verification.same, result.verification.note
+    nodes = {n.id: n for n in result.graph.nodes}
+    assert nodes["attn"].type == "MultiheadAttention"
+    assert dict(nodes["attn"].params) == {"num_heads": 2, "causal": True, "bias": True, "dropout": 0.0}
+    source = generate_model(result.graph)
+    rebuilt = build_model(source).eval()
+    state, unused = carry_weights(source, rebuilt, model.state_dict(), result.origins, result.renames)
+    assert unused == []  # qkv and proj became in_proj and out_proj, nothing left over
+    rebuilt.load_state_dict(state, strict=True)
+    tokens = torch.randint(0, 20, (5, 6))
+    with torch.no_grad():
+        assert torch.allclose(rebuilt(tokens), model(tokens), atol=1e-5, rtol=0)
+
+
+def test_attention_with_other_arithmetic_is_named_by_op_and_line():
+    result = import_module(OddAttentionModel().eval(), (torch.randint(0, 20, (2, 6)),))
+    assert not result.verification.ran
+    split = next(p for p in result.problems if p.op == "Tensor.split")
+    assert split.where.startswith("hand_attention.py:")
+    assert "becomes one MultiheadAttention block when its module computes exactly" in split.message
+    assert all(n.type != "MultiheadAttention" for n in result.graph.nodes)
