@@ -78,7 +78,11 @@ def _import_python(args: argparse.Namespace):  # noqa: ANN202  (torch types stay
 def _import_onnx(args: argparse.Namespace):  # noqa: ANN202
     import torch
 
-    from builder.importer.onnx_import import import_onnx
+    try:
+        from builder.importer.onnx_import import import_onnx
+    except ModuleNotFoundError as err:  # an install without LayerLab's dependencies (pip --no-deps)
+        raise CliError([f"{args.model}: ONNX support needs the package {err.name!r}; install LayerLab with its "
+                        "dependencies (pip install -e .) or pip install onnx onnxruntime"], EXIT_UNREADABLE) from None
 
     path = Path(args.model)
     if not path.is_file():

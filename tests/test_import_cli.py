@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from builder.project import load_project
 from cli.import_cmd import register
-from cli.main import EXIT_INVALID, EXIT_OK, CliError
+from cli.main import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, CliError
 from codegen.loader import build_model
 from codegen.source import generate_model
 
@@ -49,3 +49,17 @@ def test_bad_arguments_are_named(tmp_path):
         with pytest.raises(CliError) as caught:
             run(*argv, "-o", str(tmp_path / "x.json"))
         assert words in caught.value.lines[0]
+
+
+def test_an_install_without_onnx_gets_a_message_not_a_traceback(tmp_path, monkeypatch):
+    """pip --no-deps can leave the onnx package out: importing a file then says what to install."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` now fails as if it were not installed
+    monkeypatch.delitem(sys.modules, "builder.importer.onnx_import", raising=False)
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"\x08\x07")
+    with pytest.raises(CliError) as caught:
+        run(str(path), "-o", str(tmp_path / "out.json"))
+    assert caught.value.code == EXIT_UNREADABLE
+    assert "ONNX support needs the package 'onnx'" in str(caught.value)

@@ -57,7 +57,13 @@ def handle_upload(name: str, data: bytes) -> bool:
 
 def _import_onnx(name: str, data: bytes) -> None:
     from builder.importer import ImportFailure
-    from builder.importer.onnx_import import import_onnx
+
+    try:
+        from builder.importer.onnx_import import import_onnx
+    except ModuleNotFoundError as err:  # an install without LayerLab's dependencies (pip --no-deps)
+        state.flash("error", f"‘{name}’ can't be imported: ONNX support needs the package {err.name!r}; install "
+                             "LayerLab with its dependencies (pip install -e .) or pip install onnx onnxruntime")
+        return
 
     limit = settings().max_upload_bytes
     if len(data) > limit:
