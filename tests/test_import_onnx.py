@@ -175,3 +175,20 @@ def test_what_has_no_block_names_the_source_line_where_the_file_records_it():
     assert [p.message for p in result.problems] == [
         f"ONNX CumSum at test_import_onnx.py:{line} (node_cumsum): this ONNX operation (with these settings) has no "
         "LayerLab block"]
+
+
+def test_a_file_onnxruntime_cant_run_still_opens_and_says_it_is_unverified():
+    """A graph onnxruntime refuses (here: an IR version from the future) is still read; the report says why it
+    could not be checked instead of raising."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((4, 3), np.float32), "fc.weight")
+    graph = helper.make_graph([helper.make_node("Gemm", ["x", "fc.weight"], ["y"], name="/fc/Gemm", transB=1)], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 99
+    result = import_onnx(model.SerializeToString())
+    assert [n.type for n in result.graph.nodes] == ["Input", "Linear"] and result.problems == []
+    assert not result.verification.ran and "onnxruntime can't run the file" in result.verification.note
