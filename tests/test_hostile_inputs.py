@@ -549,3 +549,30 @@ def test_generated_scripts_load_weights_safely():
     for name in ("digits_cnn", "xor_mlp", "transformer_seq2seq"):
         code = generate_script(load_template(name))
         assert audit(code, f"{name}_train.py") == []
+
+
+# --- ONNX files ------------------------------------------------------------------------------------------------
+
+
+def test_onnx_files_with_flipped_bytes_open_or_are_refused_in_words():
+    """A real exported file with bytes changed anywhere: it opens (verified or not) or is refused with an
+    ImportFailure; no other exception reaches the user, and no case hangs."""
+    from builder.importer import ImportFailure, ImportResult
+    from builder.importer.onnx_import import import_onnx
+    from tests.test_import_onnx import exported
+
+    original = exported("lstm_classifier")
+
+    @fuzz(40)
+    @given(st.lists(st.tuples(st.integers(0, len(original) - 1), st.integers(0, 255)), min_size=1, max_size=6))
+    def case(flips):
+        raw = bytearray(original)
+        for at, value in flips:
+            raw[at] = value
+        with alarm(CASE_SECONDS):
+            try:
+                assert isinstance(import_onnx(bytes(raw)), ImportResult)
+            except ImportFailure as err:
+                assert str(err)
+
+    case()

@@ -334,8 +334,15 @@ def import_onnx(data: bytes, verify: bool = True) -> ImportResult:
     from builder.importer.onnx_hierarchy import onnx_hierarchy
 
     model = load(data)
-    flat, reader = translate(model)
-    tree = onnx_hierarchy(flat, reader.module_of, module_classes(model.graph))
+    try:
+        flat, reader = translate(model)
+        tree = onnx_hierarchy(flat, reader.module_of, module_classes(model.graph))
+    except ImportFailure:
+        raise
+    except Exception as err:  # noqa: BLE001 — a file this reader trips over: words for the user, never a traceback
+        raise ImportFailure("an ONNX file", "", f"LayerLab could not read its graph ({type(err).__name__}: "
+                            f"{str(err)[:200]})", "export it with torch.onnx.export, or import the PyTorch "
+                            "module instead (layerlab import model.py:Class)") from err
     graph = tree.graph
     # Weights follow the expanded ids (module paths, like the exporting module's state dict).
     weights = {node: reader.weights[old] for node, old in tree.flat_ids.items() if old in reader.weights}
