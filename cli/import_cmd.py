@@ -72,6 +72,10 @@ def _import_python(args: argparse.Namespace):  # noqa: ANN202  (torch types stay
     dtypes = list(args.dtype or []) + ["float"] * (len(shapes) - len(args.dtype or []))
     model = construct(args.model, args.args)
     result = import_module(model, example_inputs(shapes, dtypes[: len(shapes)], high=max(2, args.vocab)))
+    if result.state is not None:  # read through torch.export: the weights are the exported graph's, by design keys
+        import torch
+
+        return result, {k: torch.from_numpy(v.copy()) for k, v in result.state.items()}
     return result, model.state_dict()
 
 

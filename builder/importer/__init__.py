@@ -40,10 +40,18 @@ def import_module(module: nn.Module, example: tuple[torch.Tensor, ...], verify: 
     """The design of ``module`` traced on ``example`` (batch first); raises ImportFailure when it can't be traced."""
     from builder.importer.calls import dispatch
     from builder.importer.hierarchy import build_hierarchy
-    from builder.importer.trace import trace
+    from builder.importer.trace import TraceFailure, trace
     from builder.importer.translate import translate
 
-    traced = trace(module, tuple(example))
+    try:
+        traced = trace(module, tuple(example))
+    except TraceFailure as failure:  # torch.fx can't follow forward(): torch.export may (builder.importer.export_fallback)
+        from builder.importer.export_fallback import import_exported
+
+        result = import_exported(module, tuple(example), failure, verify)
+        if result is None:
+            raise
+        return result
     flat, ctx = translate(traced, dispatch)
     tree = build_hierarchy(flat, ctx)
     # Weights follow the expanded ids; where they equal the original's module paths no mapping is needed.

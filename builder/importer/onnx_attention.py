@@ -90,14 +90,18 @@ def _weights(graph: onnx.GraphProto, members: frozenset[int],
     return list(found.items())
 
 
+def region_values(regions: list[Region]) -> list[str]:
+    """What matching needs to see of each region: its inputs and its output."""
+    return list(dict.fromkeys(name for r in regions for name in (*r.inputs, r.output)))
+
+
 # --- running the file once ----------------------------------------------------------------------------------
 
 
-def probe(model: onnx.ModelProto, regions: list[Region], batch: int, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """The values of every region's inputs and output on one random batch, from onnxruntime."""
+def probe(model: onnx.ModelProto, wanted: list[str], inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """The values named ``wanted`` on one random batch, from onnxruntime running the file ({} if it can't)."""
     import onnxruntime
 
-    wanted = list(dict.fromkeys(name for r in regions for name in (*r.inputs, r.output)))
     exposed = onnx.ModelProto()
     exposed.CopyFrom(model)
     known = {v.name for v in exposed.graph.output}

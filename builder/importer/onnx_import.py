@@ -19,7 +19,7 @@ from onnx import numpy_helper, shape_inference
 from builder.catalog.unsupported import describe
 from builder.graph import Edge, Graph, Node
 from builder.importer.attention_match import identify
-from builder.importer.onnx_attention import Region, find_regions, probe
+from builder.importer.onnx_attention import Region, find_regions, probe, region_values
 from builder.importer.onnx_names import module_classes, module_path, op_label, scoped_module, source_line
 from builder.importer.onnx_ops import HANDLERS
 from builder.importer.onnx_recurrent import LAYOUTS, Run, fold_last_steps, layout_op
@@ -183,7 +183,13 @@ def translate(model: onnx.ModelProto) -> tuple[Graph, Reader]:
     for value in _graph_inputs(model):
         env[value.name] = _input(reader, value, batch)
     regions = find_regions(graph)
-    values = probe(model, regions, batch, _probe_inputs(model, batch)) if regions else {}
+    # One onnxruntime run, if anything needs it: the values attention matching compares, and the sizes shape
+    # inference could not follow (a reshape to a size computed from a free batch).
+    unsized = [name for op in graph.node if op.op_type != "Constant" for name in op.output
+               if name and name not in reader.shapes]
+    wanted = region_values(regions) + unsized
+    values = probe(model, wanted, _probe_inputs(model, batch)) if wanted else {}
+    reader.shapes.update({name: tuple(values[name].shape) for name in unsized if name in values})
     starts = {r.first: r for r in regions}
     read_whole: set[int] = set()
     for index, op in enumerate(graph.node):

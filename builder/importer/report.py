@@ -53,7 +53,8 @@ class ImportResult:
     param_count: int = 0  # the original's parameters
     renames: dict[str, dict[str, str]] = field(default_factory=dict)  # node id -> {its key: the original's key}
     verification: Verification | None = None
-    state: dict[str, Any] | None = None  # ONNX only: the weights by the design's keys (there is no module to read)
+    state: dict[str, Any] | None = None  # ONNX and torch.export: the weights by the design's keys
+    note: str = ""  # how it was read, when not the usual way (torch.export standing in for torch.fx)
 
     @property
     def definitions(self) -> int:
@@ -79,6 +80,7 @@ class ImportResult:
         c = self.counts()
         lines = [f"imported from {self.source}: {c['blocks']} blocks, {c['definitions']} block definitions "
                  f"({c['nodes']} nodes on the canvas), {c['unsupported']} unsupported, {c['parameters']:,} parameters"]
+        lines += [f"  {self.note}"] if self.note else []
         lines += [f"  problem: {p.message}" for p in self.problems]
         if self.verification:
             lines.append(self.verification.note)

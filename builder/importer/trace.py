@@ -134,6 +134,10 @@ class _Tracer(fx.Tracer):
             return node.target(*args, **kwargs)
 
 
+class TraceFailure(ImportFailure):
+    """torch.fx could not follow forward() (the model itself runs): torch.export may still (builder.importer)."""
+
+
 class _RunError(Exception):
     """An operation failed on the example batch: the input is wrong for this model, not the trace."""
 
@@ -191,7 +195,8 @@ def trace(module: nn.Module, example: tuple[torch.Tensor, ...]) -> Traced:
                             + (f" (in `{code}`)" if code else ""),
                             "check --input (the shape of one sample, without the batch) and --dtype") from None
     except Exception as err:  # fx raises TraceError, TypeError, AttributeError, …: all mean "can't be traced"
-        raise _trace_failure(module, err) from None
+        failure = _trace_failure(module, err)
+        raise TraceFailure(failure.what, failure.where, failure.detail, failure.todo) from None
     gm = fx.GraphModule(tracer.root, graph, type(module).__name__)
     return Traced(module, gm, tracer.values, int(example[0].shape[0]) if example else 0, tracer.calls, attention)
 

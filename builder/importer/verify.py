@@ -62,8 +62,10 @@ def rebuild(graph: Any, batch: int) -> tuple[ModelSource, nn.Module] | Verificat
 
 
 def verify(graph: Any, module: nn.Module, traced_batch: int, example: tuple[torch.Tensor, ...],
-           origins: dict[str, str], renames: dict[str, dict[str, str]]) -> Verification:
-    """Rebuild, copy weights, compare; every failure is a Verification saying what differs, never an exception.
+           origins: dict[str, str], renames: dict[str, dict[str, str]],
+           weights: dict[str, torch.Tensor] | None = None) -> Verification:
+    """Rebuild, copy weights (``module``'s, or ``weights`` by the design's keys), compare with ``module``; every
+    failure is a Verification saying what differs, never an exception.
 
     A batch of one is the cheapest check (a ResNet-50 at 224 × 224 runs twice); a model that squeezes its
     batch away at size one is compared again at another size before anything is called different."""
@@ -72,7 +74,7 @@ def verify(graph: Any, module: nn.Module, traced_batch: int, example: tuple[torc
     if isinstance(built, Verification):
         return built
     source, rebuilt = built
-    state, left = carry_weights(source, rebuilt, module.state_dict(), origins, renames)
+    state, left = carry_weights(source, rebuilt, module.state_dict() if weights is None else weights, origins, renames)
     rebuilt.load_state_dict(state, strict=True)
     check = _compare(module.eval(), rebuilt, _fresh(example, batch, source), batch)
     if not check.same and batch == 1:

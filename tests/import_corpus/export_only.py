@@ -1,0 +1,21 @@
+"""A model torch.fx can't follow but torch.export can: it takes the sequence length with len(), which fx refuses on
+a traced tensor."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class LenMaskGPT(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(20, 16)
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+        self.head = nn.Linear(16, 20)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.embed(tokens)
+        steps = len(x[0])
+        mask = torch.triu(torch.ones(steps, steps, dtype=torch.bool), 1)
+        return self.head(x + self.attn(x, x, x, attn_mask=mask, need_weights=False)[0])

@@ -1,0 +1,53 @@
+"""torch.export as the fallback where torch.fx can't follow forward(): the model is exported in memory and read like
+an ONNX file, then verified against the module itself at another batch size; the CLI writes its weights."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from builder.importer import ImportFailure, import_module
+from builder.project import load_project
+from codegen.loader import build_model
+from codegen.source import generate_model
+from tests.test_import_cli import run
+
+
+def test_a_model_fx_cant_trace_is_read_through_torch_export_and_verified():
+    from tests.import_corpus.export_only import LenMaskGPT
+
+    torch.manual_seed(0)
+    result = import_module(LenMaskGPT().eval(), (torch.randint(0, 20, (2, 6)),))
+    assert result.source == "torch.export" and result.problems == []
+    assert "'len' is not supported" in result.note and "so torch.export traced it" in result.report_lines()[1]
+    check = result.verification
+    assert check.same and check.batch_size == 1, check.note  # against the module, at another batch than traced
+    assert {n.id: n.type for n in result.graph.nodes}["attn"] == "MultiheadAttention"
+    assert dict(result.graph.node("attn").params)["causal"] is True
+
+
+def test_what_neither_can_follow_keeps_the_fx_message():
+    class Branchy(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(3, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x) if x.sum() > 0 else -x
+
+    with pytest.raises(ImportFailure) as caught:
+        import_module(Branchy().eval(), (torch.randn(2, 3),))
+    assert caught.value.what == "data-dependent control flow"
+
+
+def test_the_cli_writes_the_weights_of_a_design_read_through_torch_export(tmp_path, capsys):
+    out, weights = tmp_path / "gpt.json", tmp_path / "gpt.safetensors"
+    code = run("tests/import_corpus/export_only.py:LenMaskGPT", "--input", "6", "--dtype", "long", "--vocab", "20",
+               "-o", str(out), "--weights", str(weights), "--json")
+    assert code == 0, capsys.readouterr()
+    assert json.loads(capsys.readouterr().out)["source"] == "torch.export"
+    model = build_model(generate_model(load_project(out.read_text(encoding="utf-8")))).eval()
+    model.load_state_dict(load_file(str(weights)), strict=True)
