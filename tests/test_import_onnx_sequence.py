@@ -4,6 +4,7 @@ original's own state dict loads into the rebuilt design. What still has no block
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 
@@ -12,9 +13,12 @@ import torch
 from torch import nn
 
 from builder.blocks import expand
+from builder.edits import set_param
 from builder.importer import example_inputs
 from builder.importer.onnx_import import import_onnx
 from builder.importer.verify import carry_weights
+from builder.templates import load_template
+from codegen.exports import export_bytes
 from codegen.loader import build_model
 from codegen.source import generate_model
 from tests.import_corpus.hand_attention import HandWrittenGPT, OddAttentionModel
@@ -146,9 +150,58 @@ def test_attention_that_is_not_multihead_attention_is_named_with_the_reason():
     assert all(n.params["where"].startswith("/attn/") for n in result.graph.nodes if n.type == "Unsupported")
 
 
-def test_final_states_of_a_bidirectional_layer_are_named_by_op_and_node():
-    result = import_onnx(_export(BidirectionalStates(), (torch.randn(2, 4, 3),)))
+class TwoLayerBidirectional(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(30, 8)
+        self.lstm = nn.LSTM(8, 6, num_layers=2, bidirectional=True, batch_first=True)
+        self.fc = nn.Linear(12, 3)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        _, (h, _) = self.lstm(self.embed(tokens))
+        return self.fc(torch.cat([h[-2], h[-1]], dim=1))
+
+
+class SequenceAndStates(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(3, 5, bidirectional=True, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, (h, _) = self.lstm(x)
+        return out[:, -1] + torch.cat([h[-2], h[-1]], dim=1)
+
+
+def _default_export(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), inputs, buffer, dynamic_shapes=[{0: torch.export.Dim.AUTO}] * len(inputs))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("model, inputs", [(BidirectionalStates(), (torch.randn(2, 4, 3),)),
+                                           (TwoLayerBidirectional(), (torch.randint(0, 30, (2, 7)),))],
+                         ids=["one_layer", "two_layers"])
+@pytest.mark.parametrize("exporter", [_export, _default_export], ids=["dynamo_false", "default"])
+def test_both_final_states_of_a_bidirectional_layer_are_its_last_output(model, inputs, exporter):
+    """torch.cat([h[-2], h[-1]], dim=1) is what the block's 'last' output gives for a bidirectional layer."""
+    result = import_onnx(exporter(model, inputs))
+    assert result.problems == [], [p.message for p in result.problems]
+    assert result.verification.same and result.verification.batch_size == 5, result.verification.note
+    [lstm] = [p for kind, p in _nodes(result).values() if kind == "LSTM"]
+    assert lstm["bidirectional"] and lstm["output"] == "last" and lstm["num_layers"] == model.lstm.num_layers
+
+
+def test_a_layerlab_bidirectional_lstm_comes_back_from_its_own_onnx_export():
+    design = set_param(load_template("lstm_text"), "lstm2", "bidirectional", True)
+    result = import_onnx(export_bytes(design, "onnx"))
+    assert result.problems == [] and result.verification.same, result.verification.note
+    assert _nodes(result)["lstm2"][1]["output"] == "last" and _nodes(result)["lstm2"][1]["bidirectional"]
+
+
+def test_reading_both_the_sequence_and_the_final_states_of_a_bidirectional_layer_says_why():
+    result = import_onnx(_export(SequenceAndStates(), (torch.randn(2, 4, 3),)))
     assert not result.verification.ran
-    messages = [p.message for p in result.problems]
-    assert any("at /lstm/" in m or "at /Gather" in m for m in messages)
-    assert any("bidirectional" in m for m in messages), messages
+    assert any("both the output sequence and the final states of a bidirectional layer" in p.message
+               for p in result.problems), [p.message for p in result.problems]

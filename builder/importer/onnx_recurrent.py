@@ -39,6 +39,18 @@ class Run:
     has_state: bool
     y_name: str  # the ONNX name of the last op's Y, to know whether anything else reads it
     last: Tensor | None = None  # the LastTimeStep node made for h[-1], made once
+    joined: Tensor | None = None  # a bidirectional block's final states, once its output is 'last'
+    sequence_read: bool = False  # its output sequence came back to batch-first
+
+    def both_directions(self, reader: Reader) -> Tensor | str:
+        """torch.cat([h[-2], h[-1]], dim=1) of a bidirectional block: its ``last`` output, when nothing reads its
+        sequence (one node gives one of the two)."""
+        if any(e.source == self.node for e in reader.edges) or self.sequence_read:
+            return ("both the output sequence and the final states of a bidirectional layer are read; its block gives "
+                    "one of the two: use two layers, or only one of them")
+        reader.params_of(self.node)["output"] = "last"
+        self.joined = type(self.sequence)(self.node, (self.sequence.shape[0], 2 * self.hidden))
+        return self.joined
 
     def last_hidden(self, reader: Reader) -> Tensor | str:
         """h[-1]: for one direction the last step of the sequence (the block's ``last`` output once folded)."""
@@ -88,6 +100,18 @@ class StackedStates:
 
 
 @dataclass(frozen=True)
+class DirectionState:
+    """h_n[k] of a bidirectional block: the final state (N, H) of one direction of one layer."""
+
+    part: RecurrentOutput
+    direction: int
+
+    @property
+    def source(self) -> Tensor:
+        return self.part.run.sequence
+
+
+@dataclass(frozen=True)
 class StateInput:
     """An (N, H) tensor unsqueezed to (1, N, H): an initial hidden state on its way into a recurrent op."""
 
@@ -98,7 +122,7 @@ class StateInput:
         return self.tensor
 
 
-LAYOUTS = (TimeFirst, RecurrentOutput, StackedStates, StateInput)
+LAYOUTS = (TimeFirst, RecurrentOutput, StackedStates, StateInput, DirectionState)
 
 
 def is_zeros(value: Any) -> bool:
@@ -253,12 +277,18 @@ def layout_op(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
     if op in RECURRENT_OPS:
         return recurrent(reader, args, attrs)
     if op == "Transpose" and isinstance(value, TimeFirst) and list(attrs.get("perm", [])) == [1, 0, 2]:
+        run = reader.runs.get(value.tensor.node)
+        if run is not None and run.joined is not None:
+            return ("both the output sequence and the final states of a bidirectional layer are read; its block "
+                    "gives one of the two: use two layers, or only one of them")
         _mark_used(reader, value)
         return value.tensor
     if isinstance(value, RecurrentOutput):
         picked = _recurrent_output(reader, value, args, attrs)
         if picked is not None:
             return picked
+    if op == "Concat" and all(isinstance(a, DirectionState) for a in args):
+        return _join_directions(reader, args, int(attrs.get("axis", 0)))
     if op == "Concat" and int(attrs.get("axis", 0)) == 0 and all(_is_state(a) for a in args):
         return StackedStates(tuple(p for a in args for p in (a.parts if isinstance(a, StackedStates) else (a,))))
     if op == "Gather" and int(attrs.get("axis", 0)) == 0 and isinstance(value, (StackedStates, RecurrentOutput)):
@@ -318,8 +348,10 @@ def _pick_state(reader: Reader, value: StackedStates | RecurrentOutput, index: A
     picked = getattr(index, "value", None) if not hasattr(index, "node") else None
     if picked is None or np.asarray(picked).ndim != 0:
         return "picking hidden states with a computed or multiple index has no block"
-    if any(p.run.directions != 1 for p in parts):
-        return parts[0].run.last_hidden(reader)  # which says why a bidirectional layer's states have no block
+    directions = parts[0].run.directions
+    if directions == 2:  # torch's h_n: (layers * 2, N, H), forward then backward for each layer
+        k = int(picked) % (2 * len(parts))
+        return DirectionState(parts[k // 2], k % 2)
     part = parts[int(picked) % len(parts)]  # each part is one layer of a one-direction op
     if part.layer == part.run.layers - 1:
         return part.run.last_hidden(reader)
@@ -327,9 +359,24 @@ def _pick_state(reader: Reader, value: StackedStates | RecurrentOutput, index: A
             "final hidden state of a one-direction layer has a block (the layer's 'last' output)")
 
 
+def _join_directions(reader: Reader, states: list[DirectionState], axis: int) -> Tensor | str:
+    """cat([h[-2], h[-1]], dim=1): the last layer's forward and backward final states, the block's ``last``."""
+    run = states[0].part.run
+    wanted = [(run.layers - 1, 0), (run.layers - 1, 1)]
+    if axis not in (1, -1) or [(s.part.layer, s.direction) for s in states] != wanted \
+            or any(s.part.run is not run for s in states):
+        return ("joining final states other than the last layer's forward then backward state (torch.cat([h[-2], "
+                "h[-1]], dim=1)) has no block")
+    return run.both_directions(reader)
+
+
 def _describe(value: Any) -> str:
     if isinstance(value, StackedStates):
         return "stacked hidden states"
+    if isinstance(value, DirectionState):
+        return "final state of one direction"
+    if isinstance(value, StateInput):
+        return "initial state"
     return {"Y": "output sequence (time first)", "Y_h": "final hidden state", "Y_c": "final cell state"}[value.which]
 
 
@@ -338,6 +385,7 @@ def _mark_used(reader: Reader, value: TimeFirst) -> None:
     run = reader.runs.get(value.tensor.node)
     if run is not None:
         run.y_name = ""
+        run.sequence_read = True
 
 
 def fold_last_steps(nodes: list[list[Any]], edges: list[Any]) -> tuple[list[list[Any]], list[Any]]:
