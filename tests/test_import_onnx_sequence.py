@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from builder.block_edits import edit_inside
 from builder.blocks import expand
 from builder.edits import set_param
 from builder.importer import example_inputs
@@ -205,3 +206,36 @@ def test_reading_both_the_sequence_and_the_final_states_of_a_bidirectional_layer
     assert not result.verification.ran
     assert any("both the output sequence and the final states of a bidirectional layer" in p.message
                for p in result.problems), [p.message for p in result.problems]
+
+
+class StateToTwoLayers(nn.Module):
+    """An encoder's last state starting every layer (and direction) of a two-layer decoder, as LayerLab's state
+    port does: state.unsqueeze(0).repeat(layers * directions, 1, 1)."""
+
+    def __init__(self, bidirectional: bool) -> None:
+        super().__init__()
+        self.enc = nn.GRU(3, 6, batch_first=True)
+        self.dec = nn.GRU(3, 6, num_layers=2, batch_first=True, bidirectional=bidirectional)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        _, h = self.enc(x)
+        copies = 2 * (2 if self.dec.bidirectional else 1)
+        return self.dec(y, h[-1].unsqueeze(0).repeat(copies, 1, 1).contiguous())[0]
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["one_direction", "bidirectional"])
+@pytest.mark.parametrize("exporter", [_export, _default_export], ids=["dynamo_false", "default"])
+def test_one_state_starting_every_layer_is_the_state_port_of_one_block(bidirectional, exporter):
+    result = import_onnx(exporter(StateToTwoLayers(bidirectional), (torch.randn(2, 5, 3), torch.randn(2, 4, 3))))
+    assert result.problems == [] and result.verification.same, result.verification.note
+    nodes = _nodes(result)
+    assert nodes["dec"][1]["num_layers"] == 2 and nodes["dec"][1]["bidirectional"] is bidirectional
+    assert any(e.source == "enc" and e.target == "dec" and e.port == "state" for e in result.graph.edges)
+
+
+def test_a_layerlab_encoder_decoder_with_two_layer_lstms_comes_back_from_its_own_onnx_export():
+    design = load_template("seq2seq_lstm")
+    for block in ("LSTMEncoder", "LSTMDecoder"):
+        design = edit_inside(design, block, set_param, "rnn", "num_layers", 2)
+    result = import_onnx(export_bytes(design, "onnx"))
+    assert result.problems == [] and result.verification.same, result.verification.note

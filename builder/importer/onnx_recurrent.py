@@ -36,7 +36,7 @@ class Run:
     directions: int
     layers: int
     sequence: Tensor  # the block's batch-first output sequence (N, T, directions * hidden)
-    has_state: bool
+    state: str | None  # the node whose value starts every layer and direction (the state port), if any
     y_name: str  # the ONNX name of the last op's Y, to know whether anything else reads it
     last: Tensor | None = None  # the LastTimeStep node made for h[-1], made once
     joined: Tensor | None = None  # a bidirectional block's final states, once its output is 'last'
@@ -113,9 +113,11 @@ class DirectionState:
 
 @dataclass(frozen=True)
 class StateInput:
-    """An (N, H) tensor unsqueezed to (1, N, H): an initial hidden state on its way into a recurrent op."""
+    """An (N, H) tensor unsqueezed to (1, N, H), perhaps repeated to (copies, N, H): one initial hidden state on its
+    way into recurrent ops (``state.unsqueeze(0).repeat(layers * directions, 1, 1)``, then a slice per layer)."""
 
     tensor: Tensor
+    copies: int = 1
 
     @property
     def source(self) -> Tensor:
@@ -156,7 +158,7 @@ def recurrent(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
     state = _initial_state(reader, kind, args)
     if isinstance(state, str):
         return state
-    run = _stacked_on(reader, x, kind, hidden, directions, bias) if state is None else None
+    run = _stacked_on(reader, x, kind, hidden, directions, bias, state.node if state is not None else None)
     if run is not None:
         layer = run.layers
         run.layers += 1
@@ -171,7 +173,8 @@ def recurrent(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
         inputs = [(x.tensor, "x")] + ([(state, "state")] if state is not None else [])
         sequence = reader.add(kind, params, inputs, _layer_weights(kind, weights, 0, directions))
         sequence = type(sequence)(sequence.node, (*x.tensor.shape[:2], directions * hidden))
-        run = Run(sequence.node, kind, hidden, directions, 1, sequence, state is not None, reader.op.output[0])
+        run = Run(sequence.node, kind, hidden, directions, 1, sequence, state.node if state is not None else None,
+                  reader.op.output[0])
         reader.runs[sequence.node] = run
         layer = 0
     outputs = [RecurrentOutput(run, which, layer) for which in ("Y", "Y_h", "Y_c")]
@@ -237,23 +240,26 @@ def _initial_state(reader: Reader, kind: str, args: list[Any]) -> Tensor | str |
     if not is_zeros(c):
         return ("it starts from an (h, c) pair; LayerLab's LSTM block takes an initial hidden state only (its cell "
                 "state starts at zero): pass the encoder's h and let c start at zero, or use GRUs")
-    if _directions(reader.op) == 1:
-        if isinstance(h, RecurrentOutput) and h.which == "Y_h" and h.run.layers == 1 and h.run.directions == 1:
-            return h.run.last_hidden(reader)
-        if isinstance(h, StateInput):  # the state port of LayerLab's own blocks: state.unsqueeze(0)
-            return h.tensor
-    return ("its initial state is not the final state of a one-layer, one-direction recurrent layer; LayerLab's "
-            "state port takes (N, hidden_size) and starts a one-direction layer from it")
+    directions = _directions(reader.op)
+    if directions == 1 and isinstance(h, RecurrentOutput) and h.which == "Y_h" and h.run.layers == 1 \
+            and h.run.directions == 1:
+        return h.run.last_hidden(reader)
+    if isinstance(h, StateInput) and h.copies == directions:  # LayerLab's own state port: one vector everywhere
+        return h.tensor
+    return ("its initial state is not one (N, hidden_size) vector given to every layer and direction; LayerLab's "
+            "state port starts each of them from the same vector (e.g. an encoder's last state)")
 
 
 def _directions(op: Any) -> int:
     return 2 if attribute(op, "direction", b"forward") == b"bidirectional" else 1
 
 
-def _stacked_on(reader: Reader, x: TimeFirst, kind: str, hidden: int, directions: int, bias: bool) -> Run | None:
-    """The block this op is the next layer of: it reads that block's sequence and nothing else reads it."""
+def _stacked_on(reader: Reader, x: TimeFirst, kind: str, hidden: int, directions: int, bias: bool,
+                state: str | None) -> Run | None:
+    """The block this op is the next layer of: it reads that block's sequence, nothing else reads it, and it starts
+    from the same state (the block's state port starts every layer from one vector)."""
     run = reader.runs.get(x.tensor.node)
-    if run is None or x.via is None or run.has_state or run.kind != kind or run.hidden != hidden \
+    if run is None or x.via is None or run.state != state or run.kind != kind or run.hidden != hidden \
             or run.directions != directions or reader.params_of(run.node)["bias"] != bias:
         return None
     if reader.consumers.get(run.y_name) != 1 or reader.consumers.get(x.via) != 1:
@@ -283,6 +289,10 @@ def layout_op(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
                     "gives one of the two: use two layers, or only one of them")
         _mark_used(reader, value)
         return value.tensor
+    if isinstance(value, StateInput) and op in ("Expand", "Tile", "Slice", "Identity") and value is args[0]:
+        shape = reader.shapes.get(reader.op.output[0])  # copies of one vector stay copies of it
+        if shape and len(shape) == 3 and tuple(shape[1:]) == tuple(value.tensor.shape):
+            return StateInput(value.tensor, shape[0])
     if isinstance(value, RecurrentOutput):
         picked = _recurrent_output(reader, value, args, attrs)
         if picked is not None:
