@@ -156,6 +156,9 @@ def test_the_default_exporters_files_import_with_their_classes(name):
                 "gpt": {"DecoderBlock", "Mlp"}}
     if name in expected:  # the file records classes: blocks are named as in the model's code
         assert set(result.graph.definitions) == expected[name] and len(result.graph.nodes) <= 15
+    if name == "resnet18":  # and layers as in it: torchvision's self.relu, called twice, is relu and relu_1
+        inside = [n.id for n in result.graph.definitions["BasicBlock"].graph.nodes]
+        assert inside == ["x", "conv1", "relu", "conv2", "downsample", "add", "relu_1"]
 
 
 @pytest.mark.parametrize("name", ["resnet18", "lstm_classifier", "seq2seq", "gpt"])

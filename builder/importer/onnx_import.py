@@ -105,15 +105,25 @@ def _id_from(op: onnx.NodeProto) -> str:
     return f"{path}.{label}" if path else label
 
 
-def _name_by_module(reader: Reader) -> None:
-    """A module that became one node is named by its path, as in the PyTorch import: 'layer1.0.conv1', 'head'."""
+def _name_by_module(reader: Reader, classes: dict[str, str]) -> None:
+    """A module that became one node is named by its path, as in the PyTorch import: 'layer1.0.conv1', 'head'. A
+    torch layer without weights called twice (torchvision's ``self.relu``) names its calls 'layer1.0.relu',
+    'layer1.0.relu_1' in the module that calls it, where the file records the layer's class."""
     counts: dict[str, int] = {}  # nodes made in each module, its submodules' included
     for path in reader.module_of.values():
         parts = path.split(".")
         for k in range(1, len(parts) + 1):
             counts[".".join(parts[:k])] = counts.get(".".join(parts[:k]), 0) + 1
-    renames = {node_id: path for node_id, path in reader.module_of.items()
-               if path and counts[path] == 1 and path != node_id and path not in reader.ids and len(path) <= MAX_ID}
+    taken = set(reader.ids)
+    renames: dict[str, str] = {}
+    for node_id, path in reader.module_of.items():
+        if not path or path == node_id or len(path) > MAX_ID:
+            continue
+        if counts[path] == 1 and path not in taken:
+            renames[node_id] = path
+        elif _reused_layer(classes.get(path, "")):
+            renames[node_id] = unique_id(path, taken, MAX_ID)
+            reader.module_of[node_id] = path.rpartition(".")[0]  # a call made by the module that owns the layer
     if not renames:
         return
     for node in reader.nodes:
@@ -121,6 +131,11 @@ def _name_by_module(reader: Reader) -> None:
     reader.edges = [Edge(renames.get(e.source, e.source), renames.get(e.target, e.target), e.port) for e in reader.edges]
     reader.weights = {renames.get(k, k): v for k, v in reader.weights.items()}
     reader.module_of = {renames.get(k, k): v for k, v in reader.module_of.items()}
+
+
+def _reused_layer(qualified_class: str) -> bool:
+    """A torch layer class (not a container): its calls are operations of the module that holds it."""
+    return qualified_class.startswith("torch.nn.modules.") and ".container." not in qualified_class
 
 
 def load(data: bytes) -> onnx.ModelProto:
@@ -208,7 +223,7 @@ def translate(model: onnx.ModelProto) -> tuple[Graph, Reader]:
     _outputs(reader, outputs)
     reader.nodes, reader.edges = fold_last_steps(reader.nodes, reader.edges)
     reader.module_of = {n[0]: reader.module_of.get(n[0], "") for n in reader.nodes}
-    _name_by_module(reader)
+    _name_by_module(reader, module_classes(graph))
     nodes = tuple(Node(i, t, p, meta=m) for i, t, p, m in reader.nodes)
     name = re.sub(r"\W", "_", graph.name or "onnx_model")[:40] or "onnx_model"
     return Graph(name=name, nodes=nodes, edges=tuple(reader.edges)), reader
