@@ -145,40 +145,53 @@ def recurrent(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
     kind = reader.op.op_type
     x = args[0]
     if not isinstance(x, TimeFirst):
-        return (f"this {kind} reads a tensor that isn't a batch-first sequence turned time-first (layout={attrs.get('layout', 0)}); "
-                f"{_IMPORT_PY}")
+        return (f"this {kind} reads a tensor that isn't a batch-first sequence turned time-first "
+                f"(layout={attrs.get('layout', 0)}); {_IMPORT_PY}")
     problem = _unsupported_settings(kind, args, attrs)
     if problem:
         return problem
     weights, bias = _weights(kind, args)
     if weights is None:
         return f"{kind} weights computed in the graph have no block; {_IMPORT_PY}"
-    directions = 2 if attrs.get("direction", "forward") == "bidirectional" else 1
+    directions = _directions(reader.op)
     hidden = int(attrs["hidden_size"])
     state = _initial_state(reader, kind, args)
     if isinstance(state, str):
         return state
     run = _stacked_on(reader, x, kind, hidden, directions, bias, state.node if state is not None else None)
     if run is not None:
-        layer = run.layers
-        run.layers += 1
-        reader.params_of(run.node)["num_layers"] = run.layers
-        reader.weights[run.node].update(_layer_weights(kind, weights, layer, directions))
-        run.y_name = reader.op.output[0]
+        layer = _add_layer(reader, run, weights)
     else:
-        params: dict[str, Any] = {"hidden_size": hidden, "num_layers": 1, "output": "sequence",
-                                  "bidirectional": directions == 2, "dropout": 0.0, "bias": bias}
-        if kind == "RNN":
-            params["nonlinearity"] = str(attrs.get("activations", ["Tanh"])[0]).lower()
-        inputs = [(x.tensor, "x")] + ([(state, "state")] if state is not None else [])
-        sequence = reader.add(kind, params, inputs, _layer_weights(kind, weights, 0, directions))
-        sequence = type(sequence)(sequence.node, (*x.tensor.shape[:2], directions * hidden))
-        run = Run(sequence.node, kind, hidden, directions, 1, sequence, state.node if state is not None else None,
-                  reader.op.output[0])
-        reader.runs[sequence.node] = run
-        layer = 0
+        run, layer = _new_block(reader, x, state, weights, hidden, directions, bias, attrs), 0
     outputs = [RecurrentOutput(run, which, layer) for which in ("Y", "Y_h", "Y_c")]
     return outputs[: len(reader.op.output)]
+
+
+def _add_layer(reader: Reader, run: Run, weights: tuple) -> int:
+    """This op is the next layer of ``run``'s block: one more of num_layers, its weights under _l{k} names."""
+    layer = run.layers
+    run.layers += 1
+    reader.params_of(run.node)["num_layers"] = run.layers
+    reader.weights[run.node].update(_layer_weights(run.kind, weights, layer, run.directions))
+    run.y_name = reader.op.output[0]
+    return layer
+
+
+def _new_block(reader: Reader, x: TimeFirst, state: Tensor | None, weights: tuple, hidden: int, directions: int,
+               bias: bool, attrs: dict[str, Any]) -> Run:
+    """A recurrent block for this op (batch first, its first layer), reading ``x`` and starting from ``state``."""
+    kind = reader.op.op_type
+    params: dict[str, Any] = {"hidden_size": hidden, "num_layers": 1, "output": "sequence",
+                              "bidirectional": directions == 2, "dropout": 0.0, "bias": bias}
+    if kind == "RNN":
+        params["nonlinearity"] = str(attrs.get("activations", ["Tanh"])[0]).lower()
+    inputs = [(x.tensor, "x")] + ([(state, "state")] if state is not None else [])
+    added = reader.add(kind, params, inputs, _layer_weights(kind, weights, 0, directions))
+    sequence = type(added)(added.node, (*x.tensor.shape[:2], directions * hidden))
+    run = Run(added.node, kind, hidden, directions, 1, sequence, state.node if state is not None else None,
+              reader.op.output[0])
+    reader.runs[added.node] = run
+    return run
 
 
 def _unsupported_settings(kind: str, args: list[Any], attrs: dict[str, Any]) -> str | None:
