@@ -1,9 +1,13 @@
 """An ONNX file → a design. Only the onnx package reads the file: nothing in it runs as Python, so this path is
-safe on a shared (classroom) server. onnxruntime runs the graph once to verify the import.
+safe on a shared (classroom) server. onnxruntime runs the graph: once to see what attention regions compute and the
+sizes shape inference can't follow (``onnx_attention``), and once to verify the import.
 
-Shapes come from ONNX shape inference with the batch fixed, so a reshape is whatever the graph really produces.
-Weights come from the initializers, keyed by design node (``conv1.weight``); an op with no block becomes a visible
-Unsupported node naming the op and the ONNX node.
+Ops map to blocks one by one (``onnx_ops``), recurrent layers through their time-first layouts
+(``onnx_recurrent``), attention modules as whole regions; the module tree the exporter leaves in op names or
+metadata (``onnx_names``) then groups the nodes into blocks made of blocks (``onnx_hierarchy``). Shapes come from
+ONNX shape inference with the batch fixed, so a reshape is whatever the graph really produces. Weights come from
+the initializers, keyed by design node (``conv1.weight``); an op with no block becomes a visible Unsupported node
+naming the op, the ONNX node and, where the file records it, the source line.
 """
 
 from __future__ import annotations
