@@ -16,6 +16,7 @@ Linear, heads, scaled dot product, an output Linear — nanoGPT's) matches too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import onnx
@@ -37,55 +38,57 @@ class Region:
 
 def find_regions(graph: onnx.GraphProto) -> list[Region]:
     """Scopes that compute attention scores, each with one output."""
-    initializers = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     modules = [scoped_module(op) for op in graph.node]
     scopes: dict[str, onnx.NodeProto] = {}
     for op, scope in zip(graph.node, modules):
         if op.op_type == "Softmax" and scope and scope not in scopes:
             scopes[scope] = op
-    regions = [_region(graph, scope, softmax, modules, initializers) for scope, softmax in scopes.items()]
+    if not scopes:
+        return []
+    initializers = {t.name: t for t in graph.initializer}  # read as arrays only where a region uses them
+    constants = {name for op in graph.node if op.op_type == "Constant" for name in op.output}
+    regions = [_region(graph, scope, softmax, modules, initializers, constants) for scope, softmax in scopes.items()]
     return [r for r in regions if r is not None]
 
 
 def _region(graph: onnx.GraphProto, scope: str, softmax: onnx.NodeProto, modules: list[str],
-            initializers: dict[str, np.ndarray]) -> Region | None:
+            initializers: dict[str, onnx.TensorProto], constants: set[str]) -> Region | None:
     members = frozenset(i for i, module in enumerate(modules) if module == scope or module.startswith(scope + "."))
     inside = {name for i in members for name in graph.node[i].output}
-    constants = {name for op in graph.node if op.op_type == "Constant" for name in op.output}
-    inputs: list[str] = []  # what it computes from: data and sizes, not constants (the exporter puts those anywhere)
-    for i in sorted(members):
-        for name in graph.node[i].input:
-            if name and not {name} & (inside | constants | set(initializers)) and name not in inputs:
-                inputs.append(name)
+    not_data = inside | constants | initializers.keys()  # the exporter puts shared constants anywhere
+    inputs = list(dict.fromkeys(name for i in sorted(members) for name in graph.node[i].input
+                                if name and name not in not_data))  # what it computes from: data and sizes
     read_outside = {name for i, op in enumerate(graph.node) if i not in members for name in op.input}
     read_outside |= {v.name for v in graph.output}
     # The exporter shares constants between scopes; those stay constants (the reader still reads them).
     outputs = [name for i in sorted(members) if graph.node[i].op_type != "Constant"
                for name in graph.node[i].output if name in read_outside]
-    if len(outputs) != 1 or not _computes_scores(graph, members, initializers):
+    if len(outputs) != 1 or not _computes_scores(graph, members, initializers.keys()):
         return None
     first = min(i for i in members if graph.node[i].op_type != "Constant")
     return Region(scope, members, first, tuple(inputs), outputs[0],
                   tuple(_weights(graph, members, initializers)), softmax)
 
 
-def _computes_scores(graph: onnx.GraphProto, members: frozenset[int], initializers: dict[str, np.ndarray]) -> bool:
-    return any(graph.node[i].op_type == "MatMul" and not set(graph.node[i].input) & set(initializers)
-               for i in members)
+def _computes_scores(graph: onnx.GraphProto, members: frozenset[int], weights: Any) -> bool:
+    """A MatMul of two computed tensors (q·kᵀ), not x @ W."""
+    return any(graph.node[i].op_type == "MatMul" and not set(graph.node[i].input) & weights for i in members)
 
 
 def _weights(graph: onnx.GraphProto, members: frozenset[int],
-             initializers: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray]]:
+             initializers: dict[str, onnx.TensorProto]) -> list[tuple[str, np.ndarray]]:
     """Float arrays read inside the region, matrices as torch's (out_features, in_features)."""
     found: dict[str, np.ndarray] = {}
     for i in sorted(members):
         op = graph.node[i]
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in op.attribute}
+        transpose_b = next((onnx.helper.get_attribute_value(a) for a in op.attribute if a.name == "transB"), 0)
         for k, name in enumerate(op.input):
-            array = initializers.get(name)
-            if array is None or array.dtype.kind != "f" or array.ndim not in (1, 2) or name in found:
+            if name not in initializers or name in found:
                 continue
-            transposed = op.op_type == "MatMul" or op.op_type == "Gemm" and k == 1 and not attrs.get("transB", 0)
+            array = numpy_helper.to_array(initializers[name])
+            if array.dtype.kind != "f" or array.ndim not in (1, 2):
+                continue
+            transposed = op.op_type == "MatMul" or op.op_type == "Gemm" and k == 1 and not transpose_b
             found[name] = array.T.copy() if array.ndim == 2 and transposed else array
     return list(found.items())
 
@@ -98,17 +101,18 @@ def region_values(regions: list[Region]) -> list[str]:
 # --- running the file once ----------------------------------------------------------------------------------
 
 
-def probe(model: onnx.ModelProto, wanted: list[str], inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """The values named ``wanted`` on one random batch, from onnxruntime running the file ({} if it can't)."""
+def probe(model: onnx.ModelProto, wanted: list[str], inputs: list[np.ndarray],
+          types: dict[str, onnx.ValueInfoProto]) -> dict[str, np.ndarray]:
+    """The values named ``wanted`` on one random batch, from onnxruntime running the file ({} if it can't);
+    ``types``: the values' inferred types, to expose them as outputs."""
     import onnxruntime
 
     exposed = onnx.ModelProto()
     exposed.CopyFrom(model)
     known = {v.name for v in exposed.graph.output}
-    typed = {v.name: v for v in onnx.shape_inference.infer_shapes(model).graph.value_info}
     for name in wanted:
         if name not in known:
-            exposed.graph.output.append(typed.get(name) or onnx.helper.make_empty_tensor_value_info(name))
+            exposed.graph.output.append(types.get(name) or onnx.helper.make_empty_tensor_value_info(name))
     try:
         session = onnxruntime.InferenceSession(exposed.SerializeToString(), providers=["CPUExecutionProvider"])
         feeds = {meta.name: value for meta, value in zip(session.get_inputs(), inputs)}

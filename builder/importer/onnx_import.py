@@ -62,6 +62,7 @@ class Reader:
     mismatched: dict[str, str] = field(default_factory=dict)  # attention scope -> why no MultiheadAttention fits
     op: onnx.NodeProto | None = None
     initializers: set[str] = field(default_factory=set)  # names of the file's weights
+    classes: dict[str, str] = field(default_factory=dict)  # module path -> class, where the file records them
 
     def add(self, type_name: str, params: dict[str, Any], inputs: list[tuple[Tensor, str | None]],
             weights: dict[str, np.ndarray | None] | None = None, name: str | None = None,
@@ -109,7 +110,7 @@ def _id_from(op: onnx.NodeProto) -> str:
     return f"{path}.{label}" if path else label
 
 
-def _name_by_module(reader: Reader, classes: dict[str, str]) -> None:
+def _name_by_module(reader: Reader) -> None:
     """A module that became one node is named by its path, as in the PyTorch import: 'layer1.0.conv1', 'head'. A
     torch layer without weights called twice (torchvision's ``self.relu``) names its calls 'layer1.0.relu',
     'layer1.0.relu_1' in the module that calls it, where the file records the layer's class."""
@@ -125,7 +126,7 @@ def _name_by_module(reader: Reader, classes: dict[str, str]) -> None:
             continue
         if counts[path] == 1 and path not in taken:
             renames[node_id] = path
-        elif _reused_layer(classes.get(path, "")):
+        elif _reused_layer(reader.classes.get(path, "")):
             renames[node_id] = unique_id(path, taken, MAX_ID)
             reader.module_of[node_id] = path.rpartition(".")[0]  # a call made by the module that owns the layer
     if not renames:
@@ -169,7 +170,9 @@ def fixed_batch(model: onnx.ModelProto) -> int | None:
     return values.pop() if len(values) == 1 else None
 
 
-def _shapes(model: onnx.ModelProto, batch: int) -> dict[str, tuple[int, ...]]:
+def _shapes(model: onnx.ModelProto, batch: int) -> tuple[dict[str, tuple[int, ...]], dict[str, onnx.ValueInfoProto]]:
+    """Every value's shape where inference can tell, with the batch fixed at ``batch``; and each value's inferred
+    type (what exposing it as an output for onnxruntime needs)."""
     fixed = onnx.ModelProto()
     fixed.CopyFrom(model)
     for value in _graph_inputs(fixed):
@@ -187,7 +190,7 @@ def _shapes(model: onnx.ModelProto, batch: int) -> dict[str, tuple[int, ...]]:
         dims = value.type.tensor_type.shape.dim
         if all(d.HasField("dim_value") for d in dims):
             shapes[value.name] = tuple(d.dim_value for d in dims)
-    return shapes
+    return shapes, {v.name: v for v in graph.value_info}
 
 
 def translate(model: onnx.ModelProto) -> tuple[Graph, Reader]:
@@ -197,7 +200,9 @@ def translate(model: onnx.ModelProto) -> tuple[Graph, Reader]:
     for op in graph.node:
         for name in op.input:
             consumers[name] = consumers.get(name, 0) + 1
-    reader = Reader(_shapes(model, batch), consumers, initializers={t.name for t in graph.initializer})
+    shapes, types = _shapes(model, batch)
+    reader = Reader(shapes, consumers, initializers={t.name for t in graph.initializer},
+                    classes=module_classes(graph))
     env: dict[str, Tensor | Const] = {t.name: Const(numpy_helper.to_array(t), origin=t.name) for t in graph.initializer}
     for value in _graph_inputs(model):
         env[value.name] = _input(reader, value, batch)
@@ -207,7 +212,7 @@ def translate(model: onnx.ModelProto) -> tuple[Graph, Reader]:
     unsized = [name for op in graph.node if op.op_type != "Constant" for name in op.output
                if name and name not in reader.shapes]
     wanted = region_values(regions) + unsized
-    values = probe(model, wanted, _probe_inputs(model, batch)) if wanted else {}
+    values = probe(model, wanted, _probe_inputs(model, batch), types) if wanted else {}
     reader.shapes.update({name: tuple(values[name].shape) for name in unsized if name in values})
     starts = {r.first: r for r in regions}
     read_whole: set[int] = set()
@@ -227,7 +232,7 @@ def translate(model: onnx.ModelProto) -> tuple[Graph, Reader]:
     _outputs(reader, outputs)
     reader.nodes, reader.edges = fold_last_steps(reader.nodes, reader.edges)
     reader.module_of = {n[0]: reader.module_of.get(n[0], "") for n in reader.nodes}
-    _name_by_module(reader, module_classes(graph))
+    _name_by_module(reader)
     nodes = tuple(Node(i, t, p, meta=m) for i, t, p, m in reader.nodes)
     name = re.sub(r"\W", "_", graph.name or "onnx_model")[:40] or "onnx_model"
     return Graph(name=name, nodes=nodes, edges=tuple(reader.edges)), reader
@@ -361,7 +366,7 @@ def import_onnx(data: bytes, verify: bool = True) -> ImportResult:
     model = load(data)
     try:
         flat, reader = translate(model)
-        tree = onnx_hierarchy(flat, reader.module_of, module_classes(model.graph))
+        tree = onnx_hierarchy(flat, reader.module_of, reader.classes)
     except ImportFailure:
         raise
     except Exception as err:  # noqa: BLE001 — a file this reader trips over: words for the user, never a traceback

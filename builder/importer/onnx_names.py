@@ -13,8 +13,8 @@ BatchNorm into the convolution before it and file the result under the BatchNorm
 from __future__ import annotations
 
 import ast
+import functools
 import re
-from typing import Any
 
 import onnx
 
@@ -26,16 +26,19 @@ _PARAMETER = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)*)\.(weight|bias|in_proj_weight
 _MAX_METADATA = 4000  # a list of module paths; longer is not what the exporter writes
 
 
-def _metadata(op: onnx.NodeProto, key: str) -> list[str] | None:
+def _metadata(op: onnx.NodeProto, key: str) -> tuple[str, ...] | None:
     """A list the exporter wrote as text (``"['', 'layer1']"``): read as a literal, never run."""
     text = next((p.value for p in op.metadata_props if p.key == key), None)
-    if text is None or len(text) > _MAX_METADATA:
-        return None
+    return None if text is None or len(text) > _MAX_METADATA else _literal_list(text)
+
+
+@functools.lru_cache(maxsize=8192)  # every op's scopes are asked for several times (ids, regions, classes)
+def _literal_list(text: str) -> tuple[str, ...] | None:
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return None
-    return [str(v) for v in value] if isinstance(value, list) else None
+    return tuple(str(v) for v in value) if isinstance(value, list) else None
 
 
 def scoped_module(op: onnx.NodeProto) -> str:
@@ -93,9 +96,3 @@ def source_line(op: onnx.NodeProto) -> str:
 def _clean(path: str) -> str:
     return re.sub(r"[^\w.]", "_", path)
 
-
-def attribute(op: onnx.NodeProto, name: str, default: Any = None) -> Any:
-    for a in op.attribute:
-        if a.name == name:
-            return onnx.helper.get_attribute_value(a)
-    return default
