@@ -96,7 +96,7 @@ def _promote_form(node: Node, block: BlockSpec) -> None:
 def _promote(definition: str, node_id: str) -> None:
     chosen = st.session_state.get(f"promote_pick_{node_id}")
     as_name = str(st.session_state.get(f"promote_name_{node_id}", "")).strip()
-    state.edit_design(promote_param, definition, node_id, chosen, as_name, key=None)
+    state.edit_design(promote_param, definition, node_id, chosen, as_name)
 
 
 def _move(node_id: str, sources: list[str], index: int, step: int) -> None:

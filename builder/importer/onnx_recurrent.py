@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from builder.importer.onnx_names import attribute
-
 if TYPE_CHECKING:
     from builder.importer.onnx_import import Reader, Tensor
 
@@ -24,6 +22,8 @@ RECURRENT_OPS = ("LSTM", "GRU", "RNN")
 _GATE_ORDER = {"LSTM": (0, 2, 3, 1), "GRU": (1, 0, 2), "RNN": (0,)}
 _DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
 _IMPORT_PY = "import the PyTorch module (layerlab import model.py:Class) instead"
+_SEQUENCE_AND_STATES = ("both the output sequence and the final states of a bidirectional layer are read; its block "
+                        "gives one of the two: use two layers, or only one of them")
 
 
 @dataclass
@@ -46,8 +46,7 @@ class Run:
         """torch.cat([h[-2], h[-1]], dim=1) of a bidirectional block: its ``last`` output, when nothing reads its
         sequence (one node gives one of the two)."""
         if any(e.source == self.node for e in reader.edges) or self.sequence_read:
-            return ("both the output sequence and the final states of a bidirectional layer are read; its block gives "
-                    "one of the two: use two layers, or only one of them")
+            return _SEQUENCE_AND_STATES
         reader.params_of(self.node)["output"] = "last"
         self.joined = type(self.sequence)(self.node, (self.sequence.shape[0], 2 * self.hidden))
         return self.joined
@@ -147,15 +146,15 @@ def recurrent(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
     if not isinstance(x, TimeFirst):
         return (f"this {kind} reads a tensor that isn't a batch-first sequence turned time-first "
                 f"(layout={attrs.get('layout', 0)}); {_IMPORT_PY}")
-    problem = _unsupported_settings(kind, args, attrs)
+    directions = _directions(attrs)
+    problem = _unsupported_settings(kind, args, attrs, directions)
     if problem:
         return problem
     weights, bias = _weights(kind, args)
     if weights is None:
         return f"{kind} weights computed in the graph have no block; {_IMPORT_PY}"
-    directions = _directions(reader.op)
     hidden = int(attrs["hidden_size"])
-    state = _initial_state(reader, kind, args)
+    state = _initial_state(reader, kind, args, directions)
     if isinstance(state, str):
         return state
     run = _stacked_on(reader, x, kind, hidden, directions, bias, state.node if state is not None else None)
@@ -194,7 +193,7 @@ def _new_block(reader: Reader, x: TimeFirst, state: Tensor | None, weights: tupl
     return run
 
 
-def _unsupported_settings(kind: str, args: list[Any], attrs: dict[str, Any]) -> str | None:
+def _unsupported_settings(kind: str, args: list[Any], attrs: dict[str, Any], directions: int) -> str | None:
     if attrs.get("direction", "forward") == "reverse":
         return f"a {kind} that reads the sequence backwards only (direction=reverse) has no block"
     if attrs.get("layout", 0) or "clip" in attrs or attrs.get("input_forget", 0):
@@ -206,7 +205,6 @@ def _unsupported_settings(kind: str, args: list[Any], attrs: dict[str, Any]) -> 
     if kind == "GRU" and not attrs.get("linear_before_reset", 0):
         return "a GRU with linear_before_reset=0 computes differently from torch's nn.GRU; it has no block"
     activations = [str(a) for a in attrs.get("activations", [])]
-    directions = 2 if attrs.get("direction") == "bidirectional" else 1
     if kind == "RNN":
         if len(set(activations)) > 1 or (activations and activations[0] not in ("Tanh", "Relu")):
             return f"an RNN with activations {activations} has no block (tanh or relu only)"
@@ -244,7 +242,7 @@ def _reorder(matrix: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
     return np.concatenate([blocks[k] for k in order], axis=0)
 
 
-def _initial_state(reader: Reader, kind: str, args: list[Any]) -> Tensor | str | None:
+def _initial_state(reader: Reader, kind: str, args: list[Any], directions: int) -> Tensor | str | None:
     """None for zeros; the state port's source; or why the state can't be a block's."""
     h = args[5] if len(args) > 5 else None
     c = args[6] if kind == "LSTM" and len(args) > 6 else None
@@ -253,7 +251,6 @@ def _initial_state(reader: Reader, kind: str, args: list[Any]) -> Tensor | str |
     if not is_zeros(c):
         return ("it starts from an (h, c) pair; LayerLab's LSTM block takes an initial hidden state only (its cell "
                 "state starts at zero): pass the encoder's h and let c start at zero, or use GRUs")
-    directions = _directions(reader.op)
     if directions == 1 and isinstance(h, RecurrentOutput) and h.which == "Y_h" and h.run.layers == 1 \
             and h.run.directions == 1:
         return h.run.last_hidden(reader)
@@ -263,8 +260,8 @@ def _initial_state(reader: Reader, kind: str, args: list[Any]) -> Tensor | str |
             "state port starts each of them from the same vector (e.g. an encoder's last state)")
 
 
-def _directions(op: Any) -> int:
-    return 2 if attribute(op, "direction", b"forward") == b"bidirectional" else 1
+def _directions(attrs: dict[str, Any]) -> int:
+    return 2 if attrs.get("direction", "forward") == "bidirectional" else 1
 
 
 def _stacked_on(reader: Reader, x: TimeFirst, kind: str, hidden: int, directions: int, bias: bool,
@@ -275,7 +272,7 @@ def _stacked_on(reader: Reader, x: TimeFirst, kind: str, hidden: int, directions
     if run is None or x.via is None or run.state != state or run.kind != kind or run.hidden != hidden \
             or run.directions != directions or reader.params_of(run.node)["bias"] != bias:
         return None
-    if reader.consumers.get(run.y_name) != 1 or reader.consumers.get(x.via) != 1:
+    if run.sequence_read or reader.consumers.get(run.y_name) != 1 or reader.consumers.get(x.via) != 1:
         return None
     if run.last is not None:
         return None  # h[-1] of the lower layer is already used
@@ -283,10 +280,6 @@ def _stacked_on(reader: Reader, x: TimeFirst, kind: str, hidden: int, directions
 
 
 # --- the layouts around it -----------------------------------------------------------------------------------
-
-
-def time_first(reader: Reader, x: Tensor) -> TimeFirst:
-    return TimeFirst(x)
 
 
 def layout_op(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
@@ -298,9 +291,9 @@ def layout_op(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
     if op == "Transpose" and isinstance(value, TimeFirst) and list(attrs.get("perm", [])) == [1, 0, 2]:
         run = reader.runs.get(value.tensor.node)
         if run is not None and run.joined is not None:
-            return ("both the output sequence and the final states of a bidirectional layer are read; its block "
-                    "gives one of the two: use two layers, or only one of them")
-        _mark_used(reader, value)
+            return _SEQUENCE_AND_STATES
+        if run is not None:
+            run.sequence_read = True  # the block's sequence is used: no later layer merges into it
         return value.tensor
     if isinstance(value, StateInput) and op in ("Expand", "Tile", "Slice", "Identity") and value is args[0]:
         shape = reader.shapes.get(reader.op.output[0])  # copies of one vector stay copies of it
@@ -401,14 +394,6 @@ def _describe(value: Any) -> str:
     if isinstance(value, StateInput):
         return "initial state"
     return {"Y": "output sequence (time first)", "Y_h": "final hidden state", "Y_c": "final cell state"}[value.which]
-
-
-def _mark_used(reader: Reader, value: TimeFirst) -> None:
-    """The sequence comes back to batch-first: the block's sequence output is used, so no later layer merges in."""
-    run = reader.runs.get(value.tensor.node)
-    if run is not None:
-        run.y_name = ""
-        run.sequence_read = True
 
 
 def fold_last_steps(nodes: list[list[Any]], edges: list[Any]) -> tuple[list[list[Any]], list[Any]]:

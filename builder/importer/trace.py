@@ -195,32 +195,31 @@ def trace(module: nn.Module, example: tuple[torch.Tensor, ...]) -> Traced:
                             + (f" (in `{code}`)" if code else ""),
                             "check --input (the shape of one sample, without the batch) and --dtype") from None
     except Exception as err:  # fx raises TraceError, TypeError, AttributeError, …: all mean "can't be traced"
-        failure = _trace_failure(module, err)
-        raise TraceFailure(failure.what, failure.where, failure.detail, failure.todo) from None
+        raise _trace_failure(module, err) from None
     gm = fx.GraphModule(tracer.root, graph, type(module).__name__)
     return Traced(module, gm, tracer.values, int(example[0].shape[0]) if example else 0, tracer.calls, attention)
 
 
-def _trace_failure(module: nn.Module, err: Exception) -> ImportFailure:
+def _trace_failure(module: nn.Module, err: Exception) -> TraceFailure:
     """Say in plain words why torch.fx could not follow forward(), where, and what to do."""
     where, code = frame_location(traceback.extract_tb(err.__traceback__))
     text = str(err)
     shown = f" (`{code}`)" if code else ""
     name = type(module).__name__
     if "control flow" in text or ("Proxy" in text and "bool" in text.lower()):
-        return ImportFailure(
+        return TraceFailure(
             "data-dependent control flow", where,
             f"{name}.forward decides what to compute from the values of a tensor{shown}; a diagram has one fixed "
             "path for every input",
             "compute both paths and combine them with torch.where, or move the decision out of the model")
     if "interpreted as an integer" in text or "iterate" in text.lower() or "len(" in text or "__len__" in text:
-        return ImportFailure(
+        return TraceFailure(
             "a Python loop over the input's length", where,
             f"{name}.forward loops over a size of the input{shown}, e.g. stepping through time steps one by one; "
             "the number of steps is not known to a diagram",
             "use nn.LSTM / nn.GRU / nn.RNN over the whole sequence (batch_first=True) instead of a cell in a loop")
     first = text.splitlines()[0][:300] if text else type(err).__name__
-    return ImportFailure(
+    return TraceFailure(
         "forward() can't be traced", where,
         f"torch.fx could not follow {name}.forward{shown}: {type(err).__name__}: {first}",
         "write forward() as a straight sequence of layer calls and tensor operations")
