@@ -102,6 +102,8 @@ def _check_choice(spec: Param, value: Any) -> Any:
 
 
 def _check_ints(spec: Param, value: Any) -> list[int]:
+    if _is_int(value) and spec.min_len <= 1:  # one size, as torch takes it (a block's `$d_model`)
+        value = [value]
     if not isinstance(value, (list, tuple)):
         raise ParamError(f"{spec.name}={value!r} must be a list of whole numbers")
     if not spec.min_len <= len(value) <= spec.max_len:

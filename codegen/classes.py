@@ -1,12 +1,16 @@
 """One ``nn.Module`` class per block definition, with constructor arguments for what differs between its uses.
 
-A definition is used in several places (ResNet's BasicBlock in four stages, each with its own width and stride).
-Codegen looks at every use in the validated, expanded design and writes each constructor argument of each inner
-layer as the simplest expression that is right for all of them:
+A definition is used in several places (ResNet's BasicBlock in four stages, each with its own width and stride),
+and its class must be right for every input it may get, not only the ones it was drawn with. Each constructor
+argument of each inner layer is written by what it means, never by which other number it happens to equal:
 
 1. the definition's own formula for it (``planes * 4``) or one of its parameters (``planes``);
-2. for a size the input decides (``in_channels`` of the first convolution), a constructor argument named for it;
-3. a literal, when every use has the same value.
+2. a size the catalog declares is read from the incoming tensor (a convolution's ``in_channels``): traced back
+   through the block (``codegen.sizes``) to the setting that made it (``planes``) or, where it comes straight from
+   the block's input, a constructor argument (``in_channels``);
+3. a literal otherwise — a kernel size of 3 stays 3, even when the input happens to have 3 channels.
+A value that depends on the input in a way no single size says (a Linear after a Flatten) becomes a constructor
+argument each use passes, so the class is never wrong for another input.
 
 So the class reads like torchvision's — ``BasicBlock(in_channels, planes, stride=1, downsample=False)`` — and
 ``layer2.0.conv1.weight`` in the generated module is ``layer2.0.conv1.weight`` in torchvision's.
@@ -26,6 +30,8 @@ from builder.validate import ValidationResult
 from codegen.forward import ForwardWriter, ScopeNode
 from codegen.literals import literal, module_attributes
 from codegen.naming import Namespace, comment_text
+from codegen.probes import Layer, Reads, argument_origins
+from codegen.sizes import Size, SizeTracer, joined, substitute, tidy, token
 
 INDENT = "    "
 _TYPE_NAMES = {"int": "int", "float": "float", "bool": "bool", "choice": "str", "ints": "tuple", "int_or_tuple": "int"}
@@ -42,6 +48,7 @@ class Arg:
     default: Any = None
     required: bool = False  # derived from the input: no default
     param: str | None = None  # the definition's parameter it is (None for a size derived from the input)
+    reads: tuple[str, int] | None = None  # (input port, dim): a size of the block's input (``in_channels``)
     values: list[Any] = field(default_factory=list)  # per use, in the order of ClassPlan.uses
 
 
@@ -55,6 +62,8 @@ class ClassPlan:
     attributes: dict[str, str] = field(default_factory=dict)  # inner node id -> attribute (or index) name
     helpers: list[str] = field(default_factory=list)
     imports: set[str] = field(default_factory=set)
+    top: bool = False  # the model class: one use, every value a literal
+    tracer: SizeTracer | None = None  # sizes inside the definition, for the classes that use this one
 
     def arg(self, name: str) -> Arg | None:
         return next((a for a in self.args if a.name == name), None)
@@ -66,11 +75,13 @@ class Expressions:
     ``index`` picks the uses the values come from: all of them, or only those where an optional layer exists."""
 
     def __init__(self, plan: ClassPlan, flat: ValidationResult, index: list[int] | None = None,
-                 names: Namespace | None = None) -> None:
+                 names: Namespace | None = None, tracer: SizeTracer | None = None) -> None:
         self.plan = plan
         self.flat = flat
         self.index = list(range(len(plan.uses))) if index is None else index
         self.names = names or Namespace({"self", "nn", "torch", "super"})
+        self.tracer = tracer  # sizes inside the definition, traced by meaning (None for the model class)
+        self.constructed: dict[str, list[dict[str, str]]] = {}  # instance id -> per copy: child arg -> expression
 
     @property
     def uses(self) -> list[Use]:
@@ -78,10 +89,12 @@ class Expressions:
 
     def subset(self, present: list[Use]) -> Expressions:
         index = [k for k, u in enumerate(self.plan.uses) if any(u is p for p in present)]
-        return Expressions(self.plan, self.flat, index, self.names)
+        narrowed = Expressions(self.plan, self.flat, index, self.names, self.tracer)
+        narrowed.constructed = self.constructed
+        return narrowed
 
     def param_arg(self, name: str) -> Arg:
-        found = self.plan.arg(name)
+        found = next((a for a in self.plan.args if a.param == name), None)
         if found is None:
             block_param = self.plan.definition.param(name)
             found = Arg(self.names.create(name), _TYPE_NAMES.get(block_param.param.kind.value, "object"),
@@ -89,56 +102,73 @@ class Expressions:
             self.plan.args.append(found)
         return found
 
-    def express(self, values: list[Any], node: Node, inferred: bool, where: str, param: str | None = None) -> str:
-        """``param``: the layer parameter this argument carries (None for a fixed one such as batch_first=True):
-        only that parameter's own formula may stand for it, so `causal` never writes `batch_first=causal`."""
-        # An inferred size may also equal a formula another layer of the block uses: Bottleneck's bn3 has
-        # conv3's `planes * 4` channels (added for imported blocks, builder.importer; also the library's).
-        varies = inferred and len({repr(v) for v in values}) > 1
-        others = [n for n in self.plan.definition.graph.nodes if n.id != node.id] if varies else []
-        own = self._refs(node, param) if param is not None or not node.params else []
-        for text, ref_values in [*own, *(ref for n in others for ref in self._refs(n))]:
-            if ref_values == values:
-                for name in parse_ref(text).names:
-                    self.param_arg(name)
-                return parse_ref(text).python()
-        if inferred or len({repr(v) for v in values}) > 1:
-            for arg in self.plan.args:
-                if [arg.values[i] for i in self.index] == values:
-                    return arg.name
-            for block_param in self.plan.definition.params:
-                if [u.values[block_param.name] for u in self.uses] == values:
-                    return self.param_arg(block_param.name).name
-            derived = self._derived(values)
-            if derived is not None:
-                return derived
-        if len({repr(v) for v in values}) == 1:
-            return literal(values[0])
-        raise ClassError(f"{self.plan.definition.name} › {where}: its uses need different values {values} that no "
-                         "parameter of the block explains; declare a parameter for it ($name)")
-
-    def _refs(self, node: Node, only: str | None = None) -> list[tuple[str, list[Any]]]:
-        found = []
-        for name, value in node.params.items():
-            if is_ref(value) and (only is None or name == only):
-                ref = parse_ref(value)
-                found.append((value, [ref.evaluate(u.values) for u in self.uses]))
+    def input_arg(self, port: str, dim: int) -> Arg:
+        """The constructor argument for a size of the block's input (``in_channels``), made on first use."""
+        found = next((a for a in self.plan.args if a.reads == (port, dim)), None)
+        if found is None:
+            shapes = [self.flat.nodes[u.port_sources[port]].output.shape for u in self.plan.uses]
+            number = self.plan.definition.inputs.index(port)
+            name = _derived_name(port if number else "in", dim, len(shapes[0]))
+            found = Arg(self.names.create(name), "int", required=True, values=[s[dim] for s in shapes],
+                        reads=(port, dim))
+            self.plan.args.insert(sum(a.required for a in self.plan.args), found)
         return found
 
-    def _derived(self, values: list[Any]) -> str | None:
-        """A size every use's input has at the same place: the input's channels or features."""
-        for number, port in enumerate(self.plan.definition.inputs):
-            shapes = [self.flat.nodes[u.port_sources[port]].output.shape for u in self.plan.uses]
-            rank = len(shapes[0])
-            if any(len(s) != rank for s in shapes):
-                continue
-            for dim in range(rank):
-                if [shapes[i][dim] for i in self.index] == values:
-                    name = _derived_name(port if number else "in", dim, rank)
-                    arg = Arg(self.names.create(name), "int", required=True, values=[s[dim] for s in shapes])
-                    self.plan.args.insert(sum(a.required for a in self.plan.args), arg)
-                    return arg.name
+    def write(self, size: Size) -> str:
+        """The expression of a traced size, making the constructor arguments it names."""
+        for name in size.params:
+            self.param_arg(name)
+        names = {token(port, dim): self.input_arg(port, dim).name for port, dim in sorted(size.reads)}
+        return substitute(size.text, names) if names else tidy(size.text)
+
+    def argument(self, values: list[Any], node: Node, param: str | None, origin: Any, where: str) -> str:
+        """One constructor argument of an inner layer, by what it means (module docstring): ``param`` is the layer
+        setting it carries (None for a fixed one such as batch_first=True), ``origin`` what it reads from the
+        incoming tensor (``codegen.probes``; None when it reads nothing)."""
+        written = node.params.get(param) if param is not None else None
+        if is_ref(written):
+            ref = parse_ref(written)
+            if [ref.evaluate(u.values) for u in self.uses] == values:
+                for name in ref.names:
+                    self.param_arg(name)
+                return ref.python()
+        if origin is not None:
+            size = self.entering(node, origin)
+            return self.write(size) if size is not None else self.passed(values, node, param or where)
+        if len({repr(v) for v in values}) == 1:
+            return literal(values[0])
+        return self.passed(values, node, param or where)
+
+    def entering(self, node: Node, origin: Any) -> Size | None:
+        """The size an argument reads from the tensor entering ``node`` (per element for a tuple)."""
+        if self.tracer is None:
+            return None
+        if isinstance(origin, tuple):
+            parts = [self.entering(node, o) for o in origin]
+            return joined([p for p in parts if p is not None]) if all(p is not None for p in parts) else None
+        if isinstance(origin, Reads):
+            return self.tracer.entering(node, origin.port, origin.dim)
         return None
+
+    def passed(self, values: list[Any], node: Node, what: str) -> str:
+        """A value the block can't work out itself (it depends on the input in a way no single size says):
+        a constructor argument, so the class stays right for any input and each use passes its own."""
+        by_use = dict(zip(self.index, values))
+        full = [by_use.get(k, values[0]) for k in range(len(self.plan.uses))]
+        arg = Arg(self.names.create(f"{node.id}_{what}"), _TYPE_NAMES.get(_kind_of(values[0]), "object"),
+                  required=True, values=full)
+        self.plan.args.insert(sum(a.required for a in self.plan.args), arg)
+        return arg.name
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    return "ints" if isinstance(value, (tuple, list)) else "object"
 
 
 def _derived_name(prefix: str, dim: int, rank: int) -> str:
@@ -198,13 +228,12 @@ def catalog_node(plan: ClassPlan, node: Node, exprs: Expressions, design: Graph)
 
 
 def _render_init(func: str, calls: list[Call], infos: list[Any], node: Node, exprs: Expressions, block: Any) -> str:
-    inferred = {p.name for p in block.params if p.inferred and p.name not in node.params}
     slots = slot_params(block, infos[0])
+    origins = argument_origins(Layer(block, dict(infos[0].params), frozenset(node.params), dict(infos[0].inputs)))
     args = []
     for index in range(len(calls[0].args)):
         values = [c.args[index] for c in calls]
-        args.append(exprs.express(values, node, _is_inferred(values, infos, inferred), f"{node.id} argument {index + 1}",
-                                  param=slots.get(index)))
+        args.append(exprs.argument(values, node, slots.get(index), origins.get(index), f"arg{index + 1}"))
     order = {name: k for k, name in enumerate(block.param_names)}
     keys = sorted(dict.fromkeys(k for c in calls for k in c.kwargs), key=lambda k: order.get(k, len(order)))
     for key in keys:
@@ -217,7 +246,7 @@ def _render_init(func: str, calls: list[Call], infos: list[Any], node: Node, exp
             else:
                 raise ClassError(f"{node.id}: {key} is set in some uses only")
         param = slots.get(key, key if key in block.param_names else None)
-        args.append(f"{key}={exprs.express(values, node, _is_inferred(values, infos, inferred), f'{node.id} {key}', param)}")
+        args.append(f"{key}={exprs.argument(values, node, param, origins.get(key), key)}")
     return f"{func}({', '.join(args)})"
 
 
@@ -233,8 +262,8 @@ def slot_params(block: Any, info: Any) -> dict[int | str, str]:
         return found
     for param in block.params:
         value = info.params.get(param.name)
-        probe = _PROBES.get(param.kind.value)
-        if probe is None or value is None or isinstance(value, bool):
+        probe = _probe(param, value)
+        if probe is None:
             continue
         try:
             changed = block.emit({**info.params, param.name: probe}, info.inputs).init
@@ -249,19 +278,21 @@ def slot_params(block: Any, info: Any) -> dict[int | str, str]:
     return found
 
 
+def _probe(param: Any, value: Any) -> Any:
+    """A different value of the same kind, to see which argument moves with it."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return not value
+    if param.kind.value == "choice":
+        return next((c for c in param.choices if c != value), None)
+    if isinstance(value, (list, tuple)):
+        return [_PROBES["int"]] * len(value)
+    return _PROBES.get(param.kind.value)
+
+
 def _plain(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
-
-
-def _is_inferred(values: list[Any], infos: list[Any], inferred: set[str]) -> bool:
-    """The values are a size the input decides (``in_channels``, ``normalized_shape``) in every use."""
-    return any([_scalar(info.params.get(name)) for info in infos] == [_scalar(v) for v in values] for name in inferred)
-
-
-def _scalar(value: Any) -> Any:
-    if isinstance(value, (list, tuple)) and len(value) == 1:
-        return value[0]
-    return value
 
 
 def class_header(plan: ClassPlan) -> list[str]:

@@ -27,6 +27,8 @@ from codegen.classes import (
 from codegen.forward import ScopeNode
 from codegen.literals import literal
 from codegen.naming import Namespace
+from codegen.probes import Layer
+from codegen.sizes import Size, SizeTracer, layer_for, names_in, substitute, token
 
 
 @dataclass
@@ -54,6 +56,7 @@ def plan_class(design: Graph, name: str, uses: list[Use], flat: ValidationResult
     definition = design.definitions[name]
     plan = ClassPlan(definition, classes.names.create_class(name), uses)
     exprs = Expressions(plan, flat)
+    plan.tracer = exprs.tracer = _tracer(design, plan, exprs, classes)
     nodes: list[ScopeNode] = []
     alias: dict[str, str] = {}  # a node absent from every use -> the node whose value passes through it
     for node_id in drawing_order(definition.graph):
@@ -85,6 +88,51 @@ def plan_class(design: Graph, name: str, uses: list[Use], flat: ValidationResult
     return plan
 
 
+def _tracer(design: Graph, plan: ClassPlan, exprs: Expressions, classes: Classes) -> SizeTracer:
+    graph = plan.definition.graph
+
+    def present(node: Node) -> list[str]:
+        return [u.prefix + node.id for u in plan.uses if u.prefix + node.id in exprs.flat.nodes]
+
+    def layer_of(node: Node) -> Layer | None:
+        if node.type in design.definitions:
+            return None
+        found = present(node)
+        return layer_for(node, exprs.flat, found[0]) if found else None
+
+    def instance_output(node: Node, dim: int) -> Size | None:
+        child = classes.plans.get(node.type)
+        if child is None or node.type not in design.definitions:  # absent from every use: its input passes
+            edges = graph.in_edges(node.id)
+            return plan.tracer.of(edges[0].source, dim) if len(edges) == 1 else None
+        copies = exprs.constructed.get(node.id)
+        text = child_output(child, dim, copies[-1]) if copies else None
+        return Size(text) if text is not None else None
+
+    return SizeTracer(plan.definition, lambda node: scope_sources(design, graph, node), layer_of, instance_output,
+                      lambda node: 0 < len(present(node)) < len(plan.uses))
+
+
+def child_output(child: ClassPlan, dim: int, passed: dict[str, str]) -> str | None:
+    """Size ``dim`` of what a child class returns, in the scope that constructs it: the child's own expression
+    with its arguments replaced by what that scope passes. None when the child can't say it from its arguments."""
+    if child.tracer is None:
+        return None
+    size = child.tracer.of(child.definition.output, dim)
+    if size is None:
+        return None
+    tokens: dict[str, str] = {}
+    for port, d in size.reads:
+        arg = next((a for a in child.args if a.reads == (port, d)), None)
+        if arg is None:
+            return None
+        tokens[token(port, d)] = arg.name
+    text = substitute(size.text, tokens)
+    if not names_in(text) <= set(passed):  # it needs an argument the child's class doesn't take
+        return None
+    return substitute(text, passed)
+
+
 def _resolve(alias: dict[str, str], node_id: str) -> str:
     while node_id in alias:
         node_id = alias[node_id]
@@ -103,8 +151,11 @@ def instance_node(design: Graph, node: Node, exprs: Expressions, child: ClassPla
         exprs = exprs.subset(present)
     copies_per_use = [_copies(child, u.prefix + node.id) for u in present]
     count = len(copies_per_use[0])
-    calls = [_construct(child, [copies[k] for copies in copies_per_use], node, exprs, f"{node.id}[{k}]")
-             for k in range(count)]
+    passed: list[dict[str, str]] = []
+    for k in range(count):
+        passed.append(_construct(child, [copies[k] for copies in copies_per_use], node, exprs, passed))
+    exprs.constructed[node.id] = passed
+    calls = [_call(child, p) for p in passed]
     ports = child.definition.inputs
     loop = count > 1 and len(ports) > 1
     init = _package(calls, count, loop)
@@ -118,16 +169,35 @@ def _copies(child: ClassPlan, instance: str) -> list[Use]:
     return sorted((u for u in child.uses if u.instance == instance), key=lambda u: u.index)
 
 
-def _construct(child: ClassPlan, copies: list[Use], node: Node, exprs: Expressions, where: str) -> str:
-    """``BasicBlock(64, planes=128, stride=2)``: positional sizes from the input, then changed parameters."""
-    positional, keywords = [], []
+def _construct(child: ClassPlan, copies: list[Use], node: Node, exprs: Expressions,
+               before: list[dict[str, str]]) -> dict[str, str]:
+    """What one copy of an instance passes for each of the child's arguments, by meaning: a size of its input
+    traced in this scope (after the first copy of a repeat, the previous copy's output), the instance's setting
+    for a parameter, or — where nothing says it — a value this scope is handed in turn."""
+    passed: dict[str, str] = {}
+    first_port = child.definition.inputs[0] if child.definition.inputs else None
     for arg in child.args:
         values = [_value_of(child, arg, copy) for copy in copies]
-        text = exprs.express(values, node, inferred=arg.required, where=f"{where} {arg.name}", param=arg.param)
-        if arg.required:
-            positional.append(text)
-        elif text != literal(arg.default):
-            keywords.append(f"{arg.name}={text}")
+        if exprs.plan.top:
+            passed[arg.name] = literal(values[0])
+        elif arg.reads is not None:
+            port, dim = arg.reads
+            if before and port == first_port:
+                text = child_output(child, dim, before[-1])
+            else:
+                size = exprs.tracer.entering(node, port, dim) if exprs.tracer else None
+                text = exprs.write(size) if size is not None else None
+            passed[arg.name] = text if text is not None else exprs.passed(values, node, arg.name)
+        else:
+            passed[arg.name] = exprs.argument(values, node, arg.param, None, arg.name)
+    return passed
+
+
+def _call(child: ClassPlan, passed: dict[str, str]) -> str:
+    """``BasicBlock(64, planes=128, stride=2)``: positional sizes from the input, then changed parameters."""
+    positional = [passed[a.name] for a in child.args if a.required]
+    keywords = [f"{a.name}={passed[a.name]}" for a in child.args
+                if not a.required and passed[a.name] != literal(a.default)]
     return f"{child.class_name}({', '.join(positional + keywords)})"
 
 

@@ -72,7 +72,8 @@ def _is_input(graph: Graph, node_id: str) -> bool:
 
 def _top_plan(graph: Graph, result: ValidationResult) -> ClassPlan:
     """The model class seen as the one use of a block with no parameters: every value is a literal."""
-    return ClassPlan(Definition(graph.name, Graph()), to_class_name(graph.name), [Use(graph.name, "", {}, "", 0, {}, "")])
+    return ClassPlan(Definition(graph.name, Graph()), to_class_name(graph.name), [Use(graph.name, "", {}, "", 0, {}, "")],
+                     top=True)
 
 
 class _Writer:

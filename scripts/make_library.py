@@ -95,10 +95,10 @@ BOTTLENECK = {
 
 def encoder_block(pre_norm: bool):
     nodes = [node("x", "Port"),
-             node("norm1", "LayerNorm", eps="$eps"),
-             node("self_attn", "MultiheadAttention", num_heads="$heads", dropout="$dropout", causal="$causal"),
+             node("norm1", "LayerNorm", normalized_shape="$d_model", eps="$eps"),
+             node("self_attn", "MultiheadAttention", embed_dim="$d_model", num_heads="$heads", dropout="$dropout", causal="$causal"),
              node("dropout1", "Dropout", p="$dropout"), node("add1", "Add"),
-             node("norm2", "LayerNorm", eps="$eps"),
+             node("norm2", "LayerNorm", normalized_shape="$d_model", eps="$eps"),
              node("linear1", "Linear", out_features="$dim_feedforward"), node("activation", "ReLU"),
              node("dropout", "Dropout", p="$dropout"), node("linear2", "Linear", out_features="$d_model"),
              node("dropout2", "Dropout", p="$dropout"), node("add2", "Add")]
@@ -130,13 +130,13 @@ def encoder_block(pre_norm: bool):
 
 def decoder_block(pre_norm: bool):
     nodes = [node("x", "Port"), node("memory", "Port"),
-             node("norm1", "LayerNorm", eps="$eps"),
-             node("self_attn", "MultiheadAttention", num_heads="$heads", dropout="$dropout", causal=True),
+             node("norm1", "LayerNorm", normalized_shape="$d_model", eps="$eps"),
+             node("self_attn", "MultiheadAttention", embed_dim="$d_model", num_heads="$heads", dropout="$dropout", causal=True),
              node("dropout1", "Dropout", p="$dropout"), node("add1", "Add"),
-             node("norm2", "LayerNorm", eps="$eps"),
-             node("cross_attn", "MultiheadAttention", num_heads="$heads", dropout="$dropout"),
+             node("norm2", "LayerNorm", normalized_shape="$d_model", eps="$eps"),
+             node("cross_attn", "MultiheadAttention", embed_dim="$d_model", num_heads="$heads", dropout="$dropout"),
              node("dropout2", "Dropout", p="$dropout"), node("add2", "Add"),
-             node("norm3", "LayerNorm", eps="$eps"),
+             node("norm3", "LayerNorm", normalized_shape="$d_model", eps="$eps"),
              node("linear1", "Linear", out_features="$dim_feedforward"), node("activation", "ReLU"),
              node("dropout", "Dropout", p="$dropout"), node("linear2", "Linear", out_features="$d_model"),
              node("dropout3", "Dropout", p="$dropout"), node("add3", "Add")]
@@ -249,7 +249,7 @@ SQUEEZE_EXCITATION = {
                param("reduction", "int", 4, "how much the bottleneck narrows", minimum=1)],
     "output": "scale",
     "nodes": [node("x", "Port"), node("squeeze", "AdaptiveAvgPool2d", output_size=1),
-              node("fc1", "Conv2d", out_channels="$channels // reduction", kernel_size=1),
+              node("fc1", "Conv2d", out_channels="$channels // reduction", kernel_size=1, in_channels="$channels"),
               node("relu", "ReLU"), node("fc2", "Conv2d", out_channels="$channels", kernel_size=1),
               node("gate", "Sigmoid"), node("scale", "Multiply")],
     "edges": [*chain("x", "squeeze", "fc1", "relu", "fc2", "gate"), edge("x", "scale", "1"), edge("gate", "scale", "2")],

@@ -43,10 +43,10 @@ class UNetDown(nn.Module):
 class UNetUp(nn.Module):
     """A U-Net decoder stage: double the resolution with a transposed convolution, concatenate the skip connection from the encoder stage of the same size, then a double convolution."""
 
-    def __init__(self, in_channels: int, out_channels: int = 32) -> None:
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int = 32) -> None:
         super().__init__()
         self.up = nn.ConvTranspose2d(in_channels, out_channels, kernel_size=2, stride=2)
-        self.conv = DoubleConv(in_channels, out_channels=out_channels)
+        self.conv = DoubleConv(out_channels + skip_channels, out_channels=out_channels)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = self.up(x)  # (N, 16, 8, 8)
@@ -60,7 +60,7 @@ class UnetSmall(nn.Module):
         super().__init__()
         self.inc = DoubleConv(1, out_channels=16)
         self.down = UNetDown(16, out_channels=32)
-        self.up = UNetUp(32, out_channels=16)
+        self.up = UNetUp(32, 16, out_channels=16)
         self.head = nn.Conv2d(16, 1, kernel_size=1)
         self.out = nn.Sigmoid()
 
