@@ -163,4 +163,25 @@ def _restored_link(design: Graph, definition: str, inner: Node, use: Use, name: 
         if ref.text.strip() in ref.names and use.values.get(ref.text.strip()) == value:
             return Fix(f"set {name} to {raw.strip()} ({value} here), as ‘{other.id}’ does: it then fits every copy",
                        FOLLOW_PARAM, {"name": name, "value": raw.strip()})
+    unread = [p for p in unread_params(design, definition) if use.values.get(p) == value]
+    if len(unread) == 1:  # a parameter no layer reads any more, with just the value wanted: the cut link
+        return Fix(f"set {name} to ${unread[0]} ({value} here): the block's {unread[0]}, which no layer reads now",
+                   FOLLOW_PARAM, {"name": name, "value": f"${unread[0]}"})
     return None
+
+
+def unread_params(design: Graph, definition: str) -> list[str]:
+    """The block parameters of ``definition`` that none of its layers reads (a number was typed over ``$heads``)."""
+    found = design.definitions.get(definition)
+    if found is None:
+        return []
+    read: set[str] = set()
+    for node in found.graph.nodes:
+        read |= {node.when} if node.when else set()
+        for raw in node.params.values():
+            if is_ref(raw):
+                try:
+                    read |= parse_ref(raw).names
+                except RefError:
+                    continue
+    return [p.name for p in found.params if p.name not in read]
