@@ -12,8 +12,8 @@ import streamlit as st
 from builder.block_edits import group, promote_param, set_repeat, ungroup
 from builder.blocks import block_for
 from builder.catalog import BlockSpec
-from builder.fix_links import unread_params
 from builder.edits import delete, disconnect, rename_node, reorder_inputs, set_edge_port
+from builder.fix_links import unread_params
 from builder.graph import PORT, Node
 from builder.project_defs import MAX_REPEAT
 from builder.refs import is_ref
@@ -83,8 +83,8 @@ def _links(node: Node, block: BlockSpec) -> None:
         return
     linked = [p.name for p in block.params if is_ref(node.params.get(p.name))]
     unread = unread_params(state.graph(), definition.name)
-    st.caption(("Linked to the block: " + ", ".join(f"{n} ← {node.params[n]}" for n in linked) if linked
-                else "No setting of this layer follows the block's parameters: its numbers are the same in every copy."))
+    st.caption("Linked to the block: " + ", ".join(f"{n} ← {node.params[n]}" for n in linked) if linked
+               else "No setting of this layer follows the block's parameters: its numbers are the same in every copy.")
     for spec in block.params:
         if is_ref(node.params.get(spec.name)) or spec.inferred:
             continue
