@@ -13,10 +13,11 @@ from dataclasses import replace
 from typing import Any
 
 from builder.blocks import SEP, block_for, expand
-from builder.edits import EditError, add_node, apply_fix, new_node_id
+from builder.edits import EditError, add_node, apply_fix, new_node_id, set_param
+from builder.fix_links import FOLLOW_PARAM, SET_BLOCK_PARAM
 from builder.graph import PORT, BlockParam, Definition, Edge, Graph, Node
 from builder.library import add_library_block, library_names
-from builder.params import Param
+from builder.params import Param, ParamError
 from builder.project_defs import MAX_REPEAT
 from builder.project_defs import NAME as DEFINITION_NAME
 from builder.refs import is_ref, resolve_params
@@ -260,8 +261,44 @@ def fix_inside(graph: Graph, issue: Issue) -> tuple[Graph, str]:
     if where is None:
         raise EditError(f"‘{issue.inner}’ is not inside a block any more")
     name, inner_id = where
+    if issue.fix.action == SET_BLOCK_PARAM:  # the layer reads a block parameter: change it, the link stays
+        return _set_block_param(graph, **issue.fix.args), name
+    if issue.fix.action == FOLLOW_PARAM:  # a number where the block's parameter fits every copy: link it again
+        return edit_inside(graph, name, _follow, inner_id, issue.fix.args["name"], issue.fix.args["value"]), name
     prefix = issue.inner[: -len(inner_id)]
     args = {k: (v[len(prefix):] if isinstance(v, str) and v.startswith(prefix) else v) for k, v in issue.fix.args.items()}
     fix = replace(issue.fix, args=args)
     edge = issue.edge and tuple(e[len(prefix):] if e.startswith(prefix) else e for e in issue.edge)
     return edit_inside(graph, name, apply_fix, inner_id, fix, edge=edge), name
+
+
+def _set_block_param(graph: Graph, scope: str | None, node: str | None, definition: str, name: str,
+                     value: Any) -> Graph:
+    """Set a block parameter where a copy takes it: an instance's setting (in the design or inside ``scope``), or
+    the definition's default (``node`` None), checked like any value typed into that field."""
+    if node is None:
+        return _set_default(graph, definition, name, value)
+    if scope is None:
+        return set_param(graph, node, name, value)
+    return edit_inside(graph, scope, set_param, node, name, value)
+
+
+def _set_default(graph: Graph, name: str, param: str, value: Any) -> Graph:
+    definition = _definition(graph, name)
+    found = next((p for p in definition.params if p.name == param), None)
+    if found is None:
+        raise EditError(f"{name} has no parameter {param!r}")
+    try:
+        checked = found.param.check(value)
+    except ParamError as err:
+        raise EditError(f"{name} {err}") from None
+    params = tuple(replace(p, param=replace(p.param, default=checked)) if p is found else p
+                   for p in definition.params)
+    return graph.with_definition(replace(definition, params=params))
+
+
+def _follow(graph: Graph, node_id: str, name: str, ref: str) -> Graph:
+    """Inside a definition: the layer reads the block parameter again (``$planes``)."""
+    if not is_ref(ref) or not graph.has_node(node_id):
+        raise EditError(f"‘{node_id}’ can't follow {ref!r} here")
+    return graph.replace_node(graph.node(node_id).with_params(**{name: ref}))

@@ -29,13 +29,18 @@ def fold(graph: Graph, expansion: Expansion, flat: ValidationResult) -> Validati
         if node.type not in graph.definitions:
             if node.id in flat.nodes:  # absent when an instance upstream could not be expanded
                 infos[node.id] = _renamed(flat.nodes[node.id], tops)
+                if infos[node.id].blocked_by:  # its shape is only presumed: it waits, as before a fix
+                    infos[node.id] = replace(infos[node.id], output=None, param_count=0, macs=0)
             continue
         inner = [flat.nodes[f] for f in members[node.id]]
-        info.param_count = sum(i.param_count for i in inner)
-        info.macs = sum(i.macs for i in inner)
+        counted = [i for i in inner if i.output is not None and not waiting(expansion, i)]
+        info.param_count = sum(i.param_count for i in counted)
+        info.macs = sum(i.macs for i in counted)
+        info.partial = len(counted) < len(inner)
         info.params = {**graph.definitions[node.type].defaults(), **node.params}
         output = expansion.outputs.get(node.id)
-        info.output = flat.nodes[output].output if output in flat.nodes else None
+        last = flat.nodes.get(output) if output else None
+        info.output = last.output if last is not None and not last.blocked_by else None
         for message in expansion.problems.get(node.id, []):
             info.issues.append(Issue(node.id, message, code="block"))
         for item in inner:
@@ -48,6 +53,16 @@ def fold(graph: Graph, expansion: Expansion, flat: ValidationResult) -> Validati
     graph_issues = [i for i in flat.issues if i.node is None or i.node not in flat.nodes]
     node_issues = [i for n in graph.nodes for i in infos[n.id].issues]
     return ValidationResult(graph, infos, graph_issues + node_issues, order, flat=flat, expansion=expansion)
+
+
+def waiting(expansion: Expansion, info: NodeInfo) -> bool:
+    """A layer checked with a shape presumed after a faulty layer of its own copy (``validate._blame``): it shows
+    that it waits for that layer, and its size is not counted. Copies after that one show their shapes."""
+    if info.blocked_by is None or info.output is None:
+        return False
+    place = expansion.origin.get(info.id)
+    prefix = info.id[: -len(place.inner)] if place is not None else ""
+    return info.blocked_by.startswith(prefix)
 
 
 def _renamed(info: NodeInfo, tops: dict[str, str]) -> NodeInfo:

@@ -57,6 +57,7 @@ class NodeInfo:
     macs: int = 0
     issues: list[Issue] = field(default_factory=list)
     blocked_by: str | None = None  # the upstream node whose problem stops this one
+    partial: bool = False  # a block whose param_count leaves out layers that wait for a fix (no shape yet)
 
     @property
     def ok(self) -> bool:

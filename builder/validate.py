@@ -10,9 +10,10 @@ from typing import Any
 
 import networkx as nx
 
-from builder.blocks import digraph, expand
+from builder.blocks import Expansion, digraph, expand
 from builder.catalog import BlockError, Fix, get_block
 from builder.catalog.registry import BlockSpec, Resolved
+from builder.fix_links import link_fix
 from builder.fold import fold
 from builder.graph import Edge, Graph, Node
 from builder.ports import PortProblem, assign_ports
@@ -35,11 +36,29 @@ def validate(graph: Graph, max_params: int | None = None) -> ValidationResult:
     if not graph.definitions:
         return _validate_flat(graph, max_params)
     expansion = expand(graph)
-    flat = _validate_flat(expansion.flat, max_params)
+    inside = frozenset(f for f, place in expansion.origin.items() if place.definition is not None)
+    flat = _validate_flat(expansion.flat, max_params, inside)
+    _link_fixes(graph, expansion, flat)
     return fold(graph, expansion, flat)
 
 
-def _validate_flat(graph: Graph, max_params: int | None = None) -> ValidationResult:
+def _link_fixes(graph: Graph, expansion: Expansion, flat: ValidationResult) -> None:
+    """Fixes of layers inside blocks that keep the links to block parameters (``builder.fix_links``), in place:
+    the folded design, the opened copy and ``fix_inside`` all read these issues."""
+    linked: dict[int, Issue] = {}
+    for info in flat.nodes.values():
+        for issue in info.issues:
+            if issue.fix is not None and issue.fix.action == "set_param":
+                linked[id(issue)] = link_fix(graph, expansion, issue)
+        if linked:
+            info.issues = [linked.get(id(i), i) for i in info.issues]
+    flat.issues = [linked.get(id(i), i) for i in flat.issues]
+
+
+def _validate_flat(graph: Graph, max_params: int | None = None,
+                   inside: frozenset[str] = frozenset()) -> ValidationResult:
+    """``inside``: the flat ids of layers inside blocks, where a mismatch at a merge is blamed on the layer that
+    set the odd size (``_blame``), so each copy of a block shows its own error and later copies are still checked."""
     limits = settings()
     max_params = limits.max_params if max_params is None else max_params
     infos = {n.id: NodeInfo(n.id, n.type) for n in graph.nodes}
@@ -58,7 +77,7 @@ def _validate_flat(graph: Graph, max_params: int | None = None) -> ValidationRes
         in_edges[edge.target].append(edge)
     order: list[str] = []
     for node_id in _topological_order(graph, dag, on_cycle):
-        if _infer_node(by_id[node_id], in_edges[node_id], infos):
+        if _infer_node(by_id[node_id], in_edges[node_id], infos, inside):
             order.append(node_id)
     _report_size(infos, issues, max_params)
     node_issues = [i for n in graph.nodes for i in infos[n.id].issues]
@@ -125,8 +144,12 @@ def _report_topology(graph: Graph, dag: nx.DiGraph, infos: dict[str, NodeInfo], 
         issues.append(Issue(None, "the graph has no output: add a block after the Input", code="no_output"))
 
 
-def _infer_node(node: Node, in_edges: list[Edge], infos: dict[str, NodeInfo]) -> bool:
-    """Fill ``infos[node.id]``; True when the node has an output shape."""
+def _infer_node(node: Node, in_edges: list[Edge], infos: dict[str, NodeInfo],
+                inside: frozenset[str] = frozenset()) -> bool:
+    """Fill ``infos[node.id]``; True when the node has an output shape.
+
+    A node after a blamed layer (``_blame``) is checked with the shape presumed there and keeps ``blocked_by``:
+    it says it waits for that layer, while later copies of the block can still show their own shapes."""
     info = infos[node.id]
     block = get_block(node.type)
     params: Resolved = {**_defaults(block), **node.params}
@@ -148,7 +171,75 @@ def _infer_node(node: Node, in_edges: list[Edge], infos: dict[str, NodeInfo]) ->
         port: [infos[s].output for s in srcs] if block.ports[0].variadic else infos[srcs[0]].output
         for port, srcs in info.sources.items()
     }
-    return _apply_rule(block, node, params, specs, info, info.sources)
+    presumed = next((infos[s].blocked_by for srcs in info.sources.values() for s in srcs if infos[s].blocked_by), None)
+    if node.id in inside and block.ports[0].variadic and _blame(node, specs, info, infos):
+        return True
+    if not _apply_rule(block, node, params, specs, info, info.sources):
+        return False
+    info.blocked_by = presumed
+    return True
+
+
+# Where a layer sets the size a merge disagrees with: channels of an image (first dim), features (last dim).
+_SIZE_PARAMS = (("out_channels", 0, 3), ("out_features", -1, 1))
+
+
+def _blame(node: Node, specs: dict[str, Any], info: NodeInfo, infos: dict[str, NodeInfo]) -> bool:
+    """A merge inside a block whose inputs differ in size only, where one input's size was set by one layer of
+    the same copy (``conv2`` typed to 96 while the shortcut has 128): the error and its fix go on that layer, the
+    merge waits for it and passes on the shortcut's shape (its shallowest input, what the block promises)."""
+    sources = info.sources.get("inputs", [])
+    shapes = [spec.shape for spec in specs.get("inputs", [])]
+    if len(sources) != 2 or len(set(shapes)) != 2:
+        return False
+    depth = {s: _depth(s, infos, {}) for s in sources}
+    short, deep = sorted(sources, key=depth.__getitem__)
+    maker = _size_maker(deep, infos)
+    want, have = infos[short].output, infos[deep].output
+    for param, dim, rank in _SIZE_PARAMS:
+        if maker is None or param not in infos[maker].params or len(want.shape) != rank:
+            continue
+        others = [k for k in range(rank) if k != dim % rank]
+        if any(want.shape[k] != have.shape[k] for k in others) or _copy(maker) != _copy(node.id):
+            continue
+        size, unit, copy = want.shape[dim], "channels" if rank == 3 else "features", _copy(node.id)
+        other = f"‘{short[len(copy) + 1:]}’" if short.startswith(copy + ".") else "the block's input"
+        infos[maker].issues.append(Issue(
+            maker, f"{param}={infos[maker].params[param]} gives {have.shape[dim]} {unit}, but ‘{_short(node.id)}’ "
+                   f"adds them to {size} {unit} from {other}: the two must match", code="shape",
+            fix=Fix(f"set {param} to {size}", "set_param", {"name": param, "value": size})))
+        info.inputs, info.output, info.blocked_by = specs, want, maker
+        return True
+    return False
+
+
+def _depth(node_id: str, infos: dict[str, NodeInfo], seen: dict[str, int]) -> int:
+    """Layers on the longest path into ``node_id``: the shortcut of a residual block is the shallow input."""
+    if node_id not in seen:
+        seen[node_id] = 0  # guards a cycle (validation skips nodes on cycles anyway)
+        srcs = [s for found in infos[node_id].sources.values() for s in found]
+        seen[node_id] = 1 + max((_depth(s, infos, seen) for s in srcs), default=0)
+    return seen[node_id]
+
+
+def _size_maker(node_id: str, infos: dict[str, NodeInfo]) -> str | None:
+    """Walk up through layers that keep the shape (BatchNorm, ReLU, Dropout) to the one that changed it."""
+    current = node_id
+    for _ in range(len(infos)):
+        info = infos[current]
+        srcs = [s for found in info.sources.values() for s in found]
+        if len(srcs) != 1 or infos[srcs[0]].output is None or infos[srcs[0]].output.shape != info.output.shape:
+            return current if len(srcs) == 1 else None
+        current = srcs[0]
+    return None
+
+
+def _copy(flat_id: str) -> str:
+    return flat_id.rsplit(".", 1)[0] if "." in flat_id else ""
+
+
+def _short(flat_id: str) -> str:
+    return flat_id.rsplit(".", 1)[-1]
 
 
 _DEFAULTS: dict[str, Resolved] = {}

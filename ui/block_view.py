@@ -177,19 +177,25 @@ class _Reader:
         if found is None:  # the expansion could not place it (a bad reference to a block parameter)
             return NodeInfo(node.id, node.type, issues=[Issue(node.id, m, code="ports") for m in
                                                         self.problems.get(node.id, [])])
-        return replace(found, id=node.id, sources=self._sources(found.sources),
+        info = replace(found, id=node.id, sources=self._sources(found.sources),
                        issues=[self._issue(node.id, i) for i in found.issues],
                        blocked_by=self.local(found.blocked_by), inputs=dict(found.inputs), params=dict(found.params))
+        if found.blocked_by and found.output is not None:  # checked on a shape presumed after a faulty layer
+            if found.blocked_by.startswith(self.prefix):  # of this copy: it waits for that layer's fix
+                return replace(info, output=None, param_count=0, macs=0)
+            info.blocked_by = None  # of an earlier copy, which shows its own error: this copy keeps its shapes
+        return info
 
     def _nested(self, node: Node) -> NodeInfo:
         """A block inside the open block: its copies' layers folded onto it, as the design folds its instances."""
         head = self.prefix + node.id + SEP
         members = [info for flat_id, info in self.flat.nodes.items() if flat_id.startswith(head)]
+        counted = [i for i in members if i.output is not None and not self._waits(i)]
         uses = [u for u in self.uses if u.instance == self.prefix + node.id]
         output = self.flat.nodes.get(uses[-1].output) if uses else None
-        info = NodeInfo(node.id, node.type, output=output.output if output else None,
-                        params=dict(uses[0].values) if uses else {},
-                        param_count=sum(i.param_count for i in members), macs=sum(i.macs for i in members))
+        info = NodeInfo(node.id, node.type, output=output.output if output and not self._waits(output) else None,
+                        params=dict(uses[0].values) if uses else {}, partial=len(counted) < len(members),
+                        param_count=sum(i.param_count for i in counted), macs=sum(i.macs for i in counted))
         if uses:
             info.sources = {port: [self.local(source) or source] for port, source in uses[0].port_sources.items()}
             info.inputs = {port: self._output_of(source) for port, source in uses[0].port_sources.items()}
@@ -199,6 +205,10 @@ class _Reader:
                 info.issues.append(replace(self._issue(node.id, issue), message=f"{label}: {issue.message}"))
         info.issues += [Issue(node.id, m, code="ports") for m in self.problems.get(node.id, [])]
         return info
+
+    def _waits(self, info: NodeInfo) -> bool:
+        """Checked on a presumed shape after a faulty layer of the copy shown (see ``_plain``)."""
+        return bool(info.blocked_by) and info.output is not None and info.blocked_by.startswith(self.prefix)
 
     def _output_of(self, flat_id: str) -> object:
         found = self.flat.nodes.get(flat_id)

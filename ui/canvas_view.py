@@ -112,8 +112,8 @@ def instance_face(node: Node, info: NodeInfo, graph: Graph) -> list[list[Segment
         title.append(("ll-badge", f"×{node.repeat}"))
     if any(i.inner and i.severity is Severity.ERROR for i in info.issues):
         title.append(("ll-badge-bad", "✖ inside"))
-    if info.param_count:
-        title.append(("ll-size", human_count(info.param_count)))
+    if info.param_count:  # "≥": layers inside wait for a fix, so their sizes are not counted yet
+        title.append(("ll-size", f"{'≥ ' if info.partial else ''}{human_count(info.param_count)}"))
     params = key_params(node, info, graph)
     middle = [_note(info) or ("ll-kind", node.type)]
     if params and middle[0][0] == "ll-kind":

@@ -27,6 +27,8 @@ def chip_text(result: ValidationResult, graph: Graph | None = None) -> str:
         return "blank · add a block from the palette"
     errors = len(result.errors)
     status = "valid" if errors == 0 else f"{errors} issue{'s' if errors != 1 else ''}"
+    if any(info.partial or info.output is None for info in result.nodes.values()):
+        return f"{status} · ≥ {human_count(result.total_params)} params (partial)"  # waiting layers count nothing
     return f"{status} · {human_count(result.total_params)} params"
 
 

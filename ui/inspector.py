@@ -13,12 +13,13 @@ from builder.block_edits import group, promote_param, set_repeat, ungroup
 from builder.blocks import block_for
 from builder.catalog import BlockSpec
 from builder.edits import delete, disconnect, rename_node, reorder_inputs, set_edge_port
+from builder.fix_links import unread_params
 from builder.graph import PORT, Node
 from builder.project_defs import MAX_REPEAT
 from builder.refs import is_ref
 from builder.validate import Issue, NodeInfo, Severity
 from ui import state
-from ui.block_view import inside_rows
+from ui.block_view import inside_rows, set_param_ref
 from ui.look_inside import render_look_inside
 from ui.param_widgets import inferred_line, param_widget
 from ui.style import human_count, short_shape
@@ -39,8 +40,10 @@ def _inputs_text(info: NodeInfo) -> str:
 def _facts(info: NodeInfo) -> None:
     st.markdown(
         f"In `{_inputs_text(info)}` → Out **`{short_shape(info.output)}`**  \n"
-        f"{info.param_count:,} params · {human_count(info.macs)} MACs per sample"
+        f"{'≥ ' if info.partial else ''}{info.param_count:,} params · {human_count(info.macs)} MACs per sample"
     )
+    if info.partial:
+        st.caption("Partial count: layers waiting for a fix inside this block have no size yet.")
     if info.blocked_by:
         st.caption(f"Waiting for ‘{info.blocked_by}’: fix that block first.")
 
@@ -70,6 +73,28 @@ def _params(node: Node, block: BlockSpec, info: NodeInfo) -> None:
             st.markdown(inferred_line(spec, info.params.get(spec.name)))
         else:
             param_widget(node.id, spec, node.params.get(spec.name, spec.default), info.params.get(spec.name))
+
+
+def _links(node: Node, block: BlockSpec) -> None:
+    """Inside a block: which settings follow the block's parameters, and a way back for a link that was cut (a
+    number typed over ``$heads`` leaves the block's heads read by no layer: a later change of it would do nothing)."""
+    definition = state.open_definition()
+    if definition is None or not block.params:
+        return
+    linked = [p.name for p in block.params if is_ref(node.params.get(p.name))]
+    unread = unread_params(state.graph(), definition.name)
+    st.caption("Linked to the block: " + ", ".join(f"{n} ← {node.params[n]}" for n in linked) if linked
+               else "No setting of this layer follows the block's parameters: its numbers are the same in every copy.")
+    for spec in block.params:
+        if is_ref(node.params.get(spec.name)) or spec.inferred:
+            continue
+        for name in unread:
+            if name in spec.name:  # num_heads ↔ heads, out_channels ↔ channels: a likely pair
+                st.warning(f"{definition.name}'s parameter {name} is read by no layer: {spec.name} here is a fixed "
+                           f"number, so changing {name} on the block changes nothing.")
+                st.button(f"Link {spec.name} to ${name} again", key=f"link_{node.id}_{spec.name}",
+                          on_click=state.edit, args=(set_param_ref, node.id, spec.name, f"${name}", definition),
+                          icon=":material/link:")
 
 
 def _promotable(node: Node, block: BlockSpec) -> list[str]:
@@ -249,6 +274,7 @@ def render_inspector() -> None:
         _block_tools(node)
     render_look_inside(state.view().flat_id(node.id))  # the trained model's output at this node (ui.look_inside)
     _params(node, block, info)
+    _links(node, block)
     _promote_form(node, block)
     _inputs(node, block, info)
     with st.expander("Rename"):
