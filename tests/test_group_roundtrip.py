@@ -12,9 +12,10 @@ import networkx as nx
 import pytest
 import torch
 
-from builder.block_edits import block_name, group, ungroup, ungroup_report
+from builder.block_edits import block_name, group, set_repeat, ungroup, ungroup_report
 from builder.edits import EditError, add_node, rename_node
 from builder.graph import Edge, Graph, Node
+from builder.layered import STEP_Y
 from builder.templates import load_template, template_names
 from builder.validate import validate
 from codegen.loader import build_model
@@ -150,6 +151,19 @@ def test_ungrouped_layers_land_around_a_moved_instance() -> None:
     assert back.node("conv2").pos is None  # it followed the layout before grouping, and does again
     unpinned = grouped.replace_node(replace(grouped.node(instance), pos=None))
     assert ungroup(unpinned, instance).node("relu1").pos is None  # the instance followed the layout: so do they
+
+
+def test_pinned_copies_of_a_repeat_do_not_sit_on_each_other() -> None:
+    """A pinned block repeated ×3, ungrouped: the first copy lands where the layers were, each next one lower by
+    the block's height and a layer step, so no two layers share a spot."""
+    graph = _pinned(load_template("digits_cnn"))
+    grouped, instance = group(graph, ["conv2", "relu2"], "ConvRelu")  # relu2 pinned
+    grouped = set_repeat(grouped, instance, 3)
+    back = ungroup_report(grouped, instance)
+    assert back.renamed == {}
+    spots = [back.graph.node(f"{instance}_{k}_relu2").pos for k in range(3)]
+    assert spots[0] == graph.node("relu2").pos
+    assert spots[1][1] - spots[0][1] == spots[2][1] - spots[1][1] == STEP_Y and len(set(spots)) == 3
 
 
 @pytest.mark.parametrize("typed", ["ResMLP", "SEBlock", "MyBlock2", "My_Block"])
