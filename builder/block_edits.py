@@ -132,8 +132,8 @@ def group(graph: Graph, node_ids: Iterable[str], name: str) -> tuple[Graph, str]
     sits at their centre, so ``ungroup`` puts them back where they were."""
     wanted = set(node_ids)
     selected = [n for n in graph.nodes if n.id in wanted]
-    name = block_name(name)
-    _check_group(graph, selected, name)
+    typed, name = name, block_name(name)
+    _check_group(graph, selected, name, typed)
     chosen = {n.id for n in selected}
     output = _group_output(graph, selected, chosen)
     sources = list(dict.fromkeys(e.source for e in graph.edges if e.target in chosen and e.source not in chosen))
@@ -181,11 +181,13 @@ def _outer_edges(graph: Graph, chosen: set[str], instance: str, ports: dict[str,
     return edges
 
 
-def _check_group(graph: Graph, selected: list[Node], name: str) -> None:
+def _check_group(graph: Graph, selected: list[Node], name: str, typed: str) -> None:
     if not selected:
         raise EditError("select the nodes to group first")
-    if not DEFINITION_NAME.match(name) or keyword.iskeyword(name):
-        raise EditError(f"{name!r} can't name a block: start with a capital letter, then letters, digits or _")
+    if not DEFINITION_NAME.match(name):
+        raise EditError(f"{typed.strip()!r} can't name a block: it needs letters (it becomes a Python class name)")
+    if keyword.iskeyword(name):
+        raise EditError(f"{name!r} is a Python keyword and can't name a block; choose another name")
     if has_block(name) or name == PORT:
         raise EditError(f"{name!r} is already a built-in block type; choose another name")
     if name in graph.definitions:

@@ -187,7 +187,7 @@ def test_text_that_is_no_class_name_is_made_one(typed: str, made: str) -> None:
     assert grouped.node(instance).type == made and made in grouped.definitions
 
 
-@pytest.mark.parametrize(("typed", "reason"), [("!!!", "can't name a block"), ("None", "can't name a block"),
+@pytest.mark.parametrize(("typed", "reason"), [("!!!", "'!!!' can't name a block"), ("None", "Python keyword"),
                                                ("Linear", "built-in block type"), ("Port", "built-in block type")])
 def test_names_that_cannot_be_a_block_are_refused(typed: str, reason: str) -> None:
     with pytest.raises(EditError, match=reason):
