@@ -16,6 +16,7 @@ _RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) |
     "self", "torch", "nn", "math", "F", "model", "main", "forward", "example_inputs", "INPUT_SHAPES",
 }
 _MAX_LENGTH = 40
+_CLASS_NAME = re.compile(r"[A-Z][A-Za-z0-9_]{0,47}")  # as a block definition's name (builder.project_defs)
 
 
 def to_identifier(text: str, fallback: str = "node") -> str:
@@ -33,12 +34,20 @@ def to_identifier(text: str, fallback: str = "node") -> str:
 
 
 def to_class_name(text: str, fallback: str = "Model") -> str:
-    """``digits_cnn`` → ``DigitsCnn``; a safe CamelCase identifier."""
-    words = to_identifier(text, fallback.lower()).split("_")
-    name = "".join(w[:1].upper() + w[1:] for w in words if w) or fallback
+    """``digits_cnn`` → ``DigitsCnn``, ``ResMLP`` → ``ResMLP``: a safe CamelCase identifier. Each word gets a
+    capital first letter and keeps the rest as the user wrote it (lower-casing ``ResMLP`` to ``Resmlp`` would
+    rename the user's class)."""
+    ascii_text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
+    words = re.findall(r"[0-9A-Za-z]+", ascii_text)
+    name = "".join(w[:1].upper() + w[1:] for w in words)[:_MAX_LENGTH] or fallback
     if name[0].isdigit() or name in _RESERVED:
         name = fallback + name
     return name
+
+
+def is_class_name(text: str) -> bool:
+    """A name the user wrote as a class name (``BasicBlock``, ``ResMLP``, ``My_Block``): kept as written."""
+    return bool(_CLASS_NAME.fullmatch(text)) and text not in _RESERVED
 
 
 class Namespace:
@@ -57,9 +66,9 @@ class Namespace:
         return name
 
     def create_class(self, text: str, fallback: str = "Block") -> str:
-        """A unique CamelCase class name; a name that already is one (``BasicBlock``) is kept as written."""
-        base = text if re.fullmatch(r"[A-Z][A-Za-z0-9]{0,47}", text) and text not in _RESERVED else \
-            to_class_name(text, fallback)
+        """A unique class name; a name that already is one (``BasicBlock``, ``ResMLP``, ``My_Block``) is kept as
+        written, anything else made CamelCase (``my block`` → ``MyBlock``)."""
+        base = text if is_class_name(text) else to_class_name(text, fallback)
         name, k = base, 2
         while name in self._used:
             name = f"{base}{k}"

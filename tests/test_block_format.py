@@ -150,7 +150,9 @@ def test_group_refuses_two_outputs_and_inputs() -> None:
     graph = load_template("lenet5")
     ids = [n.id for n in graph.nodes]
     with pytest.raises(EditError, match="can't name a block"):
-        group(graph, ids[1:3], "stem")
+        group(graph, ids[1:3], "!!!")  # no letter to make a class name of ("stem" becomes Stem)
+    with pytest.raises(EditError, match="built-in block type"):
+        group(graph, ids[1:3], "Linear")
 
 
 def test_library_block_added_from_the_palette_trains_as_code() -> None:

@@ -212,6 +212,28 @@ def test_group_and_ungroup_in_the_app() -> None:
     assert not at.exception, at.exception
     assert not any(n.type == "Stem" for n in _design(at).nodes)
     assert validate(_design(at)).total_params == validate(graph).total_params
+    assert _design(at).node_ids == graph.node_ids  # the layers are back under their own names
+    assert not at.warning
+
+
+def test_the_app_says_which_layer_ungroup_renamed_and_what_a_typed_name_became() -> None:
+    graph = load_template("digits_cnn")
+    picked = graph.node_ids[1:3]  # conv1, relu1
+    at = start_app({"design": encode_share(graph)})
+    _event(at, "select", node=None, nodes=picked)
+    at.text_input(key="group_name").set_value("conv unit").run()
+    at.button(key="group_do").click().run()
+    instance = at.session_state["ll_selected"]
+    assert _design(at).node(instance).type == "ConvUnit"
+    assert any("the block is called ConvUnit" in t.value for t in at.toast)
+    _event(at, "select", node="relu3")
+    at.text_input(key="rename_relu3").set_value("relu1").run()
+    at.button(key="do_rename_relu3").click().run()
+    _event(at, "select", node=instance)
+    at.button(key=f"ungroup_{instance}").click().run()
+    assert not at.exception, at.exception
+    assert _design(at).has_node("relu1_2") and _design(at).has_node("conv1")
+    assert any("‘relu1’ was renamed ‘relu1_2’" in w.value for w in at.warning)
 
 
 def test_repeat_and_a_fix_inside_open_the_block(resnet: Graph) -> None:

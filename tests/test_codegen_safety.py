@@ -21,7 +21,7 @@ from codegen.naming import Namespace, comment_text, to_class_name, to_identifier
 from codegen.safety import UnsafeSourceError, check_source
 from codegen.source import CodegenError, generate_model
 
-MARK = "ZQ"  # starts every generated hostile string; sanitizing lower-cases it, so raw leaks are visible
+MARK = "Z-Q"  # starts every generated hostile string; no sanitized name keeps the "-", so raw leaks are visible
 NASTY = [
     "x'); __import__('os').system('echo pwned') #", '"""', "'''", "\n", "a\nimport os", "__import__('os')",
     "__class__", "__init__", "self", "torch", "nn", "class", "None", "1abc", "é漢字🙂", "\x00\x1b[31m", "\u2028",

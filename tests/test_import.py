@@ -92,7 +92,7 @@ def test_resnet18_opens_as_stages_of_blocks():
     assert block.graph.node("downsample").when == "downsample"
     source = generate_model(graph)
     classes = [line for line in source.code.splitlines() if line.startswith("class ")]
-    assert classes == ["class Downsample(nn.Sequential):", "class BasicBlock(nn.Module):", "class Resnet(nn.Module):"]
+    assert classes == ["class Downsample(nn.Sequential):", "class BasicBlock(nn.Module):", "class ResNet(nn.Module):"]
     assert result.counts()["nodes"] == 11 and result.counts()["blocks"] == 4 + 8 * 7 + 3 * 2 + 3  # stem, blocks, shortcuts, head
 
 

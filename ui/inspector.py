@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from builder.block_edits import group, promote_param, set_repeat, ungroup
+from builder.block_edits import group, promote_param, set_repeat, ungroup_report
 from builder.blocks import block_for
 from builder.catalog import BlockSpec
 from builder.edits import delete, disconnect, rename_node, reorder_inputs, set_edge_port
 from builder.fix_links import unread_params
-from builder.graph import PORT, Node
+from builder.graph import PORT, Graph, Node
 from builder.project_defs import MAX_REPEAT
 from builder.refs import is_ref
 from builder.validate import Issue, NodeInfo, Severity
@@ -204,7 +204,7 @@ def _block_tools(node: Node) -> None:
     left.button("Open", key=f"block_open_{node.id}", on_click=state.open_block, args=(node.id,), type="primary",
                 icon=":material/open_in_full:", width="stretch",
                 help="see and edit its inside (or double-click the node); an edit there changes every copy")
-    right.button("Ungroup", key=f"ungroup_{node.id}", on_click=state.edit, args=(ungroup, node.id),
+    right.button("Ungroup", key=f"ungroup_{node.id}", on_click=_ungroup, args=(node.id,),
                  icon=":material/call_split:", width="stretch",
                  help="replace it by its layers, one copy per repeat (the block stays for its other uses)")
     key = f"repeat_{node.id}"
@@ -219,6 +219,21 @@ def _block_tools(node: Node) -> None:
     st.markdown("**Inside** (first copy)  \n" + "  \n".join(rows))
 
 
+def _ungroup(node_id: str) -> None:
+    """Ungroup, and say which layers could not keep their names (their ids were taken meanwhile): their weights
+    now load under the new names."""
+    notes: list[str] = []
+
+    def edit(graph: Graph, instance: str) -> Graph:
+        done = ungroup_report(graph, instance)
+        notes.append(done.note())
+        return done.graph
+
+    state.edit(edit, node_id)
+    if any(notes):
+        state.flash("warning", " ".join(notes))
+
+
 def _set_repeat(node_id: str, key: str) -> None:
     state.edit(set_repeat, node_id, int(st.session_state[key]), key=f"repeat:{node_id}")
 
@@ -228,7 +243,7 @@ def _group_form(ids: list[str]) -> None:
     st.markdown(f"#### {len(ids)} nodes selected")
     st.caption(", ".join(f"‘{i}’" for i in ids))
     st.session_state.setdefault(GROUP_NAME, "MyBlock")
-    st.text_input("Block name", key=GROUP_NAME, help="a capital letter, then letters, digits or _")
+    st.text_input("Block name", key=GROUP_NAME, help="its class name in the code, kept as typed (ResMLP); other text is made one (my block → MyBlock)")
     st.button("Group into a block", key="group_do", type="primary", on_click=_group, args=(ids,),
               icon=":material/select_all:", help="its inputs are the edges entering the selection")
     st.button(f"Delete {len(ids)} nodes", key="group_delete", on_click=state.edit, args=(delete, ids),
@@ -237,7 +252,12 @@ def _group_form(ids: list[str]) -> None:
 
 
 def _group(ids: list[str]) -> None:
-    state.edit(group, ids, str(st.session_state.get(GROUP_NAME, "")).strip())
+    """Group; a name that can't be a class name as typed (``my block``) is made one, and the user is told."""
+    typed = str(st.session_state.get(GROUP_NAME, "")).strip()
+    instance = state.edit(group, ids, typed)
+    made = state.view_graph().node(instance).type if instance and state.view_graph().has_node(instance) else typed
+    if made != typed:
+        state.flash("info", f"‘{typed}’ is not a class name; the block is called {made}")
 
 
 def _port(node: Node, info: NodeInfo) -> None:

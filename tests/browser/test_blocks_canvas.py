@@ -90,7 +90,7 @@ def test_group_two_nodes_then_ungroup_and_undo(page, app_url: str) -> None:
     expect(chip(page)).to_contain_text(human_count(validate(graph).total_params))  # same layers, same count
 
     keyed(page, "ungroup_conv_relu_1").click()
-    node(page, "conv_relu_1_conv2").wait_for()
+    node(page, "conv2").wait_for()  # the layers come back under their own names
     expect(node(page, "conv_relu_1")).to_have_count(0)
     page.get_by_role("button", name="Undo").click()  # back to the block
     node(page, "conv_relu_1").wait_for()
