@@ -17,6 +17,7 @@ from ui import charts
 from ui.run_manager import RunHandle, RunState, get_manager
 
 POLL_SECONDS = 0.5
+STOP_WAIT = 1.5  # seconds a Stop click waits for the worker to end, so Stop is shown as stopped within 2 s
 HEADLINE = {
     "classification": "accuracy",
     "binary": "accuracy",
@@ -99,10 +100,19 @@ def progress_value(event: Any) -> float:
 
 
 # ---- drawing ----------------------------------------------------------------------------------------------
-def render_live(run: Any, key: str, extra: Any = None) -> None:
+def stop_and_wait(handle: RunHandle, timeout: float = STOP_WAIT) -> None:
+    """Stop the run and give its worker ``timeout`` seconds to end (it checks the stop event at every step), so
+    the rerun that follows the click already draws the stopped run."""
+    get_manager().stop(handle)
+    handle.wait(timeout)
+
+
+def render_live(run: Any, key: str, extra: Any = None, stop_key: str | None = None) -> None:
     """The fragment: polls while the run is active; one full rerun when it ends (to show the results).
 
     ``run`` has ``handle`` (RunHandle) and ``task``; ``extra(run)`` draws more live views (decision boundary).
+    With ``stop_key``, the Stop button is drawn inside the fragment: a click reruns only this cheap fragment
+    (not the whole Train tab, seconds on a busy machine), which shows the stopped run at once.
     """
     active = run.handle.state.active
 
@@ -110,7 +120,13 @@ def render_live(run: Any, key: str, extra: Any = None) -> None:
     def live() -> None:
         handle: RunHandle = run.handle
         handle.beat()
+        if stop_key is not None and handle.state.active:
+            st.button("⏹ Stop", key=stop_key, on_click=stop_and_wait, args=(handle,))
         _status(handle)
+        if active and not handle.state.active:
+            # the run ended: its status is on screen now; the charts are drawn by the full run that follows
+            # (it stops the polling and draws the results), not twice
+            st.rerun(scope="app")
         data = curves(handle.events, run.task)
         left, right = st.columns(2)
         left.plotly_chart(
@@ -123,8 +139,6 @@ def render_live(run: Any, key: str, extra: Any = None) -> None:
             )
         if extra is not None:
             extra(run)
-        if active and not handle.state.active:
-            st.rerun(scope="app")  # the run ended: stop polling and draw the results once
 
     live()
 
