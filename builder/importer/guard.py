@@ -1,0 +1,53 @@
+"""No traceback reaches a user from an import: an error LayerLab didn't foresee becomes an ImportFailure in words.
+
+The message names the model (its class and the file and line that define it, or the line of the model's own code
+the error came from, when it did) and the stage that failed, so a user knows what to send with a report and
+whether their model or LayerLab is at fault.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sysconfig
+import traceback
+from typing import Any
+
+from builder.importer.report import ImportFailure
+
+_OURS = (os.sep + "builder" + os.sep, os.sep + "codegen" + os.sep, "site-packages", "dist-packages")
+_STDLIB = sysconfig.get_paths()["stdlib"]
+
+
+def unexpected(module: Any, stage: str, err: Exception) -> ImportFailure:
+    """An ImportFailure for ``err``, raised while ``stage`` ran on ``module``."""
+    if isinstance(err, ImportFailure):
+        return err
+    name = type(module).__name__
+    where = _model_line(err) or _defined_at(type(module))
+    detail = f"{stage} failed with {type(err).__name__}: {_first_line(err)}"
+    todo = (f"the model runs, so this is LayerLab's limit, not a fault in {name}: try importing a submodule of it, "
+            "or export it to ONNX and import the .onnx file, and report the message above")
+    return ImportFailure(f"importing {name}", where, detail, todo)
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return (text.splitlines()[0] if text else "no message")[:300]
+
+
+def _model_line(err: Exception) -> str:
+    """``file.py:42`` of the deepest frame in the user's code (not LayerLab's or torch's), if the error passed one."""
+    found = ""
+    for frame in traceback.extract_tb(err.__traceback__):
+        if not any(part in frame.filename for part in _OURS) and not frame.filename.startswith(("<", _STDLIB)):
+            found = f"{os.path.basename(frame.filename)}:{frame.lineno}"
+    return found
+
+
+def _defined_at(cls: type) -> str:
+    try:
+        _, line = inspect.getsourcelines(cls)
+        return f"{os.path.basename(inspect.getsourcefile(cls) or '?')}:{line} (class {cls.__name__})"
+    except (OSError, TypeError):
+        return f"class {cls.__name__}"
