@@ -24,11 +24,15 @@ def unexpected(module: Any, stage: str, err: Exception) -> ImportFailure:
     if isinstance(err, ImportFailure):
         return err
     name = type(module).__name__
-    where = _model_line(err) or _defined_at(type(module))
+    line = _model_line(err)
     detail = f"{stage} failed with {type(err).__name__}: {_first_line(err)}"
-    todo = (f"the model runs, so this is LayerLab's limit, not a fault in {name}: try importing a submodule of it, "
-            "or export it to ONNX and import the .onnx file, and report the message above")
-    return ImportFailure(f"importing {name}", where, detail, todo)
+    if line:  # the model's own code raised it: verification runs it on another batch size than the example's
+        todo = (f"{name}'s code at {line} raised it while LayerLab ran the model; make that line work for any "
+                "batch size (read sizes from the tensor, e.g. x.reshape(x.size(0), -1)) and import again")
+    else:
+        todo = (f"the model traced, so this is LayerLab's limit, not a fault in {name}: try importing a submodule "
+                "of it, or export it to ONNX and import the .onnx file, and report the message above")
+    return ImportFailure(f"importing {name}", line or _defined_at(type(module)), detail, todo)
 
 
 def _first_line(err: Exception) -> str:
