@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -209,3 +210,17 @@ def test_the_cli_prints_words_for_a_failing_model_and_for_a_design_it_cannot_wri
     assert "Traceback" not in printed
     if "verified — same outputs" not in printed:  # until codegen binds $padding (see TCN_CODEGEN)
         assert code == EXIT_INVALID and "not verified: LayerLab could not write the design's code: TemporalBlock" in printed
+
+
+def test_the_app_shows_words_for_a_model_whose_own_line_fails(monkeypatch):
+    from tests.test_import_app import _run
+
+    source = Path("tests/import_corpus/differing.py").read_bytes()
+    at = _run(monkeypatch, local=True, upload=("differing.py", source))
+    at.text_input[0].input("FixedBatch")
+    at.text_input[1].input("3x4")
+    at.button[0].click().run()
+    assert not at.exception
+    [error] = at.error
+    assert "‘differing.py’ can't be imported: importing FixedBatch at differing.py:" in error.value
+    assert "make that line work for any batch size" in error.value
