@@ -92,6 +92,27 @@ def test_inception_takes_the_original_state_dict_as_it_is():
     _assert_verified_and_loads(model, result, INCEPTION_SHAPE)
 
 
+TUPLE_CODEGEN = ("codegen: list-valued settings that differ between uses (kernel_size 1 / [1, 7] / [7, 1]) are not "
+                 "bound to the $kernel_size parameter: Expressions.express compares lists with the emitted tuples")
+
+
+def test_inception_c_kernels_and_tuple_paddings_are_parameters():
+    _, result = _import(differing.InceptionNet7x7(), (16, 9, 9))
+    assert result.problems == [] and result.notes == []
+    assert {"kernel_size", "padding"} <= {p.name for p in result.graph.definitions["BasicConv2d"].params}
+    uses = _instances(result.graph, "BasicConv2d")
+    assert sorted({(repr(u["kernel_size"]), repr(u["padding"])) for u in uses}) == [
+        ("1", "0"), ("[1, 7]", "[0, 3]"), ("[7, 1]", "[3, 0]")]
+    assert len(_instances(result.graph, "InceptionC")) == 2
+    assert "Traceback" not in result.verification.note
+
+
+@pytest.mark.xfail(strict=True, reason=TUPLE_CODEGEN)
+def test_inception_c_is_verified():
+    _, result = _import(differing.InceptionNet7x7(), (16, 9, 9))
+    _assert_verified(result)
+
+
 # --- DenseNet -----------------------------------------------------------------------------------------------
 
 DENSE_SHAPE = (3, 8, 8)

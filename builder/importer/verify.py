@@ -61,8 +61,9 @@ def rebuild(graph: Any, batch: int) -> tuple[ModelSource, nn.Module] | Verificat
         source = generate_model(graph, result)
     except CodegenError as err:  # a block whose copies one class can't write: say which, keep the design
         return Verification(False, False, None, batch, "not verified: LayerLab could not write the design's code: "
-                            f"{'; '.join(err.problems)}. The design opens as imported; give the named block's "
-                            "differing setting one value, or a block parameter, and export again")
+                            f"{'; '.join(err.problems)}. The design opens as imported, but exporting its code "
+                            "fails the same way until that is mended; ungrouping the named block's instances avoids "
+                            "it")
     return source, build_model(source, seed=0).eval()
 
 

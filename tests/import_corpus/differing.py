@@ -1,5 +1,5 @@
-"""Models whose copies of one class differ in a setting: an Inception-style net (torchvision's BasicConv2d with
-kernel 1, 3 and 5), a DenseNet-style block (torchvision's _DenseLayer, in_channels growing per layer) and a
+"""Models whose copies of one class differ in a setting: Inception-style nets (torchvision's BasicConv2d with
+kernel 1, 3 and 5, or (1, 7) and (7, 1) with tuple padding), a DenseNet-style block (torchvision's _DenseLayer, in_channels growing per layer) and a
 TCN (the TCN paper repo's TemporalBlock, dilation 1, 2, 4, 8, with each way of padding on the left).
 Written for these tests with the originals' structure, sized to run fast on a CPU."""
 
@@ -60,6 +60,39 @@ class InceptionNet(nn.Module):
         x = self.Mixed_5c(self.Mixed_5b(x))
         x = torch.flatten(self.avgpool(x), 1)
         return self.fc(x)
+
+
+class InceptionC(nn.Module):
+    """torchvision's 17 × 17 block: the 7 × 7 factorised into (1, 7) and (7, 1) kernels with tuple padding."""
+
+    def __init__(self, in_channels: int, channels_7x7: int) -> None:
+        super().__init__()
+        c7 = channels_7x7
+        self.branch1x1 = BasicConv2d(in_channels, 8, kernel_size=1)
+        self.branch7x7_1 = BasicConv2d(in_channels, c7, kernel_size=1)
+        self.branch7x7_2 = BasicConv2d(c7, c7, kernel_size=(1, 7), padding=(0, 3))
+        self.branch7x7_3 = BasicConv2d(c7, 8, kernel_size=(7, 1), padding=(3, 0))
+        self.branch_pool = BasicConv2d(in_channels, 8, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        branch1x1 = self.branch1x1(x)
+        branch7x7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
+        branch_pool = self.branch_pool(F.avg_pool2d(x, kernel_size=3, stride=1, padding=1))
+        return torch.cat([branch1x1, branch7x7, branch_pool], 1)
+
+
+class InceptionNet7x7(nn.Module):
+    """Two InceptionC blocks (channels_7x7 4 then 6, as torchvision's Mixed_6b and Mixed_6c differ) and a head."""
+
+    def __init__(self, classes: int = 5) -> None:
+        super().__init__()
+        self.Mixed_6b = InceptionC(16, channels_7x7=4)  # 24 channels out
+        self.Mixed_6c = InceptionC(24, channels_7x7=6)
+        self.fc = nn.Linear(24, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.Mixed_6c(self.Mixed_6b(x))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
 # --- DenseNet (torchvision.models.densenet) -----------------------------------------------------------------
