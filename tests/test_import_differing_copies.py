@@ -245,3 +245,19 @@ def test_the_app_shows_words_for_a_model_whose_own_line_fails(monkeypatch):
     [error] = at.error
     assert "‘differing.py’ can't be imported: importing FixedBatch at differing.py:" in error.value
     assert "make that line work for any batch size" in error.value
+
+
+def test_an_error_in_layerlabs_own_code_names_the_model_class_and_the_stage():
+    from builder.importer.guard import unexpected
+    from builder.refs import RefError, parse_ref
+
+    with pytest.raises(RefError) as raised:  # a real error from inside LayerLab, with LayerLab's frames only
+        parse_ref("$")
+    # import_module catches in LayerLab's own frame; here the catching frame is this test's, so it is dropped
+    err = raised.value.with_traceback(raised.value.__traceback__.tb_next)
+    failure = unexpected(differing.FixedBatch(), "grouping submodules into block definitions", err)
+    _, start = inspect.getsourcelines(differing.FixedBatch)
+    assert failure.where == f"differing.py:{start} (class FixedBatch)"
+    assert failure.detail.startswith("grouping submodules into block definitions failed with RefError: '$'")
+    assert "the error is in LayerLab, not in FixedBatch's code" in failure.todo
+    assert str(failure).startswith(f"importing FixedBatch at differing.py:{start} (class FixedBatch): grouping")

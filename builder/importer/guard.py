@@ -15,7 +15,9 @@ from typing import Any
 
 from builder.importer.report import ImportFailure
 
-_OURS = (os.sep + "builder" + os.sep, os.sep + "codegen" + os.sep, "site-packages", "dist-packages")
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # LayerLab's checkout
+_OURS = tuple(os.path.join(_ROOT, package) + os.sep for package in ("builder", "codegen", "cli", "ui"))
+_LIBRARIES = ("site-packages", "dist-packages")  # torch's frames, and any installed library's
 _STDLIB = sysconfig.get_paths()["stdlib"]
 
 
@@ -30,8 +32,8 @@ def unexpected(module: Any, stage: str, err: Exception) -> ImportFailure:
         todo = (f"{name}'s code at {line} raised it while LayerLab ran the model; make that line work for any "
                 "batch size (read sizes from the tensor, e.g. x.reshape(x.size(0), -1)) and import again")
     else:
-        todo = (f"the model traced, so this is LayerLab's limit, not a fault in {name}: try importing a submodule "
-                "of it, or export it to ONNX and import the .onnx file, and report the message above")
+        todo = (f"the error is in LayerLab, not in {name}'s code: try importing a submodule of it, or export it "
+                "to ONNX and import the .onnx file, and report this message")
     return ImportFailure(f"importing {name}", line or _defined_at(type(module)), detail, todo)
 
 
@@ -44,8 +46,9 @@ def _model_line(err: Exception) -> str:
     """``file.py:42`` of the deepest frame in the user's code (not LayerLab's or torch's), if the error passed one."""
     found = ""
     for frame in traceback.extract_tb(err.__traceback__):
-        if not any(part in frame.filename for part in _OURS) and not frame.filename.startswith(("<", _STDLIB)):
-            found = f"{os.path.basename(frame.filename)}:{frame.lineno}"
+        name = frame.filename
+        if not name.startswith(("<", _STDLIB, *_OURS)) and not any(part in name for part in _LIBRARIES):
+            found = f"{os.path.basename(name)}:{frame.lineno}"
     return found
 
 
