@@ -25,10 +25,6 @@ from codegen.source import generate_model
 from tests.import_corpus import differing
 from tests.test_import import _randomize
 
-TCN_CODEGEN = ("codegen: a list-valued block parameter ($padding = [2, 0] … [16, 0]) is not bound: "
-               "codegen.classes.Expressions.express compares the uses' lists with the emitted call's tuples, and "
-               "slot_params probes only int/float settings, so the $padding reference is never tried")
-
 
 def _import(model: nn.Module, shape: tuple[int, ...]) -> tuple[nn.Module, ImportResult]:
     model = _randomize(model)
@@ -85,15 +81,9 @@ def test_inception_is_verified():
     _assert_verified(result)  # through the import's own weight mapping (result.origins)
 
 
-@pytest.mark.xfail(strict=True, reason="codegen/naming: the generated attributes are lower-cased (Mixed_5b → "
-                   "mixed_5b, Conv2d_1a_3x3 → conv2d_1a_3x3), so torchvision's keys are not the generated module's")
 def test_inception_takes_the_original_state_dict_as_it_is():
     model, result = _import(differing.InceptionNet(), INCEPTION_SHAPE)
     _assert_verified_and_loads(model, result, INCEPTION_SHAPE)
-
-
-TUPLE_CODEGEN = ("codegen: list-valued settings that differ between uses (kernel_size 1 / [1, 7] / [7, 1]) are not "
-                 "bound to the $kernel_size parameter: Expressions.express compares lists with the emitted tuples")
 
 
 def test_inception_c_kernels_and_tuple_paddings_are_parameters():
@@ -107,7 +97,6 @@ def test_inception_c_kernels_and_tuple_paddings_are_parameters():
     assert "Traceback" not in result.verification.note
 
 
-@pytest.mark.xfail(strict=True, reason=TUPLE_CODEGEN)
 def test_inception_c_is_verified():
     _, result = _import(differing.InceptionNet7x7(), (16, 9, 9))
     _assert_verified(result)
@@ -146,16 +135,6 @@ def test_tcn_blocks_share_a_definition_with_a_dilation_parameter(pad):
     assert result.notes == []
 
 
-def test_a_tcn_that_codegen_cannot_write_yet_is_reported_in_words():
-    _, result = _import(differing.TCN("constant"), TCN_SHAPE)
-    check = result.verification
-    if check.ran:  # codegen binds the parameter now: the xfail tests below must pass instead
-        pytest.skip("codegen writes the TCN now")
-    assert check.note.startswith("not verified: LayerLab could not write the design's code: TemporalBlock › pad1")
-    assert "Traceback" not in check.note
-
-
-@pytest.mark.xfail(strict=True, reason=TCN_CODEGEN)
 @pytest.mark.parametrize("pad", ["constant", "functional"])
 def test_tcn_is_verified_and_takes_the_original_state_dict(pad):
     model, result = _import(differing.TCN(pad), TCN_SHAPE)
@@ -222,15 +201,14 @@ def _cli(*argv: str) -> int:
     return args.func(args)
 
 
-def test_the_cli_prints_words_for_a_failing_model_and_for_a_design_it_cannot_write(tmp_path, capsys):
+def test_the_cli_prints_words_for_a_failing_model_and_verifies_the_tcn(tmp_path, capsys):
     with pytest.raises(CliError) as caught:
         _cli("tests/import_corpus/differing.py:FixedBatch", "--input", "3x4", "-o", str(tmp_path / "f.json"))
     assert caught.value.code == EXIT_INVALID and "differing.py:" in str(caught.value)
     code = _cli("tests/import_corpus/differing.py:TCN", "--input", "3x40", "-o", str(tmp_path / "tcn.json"))
     printed = capsys.readouterr().out
     assert "Traceback" not in printed
-    if "verified — same outputs" not in printed:  # until codegen binds $padding (see TCN_CODEGEN)
-        assert code == EXIT_INVALID and "not verified: LayerLab could not write the design's code: TemporalBlock" in printed
+    assert code == 0 and "verified — same outputs" in printed  # codegen binds the $padding parameter
 
 
 def test_the_app_shows_words_for_a_model_whose_own_line_fails(monkeypatch):
