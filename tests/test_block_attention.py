@@ -3,6 +3,8 @@ named by the path the canvas shows. Real torch: a short gpt_tiny run, then the m
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,7 @@ from codegen.source import generate_model
 from data.datasets import load_dataset
 from training.attention import attention_layers, capture_attention, label_of, layer_labels
 from training.engine import TrainConfig, train
-from ui.train_insight import attention_views
+from ui.train_insight import attention_views, token_input_of
 from ui.train_results import has_attention, token_text
 
 
@@ -78,3 +80,13 @@ def test_a_catalog_transformer_layer_reads_as_its_node_then_its_module() -> None
     assert label_of("stack.layers.1.self_attn", {"stack": "stack"}) == "stack › layers[1] › self_attn"
     assert label_of("blocks.0.enc.self_attn", labels) == "blocks[0] › enc › self_attn"  # a catalog layer in a block
     assert not has_attention(load_template("digits_mlp"))
+
+
+def test_a_decoders_queries_come_through_its_tokens_port_whatever_the_edge_order() -> None:
+    """The decoder block's query input is its ``tokens`` port: drawing the memory edge first must not label
+    the queries with the source's tokens."""
+    graph = load_template("transformer_seq2seq")
+    reordered = dataclasses.replace(graph, edges=tuple(reversed(graph.edges)))
+    assert reordered.in_edges("decoder")[0].port == "memory"
+    assert token_input_of(reordered, "decoder", ("tgt", "x", "tokens", None)) == "tgt"
+    assert token_input_of(reordered, "decoder", ("memory",)) == "src"

@@ -242,7 +242,7 @@ def _draw_attention(node_id: str, subject: Subject, found: Any, index: int) -> N
     paths = layer_labels(subject.graph)  # each layer named as the canvas shows it: blocks[0] › self_attn
     top = node_id.split(".")[0] if not subject.graph.has_node(node_id) else node_id
     texts = token_text(subject, subject.dataset, index)
-    queries = texts.get(token_input_of(subject.graph, top, ("tgt", "x", None)) or "", [])
+    queries = texts.get(token_input_of(subject.graph, top, ("tgt", "x", "tokens", None)) or "", [])
     memory = texts.get(token_input_of(subject.graph, top, ("memory",)) or "", [])
     for k, amap in enumerate(found.attention[node_id]):
         weights = amap.weights[0]
@@ -267,6 +267,6 @@ def _token_rows(subject: Subject, node_id: str, index: int, value: np.ndarray) -
 
     if value.ndim != 2 or "long" not in subject.dataset.input_dtypes:
         return None
-    source = token_input_of(subject.graph, node_id, ("tgt", "x", None))
+    source = token_input_of(subject.graph, node_id, ("tgt", "x", "tokens", None))
     tokens = token_text(subject, subject.dataset, index).get(source) if source else None
     return tokens if tokens and len(tokens) == value.shape[0] else None

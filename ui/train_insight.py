@@ -168,7 +168,7 @@ def attention_views(
     views = []
     for node_id, node_maps in maps.items():  # node_id: the top-level node, whose inputs carry the tokens
         for amap in node_maps:
-            query_in = token_input_of(graph, node_id, ("tgt", "x", None))
+            query_in = token_input_of(graph, node_id, ("tgt", "x", "tokens", None))
             key_in = token_input_of(graph, node_id, ("memory",)) if amap.kind == "cross" else query_in
             weights = amap.weights[0]
             views.append(
