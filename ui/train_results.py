@@ -252,18 +252,16 @@ def token_text(result: Any, dataset: Any, index: int) -> dict[str, list[str]]:
     return out
 
 
+ATTENTION_TYPES = ("MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
+                   "TransformerEncoder", "TransformerDecoder")
+
+
 def has_attention(graph: Any) -> bool:
-    return any(
-        n.type
-        in (
-            "MultiheadAttention",
-            "TransformerEncoderLayer",
-            "TransformerDecoderLayer",
-            "TransformerEncoder",
-            "TransformerDecoder",
-        )
-        for n in graph.nodes
-    )
+    """An attention layer anywhere in the design, inside blocks made of blocks too (gpt_tiny's blocks)."""
+    from builder.blocks import expand
+
+    flat = expand(graph).flat  # an instance's type is its block's name, which may read like a catalog type
+    return any(n.type in ATTENTION_TYPES for n in flat.nodes)
 
 
 def _attention(result: Any, graph: Any, dataset: Any, key: str) -> None:
