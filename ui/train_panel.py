@@ -307,7 +307,8 @@ def _run_section(run: ActiveRun, key: str) -> None:
     from ui.train_results import render_results
 
     try:
-        render_results(handle.result, run.graph, run.dataset, f"{key}_results")
+        # the live section's health header shows the overfitting verdict: counted there, not repeated here
+        render_results(handle.result, run.graph, run.dataset, f"{key}_results", overfitting_shown=True)
     except Exception as err:  # a view that can't be drawn must not hide the rest of the page
         st.error(f"Some results could not be drawn: {type(err).__name__}: {err}")
 

@@ -41,6 +41,17 @@ def overfitting(history: list[dict[str, Any]], rising: int = RISING_EPOCHS, marg
     return Overfitting(best[0], best[2], len(since), rising)
 
 
+def judge_overfitting(history: list[dict[str, Any]], dataset: Any) -> tuple[Overfitting | None, str | None]:
+    """(the overfitting verdict, why there is none): the verdict reads the validation loss, so a validation set
+    too small to tell (``data.base.small_split``) gives none, and says why."""
+    from data.base import small_split
+
+    why_not = small_split(dataset.val, dataset.task, dataset.class_names, dataset.num_classes, what="validation")
+    if why_not:
+        return None, why_not
+    return overfitting(history), None
+
+
 def target_units(dataset: Any) -> tuple[float, float, str] | None:
     """(mean, std, what) that turn standardized regression targets back into the data's own units."""
     extras = dataset.extras or {}
@@ -55,10 +66,14 @@ def is_two_d(dataset: Any) -> bool:
     return tuple(dataset.input_shapes[0]) == (2,) and dataset.extras.get("bounds") is not None
 
 
-def render_results(result: Any, graph: Any, dataset: Any, key: str) -> None:
-    """Every view that fits the task; ``result`` is the engine's RunResult."""
+def render_results(result: Any, graph: Any, dataset: Any, key: str, overfitting_shown: bool = False) -> None:
+    """Every view that fits the task; ``result`` is the engine's RunResult. ``overfitting_shown``: the health
+    section above (``ui.health_view.render_health``) shows the overfitting verdict already."""
     _metrics(result, dataset)
-    _overfitting_note(getattr(result, "history", None) or [], key)
+    if not overfitting_shown:
+        found, _ = judge_overfitting(getattr(result, "history", None) or [], dataset)
+        if found is not None:
+            overfitting_note(found, key)
     plan, model, test = result.plan, result.model, result.test_metrics
     confusion = test.get("confusion")
     boundary = is_two_d(dataset) and plan.task in ("classification", "binary")
@@ -109,14 +124,17 @@ def _metrics(result: Any, dataset: Any) -> None:
     )
     for note in getattr(result, "notes", []) or []:
         st.caption(f"ℹ️ {note}")
+    from data.base import small_split
+
+    small = small_split(dataset.test, dataset.task, dataset.class_names, dataset.num_classes)
+    if small:  # the metrics above may be luck
+        st.caption(f"ℹ️ {small}")
 
 
-def _overfitting_note(history: list[dict[str, Any]], key: str) -> None:
+def overfitting_note(found: Overfitting, key: str) -> None:
+    """The overfitting warning and, when early stopping is off, the button that turns it on."""
     from ui.train_form import PATIENCE_KEY, set_setting
 
-    found = overfitting(history)
-    if found is None:
-        return
     st.warning(f"**Overfitting:** the validation loss has risen for {found.rising} epochs since epoch "
                f"{found.best_epoch} (its lowest, {found.best_loss:.4g}) while the training loss kept falling: the "
                "model is learning the training examples by heart. Early stopping ends such a run and keeps the "
