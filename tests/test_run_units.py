@@ -14,6 +14,7 @@ import torch
 from cli.main import main
 from data.userdata import load_csv
 from training.engine import TrainConfig, train
+from training.run_table import units_label
 from training.runstore import RunStore
 from ui.train_live import curves
 from ui.train_results import table_rows
@@ -79,6 +80,7 @@ def test_live_events_and_chart_data_are_in_euros(homes_run):
     assert all("rmse_units" not in e.metrics for e in epochs)  # one figure per metric, not two
     live = curves(events, "regression")
     assert live.metric == "rmse" and live.metric_y == [e.metrics["rmse"] for e in epochs]
+    assert units_label(live.metric, "regression", data.extras["target_column"]) == "rmse (price_eur)"  # its title
     end = next(e for e in events if e.kind == "end")
     assert end.metrics["rmse"] == pytest.approx(_rmse_in_euros(result.model, data, "test"), rel=1e-4)
 

@@ -41,11 +41,16 @@ def setting_columns(configs: Sequence[Mapping[str, Any]]) -> list[str]:
     return list(KEY_SETTINGS) + [n for n in differing_settings(configs) if n not in KEY_SETTINGS]
 
 
-def metric_label(name: str, task: str, target: str) -> str:
-    """'test rmse (price_eur)' for an error in the target's units; 'test accuracy' otherwise."""
+def units_label(name: str, task: str, target: str) -> str:
+    """'rmse (price_eur)' for an error in the target's units (the live chart's title too); 'accuracy' otherwise."""
     if task == "regression" and target and name in UNITS_METRICS:
-        return f"test {name} ({target})"
-    return f"test {name}"
+        return f"{name} ({target})"
+    return name
+
+
+def metric_label(name: str, task: str, target: str) -> str:
+    """'test rmse (price_eur)': a final metric's column."""
+    return "test " + units_label(name, task, target)
 
 
 def final_metrics(metrics: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, float]:
