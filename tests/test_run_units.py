@@ -91,6 +91,7 @@ def test_run_store_holds_euros(homes_run):
     assert record.metrics["test_rmse"] == pytest.approx(result.test_metrics["rmse"]) and record.metrics["test_rmse"] > 1_000
     assert [row["rmse"] for row in record.epochs] == pytest.approx([e.metrics["rmse"] for e in events if e.kind == "epoch"])
     assert record.headline()[0] == "rmse" and record.headline()[1] > 1_000
+    assert record.weights_label.endswith(f"test rmse {record.headline()[1]:,.0f}")  # 23,456, not 2.346e+04
 
 
 def test_layerlab_runs_prints_euros_under_the_target_column(homes_run, capsys):

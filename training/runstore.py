@@ -23,6 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from training.metrics import headline
+from training.run_table import format_value
 
 STATUSES = ("running", "finished", "stopped", "failed", "interrupted")
 _SCHEMA = """
@@ -81,7 +82,8 @@ def trained_label(run: str, status: str, score: tuple[str, float] | None) -> str
         text += f" ({status})"
     if score is not None:
         name, value = score
-        shown = f"{value:.3f}" if name.endswith("accuracy") else f"{value:.4g}"  # a fraction: 0.981, not 0.9814
+        # a fraction: 0.981, not 0.9814; an error in a target's units: 23,456, not 2.346e+04
+        shown = f"{value:.3f}" if name.endswith("accuracy") else format_value(float(value))
         text += f", test {name.replace('_', ' ')} {shown}"
     return text
 
