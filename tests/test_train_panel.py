@@ -153,7 +153,7 @@ def test_tiny_run_streams_curves_then_shows_results_and_history():
     record = RunStore().get_run(result.run_id)  # the store the panel wrote to (LAYERLAB_DATA_DIR)
     assert record.status == "finished" and len(record.epochs) == 4
     labels = _widget(at.multiselect, "Compare runs").value
-    assert labels and labels[0].startswith("xor_mlp · gates") and labels[0].endswith(result.run_id[-6:])
+    assert labels and labels[0].startswith(f"run {record.number} · xor_mlp · gates · adam, lr ")
     assert "val_loss by run" in _figures(at) or "train_loss by run" in _figures(at)
     download = at.get("download_button")
     assert [d.label for d in download] == ["Download weights (.safetensors)"] and record.weights.endswith(

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from training.loop import target_values
 from ui import charts, train_insight
 from ui.train_data import as_images, class_label, decode, labels_of, preview_kind
 from ui.train_live import format_seconds
@@ -98,13 +99,12 @@ def boundary_figure(model: Any, plan: Any, dataset: Any) -> Any:
 
 
 def shown_metrics(test: dict[str, Any], dataset: Any) -> list[tuple[str, float]]:
-    """(label, value) of up to five test metrics; regression errors in the target's own units when known."""
+    """(label, value) of up to five test metrics; regression errors are in the target's own units (the engine
+    converts them), and the label names the column."""
     units = target_units(dataset)
     numbers = {k: v for k, v in test.items() if isinstance(v, (int, float))}
-    if units is not None and "rmse_units" in numbers:
-        shown = [(f"test RMSE ({units[2]})", numbers.pop("rmse_units")), (f"test MAE ({units[2]})",
-                                                                        numbers.pop("mae_units"))]
-        numbers = {k: v for k, v in numbers.items() if k not in ("rmse", "mae")}  # the same, standardized
+    if units is not None and "rmse" in numbers:
+        shown = [(f"test RMSE ({units[2]})", numbers.pop("rmse")), (f"test MAE ({units[2]})", numbers.pop("mae"))]
         return (shown + [(f"test {k}", v) for k, v in numbers.items()])[:5]
     return [(f"test {k}", v) for k, v in numbers.items()][:5]
 
@@ -152,10 +152,8 @@ def _predictions(result: Any, dataset: Any, key: str) -> None:
         st.dataframe(sequence_rows(model, plan, dataset), hide_index=True, width="stretch")
     elif kind == "series":
         actual, predicted = train_insight.forecast(model, plan, split)
-        units = target_units(dataset)
-        if units is not None:  # the series was standardized for training: draw it as it was
-            mean, std, _ = units
-            actual, predicted = actual * std + mean, predicted * std + mean
+        extras = dataset.extras or {}  # the series was standardized for training: draw it as it was
+        actual, predicted = target_values(actual, extras), target_values(predicted, extras)
         st.plotly_chart(charts.forecast_chart(actual, predicted), key=f"{key}_forecast")
     elif plan.task == "reconstruction" and kind == "images":
         pred = train_insight.sample_predictions(model, plan, split, n=8)
@@ -233,28 +231,48 @@ def text_rows(model: Any, plan: Any, dataset: Any, n: int = 8) -> list[dict[str,
 
 
 def table_rows(model: Any, plan: Any, dataset: Any, n: int = 10) -> list[dict[str, Any]]:
-    """The first test rows: up to four input features, then prediction, truth and error or ✓/✗."""
+    """The first test rows: their inputs, then prediction, truth and error or ✓/✗. A CSV's rows are shown as
+    the file wrote them (every column, the true value unrounded); other data shows up to four model inputs."""
     pred = train_insight.sample_predictions(model, plan, dataset.test, n)
-    features = np.asarray(pred.inputs[0]).reshape(len(pred.predicted), -1)[:, :4]
-    units = target_units(dataset)
-    names = list(dataset.extras.get("feature_names") or [f"x{i}" for i in range(features.shape[1])])
+    originals = (dataset.extras or {}).get("test_rows")
     rows = []
     for k in range(len(pred.predicted)):
-        row: dict[str, Any] = {names[i]: round(float(v), 3) for i, v in enumerate(features[k][: len(names)])}
-        if plan.task in ("classification", "binary"):
-            p, a = int(pred.predicted.reshape(-1)[k]), int(pred.actual.reshape(-1)[k])
-            row.update(
-                predicted=class_label(dataset, p),
-                true=class_label(dataset, a),
-                correct="✓" if p == a else "✗",
-            )
+        if originals and k < len(originals):
+            row, written = _as_written(originals[k], dataset)
         else:
-            p, a = np.asarray(pred.predicted[k]).reshape(-1), np.asarray(pred.actual[k]).reshape(-1)
-            mean, std = units[:2] if units else (0.0, 1.0)  # standardized targets back in their own units
-            p0, a0 = float(p[0]) * std + mean, float(a[0]) * std + mean
-            row.update(predicted=round(p0, 4), true=round(a0, 4), error=round(p0 - a0, 4))
+            row, written = _model_inputs(pred, k, dataset), None
+        row.update(_outcome(pred, k, plan, dataset, written))
         rows.append(row)
     return rows
+
+
+def _as_written(original: dict[str, Any], dataset: Any) -> tuple[dict[str, Any], Any]:
+    """(the row's other columns, its target value) as the CSV file wrote them."""
+    column = dataset.extras.get("target_column")
+    return {name: value for name, value in original.items() if name != column}, original.get(column)
+
+
+def _model_inputs(pred: Any, k: int, dataset: Any) -> dict[str, Any]:
+    features = np.asarray(pred.inputs[0]).reshape(len(pred.predicted), -1)[:, :4]
+    names = list(dataset.extras.get("feature_names") or [f"x{i}" for i in range(features.shape[1])])
+    return {names[i]: round(float(v), 3) for i, v in enumerate(features[k][: len(names)])}
+
+
+def _outcome(pred: Any, k: int, plan: Any, dataset: Any, written: Any) -> dict[str, Any]:
+    """predicted / true / correct for classes; predicted / true / error in the target's units for numbers."""
+    if plan.task in ("classification", "binary"):
+        p, a = int(pred.predicted.reshape(-1)[k]), int(pred.actual.reshape(-1)[k])
+        return {"predicted": class_label(dataset, p), "true": class_label(dataset, a), "correct": "✓" if p == a else "✗"}
+    extras = dataset.extras or {}
+    p = _shown(float(target_values(np.float64(np.asarray(pred.predicted[k]).reshape(-1)[0]), extras)))
+    if not isinstance(written, (int, float)):  # no original row: the standardized truth, converted back
+        written = _shown(float(target_values(np.float64(np.asarray(pred.actual[k]).reshape(-1)[0]), extras)))
+    return {"predicted": p, "true": written, "error": _shown(p - written)}
+
+
+def _shown(value: float) -> float:
+    """Six significant digits: a price reads 731734, not 731734.0085 (float32 noise of the standardization)."""
+    return float(f"{value:.6g}")
 
 
 def token_text(result: Any, dataset: Any, index: int) -> dict[str, list[str]]:
