@@ -37,6 +37,8 @@ class Comparison:
     values: list[Any]
     handles: list[RunHandle]
     seed: int | None = None  # the seed every run shares (None when the seed is what is compared)
+    task: str = ""  # the task and regression target the runs train on: their metrics' meaning and units
+    target: str = ""
 
     @property
     def active(self) -> bool:
@@ -162,7 +164,8 @@ def start_comparison(session: str, graph: Any, dataset: Any, config: Any, settin
                          store=store)
 
         handles.append(manager.submit(f"{session}:compare:{i}", work, label=label(setting, values[i])))
-    return Comparison(setting, list(values), handles, None if setting == "seed" else int(config.seed))
+    return Comparison(setting, list(values), handles, None if setting == "seed" else int(config.seed),
+                      dataset.task.value, config.target)
 
 
 # -- drawing -------------------------------------------------------------------------------------------------------
@@ -191,10 +194,10 @@ def render_compare(graph: Any, dataset: Any, config: Any, ready: bool, start: Ca
             st.session_state[STATE] = start_comparison(_session(), graph, dataset, config, setting, values,
                                                        store=_store())
             st.rerun()
-        _live(key, dataset.task.value, config.target)
+        _live(key)
 
 
-def _live(key: str, task: str, target: str) -> None:
+def _live(key: str) -> None:
     current: Comparison | None = st.session_state.get(STATE)
     if current is None:
         return
@@ -210,7 +213,7 @@ def _live(key: str, task: str, target: str) -> None:
         events = [h.events for h in current.handles]
         st.plotly_chart(compare_figure(current.setting, current.values, events), key=f"{key}_chart")
         st.caption(LINE_STYLES)
-        _finals(current, events, task, target, key)
+        _finals(current, events, current.task, current.target, key)
         if st.button("Stop the comparison", key=f"{key}_stop", disabled=not current.active):
             for handle in current.handles:
                 get_manager().stop(handle)
