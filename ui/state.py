@@ -54,13 +54,15 @@ def _initial_graph() -> Graph:
         return blank_graph()
 
 
-def bootstrap() -> None:
-    """Create the session's history once; later runs find it in session_state."""
+def bootstrap(saved: History | None = None) -> None:
+    """Create the session's history once; later runs find it in session_state. ``saved``: the history this
+    browser left (ui.saved_work); a share link's design then comes on top of it, so undo goes back to one's own."""
     if HISTORY not in st.session_state:
-        history = History()
-        history.push(_initial_graph())
+        history = saved or History()
+        if saved is None or SHARE_PARAM in st.query_params:
+            history.push(_initial_graph())
+            st.session_state[SELECTED] = None
         st.session_state[HISTORY] = history
-        st.session_state[SELECTED] = None
 
 
 def history() -> History:
