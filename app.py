@@ -76,8 +76,8 @@ def main() -> None:
     if first_run:  # a share link opens on its design; work left here on its tab; a fresh visit on the gallery;
         saved, view = saved_work.restore()  # a lesson link on the lesson
         state.bootstrap(saved)
-        st.session_state[VIEW_KEY] = (BUILD_VIEW if state.SHARE_PARAM in st.query_params
-                                      else view if view in VIEWS else "Templates")
+        st.session_state[VIEW_KEY] = (view if view in VIEWS
+                                      else BUILD_VIEW if state.SHARE_PARAM in st.query_params else "Templates")
         lesson.start_from_url()
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
     handle_event()  # the canvas's newest edit first (AppTest sets it directly; a browser's comes in a callback)

@@ -144,6 +144,7 @@ def default_data_dir() -> Path:
 
 
 def data_dir() -> Path:
-    """Where the server keeps the run history, weights and saved work: the data_dir setting, else the default."""
-    chosen = settings().data_dir
+    """Where the server keeps the run history, weights and saved work: LAYERLAB_DATA_DIR as it is now (tests
+    change it after the settings were read), else the data_dir setting, else the platform's folder."""
+    chosen = "" if os.environ.get("LAYERLAB_DATA_DIR") else settings().data_dir
     return Path(chosen).expanduser() if chosen else default_data_dir()

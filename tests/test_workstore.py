@@ -126,6 +126,20 @@ def test_a_share_link_wins_over_saved_work_and_undo_goes_back_to_it():
     assert history.current.name == "net" and len(history.current.nodes) == 3
 
 
+def test_reloading_the_same_share_link_keeps_the_edits_made_since():
+    import hashlib
+
+    from builder.share import encode_share
+    from builder.templates import load_template
+
+    link = encode_share(load_template("digits_mlp"))
+    token = new_token()
+    seen = {"link": hashlib.sha256(link.encode()).hexdigest()[:16], "view": "Code"}
+    app_store().save(token, SavedWork(_designs(3), 2, seen), 10**6)  # the link opened, then edited
+    at = _app_with_token(token, {"design": link})
+    assert at.session_state["ll_history"].current.name == "net" and at.session_state["view"] == "Code"
+
+
 def _app_with_token(token: str, query: dict[str, str] | None = None):
     """The app as a browser whose cookie holds ``token`` (AppTest sends no cookies: the session is told it)."""
     from streamlit.testing.v1 import AppTest

@@ -2,12 +2,13 @@
 
 A browser is known by a random token in the cookie ``layerlab_work``: Streamlit hands the page's cookies to the
 session (``st.context.cookies``), and a tiny script sets the cookie when the browser has none yet. The session
-restores that token's work on its first run (``restore``) and writes it back whenever it changed (``save``,
+restores that token's work on its first run (``restore``; a share link opened for the first time comes on top) and writes it back whenever it changed (``save``,
 twice per workspace run: after the edit that started the run, and after the Train tab recorded its widgets).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import cache
 from pathlib import Path
@@ -80,8 +81,17 @@ def restore() -> tuple[History | None, str | None]:
     if work is None:
         return None, None
     _put_back(work.extra)
-    view = work.extra.get("view")
-    return History.restored(work.states, work.index), view if isinstance(view, str) else None
+    history, view = History.restored(work.states, work.index), work.extra.get("view")
+    if _link() and work.extra.get("link") != _link():  # a share link opened here for the first time: it wins,
+        history.push(state.initial_graph())  # and undo goes back to this browser's own design
+        st.session_state[state.SELECTED], view = None, None
+    return history, view if isinstance(view, str) else None
+
+
+def _link() -> str | None:
+    """A digest of the share link in the address: a reload of the same link keeps the edits made since."""
+    text = st.query_params.get(state.SHARE_PARAM)
+    return hashlib.sha256(text.encode()).hexdigest()[:16] if text else None
 
 
 def _put_back(extra: dict[str, Any]) -> None:
@@ -138,6 +148,7 @@ def _extra() -> dict[str, Any]:
         "train": _plain(kept_values()),
         "form": [form[0], _plain(form[1]), list(form[2])] if form else None,
         "uploads": upload_names(),
+        "link": _link(),
     }
 
 

@@ -42,7 +42,7 @@ def blank_graph() -> Graph:
     return graph
 
 
-def _initial_graph() -> Graph:
+def initial_graph() -> Graph:
     """The design from a share link in the URL when there is one, else a blank canvas."""
     text = st.query_params.get(SHARE_PARAM)
     if not text:
@@ -56,13 +56,13 @@ def _initial_graph() -> Graph:
 
 def bootstrap(saved: History | None = None) -> None:
     """Create the session's history once; later runs find it in session_state. ``saved``: the history this
-    browser left (ui.saved_work); a share link's design then comes on top of it, so undo goes back to one's own."""
+    browser left (ui.saved_work, which also puts a new share link's design on top of it)."""
     if HISTORY not in st.session_state:
-        history = saved or History()
-        if saved is None or SHARE_PARAM in st.query_params:
-            history.push(_initial_graph())
+        if saved is None:
+            saved = History()
+            saved.push(initial_graph())
             st.session_state[SELECTED] = None
-        st.session_state[HISTORY] = history
+        st.session_state[HISTORY] = saved
 
 
 def history() -> History:
