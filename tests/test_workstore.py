@@ -160,3 +160,20 @@ def test_a_fresh_app_session_saves_its_work():
     token = at.session_state["ll_work_token"]
     assert valid_token(token)
     assert app_store().load(token) is not None
+
+
+def test_an_upload_is_named_to_upload_again_never_read_from_disk():
+    token = new_token()
+    first = _app_with_token(token)  # one visit: the Train tab, 5 epochs, a CSV uploaded
+    first.session_state["view"] = "Train"
+    first.run()
+    next(n for n in first.number_input if n.label == "Epochs").set_value(5).run()
+    next(s for s in first.selectbox if s.label == "Dataset").set_value("Upload a CSV…").run()
+    first.session_state["ll_train_uploads"] = {"csv": ("houses.csv", b"rooms,price\n3,10\n4,12\n")}
+    first.run()
+    assert not first.exception, first.exception
+    row = app_store().load_text(token)
+    assert '"houses.csv"' in row and "rooms,price" not in row  # its name is kept, never its contents
+    again = _app_with_token(token)  # the next visit
+    assert any("Upload **houses.csv** again" in w.value for w in again.warning), [w.value for w in again.warning]
+    assert next(n for n in again.number_input if n.label == "Epochs").value == 5
