@@ -7,8 +7,8 @@ import sqlite3
 import pytest
 
 from builder.edits import add_node
-from builder.history import History
 from builder.graph import Graph
+from builder.history import History
 from builder.workstore import SavedWork, WorkStore, WorkStoreError, encode_work, new_token, valid_token
 from tests.app_helpers import start_app
 from ui.saved_work import store as app_store
@@ -177,3 +177,19 @@ def test_an_upload_is_named_to_upload_again_never_read_from_disk():
     again = _app_with_token(token)  # the next visit
     assert any("Upload **houses.csv** again" in w.value for w in again.warning), [w.value for w in again.warning]
     assert next(n for n in again.number_input if n.label == "Epochs").value == 5
+
+
+def test_the_open_block_comes_back_and_a_stale_one_is_dropped():
+    from builder.templates import load_template
+
+    design = load_template("resnet_mini")
+    block = next(n for n in design.nodes if n.type in design.definitions)
+    token = new_token()
+    extra = {"view": "Build", "open": [[block.id, block.type, 0]]}
+    app_store().save(token, SavedWork([design], 0, extra), 10**6)
+    at = _app_with_token(token)
+    assert [s.instance for s in at.session_state["ll_open"]] == [block.id]
+    assert [s.instance for s in at.session_state["ll_block_view"][1]] == [block.id]  # the canvas shows its inside
+    app_store().save(token, SavedWork([design], 0, {"open": [["gone", "Nothing", 0]], "selected": 3}), 10**6)
+    at = _app_with_token(token)  # a path the design no longer has, a selection of the wrong type: ignored
+    assert not at.exception and at.session_state["ll_selected"] is None

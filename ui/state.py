@@ -62,6 +62,7 @@ def bootstrap(saved: History | None = None) -> None:
             saved = History()
             saved.push(initial_graph())
             st.session_state[SELECTED] = None
+        st.session_state.setdefault(SELECTED, None)
         st.session_state[HISTORY] = saved
 
 

@@ -167,13 +167,13 @@ def test_two_students_each_get_their_own_work_back(browser, server: Server) -> N
         tokens = {name: _token(contexts[name]) for name in students}
         assert len(set(tokens.values())) == 2
         for name, epochs in students.items():
-            _poll(lambda: _saved_epochs(server, tokens[name]) == int(epochs), f"{name}'s epochs saved")
+            _poll(lambda t=tokens[name], e=int(epochs): _saved_epochs(server, t) == e, f"{name}'s epochs saved")
         for name, epochs in students.items():
             page = pages[name]
             page.reload()
             field = page.locator(".st-key-ll_set_epochs input")
             field.wait_for(timeout=LOAD_TIMEOUT)
-            _poll(lambda: field.input_value() == epochs, f"{name}'s own epochs", 30)
+            _poll(lambda f=field, e=epochs: f.input_value() == e, f"{name}'s own epochs", 30)
             assert load_template(name).name in page.locator(".ll-title").inner_text()
     finally:
         for context in contexts.values():
