@@ -193,3 +193,22 @@ def test_the_open_block_comes_back_and_a_stale_one_is_dropped():
     app_store().save(token, SavedWork([design], 0, {"open": [["gone", "Nothing", 0]], "selected": 3}), 10**6)
     at = _app_with_token(token)  # a path the design no longer has, a selection of the wrong type: ignored
     assert not at.exception and at.session_state["ll_selected"] is None
+
+
+def test_work_too_big_to_keep_is_said_once_never_raised(monkeypatch):
+    from builder.settings import settings
+
+    monkeypatch.setenv("LAYERLAB_MAX_FILE_BYTES", "13000")  # the built-in block library (12 KB) still loads
+    settings.cache_clear()
+    try:
+        at = start_app()
+        at.session_state["ll_history"] = History(_designs(500)[-1])  # ~20 KB as a project file
+        at.run()
+        said = [w.value for w in at.warning if "not kept for your next visit" in w.value]
+        assert len(said) == 1 and "too big" in said[0] and "save it as a project file" in said[0]
+        at.run()
+        assert not at.exception and not [w for w in at.warning if "not kept" in w.value]
+        assert len(app_store().load(at.session_state["ll_work_token"]).states[0].nodes) == 1  # the last that fit
+    finally:
+        monkeypatch.delenv("LAYERLAB_MAX_FILE_BYTES")
+        settings.cache_clear()

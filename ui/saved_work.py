@@ -122,14 +122,14 @@ def save() -> None:
     states, index = state.history().snapshot()
     first = max(0, index - SAVED_STEPS)
     states, index = states[first:index + SAVED_STEPS + 1], index - first
-    extra = _extra()
-    mark = (tuple(map(id, states)), index, json.dumps(extra, sort_keys=True))
-    if st.session_state.get(_MARK) == mark:
-        return
     cache_: dict = st.session_state.setdefault(_DUMPED, {})
     try:
+        extra = _extra()
+        mark = (tuple(map(id, states)), index, json.dumps(extra, sort_keys=True))
+        if st.session_state.get(_MARK) == mark:
+            return
         store().save(token(), SavedWork(states, index, extra), settings().max_file_bytes, cache_)
-    except WorkStoreError as err:
+    except (WorkStoreError, TypeError, ValueError) as err:  # a value JSON can't hold: a bug, said, not raised
         if st.session_state.get(_PROBLEM) != str(err):
             st.session_state[_PROBLEM] = str(err)
             state.flash("warning", f"Your work is not kept for your next visit: {err}.")
