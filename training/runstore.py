@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from builder.settings import default_data_dir
 from training.metrics import headline
 from training.run_table import format_value
 
@@ -86,17 +87,6 @@ def trained_label(run: str, status: str, score: tuple[str, float] | None) -> str
         shown = f"{value:.3f}" if name.endswith("accuracy") else format_value(float(value))
         text += f", test {name.replace('_', ' ')} {shown}"
     return text
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("LAYERLAB_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "layerlab"
-    if sys.platform.startswith("win"):
-        return Path(os.environ.get("LOCALAPPDATA", Path.home())) / "layerlab"
-    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "layerlab"
 
 
 def _alive(pid: int | None) -> bool:

@@ -45,15 +45,11 @@ class SessionStore:
 
 
 def _open_store() -> Any:
-    """The shared store: LAYERLAB_DATA_DIR when set (RunStore reads it), else the data_dir setting, else the
-    platform's user data directory."""
-    import os
-
-    from builder.settings import settings
+    """The shared store in the server's data folder (``builder.settings.data_dir``)."""
+    from builder.settings import data_dir
     from training.runstore import RunStore
 
-    data_dir = "" if os.environ.get("LAYERLAB_DATA_DIR") else settings().data_dir
-    return RunStore(Path(data_dir).expanduser() / "runs.sqlite") if data_dir else RunStore()
+    return RunStore(data_dir() / "runs.sqlite")
 
 
 def get_store() -> SessionStore:

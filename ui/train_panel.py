@@ -27,10 +27,9 @@ from ui.runs_panel import LOADED_RUN, render_runs_panel
 from ui.train_form import KEY as FORM_KEY
 from ui.train_form import design_settings, form_problems, pending, render_form
 from ui.train_live import render_live
-from ui.train_state import forget
+from ui.train_state import FORM, forget
 
 RUN = "ll_train_run"  # this session's ActiveRun
-FORM = "ll_train_form"  # (design identity, the settings shown, problems with the design's saved values)
 _LOADED_CACHE = "ll_train_loaded"  # (key, LoadedResult) of a run reloaded from the history
 LIVE_BOUNDARY_INTERVAL = 0.4  # seconds between live decision-boundary redraws in the worker
 
