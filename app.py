@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from builder.edits import apply_fix
-from ui import lesson, state
+from ui import lesson, saved_work, state
 from ui.canvas import forget_drawing, handle_event, render_canvas
 from ui.fragments import WORKSPACE, sidebar_drawn, sidebar_stale
 from ui.gallery import BUILD_VIEW, VIEW_KEY, render_gallery
@@ -73,9 +73,11 @@ def main() -> None:
     if not settings_ok():
         return
     first_run = state.HISTORY not in st.session_state
-    state.bootstrap()
-    if first_run:  # a share link opens on its design; a fresh visit on the gallery; a lesson link on the lesson
-        st.session_state[VIEW_KEY] = BUILD_VIEW if state.SHARE_PARAM in st.query_params else "Templates"
+    if first_run:  # a share link opens on its design; work left here on its tab; a fresh visit on the gallery;
+        saved, view = saved_work.restore()  # a lesson link on the lesson
+        state.bootstrap(saved)
+        st.session_state[VIEW_KEY] = (view if view in VIEWS
+                                      else BUILD_VIEW if state.SHARE_PARAM in st.query_params else "Templates")
         lesson.start_from_url()
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
     handle_event()  # the canvas's newest edit first (AppTest sets it directly; a browser's comes in a callback)
@@ -88,6 +90,7 @@ def main() -> None:
         render_palette()
         st.divider()
         render_project_io()
+        saved_work.remember_browser()
     sidebar_drawn()
     render_workspace()
 
@@ -98,6 +101,7 @@ def render_workspace() -> None:
     palette's target line), not the sidebar's 80 buttons (ui.fragments says what reruns when)."""
     if sidebar_stale():  # changed in here, shown in the sidebar too (a rename, an issue clicked): one full run
         st.rerun(scope="app")
+    saved_work.save()  # the edit that started this run, before anything can interrupt it (a reload)
     render_header()
     with st.container(key="flashes"):  # always there, so the canvas below keeps its place (no remount)
         state.show_flashes()
@@ -119,6 +123,7 @@ def render_workspace() -> None:
     if train.open:
         with train:
             render_train_tab()
+    saved_work.save()  # what the Train tab's widgets recorded while drawn
 
 
 main()

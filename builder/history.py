@@ -71,6 +71,19 @@ class History:
         self._last_key = None
         return self._states[self._index]
 
+    def snapshot(self) -> tuple[list[Graph], int]:
+        """The snapshots (oldest first) and the index of the current one: what ``restored`` takes back."""
+        return list(self._states), self._index
+
+    @classmethod
+    def restored(cls, states: list[Graph], index: int, limit: int = DEFAULT_LIMIT) -> History:
+        """A history as ``snapshot`` gave it (work kept between visits: undo and redo still work)."""
+        if not states or not 0 <= index < len(states):
+            raise ValueError(f"index {index} is not one of the {len(states)} snapshots")
+        history = cls(limit=limit)
+        history._states, history._index = list(states), index
+        return history
+
     def reset(self, graph: Graph) -> None:
         """Start over from ``graph`` (a loaded file or template): no undo back into the previous design."""
         self._states = [graph]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import sys
 from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
@@ -128,3 +129,22 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
 def settings() -> Settings:
     """The process-wide settings (read once; ``settings.cache_clear()`` re-reads them)."""
     return load_settings()
+
+
+def default_data_dir() -> Path:
+    """LAYERLAB_DATA_DIR, else the platform's user data folder (what an empty ``data_dir`` setting means)."""
+    env = os.environ.get("LAYERLAB_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "layerlab"
+    if sys.platform.startswith("win"):
+        return Path(os.environ.get("LOCALAPPDATA", Path.home())) / "layerlab"
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "layerlab"
+
+
+def data_dir() -> Path:
+    """Where the server keeps the run history, weights and saved work: LAYERLAB_DATA_DIR as it is now (tests
+    change it after the settings were read), else the data_dir setting, else the platform's folder."""
+    chosen = "" if os.environ.get("LAYERLAB_DATA_DIR") else settings().data_dir
+    return Path(chosen).expanduser() if chosen else default_data_dir()

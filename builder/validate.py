@@ -172,11 +172,21 @@ def _infer_node(node: Node, in_edges: list[Edge], infos: dict[str, NodeInfo],
         for port, srcs in info.sources.items()
     }
     presumed = next((infos[s].blocked_by for srcs in info.sources.values() for s in srcs if infos[s].blocked_by), None)
-    if node.id in inside and block.ports[0].variadic and _blame(node, specs, info, infos):
+    if node.id in inside and block.ports[0].variadic and not _accepts(block, params, specs) \
+            and _blame(node, specs, info, infos):
         return True
     if not _apply_rule(block, node, params, specs, info, info.sources):
         return False
     info.blocked_by = presumed
+    return True
+
+
+def _accepts(block: BlockSpec, params: Resolved, specs: dict[str, Any]) -> bool:
+    """The merge's own rule takes these inputs (a Concat of 8 and 6 channels is fine: nothing to blame)."""
+    try:
+        block.infer(dict(params), specs)
+    except BlockError:
+        return False
     return True
 
 

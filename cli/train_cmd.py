@@ -26,12 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("design", help="a project file or a template name")
     add_setting_flags(p)
     p.add_argument("--db", help="the run history database (default: in the user's data directory)")
-    p.add_argument("--json", action="store_true", help="end with one JSON line of results")
+    p.add_argument("--json", action="store_true", help="print only one JSON line of results on stdout "
+                                                       "(progress goes to stderr)")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("runs", help="list recorded training runs")
     p.add_argument("--db", help="the run history database (default: in the user's data directory)")
     p.add_argument("--limit", type=_positive_int, default=50)
-    p.add_argument("--show", metavar="RUN_ID", help="one run in detail, checking that its weights can be read")
+    p.add_argument("--show", metavar="RUN", help="one run in detail (its number or id, as listed), checking "
+                                                 "that its weights can be read")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
 
@@ -210,11 +212,13 @@ def _open_store(path: str | None) -> Any:
 
 
 class _Progress:
-    """A bar redrawn in place on a terminal; one line per epoch otherwise."""
+    """A bar redrawn in place on a terminal; one line per epoch otherwise. With --json (``as_json``) stdout
+    carries the JSON result only, so the epoch lines go to stderr and no bar is drawn."""
 
-    def __init__(self, quiet_bar: bool, tty: bool) -> None:
-        self.tty = tty and not quiet_bar
+    def __init__(self, as_json: bool, tty: bool) -> None:
+        self.tty = tty and not as_json
         self.drawn = False
+        self.out = sys.stderr if as_json else sys.stdout
 
     def __call__(self, event: Any) -> None:
         if event.kind == "start" and event.message:  # e.g. the device asked for is missing
@@ -229,7 +233,7 @@ class _Progress:
             self.drawn = True
         elif event.kind == "epoch":
             self.close()
-            print(_epoch_line(event), flush=True)
+            print(_epoch_line(event), file=self.out, flush=True)
 
     def close(self) -> None:
         if self.drawn:
@@ -251,8 +255,9 @@ def _report(args: argparse.Namespace, name: str, dataset: str, result: Any) -> N
     scalars = {k: v for k, v in result.test_metrics.items() if isinstance(v, (int, float))}
     if result.status != "finished":  # stopped, NaN loss, out of memory: say why
         print(result.message, file=sys.stderr)
+    human = sys.stderr if args.json else sys.stdout  # under --json, stdout is the JSON line alone
     print(f"{name} on {dataset}: {result.status} after {result.epochs} epochs on {result.device} "
-          f"({result.seconds:.1f} s); test " + ", ".join(f"{k} {v:.4f}" for k, v in scalars.items()))
+          f"({result.seconds:.1f} s); test " + ", ".join(f"{k} {v:.4f}" for k, v in scalars.items()), file=human)
     if args.json:
         summary = {"design": name, "dataset": dataset, "task": result.task, "status": result.status,
                    "message": result.message, "epochs": result.epochs, "device": result.device,
@@ -279,11 +284,19 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs recorded yet in {store.path}")
         return EXIT_OK
-    for r in runs:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
-        score = next((f"{k} {v:.4f}" for k, v in r.metrics.items() if k.startswith("test_")), "")
-        print(f"{r.id}  {when}  {r.name:<20} {r.dataset:<12} {r.device:<4} {r.status:<11} {score}")
+    print(runs_text(runs))
     return EXIT_OK
+
+
+def runs_text(runs: list[Any]) -> str:
+    """The history as a table: the `Run` column is the number `--run N` and `--show N` take (the store's
+    own numbering), then the settings that tell runs apart and the final test metrics."""
+    import pandas as pd
+
+    from training.run_table import format_value, run_rows
+
+    frame = pd.DataFrame(run_rows(runs))
+    return frame.to_string(index=False, na_rep="", formatters={c: format_value for c in frame.columns})
 
 
 def _show_run(store: Any, run_id: str, as_json: bool) -> int:
@@ -291,19 +304,19 @@ def _show_run(store: Any, run_id: str, as_json: bool) -> int:
     from training.runstore import RunStoreError
 
     try:
-        record = store.get_run(run_id)
+        record = store.find_run(run_id)  # a number, as `layerlab runs` lists it, or an id
     except RunStoreError as err:
         raise CliError([str(err)], EXIT_UNREADABLE) from None
     problem, tensors = None, 0
     try:
-        tensors = len(store.weights_state(run_id))
+        tensors = len(store.weights_state(record.id))
     except RunStoreError as err:
         problem = str(err)
     if as_json:
         print(json.dumps({**record.summary(), "epochs": record.epochs, "weights": record.weights,
                           "weights_ok": problem is None}, indent=2))
     else:
-        print(f"{record.id}  {record.name}  {record.dataset}  {record.device}  {record.status}  {record.message}")
+        print(f"run {record.number}  {record.id}  {record.name}  {record.dataset}  {record.device}  {record.status}  {record.message}")
         for row in record.epochs:
             print("  " + "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
         if problem is None:

@@ -22,7 +22,8 @@ _CLASS_NAME = re.compile(r"[A-Z][A-Za-z0-9_]{0,47}")  # as a block definition's 
 def to_identifier(text: str, fallback: str = "node") -> str:
     """A safe snake_case identifier derived from ``text`` (not yet unique)."""
     ascii_text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
-    name = re.sub(r"[^0-9a-zA-Z]+", "_", ascii_text).strip("_").lower()[:_MAX_LENGTH].strip("_")
+    # Case is kept: an imported model's `Mixed_5b` must stay its state-dict key (torchvision's Inception3).
+    name = re.sub(r"[^0-9a-zA-Z]+", "_", ascii_text).strip("_")[:_MAX_LENGTH].strip("_")
     name = re.sub(r"_+", "_", name)
     if not name:
         name = fallback

@@ -114,9 +114,15 @@ def _together(inputs: dict[str, Any], size: int, scale: int) -> dict[str, Any]:
     return inputs
 
 
-def _scaled_run(layer: Layer, port: str, dim: int, size: int, scale: int) -> Any:
-    return (layer.rerun(inputs=_scaled(layer.inputs, port, dim, scale))
-            or layer.rerun(inputs=_together(layer.inputs, size, scale)))
+def _scaled_runs(layer: Layer, joint: bool) -> dict[tuple[str, int], list[Any]]:
+    """Each input dimension scaled by each of SCALES, alone or (``joint``) with every other dimension of its size."""
+    runs = {}
+    for port, dim, size in _input_dims(layer.inputs):
+        if joint:
+            runs[(port, dim)] = [layer.rerun(inputs=_together(layer.inputs, size, k)) for k in SCALES]
+        else:
+            runs[(port, dim)] = [layer.rerun(inputs=_scaled(layer.inputs, port, dim, k)) for k in SCALES]
+    return runs
 
 
 def argument_origins(layer: Layer) -> dict[Slot, Origin | tuple[Origin, ...]]:
@@ -125,18 +131,29 @@ def argument_origins(layer: Layer) -> dict[Slot, Origin | tuple[Origin, ...]]:
     if base is None:
         return {}
     slots = call_slots(base[1])
-    runs = {(port, dim): [_scaled_run(layer, port, dim, size, k) for k in SCALES]
-            for port, dim, size in _input_dims(layer.inputs)}
+    # Alone first: scaling every dimension of one size together is only for rules that refuse anything else, and
+    # could credit a dimension for what another of the same size does.
+    passes = [_scaled_runs(layer, joint=False), _scaled_runs(layer, joint=True)]
     sizes = {(port, dim): size for port, dim, size in _input_dims(layer.inputs)}
     origins: dict[Slot, Origin | tuple[Origin, ...]] = {}
     for slot, value in slots.items():
         if _is_size(value):
-            origins[slot] = _value_origin(value, slot, None, runs, sizes)
+            origins[slot] = _first_known([_value_origin(value, slot, None, r, sizes) for r in passes])
         elif isinstance(value, (tuple, list)) and value and all(_is_size(v) for v in value):
-            origins[slot] = tuple(_value_origin(v, slot, k, runs, sizes) for k, v in enumerate(value))
-        elif any(run is not None and call_slots(run[1]).get(slot) != value for rs in runs.values() for run in rs):
+            origins[slot] = tuple(_first_known([_value_origin(v, slot, k, r, sizes) for r in passes])
+                                  for k, v in enumerate(value))
+        elif any(run is not None and call_slots(run[1]).get(slot) != value
+                 for runs in passes for rs in runs.values() for run in rs):
             origins[slot] = UNEXPLAINED
     return origins
+
+
+def _first_known(found: list[Origin]) -> Origin:
+    """The first pass that explains the value; UNEXPLAINED if a pass saw it move without explaining it."""
+    known = [o for o in found if isinstance(o, Reads)]
+    if known:
+        return known[0]
+    return UNEXPLAINED if any(o is UNEXPLAINED for o in found) else None
 
 
 def _is_size(value: Any) -> bool:
@@ -163,26 +180,44 @@ def _value_origin(value: int, slot: Slot, element: int | None, runs: dict[tuple[
 
 
 def output_origin(layer: Layer, dim: int) -> Origin:
-    """Where dimension ``dim`` of the layer's output comes from: one of its settings, or one input dimension."""
+    """Where dimension ``dim`` of the layer's output comes from: one of its settings, or one input dimension.
+
+    Each is tried changing one thing alone before changing it together with the inputs of the same size (a
+    recurrent layer's ``hidden_size`` must agree with its incoming state): otherwise a GroupNorm with one group on
+    one channel would seem to set its channels by ``num_groups``."""
     base = layer.rerun()
     if base is None or dim >= len(base[0].shape):
         return UNEXPLAINED
     size = base[0].shape[dim]
+    for joint in (False, True):
+        found = _set_by(layer, dim, size, joint) or _follows_input(layer, dim, size, joint)
+        if found is not None:
+            return found
+    return _sum_origin(layer, dim, size)
+
+
+def _set_by(layer: Layer, dim: int, size: int, joint: bool) -> SetBy | None:
     for spec in layer.block.params:
         value = _one_size(layer.params.get(spec.name))
         if (spec.inferred and spec.name not in layer.written) or value is None or value <= 0 or size % value:
             continue
         factor = size // value
-        outs = [_param_run(layer, spec.name, layer.params[spec.name], k) for k in SCALES]
+        outs = [_param_run(layer, spec.name, layer.params[spec.name], k, joint) for k in SCALES]
         if _follows(outs, dim, [factor * value * k for k in SCALES]):
             return SetBy(spec.name, factor)
+    return None
+
+
+def _follows_input(layer: Layer, dim: int, size: int, joint: bool) -> Reads | None:
     candidates = sorted(_input_dims(layer.inputs), key=lambda c: c[1] != dim)  # the same position first
     for port, in_dim, in_size in candidates:
         if in_size != size:
             continue
-        if _follows([_scaled_run(layer, port, in_dim, in_size, k) for k in SCALES], dim, [size * k for k in SCALES]):
+        scaled = [_together(layer.inputs, in_size, k) if joint else _scaled(layer.inputs, port, in_dim, k)
+                  for k in SCALES]
+        if _follows([layer.rerun(inputs=inputs) for inputs in scaled], dim, [size * k for k in SCALES]):
             return Reads(port, in_dim)
-    return _sum_origin(layer, dim, size)
+    return None
 
 
 def _one_size(value: Any) -> int | None:
@@ -192,11 +227,14 @@ def _one_size(value: Any) -> int | None:
     return value if _is_size(value) else None
 
 
-def _param_run(layer: Layer, name: str, value: Any, scale: int) -> Any:
-    """The layer with one setting scaled (and, where the rule needs them to agree, the inputs of that size)."""
+def _param_run(layer: Layer, name: str, value: Any, scale: int, joint: bool) -> Any:
+    """The layer with one setting scaled (``joint``: with the inputs of that size, where the rule needs them to
+    agree)."""
     size = _one_size(value)
     params = {**layer.params, name: [size * scale] if isinstance(value, (list, tuple)) else size * scale}
-    return layer.rerun(params=params) or layer.rerun(params=params, inputs=_together(layer.inputs, size, scale))
+    if joint:
+        return layer.rerun(params=params, inputs=_together(layer.inputs, size, scale))
+    return layer.rerun(params=params)
 
 
 def _follows(outs: list[Any], dim: int, expected: list[int]) -> bool:

@@ -70,9 +70,16 @@ def _is_input(graph: Graph, node_id: str) -> bool:
     return graph.node(node_id).type == "Input"
 
 
+def model_class_name(graph: Graph) -> str:
+    """The model's class: the design's name, unless a block of the design already has it (a block opened from
+    the library as a design of its own): the block keeps its name, the model is ``…Model``."""
+    name = to_class_name(graph.name)
+    return f"{name}Model" if name in graph.definitions else name
+
+
 def _top_plan(graph: Graph, result: ValidationResult) -> ClassPlan:
     """The model class seen as the one use of a block with no parameters: every value is a literal."""
-    return ClassPlan(Definition(graph.name, Graph()), to_class_name(graph.name), [Use(graph.name, "", {}, "", 0, {}, "")],
+    return ClassPlan(Definition(graph.name, Graph()), model_class_name(graph), [Use(graph.name, "", {}, "", 0, {}, "")],
                      top=True)
 
 
@@ -80,7 +87,7 @@ class _Writer:
     def __init__(self, graph: Graph, result: ValidationResult) -> None:
         self.graph = graph
         self.result = result
-        self.class_name = to_class_name(graph.name)
+        self.class_name = model_class_name(graph)
         self.attrs = Namespace(set(module_attributes()))
         self.locals = Namespace({self.class_name, "PositionalEncoding", "layer"})
         self.helpers: list[str] = []

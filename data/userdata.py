@@ -32,6 +32,7 @@ _SNIFF_CHARS = 2048  # the start of the file the delimiter is guessed from: the 
 AUTO_CLASSES = 20  # task="auto": an integer target with at most this many values is a class label
 _TASKS = ("auto", "classification", "binary", "regression")
 _MISSING = ("impute", "drop", "error")
+SHOWN_ROWS = 20  # test rows kept as the file wrote them, for the predictions table
 
 
 @dataclass(frozen=True)
@@ -101,10 +102,19 @@ def prepare_csv(
     classes, labels = _encode_target(frame[column], kind)
     indices = split_indices(len(frame), seed, labels if kind != Task.REGRESSION else None, fractions)
     x, names = _feature_matrix(frame, features, indices[0], limits, label)
-    info: dict[str, Any] = {"feature_names": names, "notes": notes, "target_column": column}
+    info: dict[str, Any] = {"feature_names": names, "notes": notes, "target_column": column,
+                            "test_rows": _original_rows(frame, indices[2][:SHOWN_ROWS])}
     target_values = _target_array(labels, kind, indices[0], info)
     info.update(task=kind.value, classes=classes, rows=len(frame))
     return [x], target_values, indices, info
+
+
+def _original_rows(frame: pd.DataFrame, rows: np.ndarray) -> list[dict[str, Any]]:
+    """Rows of the table as read (before imputing, scaling or one-hot encoding), every column in the file's
+    order: a prediction is shown next to what the user wrote, not next to the numbers the model saw. Imputing
+    happens later on the feature matrix, so ``frame`` still holds the original values (a gap is None)."""
+    records = frame.iloc[[int(i) for i in rows]].to_dict("records")  # each column keeps its own type
+    return [{column: None if pd.isna(value) else _plain(value) for column, value in row.items()} for row in records]
 
 
 def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:

@@ -51,7 +51,7 @@ def edge(source: str, target: str) -> str:
 
 def face(at: AppTest, node_id: str) -> str:
     node = next(n for n in canvas_args(at)["nodes"] if n["id"] == node_id)
-    return " | ".join(" ".join(text for _, text in line) for line in node["lines"])
+    return " | ".join(" ".join(segment[1] for segment in line) for line in node["lines"])  # (style, text[, hover])
 
 
 def labels(at: AppTest) -> dict[str, str]:

@@ -12,6 +12,7 @@ import torch
 from builder.templates import load_template
 from codegen.loader import import_source
 from codegen.script import generate_script, script_config
+from data.base import MIN_PER_CLASS, small_split
 from data.datasets import DatasetError, Task, dataset_info, load_dataset
 from data.drawn import (
     CLASS_NAMES,
@@ -42,7 +43,8 @@ def test_two_classes_make_a_binary_set_of_every_point():
     data = load_dataset("drawn", seed=0, **_options())
     assert data.task is Task.BINARY and data.num_classes == 2 and data.class_names == ["blue", "orange"]
     assert data.input_shapes == ((2,),) and data.input_names == ("x",)
-    assert [len(data.train), len(data.val), len(data.test)] == [14, 3, 3]  # per class: 11 → 7+2+2, 9 → 7+1+1
+    # per class train+val+test: 11 → 4+2+5, 9 → 3+1+5 (each class keeps MIN_PER_CLASS = 5 test examples)
+    assert [len(data.train), len(data.val), len(data.test)] == [7, 3, 10]
     for split in (data.train, data.val, data.test):
         assert split.inputs[0].shape == (len(split), 2) and split.inputs[0].dtype == torch.float32
         assert split.target.shape == (len(split), 1) and split.target.dtype == torch.float32
@@ -66,7 +68,26 @@ def test_the_split_is_seeded_and_stratified():
 
 def test_fractions_follow_the_settings():
     data = load_dataset("drawn", seed=0, fractions=(0.3, 0.2), **_options())
-    assert [len(data.train), len(data.val), len(data.test)] == [10, 6, 4]
+    # validation follows its 0.3 (11 → 3, 9 → 3); test's 0.2 would leave 2 per class, so each keeps 5
+    assert [len(data.train), len(data.val), len(data.test)] == [4, 6, 10]
+
+
+def test_twenty_points_keep_five_test_points_of_each_class():
+    """The measured case: 20 drawn points used to leave a 3-point test set (accuracy 0, 1/3, 2/3 or 1)."""
+    data = load_dataset("drawn", seed=0, **_options())
+    counts = np.bincount(data.test.target.reshape(-1).long().numpy())
+    assert counts.tolist() == [MIN_PER_CLASS, MIN_PER_CLASS]
+    assert np.bincount(data.train.target.reshape(-1).long().numpy()).min() >= 1  # every class still trains
+    assert not data.extras.get("notes")  # nothing to apologise for
+
+
+def test_a_drawing_too_small_for_five_test_points_says_so():
+    points, labels = POINTS[:4] + POINTS[11:15], [0] * 4 + [1] * 4  # 4 per class: 5 test points can't be kept
+    data = load_dataset("drawn", seed=0, **_options(points, labels))
+    assert min(np.bincount(data.train.target.reshape(-1).long().numpy())) >= 1
+    (note,) = data.extras["notes"]
+    assert note.startswith("The test set holds only 2 of ‘blue’, 2 of ‘orange’ (fewer than 5 per class)")
+    assert small_split(data.test, data.task, data.class_names, data.num_classes) == note
 
 
 def test_three_or_four_classes_are_a_classification_set():

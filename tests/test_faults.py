@@ -167,7 +167,7 @@ def test_deleted_weights_file_gives_a_clear_message(finished_run, capsys):
     out, err_text = capsys.readouterr()
     assert err_text.strip() == message and f"{run}  lin  iris" in out  # the record itself still shows
     assert main(["runs", "--db", str(store.path), "--show", "nope"]) == 2
-    assert capsys.readouterr().err.strip() == f"no run 'nope' in {store.path}"
+    assert capsys.readouterr().err.strip() == f"no run 'nope' in {store.path}: give a run's number or id (`layerlab runs` lists them)"
 
 
 def test_damaged_weights_file_gives_a_clear_message(finished_run, capsys):

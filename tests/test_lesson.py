@@ -223,8 +223,8 @@ def _train(at: AppTest, epochs: int = 2, timeout: float = 90.0) -> str:
 
 def _history(at: AppTest) -> list[str]:
     """The run ids the history table lists."""
-    tables = [d.value for d in at.dataframe if "id" in d.value.columns and "status" in d.value.columns]
-    return list(tables[0]["id"]) if tables else []
+    tables = [d.value for d in at.dataframe if "ID" in d.value.columns and "Status" in d.value.columns]
+    return list(tables[0]["ID"]) if tables else []
 
 
 @pytest.mark.slow

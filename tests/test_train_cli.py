@@ -27,11 +27,11 @@ def test_template_defaults_reach_95_percent(template, tmp_path, capsys):
     db = str(tmp_path / "runs.sqlite")
     done, wall = _layerlab("train", template, "--dataset", "digits", "--json", db=db)
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.strip().splitlines()
-    summary = json.loads(lines[-1])
+    summary = json.loads(done.stdout)  # --json: stdout is the JSON alone, progress is on stderr
     assert summary["test_accuracy"] >= 0.95
     assert summary["device"] == "cpu" or summary["device"] in ("cuda", "mps")
-    assert summary["epochs"] == len([ln for ln in lines if ln.startswith("epoch ")])  # a line per epoch
+    epoch_lines = [ln for ln in done.stderr.splitlines() if ln.startswith("epoch ")]
+    assert summary["epochs"] == len(epoch_lines)  # a line per epoch
     assert summary["seconds"] > 0 and summary["run_id"]
     code, out, _ = _run(capsys, "runs", "--json", "--db", db)
     runs = json.loads(out)
@@ -48,11 +48,10 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
 
 def test_small_run_prints_epochs_and_json(capsys, tmp_path):
     db = str(tmp_path / "r.sqlite")
-    code, out, _ = _run(capsys, "train", "xor_mlp", "--epochs", "3", "--batch-size", "8", "--json", "--db", db)
+    code, out, err = _run(capsys, "train", "xor_mlp", "--epochs", "3", "--batch-size", "8", "--json", "--db", db)
     assert code == 0
-    lines = out.strip().splitlines()
-    assert [ln.split()[1] for ln in lines if ln.startswith("epoch ")] == ["1/3", "2/3", "3/3"]
-    summary = json.loads(lines[-1])
+    assert [ln.split()[1] for ln in err.splitlines() if ln.startswith("epoch ")] == ["1/3", "2/3", "3/3"]
+    summary = json.loads(out)  # the JSON alone on stdout
     assert summary["epochs"] == 3 and summary["dataset"] == "gates" and 0 <= summary["test_accuracy"] <= 1
     code, out, _ = _run(capsys, "runs", "--db", db)
     assert code == 0 and "xor_mlp" in out and "finished" in out

@@ -153,7 +153,7 @@ def test_tiny_run_streams_curves_then_shows_results_and_history():
     record = RunStore().get_run(result.run_id)  # the store the panel wrote to (LAYERLAB_DATA_DIR)
     assert record.status == "finished" and len(record.epochs) == 4
     labels = _widget(at.multiselect, "Compare runs").value
-    assert labels and labels[0].startswith("xor_mlp · gates") and labels[0].endswith(result.run_id[-6:])
+    assert labels and labels[0].startswith(f"run {record.number} · xor_mlp · gates · adam, lr ")
     assert "val_loss by run" in _figures(at) or "train_loss by run" in _figures(at)
     download = at.get("download_button")
     assert [d.label for d in download] == ["Download weights (.safetensors)"] and record.weights.endswith(
@@ -296,10 +296,12 @@ def test_attention_view_on_reverse():
     at.run()
     _set_epochs(at, 1)
     _train_to_end(at, timeout=120)
-    titles = [t.label for t in at.tabs]
-    assert titles == ["encoder · self-attention", "decoder · self-attention", "decoder · cross-attention"]
+    titles = [t.label for t in at.tabs]  # each layer by its path in the canvas: the blocks hold them
+    cross_title = "decoder › layers › cross_attn · cross-attention"
+    assert titles == ["encoder › layers › self_attn · self-attention",
+                      "decoder › layers › self_attn · self-attention", cross_title]
     figures = _figures(at)
-    cross = figures["decoder · cross-attention"]
+    cross = figures[cross_title]
     assert len(cross["data"]) == 4  # one heatmap per head
     z = np.asarray(cross["data"][0]["z"])
     assert z.shape == (8, 8) and np.allclose(z.sum(axis=1), 1.0, atol=1e-4)
@@ -310,6 +312,28 @@ def test_attention_view_on_reverse():
     tables = [d.value for d in at.dataframe if "generated" in d.value.columns]
     assert len(tables) == 1 and list(tables[0].columns) == ["input", "expected", "generated", "correct"]
     assert len(tables[0]) == 8 and tables[0]["input"][0] == " ".join(src)
+
+
+@pytest.mark.slow
+def test_attention_maps_of_the_layers_inside_gpt_tiny_blocks():
+    """gpt_tiny's attention sits only inside its two repeated blocks: each copy gets its own causal map."""
+    at = _app("gpt_tiny")
+    _widget(at.number_input, "n_samples").set_value(200)
+    at.run()
+    _set_epochs(at, 1)
+    _train_to_end(at, timeout=120)
+    assert "**Attention maps**" in [m.value for m in at.markdown]
+    titles = ["blocks[0] › self_attn · self-attention", "blocks[1] › self_attn · self-attention"]
+    assert [t.label for t in at.tabs][-2:] == titles
+    figures = _figures(at)
+    length = _run(at).dataset.test.inputs[0].shape[1]
+    for title in titles:
+        heads = figures[title]["data"]
+        assert len(heads) == 4  # one heatmap per head
+        z = np.asarray(heads[0]["z"], dtype=float)
+        assert z.shape == (length, length) and np.allclose(z.sum(axis=1), 1.0, atol=1e-4)
+        assert heads[0]["x"] == heads[0]["y"]  # self-attention: keys are the queries' tokens
+        assert np.allclose(np.triu(z, k=1), 0.0)  # causal: nothing above the diagonal
 
 
 # ---- the pure helpers behind the panel --------------------------------------------------------------------

@@ -1,13 +1,19 @@
 """Per-layer, per-head attention weights of a generated model, for the UI to plot.
 
-Encoder/decoder layers call their attention with ``need_weights=False``; a forward pre-hook (with kwargs) asks
-for the weights per head and a forward hook keeps them. Captured in eval mode (no dropout, rows sum to 1);
-the model's outputs are unchanged (the hooks only add a return value that the layers discard).
+Every ``nn.MultiheadAttention`` in the model is watched, at any depth: a top-level attention node, the layers of
+a catalog Transformer block, and the attention layers inside blocks made of blocks (every copy of a repeated
+block: ``blocks.0.self_attn``, ``blocks.1.self_attn``). Layers call their attention with ``need_weights=False``;
+a forward pre-hook (with kwargs) asks for the weights per head and a forward hook keeps them. Self- or
+cross-attention is read from the call itself (keys that are the queries make self-attention). Captured in eval
+mode (no dropout, rows sum to 1); the model's outputs are unchanged (the hooks only add a return value that the
+layers discard).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,7 +24,7 @@ from codegen.source import ModelSource
 
 @dataclass(frozen=True)
 class AttentionMap:
-    node: str  # the graph node the attention belongs to
+    node: str  # the layer it belongs to: a top-level node, a flat id inside blocks (blocks.0.self_attn)
     kind: str  # "self" | "cross"
     weights: np.ndarray  # (batch, heads, query length, key length)
 
@@ -27,48 +33,58 @@ class AttentionMap:
         return self.weights.shape[1]
 
 
-def _attention_modules(module: nn.Module) -> list[tuple[str, nn.MultiheadAttention]]:
-    """(kind, attention) pairs inside one graph block, in call order."""
-    if isinstance(module, nn.MultiheadAttention):
-        return [("self", module)]
+@dataclass(frozen=True)
+class AttentionLayer:
+    """One ``nn.MultiheadAttention`` of the model and the design's names for it."""
+
+    path: str  # module path in the model, for get_submodule
+    top: str  # the top-level graph node holding it (itself for a top-level attention node)
+    layer: str  # the flat id naming it; under a catalog block with no flat ids, its module path
+
+
+Keep = Callable[[AttentionLayer, AttentionMap], None]
+
+
+def attention_layers(model: nn.Module, source: ModelSource) -> list[AttentionLayer]:
+    """Every attention module of ``model`` in definition order, each named by its layer and top-level node."""
+    by_path = {path: flat_id for flat_id, path in source.module_paths.items()}
+    top_of = {attr: node_id for node_id, attr in source.attributes.items()}
     found = []
-    for name, kind in (("self_attn", "self"), ("multihead_attn", "cross")):
-        child = getattr(module, name, None)
-        if isinstance(child, nn.MultiheadAttention):
-            found.append((kind, child))
-    if not found:  # a block made of blocks, or a stack: every attention inside, self or cross told at call time
-        for child in module.modules():
-            if child is not module and isinstance(child, nn.MultiheadAttention):
-                found.append((CALLED, child))
+    for path, module in model.named_modules():
+        if not isinstance(module, nn.MultiheadAttention):
+            continue
+        top = top_of.get(path.split(".")[0])
+        if top is not None:  # a module outside every node's attribute is no layer of the design
+            found.append(AttentionLayer(path, top, by_path.get(path) or _under(top, path, source)))
     return found
 
 
-CALLED = "called"  # the kind follows from the call: keys that are the queries make self-attention
+def _under(top: str, path: str, source: ModelSource) -> str:
+    """A module inside a catalog block (an nn.TransformerDecoderLayer's self_attn): the node id, then the rest."""
+    attr = source.attributes[top]
+    return top if path == attr else f"{top}{path[len(attr):]}"
 
 
-def _ask_weights(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-    kwargs = dict(kwargs)
-    kwargs["need_weights"] = True
-    kwargs["average_attn_weights"] = False
-    query, key = (list(args) + [kwargs.get("query"), kwargs.get("key")])[:2]
-    module._layerlab_kind = "self" if key is None or key is query else "cross"
-    return args, kwargs
+def watch_attention(model: nn.Module, layers: list[AttentionLayer], keep: Keep) -> list[Any]:
+    """Hooks that make each layer return its per-head weights and hand them to ``keep``; remove them after."""
+    handles = []
+    for layer in layers:
+        module = model.get_submodule(layer.path)
+        kinds: list[str] = []  # what the pre-hook saw of the call, for the hook after it
+        handles.append(module.register_forward_pre_hook(_asking(kinds), with_kwargs=True))
+        handles.append(module.register_forward_hook(_keeper(layer, kinds, keep)))
+    return handles
 
 
 def capture_attention(model: nn.Module, source: ModelSource, inputs: tuple[torch.Tensor, ...]
                       ) -> dict[str, list[AttentionMap]]:
-    """Run ``inputs`` through ``model`` in eval mode; attention maps keyed by node id (empty when none)."""
+    """Run ``inputs`` through ``model`` in eval mode; maps keyed by top-level node id, in call order (empty when
+    none). Each map's ``node`` is its own layer, so the copies inside a repeated block stay apart."""
     maps: dict[str, list[AttentionMap]] = {}
-    handles = []
-    for node_id, attr in source.attributes.items():
-        block = getattr(model, attr, None)
-        if block is None:
-            continue
-        for kind, attn in _attention_modules(block):
-            handles.append(attn.register_forward_pre_hook(_ask_weights, with_kwargs=True))
-            handles.append(attn.register_forward_hook(_keeper(maps, node_id, kind)))
-    if not handles:
+    layers = attention_layers(model, source)
+    if not layers:
         return maps
+    handles = watch_attention(model, layers, lambda at, found: maps.setdefault(at.top, []).append(found))
     was_training = model.training
     model.eval()
     try:
@@ -81,16 +97,49 @@ def capture_attention(model: nn.Module, source: ModelSource, inputs: tuple[torch
     return maps
 
 
-def _keeper(maps: dict[str, list[AttentionMap]], node_id: str, kind: str):
-    def hook(_module: nn.Module, _args: tuple, output: tuple) -> None:
-        weights = output[1]
+def _asking(kinds: list[str]) -> Callable:
+    def pre_hook(_module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        query, key = (list(args) + [kwargs.get("query"), kwargs.get("key")])[:2]
+        kinds.append("self" if key is None or key is query else "cross")
+        return args, {**kwargs, "need_weights": True, "average_attn_weights": False}
+    return pre_hook
+
+
+def _keeper(layer: AttentionLayer, kinds: list[str], keep: Keep) -> Callable:
+    def hook(_module: nn.Module, _args: tuple, output: Any) -> None:
+        kind = kinds.pop() if kinds else "self"
+        weights = output[1] if isinstance(output, tuple) else None
         if weights is None:
             return
         if weights.dim() == 3:  # a single head gives (B, L, S)
             weights = weights.unsqueeze(1)
-        told = kind if kind != CALLED else getattr(_module, "_layerlab_kind", "self")
-        maps.setdefault(node_id, []).append(AttentionMap(node_id, told, weights.float().cpu().numpy()))
+        keep(layer, AttentionMap(layer.layer, kind, weights.float().cpu().numpy()))
     return hook
+
+
+def layer_labels(graph: Any) -> dict[str, str]:
+    """Flat id -> the path the canvas shows for it (``blocks.0.self_attn`` -> ``blocks[0] › self_attn``)."""
+    from builder.blocks import expand
+
+    return {flat_id: place.label for flat_id, place in expand(graph).origin.items()}
+
+
+def label_of(layer: str, labels: dict[str, str]) -> str:
+    """The canvas path of ``layer``; a module inside a catalog block reads as its node's path, then the rest."""
+    parts = layer.split(".")
+    for cut in range(len(parts), 0, -1):  # the longest prefix the design names: the node the module sits in
+        head = ".".join(parts[:cut])
+        if head in labels:
+            break
+    else:
+        head, cut = parts[0], 1
+    out = [labels.get(head, head)]
+    for part in parts[cut:]:
+        if part.isdigit():  # a stack's copy number, written as the canvas writes a repeat: layers[0]
+            out[-1] += f"[{part}]"
+        else:
+            out.append(part)
+    return " › ".join(out)
 
 
 def anti_diagonal_mass(weights: np.ndarray) -> float:

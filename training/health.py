@@ -419,12 +419,16 @@ def monitor_for(graph: Graph, dataset: Any, config: Any, budget: float = BUDGET)
     return HealthMonitor(generate_model(graph).attributes, graph, config.settings(), steps, budget)
 
 
-def health_issues(run: Any) -> dict[str, list[str]]:
-    """Node id -> the health warnings of ``run`` (a run with a ``health`` monitor, a monitor or a log), for
-    the canvas. Empty when the run has none."""
+def warning_line(warning: HealthWarning) -> tuple[str, str]:
+    """(title, full sentence) of a warning on its canvas node: the title on the node, the sentence on hover."""
+    return TITLES.get(warning.kind, warning.kind), warning.message
+
+
+def health_issues(run: Any) -> dict[str, list[tuple[str, str]]]:
+    """Node id -> the health warnings of ``run`` (a run with a ``health`` monitor, a monitor or a log) as
+    ``warning_line``s, for the canvas. Empty when the run has none."""
     monitor = getattr(run, "health", run)
     log = getattr(monitor, "log", monitor)
     if not isinstance(log, HealthLog):
         return {}
-    return {node: [f"{TITLES.get(w.kind, w.kind)}: {w.message}" for w in warnings]
-            for node, warnings in log.by_node().items()}
+    return {node: [warning_line(w) for w in warnings] for node, warnings in log.by_node().items()}

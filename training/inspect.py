@@ -26,7 +26,7 @@ from torch import nn
 
 from builder.validate import ValidationResult
 from codegen.source import ModelSource
-from training.attention import AttentionMap
+from training.attention import AttentionLayer, AttentionMap, attention_layers, watch_attention
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def inspect_example(model: nn.Module, source: ModelSource, result: ValidationRes
     try:
         with torch.no_grad():
             captured = _run(model, inputs, statements or [], watched)
-            attention = _attention(model, source, result, inputs)
+            attention = _attention(model, source, inputs)
     finally:
         model.train(was_training)
     missing: dict[str, str] = {}
@@ -97,66 +97,26 @@ def _why_missing(node_id: str, result: ValidationResult, traced: bool) -> str:
     return "inside a block, only layers with a module of their own are seen (an Add or a reshape is not)"
 
 
-def _attention(model: nn.Module, source: ModelSource, result: ValidationResult,
-               inputs: tuple[torch.Tensor, ...]) -> dict[str, list[AttentionMap]]:
+def _attention(model: nn.Module, source: ModelSource, inputs: tuple[torch.Tensor, ...]) -> dict[str, list[AttentionMap]]:
     """Per-head weights of every attention layer, keyed by its layer (flat id inside blocks) and by the
     top-level node holding it. Self- or cross-attention is read from the call itself (query is key or not)."""
-    owners = _attention_owners(model, source, result)
-    if not owners:
+    layers = attention_layers(model, source)
+    if not layers:
         return {}
     maps: dict[str, list[AttentionMap]] = {}
-    handles = []
-    for path, (top, layer) in owners.items():
-        module = model.get_submodule(path)
-        kinds: list[str] = []
-        handles.append(module.register_forward_pre_hook(_asking(kinds), with_kwargs=True))
-        handles.append(module.register_forward_hook(_weights_keeper(maps, top, layer, kinds)))
+
+    def keep(layer: AttentionLayer, found: AttentionMap) -> None:
+        maps.setdefault(layer.top, []).append(found)
+        if layer.layer != layer.top:
+            maps.setdefault(layer.layer, []).append(found)
+
+    handles = watch_attention(model, layers, keep)
     try:
         model(*inputs)
     finally:
         for handle in handles:
             handle.remove()
     return maps
-
-
-def _attention_owners(model: nn.Module, source: ModelSource, result: ValidationResult) -> dict[str, tuple[str, str]]:
-    """Module path of each MultiheadAttention -> (top-level node, the layer to name it by)."""
-    by_path = {path: flat_id for flat_id, path in source.module_paths.items()}
-    top_of = {attr: node_id for node_id, attr in source.attributes.items()}
-    owners = {}
-    for path, module in model.named_modules():
-        if not isinstance(module, nn.MultiheadAttention):
-            continue
-        top = top_of.get(path.split(".")[0])
-        if top is None:
-            continue
-        layer = by_path.get(path) or path
-        owners[path] = (top, layer if layer != top else top)
-    return owners
-
-
-def _asking(kinds: list[str]) -> Callable:
-    def pre_hook(_module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-        query = args[0] if args else kwargs.get("query")
-        key = args[1] if len(args) > 1 else kwargs.get("key")
-        kinds.append("self" if key is query else "cross")
-        return args, {**kwargs, "need_weights": True, "average_attn_weights": False}
-    return pre_hook
-
-
-def _weights_keeper(maps: dict[str, list[AttentionMap]], top: str, layer: str, kinds: list[str]) -> Callable:
-    def hook(_module: nn.Module, _args: tuple, output: Any) -> None:
-        kind = kinds.pop() if kinds else "self"
-        weights = output[1] if isinstance(output, tuple) else None
-        if weights is None:
-            return
-        if weights.dim() == 3:  # one head gives (B, L, S)
-            weights = weights.unsqueeze(1)
-        found = AttentionMap(layer, kind, weights.float().cpu().numpy())
-        maps.setdefault(top, []).append(found)
-        if layer != top:
-            maps.setdefault(layer, []).append(found)
-    return hook
 
 
 def _one(tensor: torch.Tensor) -> np.ndarray:

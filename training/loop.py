@@ -68,11 +68,22 @@ def evaluate(model: nn.Module, criterion: Any, plan: Any, batches: Any, accumula
 
 
 def in_units(metrics: dict[str, Any], extras: dict[str, Any]) -> dict[str, Any]:
-    """Regression targets are often standardized: add MAE/RMSE in the target's own units when the scale is known."""
+    """Regression targets are often standardized for training: MAE and RMSE are rescaled to the target's own
+    units (``target_std``), so every figure a run reports, stores or charts reads like the data. R² has no
+    units. The one place errors change units: the app, the CLI, the run store and a script all report this."""
     std = extras.get("target_std")
     if "rmse" in metrics and isinstance(std, (int, float)) and std > 0:
-        metrics = {**metrics, "mae_units": metrics["mae"] * std, "rmse_units": metrics["rmse"] * std}
+        metrics = {**metrics, "mae": metrics["mae"] * std, "rmse": metrics["rmse"] * std}
     return metrics
+
+
+def target_values(values: Any, extras: dict[str, Any]) -> Any:
+    """Standardized regression values (targets or predictions) back in the target's own units; unchanged
+    when the dataset has no scale (it was not standardized)."""
+    std, mean = extras.get("target_std"), extras.get("target_mean")
+    if not isinstance(std, (int, float)) or not isinstance(mean, (int, float)):
+        return values
+    return values * std + mean
 
 
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -22,7 +22,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from builder.settings import default_data_dir
 from training.metrics import headline
+from training.run_table import format_value
 
 STATUSES = ("running", "finished", "stopped", "failed", "interrupted")
 _SCHEMA = """
@@ -81,20 +83,10 @@ def trained_label(run: str, status: str, score: tuple[str, float] | None) -> str
         text += f" ({status})"
     if score is not None:
         name, value = score
-        shown = f"{value:.3f}" if name.endswith("accuracy") else f"{value:.4g}"  # a fraction: 0.981, not 0.9814
+        # a fraction: 0.981, not 0.9814; an error in a target's units: 23,456, not 2.346e+04
+        shown = f"{value:.3f}" if name.endswith("accuracy") else format_value(float(value))
         text += f", test {name.replace('_', ' ')} {shown}"
     return text
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("LAYERLAB_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "layerlab"
-    if sys.platform.startswith("win"):
-        return Path(os.environ.get("LOCALAPPDATA", Path.home())) / "layerlab"
-    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "layerlab"
 
 
 def _alive(pid: int | None) -> bool:
@@ -278,6 +270,29 @@ class RunStore:
     def _record(row: sqlite3.Row, epochs: list[dict[str, Any]] | None = None) -> RunRecord:
         return RunRecord(id=row["id"], created=row["created"], name=row["name"], graph=json.loads(row["graph"]),
                          config=json.loads(row["config"]), dataset=row["dataset"], device=row["device"],
-                         status=row["status"], message=row["message"], metrics=json.loads(row["metrics"]),
-                         weights=row["weights"], finished=row["finished"], epochs=epochs or [],
+                         status=row["status"], message=row["message"],
+                         metrics=_final_in_units(json.loads(row["metrics"])), weights=row["weights"],
+                         finished=row["finished"], epochs=[_in_units(e) for e in epochs or []],
                          number=int(row["number"]))
+
+
+def _in_units(values: dict[str, Any]) -> dict[str, Any]:
+    """Older runs stored standardized mae/rmse beside mae_units/rmse_units; runs now store errors in the
+    target's units under mae/rmse (training.loop.in_units). Old rows are read the new way: no arithmetic,
+    the figures in units they already hold take the plain names."""
+    if "rmse_units" not in values:
+        return values
+    out = {k: v for k, v in values.items() if k not in ("mae_units", "rmse_units")}
+    out.update(rmse=values["rmse_units"], mae=values.get("mae_units", values.get("mae")))
+    return out
+
+
+def _final_in_units(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A run's final metrics with ``_in_units`` applied to its test metrics and headline."""
+    test = metrics.get("test")
+    if not isinstance(test, dict) or "rmse_units" not in test:
+        return metrics
+    out = {**metrics, "test": _in_units(test)}
+    if "test_rmse" in out:
+        out["test_rmse"] = out["test"]["rmse"]
+    return out

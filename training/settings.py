@@ -294,6 +294,11 @@ _LABELS = {"lr": "Learning rate", "beta1": "Adam β1", "beta2": "Adam β2", "eps
            "schedule": "LR schedule", "class_weights": "Class weights"}
 
 
+def setting_label(name: str) -> str:
+    """The setting's label: the Train tab's widget and the run history's column both read it."""
+    return _LABELS.get(name, name.replace("_", " ").capitalize())
+
+
 def widget_specs(task: str | None = None, names: Iterable[str] | None = None) -> tuple[WidgetSpec, ...]:
     """One widget per setting that applies to ``task`` (all when None), in SETTINGS order; text and dataset
     settings are left to the data picker."""
@@ -304,7 +309,7 @@ def widget_specs(task: str | None = None, names: Iterable[str] | None = None) ->
             continue
         if wanted is not None and s.name not in wanted:
             continue
-        label = _LABELS.get(s.name, s.name.replace("_", " ").capitalize())
+        label = setting_label(s.name)
         if s.kind is Kind.CHOICE:
             specs.append(WidgetSpec(s.name, label, "select", s.group.value, s.default, s.help, options=s.choices,
                                     only_when=s.only_when))

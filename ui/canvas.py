@@ -113,15 +113,15 @@ def _elements() -> tuple[list[dict], list[dict], int]:
     return view[1], view[2], st.session_state[REV]
 
 
-def _health_warnings(shown: Graph) -> dict[str, list[str]]:
-    """The session's last run's training-health warnings (dead ReLUs, vanishing gradients…) for the nodes of the
-    design it trained — not once the design has changed, nor inside an open block."""
-    run = st.session_state.get(TRAIN_RUN)
-    if run is None or getattr(run, "health", None) is None or getattr(run, "graph", None) != shown:
-        return {}
-    from training.health import health_issues  # torch: loaded by then (a run exists), not at the page's start
+def _health_warnings(shown: Graph) -> dict[str, list[tuple[str, str]]]:
+    """The session's last run's training-health warnings (dead ReLUs, vanishing gradients…) as (title, sentence)
+    for the nodes of the design it trained (``ui.health_view.shown_warnings``)."""
+    if getattr(st.session_state.get(TRAIN_RUN), "health", None) is None:
+        return {}  # no run: torch stays unloaded at the page's start
+    from training.health import warning_line
+    from ui.health_view import shown_warnings
 
-    return health_issues(run)
+    return {node: [warning_line(w) for w in warnings] for node, warnings in shown_warnings(shown).items()}
 
 
 def _fragment_run() -> bool:

@@ -30,7 +30,7 @@ SHORT_NAMES = {
 PORT_WORDS = {"x": "input", "tgt": "target", "memory": "memory", "state": "state"}
 QUERY_PORT_BLOCKS = {"MultiheadAttention"}  # their "x" is the query
 ORDERLESS = {"Add", "Multiply"}  # inputs of these can be swapped: no "#1" on their edges
-Segment = tuple[str, str]  # (css class, text)
+Segment = tuple[str, str] | tuple[str, str, str]  # (css class, text) or (css class, text, hover text)
 
 
 def _fmt_value(value: Any) -> str:
@@ -200,15 +200,19 @@ def canvas_elements(graph: Graph, result: ValidationResult,
     return nodes, edges, drawn
 
 
-def with_health(nodes: list[dict[str, Any]], health: dict[str, list[str]]) -> list[dict[str, Any]]:
-    """The last run's training-health warnings (``training.health.health_issues``) on their nodes: the middle
-    line and a warning status, where validation has nothing to say about the node."""
+def with_health(nodes: list[dict[str, Any]], health: dict[str, list[tuple[str, str]]]) -> list[dict[str, Any]]:
+    """The last run's training-health warnings (``training.health.warning_line``: title, sentence) on their nodes,
+    where validation has nothing to say about the node: a warning status and a middle line that fits — the first
+    title and how many more — with every full sentence in the line's hover text (the segment's third element),
+    since a sentence clipped to one line said nothing. Selecting the node lists them with their fixes."""
     out = []
     for node in nodes:
         notes = health.get(node["id"])
         if notes and node["status"] == "ok":
+            more = f" +{len(notes) - 1}" if len(notes) > 1 else ""
+            hover = "\n\n".join(f"{title}: {sentence}" for title, sentence in notes)
             lines = list(node["lines"])
-            lines[1] = [("ll-warn", f"⚠ {clip(notes[0], NOTE_CHARS)}")]
+            lines[1] = [("ll-warn", f"⚠ {clip(notes[0][0], NOTE_CHARS - len(more))}{more}", hover)]
             node = {**node, "lines": lines, "status": "warning"}
         out.append(node)
     return out

@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from training import settings as ts
+from training.run_table import final_metrics, format_value
 from ui.charts import COLORS
 from ui.run_manager import RunHandle, get_manager
 from ui.train_form import set_setting
@@ -35,6 +37,8 @@ class Comparison:
     values: list[Any]
     handles: list[RunHandle]
     seed: int | None = None  # the seed every run shares (None when the seed is what is compared)
+    task: str = ""  # the task and regression target the runs train on: their metrics' meaning and units
+    target: str = ""
 
     @property
     def active(self) -> bool:
@@ -86,8 +90,11 @@ def epoch_losses(events: list[Any]) -> tuple[list[int], list[float], list[int], 
     return tx, ty, vx, vy
 
 
+LINE_STYLES = "Solid lines with dots: training loss; dotted lines: validation loss; one colour per value."
+
+
 def compare_figure(setting: str, values: list[Any], events: list[list[Any]]) -> go.Figure:
-    """One colour per value: training loss solid, validation loss dotted, named by the value."""
+    """One colour per value: training loss solid, validation loss dotted (the title says so), named by the value."""
     fig = go.Figure()
     for i, (value, run_events) in enumerate(zip(values, events)):
         tx, ty, vx, vy = epoch_losses(run_events)
@@ -96,8 +103,40 @@ def compare_figure(setting: str, values: list[Any], events: list[list[Any]]) -> 
                                  line=dict(color=colour), marker=dict(size=4)))
         fig.add_trace(go.Scatter(x=vx, y=vy, mode="lines", name=f"{name} (validation)", legendgroup=name,
                                  line=dict(color=colour, dash="dot"), showlegend=False))
-    fig.update_layout(title=f"Loss by {setting}", xaxis_title="epoch", yaxis_title="loss", height=340,
+    fig.update_layout(title=f"Loss by {setting}: training solid, validation dotted", xaxis_title="epoch",
+                      yaxis_title="loss", height=340,
                       margin=dict(l=40, r=10, t=40, b=35), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def final_metrics_of(events: list[Any]) -> dict[str, Any]:
+    """The test metrics of a run's end event ({} while it runs or when it ended without them)."""
+    return next((dict(e.metrics) for e in reversed(list(events)) if e.kind == "end"), {})
+
+
+def compare_rows(setting: str, values: list[Any], events: list[list[Any]], task: str,
+                 target: str = "") -> list[dict[str, Any]]:
+    """One row per value: the value under the setting's label, then the run's final test metrics as columns
+    (regression errors in the target's units, named by the target column)."""
+    rows = []
+    for value, run_events in zip(values, events):
+        finals = final_metrics({"task": task, "test": final_metrics_of(run_events)}, {"target": target})
+        rows.append({ts.setting_label(setting): value, **finals})
+    return rows
+
+
+def final_bar_figure(setting: str, rows: list[dict[str, Any]]) -> go.Figure | None:
+    """A bar per value of the first final metric (the task's headline); None until a run has finished."""
+    name = ts.setting_label(setting)
+    metric = next((k for row in rows for k in row if k != name), None)
+    if metric is None:
+        return None
+    shown = [row for row in rows if isinstance(row.get(metric), (int, float))]
+    fig = go.Figure(go.Bar(x=[label(setting, row[name]) for row in shown], y=[row[metric] for row in shown],
+                           marker_color=[COLORS[rows.index(row) % len(COLORS)] for row in shown],
+                           text=[format_value(row[metric]) for row in shown], textposition="outside"))
+    fig.update_layout(title=f"Final {metric} by {setting}", yaxis_title=metric, height=300,
+                      margin=dict(l=40, r=10, t=40, b=35))
     return fig
 
 
@@ -125,7 +164,8 @@ def start_comparison(session: str, graph: Any, dataset: Any, config: Any, settin
                          store=store)
 
         handles.append(manager.submit(f"{session}:compare:{i}", work, label=label(setting, values[i])))
-    return Comparison(setting, list(values), handles, None if setting == "seed" else int(config.seed))
+    return Comparison(setting, list(values), handles, None if setting == "seed" else int(config.seed),
+                      dataset.task.value, config.target)
 
 
 # -- drawing -------------------------------------------------------------------------------------------------------
@@ -170,8 +210,10 @@ def _live(key: str) -> None:
         states = ", ".join(f"{h.label}: {h.state.value}" for h in current.handles)
         same = f"Same seed ({current.seed}) for every run; only" if current.seed is not None else "Only"
         st.caption(f"{same} {current.setting} differs · {states}")
-        st.plotly_chart(compare_figure(current.setting, current.values, [h.events for h in current.handles]),
-                        key=f"{key}_chart")
+        events = [h.events for h in current.handles]
+        st.plotly_chart(compare_figure(current.setting, current.values, events), key=f"{key}_chart")
+        st.caption(LINE_STYLES)
+        _finals(current, events, current.task, current.target, key)
         if st.button("Stop the comparison", key=f"{key}_stop", disabled=not current.active):
             for handle in current.handles:
                 get_manager().stop(handle)
@@ -179,6 +221,15 @@ def _live(key: str) -> None:
             st.rerun(scope="app")  # the last run ended: stop polling
 
     live()
+
+
+def _finals(current: Comparison, events: list[list[Any]], task: str, target: str, key: str) -> None:
+    """The final metrics of each value as a table and, once a run has finished, as bars."""
+    rows = compare_rows(current.setting, current.values, events, task, target)
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    figure = final_bar_figure(current.setting, rows)
+    if figure is not None:
+        st.plotly_chart(figure, key=f"{key}_finals")
 
 
 def _store() -> Any:

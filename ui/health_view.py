@@ -2,7 +2,9 @@
 training, and histograms of weights and activations at a chosen epoch. Drawn inside the live fragment, so it
 follows the run; the numbers come from the run's ``training.health.HealthMonitor`` (``run.health``).
 
-After a fix is applied, the next run's view says how its loss compares with the run the fix came from.
+After a fix is applied, the next run's view says whether its headline test metric moved beyond noise from the
+run the fix came from (``training.verdict``). One header counts every warning the section shows, the overfitting
+verdict included; the inspector lists the selected node's warnings with the same fixes (``render_node_health``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from training.health import HealthFix, HealthLog, HealthWarning, Histogram
+from training.verdict import Outcome, compare, describe, outcome
 from ui import state
+from ui.canvas import TRAIN_RUN
 from ui.charts import COLORS
 from ui.train_form import set_setting
 
@@ -27,8 +31,7 @@ HIST_COLUMNS = 4
 class Applied:
     label: str
     run_id: int  # the handle id of the run it was applied after
-    loss: float | None  # that run's latest training loss
-    epoch: int
+    before: Outcome | None  # that run's test result; None when it had none (still training, stopped early)
 
 
 # -- figures (pure) ---------------------------------------------------------------------------------------------
@@ -71,29 +74,55 @@ def epoch_label(epoch: int) -> str:
     return "start" if epoch == 0 else f"epoch {epoch}"
 
 
-def comparison(applied: Applied, loss: float | None, epoch: int) -> str:
-    """'After “Lower the learning rate to 0.01”: loss 0.52 at epoch 3 (before: 9.4e+03 at epoch 3) — better.'"""
-    now = f"loss {loss:.3g} at epoch {epoch}" if loss is not None else "no loss yet"
-    before = f"{applied.loss:.3g} at epoch {applied.epoch}" if applied.loss is not None else "no loss"
-    verdict = ""
-    if loss is not None and applied.loss is not None:
-        verdict = " — better." if loss < applied.loss else " — not better yet."
-    return f"After “{applied.label}”: {now} (the run before: {before}){verdict}"
+def comparison(applied: Applied, after: Outcome | None) -> str:
+    """'After “Replace ‘relu1’ with LeakyReLU”: test accuracy 0.1004 (the run before, seed 0: 0.0967) — no real
+    change: …' (``training.verdict``): better or worse only beyond the test set's noise, and only at one seed."""
+    head = f"After “{applied.label}”: "
+    if after is None:
+        return head + "the comparison with the run before comes when this run has finished."
+    if applied.before is None:
+        return head + "the run before ended without a test result, so there is nothing to compare with."
+    return head + describe(applied.before, after, compare(applied.before, after))
+
+
+def run_outcome(run: Any) -> Outcome | None:
+    """The finished run's headline test metric, seed and test-set size; None while it trains or without a test."""
+    handle = getattr(run, "handle", None)
+    result = getattr(handle, "result", None)
+    if result is None or handle.state.active or not result.test_metrics:
+        return None
+    return outcome(result.task, result.test_metrics, len(run.dataset.test), getattr(run.config, "seed", None))
 
 
 # -- drawing --------------------------------------------------------------------------------------------------
+def health_title(count: int) -> str:
+    """The section's one header: every warning shown under it is counted."""
+    if not count:
+        return "Training health · no warnings"
+    return f"Training health · {count} warning{'s' if count > 1 else ''}"
+
+
 def render_health(run: Any, key: str = "health") -> None:
-    """The health section of ``run`` (an ActiveRun with ``health`` and ``handle``); nothing without a monitor."""
+    """The health section of ``run`` (an ActiveRun with ``health`` and ``handle``): the monitor's warnings and,
+    once the run has ended, the overfitting verdict (``ui.train_results.judge_overfitting``); nothing without
+    either."""
+    from ui.train_results import judge_overfitting, overfitting_note
+
     monitor = getattr(run, "health", None)
-    if monitor is None:
+    result = None if run.handle.state.active else getattr(run.handle, "result", None)
+    found, why_not = judge_overfitting(getattr(result, "history", None) or [], run.dataset) if result else (None, None)
+    if monitor is None and found is None:
         return
-    log: HealthLog = monitor.log
+    log: HealthLog = monitor.log if monitor is not None else HealthLog()
     _comparison(run)
     warnings = sorted(log.warnings.values(), key=lambda w: w.step)
-    title = f"Training health · {len(warnings)} warning(s)" if warnings else "Training health · no warnings"
-    with st.expander(title, expanded=bool(warnings)):
+    with st.expander(health_title(len(warnings) + (found is not None)), expanded=bool(warnings) or found is not None):
         for i, warning in enumerate(warnings):
             _warning(warning, run, f"{key}_fix_{i}")
+        if found is not None:
+            overfitting_note(found, key)
+        if why_not:
+            st.caption(f"No overfitting verdict: {why_not}")
         if not log.samples:
             st.caption("The first statistics come after the first step.")
             return
@@ -107,7 +136,10 @@ def render_health(run: Any, key: str = "health") -> None:
 
 
 def _warning(warning: HealthWarning, run: Any, key: str) -> None:
-    st.warning(f"**{warning.node}** (step {warning.step}, epoch {warning.epoch}): {warning.message}")
+    from training.health import TITLES
+
+    title = TITLES.get(warning.kind, warning.kind)
+    st.warning(f"**{title} · {warning.node}** (step {warning.step}, epoch {warning.epoch}): {warning.message}")
     fix: HealthFix | None = warning.fix
     if fix is not None and st.button(fix.label, key=key, help="Changes the design or the settings; start the "
                                      "run again to see whether it helped"):
@@ -121,25 +153,36 @@ def apply_health_fix(fix: HealthFix, run: Any) -> None:
         state.edit_design(fix.apply)
     for name, value in fix.settings.items():
         set_setting(name, value)
-    loss, epoch = latest_loss(run)
-    st.session_state[APPLIED] = Applied(fix.label, run.handle.id, loss, epoch)
+    st.session_state[APPLIED] = Applied(fix.label, getattr(run.handle, "id", -1), run_outcome(run))
     state.flash("success", f"Applied: {fix.label}. Start the run again to see whether it helped.")
-
-
-def latest_loss(run: Any) -> tuple[float | None, int]:
-    """The run's latest epoch training loss and that epoch."""
-    for event in reversed(list(run.handle.events)):
-        if event.kind == "epoch" and event.train_loss is not None:
-            return float(event.train_loss), int(event.epoch)
-    return None, 0
 
 
 def _comparison(run: Any) -> None:
     applied: Applied | None = st.session_state.get(APPLIED)
     if applied is None or applied.run_id == run.handle.id:
         return
-    loss, epoch = latest_loss(run)
-    st.info(comparison(applied, loss, epoch))
+    st.info(comparison(applied, run_outcome(run)))
+
+
+def shown_warnings(graph: Any) -> dict[str, list[HealthWarning]]:
+    """Node id -> the session's last run's health warnings, for the design that run trained: not once the design
+    has changed (the warnings were about another network), nor inside an open block."""
+    run = st.session_state.get(TRAIN_RUN)
+    monitor = getattr(run, "health", None)
+    if monitor is None or getattr(run, "graph", None) != graph:
+        return {}
+    return monitor.log.by_node()
+
+
+def render_node_health(node_id: str, graph: Any) -> None:
+    """In the inspector: the selected node's health warnings in full, each with its one-click fix."""
+    warnings = shown_warnings(graph).get(node_id, [])
+    run = st.session_state.get(TRAIN_RUN)
+    for i, warning in enumerate(warnings):
+        _warning(warning, run, f"inspector_health_{node_id}_{i}")
+    if warnings:
+        st.caption("From the last run's training health (Train tab); a fix changes the design or the settings — "
+                   "train again to see whether it helped.")
 
 
 def _histograms(log: HealthLog, key: str) -> None:

@@ -20,6 +20,7 @@ from builder.refs import is_ref
 from builder.validate import Issue, NodeInfo, Severity
 from ui import state
 from ui.block_view import inside_rows, set_param_ref
+from ui.canvas import TRAIN_RUN
 from ui.look_inside import render_look_inside
 from ui.param_widgets import inferred_line, param_widget
 from ui.style import human_count, short_shape
@@ -46,6 +47,16 @@ def _facts(info: NodeInfo) -> None:
         st.caption("Partial count: layers waiting for a fix inside this block have no size yet.")
     if info.blocked_by:
         st.caption(f"Waiting for ‘{info.blocked_by}’: fix that block first.")
+
+
+def _health(node_id: str, graph: Graph) -> None:
+    """The last run's training-health warnings on this node, with their fixes (``ui.health_view``); loaded only
+    once a run exists, so the page starts without torch."""
+    if st.session_state.get(TRAIN_RUN) is None:
+        return
+    from ui.health_view import render_node_health
+
+    render_node_health(node_id, graph)
 
 
 def _issues(node: Node, info: NodeInfo) -> None:
@@ -290,6 +301,7 @@ def render_inspector() -> None:
         st.info(f"This copy leaves ‘{node.id}’ out: {state.view().off[node_id]}. Pick another copy above.")
     _facts(info)
     _issues(node, info)
+    _health(node.id, graph)
     if node.type in graph.definitions:
         _block_tools(node)
     render_look_inside(state.view().flat_id(node.id))  # the trained model's output at this node (ui.look_inside)

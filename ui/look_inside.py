@@ -235,21 +235,24 @@ def _draw_node(node_id: str, subject: Subject, found: Any, index: int) -> None:
 
 def _draw_attention(node_id: str, subject: Subject, found: Any, index: int) -> None:
     """One heatmap per head for each attention layer of the node, labelled with the example's tokens."""
+    from training.attention import label_of, layer_labels
     from ui.train_insight import token_input_of
     from ui.train_results import token_text
 
+    paths = layer_labels(subject.graph)  # each layer named as the canvas shows it: blocks[0] › self_attn
     top = node_id.split(".")[0] if not subject.graph.has_node(node_id) else node_id
     texts = token_text(subject, subject.dataset, index)
-    queries = texts.get(token_input_of(subject.graph, top, ("tgt", "x", None)) or "", [])
+    queries = texts.get(token_input_of(subject.graph, top, ("tgt", "x", "tokens", None)) or "", [])
     memory = texts.get(token_input_of(subject.graph, top, ("memory",)) or "", [])
     for k, amap in enumerate(found.attention[node_id]):
         weights = amap.weights[0]
         keys = memory if amap.kind == "cross" and memory else queries
-        st.caption(f"{amap.node}: {amap.kind}-attention, {amap.heads} heads (rows: queries, columns: keys)")
+        name = label_of(amap.node, paths)
+        st.caption(f"{name}: {amap.kind}-attention, {amap.heads} heads (rows: queries, columns: keys)")
         for head in range(amap.heads):  # one per chart: four side by side are unreadable in the inspector
             st.plotly_chart(charts.attention_chart(weights[head], _labels(queries, weights.shape[1]),
                                                    _labels(keys, weights.shape[2]),
-                                                   title=f"{amap.node} · {amap.kind}-attention · head {head + 1}"),
+                                                   title=f"{name} · {amap.kind}-attention · head {head + 1}"),
                             key=f"look_attn_{node_id}_{k}_{head}", config={"displayModeBar": False})
 
 
@@ -264,6 +267,6 @@ def _token_rows(subject: Subject, node_id: str, index: int, value: np.ndarray) -
 
     if value.ndim != 2 or "long" not in subject.dataset.input_dtypes:
         return None
-    source = token_input_of(subject.graph, node_id, ("tgt", "x", None))
+    source = token_input_of(subject.graph, node_id, ("tgt", "x", "tokens", None))
     tokens = token_text(subject, subject.dataset, index).get(source) if source else None
     return tokens if tokens and len(tokens) == value.shape[0] else None

@@ -150,7 +150,8 @@ def update(run: Any, event: Any) -> None:
 
 # -- drawing --------------------------------------------------------------------------------------------------------
 def render_neurons(run: Any, key: str = "neurons") -> None:
-    """The tiles and, beside them, the decision boundary the run last drew."""
+    """The tiles and, beside them while the run trains, the decision boundary it last drew (afterwards the
+    results show the final boundary: one boundary on the page, not two)."""
     maps: NeuronMaps | None = getattr(run, "neurons", None)
     if maps is None or not maps.layers:
         return
@@ -159,7 +160,7 @@ def render_neurons(run: Any, key: str = "neurons") -> None:
     left.caption("Blue: the unit's output is positive there; red: negative; each tile scaled to its own largest "
                  f"value. Up to {MAX_UNITS} units per layer.")
     boundary = getattr(run, "boundary", None)
-    if boundary is not None:
+    if boundary is not None and run.handle.state.active:  # once it has ended, the results draw the final one
         from ui.train_data import labels_of
 
         xs, ys, values = boundary

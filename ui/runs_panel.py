@@ -10,25 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
+from training.run_table import KEY_SETTINGS, final_metrics, format_value, run_rows
+from training.settings import setting_label
 from ui import charts
 from ui.code_downloads import CHOSEN_RUN, choose_run
 
 _STORE = "ll_run_store"
 LOADED_RUN = "ll_loaded_run"  # the run whose weights the Train panel shows results for
 ALL_RUNS_LABEL = "Show all runs on this server"
-_HEADLINE = (
-    "test_accuracy",
-    "accuracy",
-    "test_rmse",
-    "rmse",
-    "test_token_accuracy",
-    "token_accuracy",
-    "test_mse",
-    "val_loss",
-    "loss",
-)
 
 
 class SessionStore:
@@ -53,15 +45,11 @@ class SessionStore:
 
 
 def _open_store() -> Any:
-    """The shared store: LAYERLAB_DATA_DIR when set (RunStore reads it), else the data_dir setting, else the
-    platform's user data directory."""
-    import os
-
-    from builder.settings import settings
+    """The shared store in the server's data folder (``builder.settings.data_dir``)."""
+    from builder.settings import data_dir
     from training.runstore import RunStore
 
-    data_dir = "" if os.environ.get("LAYERLAB_DATA_DIR") else settings().data_dir
-    return RunStore(Path(data_dir).expanduser() / "runs.sqlite") if data_dir else RunStore()
+    return RunStore(data_dir() / "runs.sqlite")
 
 
 def get_store() -> SessionStore:
@@ -89,36 +77,26 @@ def visible_runs(store: Any, started: list[str], show_all: bool, limit: int) -> 
 
 
 # ---- pure helpers ------------------------------------------------------------------------------------
-def headline(metrics: dict[str, Any]) -> str:
-    """The one number that says how a run went, e.g. 'test_accuracy 0.964'."""
-    for name in _HEADLINE:
-        value = metrics.get(name)
-        if isinstance(value, (int, float)):
-            return f"{name} {value:.4g}"
-    return ""
+def history_table(records: list[Any]) -> pd.DataFrame:
+    """The history as a table: run number, the settings that tell the runs apart (optimizer, learning rate,
+    seed, epochs, data and any other that differs) and the final test metrics as columns, then how it ended."""
+    frame = pd.DataFrame(run_rows(records))
+    frame["Message"] = [r.message for r in records]
+    frame["ID"] = [r.id for r in records]  # what `--run` also takes, and what a test can find a run by
+    return frame
 
 
-def run_rows(records: list[Any]) -> list[dict[str, Any]]:
-    """Rows of the history table (newest first, as the store lists them)."""
-    return [
-        {
-            "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created)),
-            "name": r.name,
-            "dataset": r.dataset,
-            "status": r.status,
-            "device": r.device,
-            "epochs": len(r.epochs) if r.epochs else r.metrics.get("epochs"),
-            "result": headline(r.metrics),
-            "message": r.message,
-            "id": r.id,
-        }
-        for r in records
-    ]
+def run_label(record: Any, settings: tuple[str, ...] = KEY_SETTINGS) -> str:
+    """'run 12 · digits_cnn · adam, lr 0.001, seed 0': the number `--run N` takes and what sets it apart."""
+    parts = [f"{_short(name)} {format_value(record.config.get(name))}" for name in settings
+             if name in record.config and name != "optimizer"]
+    optimizer = record.config.get("optimizer")
+    shown = ", ".join(([str(optimizer)] if optimizer else []) + parts)
+    return f"run {record.number} · {record.name} · {record.dataset} · {shown}"
 
 
-def run_label(record: Any) -> str:
-    when = time.strftime("%H:%M:%S", time.localtime(record.created))
-    return f"{record.name} · {record.dataset} · {when} · {record.id[-6:]}"
+def _short(name: str) -> str:
+    return "lr" if name == "lr" else setting_label(name).lower()
 
 
 def epoch_metric_names(epochs: list[dict[str, Any]]) -> list[str]:
@@ -205,12 +183,10 @@ def render_runs_panel(
         st.info("No runs on this server yet." if show_all else
                 "No runs in this session yet: start one above and it will be listed here.")
         return
-    st.dataframe(
-        run_rows(records),
-        hide_index=True,
-        width="stretch",
-        column_order=("started", "name", "dataset", "status", "epochs", "result", "device", "message"),
-    )
+    st.dataframe(history_table(records), hide_index=True, width="stretch")
+    st.caption("`Run` is the number `layerlab export --run N` takes. Settings columns: the usual suspects "
+               "(optimizer, learning rate, seed, epochs) and any other setting these runs do not share; "
+               "test columns: the final metrics, regression errors in the target's own units.")
     by_label = {run_label(r): r for r in records}
     # Keyed by the newest run: when a run is added, the selection starts again from it.
     chosen = st.multiselect(
@@ -240,11 +216,9 @@ def _overlay(records: list[Any], key: str) -> None:
 def _single_run_actions(
     store: Any, record: Any, on_load: Callable[[Any, str], None] | None, key: str
 ) -> None:
-    if record.metrics:
-        st.caption(
-            "Final metrics: "
-            + ", ".join(f"{k} {v:.4g}" for k, v in record.metrics.items() if isinstance(v, (int, float)))
-        )
+    finals = final_metrics(record.metrics, record.config)
+    if finals:
+        st.caption("Final metrics: " + ", ".join(f"{k} {format_value(v)}" for k, v in finals.items()))
     left, middle, right = st.columns(3)
     if on_load is not None and left.button("Load this design and its weights", key=f"{key}_load"):
         _load(record, on_load)

@@ -42,7 +42,7 @@ def blank_graph() -> Graph:
     return graph
 
 
-def _initial_graph() -> Graph:
+def initial_graph() -> Graph:
     """The design from a share link in the URL when there is one, else a blank canvas."""
     text = st.query_params.get(SHARE_PARAM)
     if not text:
@@ -54,13 +54,16 @@ def _initial_graph() -> Graph:
         return blank_graph()
 
 
-def bootstrap() -> None:
-    """Create the session's history once; later runs find it in session_state."""
+def bootstrap(saved: History | None = None) -> None:
+    """Create the session's history once; later runs find it in session_state. ``saved``: the history this
+    browser left (ui.saved_work, which also puts a new share link's design on top of it)."""
     if HISTORY not in st.session_state:
-        history = History()
-        history.push(_initial_graph())
-        st.session_state[HISTORY] = history
-        st.session_state[SELECTED] = None
+        if saved is None:
+            saved = History()
+            saved.push(initial_graph())
+            st.session_state[SELECTED] = None
+        st.session_state.setdefault(SELECTED, None)
+        st.session_state[HISTORY] = saved
 
 
 def history() -> History:

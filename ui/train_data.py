@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from ui import charts, draw_data
-from ui.train_state import drop_upload, keep, kept, on_upload_change, store_upload, stored_upload
+from ui.train_state import drop_upload, keep, kept, lost_upload, on_upload_change, store_upload, stored_upload
 
 UPLOAD_CSV = "Upload a CSV…"
 UPLOAD_ZIP = "Upload an image-folder zip…"
@@ -247,6 +247,10 @@ def _upload(kind: str, label: str, types: list[str]) -> tuple[str, bytes] | None
         return upload.name, upload.getvalue()
     earlier = stored_upload(kind)
     if earlier is None:
+        lost = lost_upload(kind)
+        if lost:  # uploads live in memory only (docs/saving.md): the settings came back, the file did not
+            st.warning(f"Upload **{lost}** again: uploaded files are kept only while the page is open, never "
+                       "on the server's disk. Your other settings came back.")
         return None
     left, right = st.columns([4, 1])
     left.caption(f"Using **{earlier[0]}** ({len(earlier[1]) / 1024:,.1f} KB), uploaded earlier in this session. "

@@ -122,15 +122,16 @@ def greedy_decode(
 # ---- attention --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class AttentionView:
-    node: str
+    node: str  # the layer: a top-level node or a flat id inside blocks (blocks.0.self_attn)
     kind: str  # self | cross
     weights: np.ndarray  # (heads, L, S) for one example
     queries: list[str]
     keys: list[str]
+    label: str = ""  # the layer's path as the canvas shows it (blocks[0] › self_attn)
 
     @property
     def title(self) -> str:
-        return f"{self.node} · {self.kind}-attention"
+        return f"{self.label or self.node} · {self.kind}-attention"
 
 
 def token_input_of(graph: Any, node_id: str, ports: tuple[str | None, ...]) -> str | None:
@@ -158,24 +159,26 @@ def attention_views(
     token_text: dict[str, list[str]],
 ) -> list[AttentionView]:
     """Per-layer, per-head attention of example ``index``; ``token_text`` maps Input node id -> its tokens."""
-    from training.attention import capture_attention
+    from training.attention import capture_attention, label_of, layer_labels
 
     with evaluating(model) as device:
         inputs = tuple(x.to(device) for x in model_inputs(split, plan, slice(index, index + 1)))
     maps = capture_attention(model, source, inputs)
+    labels = layer_labels(graph)
     views = []
-    for node_id, node_maps in maps.items():
+    for node_id, node_maps in maps.items():  # node_id: the top-level node, whose inputs carry the tokens
         for amap in node_maps:
-            query_in = token_input_of(graph, node_id, ("tgt", "x", None))
+            query_in = token_input_of(graph, node_id, ("tgt", "x", "tokens", None))
             key_in = token_input_of(graph, node_id, ("memory",)) if amap.kind == "cross" else query_in
             weights = amap.weights[0]
             views.append(
                 AttentionView(
-                    node_id,
+                    amap.node,
                     amap.kind,
                     weights,
                     _labels(token_text.get(query_in), weights.shape[1]),
                     _labels(token_text.get(key_in), weights.shape[2]),
+                    label_of(amap.node, labels),
                 )
             )
     return views

@@ -13,6 +13,7 @@ from typing import Any
 
 import streamlit as st
 
+from training.run_table import units_label
 from ui import charts
 from ui.run_manager import RunHandle, RunState, get_manager
 
@@ -133,8 +134,10 @@ def render_live(run: Any, key: str, extra: Any = None, stop_key: str | None = No
             charts.loss_chart(data.train_x, data.train_y, data.val_x, data.val_y), key=f"{key}_loss_chart"
         )
         if data.metric:
-            right.plotly_chart(
-                charts.metric_chart(data.metric, {"validation": (data.metric_x, data.metric_y)}),
+            target = (getattr(getattr(run, "dataset", None), "extras", None) or {}).get("target_column") or ""
+            right.plotly_chart(  # a regression error is in the target's units: the title names the column
+                charts.metric_chart(units_label(data.metric, run.task or "", target),
+                                    {"validation": (data.metric_x, data.metric_y)}),
                 key=f"{key}_metric_chart",
             )
         if extra is not None:

@@ -27,10 +27,9 @@ from ui.runs_panel import LOADED_RUN, render_runs_panel
 from ui.train_form import KEY as FORM_KEY
 from ui.train_form import design_settings, form_problems, pending, render_form
 from ui.train_live import render_live
-from ui.train_state import forget
+from ui.train_state import FORM, forget
 
 RUN = "ll_train_run"  # this session's ActiveRun
-FORM = "ll_train_form"  # (design identity, the settings shown, problems with the design's saved values)
 _LOADED_CACHE = "ll_train_loaded"  # (key, LoadedResult) of a run reloaded from the history
 LIVE_BOUNDARY_INTERVAL = 0.4  # seconds between live decision-boundary redraws in the worker
 
@@ -308,7 +307,8 @@ def _run_section(run: ActiveRun, key: str) -> None:
     from ui.train_results import render_results
 
     try:
-        render_results(handle.result, run.graph, run.dataset, f"{key}_results")
+        # the live section's health header shows the overfitting verdict: counted there, not repeated here
+        render_results(handle.result, run.graph, run.dataset, f"{key}_results", overfitting_shown=True)
     except Exception as err:  # a view that can't be drawn must not hide the rest of the page
         st.error(f"Some results could not be drawn: {type(err).__name__}: {err}")
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from training.loop import target_values
 from ui import charts, train_insight
 from ui.train_data import as_images, class_label, decode, labels_of, preview_kind
 from ui.train_live import format_seconds
@@ -41,6 +42,17 @@ def overfitting(history: list[dict[str, Any]], rising: int = RISING_EPOCHS, marg
     return Overfitting(best[0], best[2], len(since), rising)
 
 
+def judge_overfitting(history: list[dict[str, Any]], dataset: Any) -> tuple[Overfitting | None, str | None]:
+    """(the overfitting verdict, why there is none): the verdict reads the validation loss, so a validation set
+    too small to tell (``data.base.small_split``) gives none, and says why."""
+    from data.base import small_split
+
+    why_not = small_split(dataset.val, dataset.task, dataset.class_names, dataset.num_classes, what="validation")
+    if why_not:
+        return None, why_not
+    return overfitting(history), None
+
+
 def target_units(dataset: Any) -> tuple[float, float, str] | None:
     """(mean, std, what) that turn standardized regression targets back into the data's own units."""
     extras = dataset.extras or {}
@@ -55,10 +67,14 @@ def is_two_d(dataset: Any) -> bool:
     return tuple(dataset.input_shapes[0]) == (2,) and dataset.extras.get("bounds") is not None
 
 
-def render_results(result: Any, graph: Any, dataset: Any, key: str) -> None:
-    """Every view that fits the task; ``result`` is the engine's RunResult."""
+def render_results(result: Any, graph: Any, dataset: Any, key: str, overfitting_shown: bool = False) -> None:
+    """Every view that fits the task; ``result`` is the engine's RunResult. ``overfitting_shown``: the health
+    section above (``ui.health_view.render_health``) shows the overfitting verdict already."""
     _metrics(result, dataset)
-    _overfitting_note(getattr(result, "history", None) or [], key)
+    if not overfitting_shown:
+        found, _ = judge_overfitting(getattr(result, "history", None) or [], dataset)
+        if found is not None:
+            overfitting_note(found, key)
     plan, model, test = result.plan, result.model, result.test_metrics
     confusion = test.get("confusion")
     boundary = is_two_d(dataset) and plan.task in ("classification", "binary")
@@ -83,13 +99,12 @@ def boundary_figure(model: Any, plan: Any, dataset: Any) -> Any:
 
 
 def shown_metrics(test: dict[str, Any], dataset: Any) -> list[tuple[str, float]]:
-    """(label, value) of up to five test metrics; regression errors in the target's own units when known."""
+    """(label, value) of up to five test metrics; regression errors are in the target's own units (the engine
+    converts them), and the label names the column."""
     units = target_units(dataset)
     numbers = {k: v for k, v in test.items() if isinstance(v, (int, float))}
-    if units is not None and "rmse_units" in numbers:
-        shown = [(f"test RMSE ({units[2]})", numbers.pop("rmse_units")), (f"test MAE ({units[2]})",
-                                                                        numbers.pop("mae_units"))]
-        numbers = {k: v for k, v in numbers.items() if k not in ("rmse", "mae")}  # the same, standardized
+    if units is not None and "rmse" in numbers:
+        shown = [(f"test RMSE ({units[2]})", numbers.pop("rmse")), (f"test MAE ({units[2]})", numbers.pop("mae"))]
         return (shown + [(f"test {k}", v) for k, v in numbers.items()])[:5]
     return [(f"test {k}", v) for k, v in numbers.items()][:5]
 
@@ -109,14 +124,17 @@ def _metrics(result: Any, dataset: Any) -> None:
     )
     for note in getattr(result, "notes", []) or []:
         st.caption(f"ℹ️ {note}")
+    from data.base import small_split
+
+    small = small_split(dataset.test, dataset.task, dataset.class_names, dataset.num_classes)
+    if small:  # the metrics above may be luck
+        st.caption(f"ℹ️ {small}")
 
 
-def _overfitting_note(history: list[dict[str, Any]], key: str) -> None:
+def overfitting_note(found: Overfitting, key: str) -> None:
+    """The overfitting warning and, when early stopping is off, the button that turns it on."""
     from ui.train_form import PATIENCE_KEY, set_setting
 
-    found = overfitting(history)
-    if found is None:
-        return
     st.warning(f"**Overfitting:** the validation loss has risen for {found.rising} epochs since epoch "
                f"{found.best_epoch} (its lowest, {found.best_loss:.4g}) while the training loss kept falling: the "
                "model is learning the training examples by heart. Early stopping ends such a run and keeps the "
@@ -134,10 +152,8 @@ def _predictions(result: Any, dataset: Any, key: str) -> None:
         st.dataframe(sequence_rows(model, plan, dataset), hide_index=True, width="stretch")
     elif kind == "series":
         actual, predicted = train_insight.forecast(model, plan, split)
-        units = target_units(dataset)
-        if units is not None:  # the series was standardized for training: draw it as it was
-            mean, std, _ = units
-            actual, predicted = actual * std + mean, predicted * std + mean
+        extras = dataset.extras or {}  # the series was standardized for training: draw it as it was
+        actual, predicted = target_values(actual, extras), target_values(predicted, extras)
         st.plotly_chart(charts.forecast_chart(actual, predicted), key=f"{key}_forecast")
     elif plan.task == "reconstruction" and kind == "images":
         pred = train_insight.sample_predictions(model, plan, split, n=8)
@@ -215,28 +231,48 @@ def text_rows(model: Any, plan: Any, dataset: Any, n: int = 8) -> list[dict[str,
 
 
 def table_rows(model: Any, plan: Any, dataset: Any, n: int = 10) -> list[dict[str, Any]]:
-    """The first test rows: up to four input features, then prediction, truth and error or ✓/✗."""
+    """The first test rows: their inputs, then prediction, truth and error or ✓/✗. A CSV's rows are shown as
+    the file wrote them (every column, the true value unrounded); other data shows up to four model inputs."""
     pred = train_insight.sample_predictions(model, plan, dataset.test, n)
-    features = np.asarray(pred.inputs[0]).reshape(len(pred.predicted), -1)[:, :4]
-    units = target_units(dataset)
-    names = list(dataset.extras.get("feature_names") or [f"x{i}" for i in range(features.shape[1])])
+    originals = (dataset.extras or {}).get("test_rows")
     rows = []
     for k in range(len(pred.predicted)):
-        row: dict[str, Any] = {names[i]: round(float(v), 3) for i, v in enumerate(features[k][: len(names)])}
-        if plan.task in ("classification", "binary"):
-            p, a = int(pred.predicted.reshape(-1)[k]), int(pred.actual.reshape(-1)[k])
-            row.update(
-                predicted=class_label(dataset, p),
-                true=class_label(dataset, a),
-                correct="✓" if p == a else "✗",
-            )
+        if originals and k < len(originals):
+            row, written = _as_written(originals[k], dataset)
         else:
-            p, a = np.asarray(pred.predicted[k]).reshape(-1), np.asarray(pred.actual[k]).reshape(-1)
-            mean, std = units[:2] if units else (0.0, 1.0)  # standardized targets back in their own units
-            p0, a0 = float(p[0]) * std + mean, float(a[0]) * std + mean
-            row.update(predicted=round(p0, 4), true=round(a0, 4), error=round(p0 - a0, 4))
+            row, written = _model_inputs(pred, k, dataset), None
+        row.update(_outcome(pred, k, plan, dataset, written))
         rows.append(row)
     return rows
+
+
+def _as_written(original: dict[str, Any], dataset: Any) -> tuple[dict[str, Any], Any]:
+    """(the row's other columns, its target value) as the CSV file wrote them."""
+    column = dataset.extras.get("target_column")
+    return {name: value for name, value in original.items() if name != column}, original.get(column)
+
+
+def _model_inputs(pred: Any, k: int, dataset: Any) -> dict[str, Any]:
+    features = np.asarray(pred.inputs[0]).reshape(len(pred.predicted), -1)[:, :4]
+    names = list(dataset.extras.get("feature_names") or [f"x{i}" for i in range(features.shape[1])])
+    return {names[i]: round(float(v), 3) for i, v in enumerate(features[k][: len(names)])}
+
+
+def _outcome(pred: Any, k: int, plan: Any, dataset: Any, written: Any) -> dict[str, Any]:
+    """predicted / true / correct for classes; predicted / true / error in the target's units for numbers."""
+    if plan.task in ("classification", "binary"):
+        p, a = int(pred.predicted.reshape(-1)[k]), int(pred.actual.reshape(-1)[k])
+        return {"predicted": class_label(dataset, p), "true": class_label(dataset, a), "correct": "✓" if p == a else "✗"}
+    extras = dataset.extras or {}
+    p = _shown(float(target_values(np.float64(np.asarray(pred.predicted[k]).reshape(-1)[0]), extras)))
+    if not isinstance(written, (int, float)):  # no original row: the standardized truth, converted back
+        written = _shown(float(target_values(np.float64(np.asarray(pred.actual[k]).reshape(-1)[0]), extras)))
+    return {"predicted": p, "true": written, "error": _shown(p - written)}
+
+
+def _shown(value: float) -> float:
+    """Six significant digits: a price reads 731734, not 731734.0085 (float32 noise of the standardization)."""
+    return float(f"{value:.6g}")
 
 
 def token_text(result: Any, dataset: Any, index: int) -> dict[str, list[str]]:
@@ -252,18 +288,16 @@ def token_text(result: Any, dataset: Any, index: int) -> dict[str, list[str]]:
     return out
 
 
+ATTENTION_TYPES = ("MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
+                   "TransformerEncoder", "TransformerDecoder")
+
+
 def has_attention(graph: Any) -> bool:
-    return any(
-        n.type
-        in (
-            "MultiheadAttention",
-            "TransformerEncoderLayer",
-            "TransformerDecoderLayer",
-            "TransformerEncoder",
-            "TransformerDecoder",
-        )
-        for n in graph.nodes
-    )
+    """An attention layer anywhere in the design, inside blocks made of blocks too (gpt_tiny's blocks)."""
+    from builder.blocks import expand
+
+    flat = expand(graph).flat  # an instance's type is its block's name, which may read like a catalog type
+    return any(n.type in ATTENTION_TYPES for n in flat.nodes)
 
 
 def _attention(result: Any, graph: Any, dataset: Any, key: str) -> None:

@@ -19,6 +19,8 @@ import streamlit as st
 
 _KEPT = "ll_train_kept"  # widget key -> the value it last showed
 UPLOADS = "ll_train_uploads"  # kind ("csv", "zip") -> (file name, bytes)
+LOST = "ll_train_lost_uploads"  # kind -> file name: uploaded before a reload, whose bytes were not kept
+FORM = "ll_train_form"  # (design identity, the settings shown, problems with the design's saved values)
 
 
 def _kept() -> dict[str, Any]:
@@ -53,8 +55,32 @@ def forget(prefix: str) -> None:
             del store[key]
 
 
+def kept_values() -> dict[str, Any]:
+    """Every remembered widget value, newest first: a widget drawn this run holds a value its ``keep`` may not
+    have recorded yet (the user changed it and the run stopped before the widget was drawn)."""
+    return {key: st.session_state.get(key, value) for key, value in _kept().items()}
+
+
+def restore_kept(values: dict[str, Any]) -> None:
+    """Values remembered in an earlier visit (``ui.saved_work``): the widgets start from them."""
+    _kept().update(values)
+
+
 def store_upload(kind: str, name: str, data: bytes) -> None:
     st.session_state.setdefault(UPLOADS, {})[kind] = (name, data)
+    st.session_state.get(LOST, {}).pop(kind, None)
+
+
+def upload_names() -> dict[str, str]:
+    """kind -> file name of every upload this browser is using, including those to upload again."""
+    held = {kind: name for kind, (name, _data) in st.session_state.get(UPLOADS, {}).items()}
+    return {**st.session_state.get(LOST, {}), **held}
+
+
+def lost_upload(kind: str) -> str | None:
+    """The name of a file of ``kind`` used before a reload: its bytes are never written to disk, so the user is
+    asked to upload it again."""
+    return st.session_state.get(LOST, {}).get(kind)
 
 
 def stored_upload(kind: str) -> tuple[str, bytes] | None:
@@ -64,6 +90,7 @@ def stored_upload(kind: str) -> tuple[str, bytes] | None:
 
 def drop_upload(kind: str) -> None:
     st.session_state.get(UPLOADS, {}).pop(kind, None)
+    st.session_state.get(LOST, {}).pop(kind, None)
 
 
 def on_upload_change(kind: str, key: str) -> None:

@@ -37,31 +37,58 @@ def example_inputs(shapes: list[tuple[int, ...]], dtypes: list[str], batch: int 
 
 
 def import_module(module: nn.Module, example: tuple[torch.Tensor, ...], verify: bool = True) -> ImportResult:
-    """The design of ``module`` traced on ``example`` (batch first); raises ImportFailure when it can't be traced."""
+    """The design of ``module`` traced on ``example`` (batch first); raises ImportFailure when it can't be
+    imported, in words (an error nobody foresaw included: see builder.importer.guard), never another exception."""
+    from builder.importer.guard import unexpected
+
+    stage = _Stage()
+    try:
+        return _import(module, tuple(example), verify, stage)
+    except ImportFailure:
+        raise
+    except Exception as err:  # noqa: BLE001 — the CLI and the app show words, never a traceback
+        raise unexpected(module, stage.name, err) from err
+
+
+class _Stage:
+    """The step an import is at, so an unforeseen error names it (tracing, grouping into blocks, verifying)."""
+
+    def __init__(self) -> None:
+        self.name = "tracing forward()"
+
+    def __call__(self, name: str) -> None:
+        self.name = name
+
+
+def _import(module: nn.Module, example: tuple[torch.Tensor, ...], verify: bool, stage: _Stage) -> ImportResult:
     from builder.importer.calls import dispatch
     from builder.importer.hierarchy import build_hierarchy
     from builder.importer.trace import TraceFailure, trace
     from builder.importer.translate import translate
 
+    stage("tracing forward()")
     try:
-        traced = trace(module, tuple(example))
+        traced = trace(module, example)
     except TraceFailure as failure:  # torch.fx can't follow forward(): torch.export may (builder.importer.export_fallback)
         from builder.importer.export_fallback import import_exported
 
-        result = import_exported(module, tuple(example), failure, verify)
+        stage("reading the model through torch.export")
+        result = import_exported(module, example, failure, verify)
         if result is None:
             raise
         return result
+    stage("turning the traced operations into blocks")
     flat, ctx = translate(traced, dispatch)
+    stage("grouping submodules into block definitions")
     tree = build_hierarchy(flat, ctx)
     # Weights follow the expanded ids; where they equal the original's module paths no mapping is needed.
     origins = {node: ctx.origins[old] for node, old in tree.flat_ids.items() if old in ctx.origins}
     renames = {node: ctx.renames[old] for node, old in tree.flat_ids.items() if old in ctx.renames}
     result = ImportResult(tree.graph, ctx.problems, origins, "torch.fx",
-                          sum(p.numel() for p in module.parameters()), renames=renames)
+                          sum(p.numel() for p in module.parameters()), renames=renames, notes=tree.notes)
     if verify:
         from builder.importer.verify import verify as check
 
-        result.verification = check(tree.graph, module, traced.batch, tuple(example), origins, renames)
+        stage("verifying the design against the model")
+        result.verification = check(tree.graph, module, traced.batch, example, origins, renames)
     return result
-

@@ -5,6 +5,9 @@ Uses of one class (or plain containers) share a definition when their local grap
 ``downsample`` shortcut). Such an item gets ``when: <flag>``. Settings that differ between uses become the
 definition's parameters: equal columns of values share one parameter, a column that is a whole multiple of
 another is a formula (``"$out_channels * 4"``). A setting that can't be a parameter (a None, a note) must be equal.
+
+Uses of one class that can't share a definition (a layer of another type, a setting that can't be a parameter)
+found definitions of their own; each such split is kept as a ``Split`` with the reason, for the import report.
 """
 
 from __future__ import annotations
@@ -55,12 +58,27 @@ class Group:
 
 
 @dataclass
+class Split:
+    """A use of a user's class that got a definition of its own, and why it couldn't share ``apart_from``'s."""
+
+    use: Use
+    group: Group
+    apart_from: Group
+    reason: str
+
+    def note(self) -> str:
+        return (f"‘{self.use.scope.path}’ ({self.use.name}) is its own block definition {self.group.name}, apart from "
+                f"{self.apart_from.name}: {self.reason}")
+
+
+@dataclass
 class Pass:
     """One grouping of every use, given which containers are repeats of one block."""
 
     repeats: dict[str, tuple[Group, int]]  # scope path -> (group of its copies, count)
     groups: list[Group] = field(default_factory=list)
     group_of: dict[str, Group] = field(default_factory=dict)  # scope path -> its group
+    splits: list[Split] = field(default_factory=list)  # uses of a class that one definition couldn't serve
 
     def item_type(self, item: Item) -> tuple[Any, ...]:
         if item.child is None:
@@ -72,37 +90,60 @@ class Pass:
         return ("block", id(self.group_of[path]))
 
     def assign(self, use: Use, taken: set[str]) -> None:
+        refused: list[tuple[Group, str]] = []
         for group in self.groups:
-            if group.key == use.key and self._merge(group, use):
+            if group.key != use.key:
+                continue
+            reason = self._merge(group, use)
+            if not reason:
                 self.group_of[use.scope.path] = group
                 return
+            refused.append((group, reason))
         name = unique_class(use.name, taken)
         group = Group(use.key, name, [use], [i.id for i in use.items], use.structure(), set(use.edges),
                       [i.id for i in use.items if i.type == PORT], use.output)
         self.groups.append(group)
         self.group_of[use.scope.path] = group
+        if refused and use.key != "container":  # plain containers differ by nature; a class's copies are news
+            self.splits.append(Split(use, group, *refused[0]))
 
-    def _merge(self, group: Group, use: Use) -> bool:
+    def _kind(self, item: Item) -> str:
+        """What an item is, in words: ``a Conv2d``, ``block BasicConv2d2``, ``3 × block Layer``."""
+        if item.child is None:
+            return f"a {item.type}"
+        path = item.child.scope.path
+        if path in self.repeats:
+            group, count = self.repeats[path]
+            return f"{count} × block {group.name}"
+        return f"block {self.group_of[path].name}"
+
+    def _merge(self, group: Group, use: Use) -> str:
+        """Add ``use`` to ``group``: '' when it joined, else why one definition can't serve both."""
         ports = [i.id for i in use.items if i.type == PORT]
         if ports != group.ports or use.output != group.output:
-            return False
+            return "it takes or returns other tensors"
         mine = use.structure()
         for item_id, item in mine.items():
             other = group.items.get(item_id)
-            if other is not None and (self.item_type(other) != self.item_type(item) or not _same_fixed(other, item)):
-                return False
+            if other is None:
+                continue
+            if self.item_type(other) != self.item_type(item):
+                return f"its ‘{item_id}’ is {self._kind(item)} where the other has {self._kind(other)}"
+            fixed = _fixed_difference(other, item)
+            if fixed:
+                return f"its ‘{item_id}’ has {fixed}, a setting that can't be a block parameter"
         if set(mine) <= set(group.items):  # the richer graph is the union; the other bypasses what it lacks
             items, edges = group.items, group.edges
         elif set(group.items) <= set(mine):
             items, edges = {**mine, **group.items}, use.edges
         else:
-            return False
+            return "each has layers the other lacks"
         members = [*group.members, use]
         if not all(_bypasses(edges, set(m.structure()), m.edges, group.ports, group.output) for m in members):
-            return False
+            return "its layers are connected differently"
         group.order = _merge_order(group.order, [i.id for i in use.items])
         group.items, group.edges, group.members = items, edges, members
-        return True
+        return ""
 
 
 _NOT_IN_SEQUENTIAL = {"RNN", "LSTM", "GRU", "MultiheadAttention", "TransformerDecoderLayer", "Bilinear"}
@@ -116,16 +157,16 @@ def _chains(item: Item) -> bool:
     return block is not None and bool(block.torch_class) and item.type not in _NOT_IN_SEQUENTIAL
 
 
-def _same_fixed(a: Item, b: Item) -> bool:
-    """Settings that can't become parameters must agree."""
+def _fixed_difference(a: Item, b: Item) -> str:
+    """'' when the settings that can't become parameters agree, else the first that differs (``bias=None vs 0``)."""
     if a.child is not None or a.type == PORT:
-        return True
+        return ""
     block = get_block(a.type) if has_block(a.type) else None
-    for key in set(a.params) | set(b.params):
+    for key in sorted(set(a.params) | set(b.params)):
         va, vb = a.params.get(key, MISSING), b.params.get(key, MISSING)
         if va != vb and not _parametric(block, key, va, vb):
-            return False
-    return True
+            return f"{key}={vb!r} where the other has {va!r}"
+    return ""
 
 
 def _parametric(block: Any, key: str, *values: Any) -> bool:

@@ -27,6 +27,7 @@ MAX_PASSES = 4
 class Hierarchy:
     graph: Graph
     flat_ids: dict[str, str]  # expanded node id -> the flat import's node id
+    notes: list[str]  # uses of one class that became separate definitions, and why
 
 
 def build_hierarchy(flat: Graph, ctx: Context) -> Hierarchy:
@@ -53,7 +54,7 @@ def build_hierarchy(flat: Graph, ctx: Context) -> Hierarchy:
     graph = Graph(flat.name, tuple(nodes), _edges(top.edges, [i.id for i in top.items]), definitions=definitions)
     flat_ids: dict[str, str] = {}
     _walk(top, "", run, flat_ids)
-    return Hierarchy(graph, flat_ids)
+    return Hierarchy(graph, flat_ids, [split.note() for split in run.splits])
 
 
 def _run(uses: list[Use], repeats: set[str]) -> Pass:

@@ -378,7 +378,7 @@ def import_onnx(data: bytes, verify: bool = True) -> ImportResult:
     weights = {node: reader.weights[old] for node, old in tree.flat_ids.items() if old in reader.weights}
     state = {f"{node}.{key}": value for node, arrays in weights.items() for key, value in arrays.items()}
     count = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
-    result = ImportResult(graph, reader.problems, {n: n for n in weights}, "onnx", count)
+    result = ImportResult(graph, reader.problems, {n: n for n in weights}, "onnx", count, notes=tree.notes)
     result.state = state
     if verify:
         from builder.importer.onnx_verify import verify_onnx

@@ -25,8 +25,12 @@ def verify_onnx(graph: Any, data: bytes, state: dict[str, np.ndarray], batch: in
         return built
     source, rebuilt = built
     original = {k: torch.from_numpy(np.array(v)) for k, v in state.items()}  # a writable copy
-    filled, _ = carry_weights(source, rebuilt, original, {n: n for n in source.module_paths}, {})
-    rebuilt.load_state_dict(filled, strict=True)
+    try:
+        filled, _ = carry_weights(source, rebuilt, original, {n: n for n in source.module_paths}, {})
+        rebuilt.load_state_dict(filled, strict=True)
+    except RuntimeError as err:  # a weight of another shape: words, as for a PyTorch import (verify.verify)
+        return Verification(True, False, None, batch, f"differs: the file's weights don't fit the design "
+                            f"({str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__})")
     inputs = _fresh(source, batch)
     try:
         session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])

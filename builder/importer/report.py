@@ -55,6 +55,7 @@ class ImportResult:
     verification: Verification | None = None
     state: dict[str, Any] | None = None  # ONNX and torch.export: the weights by the design's keys
     note: str = ""  # how it was read, when not the usual way (torch.export standing in for torch.fx)
+    notes: list[str] = field(default_factory=list)  # choices the user should know of (copies of a class split apart)
 
     @property
     def definitions(self) -> int:
@@ -73,6 +74,7 @@ class ImportResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.counts(), "source": self.source, "problems": [p.message for p in self.problems],
+                "notes": list(self.notes),
                 "verification": self.verification.to_dict() if self.verification else None}
 
     def report_lines(self) -> list[str]:
@@ -82,6 +84,7 @@ class ImportResult:
                  f"({c['nodes']} nodes on the canvas), {c['unsupported']} unsupported, {c['parameters']:,} parameters"]
         lines += [f"  {self.note}"] if self.note else []
         lines += [f"  problem: {p.message}" for p in self.problems]
+        lines += [f"  note: {note}" for note in self.notes]
         if self.verification:
             lines.append(self.verification.note)
         return lines

@@ -12,7 +12,7 @@ from torch import nn
 from builder.importer.report import Verification
 from builder.validate import validate
 from codegen.loader import build_model
-from codegen.source import ModelSource, generate_model
+from codegen.source import CodegenError, ModelSource, generate_model
 
 TOLERANCE = 1e-5
 
@@ -57,7 +57,13 @@ def rebuild(graph: Any, batch: int) -> tuple[ModelSource, nn.Module] | Verificat
         where = f"‘{first.node}’: " if first.node else ""
         return Verification(False, False, None, batch, f"not verified: the design has {len(result.errors)} error(s), "
                             f"first {where}{first.message}")
-    source = generate_model(graph, result)
+    try:
+        source = generate_model(graph, result)
+    except CodegenError as err:  # a block whose copies one class can't write: say which, keep the design
+        return Verification(False, False, None, batch, "not verified: LayerLab could not write the design's code: "
+                            f"{'; '.join(err.problems)}. The design opens as imported, but exporting its code "
+                            "fails the same way until that is mended; ungrouping the named block's instances avoids "
+                            "it")
     return source, build_model(source, seed=0).eval()
 
 
@@ -74,8 +80,13 @@ def verify(graph: Any, module: nn.Module, traced_batch: int, example: tuple[torc
     if isinstance(built, Verification):
         return built
     source, rebuilt = built
-    state, left = carry_weights(source, rebuilt, module.state_dict() if weights is None else weights, origins, renames)
-    rebuilt.load_state_dict(state, strict=True)
+    try:
+        state, left = carry_weights(source, rebuilt, module.state_dict() if weights is None else weights, origins,
+                                    renames)
+        rebuilt.load_state_dict(state, strict=True)
+    except RuntimeError as err:  # a weight of another shape: the design built a layer differently from the original
+        return Verification(True, False, None, batch, f"differs: the original's weights don't fit the design "
+                            f"({_first_line(err)}); a block's copies may need a setting as a parameter")
     check = _compare(module.eval(), rebuilt, _fresh(example, batch, source), batch)
     if not check.same and batch == 1:
         check = _compare(module, rebuilt, _fresh(example, traced_batch + 1, source), traced_batch + 1)
@@ -83,6 +94,11 @@ def verify(graph: Any, module: nn.Module, traced_batch: int, example: tuple[torc
         check = Verification(check.ran, check.same, check.max_abs_diff, check.batch_size, check.note +
                              f"; original state-dict keys with no place in the design: {', '.join(left[:6])}")
     return check
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _compare(module: nn.Module, rebuilt: nn.Module, inputs: tuple[torch.Tensor, ...], batch: int) -> Verification:

@@ -21,6 +21,7 @@ from builder.templates import load_template
 from builder.validate import validate
 from codegen.loader import build_model, example_batch
 from codegen.source import generate_model
+from training.attention import label_of, layer_labels
 from training.inspect import inspect_example
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,13 +110,25 @@ def test_transformer_attention_layers_show_one_heatmap_per_head(page, app_url: s
     # Which attention layers each top-level node holds, and their heads, from the model's own structure.
     maps = inspect_example(build_model(source), source, result, example_batch(source, 1)).attention
     tops = [n for n in result.order if n in maps]
+    paths = layer_labels(graph)  # titles name each layer by its canvas path (encoder1 › self_attn)
     assert tops and sum(len(maps[n]) for n in tops) >= 2  # at least two layers of attention
     _train(page, app_url, graph, epochs=1)
     for top in tops:
         for amap in maps[top]:
-            title = re.escape(f"{amap.node} · {amap.kind}-attention · head ")
+            title = re.escape(f"{label_of(amap.node, paths)} · {amap.kind}-attention · head ")
             count, rows, cols = _look(page, top, title, 1)
             assert count == 1 and rows == cols == amap.weights.shape[-1]
             page.wait_for_function(f"t => ({CHARTS})(t) >= {amap.heads}", arg=title)
             assert page.evaluate(CHARTS, title) >= amap.heads  # one chart per head (stale redraws may linger)
-    _shot(page, "look_inside_attention", re.escape(f"{maps[tops[-1]][-1].node} · "))
+    _shot(page, "look_inside_attention", re.escape(f"{label_of(maps[tops[-1]][-1].node, paths)} · "))
+
+
+def test_gpt_tiny_block_shows_the_attention_of_each_copy_inside_it(page, app_url: str) -> None:
+    """gpt_tiny's attention lives only inside its repeated block: the block's look-inside shows every copy,
+    each titled by its canvas path, 17×17 per head."""
+    _train(page, app_url, "gpt_tiny", epochs=1)
+    for copy in (0, 1):
+        title = re.escape(f"blocks[{copy}] › self_attn · self-attention · head ")
+        count, rows, cols = _look(page, "blocks", title, 1)
+        assert count == 1 and rows == cols == 17
+        page.wait_for_function(f"t => ({CHARTS})(t) >= 4", arg=title)  # one chart per head

@@ -161,5 +161,6 @@ def test_seq2seq_attention_maps(page, app_url: str) -> None:
     size = wait_for(page, HEATMAP_SIZE, "attention", lambda s: s[0] > 0, "an attention heatmap")
     assert size == [8, 8]
     assert page.evaluate(TRACES, ["attention", "heatmap"]) == 4
-    page.get_by_role("tab", name="decoder · cross-attention").click()  # reversing shows as an anti-diagonal
+    # tabs are named by the layer's path in the canvas; reversing shows as an anti-diagonal
+    page.get_by_role("tab", name="decoder › layers › cross_attn · cross-attention").click()
     shot(page, "attention", heading)

@@ -173,6 +173,9 @@ def _raw(name: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], tuple[str,
 FRACTIONS = (0.15, 0.15)  # validation and test shares: the defaults of the val/test_fraction training settings
 
 
+MIN_PER_CLASS = 5
+
+
 def _never_empty(
     train: np.ndarray, other: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -194,6 +197,8 @@ def split_indices(
 
     Per class we round the val/test share; a class too small to share stays in train (a user's CSV may have
     a class with one row, where sklearn's stratified split would refuse). Val and test are never empty.
+    Stratified, every class keeps at least MIN_PER_CLASS test examples while one still remains for training;
+    a class too small for that keeps what it can, and ``small_split`` says so.
     """
     rng = rng_for(seed, 2)
     groups = [np.arange(n)] if labels is None else [np.flatnonzero(labels == c) for c in np.unique(labels)]
@@ -204,6 +209,8 @@ def split_indices(
         n_test = int(round(len(order) * fractions[1]))
         if len(order) - n_val - n_test < 1:  # keep at least one example of every class for training
             n_val = n_test = (len(order) - 1) // 2
+        if labels is not None and fractions[1] > 0:  # enough test examples to judge each class by
+            n_test = max(n_test, min(MIN_PER_CLASS, len(order) - n_val - 1))
         parts[0].append(order[n_val + n_test :])
         parts[1].append(order[:n_val])
         parts[2].append(order[n_val : n_val + n_test])
@@ -642,10 +649,12 @@ def evaluate(model: nn.Module, criterion: Any, plan: Any, batches: Any, accumula
 
 
 def in_units(metrics: dict[str, Any], extras: dict[str, Any]) -> dict[str, Any]:
-    """Regression targets are often standardized: add MAE/RMSE in the target's own units when the scale is known."""
+    """Regression targets are often standardized for training: MAE and RMSE are rescaled to the target's own
+    units (``target_std``), so every figure a run reports, stores or charts reads like the data. R² has no
+    units. The one place errors change units: the app, the CLI, the run store and a script all report this."""
     std = extras.get("target_std")
     if "rmse" in metrics and isinstance(std, (int, float)) and std > 0:
-        metrics = {**metrics, "mae_units": metrics["mae"] * std, "rmse_units": metrics["rmse"] * std}
+        metrics = {**metrics, "mae": metrics["mae"] * std, "rmse": metrics["rmse"] * std}
     return metrics
 
 

@@ -27,14 +27,14 @@ const emit = (kind, data = {}) => {
   post("streamlit:setComponentValue", { value: { id: `${MOUNT}-${seq}`, kind, ...data }, dataType: "json" });
 };
 
-// ---- nodes: Python sends the face as lines of [css class, text] segments; text is never parsed as HTML ----
+// ---- nodes: Python sends the face as lines of [css class, text, hover?] segments; text is never parsed as HTML ----
 const LLNode = memo(({ data }) => (
   <>
     {data.hasIn && <Handle type="target" position={Position.Top} isConnectable={!data.readOnly} />}
     <div className="ll-face">
       {data.lines.map((line, i) => (
         <div key={i} className="ll-line">
-          {line.map(([cls, text], j) => <span key={j} className={cls}>{text}</span>)}
+          {line.map(([cls, text, hover], j) => <span key={j} className={cls} title={hover}>{text}</span>)}
         </div>
       ))}
     </div>
