@@ -9,7 +9,10 @@
 
 Starts ``streamlit run app.py`` on a free port with a temporary LAYERLAB_DATA_DIR and stops it afterwards.
 
-    python bench/bench_live_view.py [--seconds 6] [--template xor_mlp]
+4. A short run (``--short-epochs``, 6) watched from the Start click: when its first points reach the chart and how
+   often the chart changed before it finished.
+
+    python bench/bench_live_view.py [--seconds 6] [--template xor_mlp] [--short-epochs 6] [--load 2]
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -81,13 +85,13 @@ def _serve(data_dir: str) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("streamlit did not start")
 
 
-def _open(page, url: str, template: str) -> None:
+def _open(page, url: str, template: str, epochs_value: int = 5000) -> None:
     page.goto(f"{url}/?design={encode_share(load_template(template))}")
     page.get_by_role("tab", name="Train").click(timeout=120_000)
     start = page.get_by_role("button", name="▶ Start training")
     start.wait_for(timeout=120_000)
-    epochs = page.get_by_label("Epochs")  # long enough to measure; the bench stops it
-    epochs.fill("5000")
+    epochs = page.get_by_role("spinbutton", name="Epochs")  # long enough to measure; the bench stops it
+    epochs.fill(str(epochs_value))
     epochs.press("Enter")
     page.wait_for_timeout(1000)
     page.wait_for_function("b => !b.disabled", arg=start.element_handle(), timeout=60_000)
@@ -131,6 +135,40 @@ def _refresh_rate(page, seconds: float) -> dict:
     }
 
 
+def _short_run(browser, url: str, template: str, epochs: int) -> dict:
+    """A run of a few epochs, watched from the Start click: when its first training points reach the chart, and
+    how many times the chart changed before the run finished (a live curve, not one drawing at the end)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(f"{url}/?design={encode_share(load_template(template))}")
+    page.get_by_role("tab", name="Train").click(timeout=120_000)
+    start = page.get_by_role("button", name="▶ Start training")
+    start.wait_for(timeout=120_000)
+    field = page.get_by_role("spinbutton", name="Epochs")
+    field.fill(str(epochs))
+    field.press("Enter")
+    page.wait_for_timeout(1000)
+    page.wait_for_function("b => !b.disabled", arg=start.element_handle(), timeout=60_000)
+    page.evaluate(WATCH)
+    clicked = page.evaluate("() => performance.now()")
+    start.click()
+    page.get_by_text(re.compile(r"finished:|stopped:|failed:")).first.wait_for(timeout=300_000)
+    ended = page.evaluate("() => performance.now()")
+    changes = page.evaluate("() => { clearInterval(window.__llWatch); return window.__llChanges; }")
+    page.close()
+    live = [c for c in changes if c[0] <= ended]
+    return {
+        "short_run_epochs": epochs,
+        "short_run_seconds": round((ended - clicked) / 1000, 2),
+        "short_run_first_point_s": round((live[0][0] - clicked) / 1000, 2) if live else None,
+        "short_run_live_redraws": len(live),
+    }
+
+
+def _busy_loops(count: int) -> list[subprocess.Popen]:
+    """``count`` processes that keep a core busy each: the bench measured on a loaded machine, as users saw it."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
 def _close_to_stop(browser, url: str, template: str, data_dir: str) -> float:
     from training.runstore import RunStore
 
@@ -156,21 +194,29 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--template", default="xor_mlp")
+    parser.add_argument("--short-epochs", type=int, default=6, help="epochs of the run watched from its start")
+    parser.add_argument("--load", type=int, default=0, help="busy loops kept running while measuring")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     data_dir = tempfile.mkdtemp(prefix="layerlab_bench_")
     proc, url = _serve(data_dir)
+    loops = _busy_loops(args.load)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), headless=True, args=FLAGS)
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             _open(page, url, args.template)
             live = _refresh_rate(page, args.seconds)
+            load = os.getloadavg()[0]
             page.close()
+            short = _short_run(browser, url, args.template, args.short_epochs)
             latency = _close_to_stop(browser, url, args.template, data_dir)
             browser.close()
     finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
         os.killpg(proc.pid, signal.SIGTERM)
         shutil.rmtree(data_dir, ignore_errors=True)
     print(
@@ -179,6 +225,9 @@ def main() -> None:
                 "template": args.template,
                 **live,
                 "refresh_target_per_s": 2.0,
+                **short,
+                "busy_loops": args.load,
+                "load_average_1min": round(load, 2),
                 "close_to_stop_s": latency,
                 "close_to_stop_target_s": 5.0,
                 "cpu_count": os.cpu_count(),
