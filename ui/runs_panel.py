@@ -4,7 +4,6 @@ its design back on the canvas (with its weights) or its weights as a download.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
