@@ -221,7 +221,6 @@ def device_label(requested: str) -> str:
 # ---- start / stop -------------------------------------------------------------------------------------------
 def _controls(graph: Any, dataset: Any, config: Any, ready: bool, live: bool, key: str) -> None:
     """Start is off while a run is live (the form shows that run's settings): Stop it first."""
-    run: ActiveRun | None = st.session_state.get(RUN)
     left, right, _ = st.columns([1, 1, 4])
     # Start acts in its callback, before the click's own rerun draws the page: that one rerun shows the live
     # view, with no second, full-app rerun racing the live view's polls. Stop is in the live view (train_live).
