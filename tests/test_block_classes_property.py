@@ -2,7 +2,7 @@
 
 Hypothesis draws random valid designs — chains of the catalog's layers with residual and concatenated branches, on
 images, sequences and flat features of several sizes — groups a random run of them into a block with
-``block_edits.group``, uses that block 1–3 times on inputs of different widths, and checks against real torch:
+``group_edits.group``, uses that block 1–3 times on inputs of different widths, and checks against real torch:
 
 1. the generated module equals the validator: output shape and parameter count;
 2. the generated block class is right for another input: the same design with another input size (which the
@@ -21,8 +21,8 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from builder.block_edits import group
 from builder.graph import Edge, Graph, Node
+from builder.group_edits import group
 from builder.templates import load_template
 from builder.validate import validate
 from codegen.source import generate_model

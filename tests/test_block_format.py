@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from builder.block_edits import add_block, edit_inside, fix_inside, group, ungroup
+from builder.block_edits import add_block, edit_inside, fix_inside
 from builder.edits import EditError, set_param
 from builder.graph import Edge, Graph, Node
+from builder.group_edits import group, ungroup
 from builder.library import library_design
 from builder.project import ProjectError, dump_project, load_project, to_json
 from builder.templates import load_template

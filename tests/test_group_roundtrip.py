@@ -12,9 +12,10 @@ import networkx as nx
 import pytest
 import torch
 
-from builder.block_edits import block_name, group, set_repeat, ungroup, ungroup_report
+from builder.block_edits import set_repeat
 from builder.edits import EditError, add_node, rename_node
 from builder.graph import Edge, Graph, Node
+from builder.group_edits import block_name, group, ungroup, ungroup_report
 from builder.layered import STEP_Y
 from builder.templates import load_template, template_names
 from builder.validate import validate

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from builder.block_edits import group, promote_param
+from builder.block_edits import promote_param
 from builder.edits import EditError, set_param
+from builder.group_edits import group
 from builder.project import load_project, to_json
 from builder.templates import load_template
 from builder.validate import validate

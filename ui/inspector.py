@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from builder.block_edits import group, promote_param, set_repeat, ungroup_report
+from builder.block_edits import promote_param, set_repeat
 from builder.blocks import block_for
 from builder.catalog import BlockSpec
 from builder.edits import delete, disconnect, rename_node, reorder_inputs, set_edge_port
 from builder.fix_links import unread_params
 from builder.graph import PORT, Graph, Node
+from builder.group_edits import group, ungroup_report
 from builder.project_defs import MAX_REPEAT
 from builder.refs import is_ref
 from builder.validate import Issue, NodeInfo, Severity

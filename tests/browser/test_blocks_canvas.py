@@ -12,8 +12,9 @@ from canvas_page import LOAD_TIMEOUT, canvas, keyed, node, settled
 from playwright.sync_api import expect
 from shots import shot
 
-from builder.block_edits import group, promote_param
+from builder.block_edits import promote_param
 from builder.edits import set_param
+from builder.group_edits import group
 from builder.share import encode_share
 from builder.templates import load_template
 from builder.validate import validate
