@@ -107,23 +107,24 @@ class SizeTracer:
     def _trace(self, node: Node, dim: int) -> Size | None:
         if node.type == PORT:
             return Size(token(node.id, dim), frozenset({(node.id, dim)}))
-        if node.type in ("Input",):
+        if node.type == "Input":
             return None
-        if self.optional(node):  # its value is its input's where it is absent: only a size it keeps is known
-            layer = self.layer_of(node)
-            origin = output_origin(layer, dim) if layer is not None else UNEXPLAINED
-            return self._follow(node, origin) if isinstance(origin, Reads) else None
         layer = self.layer_of(node)
-        if layer is None:
+        optional = self.optional(node)
+        if layer is None and not optional:
             return self.instance_output(node, dim)
-        origin = output_origin(layer, dim)
+        origin = output_origin(layer, dim) if layer is not None else UNEXPLAINED
+        if isinstance(origin, Reads):
+            return self.entering(node, origin.port, origin.dim)
+        if optional:  # its value is its input's where it is absent: only a size it keeps is known
+            return None
         if isinstance(origin, SetBy):
             value = layer.params[origin.param]
             value = value[0] if isinstance(value, (list, tuple)) else value  # normalized_shape [64] is one size
             return self.setting(node, origin.param, value).times(origin.factor)
         if isinstance(origin, SumOf):
             return self._sum(node, origin)
-        return self._follow(node, origin) if isinstance(origin, Reads) else None
+        return None
 
     def _sum(self, node: Node, origin: SumOf) -> Size | None:
         parts = [self.of(source, origin.dim) for source in self.sources(node).get(origin.port, [])]
@@ -131,9 +132,6 @@ class SizeTracer:
             return None
         return Size(" + ".join(f"({p.text})" for p in parts), frozenset().union(*(p.reads for p in parts)),
                     frozenset().union(*(p.params for p in parts)))
-
-    def _follow(self, node: Node, origin: Reads) -> Size | None:
-        return self.entering(node, origin.port, origin.dim)
 
 
 def layer_for(node: Node, flat: ValidationResult, flat_id: str) -> Layer | None:
