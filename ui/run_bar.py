@@ -1,0 +1,69 @@
+"""The run bar: this session's run and its Stop button, at the top of the page on every tab.
+
+Stop lives here, outside every fragment, because only a full-app rerun preempts the script run in flight.
+A click on a button inside a fragment (the Train tab's live view, or the workspace) waits until whatever
+rerun is running has finished; on a busy machine that was seconds, and a button in the live view, redrawn
+twice a second, could lose the click altogether. Here the click's callback stops the run first thing, and the
+bar is the first element the following run draws, so the stopped run shows at once whatever was in flight.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from ui.canvas import TRAIN_RUN as RUN  # this session's ActiveRun (ui.train_panel.RUN)
+from ui.run_manager import RunHandle, get_manager
+from ui.train_live import progress_text, state_text
+
+
+SHOWS = "ll_run_bar_shows"  # the id of the active run the bar was drawn with, or None
+STOPPED = "ll_run_bar_stopped"  # the id of the run this session's last Stop ended: its ending is shown once
+STOP_WAIT = 1.5  # seconds a Stop click waits for the worker to end, so the next draw shows it stopped
+POLL_SECONDS = 1.0
+
+
+def stop_and_wait(handle: RunHandle, timeout: float = STOP_WAIT) -> None:
+    """Stop the run and give its worker ``timeout`` seconds to end (it checks the stop event at every step), so
+    the rerun that follows the click already draws the stopped run."""
+    get_manager().stop(handle)
+    handle.wait(timeout)
+    st.session_state[STOPPED] = handle.id
+
+
+def render_run_bar() -> None:
+    """Drawn first in every full run: while the session's run is queued or training, its state and Stop; right
+    after a Stop, how the run ended (until the next full run)."""
+    run: Any = st.session_state.get(RUN)
+    st.session_state[SHOWS] = _active_id(run)
+    if run is None:
+        return
+    handle: RunHandle = run.handle
+    if handle.state.active:
+        with st.container(horizontal=True, vertical_alignment="center", key="run_bar"):
+            st.button("⏹ Stop", key="run_bar_stop", on_click=stop_and_wait, args=(handle,),
+                      help="Stop the run after its current step; what it has learned so far is kept")
+            _live_state(handle)
+    elif st.session_state.get(STOPPED) == handle.id:
+        del st.session_state[STOPPED]
+        with st.container(key="run_bar"):
+            st.caption(f"{state_text(handle)} · {handle.label}")
+
+
+def run_bar_stale() -> bool:
+    """A run started (or ended) since the last full run drew the bar: the workspace asks for one full run, which
+    puts Stop on the page. Start is clicked inside the workspace, whose reruns don't draw the bar."""
+    return st.session_state.get(SHOWS) != _active_id(st.session_state.get(RUN))
+
+
+def _active_id(run: Any) -> int | None:
+    return run.handle.id if run is not None and run.handle.state.active else None
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _live_state(handle: RunHandle) -> None:
+    """The bar's text, polled; when the run ends, one full run removes Stop and shows the results."""
+    if not handle.state.active:
+        st.rerun(scope="app")
+    st.caption(f"{state_text(handle)} · {handle.label} · {progress_text(handle.latest)}")
