@@ -239,6 +239,13 @@ def test_summary_panel_table() -> None:
     frame = at.dataframe[0].value
     assert list(frame["layer"]) == [n.id for n in load_template("digits_mlp").nodes]
     assert frame["params"].sum() == validate(load_template("digits_mlp")).total_params
+    # counts shown with digit grouping ("118,013,952", not "118013952"), kept as numbers so they sort as numbers
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert {name: columns[name]["type_config"] for name in ("params", "MACs")} == {
+        name: {"type": "number", "format": "localized"} for name in ("params", "MACs")}
+    assert frame["params"].dtype.kind == "i"
+    total = validate(load_template("digits_mlp")).total_params
+    assert at.metric[0].value == f"{total:,}"
 
 
 def _portable(g) -> dict:
