@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 from bench_runs import BENCH, BROWSER_BENCHES, NOT_BENCHES, RUN_ELSEWHERE, start_selected
 
+pytestmark = pytest.mark.slow  # they train small models and start an AppTest; seconds each, side by side
+
 # script: keys its report must carry
 BENCHES = {
     "bench_codegen.py": {"codegen", "train_step", "tolerance", "load_average"},
