@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
+from quick_mode import parse_args  # noqa: E402  (bench/ is the script's folder, first on sys.path)
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
@@ -151,9 +153,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=100, help="timed pairs per model (and codegen runs)")
     parser.add_argument("--steps", type=int, default=5, help="training steps per timing")
     parser.add_argument("--threads", type=int, default=1, help="torch threads: 1 keeps a busy machine's noise down")
-    args = parser.parse_args()
+    args = parse_args(parser, {"repeat": 2, "steps": 1})
     torch.set_num_threads(args.threads)
     report = {
+        "quick": args.quick,
+        "load_average": [round(v, 2) for v in os.getloadavg()],  # a shared machine slows every figure
         "machine": {"python": platform.python_version(), "torch": torch.__version__,
                     "threads": torch.get_num_threads(), "processor": platform.machine()},
         "codegen": time_codegen(100, args.repeat),

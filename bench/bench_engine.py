@@ -11,7 +11,7 @@
 3. Time to accuracy: wall seconds of `layerlab train digits_cnn --dataset digits --json` in a fresh process
    (process start, imports, dataset, validation, training and test pass), and its test accuracy.
 
-    python bench/bench_engine.py [--rounds 5] [--epochs 3] [--cli-runs 3]
+    python bench/bench_engine.py [--rounds 9] [--epochs 2] [--cli-runs 3] [--quick]
 """
 
 from __future__ import annotations
@@ -24,12 +24,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from quick_mode import parse_args  # noqa: E402  (bench/, on sys.path as the script's folder)
 
 from builder.templates import load_template  # noqa: E402
 from codegen.loader import build_model  # noqa: E402
@@ -62,10 +65,9 @@ def seed_loop(source, data, epochs: int, lr: float, seed: int, fused: bool = Fal
 
 
 def engine_run(graph, data, epochs: int, lr: float, seed: int, threads: int, **kw) -> object:
-    config = TrainConfig(optimizer="adam", lr=lr, epochs=epochs, batch_size=64, seed=seed, threads=threads,
-                         device="cpu")
-    for key, value in kw.pop("config", {}).items():
-        setattr(config, key, value)
+    # TrainConfig is frozen: a variant is a new config (dataclasses.replace), never an edited one.
+    config = replace(TrainConfig(optimizer="adam", lr=lr, epochs=epochs, batch_size=64, seed=seed, threads=threads,
+                                 device="cpu"), **kw.pop("config", {}))
     return train(graph, data, config, **kw)
 
 
@@ -114,14 +116,15 @@ def event_overhead(epochs: int, threads: int) -> dict:
     return out
 
 
-def time_to_accuracy(runs: int) -> dict:
+def time_to_accuracy(runs: int, epochs: int | None) -> dict:
     walls, accuracies = [], []
+    more = ["--epochs", str(epochs)] if epochs else []  # None: the template's own training settings
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(runs):
             started = time.perf_counter()
             done = subprocess.run([sys.executable, "-m", "cli", "train", "digits_cnn", "--dataset", "digits", "--json",
-                                   "--db", os.path.join(tmp, "runs.sqlite")], capture_output=True, text=True,
-                                  cwd=ROOT, timeout=600)
+                                   "--db", os.path.join(tmp, "runs.sqlite"), *more], capture_output=True, text=True,
+                                  cwd=ROOT, timeout=600, check=True)
             walls.append(time.perf_counter() - started)
             summary = json.loads(done.stdout.strip().splitlines()[-1])
             accuracies.append(summary["test_accuracy"])
@@ -135,14 +138,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cli-runs", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--cli-epochs", type=int, default=None, help="epochs of the CLI runs (default: the template's)")
+    args = parse_args(parser, {"rounds": 1, "epochs": 1, "cli_runs": 1, "cli_epochs": 1})
     torch.set_num_threads(args.threads)
-    report = {"torch": torch.__version__, "cpu_count": os.cpu_count(), "threads": args.threads,
+    report = {"quick": args.quick, "torch": torch.__version__, "cpu_count": os.cpu_count(), "threads": args.threads,
               "load_average_at_start": os.getloadavg()[0],
               "engine_vs_seed_loop": compare(args.rounds, args.epochs, args.threads),
               "targets": {"digits_mlp": 1.3, "digits_cnn": 1.05, "event_overhead_percent": 3.0},
               "event_overhead": event_overhead(args.epochs, args.threads),
-              "time_to_accuracy_digits_cnn": time_to_accuracy(args.cli_runs),
+              "time_to_accuracy_digits_cnn": time_to_accuracy(args.cli_runs, args.cli_epochs),
               "load_average_at_end": os.getloadavg()[0]}
     print(json.dumps(report, indent=2))
 

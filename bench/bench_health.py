@@ -20,6 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from quick_mode import parse_args  # noqa: E402  (bench/ is the script's folder, first on sys.path)
+
 from builder.templates import load_template  # noqa: E402
 from data.datasets import load_dataset  # noqa: E402
 from training.engine import TrainConfig, train  # noqa: E402
@@ -63,10 +65,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies every model's epochs")
-    args = parser.parse_args()
+    args = parse_args(parser, {"rounds": 1, "scale": 0.05})
     rows = [measure(name, args.rounds, args.scale) for name in MODELS]
     worst = max(max(r["overhead"], r["monitor_share_of_train_time"]) for r in rows)
-    print(json.dumps({"bench": "health", "target_overhead": TARGET, "models": rows,
+    print(json.dumps({"bench": "health", "quick": args.quick, "target_overhead": TARGET, "models": rows,
                       "worst": round(worst, 4), "ok": worst <= TARGET,
                       "load_average": [round(v, 2) for v in os.getloadavg()], "cpus": os.cpu_count()}, indent=2))
 

@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
+from quick_mode import parse_args  # noqa: E402  (bench/ is the script's folder, first on sys.path)
 
 from builder.importer import example_inputs, import_module  # noqa: E402
 from tests.import_corpus.sequence import GPT  # noqa: E402
@@ -58,8 +59,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--size", type=int, default=224)
-    args = parser.parse_args()
-    model = resnet50(width=64).eval()
+    parser.add_argument("--width", type=int, default=64, help="channels of the first stage (torchvision: 64)")
+    args = parse_args(parser, {"repeat": 1, "size": 32, "width": 8})
+    model = resnet50(width=args.width).eval()
     example = example_inputs([(3, args.size, args.size)], ["float"])
     times, verify_times = [], []
     for _ in range(args.repeat):
@@ -70,7 +72,7 @@ def main() -> None:
         times.append(mapped - start)
         verify_times.append(time.perf_counter() - mapped)
     print(json.dumps({
-        "model": "resnet50", "parameters": result.param_count, "blocks": result.counts()["blocks"],
+        "quick": args.quick, "model": "resnet50", "width": args.width, "parameters": result.param_count, "blocks": result.counts()["blocks"],
         "input": [3, args.size, args.size], "import_s_median": round(statistics.median(times), 3),
         "import_and_verify_s_median": round(statistics.median(verify_times), 3), "target_s": TARGET_S,
         "verified": bool(check and check.same), "max_abs_diff": check.max_abs_diff if check else None,

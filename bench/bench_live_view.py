@@ -34,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from quick_mode import parse_args  # noqa: E402  (bench/ is the script's folder, first on sys.path)
+
 from builder.share import encode_share  # noqa: E402
 from builder.templates import load_template  # noqa: E402
 
@@ -196,7 +198,7 @@ def main() -> None:
     parser.add_argument("--template", default="xor_mlp")
     parser.add_argument("--short-epochs", type=int, default=6, help="epochs of the run watched from its start")
     parser.add_argument("--load", type=int, default=0, help="busy loops kept running while measuring")
-    args = parser.parse_args()
+    args = parse_args(parser, {"seconds": 1.0, "short_epochs": 1})
     from playwright.sync_api import sync_playwright
 
     data_dir = tempfile.mkdtemp(prefix="layerlab_bench_")
@@ -222,6 +224,7 @@ def main() -> None:
     print(
         json.dumps(
             {
+                "quick": args.quick,
                 "template": args.template,
                 **live,
                 "refresh_target_per_s": 2.0,

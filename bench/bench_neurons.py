@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from quick_mode import parse_args  # noqa: E402  (bench/ is the script's folder, first on sys.path)
+
 from builder.share import encode_share  # noqa: E402
 from builder.templates import load_template  # noqa: E402
 
@@ -104,7 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--screenshot", default="")
-    args = parser.parse_args()
+    args = parse_args(parser, {"seconds": 1.0})
     from playwright.sync_api import sync_playwright
 
     proc, url = _server()
@@ -121,7 +123,7 @@ def main() -> None:
             browser.close()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # its own process group: only what this script started
-    print(json.dumps({"bench": "neurons", "template": "spirals_mlp", "dataset": "spirals", "target_per_s": 1.0,
+    print(json.dumps({"bench": "neurons", "quick": args.quick, "template": "spirals_mlp", "dataset": "spirals", "target_per_s": 1.0,
                       **result, "ok": result["updates_per_s"] >= 1.0,
                       "load_average": [round(v, 2) for v in os.getloadavg()], "cpus": os.cpu_count()}, indent=2))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import threading
@@ -26,6 +27,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from quick_mode import parse_args  # noqa: E402  (bench/ is the script's folder, first on sys.path)
 
 from builder.project import load_project  # noqa: E402
 from data.datasets import load_dataset  # noqa: E402
@@ -90,7 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    args = parse_args(parser, {"epochs": 1, "rounds": 1})
     data = load_dataset("digits", flat=True)
     dropout, plain = _graph(0.3), _graph(0.0)
     with_swap, without = [], []
@@ -98,6 +101,8 @@ def main() -> None:
         with_swap.append(samples_per_s(dropout, data, args.epochs, skip_swap=False))
         without.append(samples_per_s(dropout, data, args.epochs, skip_swap=True))
     print(json.dumps({
+        "quick": args.quick,
+        "load_average": [round(v, 2) for v in os.getloadavg()],  # a shared machine slows every figure
         "swap_us": round(swap_us(), 2),
         "dropout_mlp_samples_per_s": {"with_swap": round(statistics.median(with_swap)),
                                       "swap_skipped": round(statistics.median(without))},

@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LAYERLAB_DATA_DIR", tempfile.mkdtemp(prefix="layerlab_bench_"))
 
 import torch  # noqa: E402
+from quick_mode import parse_args  # noqa: E402  (bench/ is the script's folder, first on sys.path)
 
 from builder.templates import load_template  # noqa: E402
 from codegen.exports import _onnx_model, _with_onnx_label, model_source, onnx_bytes  # noqa: E402
@@ -74,7 +75,7 @@ def weights_check_ms(repeat: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10)
-    args = parser.parse_args()
+    args = parse_args(parser, {"repeat": 1})
     torch.set_num_threads(1)
     source = model_source(load_template("digits_cnn"))
     module = build_model(source, seed=0).eval()
@@ -85,9 +86,10 @@ def main() -> None:
         "onnx_ms": _median_ms(lambda: onnx_bytes(module, source, label="trained: run 1"), args.repeat),
         "onnx_label_ms": _median_ms(lambda: _with_onnx_label(plain, "trained: run 1"), args.repeat),
     }
-    print(json.dumps({"benchmark": "train_tab", **figures, "targets_ms": {"train_tab_rerun_ms": 300,
+    print(json.dumps({"benchmark": "train_tab", "quick": args.quick, **figures, "targets_ms": {"train_tab_rerun_ms": 300,
                       "weights_check_ms": 200}, "repeat": args.repeat, "python": platform.python_version(),
-                      "torch": torch.__version__, "cpus": os.cpu_count()}, indent=2))
+                      "torch": torch.__version__, "cpus": os.cpu_count(),
+                      "load_average": [round(v, 2) for v in os.getloadavg()]}, indent=2))
 
 
 if __name__ == "__main__":

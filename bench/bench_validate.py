@@ -20,6 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from quick_mode import parse_args  # noqa: E402  (bench/ is the script's folder, first on sys.path)
+
 from builder.block_edits import add_block  # noqa: E402
 from builder.graph import Edge, Graph, Node  # noqa: E402
 from builder.validate import validate  # noqa: E402
@@ -119,7 +121,7 @@ def median_ms(graph: Graph, repeat: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=50)
-    args = parser.parse_args()
+    args = parse_args(parser, {"repeat": 1})
     results = []
     for size, target in TARGETS_MS.items():
         graph = realistic_graph(size)
@@ -136,7 +138,7 @@ def main() -> None:
                     "median_ms": round(median, 3), "best_ms": round(best, 3), "target_ms": BLOCKS_TARGET_MS,
                     "meets_target": median <= BLOCKS_TARGET_MS})
     # The load average says how busy the machine was: medians on a shared 2-core machine move with it.
-    print(json.dumps({"benchmark": "validate", "python": platform.python_version(), "cpus": os.cpu_count(),
+    print(json.dumps({"benchmark": "validate", "quick": args.quick, "python": platform.python_version(), "cpus": os.cpu_count(),
                       "load_average": [round(x, 2) for x in os.getloadavg()], "repeat": args.repeat,
                       "results": results}, indent=2))
 

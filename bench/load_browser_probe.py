@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load_client import pct, process_tree, start_server, stop_server  # noqa: E402
+from quick_mode import parse_args  # noqa: E402  (bench/ is the script's folder, first on sys.path)
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -92,11 +93,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--contexts", type=int, default=3)
     parser.add_argument("--template", default="digits_mlp")
-    args = parser.parse_args()
+    args = parse_args(parser, {"contexts": 1})
     data_dir = Path(tempfile.mkdtemp(prefix="layerlab_probe_"))
     proc, url, _ = start_server(data_dir, 2)
     try:
-        print(json.dumps(asyncio.run(probe(url, args.contexts, args.template, proc.pid)), indent=2))
+        result = asyncio.run(probe(url, args.contexts, args.template, proc.pid))
+        print(json.dumps({"quick": args.quick, **result}, indent=2))
     finally:
         stop_server(proc)
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load_client import pct, start_server, stop_server  # noqa: E402
+from quick_mode import parse_args  # noqa: E402  (bench/ is the script's folder, first on sys.path)
 
 from builder.templates import load_template  # noqa: E402
 from builder.validate import validate  # noqa: E402
@@ -130,7 +131,7 @@ def main() -> None:
     parser.add_argument("--template", default="digits_cnn")
     parser.add_argument("--rounds", type=int, default=1, help="2: a second round with the order swapped")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per session")
-    args = parser.parse_args()
+    args = parse_args(parser, {"sessions": 1, "template": "xor_mlp", "timeout": 120.0})
     load_before = os.getloadavg()
     data_dir = Path(tempfile.mkdtemp(prefix="layerlab_lesson_compare_"))
     design = data_dir / "design.json"
@@ -152,7 +153,7 @@ def main() -> None:
     ratio = (round(statistics.median(p95["layerlab_lesson"]) / statistics.median(p95["bare_streamlit_flow"]), 2)
              if p95["layerlab_lesson"] and p95["bare_streamlit_flow"] else None)
     print(json.dumps({
-        "template": args.template, "nodes": nodes, "sessions": args.sessions, "rounds": args.rounds,
+        "quick": args.quick, "template": args.template, "nodes": nodes, "sessions": args.sessions, "rounds": args.rounds,
         "apps": runs, "p95_ratio_lesson_to_bare": ratio, "target_ratio": TARGET_RATIO,
         "meets_target": ratio is not None and ratio <= TARGET_RATIO,
         "cpus": os.cpu_count(), "loadavg_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],

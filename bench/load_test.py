@@ -46,6 +46,7 @@ from load_client import (  # noqa: E402
     tree_cpu_s,
     tree_rss_mb,
 )
+from quick_mode import parse_args  # noqa: E402  (bench/ is the script's folder, first on sys.path)
 
 EDIT_TEMPLATES = ("digits_cnn", "digits_mlp", "lenet5", "spirals_mlp", "tabular_mlp", "xor_mlp")
 HEADING = re.compile(r"#### (\S+) · Dropout")
@@ -183,7 +184,8 @@ def report(args, stats: Stats, memory: dict, wall: float, cpu: float, server_err
     cpu_keys = ("load_phase_s", "cpu_load_phase_s", "phase_two_s", "cpu_phase_two_s")
     phases = {k: memory.pop(k, None) for k in cpu_keys}
     return {
-        "mode": "streamlit websocket protocol", "sessions": args.sessions, "trainers": args.trainers,
+        "quick": args.quick, "mode": "streamlit websocket protocol", "sessions": args.sessions,
+        "trainers": args.trainers,
         "max_runs": args.max_runs, "train_template": args.train_template, "streamlit_options": args.st,
         "interactions": len(every), "p50_s": pct(every, 0.5), "p95_s": pct(every, 0.95),
         "max_s": round(max(every), 3) if every else None, "target_p95_s": 1.0,
@@ -224,7 +226,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max-seconds", type=float, default=600.0, help="hard bound on the whole test")
     parser.add_argument("--st", action="append", default=[], metavar="SECTION.NAME=VALUE",
                         help="a Streamlit setting for the server, e.g. runner.postScriptGC=false (repeatable)")
-    args = parser.parse_args(argv)
+    # quick: 3 sessions, one of them training xor_mlp for its few epochs (tests/test_load_smoke.py runs it)
+    args = parse_args(parser, {"sessions": 3, "trainers": 1, "rounds": 1, "ramp": 1.0, "think": (0.0, 0.2),
+                               "train_template": "xor_mlp", "timeout": 90.0, "max_seconds": 240.0}, argv)
     args.trainers = min(args.trainers, args.sessions)
     data_dir = Path(tempfile.mkdtemp(prefix="layerlab_load_"))
     proc, url, log = start_server(data_dir, args.max_runs, args.st)

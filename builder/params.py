@@ -23,7 +23,7 @@ class Kind(str, Enum):
     BOOL = "bool"
     CHOICE = "choice"
     INTS = "ints"  # a list of ints (shapes, dims)
-    INT_OR_TUPLE = "int_or_tuple"  # kernel sizes, strides: 3 or [3, 5]
+    INT_OR_TUPLE = "int_or_tuple"  # kernel sizes, strides: 3 or [3, 5] (and ``words``: a conv's "same")
     TEXT = "text"  # a short note, never code: what an imported Unsupported node stands for
 
 
@@ -41,6 +41,7 @@ class Param:
     min_len: int = 0
     max_len: int = 8
     key: bool = False  # shown on the node face
+    words: tuple[str, ...] = ()  # names an int-or-tuple also takes, as torch does (a conv's padding="same")
 
     def check(self, value: Any) -> Any:
         """Return ``value`` normalised (tuples become lists), or raise ParamError."""
@@ -56,7 +57,8 @@ class Param:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         lo = "" if self.minimum is None else f"≥ {self.minimum:g}"
         hi = "" if self.maximum is None else f"≤ {self.maximum:g}"
-        return " and ".join(p for p in (lo, hi) if p) or "any value"
+        numbers = " and ".join(p for p in (lo, hi) if p) or "any value"
+        return f"{numbers}, or {' or '.join(repr(w) for w in self.words)}" if self.words else numbers
 
 
 def _is_int(value: Any) -> bool:
@@ -113,7 +115,12 @@ def _check_ints(spec: Param, value: Any) -> list[int]:
     return [_check_int(spec, v) for v in value]
 
 
-def _check_int_or_tuple(spec: Param, value: Any) -> int | list[int]:
+def _check_int_or_tuple(spec: Param, value: Any) -> int | list[int] | str:
+    if isinstance(value, str) and spec.words:
+        if value not in spec.words:
+            raise ParamError(f"{spec.name}={value!r} must be a whole number, a list of them, or "
+                             f"{' or '.join(repr(w) for w in spec.words)}")
+        return value
     if isinstance(value, (list, tuple)):
         return _check_ints(spec, value)
     return _check_int(spec, value)

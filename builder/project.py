@@ -262,6 +262,8 @@ def _read_params(where: str, block: BlockSpec, raw: Any, problems: list[str], sc
     if not isinstance(raw, Mapping):
         problems.append(f"{where}: params must be an object, not {type(raw).__name__}")
         return None
+    if block.old_spellings is not None:
+        raw = block.old_spellings(raw)
     params: dict[str, Any] = {}
     for name, value in raw.items():
         if name not in block.param_names:

@@ -56,7 +56,7 @@ def param_schema(param: Param) -> dict[str, Any]:
         Kind.BOOL: {"type": "boolean"},
         Kind.CHOICE: {"enum": list(param.choices)},
         Kind.INTS: array,
-        Kind.INT_OR_TUPLE: {"anyOf": [integer, array]},
+        Kind.INT_OR_TUPLE: {"anyOf": [integer, array, *([{"enum": list(param.words)}] if param.words else [])]},
         Kind.TEXT: {"type": "string", "maxLength": param.max_len},
     }
     schema = dict(by_kind[param.kind])

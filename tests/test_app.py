@@ -121,6 +121,34 @@ def test_canvas_moves_and_deletions_sync() -> None:
     assert graph(at).edges == ()
 
 
+def test_clicking_a_selected_node_adds_no_undo_step() -> None:
+    """React Flow reports a click on a node as a drag that ends where it began ("move" to its drawn place): that is
+    no edit, so no undo step that would change nothing on screen. A real drag still pins the node, one step."""
+    at = start(query={"design": encode_share(load_template("digits_mlp"))})
+    middle = graph(at).node_ids[2]
+    send(at, "select", node=middle)
+    steps, before = at.session_state["ll_history"].steps, graph(at)
+    drawn = next(n for n in canvas_args(at)["nodes"] if n["id"] == middle)
+    for _ in range(2):
+        send(at, "move", positions={middle: [drawn["x"], drawn["y"]]})
+    assert graph(at) is before and at.session_state["ll_history"].steps == steps == 0
+    assert at.button(key="undo").disabled  # nothing to undo: a click changed nothing
+    send(at, "move", positions={middle: [drawn["x"] + 40, drawn["y"]]})
+    assert graph(at).node(middle).pos == (drawn["x"] + 40, drawn["y"])
+    assert at.session_state["ll_history"].steps == steps + 1
+
+
+def test_a_move_to_where_a_node_is_drawn_is_no_edit() -> None:
+    graph_ = load_template("digits_mlp")
+    node_id = graph_.node_ids[1]
+    still = apply_event(graph_, node_id, {"kind": "move", "positions": {node_id: [100.04, 50.0]}},
+                        drawn={node_id: (100.0, 50.0)})
+    assert still.graph is graph_ and still.key is None
+    dragged = apply_event(graph_, node_id, {"kind": "move", "positions": {node_id: [103.0, 50.0]}},
+                          drawn={node_id: (100.0, 50.0)})
+    assert dragged.graph.node(node_id).pos == (103.0, 50.0)
+
+
 def test_every_delete_is_the_same_edit_and_sticks() -> None:
     """Backspace/Delete and the right-click menu send "delete"; the inspector's button calls the same edit."""
     at = start(query={"design": encode_share(load_template("digits_mlp"))})
@@ -211,6 +239,13 @@ def test_summary_panel_table() -> None:
     frame = at.dataframe[0].value
     assert list(frame["layer"]) == [n.id for n in load_template("digits_mlp").nodes]
     assert frame["params"].sum() == validate(load_template("digits_mlp")).total_params
+    # counts shown with digit grouping ("118,013,952", not "118013952"), kept as numbers so they sort as numbers
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert {name: columns[name]["type_config"] for name in ("params", "MACs")} == {
+        name: {"type": "number", "format": "localized"} for name in ("params", "MACs")}
+    assert frame["params"].dtype.kind == "i"
+    total = validate(load_template("digits_mlp")).total_params
+    assert at.metric[0].value == f"{total:,}"
 
 
 def _portable(g) -> dict:

@@ -55,7 +55,8 @@ def handle_event() -> None:
     if event.get("kind") == "resend":  # the canvas was mounted afresh and holds no drawing: send it all
         forget_drawing()
         return
-    outcome = apply_event(state.view_graph(), state.selected(), event)  # the open block's inside, or the design
+    # on the open block's inside, or the design; a node "moved" to where it is drawn is no edit (a click)
+    outcome = apply_event(state.view_graph(), state.selected(), event, _drawn())
     for message in outcome.messages:
         state.flash("warning", message)
     if outcome.step is Step.UNDO:
@@ -69,6 +70,12 @@ def handle_event() -> None:
         state.select(outcome.selected, outcome.selection)
     if event.get("kind") != "select":  # a selection is already shown; anything else may be optimistic (a
         st.session_state[REV] = st.session_state.get(REV, 0) + 1  # refused edge): replace it with Python's
+
+
+def _drawn() -> dict[str, tuple[float, float]]:
+    """Where the last drawing put each node: what the canvas shows while the user acts on it."""
+    view = st.session_state.get(VIEW)
+    return {n["id"]: (n["x"], n["y"]) for n in view[1]} if view else {}
 
 
 def _on_canvas_event() -> None:

@@ -41,6 +41,9 @@ class CanvasOutcome:
     selection: list[str] = field(default_factory=list)  # several nodes selected together (Shift+click or drag)
 
 
+STILL_PX = 0.5  # a node "moved" less than this (the canvas rounds positions to 0.1 px) did not move
+
+
 def match_block_type(text: str) -> str | None:
     """The block type typed into the canvas's menu: its name or an alias, any case, markup stripped."""
     word = re.sub(r"<[^>]*>|[*_`#]", "", text or "").strip().lower()
@@ -74,8 +77,10 @@ def _number(value: Any) -> float:
     return float(value)
 
 
-def apply_event(graph: Graph, selected: str | None, event: Mapping[str, Any]) -> CanvasOutcome:
-    """The graph after one canvas event. Unknown ids are skipped: the event may refer to something just deleted."""
+def apply_event(graph: Graph, selected: str | None, event: Mapping[str, Any],
+                drawn: Mapping[str, tuple[float, float]] | None = None) -> CanvasOutcome:
+    """The graph after one canvas event. Unknown ids are skipped: the event may refer to something just deleted.
+    ``drawn``: where the canvas shows each node now, so that a "move" to the same place is no edit."""
     kind = event.get("kind")
     try:
         if kind == "select":
@@ -94,8 +99,10 @@ def apply_event(graph: Graph, selected: str | None, event: Mapping[str, Any]) ->
             new = connect(graph, str(event.get("source")), str(event.get("target")))
             return CanvasOutcome(new, str(event.get("target")))
         if kind == "move":
-            positions = event.get("positions") or {}
-            new = move_nodes(graph, {k: v for k, v in positions.items() if isinstance(k, str)})
+            positions = moved(event.get("positions") or {}, drawn or {})
+            if not positions:
+                return CanvasOutcome(graph, selected)
+            new = move_nodes(graph, positions)
             return CanvasOutcome(new, selected, key=f"move:{','.join(sorted(positions))}")
         if kind == "create":
             return _create(graph, selected, event)
@@ -104,6 +111,29 @@ def apply_event(graph: Graph, selected: str | None, event: Mapping[str, Any]) ->
     except EditError as err:
         return CanvasOutcome(graph, selected, [str(err)])
     return CanvasOutcome(graph, selected, [f"the canvas sent an event LayerLab doesn't know: {str(kind)[:40]!r}"])
+
+
+def moved(positions: Mapping[Any, Any], drawn: Mapping[str, tuple[float, float]]) -> dict[str, Any]:
+    """The nodes of a "move" that left the place they are drawn at. React Flow 11 reports a plain click on a node as
+    a drag that ends where it began; pinning a laid-out node where the layout already put it would be an undo step
+    that changes nothing anyone can see (clicking a selected node did that)."""
+    out = {}
+    for node_id, pos in positions.items():
+        if not isinstance(node_id, str):
+            continue
+        at = drawn.get(node_id)
+        if at is not None and _still(pos, at):
+            continue
+        out[node_id] = pos
+    return out
+
+
+def _still(pos: Any, at: tuple[float, float]) -> bool:
+    """``pos`` is where ``at`` is, to the canvas's rounding (0.1 px)."""
+    try:
+        return abs(_number(pos[0]) - at[0]) <= STILL_PX and abs(_number(pos[1]) - at[1]) <= STILL_PX
+    except (EditError, TypeError, IndexError, KeyError):
+        return False  # not a position: move_nodes says what is wrong with it
 
 
 def _create(graph: Graph, selected: str | None, event: Mapping[str, Any]) -> CanvasOutcome:

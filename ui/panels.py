@@ -25,6 +25,11 @@ EXPORTS = (
 )
 
 
+# Counts as people read them ("118,013,952", the browser's own digit grouping), still numbers that sort as numbers.
+COUNT = st.column_config.NumberColumn(format="localized")
+COUNT_COLUMNS = {"params": COUNT, "MACs": COUNT}
+
+
 def summary_frame(summary: Summary) -> pd.DataFrame:
     rows = [{
         "layer": "\u2003" * r.depth + r.node, "type": r.type,
@@ -42,12 +47,12 @@ def render_summary(graph: Graph, result: ValidationResult) -> None:
         depth = None if inside == "every layer" else 0
     summary = summarize(graph, batch_size=int(batch), result=result, depth=depth if graph.definitions else 0)
     cols = st.columns(4)
-    cols[0].metric("Parameters", f"{summary.total_params:,}")
+    cols[0].metric("Parameters", f"{summary.total_params:,}", help=f"{human_count(summary.total_params)} parameters")
     cols[1].metric("MACs per sample", human_count(summary.total_macs))
     cols[2].metric("Model size", f"{summary.model_mb:.2f} MB")
     cols[3].metric(f"Training memory (batch {summary.batch_size})", f"{summary.training_mb:.1f} MB",
                    help="rough peak with Adam: weights, gradients, two moments, activations kept for backward")
-    st.dataframe(summary_frame(summary), hide_index=True, use_container_width=True)
+    st.dataframe(summary_frame(summary), hide_index=True, use_container_width=True, column_config=COUNT_COLUMNS)
     if not summary.valid:
         st.caption("Rows with ‘?’ have no shape yet: fix the issues on the canvas.")
     _diagram_downloads(graph, result)

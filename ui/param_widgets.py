@@ -34,14 +34,18 @@ def to_text(value: Any) -> str:
 
 
 def parse_ints(text: str, spec: Param) -> Any:
-    """ "1, 28, 28" → [1, 28, 28]; "3" → 3 for kernel-size style params; "" → None (default / inferred)."""
+    """ "1, 28, 28" → [1, 28, 28]; "3" → 3 for kernel-size style params; "" → None (default / inferred); a word
+    the parameter takes as torch does ("same" for a conv's padding) → that word."""
+    if text.strip().lower() in spec.words:
+        return text.strip().lower()
     parts = [p for p in text.replace("×", ",").replace("x", ",").replace(" ", ",").split(",") if p]
     if not parts:
         return None
     try:
         numbers = [int(p) for p in parts]
     except ValueError:
-        raise ValueError(f"{spec.name}: ‘{text}’ is not a list of whole numbers, e.g. 1, 28, 28") from None
+        words = f", or {' or '.join(spec.words)}" if spec.words else ""
+        raise ValueError(f"{spec.name}: ‘{text}’ is not a list of whole numbers, e.g. 1, 28, 28{words}") from None
     if spec.kind is Kind.INT_OR_TUPLE and len(numbers) == 1:
         return numbers[0]
     return numbers
@@ -139,6 +143,8 @@ def param_widget(node_id: str, spec: Param, value: Any, resolved: Any = None) ->
         st.number_input(label, step=0.01, format="%.4g", **_bounds(spec), **common)
     else:
         hint = "e.g. 1, 28, 28" if spec.kind is Kind.INTS else "3, or 3, 5 for height, width"
+        if spec.words:  # offered where it is typed: torch's padding="same" / "valid"
+            hint = f"{hint}, or {' or '.join(spec.words)}"
         st.text_input(f"{label} ({spec.describe_range()})" if spec.minimum is not None else label,
                       placeholder=hint, **common)
 

@@ -16,14 +16,22 @@ from ui.fragments import SAVE_BUTTON
 from ui.gallery import BUILD_VIEW, VIEW_KEY
 from ui.train_state import link_training
 
-UPLOAD_KEY = "project_upload"
+UPLOAD_KEY = "project_upload"  # the uploader's container; the widget in it is keyed f"{UPLOAD_KEY}_{n}"
+UPLOADS = "ll_uploads"  # files taken so far: after each, a fresh, empty uploader (see _on_upload)
 SHARE_SHOWN = "ll_share_link"
 
 
-def _on_upload() -> None:
-    upload = st.session_state.get(UPLOAD_KEY)
+def _uploader_key() -> str:
+    return f"{UPLOAD_KEY}_{st.session_state.get(UPLOADS, 0)}"
+
+
+def _on_upload(key: str) -> None:
+    upload = st.session_state.get(key)
     if upload is None:
         return
+    # The next run draws a fresh uploader: one still holding this file did not hear the same file picked again,
+    # so re-opening a file to get back to it after some edits was silently ignored.
+    st.session_state[UPLOADS] = st.session_state.get(UPLOADS, 0) + 1
     data = upload.getvalue()
     if import_panel.handle_upload(upload.name, data):  # a model to import (.onnx, .py), not a project file
         st.session_state[VIEW_KEY] = BUILD_VIEW
@@ -39,6 +47,9 @@ def _on_upload() -> None:
         lines = "\n".join(f"- {p}" for p in err.problems[:12])
         more = f"\n- … and {len(err.problems) - 12} more" if len(err.problems) > 12 else ""
         state.flash("error", f"‘{upload.name}’ is not a LayerLab project it can open:\n{lines}{more}")
+        return
+    if graph == state.graph():
+        state.flash("info", f"‘{upload.name}’ is already open, as the file has it: nothing changed.")
         return
     state.replace_graph(graph)
     state.flash("success", f"Loaded ‘{upload.name}’ ({len(graph.nodes)} blocks).")
@@ -88,8 +99,10 @@ def _save_button() -> None:
 def render_project_io() -> None:
     st.markdown("#### Project")
     _save_button()
-    st.file_uploader(import_panel.upload_label(), type=import_panel.upload_types(), key=UPLOAD_KEY,
-                     on_change=_on_upload)
+    key = _uploader_key()
+    with st.container(key=UPLOAD_KEY):
+        st.file_uploader(import_panel.upload_label(), type=import_panel.upload_types(), key=key,
+                         on_change=_on_upload, args=(key,))
     import_panel.render_import_status()
     st.button("Share link", icon=":material/link:", key="share", on_click=_on_share, use_container_width=True,
               help="put the design in the address bar; anyone opening the link gets this design")

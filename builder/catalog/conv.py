@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from builder.catalog.registry import (
     BlockError,
@@ -53,12 +55,22 @@ def _check_spatial_input(block: str, x: TensorSpec, dims: int) -> None:
     expect_rank(block, x, (dims + 2,), LAYOUTS[dims], fix=_reshape_fix(x, dims))
 
 
+# torch's own spelling, the one design files are written with: padding="same" keeps the size (stride 1), "valid"
+# adds none. Files of earlier releases said padding_style instead; ``_old_spellings`` reads them the same.
+PADDING_WORDS = ("same", "valid")
+
+
 def _conv_params(transposed: bool) -> tuple:
+    if transposed:  # torch's transposed convolutions pad by number only
+        padding = IntOrTuple("padding", 0, "Zeros added on each side", lo=0, hi=1024, key=True)
+    else:
+        padding = IntOrTuple("padding", 0, "Added on each side: a number (or height, width); same keeps the size "
+                             "(stride 1), valid adds none", lo=0, hi=1024, key=True, words=PADDING_WORDS)
     params = [
         Int("out_channels", 16, "Number of filters (output channels)", lo=1, hi=MAX_CH, key=True),
         IntOrTuple("kernel_size", 3, "Filter size", lo=1, hi=1024, key=True),
         IntOrTuple("stride", 1, "Step between filter positions", lo=1, hi=1024, key=True),
-        IntOrTuple("padding", 0, "Zeros added on each side", lo=0, hi=1024, key=True),
+        padding,
     ]
     if transposed:
         params.append(IntOrTuple("output_padding", 0, "Extra size added on one side of the output", lo=0, hi=1024))
@@ -68,13 +80,22 @@ def _conv_params(transposed: bool) -> tuple:
         Bool("bias", True, "Add a learnable bias per output channel"),
         Int("in_channels", None, "Inferred from the input's channel dimension", lo=1, hi=MAX_CH, inferred=True),
     ]
-    if not transposed:  # torch's transposed convolutions pad with zeros only, by number
-        params += [
-            Choice("padding_style", "explicit", ("explicit", "same", "valid"),
-                   "explicit: the padding above; same: keep the size (stride 1); valid: no padding"),
-            Choice("padding_mode", "zeros", ("zeros", "reflect", "replicate", "circular"), "What the padding holds"),
-        ]
+    if not transposed:  # torch's transposed convolutions pad with zeros only
+        params.append(Choice("padding_mode", "zeros", ("zeros", "reflect", "replicate", "circular"),
+                             "What the padding holds"))
     return tuple(params)
+
+
+def _old_spellings(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``padding_style`` of earlier files in torch's spelling: "same"/"valid" become ``padding`` (a padding number
+    beside them was ignored then, so it goes), "explicit" meant the padding number and is dropped."""
+    out = dict(params)
+    style = out.get("padding_style")
+    if style in ("explicit", *PADDING_WORDS):
+        del out["padding_style"]
+        if style != "explicit":
+            out["padding"] = style
+    return out
 
 
 def _make_conv(dims: int, transposed: bool):
@@ -88,19 +109,20 @@ def _make_conv(dims: int, transposed: bool):
             if p[g_name] % p["groups"]:
                 raise BlockError(f"{g_name}={p[g_name]} must be divisible by groups={p['groups']}",
                                  fix=Fix("set groups to 1", "set_param", {"name": "groups", "value": 1}))
-        k, s, pad, d = (as_tuple(p[n], dims, n) for n in ("kernel_size", "stride", "padding", "dilation"))
+        word = p["padding"] if isinstance(p["padding"], str) else None  # torch's "same" or "valid"
+        k, s, d = (as_tuple(p[n], dims, n) for n in ("kernel_size", "stride", "dilation"))
+        pad = (0,) * dims if word else as_tuple(p["padding"], dims, "padding")
         if transposed:
             op = as_tuple(p["output_padding"], dims, "output_padding")
             if any(o >= max(si, di) for o, si, di in zip(op, s, d)):
                 raise BlockError(f"output_padding={p['output_padding']} must be smaller than stride or dilation")
             outs = [conv_transpose_out(n, *a) for n, a in zip(x.shape[1:], zip(k, s, pad, op, d))]
-        elif p["padding_style"] == "same":
+        elif word == "same":
             if any(si != 1 for si in s):
                 raise BlockError("padding 'same' needs stride 1",
                                  fix=Fix("set stride to 1", "set_param", {"name": "stride", "value": 1}))
             outs = list(x.shape[1:])
-        else:
-            pad = (0,) * dims if p["padding_style"] == "valid" else pad
+        else:  # a number, or "valid" (none)
             outs = [conv_out(n, *a) for n, a in zip(x.shape[1:], zip(k, s, pad, d))]
         hint = "lower the kernel size or stride, or add padding"
         return TensorSpec((p["out_channels"], *spatial_out(name, x.shape[1:], outs, hint)))
@@ -124,8 +146,6 @@ def _make_conv(dims: int, transposed: bool):
         else:
             defaults["padding_mode"] = "zeros"
         kwargs = {"kernel_size": _literal(p["kernel_size"]), **kwargs_unless_default(p, defaults)}
-        if p.get("padding_style", "explicit") != "explicit":
-            kwargs["padding"] = p["padding_style"]
         return module_emission(f"nn.{name}", (p["in_channels"], p["out_channels"]), kwargs)
 
     spatial = (8, 8) if dims == 2 else (12,)
@@ -135,10 +155,10 @@ def _make_conv(dims: int, transposed: bool):
     )
     if not transposed:
         examples += (
-            Example({"out_channels": 2, "kernel_size": 4, "padding_style": "same", "padding_mode": "reflect"},
+            Example({"out_channels": 2, "kernel_size": 4, "padding": "same", "padding_mode": "reflect"},
                     {"x": F((3, *spatial))}),
-            Example({"out_channels": 2, "kernel_size": 3, "padding": 2, "padding_style": "valid",
-                     "padding_mode": "circular"}, {"x": F((3, *spatial))}),
+            Example({"out_channels": 2, "kernel_size": 3, "padding": "valid", "padding_mode": "circular"},
+                    {"x": F((3, *spatial))}),
         )
     register(
         BlockSpec(
@@ -154,6 +174,7 @@ def _make_conv(dims: int, transposed: bool):
             examples=examples,
             torch_class=f"torch.nn.{name}",
             aliases=("convolution", "filter", "deconvolution" if transposed else "kernel"),
+            old_spellings=None if transposed else _old_spellings,
         )
     )
 

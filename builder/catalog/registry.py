@@ -135,6 +135,9 @@ class BlockSpec:
     advise: Callable[[Resolved, Inputs], list[tuple[str, Fix | None]]] | None = None
     torch_class: str | None = None  # the torch.nn class this block is, for docs
     aliases: tuple[str, ...] = ()  # search words for the palette
+    # Parameters as files of earlier releases spelled them, rewritten into today's spelling when a file is read
+    # (a conv's padding_style="same" is now torch's padding="same"): old files keep reading the same.
+    old_spellings: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
 
     def param(self, name: str) -> Param:
         for p in self.params:

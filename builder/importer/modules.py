@@ -24,10 +24,7 @@ def size(value: Any) -> Any:
 def _conv(m: nn.Module) -> dict[str, Any] | str:
     params = {"out_channels": m.out_channels, "kernel_size": size(m.kernel_size), "stride": size(m.stride),
               "dilation": size(m.dilation), "groups": m.groups, "bias": m.bias is not None}
-    if isinstance(m.padding, str):
-        params["padding_style"] = m.padding
-    else:
-        params["padding"] = size(m.padding)
+    params["padding"] = m.padding if isinstance(m.padding, str) else size(m.padding)  # "same", "valid" as torch
     if m.padding_mode != "zeros":
         params["padding_mode"] = m.padding_mode
     return params

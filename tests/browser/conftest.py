@@ -65,12 +65,18 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    chromium = shutil.which("chromium")
-    if chromium is None:
+def chromium() -> str:
+    """Debian's chromium: its path; without it the browser tests skip (and fail on CI, where it must be)."""
+    path = shutil.which("chromium")
+    if path is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed (apt-get install chromium chromium-driver)")
         pytest.skip("Debian's chromium is not installed; the browser tests need it")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium: str) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
