@@ -23,11 +23,20 @@ _STARTED = time.perf_counter()  # the command's clock starts when the module is 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a design on a dataset; records the run")
-    p.add_argument("design", help="a project file or a template name")
+    p.add_argument("design", nargs="?", help="a project file or a template name (left out with --resume, and "
+                                             "with --from-run: the run's own design)")
     add_setting_flags(p)
     p.add_argument("--db", help="the run history database (default: in the user's data directory)")
     p.add_argument("--json", action="store_true", help="print only one JSON line of results on stdout "
                                                        "(progress goes to stderr)")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--resume", metavar="RUN", help="continue run RUN (its number or id) from its last checkpoint, "
+                                                       "with its own design, data and settings")
+    start.add_argument("--from-run", metavar="RUN", help="a new run whose model starts from run RUN's weights "
+                                                         "(fine-tuning), with its own optimizer")
+    start.add_argument("--from-weights", metavar="FILE", help="a new run whose model starts from these weights (a "
+                                                              ".safetensors file keyed for the design, as "
+                                                              "`layerlab import --weights` writes)")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("runs", help="list recorded training runs")
     p.add_argument("--db", help="the run history database (default: in the user's data directory)")
@@ -84,26 +93,98 @@ def cmd_train(args: argparse.Namespace) -> int:
     from training.runstore import RunStoreError
     from training.tasks import FitError
 
-    graph = read_design(args.design)
-    _refuse_oversized(args.design, graph)
-    store = _open_store(args.db)  # a damaged history is reported before minutes go into loading data
-    config = _config(args, graph)
-    dataset = _load_data(args.design, graph, config)
+    if args.resume:
+        store = _open_store(args.db)  # a damaged history is reported before minutes go into loading data
+        graph, config, resume, start_from, ref = _resumed(args, store)
+    else:  # an oversized design is refused before the history is even opened
+        graph, start_from, ref = _design_and_weights(args)
+        _refuse_oversized(ref, graph)
+        store = _open_store(args.db)
+        start_from = start_from or _weights_of_run(args, store)
+        config, resume = _config(args, graph, ref), None
+    dataset = _load_data(ref, graph, config)
     stop = threading.Event()
     progress = _Progress(args.json, sys.stderr.isatty())
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set()) if _main_thread() else None
     try:
-        result = train(graph, dataset, config, on_event=progress, stop_event=stop, store=store)
+        result = train(graph, dataset, config, on_event=progress, stop_event=stop, store=store, resume=resume,
+                       start_from=start_from)
     except FitError as err:
-        raise CliError([f"{args.design}: {p.message}" for p in err.problems], EXIT_INVALID) from None
+        raise CliError([f"{ref}: {p.message}" for p in err.problems], EXIT_INVALID) from None
     except RunStoreError as err:
         raise CliError([str(err)], EXIT_UNREADABLE) from None
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     progress.close()
+    for note in result.notes:  # e.g. why this run keeps no checkpoint (those said at the start aren't repeated)
+        if note not in progress.said:
+            print(note, file=sys.stderr)
     _report(args, graph.name, dataset.name, result)
     return EXIT_OK if result.status in ("finished", "stopped") else EXIT_INVALID
+
+
+def _resumed(args: argparse.Namespace, store: Any) -> tuple[Any, Any, str, None, str]:
+    """(graph, config, run id, None, name) of the run --resume continues; it keeps its own settings."""
+    from training.continuation import resume_inputs
+    from training.runstore import RunStoreError
+
+    given = [s.flag for s in cli_settings() if getattr(args, s.name) not in (None, [])]
+    if args.design or given:
+        extra = ", ".join(([args.design] if args.design else []) + given)
+        raise CliError([f"--resume continues run {args.resume} with its own design and settings: leave out {extra}"],
+                       EXIT_UNREADABLE)
+    try:
+        record, graph, config = resume_inputs(store, args.resume)
+    except RunStoreError as err:
+        raise CliError([str(err)], EXIT_UNREADABLE) from None
+    return graph, config, record.id, None, f"run {record.number}"
+
+
+def _design_and_weights(args: argparse.Namespace) -> tuple[Any, Any, str]:
+    """(graph, StartFrom or None, name): the design, and the weights file --from-weights starts it from.
+    Without a design, --from-run trains the run's own design."""
+    from builder.project import ProjectError, load_project
+    from training.continuation import from_file
+    from training.runstore import RunStoreError
+
+    if args.from_run and not args.design:
+        record = _find_run(_open_store(args.db), args.from_run)
+        try:
+            return load_project(record.graph), None, f"run {record.number}'s design"
+        except ProjectError as err:
+            raise CliError([f"run {record.number}: its design can't be read: {'; '.join(err.problems)}"],
+                           EXIT_INVALID) from None
+    if not args.design:
+        raise CliError(["name a design (a project file or a template), or --resume RUN to continue a run"],
+                       EXIT_UNREADABLE)
+    graph = read_design(args.design)
+    try:
+        return graph, from_file(args.from_weights) if args.from_weights else None, args.design
+    except RunStoreError as err:
+        raise CliError([str(err)], EXIT_UNREADABLE) from None
+
+
+def _weights_of_run(args: argparse.Namespace, store: Any) -> Any:
+    """--from-run's weights (None without it)."""
+    from training.continuation import from_run
+    from training.runstore import RunStoreError
+
+    if not args.from_run:
+        return None
+    try:
+        return from_run(store, args.from_run)[1]
+    except RunStoreError as err:
+        raise CliError([str(err)], EXIT_UNREADABLE) from None
+
+
+def _find_run(store: Any, ref: str) -> Any:
+    from training.runstore import RunStoreError
+
+    try:
+        return store.find_run(ref)
+    except RunStoreError as err:
+        raise CliError([str(err)], EXIT_UNREADABLE) from None
 
 
 def _refuse_oversized(ref: str, graph: Any) -> None:
@@ -126,7 +207,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
             if s.name not in data and getattr(args, s.name) is not None}
 
 
-def _config(args: argparse.Namespace, graph: Any) -> Any:
+def _config(args: argparse.Namespace, graph: Any, ref: str) -> Any:
     """The design's meta.training, then the flags; every value checked by training.settings. The design's
     dataset options and task go with its own dataset only; without options the dataset is shaped for the
     model's inputs where it can be (digits at 28×28, ...)."""
@@ -147,7 +228,7 @@ def _config(args: argparse.Namespace, graph: Any) -> Any:
     try:
         return TrainConfig.from_settings(values)
     except SettingsError as err:
-        raise CliError([f"{args.design}: {p}" for p in err.problems], EXIT_INVALID) from None
+        raise CliError([f"{ref}: {p}" for p in err.problems], EXIT_INVALID) from None
 
 
 def _load_data(ref: str, graph: Any, config: Any) -> Any:
@@ -219,10 +300,12 @@ class _Progress:
         self.tty = tty and not as_json
         self.drawn = False
         self.out = sys.stderr if as_json else sys.stdout
+        self.said = ""
 
     def __call__(self, event: Any) -> None:
         if event.kind == "start" and event.message:  # e.g. the device asked for is missing
             print(event.message, file=sys.stderr, flush=True)
+            self.said = event.message
         elif event.kind == "step" and self.tty:
             done = event.step / max(1, event.total_steps)
             bar = "#" * int(done * 30)
