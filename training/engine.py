@@ -35,7 +35,7 @@ from training.device import (
     is_out_of_memory,
     pick_device,
 )
-from training.loop import EarlyStopping, evaluate, in_units, snapshot, train_step
+from training.loop import EarlyStopping, evaluate, in_units, keep_frozen_norms, snapshot, train_step
 from training.metrics import headline, make_accumulator
 from training.optim import make_optimizer, make_schedule
 from training.rng import RunRandom
@@ -300,6 +300,7 @@ class _Run:
     # -- training -----------------------------------------------------------------------------------
     def _train_epoch(self, generator: torch.Generator) -> float:
         self.model.train()
+        keep_frozen_norms(self.model, self.config.frozen_norm)
         total, count, window, window_count = 0.0, 0, 0.0, 0
         epoch_start = last_event = time.perf_counter()
         cpu_start = time.thread_time()
