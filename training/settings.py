@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from training.choices import AMP_MODES, CLASS_WEIGHTS, DEVICES, FROZEN_NORM_MODES, LOSSES, OPTIMIZERS, SCHEDULES, TASKS
+from training.choices import (
+    AMP_MODES,
+    CLASS_WEIGHTS,
+    DEVICES,
+    FROZEN_NORM_MODES,
+    LOSSES,
+    OPTIMIZERS,
+    SCHEDULES,
+    TASKS,
+)
 
 
 class Kind(str, Enum):
