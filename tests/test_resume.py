@@ -97,6 +97,8 @@ def test_checkpoints_hold_plain_values_and_refuse_a_pickle(tmp_path: Path) -> No
     torch.save({"format": 1, "evil": _Evil()}, folder / LAST)
     with pytest.raises(CheckpointError, match="can't be read"):
         load_last(folder)
+    with sqlite3.connect(db) as conn:  # as if its process had died at epoch 2 of 4
+        conn.execute("UPDATE runs SET status='interrupted', config=json_set(config, '$.epochs', 4)")
     refused = _cli("train", "--resume", str(run.number), "--db", str(db))
     assert refused.returncode != 0 and "can't be read" in refused.stderr and "Traceback" not in refused.stderr
 
@@ -111,7 +113,8 @@ def test_clear_refusals(tmp_path: Path) -> None:
     done = _cli("train", "digits_mlp", "--epochs", "1", "--threads", "1", "--db", str(db))
     assert done.returncode == 0, done.stderr
     finished = _cli("train", "--resume", "1", "--db", str(db))
-    assert finished.returncode == 1 and "has trained all its 1 epochs" in finished.stderr
+    assert finished.returncode == 2 and "has finished (trained 1 epochs)" in finished.stderr
+    assert "--from-run 1" in finished.stderr
     flags = _cli("train", "--resume", "1", "--lr", "0.1", "--db", str(db))
     assert flags.returncode == 2 and "leave out --lr" in flags.stderr
     unknown = _cli("train", "--resume", "9", "--db", str(db))

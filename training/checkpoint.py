@@ -129,6 +129,17 @@ def load_last(folder: Path) -> Checkpoint:
                               "this version of LayerLab") from None
 
 
+def load_resumable(folder: Path, patience: int, epochs: int) -> tuple[Checkpoint, dict[str, torch.Tensor] | None]:
+    """The last checkpoint and, with early stopping on, its best epoch's weights; CheckpointError when the run
+    can't go on from them (missing, damaged, or all ``epochs`` done)."""
+    last = load_last(folder)
+    if last.epoch >= epochs:
+        raise CheckpointError(f"it has trained all its {epochs} epochs: start a new run from its weights to train "
+                              "it further")
+    best = load_best(folder, last.best_epoch) if patience and last.best_epoch is not None else None
+    return last, best
+
+
 def load_best(folder: Path, epoch: int) -> dict[str, torch.Tensor]:
     """The best weights, which must be those of ``epoch`` (early stopping's best)."""
     values = _read(folder / BEST)

@@ -51,6 +51,9 @@ def resume_inputs(store: RunStore, ref: str | int) -> tuple[RunRecord, Any, Trai
     record = store.find_run(ref)
     if record.status == "running" and _alive(_pid(store, record.id)):
         raise RunStoreError(f"run {record.number} is still running: stop it before continuing it")
+    if record.status == "finished":  # all its epochs, or early stopping ended it: there is nothing left to do
+        raise RunStoreError(f"run {record.number} has finished ({record.message}): start a new run from its weights "
+                            f"(--from-run {record.number}, or 'Start from these weights') to train it further")
     if not (store.checkpoint_folder(record.id) / "last.pt").is_file():
         raise RunStoreError(f"run {record.number} has no checkpoint to continue from (runs keep one from the end of "
                             "their first epoch; older runs, and runs over the checkpoint size limit, have none)")

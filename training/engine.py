@@ -25,7 +25,7 @@ from builder.validate import ValidationResult, validate
 from codegen.loader import build_model
 from codegen.source import CodegenError, ModelSource, generate_model
 from training.batches import Batches, make_batches
-from training.checkpoint import Checkpoint, CheckpointError, Keeper, load_best, load_last
+from training.checkpoint import Checkpoint, CheckpointError, Keeper, load_resumable
 from training.config import TrainConfig
 from training.device import (
     amp_dtype,
@@ -187,16 +187,11 @@ class _Run:
         """Continue run ``run_id`` of the store from its last checkpoint; FitError when it can't."""
         if self.store is None:
             raise FitError([FitProblem("a run can only be resumed from a run history")])
-        folder = self.store.checkpoint_folder(run_id)
         try:
-            self.resumed = load_last(folder)
-            if self.config.patience and self.resumed.best_epoch is not None:
-                self.best_state = load_best(folder, self.resumed.best_epoch)
+            self.resumed, self.best_state = load_resumable(self.store.checkpoint_folder(run_id), self.config.patience,
+                                                           self.config.epochs)
         except CheckpointError as err:
             raise FitError([FitProblem(f"run {run_id} can't be resumed: {err}")]) from None
-        if self.resumed.epoch >= self.config.epochs:
-            raise FitError([FitProblem(f"run {run_id} has trained all its {self.config.epochs} epochs: start a new "
-                                       "run from its weights to train it further")])
         self.run_id = run_id
     # -- setup and ending ---------------------------------------------------------------------------
     def run(self) -> RunResult:

@@ -51,8 +51,8 @@ def _not_resumable(store: Any, record: Any) -> str | None:
         return "The run is still running."
     if not (store.checkpoint_folder(record.id) / "last.pt").is_file():
         return "This run kept no checkpoint (older runs, and runs over the server's checkpoint size limit)."
-    if isinstance(epochs, int) and len(record.epochs) >= epochs:
-        return f"This run trained all its {epochs} epochs: start a new one from its weights instead."
+    if record.status == "finished" or (isinstance(epochs, int) and len(record.epochs) >= epochs):
+        return "This run has finished: start a new one from its weights to train it further."
     return None
 
 
