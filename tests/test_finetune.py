@@ -66,3 +66,16 @@ def test_the_cli_starts_from_a_run(source) -> None:  # noqa: ANN001
     bad = subprocess.run([sys.executable, "-m", "cli", "train", "digits_cnn", "--from-run", "1", "--epochs", "1", "--dataset", "digits", "-o", "flat=false",
                           "--db", str(store.path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert bad.returncode == 1 and "don't fit this design" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_uploaded_bytes_start_a_run_and_junk_is_refused(source) -> None:  # noqa: ANN001
+    from training.continuation import from_bytes
+    from training.runstore import RunStoreError
+
+    store, graph, data, config, first = source
+    raw = Path(store.get_run(first.run_id).weights).read_bytes()
+    start = from_bytes(raw, "mine.safetensors")
+    one = TrainConfig.from_settings({**config.settings(), "epochs": 1})
+    assert train(graph, data, one, start_from=start).history[0]["train_loss"] < 1.5 * first.history[-1]["train_loss"] + 0.05
+    with pytest.raises(RunStoreError, match="mine.pt can't be read as safetensors"):
+        from_bytes(b"\x80\x04not safetensors", "mine.pt")

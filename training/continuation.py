@@ -76,6 +76,18 @@ def from_run(store: RunStore, ref: str | int) -> tuple[RunRecord, StartFrom]:
     return record, StartFrom(state, f"run {record.number}", {"from_run": record.id, "number": record.number})
 
 
+def from_bytes(data: bytes, name: str) -> StartFrom:
+    """Weights uploaded in the app (a .safetensors file's bytes); RunStoreError when they can't be read."""
+    from safetensors.torch import load
+
+    try:
+        state = load(data)
+    except Exception as err:  # noqa: BLE001 - SafetensorError and friends: the bytes aren't safetensors
+        raise RunStoreError(f"{name} can't be read as safetensors: {str(err).splitlines()[0] if str(err) else err}") \
+            from None
+    return StartFrom(state, name, {"from_weights": name})
+
+
 def from_file(path: str | Path) -> StartFrom:
     """Weights in a .safetensors file keyed for the design (``layerlab import --weights`` writes one, as does
     the app's weights download); never a pickle."""

@@ -40,8 +40,39 @@ def choose_weights(run_id: str, number: int) -> None:
     st.session_state[FINETUNE] = (run_id, number)
 
 
-def chosen_weights() -> tuple[str, int] | None:
+def chosen_weights() -> tuple[str, Any] | None:
+    """(run id, run number) of a run's weights, or ("file", name, bytes) of an uploaded file; None: from scratch."""
     return st.session_state.get(FINETUNE)
+
+
+def chosen_label(chosen: tuple[str, Any]) -> str:
+    return f"{chosen[1]}" if chosen[0] == "file" else f"run {chosen[1]}'s weights"
+
+
+def start_from(chosen: tuple[str, Any], store: Any) -> Any:
+    """The StartFrom of ``chosen_weights()``; RunStoreError when they can't be read."""
+    from training.continuation import from_bytes, from_run
+    from training.runstore import RunStoreError
+
+    if chosen[0] == "file":
+        return from_bytes(chosen[2], chosen[1])
+    if store is None:
+        raise RunStoreError("the run history can't be opened, so a run's weights can't be read from it")
+    return from_run(getattr(store, "store", store), chosen[0])[1]
+
+
+def render_weights_upload(key: str) -> None:
+    """Fine-tuning from weights made elsewhere: a .safetensors file keyed for this design (what `layerlab import
+    --weights` writes for an imported model, or a run's weights download)."""
+    upload = st.file_uploader("Start from a weights file (.safetensors)", type=["safetensors"], key=f"{key}_upload",
+                              help="The next Start begins from these weights, with a fresh optimizer; they must fit "
+                                   "the design exactly (names and sizes).")
+    chosen = st.session_state.get(FINETUNE)
+    if upload is not None:  # while a file is here, every Start begins from it
+        if not chosen or chosen[0] != "file" or chosen[1] != upload.name:
+            st.session_state[FINETUNE] = ("file", upload.name, upload.getvalue())
+    elif chosen and chosen[0] == "file":  # the file was removed: from scratch again
+        st.session_state.pop(FINETUNE, None)
 
 
 def _not_resumable(store: Any, record: Any) -> str | None:

@@ -22,7 +22,8 @@ from training.health import monitor_for
 from ui import lr_finder, neurons, train_data
 from ui.compare import render_compare
 from ui.health_view import render_health
-from ui.run_continue import chosen_weights
+from ui.run_continue import chosen_label, chosen_weights, render_weights_upload
+from ui.run_continue import start_from as weights_start
 from ui.run_manager import RunHandle, get_manager, session_alive
 from ui.runs_panel import LOADED_RUN, render_runs_panel
 from ui.train_form import KEY as FORM_KEY
@@ -233,7 +234,12 @@ def _controls(graph: Any, dataset: Any, config: Any, ready: bool, live: bool, ke
                 on_click=start_run, args=(graph, dataset, config))
     chosen = chosen_weights()
     if chosen and not live:
-        left.caption(f"from run {chosen[1]}'s weights")
+        left.caption(f"from {chosen_label(chosen)}")
+    if not live:
+        with st.expander("Fine-tune: start from weights"):
+            st.caption("Pick a run's weights in the run history below (Start from these weights), or a file here. "
+                       "Freeze layers with the inspector's Trainable switch.")
+            render_weights_upload(f"{key}_weights")
     if not live:
         right.button("⏹ Stop", disabled=True, key=f"{key}_stop_off")  # where it is while a run is live
 
@@ -284,11 +290,7 @@ def start_run(graph: Any, dataset: Any, config: Any, resume: str | None = None) 
             neurons.update(run, event)
 
         run.health = monitor_for(graph, dataset, config)
-        start_from = None
-        if weights_of is not None:
-            from training.continuation import from_run
-
-            start_from = from_run(getattr(store, "store", store) or _no_store(), weights_of[0])[1]
+        start_from = weights_start(weights_of, store) if weights_of is not None else None
         return train(graph, dataset, config, on_event=on_event, stop_event=handle.stop_event, store=store,
                      observer=run.health, resume=resume, start_from=start_from)
 
@@ -297,18 +299,12 @@ def start_run(graph: Any, dataset: Any, config: Any, resume: str | None = None) 
     if resume:
         label += " · continued"
     elif weights_of is not None:
-        label += f" · from run {weights_of[1]}'s weights"
+        label += f" · from {chosen_label(weights_of)}"
     handle = get_manager().submit(session, work, label=label, alive=session_alive(session))
     run.handle = handle
     st.session_state[RUN] = run
     st.session_state.pop(LOADED_RUN, None)  # the new run's results replace a loaded run's
     return run
-
-
-def _no_store() -> Any:
-    from training.runstore import RunStoreError
-
-    raise RunStoreError("the run history can't be opened, so a run's weights can't be read from it")
 
 
 def _live_boundary(run: ActiveRun, event: Any) -> None:
