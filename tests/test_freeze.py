@@ -144,3 +144,20 @@ def test_the_canvas_shows_frozen_nodes() -> None:
 
     assert "❄ frozen" in title("stem") and "❄ frozen" in title("layer1")
     assert "❄ frozen" not in title("layer2") and "❄ frozen" not in title("fc")
+
+
+def test_the_inspector_switch_freezes_in_the_app() -> None:
+    from app_helpers import start_app
+
+    from builder.share import encode_share
+
+    at = start_app({"design": encode_share(load_template("resnet_mini"))})
+    at.session_state["canvas"] = {"id": "freeze-1", "kind": "select", "node": "layer1"}
+    at.run()
+    at.toggle(key="trainable_layer1").set_value(False).run()
+    assert not at.exception, at.exception
+    design = at.session_state["ll_history"].current
+    assert not design.node("layer1").trainable and design.node("layer2").trainable
+    at.session_state["canvas"] = {"id": "freeze-3", "kind": "select", "node": "gap"}  # no weights: no switch
+    at.run()
+    assert not [t for t in at.toggle if t.key == "trainable_gap"]
