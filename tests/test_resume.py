@@ -129,5 +129,7 @@ def test_over_the_size_limit_no_checkpoint_is_kept(tmp_path: Path) -> None:
     assert "can't be resumed" in done.stderr
     run = RunStore(db).list_runs()[0]
     assert not RunStore(db).checkpoint_folder(run.id).exists()
+    with sqlite3.connect(db) as conn:  # as if its process had died before its end
+        conn.execute("UPDATE runs SET status='interrupted'")
     refused = _cli("train", "--resume", str(run.number), "--db", str(db))
     assert refused.returncode == 2 and "no checkpoint" in refused.stderr
