@@ -166,6 +166,14 @@ def set_param(graph: Graph, node_id: str, name: str, value: Any) -> Graph:
     return graph.replace_node(replace(node, params=params))
 
 
+def set_trainable(graph: Graph, node_id: str, trainable: bool) -> Graph:
+    """Freeze a node (or a whole block instance) of the design, or let it train again."""
+    node = _node(graph, node_id)
+    if not isinstance(trainable, bool):
+        raise EditError(f"trainable must be true or false, not {trainable!r}")
+    return graph.replace_node(replace(node, trainable=trainable))
+
+
 def rename_node(graph: Graph, old: str, new: str) -> Graph:
     """Give a node a new id and carry its edges along."""
     node = _node(graph, old)

@@ -30,6 +30,7 @@ class Node:
     meta: Mapping[str, Any] = field(default_factory=dict)
     repeat: int = 1  # an instance of a block definition may be repeated ×N in a chain
     when: str | None = None  # inside a definition: present only when this bool parameter is true
+    trainable: bool = True  # False: frozen, its weights keep their values while the rest trains (top level only)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", _frozen(self.params))

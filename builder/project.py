@@ -17,7 +17,7 @@ from builder.catalog import all_blocks
 from builder.catalog.registry import BlockSpec
 from builder.graph import Definition, Edge, Graph, Node
 from builder.params import ParamError
-from builder.project_defs import Scope, read_definitions, read_repeat, read_when
+from builder.project_defs import Scope, read_definitions, read_repeat, read_trainable, read_when
 
 # The writer (builder.project_write) is the other half of the format: callers reach both from here.
 from builder.project_write import FORMAT_VERSION, dump_edge, dump_node, dump_project, to_json  # noqa: F401
@@ -34,7 +34,7 @@ MAX_META_BYTES = 10_000
 
 # Tuples, in the order the docs list them (messages name them in this order).
 TOP_KEYS = ("layerlab", "name", "description", "nodes", "edges", "meta", "definitions")
-NODE_KEYS = ("id", "type", "params", "pos", "meta", "repeat", "when")
+NODE_KEYS = ("id", "type", "params", "pos", "meta", "repeat", "when", "trainable")
 EDGE_KEYS = ("source", "target", "port")
 
 
@@ -255,7 +255,9 @@ def _read_node(index: int, item: Any, problems: list[str], scope: Scope) -> Node
         meta = {}
     repeat = read_repeat(where, item.get("repeat", 1), type_name in scope.definitions, problems)
     when = read_when(where, item.get("when"), scope, problems)
-    return Node(id=node_id, type=type_name, params=params or {}, pos=pos, meta=meta, repeat=repeat, when=when)
+    trainable = read_trainable(where, item.get("trainable", True), scope, problems)
+    return Node(id=node_id, type=type_name, params=params or {}, pos=pos, meta=meta, repeat=repeat, when=when,
+                trainable=trainable)
 
 
 def _read_params(where: str, block: BlockSpec, raw: Any, problems: list[str], scope: Scope) -> dict[str, Any] | None:

@@ -77,6 +77,20 @@ def read_repeat(where: str, raw: Any, is_instance: bool, problems: list[str]) ->
     return 1
 
 
+def read_trainable(where: str, raw: Any, scope: Scope, problems: list[str]) -> bool:
+    """A node's ``trainable`` switch (absent: true, as in files written before it existed)."""
+    if raw is True:
+        return True
+    if raw is not False:
+        problems.append(f"{where}: trainable must be true or false, not {raw!r}")
+    elif scope.params is not None:
+        problems.append(f"{where}: trainable=false freezes a node of the design or a whole block instance; inside "
+                        "a block definition it would freeze every instance: set it on the instance instead")
+    else:
+        return False
+    return True
+
+
 def read_when(where: str, raw: Any, scope: Scope, problems: list[str]) -> str | None:
     if raw is None:
         return None

@@ -35,6 +35,8 @@ def dump_node(node: Node) -> dict[str, Any]:
         out["repeat"] = node.repeat
     if node.when is not None:
         out["when"] = node.when
+    if not node.trainable:  # written only when frozen: a file without it reads as before
+        out["trainable"] = False
     if node.pos is not None:
         out["pos"] = [round(node.pos[0], 1), round(node.pos[1], 1)]
     if node.meta:

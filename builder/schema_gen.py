@@ -108,6 +108,10 @@ def _node_schema(blocks: list[BlockSpec], inside: bool = False) -> dict[str, Any
         "repeat": {"type": "integer", "minimum": 1, "maximum": MAX_REPEAT, "default": 1,
                    "description": "An instance of a block definition repeated ×N in a chain."},
     }
+    if not inside:
+        properties["trainable"] = {"type": "boolean", "default": True,
+                                   "description": "false: frozen, the node's (or block instance's) weights don't "
+                                                  "change in training."}
     if inside:
         properties["when"] = {"type": "string", "description": "Present only when this true/false parameter of "
                                                                "the definition is true; otherwise bypassed."}

@@ -31,6 +31,7 @@ class Settings:
     max_concurrent_runs: int = 2  # training runs at once per server; more wait in a queue
     max_run_seconds: float = 0.0  # per run; 0 means no limit
     max_epochs: int = 10_000  # per run; the training panel offers up to 10,000
+    max_checkpoint_mb: int = 500  # per run, its last and best checkpoints together; 0: no checkpoints
     data_dir: str = ""  # run store and weights; empty means the platform's user data directory
 
     @property

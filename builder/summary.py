@@ -35,6 +35,7 @@ class Summary:
     rows: list[SummaryRow]
     total_params: int
     trainable_params: int
+    frozen_params: int  # in nodes and block instances switched to not trainable: they keep their weights
     total_macs: int
     model_mb: float  # parameters as float32
     activations_mb: float  # every layer output for one forward pass of batch_size
@@ -57,25 +58,27 @@ def summarize(graph: Graph, batch_size: int = 1, result: ValidationResult | None
     rows = []
     for node in graph.nodes:
         info = result.nodes[node.id]
-        rows.append(_row(node.id, node.type, info.output, info.param_count, info.macs, batch_size, 0))
+        rows.append(_row(node.id, node.type, info.output, info.param_count, info.macs, batch_size, 0,
+                         node.trainable))
         if node.type in graph.definitions and (depth is None or depth > 0):
-            rows.extend(_inner_rows(node.id, result, batch_size, depth))
+            rows.extend(_inner_rows(node.id, result, batch_size, depth, node.trainable))
     top = [r for r in rows if r.depth == 0]
     total = sum(r.total_params for r in top)
+    trainable = sum(r.trainable_params for r in top)
     leaves = result.leaves
     activations = sum(_activation(leaves.nodes[n].output, leaves.nodes[n].type, batch_size) for n in leaves.nodes)
     mb = 1024 * 1024
     return Summary(
         name=graph.name, batch_size=batch_size, rows=rows, total_params=total,
-        trainable_params=sum(r.trainable_params for r in top), total_macs=sum(r.macs for r in top),
+        trainable_params=trainable, frozen_params=total - trainable, total_macs=sum(r.macs for r in top),
         model_mb=total * BYTES_PER_VALUE / mb, activations_mb=activations / mb,
         training_mb=(4 * total * BYTES_PER_VALUE + 2 * activations) / mb, valid=result.valid,
     )
 
 
 def _row(name: str, type_name: str, out: TensorSpec | None, params: int, macs: int, batch_size: int,
-         depth: int) -> SummaryRow:
-    return SummaryRow(name, type_name, [-1, *out.shape] if out else None, params, params, macs,
+         depth: int, trainable: bool) -> SummaryRow:
+    return SummaryRow(name, type_name, [-1, *out.shape] if out else None, params if trainable else 0, params, macs,
                       _activation(out, type_name, batch_size), depth)
 
 
@@ -83,7 +86,8 @@ def _activation(out: TensorSpec | None, type_name: str, batch_size: int) -> int:
     return out.numel * batch_size * BYTES_PER_VALUE if out is not None and type_name != "Input" else 0
 
 
-def _inner_rows(instance: str, result: ValidationResult, batch_size: int, depth: int | None) -> list[SummaryRow]:
+def _inner_rows(instance: str, result: ValidationResult, batch_size: int, depth: int | None,
+                trainable: bool) -> list[SummaryRow]:
     """One row per block copy and per layer inside ``instance``, copies summed from their layers."""
     assert result.expansion is not None and result.flat is not None
     flat, expansion = result.flat, result.expansion
@@ -108,7 +112,7 @@ def _inner_rows(instance: str, result: ValidationResult, batch_size: int, depth:
     for name, kind, out, params, macs in entries:
         level = name[len(instance) + 1:].count(SEP) + 1
         if depth is None or level <= depth:
-            rows.append(_row(name, kind, out, params, macs, batch_size, level))
+            rows.append(_row(name, kind, out, params, macs, batch_size, level, trainable))
     return rows
 
 
@@ -129,6 +133,7 @@ def format_summary(summary: Summary) -> str:
     lines += [
         f"Total params: {summary.total_params:,}",
         f"Trainable params: {summary.trainable_params:,}",
+        *([f"Frozen params: {summary.frozen_params:,}"] if summary.frozen_params else []),
         f"Multiply-accumulates per sample: {human_count(summary.total_macs)}",
         f"Model size: {summary.model_mb:.2f} MB",
         f"Activations (batch {summary.batch_size}): {summary.activations_mb:.2f} MB",

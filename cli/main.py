@@ -1,4 +1,4 @@
-"""The `layerlab` command: templates, validate, summary, export, train, runs, app.
+"""The `layerlab` command: templates, validate, summary, export, train, runs, lr-find, app.
 
 Every user mistake ends in one clear line per problem and an exit code, never a traceback:
 0 success, 1 the design (or run) has problems, 2 a file could not be read or the arguments are wrong.
@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Commands that live in their own modules (export, train, runs); absent ones are skipped."""
     found = []
-    for module_name in ("cli.export_cmd", "cli.train_cmd", "cli.import_cmd"):
+    for module_name in ("cli.export_cmd", "cli.train_cmd", "cli.import_cmd", "cli.lr_find_cmd"):
         try:
             module = __import__(module_name, fromlist=["register"])
         except ModuleNotFoundError as err:

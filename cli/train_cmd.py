@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cli.main import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, CliError, read_design
+from cli.main import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, CliError
+from cli.train_start import design_and_weights, resumed, weights_of_run
 from training.settings import Kind, Setting, SettingError, cli_settings
 
 _STARTED = time.perf_counter()  # the command's clock starts when the module is imported (at parse time)
@@ -23,11 +24,20 @@ _STARTED = time.perf_counter()  # the command's clock starts when the module is 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a design on a dataset; records the run")
-    p.add_argument("design", help="a project file or a template name")
+    p.add_argument("design", nargs="?", help="a project file or a template name (left out with --resume, and "
+                                             "with --from-run: the run's own design)")
     add_setting_flags(p)
     p.add_argument("--db", help="the run history database (default: in the user's data directory)")
     p.add_argument("--json", action="store_true", help="print only one JSON line of results on stdout "
                                                        "(progress goes to stderr)")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--resume", metavar="RUN", help="continue run RUN (its number or id) from its last checkpoint, "
+                                                       "with its own design, data and settings")
+    start.add_argument("--from-run", metavar="RUN", help="a new run whose model starts from run RUN's weights "
+                                                         "(fine-tuning), with its own optimizer")
+    start.add_argument("--from-weights", metavar="FILE", help="a new run whose model starts from these weights (a "
+                                                              ".safetensors file keyed for the design, as "
+                                                              "`layerlab import --weights` writes)")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("runs", help="list recorded training runs")
     p.add_argument("--db", help="the run history database (default: in the user's data directory)")
@@ -84,24 +94,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     from training.runstore import RunStoreError
     from training.tasks import FitError
 
-    graph = read_design(args.design)
-    _refuse_oversized(args.design, graph)
-    store = _open_store(args.db)  # a damaged history is reported before minutes go into loading data
-    config = _config(args, graph)
-    dataset = _load_data(args.design, graph, config)
+    if args.resume:
+        store = _open_store(args.db)  # a damaged history is reported before minutes go into loading data
+        graph, config, resume, start_from, ref = resumed(args, store)
+    else:  # an oversized design is refused before the history is even opened
+        graph, start_from, ref = design_and_weights(args)
+        _refuse_oversized(ref, graph)
+        store = _open_store(args.db)
+        start_from = start_from or weights_of_run(args, store)
+        config, resume = _config(args, graph, ref), None
+    dataset = _load_data(ref, graph, config)
     stop = threading.Event()
     progress = _Progress(args.json, sys.stderr.isatty())
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set()) if _main_thread() else None
     try:
-        result = train(graph, dataset, config, on_event=progress, stop_event=stop, store=store)
+        result = train(graph, dataset, config, on_event=progress, stop_event=stop, store=store, resume=resume,
+                       start_from=start_from)
     except FitError as err:
-        raise CliError([f"{args.design}: {p.message}" for p in err.problems], EXIT_INVALID) from None
+        raise CliError([f"{ref}: {p.message}" for p in err.problems], EXIT_INVALID) from None
     except RunStoreError as err:
         raise CliError([str(err)], EXIT_UNREADABLE) from None
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     progress.close()
+    for note in result.notes:  # e.g. why this run keeps no checkpoint (those said at the start aren't repeated)
+        if note not in progress.said:
+            print(note, file=sys.stderr)
     _report(args, graph.name, dataset.name, result)
     return EXIT_OK if result.status in ("finished", "stopped") else EXIT_INVALID
 
@@ -126,7 +145,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
             if s.name not in data and getattr(args, s.name) is not None}
 
 
-def _config(args: argparse.Namespace, graph: Any) -> Any:
+def _config(args: argparse.Namespace, graph: Any, ref: str) -> Any:
     """The design's meta.training, then the flags; every value checked by training.settings. The design's
     dataset options and task go with its own dataset only; without options the dataset is shaped for the
     model's inputs where it can be (digits at 28×28, ...)."""
@@ -147,7 +166,7 @@ def _config(args: argparse.Namespace, graph: Any) -> Any:
     try:
         return TrainConfig.from_settings(values)
     except SettingsError as err:
-        raise CliError([f"{args.design}: {p}" for p in err.problems], EXIT_INVALID) from None
+        raise CliError([f"{ref}: {p}" for p in err.problems], EXIT_INVALID) from None
 
 
 def _load_data(ref: str, graph: Any, config: Any) -> Any:
@@ -219,10 +238,12 @@ class _Progress:
         self.tty = tty and not as_json
         self.drawn = False
         self.out = sys.stderr if as_json else sys.stdout
+        self.said = ""
 
     def __call__(self, event: Any) -> None:
         if event.kind == "start" and event.message:  # e.g. the device asked for is missing
             print(event.message, file=sys.stderr, flush=True)
+            self.said = event.message
         elif event.kind == "step" and self.tty:
             done = event.step / max(1, event.total_steps)
             bar = "#" * int(done * 30)

@@ -126,7 +126,7 @@ def _carried(plan: ScriptPlan) -> tuple[Any, Any]:
     from data.userdata import CsvLimits
     from training.batches import Batches, batch_tensors
     from training.device import amp_dtype, cpu_threads
-    from training.loop import EarlyStopping, evaluate, in_units, snapshot, train_step
+    from training.loop import EarlyStopping, evaluate, in_units, keep_frozen_norms, snapshot, train_step
     from training.metrics import make_accumulator
     from training.optim import make_optimizer, make_schedule
     from training.tasks import TaskPlan, with_class_weights
@@ -134,7 +134,8 @@ def _carried(plan: ScriptPlan) -> tuple[Any, Any]:
     own = {"csv": (read_source, CsvLimits), "zip": (read_source, ZipLimits)}.get(plan.dataset, ())
     data = carry(DatasetError, plan.prepare, *own, make_splits)
     learning = carry(TaskPlan, with_class_weights, make_accumulator, make_optimizer, make_schedule, Batches,
-                     batch_tensors, amp_dtype, cpu_threads, train_step, evaluate, in_units, snapshot, EarlyStopping)
+                     batch_tensors, amp_dtype, cpu_threads, train_step, evaluate, in_units, keep_frozen_norms, snapshot,
+                     EarlyStopping)
     return data, learning
 
 

@@ -109,6 +109,8 @@ def train_epoch(run: SimpleNamespace, epoch: int) -> float:
 
     Under torchrun each global batch of --batch-size samples is cut into one share per process."""
     args = run.args
+    run.model.train()
+    keep_frozen_norms(run.model, args.frozen_norm)
     total, count = 0.0, 0
     for inputs, target in run.train_data.epoch(run.generator):
         weight = 1.0

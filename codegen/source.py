@@ -102,6 +102,7 @@ class _Writer:
                 self._collect(tuple(plan.helpers), tuple(plan.imports))
         inputs = self._inputs()
         init_lines, forward_lines, attributes = self._body(inputs)
+        init_lines += self._frozen(attributes)
         module_paths = self._module_paths(attributes)
         outputs = tuple(n.id for n in self.graph.sinks())
         code = "\n".join([
@@ -154,6 +155,18 @@ class _Writer:
         self._collect(emission.helpers, emission.imports)
         init = render_call(emission.init) if emission.init is not None else None
         return ScopeNode(node_id, init, emission.forward, info.sources, str(info.output))
+
+    def _frozen(self, attributes: dict[str, str]) -> list[str]:
+        """``requires_grad_(False)`` on the modules of nodes and block instances the design freezes (a frozen
+        node without weights, a ReLU say, needs nothing)."""
+        names = [f"self.{attributes[n.id]}" for n in self.graph.nodes if not n.trainable and n.id in attributes]
+        if not names:
+            return []
+        if len(names) == 1:
+            return ["", f"{names[0]}.requires_grad_(False)  # frozen in the design: keeps its weights while the "
+                        "rest trains"]
+        return ["", "# Frozen in the design: these keep their weights while the rest trains.",
+                f"for frozen in ({', '.join(names)}):", f"{INDENT}frozen.requires_grad_(False)"]
 
     def _module_paths(self, top: dict[str, str]) -> dict[str, str]:
         """Node id -> module path, for every node that has a module: top-level ids and, inside blocks, flat ids."""

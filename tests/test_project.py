@@ -140,7 +140,8 @@ def test_unknown_keys_at_every_level_are_errors_with_suggestions():
     assert problems(data) == [
         "unknown top-level key 'nodez' (did you mean 'nodes'?); the top level has layerlab, name, description, "
         "nodes, edges, meta, definitions",
-        "nodes[1]: unknown key 'parms' (did you mean 'params'?); a node has id, type, params, pos, meta, repeat, when",
+        "nodes[1]: unknown key 'parms' (did you mean 'params'?); a node has id, type, params, pos, meta, repeat, when, "
+        "trainable",
         "edges[0]: unknown key 'weight'; an edge has source, target, port",
     ]
 

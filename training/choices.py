@@ -8,3 +8,4 @@ LOSSES = ("auto", "mse", "mae", "huber", "bce", "cross_entropy", "token")
 AMP_MODES = ("off", "auto", "bf16", "fp16")
 TASKS = ("classification", "binary", "regression", "sequence", "reconstruction")
 CLASS_WEIGHTS = ("none", "balanced")
+FROZEN_NORM_MODES = ("eval", "train")  # batch norm in frozen parts of a design

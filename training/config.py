@@ -38,6 +38,7 @@ class TrainConfig:
     seed: int = _default("seed")
     device: str = _default("device")
     amp: str = _default("amp")
+    frozen_norm: str = _default("frozen_norm")
     max_seconds: float = _default("max_seconds")  # 0 = no limit
     threads: int = _default("threads")
     dataset: str = _default("dataset")

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import nn
@@ -25,6 +25,7 @@ from builder.validate import ValidationResult, validate
 from codegen.loader import build_model
 from codegen.source import CodegenError, ModelSource, generate_model
 from training.batches import Batches, make_batches
+from training.checkpoint import Checkpoint, CheckpointError, Keeper, load_resumable
 from training.config import TrainConfig
 from training.device import (
     amp_dtype,
@@ -34,12 +35,15 @@ from training.device import (
     is_out_of_memory,
     pick_device,
 )
-from training.loop import EarlyStopping, evaluate, in_units, snapshot, train_step
+from training.loop import EarlyStopping, evaluate, in_units, keep_frozen_norms, snapshot, train_step
 from training.metrics import headline, make_accumulator
 from training.optim import make_optimizer, make_schedule
 from training.rng import RunRandom
 from training.runstore import RunStore
 from training.tasks import FitError, FitProblem, TaskPlan, check_fit, with_class_weights
+
+if TYPE_CHECKING:
+    from training.continuation import StartFrom
 
 __all__ = ["FitError", "FitProblem", "RunResult", "TrainConfig", "TrainEvent", "prepare", "train"]
 
@@ -129,9 +133,14 @@ def prepare(graph: Graph, dataset: Any, config: TrainConfig,
 
 def train(graph: Graph, dataset: Any, config: TrainConfig | None = None, on_event: EventCallback | None = None,
           stop_event: threading.Event | None = None, store: RunStore | None = None,
-          observer: StepObserver | None = None) -> RunResult:
+          observer: StepObserver | None = None, resume: str | None = None,
+          start_from: StartFrom | None = None) -> RunResult:
     """Train ``graph`` on ``dataset``. Raises FitError before training when they don't fit; afterwards every
-    ending (finished, stopped, NaN loss, out of memory) is a RunResult with its status and message."""
+    ending (finished, stopped, NaN loss, out of memory) is a RunResult with its status and message.
+
+    ``resume``: the id of a run in ``store`` to continue from its last checkpoint (``graph``, ``dataset`` and
+    ``config`` must be the run's own: ``training.continuation.resume_inputs``). ``start_from``: a new run
+    whose model starts from these weights, with a fresh optimizer (fine-tuning)."""
     config = config or TrainConfig()
     max_epochs = settings().max_epochs  # checked here, not in prepare(): a past run stays reloadable
     if int(config.epochs) > max_epochs:
@@ -140,6 +149,9 @@ def train(graph: Graph, dataset: Any, config: TrainConfig | None = None, on_even
     source, plan, macs = prepare(graph, dataset, config)
     run = _Run(graph, dataset, config, source, plan, on_event, stop_event or threading.Event(), store)
     run.observer = observer
+    run.start_from = start_from
+    if resume is not None:
+        run.resume_from(resume)
     if run.device.type != "cpu":
         return run.run()
     with cpu_thread_budget(cpu_threads(config.threads, macs * config.batch_size * 3)):  # forward + backward
@@ -164,7 +176,23 @@ class _Run:
         self.run_id: str | None = None
         self.time_limit, self.limit_text = _time_limit(config)
         self.observer: StepObserver | None = None
+        self.start_from: StartFrom | None = None
+        self.resumed: Checkpoint | None = None  # the checkpoint a resumed run continues from
+        self.best_state: dict[str, torch.Tensor] | None = None  # ... and its early-stopping best weights
+        self.first_epoch = 1
+        self.clock_offset = 0.0  # seconds the run had trained before it was resumed
+        self.keeper: Keeper | None = None
 
+    def resume_from(self, run_id: str) -> None:
+        """Continue run ``run_id`` of the store from its last checkpoint; FitError when it can't."""
+        if self.store is None:
+            raise FitError([FitProblem("a run can only be resumed from a run history")])
+        try:
+            self.resumed, self.best_state = load_resumable(self.store.checkpoint_folder(run_id), self.config.patience,
+                                                           self.config.epochs)
+        except CheckpointError as err:
+            raise FitError([FitProblem(f"run {run_id} can't be resumed: {err}")]) from None
+        self.run_id = run_id
     # -- setup and ending ---------------------------------------------------------------------------
     def run(self) -> RunResult:
         self.started = time.perf_counter()
@@ -192,6 +220,8 @@ class _Run:
         try:
             with self.random.init():  # torch.manual_seed(seed), then the model: as a fresh process (a script)
                 model = build_model(self.source)
+            if self.start_from is not None:
+                self.start_from.load_into(model)
             self.model = model.to(self.device)
         except Exception as err:
             if not is_out_of_memory(err):
@@ -208,6 +238,22 @@ class _Run:
                                         config.momentum, (config.beta1, config.beta2), config.eps)
         self.schedule = make_schedule(config.schedule, self.optimizer, self.total_steps, config.gamma, config.warmup)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
+        if self.resumed is not None:
+            self._restore(self.resumed)
+
+    def _restore(self, saved: Checkpoint) -> None:
+        """Everything a resumed run needs to go on exactly as if it had not stopped."""
+        self.model.load_state_dict(saved.model)
+        self.optimizer.load_state_dict(saved.optimizer)
+        self.schedule.load_state_dict(saved.schedule)
+        self.scaler.load_state_dict(saved.scaler)
+        self.random.restore(saved.shuffle_state, saved.global_states, saved.draws)
+        self.step, self.samples = saved.step, saved.samples
+        self.history = [dict(row) for row in saved.history]
+        self.stopper.best_loss, self.stopper.best_epoch = saved.best_loss, saved.best_epoch
+        if self.best_state is not None:
+            self.stopper.best_state = {k: v.to(self.device) for k, v in self.best_state.items()}
+        self.first_epoch, self.clock_offset = saved.epoch + 1, saved.seconds
 
     def _loop(self) -> tuple[str, str]:
         generator = self.random.shuffle
@@ -215,7 +261,7 @@ class _Run:
         self._emit("start", message="; ".join(self.notes))
         self.good_state = snapshot(self.model)
         try:
-            for epoch in range(1, self.config.epochs + 1):
+            for epoch in range(self.first_epoch, self.config.epochs + 1):
                 self.epoch = epoch
                 train_loss = self._train_epoch(generator)
                 self._end_epoch(epoch, train_loss)
@@ -249,6 +295,7 @@ class _Run:
     # -- training -----------------------------------------------------------------------------------
     def _train_epoch(self, generator: torch.Generator) -> float:
         self.model.train()
+        keep_frozen_norms(self.model, self.config.frozen_norm)
         total, count, window, window_count = 0.0, 0, 0.0, 0
         epoch_start = last_event = time.perf_counter()
         cpu_start = time.thread_time()
@@ -297,21 +344,32 @@ class _Run:
     def _end_epoch(self, epoch: int, train_loss: float) -> None:
         val_loss, metrics = self._evaluate(self.eval_sets["val"])
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": self._lr(),
-               "seconds": time.perf_counter() - self.started, **metrics}
+               "seconds": self.clock_offset + time.perf_counter() - self.started, **metrics}
         self.history.append(row)
         self.good_state = snapshot(self.model)
         if self.observer is not None:
             self.observer.end_epoch(self.model, epoch)
+        stop = self.stopper.should_stop(epoch, val_loss, self.good_state)
+        self._checkpoint(epoch, val_loss)  # before the history shows the epoch: a run seen there resumes from it
         if self.store and self.run_id:
             self.store.add_epoch(self.run_id, epoch, _jsonable(row))
         self._emit("epoch", train_loss=train_loss, val_loss=val_loss, metrics=metrics, model=self.model)
-        self._early_stop(epoch, val_loss)
-
-    def _early_stop(self, epoch: int, val_loss: float | None) -> None:
-        if self.stopper.should_stop(epoch, val_loss, self.good_state):
+        if stop:
             self.model.load_state_dict(self.stopper.best_state)
             raise TrainingHalted("finished", f"early stopping at epoch {epoch}: no better validation loss for "
                                              f"{self.config.patience} epochs; restored epoch {self.stopper.best_epoch}")
+
+    def _checkpoint(self, epoch: int, val_loss: float | None) -> None:
+        if self.keeper is None:
+            return
+        shuffle, states, draws = self.random.state()
+        saved = Checkpoint(epoch, self.step, self.samples, self.good_state, self.optimizer.state_dict(),
+                           self.schedule.state_dict(), self.scaler.state_dict(), shuffle, states, draws,
+                           self.stopper.best_loss, self.stopper.best_epoch, [_jsonable(r) for r in self.history],
+                           self.history[-1]["seconds"])
+        self.keeper.save(saved, val_loss)
+        if self.keeper.note and self.keeper.note not in self.notes:
+            self.notes.append(self.keeper.note)
 
     def _evaluate(self, batches: Batches) -> tuple[float | None, dict[str, Any]]:
         accumulator = make_accumulator(self.plan.task, self.plan.num_classes, self.plan.pad_id, self.device)
@@ -340,9 +398,15 @@ class _Run:
     def _record_start(self) -> None:
         if self.store is None:
             return
-        name = self.graph.name
-        self.run_id = self.store.start_run(name, dump_project(self.graph), self.config.settings(),
-                                           getattr(self.dataset, "name", "?"), self.device.type)
+        if self.resumed is not None:
+            self.store.reopen_run(self.run_id, self.resumed.history)
+        else:
+            origin = self.start_from.origin if self.start_from is not None else None
+            self.run_id = self.store.start_run(self.graph.name, dump_project(self.graph), self.config.settings(),
+                                               getattr(self.dataset, "name", "?"), self.device.type, origin=origin)
+        self.keeper = Keeper(self.store.checkpoint_folder(self.run_id), settings().max_checkpoint_mb * 2**20)
+        if self.resumed is not None:
+            self.keeper.restore_best(_best_val(self.resumed.history))
 
     def _record_end(self, result: RunResult) -> None:
         if self.store is None or self.run_id is None:
@@ -353,6 +417,11 @@ class _Run:
         if value is not None:
             final[f"test_{name}"] = value
         self.store.finish_run(self.run_id, result.status, result.message, final, self.model.state_dict())
+
+
+def _best_val(history: list[dict[str, Any]]) -> float | None:
+    losses = [r["val_loss"] for r in history if isinstance(r.get("val_loss"), (int, float))]
+    return min(losses) if losses else None
 
 
 def _time_limit(config: TrainConfig) -> tuple[float | None, str]:

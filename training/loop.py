@@ -86,6 +86,20 @@ def target_values(values: Any, extras: dict[str, Any]) -> Any:
     return values * std + mean
 
 
+def keep_frozen_norms(model: nn.Module, mode: str) -> None:
+    """With ``mode`` 'eval', the batch-norm layers of frozen parts (their own weights, or a module around them,
+    all ``requires_grad`` False) stay in eval mode while the rest of the model trains: their running statistics
+    keep the values they were loaded with. Call it after ``model.train()``."""
+    if mode != "eval":
+        return
+    frozen = [name for name, module in model.named_modules()
+              if name and any(True for _ in module.parameters()) and not any(p.requires_grad for p in module.parameters())]
+    norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
+    for name, module in model.named_modules():
+        if isinstance(module, norms) and any(name == f or name.startswith(f + ".") for f in frozen):
+            module.eval()
+
+
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 

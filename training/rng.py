@@ -68,6 +68,16 @@ class RunRandom:
             finally:
                 self._set(saved)
 
+    def state(self) -> tuple[torch.Tensor, list[torch.Tensor], bool | None]:
+        """(shuffling generator's state, the run's global-generator states, whether steps draw): a checkpoint's."""
+        return self.shuffle.get_state(), [s.clone() for s in self._state], self._draws
+
+    def restore(self, shuffle: torch.Tensor, states: list[torch.Tensor], draws: bool | None) -> None:
+        """Go on from ``state()``'s values, saved by an earlier process."""
+        self.shuffle.set_state(shuffle)
+        self._state = [s.clone() for s in states]
+        self._draws = draws
+
     def _get(self) -> list[torch.Tensor]:
         states = [torch.get_rng_state()]
         if self.device.type == "cuda":

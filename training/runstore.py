@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import sys
 import threading
@@ -31,7 +32,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, created REAL NOT NULL, name TEXT NOT NULL, graph TEXT NOT NULL, config TEXT NOT NULL,
     dataset TEXT NOT NULL, device TEXT NOT NULL, status TEXT NOT NULL, message TEXT NOT NULL DEFAULT '',
-    metrics TEXT NOT NULL DEFAULT '{}', weights TEXT, pid INTEGER, finished REAL);
+    metrics TEXT NOT NULL DEFAULT '{}', weights TEXT, pid INTEGER, finished REAL, origin TEXT);
 CREATE TABLE IF NOT EXISTS epochs (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, epoch INTEGER NOT NULL, metrics TEXT NOT NULL,
     PRIMARY KEY (run_id, epoch));
@@ -58,6 +59,7 @@ class RunRecord:
     finished: float | None = None
     epochs: list[dict[str, Any]] = field(default_factory=list)
     number: int = 0  # SQLite's rowid: 1, 2, 3... in the order runs were started; short enough to type
+    origin: dict[str, Any] = field(default_factory=dict)  # how it began: {} fresh, or {"from_run": id, ...}
 
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "number": self.number, "created": self.created, "name": self.name,
@@ -108,6 +110,7 @@ class RunStore:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else default_data_dir() / "runs.sqlite"
         self.weights_dir = self.path.parent / "weights"
+        self.checkpoints_dir = self.path.parent / "checkpoints"  # one folder per run (training.checkpoint)
         self._local = threading.local()
         self._lock = threading.Lock()  # serialises writers from threads of this process
         try:
@@ -139,6 +142,9 @@ class RunStore:
         conn.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; only skips an fsync per commit
         with self._lock, conn:
             conn.executescript(_SCHEMA)
+            columns = {r["name"] for r in conn.execute("PRAGMA table_info(runs)").fetchall()}
+            if "origin" not in columns:  # a history written before runs could start from another's weights
+                conn.execute("ALTER TABLE runs ADD COLUMN origin TEXT")
             rows = conn.execute("SELECT id, pid FROM runs WHERE status='running'").fetchall()
             stale = [(r["id"],) for r in rows if not _alive(r["pid"])]
             conn.executemany("UPDATE runs SET status='interrupted', message='the process ended during the run', "
@@ -151,13 +157,33 @@ class RunStore:
             self._local.conn = None
 
     # -- writing -------------------------------------------------------------------------------
-    def start_run(self, name: str, graph: dict[str, Any], config: dict[str, Any], dataset: str, device: str) -> str:
+    def start_run(self, name: str, graph: dict[str, Any], config: dict[str, Any], dataset: str, device: str,
+                  origin: dict[str, Any] | None = None) -> str:
+        """A new run, "running"; ``origin`` says where its first weights came from (fine-tuning)."""
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         row = (run_id, time.time(), name, json.dumps(graph), json.dumps(config), dataset, device, "running",
-               os.getpid())
-        self._write("INSERT INTO runs (id, created, name, graph, config, dataset, device, status, pid) "
-                    "VALUES (?,?,?,?,?,?,?,?,?)", row)
+               os.getpid(), json.dumps(origin) if origin else None)
+        self._write("INSERT INTO runs (id, created, name, graph, config, dataset, device, status, pid, origin) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?)", row)
         return run_id
+
+    def reopen_run(self, run_id: str, history: list[dict[str, Any]]) -> None:
+        """A run being resumed: "running" again in this process, its epochs those of the checkpoint it resumes
+        from (an epoch recorded after that checkpoint was written is dropped: it will be trained again)."""
+        def action() -> None:
+            conn = self._conn()
+            with self._lock, conn:
+                conn.execute("UPDATE runs SET status='running', message='', pid=?, finished=NULL WHERE id=?",
+                             (os.getpid(), run_id))
+                conn.execute("DELETE FROM epochs WHERE run_id=?", (run_id,))
+                conn.executemany("INSERT INTO epochs (run_id, epoch, metrics) VALUES (?,?,?)",
+                                 [(run_id, int(row["epoch"]), json.dumps(row)) for row in history])
+        self._guard(action)
+
+    def checkpoint_folder(self, run_id: str) -> Path:
+        from training.checkpoint import checkpoint_dir
+
+        return checkpoint_dir(self.path.parent, run_id)
 
     def add_epoch(self, run_id: str, epoch: int, metrics: dict[str, Any]) -> None:
         self._write("INSERT OR REPLACE INTO epochs (run_id, epoch, metrics) VALUES (?,?,?)",
@@ -183,6 +209,7 @@ class RunStore:
         self._write("DELETE FROM runs WHERE id=?", (run_id,))
         if record.weights:
             Path(record.weights).unlink(missing_ok=True)
+        shutil.rmtree(self.checkpoint_folder(run_id), ignore_errors=True)
 
     def _write(self, sql: str, params: tuple) -> None:
         def action() -> None:
@@ -273,7 +300,7 @@ class RunStore:
                          status=row["status"], message=row["message"],
                          metrics=_final_in_units(json.loads(row["metrics"])), weights=row["weights"],
                          finished=row["finished"], epochs=[_in_units(e) for e in epochs or []],
-                         number=int(row["number"]))
+                         number=int(row["number"]), origin=json.loads(row["origin"] or "{}"))
 
 
 def _in_units(values: dict[str, Any]) -> dict[str, Any]:

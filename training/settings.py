@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from training.choices import AMP_MODES, CLASS_WEIGHTS, DEVICES, LOSSES, OPTIMIZERS, SCHEDULES, TASKS
+from training.choices import (
+    AMP_MODES,
+    CLASS_WEIGHTS,
+    DEVICES,
+    FROZEN_NORM_MODES,
+    LOSSES,
+    OPTIMIZERS,
+    SCHEDULES,
+    TASKS,
+)
 
 
 class Kind(str, Enum):
@@ -182,6 +191,9 @@ SETTINGS: tuple[Setting, ...] = (
             Group.RUN, choices=DEVICES),
     Setting("amp", Kind.CHOICE, "auto", "mixed precision on CUDA: auto (bf16 where supported), bf16, fp16 or off",
             Group.RUN, choices=AMP_MODES),
+    Setting("frozen_norm", Kind.CHOICE, "eval", "batch norm layers in frozen parts of the design: eval keeps "
+            "their running statistics as loaded, like their weights; train updates the statistics from each batch",
+            Group.RUN, choices=FROZEN_NORM_MODES),
     Setting("max_seconds", Kind.FLOAT, 0.0, "stop training after this many seconds; the test still runs "
             "(0 = no limit)", Group.RUN, 0.0, 1e7, step=10.0),
     Setting("threads", Kind.INT, 0, "CPU threads (0 = picked from the model's size and the machine's load)",

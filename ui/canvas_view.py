@@ -94,7 +94,7 @@ def node_face(node: Node, info: NodeInfo, graph: Graph | None = None, off: str |
                 [("ll-shape", f"→ {short_shape(info.output)}")]]
     if graph is not None and node.type in graph.definitions:
         return instance_face(node, info, graph)
-    title: list[Segment] = [("ll-type", node.type), ("ll-id", node.id)]
+    title: list[Segment] = [("ll-type", node.type), ("ll-id", node.id), *_frozen_badge(node)]
     if off:
         return [title, [("ll-note", clip(off, NOTE_CHARS + 2))], [("ll-shape", f"→ {short_shape(info.output)}")]]
     middle = _note(info) or ("ll-params", key_params(node, info) or " ")
@@ -110,6 +110,7 @@ def instance_face(node: Node, info: NodeInfo, graph: Graph) -> list[list[Segment
     title: list[Segment] = [("ll-type", node.id)]
     if node.repeat > 1:
         title.append(("ll-badge", f"×{node.repeat}"))
+    title += _frozen_badge(node)
     if any(i.inner and i.severity is Severity.ERROR for i in info.issues):
         title.append(("ll-badge-bad", "✖ inside"))
     if info.param_count:  # "≥": layers inside wait for a fix, so their sizes are not counted yet
@@ -119,6 +120,11 @@ def instance_face(node: Node, info: NodeInfo, graph: Graph) -> list[list[Segment
     if params and middle[0][0] == "ll-kind":
         middle.append(("ll-params", f" · {params}"))
     return [title, middle, [("ll-shape ll-io", f"{_input_shape(info)}→{short_shape(info.output)}")]]
+
+
+def _frozen_badge(node: Node) -> list[Segment]:
+    """'❄ frozen' on a node or block instance switched to not trainable: its weights won't change in training."""
+    return [] if node.trainable else [("ll-badge", "❄ frozen")]
 
 
 def _input_shape(info: NodeInfo) -> str:

@@ -12,7 +12,7 @@ import streamlit as st
 from builder.block_edits import promote_param, set_repeat
 from builder.blocks import block_for
 from builder.catalog import BlockSpec
-from builder.edits import delete, disconnect, rename_node, reorder_inputs, set_edge_port
+from builder.edits import delete, disconnect, rename_node, reorder_inputs, set_edge_port, set_trainable
 from builder.fix_links import unread_params
 from builder.graph import PORT, Graph, Node
 from builder.group_edits import group, ungroup_report
@@ -199,6 +199,22 @@ def _rename(node: Node) -> None:
     cols[1].button("Rename", key=f"do_{key}", disabled=new_id == node.id, on_click=_do_rename, args=(node.id, key))
 
 
+def _trainable(node: Node, info: NodeInfo) -> None:
+    """The freeze switch, on the design's own nodes and block instances that have weights (inside an open block
+    an edit would change every copy: freeze the instance instead)."""
+    if not info.param_count or state.open_steps():
+        return
+    key = f"trainable_{node.id}"
+    st.session_state[key] = node.trainable
+    st.toggle("Trainable", key=key, on_change=_set_trainable, args=(node.id, key),
+              help="Off: frozen. Its weights keep their values while the rest of the model trains (fine-tuning); "
+                   "the summary counts them as frozen and the code sets requires_grad_(False) on them.")
+
+
+def _set_trainable(node_id: str, key: str) -> None:
+    state.edit(set_trainable, node_id, bool(st.session_state[key]), key=f"trainable:{node_id}")
+
+
 def _do_rename(old: str, key: str) -> None:
     new_id = st.session_state[key].strip()
     state.edit(rename_node, old, new_id)
@@ -301,6 +317,7 @@ def render_inspector() -> None:
     if node_id in state.view().off:
         st.info(f"This copy leaves ‘{node.id}’ out: {state.view().off[node_id]}. Pick another copy above.")
     _facts(info)
+    _trainable(node, info)
     _issues(node, info)
     _health(node.id, graph)
     if node.type in graph.definitions:

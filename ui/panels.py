@@ -34,7 +34,7 @@ def summary_frame(summary: Summary) -> pd.DataFrame:
     rows = [{
         "layer": "\u2003" * r.depth + r.node, "type": r.type,
         "output": "?" if r.output_shape is None else "(" + ", ".join("N" if d == -1 else str(d) for d in r.output_shape) + ")",
-        "params": r.total_params, "MACs": r.macs, "activations (KB)": round(r.activation_bytes / 1024, 1),
+        "params": r.total_params, "trainable": r.trainable_params, "MACs": r.macs, "activations (KB)": round(r.activation_bytes / 1024, 1),
     } for r in summary.rows]
     return pd.DataFrame(rows)
 
@@ -47,7 +47,11 @@ def render_summary(graph: Graph, result: ValidationResult) -> None:
         depth = None if inside == "every layer" else 0
     summary = summarize(graph, batch_size=int(batch), result=result, depth=depth if graph.definitions else 0)
     cols = st.columns(4)
-    cols[0].metric("Parameters", f"{summary.total_params:,}", help=f"{human_count(summary.total_params)} parameters")
+    cols[0].metric("Parameters", f"{summary.total_params:,}",
+                   delta=f"{summary.frozen_params:,} frozen" if summary.frozen_params else None, delta_color="off",
+                   help=f"{human_count(summary.total_params)} parameters: {summary.trainable_params:,} trainable, "
+                        f"{summary.frozen_params:,} frozen (nodes switched to not trainable in the inspector keep "
+                        "their weights in training)")
     cols[1].metric("MACs per sample", human_count(summary.total_macs))
     cols[2].metric("Model size", f"{summary.model_mb:.2f} MB")
     cols[3].metric(f"Training memory (batch {summary.batch_size})", f"{summary.training_mb:.1f} MB",

@@ -16,6 +16,7 @@ from training.run_table import KEY_SETTINGS, final_metrics, format_value, run_ro
 from training.settings import setting_label
 from ui import charts
 from ui.code_downloads import CHOSEN_RUN, choose_run
+from ui.run_continue import ContinueCallback, render_continue_actions
 
 _STORE = "ll_run_store"
 LOADED_RUN = "ll_loaded_run"  # the run whose weights the Train panel shows results for
@@ -160,9 +161,11 @@ def loaded_result(store: Any, run_id: str, graph: Any, dataset: Any) -> LoadedRe
 
 # ---- the panel ----------------------------------------------------------------------------------------
 def render_runs_panel(
-    on_load: Callable[[Any, str], None] | None = None, key: str = "runs", limit: int = 200
+    on_load: Callable[[Any, str], None] | None = None, key: str = "runs", limit: int = 200,
+    on_continue: ContinueCallback | None = None,
 ) -> None:
-    """The history. ``on_load(graph, run_id)`` puts a past run's design back on the canvas.
+    """The history. ``on_load(graph, run_id)`` puts a past run's design back on the canvas; ``on_continue(graph,
+    dataset, config, run_id)`` resumes a run (ui.run_continue).
 
     On a shared (classroom) server everybody's runs are in one store: by default a session sees only the runs
     it started; "Show all runs on this server" (for the teacher, or a user's earlier visits) lists them all."""
@@ -201,6 +204,7 @@ def render_runs_panel(
     _overlay(picked, key)
     if len(picked) == 1:
         _single_run_actions(store, picked[0], on_load, key)
+        render_continue_actions(store, picked[0], on_continue, key)
 
 
 def _overlay(records: list[Any], key: str) -> None:

@@ -10,7 +10,7 @@ read-only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import streamlit as st
@@ -81,9 +81,11 @@ def _is_setting(name: str) -> bool:
     return True
 
 
-def render_form(values: dict[str, Any], task: str | None, live: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def render_form(values: dict[str, Any], task: str | None, live: Mapping[str, Any] | None = None,
+                under: Mapping[str, Callable[[], None]] | None = None) -> dict[str, Any]:
     """Draw the settings and return them (``values`` updated). ``live``: a running run's settings, shown
-    read-only instead of the user's (which are kept for when it ends)."""
+    read-only instead of the user's (which are kept for when it ends). ``under``: something drawn under a main
+    field, by setting name (the learning-rate finder's button under the learning rate)."""
     shown = dict(live) if live is not None else values
     specs = {spec.name: spec for spec in ts.widget_specs(task)}
     st.markdown("**Training**" + (" · the live run's settings (read-only)" if live is not None else ""))
@@ -91,6 +93,8 @@ def render_form(values: dict[str, Any], task: str | None, live: Mapping[str, Any
     for i, name in enumerate(MAIN):
         with columns[i % 2]:
             shown[name] = _widget(specs[name], shown, live is not None)
+            if under and name in under and live is None:
+                under[name]()
     with st.expander("More settings"):
         for group, members in _groups(specs).items():
             members = [s for s in members if relevant(s, shown)]

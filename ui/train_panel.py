@@ -19,9 +19,11 @@ import streamlit as st
 from builder.settings import settings
 from training.config import TrainConfig
 from training.health import monitor_for
-from ui import neurons, train_data
+from ui import lr_finder, neurons, train_data
 from ui.compare import render_compare
 from ui.health_view import render_health
+from ui.run_continue import chosen_label, chosen_weights, render_weights_upload
+from ui.run_continue import start_from as weights_start
 from ui.run_manager import RunHandle, get_manager, session_alive
 from ui.runs_panel import LOADED_RUN, render_runs_panel
 from ui.train_form import KEY as FORM_KEY
@@ -69,7 +71,8 @@ def render_train_panel(
     with data_col:
         dataset = _live_data(run) if live else _data_section(graph, values)
     with settings_col:
-        values = render_form(values, _task_of(dataset), run.config.to_dict() if live else None)
+        values = render_form(values, _task_of(dataset), run.config.to_dict() if live else None,
+                             under={"lr": lambda: lr_finder.render_button(disabled=dataset is None)})
         problems = saved_problems + form_problems(values, settings().max_epochs)
         for problem in problems:
             st.error(problem)
@@ -78,6 +81,8 @@ def render_train_panel(
     ready = not live and dataset is not None and config is not None
     ready = ready and fit_section(graph, result, dataset, config, on_fix, key)
     _controls(graph, dataset, config, ready, live, key)
+    if not live:
+        lr_finder.render_section(graph, dataset, config, ready)
     render_compare(graph, dataset, config, ready, lambda c: start_run(graph, dataset, c), key=f"{key}_compare")
     loaded = st.session_state.get(LOADED_RUN)
     if run is not None and (live or not loaded):
@@ -85,7 +90,8 @@ def render_train_panel(
     elif loaded and dataset is not None:
         _loaded_section(loaded, graph, dataset, key)
     with st.expander("Run history", expanded=False):
-        render_runs_panel(on_load, key=f"{key}_runs")
+        render_runs_panel(on_load, key=f"{key}_runs",
+                          on_continue=lambda g, d, c, run_id: _resume(g, d, c, run_id, on_load))
 
 
 def form_values(graph: Any) -> tuple[dict[str, Any], list[str]]:
@@ -227,6 +233,14 @@ def _controls(graph: Any, dataset: Any, config: Any, ready: bool, live: bool, ke
     # the page (ui.run_bar): outside every fragment, its click preempts whatever rerun is in flight.
     left.button("▶ Start training", type="primary", disabled=not ready, key=f"{key}_start",
                 on_click=start_run, args=(graph, dataset, config))
+    chosen = chosen_weights()
+    if chosen and not live:
+        left.caption(f"from {chosen_label(chosen)}")
+    if not live:
+        with st.expander("Fine-tune: start from weights"):
+            st.caption("Pick a run's weights in the run history below (Start from these weights), or a file here. "
+                       "Freeze layers with the inspector's Trainable switch.")
+            render_weights_upload(f"{key}_weights")
     if not live:
         right.button("⏹ Stop", disabled=True, key=f"{key}_stop_off")
     else:
@@ -240,11 +254,23 @@ def _session_id() -> str:
     return ctx.session_id if ctx else "local"
 
 
-def start_run(graph: Any, dataset: Any, config: Any) -> ActiveRun:
-    """Queue a run for this session (its previous run is stopped) and remember it in session state."""
+def _resume(graph: Any, dataset: Any, config: Any, run_id: str, on_load: LoadCallback | None) -> None:
+    """"Continue this run": its design goes back on the canvas and it trains on from its last checkpoint."""
+    if on_load is not None:
+        on_load(graph, run_id)
+    start_run(graph, dataset, config, resume=run_id)
+
+
+def start_run(graph: Any, dataset: Any, config: Any, resume: str | None = None) -> ActiveRun:
+    """Queue a run for this session (its previous run is stopped) and remember it in session state. ``resume``:
+    a run of the history to continue; otherwise the weights chosen with "Start from these weights", if any,
+    are where this run begins (once: the next Start trains from scratch again)."""
     from training.engine import prepare, train
     from training.runstore import RunStoreError
+    from ui.run_continue import FINETUNE
     from ui.runs_panel import get_store
+
+    weights_of = None if resume else st.session_state.pop(FINETUNE, None)
 
     try:
         store = get_store()
@@ -252,6 +278,8 @@ def start_run(graph: Any, dataset: Any, config: Any) -> ActiveRun:
         store, note = None, f"This run won't be kept in the history: {err}"
     else:
         note = ""
+    if resume and store is not None and resume not in getattr(store, "started", [resume]):
+        store.started.append(resume)  # this session's history lists the run it continues
     task = str(config.task or getattr(dataset.task, "value", dataset.task))
     run = ActiveRun(None, graph, dataset, config, task, note)  # the handle comes from the manager below
 
@@ -265,13 +293,17 @@ def start_run(graph: Any, dataset: Any, config: Any) -> ActiveRun:
             neurons.update(run, event)
 
         run.health = monitor_for(graph, dataset, config)
+        start_from = weights_start(weights_of, store) if weights_of is not None else None
         return train(graph, dataset, config, on_event=on_event, stop_event=handle.stop_event, store=store,
-                     observer=run.health)
+                     observer=run.health, resume=resume, start_from=start_from)
 
     session = _session_id()
-    handle = get_manager().submit(
-        session, work, label=f"{graph.name} on {dataset.name}", alive=session_alive(session)
-    )
+    label = f"{graph.name} on {dataset.name}"
+    if resume:
+        label += " · continued"
+    elif weights_of is not None:
+        label += f" · from {chosen_label(weights_of)}"
+    handle = get_manager().submit(session, work, label=label, alive=session_alive(session))
     run.handle = handle
     st.session_state[RUN] = run
     st.session_state.pop(LOADED_RUN, None)  # the new run's results replace a loaded run's

@@ -58,6 +58,7 @@ DEFAULTS = {
     'seed': 0,
     'device': 'auto',
     'amp': 'auto',
+    'frozen_norm': 'eval',
     'max_seconds': 0.0,
     'threads': 0,
     'val_fraction': 0.15,
@@ -92,6 +93,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=DEFAULTS['seed'], help="the run's random seed: data, split, initial weights, shuffling and dropout")
     parser.add_argument('--device', type=str, default=DEFAULTS['device'], help='where to train: auto picks CUDA, then Apple MPS, then the CPU')
     parser.add_argument('--amp', type=str, default=DEFAULTS['amp'], choices=('off', 'auto', 'bf16', 'fp16'), help='mixed precision on CUDA: auto (bf16 where supported), bf16, fp16 or off')
+    parser.add_argument('--frozen-norm', type=str, default=DEFAULTS['frozen_norm'], choices=('eval', 'train'), help='batch norm layers in frozen parts of the design: eval keeps their running statistics as loaded, like their weights; train updates the statistics from each batch')
     parser.add_argument('--max-seconds', type=float, default=DEFAULTS['max_seconds'], help='stop training after this many seconds; the test still runs (0 = no limit)')
     parser.add_argument('--threads', type=int, default=DEFAULTS['threads'], help="CPU threads (0 = picked from the model's size and the machine's load)")
     parser.add_argument('--val-fraction', type=float, default=DEFAULTS['val_fraction'], help='share of the data held out to watch for overfitting each epoch')
@@ -658,6 +660,20 @@ def in_units(metrics: dict[str, Any], extras: dict[str, Any]) -> dict[str, Any]:
     return metrics
 
 
+def keep_frozen_norms(model: nn.Module, mode: str) -> None:
+    """With ``mode`` 'eval', the batch-norm layers of frozen parts (their own weights, or a module around them,
+    all ``requires_grad`` False) stay in eval mode while the rest of the model trains: their running statistics
+    keep the values they were loaded with. Call it after ``model.train()``."""
+    if mode != "eval":
+        return
+    frozen = [name for name, module in model.named_modules()
+              if name and any(True for _ in module.parameters()) and not any(p.requires_grad for p in module.parameters())]
+    norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
+    for name, module in model.named_modules():
+        if isinstance(module, norms) and any(name == f or name.startswith(f + ".") for f in frozen):
+            module.eval()
+
+
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -723,6 +739,8 @@ def train_epoch(run: SimpleNamespace, epoch: int) -> float:
 
     Under torchrun each global batch of --batch-size samples is cut into one share per process."""
     args = run.args
+    run.model.train()
+    keep_frozen_norms(run.model, args.frozen_norm)
     total, count = 0.0, 0
     for inputs, target in run.train_data.epoch(run.generator):
         weight = 1.0
