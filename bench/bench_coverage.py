@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from torch import nn  # noqa: E402
 
 from builder.catalog import all_blocks  # noqa: E402
-from builder.importer.modules import covered_classes  # noqa: E402
+from importer.modules import covered_classes  # noqa: E402
 
 NOT_LAYERS = {"Module", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Container",
               "DataParallel", "SyncBatchNorm", "RNNBase", "RNNCellBase", "CrossMapLRN2d"}

@@ -9,8 +9,8 @@ import inspect
 import pytest
 import torch
 
-from builder.importer import TRACE_BATCH, ImportFailure, example_inputs, import_module
-from builder.importer.verify import carry_weights
+from importer import TRACE_BATCH, ImportFailure, example_inputs, import_module
+from importer.verify import carry_weights
 from builder.project import load_project, to_json
 from builder.validate import validate
 from codegen.loader import build_model

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from builder.importer import ImportFailure, example_inputs
-from builder.importer.onnx_import import import_onnx
+from importer import ImportFailure, example_inputs
+from importer.onnx_import import import_onnx
 from builder.project import load_project, to_json
 from builder.templates import load_template, template_names
 from builder.validate import validate

@@ -15,9 +15,9 @@ from torch import nn
 from builder.block_edits import edit_inside
 from builder.blocks import expand
 from builder.edits import set_param
-from builder.importer import example_inputs
-from builder.importer.onnx_import import import_onnx
-from builder.importer.verify import carry_weights
+from importer import example_inputs
+from importer.onnx_import import import_onnx
+from importer.verify import carry_weights
 from builder.templates import load_template
 from codegen.exports import export_bytes
 from codegen.loader import build_model

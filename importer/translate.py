@@ -17,8 +17,8 @@ from torch import fx, nn
 
 from builder.catalog.unsupported import describe
 from builder.graph import Edge, Graph, Node
-from builder.importer.report import Problem, unique_id
-from builder.importer.trace import Traced
+from importer.report import Problem, unique_id
+from importer.trace import Traced
 from builder.project import MAX_ID_LENGTH
 
 
@@ -66,7 +66,7 @@ class Context:
     ids: set[str] = field(default_factory=set)
     memo: dict[Any, Any] = field(default_factory=dict)  # values made once per trace, e.g. an LSTM's last step
     fx_node: fx.Node | None = None  # the trace node being translated
-    # For the module hierarchy (builder.importer.hierarchy): the submodule whose forward() made each design node,
+    # For the module hierarchy (importer.hierarchy): the submodule whose forward() made each design node,
     # the name it was made under, and what each trace node turned into.
     scopes: dict[str, str] = field(default_factory=dict)
     hints: dict[str, str] = field(default_factory=dict)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from builder.importer.report import ImportFailure
+from importer.report import ImportFailure
 
 
 def parse_reference(ref: str) -> tuple[Path, str]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from builder.importer.onnx_import import Reader, Tensor
+    from importer.onnx_import import Reader, Tensor
 
 RECURRENT_OPS = ("LSTM", "GRU", "RNN")
 # Row blocks of ONNX's stacked gate matrices, in torch's order: LSTM iofc → ifgo, GRU zrh → rzn.

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from builder.importer.onnx_names import SCOPES_KEY
-from builder.importer.onnx_recurrent import StateInput, TimeFirst, recurrent
-from builder.importer.positions import table_params
+from importer.onnx_names import SCOPES_KEY
+from importer.onnx_recurrent import StateInput, TimeFirst, recurrent
+from importer.positions import table_params
 
 if TYPE_CHECKING:
-    from builder.importer.onnx_import import Reader, Tensor
+    from importer.onnx_import import Reader, Tensor
 
 Handler = Callable[["Reader", list[Any], dict[str, Any]], Any]
 

@@ -9,10 +9,10 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from builder.importer.attention_match import Attention
-from builder.importer.hand_attention import argument_index
-from builder.importer.modules import SIMPLE
-from builder.importer.translate import (
+from importer.attention_match import Attention
+from importer.hand_attention import argument_index
+from importer.modules import SIMPLE
+from importer.translate import (
     Context,
     Pending,
     Static,
@@ -47,7 +47,7 @@ def call_module(ctx: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any:
     block, reader = SIMPLE[name]
     params = reader(m)
     if params == "reshape":
-        from builder.importer.functions import reshape_to_recorded
+        from importer.functions import reshape_to_recorded
 
         return reshape_to_recorded(ctx, x)
     if isinstance(params, str):
@@ -214,7 +214,7 @@ def _attention(ctx: Context, node: fx.Node, path: str, m: nn.MultiheadAttention,
 
 
 def _hand_attention(ctx: Context, path: str, found: Attention, args: tuple) -> Any:
-    """A submodule that running showed to be a MultiheadAttention (builder.importer.hand_attention): one block,
+    """A submodule that running showed to be a MultiheadAttention (importer.hand_attention): one block,
     its weights read from the submodule's own parameters."""
     query = args[argument_index(found.query)]
     inputs = [(query, "x")] + ([(args[argument_index(found.memory)], "memory")] if found.memory else [])

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from builder.importer.report import Verification
+from importer.report import Verification
 from builder.validate import validate
 from codegen.loader import build_model
 from codegen.source import CodegenError, ModelSource, generate_model

@@ -18,7 +18,7 @@ from typing import Any
 
 from builder.catalog import get_block, has_block
 from builder.graph import PORT, BlockParam
-from builder.importer.scopes import Item, LocalEdge, Use
+from importer.scopes import Item, LocalEdge, Use
 from builder.params import Kind, Param
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()

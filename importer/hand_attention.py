@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from builder.importer.attention_match import Attention, identify
+from importer.attention_match import Attention, identify
 
 _MAX_PARAMETERS = 8  # in_proj and out_proj, weights and biases, split at most in two: anything bigger is not one
 

@@ -192,7 +192,7 @@ SIMPLE: dict[str, tuple[str, Reader]] = {
        for kind in ("Zero", "Constant", "Reflection", "Replication", "Circular") for d in (1, 2)},
 }
 
-# Layers with their own handler in builder.importer.calls (several outputs, masks, sub-layers).
+# Layers with their own handler in importer.calls (several outputs, masks, sub-layers).
 SPECIAL = ("RNN", "LSTM", "GRU", "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
            "TransformerEncoder", "TransformerDecoder")
 

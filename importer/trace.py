@@ -1,6 +1,6 @@
 """Trace a PyTorch module with torch.fx and record what every traced node computed on an example batch.
 
-torch is imported here only: ``builder.importer`` loads this module when an import actually runs. The recorded
+torch is imported here only: ``importer`` loads this module when an import actually runs. The recorded
 values let the translation read shapes, constants and masks from what really happened instead of re-deriving
 them; a trace that fails becomes an ``ImportFailure`` in plain words, with the user's file and line.
 """
@@ -19,9 +19,9 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from builder.importer.attention_match import Attention
-from builder.importer.hand_attention import find_hand_attention
-from builder.importer.report import ImportFailure
+from importer.attention_match import Attention
+from importer.hand_attention import find_hand_attention
+from importer.report import ImportFailure
 
 _TORCH_DIR = str(Path(torch.__file__).resolve().parent)
 _OUR_DIR = str(Path(__file__).resolve().parent)
@@ -135,7 +135,7 @@ class _Tracer(fx.Tracer):
 
 
 class TraceFailure(ImportFailure):
-    """torch.fx could not follow forward() (the model itself runs): torch.export may still (builder.importer)."""
+    """torch.fx could not follow forward() (the model itself runs): torch.export may still (importer)."""
 
 
 class _RunError(Exception):

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from builder.importer.translate import Context, Static, Tensor
+from importer.translate import Context, Static, Tensor
 
 
 def _table(ctx: Context, origin: str) -> tuple[torch.Tensor, bool] | None:

@@ -2,13 +2,13 @@
 
 torch.onnx.export writes an ``nn.MultiheadAttention`` as about 150 ops — reshapes that fold heads into the batch,
 two MatMuls of computed tensors, a Softmax — none of which is a block on its own. They all carry the module's scope
-(in their names, ``/encoder/layers.0/self_attn/MatMul_1``, or in their metadata: ``builder.importer.onnx_names``),
+(in their names, ``/encoder/layers.0/self_attn/MatMul_1``, or in their metadata: ``importer.onnx_names``),
 so a module holding a Softmax and a MatMul of two computed tensors is read as one *region*: its input(s), its one
 output and its weights.
 
 Which MultiheadAttention the region is (heads, causal mask, which weight is which, which input is the query) is not
 guessed from op patterns: onnxruntime runs the file once with every region's inputs and output exposed, and the
-candidate that computes the same output is the block (``builder.importer.attention_match``). A region nothing matches is read op by op, so what has
+candidate that computes the same output is the block (``importer.attention_match``). A region nothing matches is read op by op, so what has
 no block shows up as Unsupported nodes as before. A hand-written attention with the same arithmetic (a packed qkv
 Linear, heads, scaled dot product, an output Linear — nanoGPT's) matches too.
 """
@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from builder.importer.onnx_names import scoped_module
+from importer.onnx_names import scoped_module
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from builder.importer.report import Verification
-from builder.importer.verify import TOLERANCE, carry_weights, rebuild
+from importer.report import Verification
+from importer.verify import TOLERANCE, carry_weights, rebuild
 
 # Where the file leaves the batch free: a size neither exported with (usually 1 or 2) nor inferred at (3), so a
 # batch size baked into the design would show.

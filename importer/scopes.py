@@ -19,7 +19,7 @@ from typing import Any
 from torch import nn
 
 from builder.graph import PORT, Graph
-from builder.importer.translate import Context, Tensor
+from importer.translate import Context, Tensor
 
 LocalEdge = tuple[str, str, str | None]  # (source item, target item, port)
 

@@ -22,12 +22,12 @@ from onnx import numpy_helper, shape_inference
 
 from builder.catalog.unsupported import describe
 from builder.graph import Edge, Graph, Node
-from builder.importer.attention_match import identify
-from builder.importer.onnx_attention import Region, find_regions, probe, region_values
-from builder.importer.onnx_names import module_classes, module_path, op_label, scoped_module, source_line
-from builder.importer.onnx_ops import HANDLERS
-from builder.importer.onnx_recurrent import LAYOUTS, Run, fold_last_steps, layout_op
-from builder.importer.report import ImportFailure, ImportResult, Problem, unique_id
+from importer.attention_match import identify
+from importer.onnx_attention import Region, find_regions, probe, region_values
+from importer.onnx_names import module_classes, module_path, op_label, scoped_module, source_line
+from importer.onnx_ops import HANDLERS
+from importer.onnx_recurrent import LAYOUTS, Run, fold_last_steps, layout_op
+from importer.report import ImportFailure, ImportResult, Problem, unique_id
 
 MAX_ID = 60
 ONNX_BATCH = 3  # the batch shapes are inferred at; verification uses another where the file allows it
@@ -361,7 +361,7 @@ def _outputs(reader: Reader, outputs: list[Any]) -> None:
 
 def import_onnx(data: bytes, verify: bool = True) -> ImportResult:
     """The design of the ONNX model in ``data``; raises ImportFailure when the file can't be read at all."""
-    from builder.importer.onnx_hierarchy import onnx_hierarchy
+    from importer.onnx_hierarchy import onnx_hierarchy
 
     model = load(data)
     try:
@@ -381,7 +381,7 @@ def import_onnx(data: bytes, verify: bool = True) -> ImportResult:
     result = ImportResult(graph, reader.problems, {n: n for n in weights}, "onnx", count, notes=tree.notes)
     result.state = state
     if verify:
-        from builder.importer.onnx_verify import verify_onnx
+        from importer.onnx_verify import verify_onnx
 
         result.verification = verify_onnx(graph, data, state, fixed_batch(model))
     return result

@@ -16,15 +16,15 @@ import warnings
 import torch
 from torch import nn
 
-from builder.importer.report import ImportResult
-from builder.importer.trace import TraceFailure
+from importer.report import ImportResult
+from importer.trace import TraceFailure
 
 
 def import_exported(module: nn.Module, example: tuple[torch.Tensor, ...], failure: TraceFailure,
                     verify: bool = True) -> ImportResult | None:
     """The design of ``module`` through torch.export; None when torch.export can't follow it either."""
-    from builder.importer.onnx_import import import_onnx
-    from builder.importer.verify import verify as check
+    from importer.onnx_import import import_onnx
+    from importer.verify import verify as check
 
     data = _export(module.eval(), example)
     if data is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from builder.importer.report import ImportFailure, ImportResult, Problem, Verification
+from importer.report import ImportFailure, ImportResult, Problem, Verification
 
 if TYPE_CHECKING:
     import torch
@@ -38,8 +38,8 @@ def example_inputs(shapes: list[tuple[int, ...]], dtypes: list[str], batch: int 
 
 def import_module(module: nn.Module, example: tuple[torch.Tensor, ...], verify: bool = True) -> ImportResult:
     """The design of ``module`` traced on ``example`` (batch first); raises ImportFailure when it can't be
-    imported, in words (an error nobody foresaw included: see builder.importer.guard), never another exception."""
-    from builder.importer.guard import unexpected
+    imported, in words (an error nobody foresaw included: see importer.guard), never another exception."""
+    from importer.guard import unexpected
 
     stage = _Stage()
     try:
@@ -61,16 +61,16 @@ class _Stage:
 
 
 def _import(module: nn.Module, example: tuple[torch.Tensor, ...], verify: bool, stage: _Stage) -> ImportResult:
-    from builder.importer.calls import dispatch
-    from builder.importer.hierarchy import build_hierarchy
-    from builder.importer.trace import TraceFailure, trace
-    from builder.importer.translate import translate
+    from importer.calls import dispatch
+    from importer.hierarchy import build_hierarchy
+    from importer.trace import TraceFailure, trace
+    from importer.translate import translate
 
     stage("tracing forward()")
     try:
         traced = trace(module, example)
-    except TraceFailure as failure:  # torch.fx can't follow forward(): torch.export may (builder.importer.export_fallback)
-        from builder.importer.export_fallback import import_exported
+    except TraceFailure as failure:  # torch.fx can't follow forward(): torch.export may (importer.export_fallback)
+        from importer.export_fallback import import_exported
 
         stage("reading the model through torch.export")
         result = import_exported(module, example, failure, verify)
@@ -87,7 +87,7 @@ def _import(module: nn.Module, example: tuple[torch.Tensor, ...], verify: bool, 
     result = ImportResult(tree.graph, ctx.problems, origins, "torch.fx",
                           sum(p.numel() for p in module.parameters()), renames=renames, notes=tree.notes)
     if verify:
-        from builder.importer.verify import verify as check
+        from importer.verify import verify as check
 
         stage("verifying the design against the model")
         result.verification = check(tree.graph, module, traced.batch, example, origins, renames)

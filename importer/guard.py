@@ -13,10 +13,10 @@ import sysconfig
 import traceback
 from typing import Any
 
-from builder.importer.report import ImportFailure
+from importer.report import ImportFailure
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # LayerLab's checkout
-_OURS = tuple(os.path.join(_ROOT, package) + os.sep for package in ("builder", "codegen", "cli", "ui"))
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # LayerLab's checkout
+_OURS = tuple(os.path.join(_ROOT, package) + os.sep for package in ("builder", "codegen", "importer", "cli", "ui"))
 _LIBRARIES = ("site-packages", "dist-packages")  # torch's frames, and any installed library's
 _STDLIB = sysconfig.get_paths()["stdlib"]
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from torch import fx
 
-from builder.importer.functions import call_function
-from builder.importer.layers import call_module
-from builder.importer.translate import Context
+from importer.functions import call_function
+from importer.layers import call_module
+from importer.translate import Context
 
 
 def dispatch(ctx: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any:

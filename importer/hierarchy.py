@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from builder.graph import PORT, BlockParam, Container, Definition, Edge, Graph, Node
-from builder.importer.grouping import Group, Pass, finalize
-from builder.importer.scopes import Builder, Item, LocalEdge, Use, mark_inline, scope_tree
-from builder.importer.translate import Context
+from importer.grouping import Group, Pass, finalize
+from importer.scopes import Builder, Item, LocalEdge, Use, mark_inline, scope_tree
+from importer.translate import Context
 
 MAX_PASSES = 4
 

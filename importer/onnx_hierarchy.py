@@ -15,7 +15,7 @@ from typing import Any
 from torch import nn
 
 from builder.graph import Graph
-from builder.importer.hierarchy import Hierarchy, build_hierarchy
+from importer.hierarchy import Hierarchy, build_hierarchy
 
 _CONTAINERS = {f"torch.nn.modules.container.{c.__name__}": c for c in (nn.Sequential, nn.ModuleList, nn.ModuleDict)}
 

@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from torch import fx
 
-from builder.importer.modules import size
-from builder.importer.trace import holds_tensor
-from builder.importer.translate import Context, Pending, Static, Tensor, resolve_pending, tensors_in, unwrap
+from importer.modules import size
+from importer.trace import holds_tensor
+from importer.translate import Context, Pending, Static, Tensor, resolve_pending, tensors_in, unwrap
 
 
 def op_name(node: fx.Node) -> str:
@@ -166,7 +166,7 @@ def _add(ctx: Context, args: tuple, kwargs: dict) -> Any:
         return ctx.out(ctx.add(ctx.fx_node.name, "Add", {}, [(a, "1"), (b, "2")]))
     x, other = (a, b) if isinstance(a, Tensor) else (b, a)
     if isinstance(other, Static) and isinstance(other.value, torch.Tensor):
-        from builder.importer.positions import positional_encoding
+        from importer.positions import positional_encoding
 
         return positional_encoding(ctx, x, other)
     return None
