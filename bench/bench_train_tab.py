@@ -29,8 +29,8 @@ os.environ.setdefault("LAYERLAB_DATA_DIR", tempfile.mkdtemp(prefix="layerlab_ben
 import torch  # noqa: E402
 
 from builder.templates import load_template  # noqa: E402
-from codegen.exports import _onnx_model, _with_onnx_label, model_source, onnx_bytes  # noqa: E402
 from codegen.loader import build_model  # noqa: E402
+from export.files import _onnx_model, _with_onnx_label, model_source, onnx_bytes  # noqa: E402
 
 SCRIPT = """
 from builder.templates import load_template

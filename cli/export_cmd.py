@@ -12,11 +12,11 @@ from cli.main import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, CliError, read_desi
 
 if TYPE_CHECKING:  # the export machinery imports torch: loaded only when the command runs
     from builder.graph import Graph
-    from codegen.exports import Format
+    from export.files import Format
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from codegen.formats import FORMATS, Format
+    from export.formats import FORMATS, Format
 
     formats = ", ".join(f"{f.value} ({FORMATS[f].label})" for f in Format)
     p = subparsers.add_parser("export", help="write the design as PyTorch code, a training script, a notebook, "
@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from codegen.exports import ExportError, as_format, export_bytes, file_name
+    from export.files import ExportError, as_format, export_bytes, file_name
 
     graph = read_design(args.design)
     fmt = as_format(args.format)
@@ -82,7 +82,7 @@ def _run_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def _run_weights(args: argparse.Namespace, graph: Graph) -> tuple[dict[str, Any], str]:
     """The state dict and label of run ``args.run``, after checking that the run trained this design."""
-    from codegen.exports import WEIGHT_FORMATS
+    from export.files import WEIGHT_FORMATS
     from training.runstore import RunStore, RunStoreError
 
     if args.format not in WEIGHT_FORMATS:
@@ -97,7 +97,7 @@ def _run_weights(args: argparse.Namespace, graph: Graph) -> tuple[dict[str, Any]
 
 def _labelled(data: bytes, fmt: Format) -> str:
     """', trained: run 12, test accuracy 0.981' for the formats that carry weights."""
-    from codegen.exports import WEIGHT_FORMATS, read_label
+    from export.files import WEIGHT_FORMATS, read_label
 
     return f"; {read_label(data, fmt)}" if fmt in WEIGHT_FORMATS else ""
 
@@ -127,7 +127,7 @@ def _read_weights(path: str) -> dict[str, Any]:
 
 def _describe(graph: Graph, fmt: Format, size: int) -> str:
     from builder.validate import validate
-    from codegen.exports import Format
+    from export.files import Format
 
     if fmt is Format.JSON:
         return f"{size:,} bytes"

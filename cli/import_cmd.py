@@ -42,8 +42,8 @@ def _shape(text: str) -> tuple[int, ...]:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from importer import ImportFailure
     from builder.project import to_json
+    from importer import ImportFailure
 
     try:
         result, original = _import_onnx(args) if args.model.lower().endswith(".onnx") else _import_python(args)
@@ -98,9 +98,9 @@ def _import_onnx(args: argparse.Namespace):  # noqa: ANN202
 def _write_weights(result, original, path: str) -> None:  # noqa: ANN001  (torch types stay lazy)
     from safetensors.torch import save_file
 
-    from importer.verify import carry_weights
     from codegen.loader import build_model
     from codegen.source import CodegenError, generate_model
+    from importer.verify import carry_weights
 
     try:
         source = generate_model(result.graph)

@@ -18,8 +18,8 @@ from typing import Any
 
 from builder.catalog import get_block, has_block
 from builder.graph import PORT, BlockParam
-from importer.scopes import Item, LocalEdge, Use
 from builder.params import Kind, Param
+from importer.scopes import Item, LocalEdge, Use
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
 _PARAMETRIC = (Kind.INT, Kind.FLOAT, Kind.BOOL, Kind.CHOICE, Kind.INTS, Kind.INT_OR_TUPLE)

@@ -17,9 +17,9 @@ from torch import fx, nn
 
 from builder.catalog.unsupported import describe
 from builder.graph import Edge, Graph, Node
+from builder.project import MAX_ID_LENGTH
 from importer.report import Problem, unique_id
 from importer.trace import Traced
-from builder.project import MAX_ID_LENGTH
 
 
 @dataclass(frozen=True)

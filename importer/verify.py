@@ -9,10 +9,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from importer.report import Verification
 from builder.validate import validate
 from codegen.loader import build_model
 from codegen.source import CodegenError, ModelSource, generate_model
+from importer.report import Verification
 
 TOLERANCE = 1e-5
 

@@ -11,8 +11,8 @@ import pytest
 
 from builder.graph import Edge, Graph, Node
 from builder.templates import load_template
-from codegen.script import generate_script
 from codegen.source import generate_model
+from export.script import generate_script
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 # Templates built from blocks made of blocks: one class per block definition, torchvision-shaped.

@@ -16,7 +16,7 @@ from builder.graph import Graph
 from builder.project import load_project
 from builder.templates import load_template, template_names
 from builder.validate import validate
-from codegen.diagram import BOX_H, BOX_W, diagram_png, diagram_svg, scene
+from export.diagram import BOX_H, BOX_W, diagram_png, diagram_svg, scene
 
 ROOT = Path(__file__).resolve().parents[1]
 SVG = "{http://www.w3.org/2000/svg}"
@@ -111,14 +111,14 @@ def test_box_size_is_the_scene_unit() -> None:
 
 
 def test_the_diagram_module_does_not_import_streamlit() -> None:
-    code = "import sys, codegen.diagram; print('streamlit' in sys.modules)"
+    code = "import sys, export.diagram; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_export_bytes_and_formats_offer_svg_and_png() -> None:
-    from codegen.exports import export_bytes, file_name
-    from codegen.formats import FORMATS, Format
+    from export.files import export_bytes, file_name
+    from export.formats import FORMATS, Format
 
     graph = load_template("resnet_mini")
     svg = export_bytes(graph, "svg")

@@ -544,7 +544,7 @@ def test_sources_never_unpickle_or_execute_user_data():
 def test_generated_scripts_load_weights_safely():
     """The training scripts LayerLab writes for users follow the same rules (they save with torch.save and say
     how to load with weights_only=True)."""
-    from codegen.script import generate_script
+    from export.script import generate_script
 
     for name in ("digits_cnn", "xor_mlp", "transformer_seq2seq"):
         code = generate_script(load_template(name))

@@ -19,7 +19,7 @@ import streamlit as st
 
 from builder.graph import Graph
 
-# codegen.exports and training.runstore import torch: they are imported when the Code tab is drawn, not when the
+# export.files and training.runstore import torch: they are imported when the Code tab is drawn, not when the
 # app starts (the first page load stays torch-free).
 
 CHOSEN_RUN = "ll_export_run"  # (run id, time.monotonic() when chosen, whether its settings are wanted too)
@@ -50,7 +50,7 @@ def forget_chosen_settings() -> None:
 
 
 def export_source(graph: Graph) -> ExportSource:
-    from codegen.exports import UNTRAINED_LABEL
+    from export.files import UNTRAINED_LABEL
     from ui.train_data import loaded_dataset
     from ui.train_panel import current_settings
 
@@ -97,7 +97,8 @@ def _own_run() -> tuple[float, Any] | None:
 
 
 def _own_weights(graph: Graph, result: Any) -> tuple[str, Callable[[], dict[str, Any]] | None, str]:
-    from codegen.exports import UNTRAINED_LABEL, design_mismatch
+    from codegen.fingerprint import design_mismatch
+    from export.files import UNTRAINED_LABEL
     from training.runstore import trained_label
     if result.run_id:
         record = _record(result.run_id)
@@ -121,7 +122,7 @@ def _score(result: Any) -> tuple[str, float] | None:
 def _stored_weights(graph: Graph, record: Any) -> tuple[str, Callable[[], dict[str, Any]] | None, str]:
     """The record's weights when they belong to ``graph``; checked once per (run, design) and session."""
     from builder.project import dump_project
-    from codegen.exports import UNTRAINED_LABEL
+    from export.files import UNTRAINED_LABEL
     from training.runstore import RunStoreError
     from ui.runs_panel import get_store
 
@@ -145,7 +146,7 @@ def deferred(graph: Graph, fmt: str, source: ExportSource) -> Callable[[], bytes
     """The export, made on click in Streamlit's download thread, where an exception would vanish silently."""
 
     def make() -> bytes:
-        from codegen.exports import export_bytes
+        from export.files import export_bytes
 
         try:
             if fmt in ("script", "ipynb"):

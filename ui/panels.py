@@ -9,8 +9,8 @@ from builder.graph import Graph
 from builder.project import to_json
 from builder.summary import Summary, summarize
 from builder.validate import ValidationResult
-from codegen.diagram import diagram_png, diagram_svg
 from codegen.source import CodegenError, generate_model
+from export.diagram import diagram_png, diagram_svg
 from ui.code_downloads import deferred, export_source, forget_chosen_settings
 from ui.style import human_count
 
@@ -54,7 +54,7 @@ def render_summary(graph: Graph, result: ValidationResult) -> None:
 
 
 def _diagram_downloads(graph: Graph, result: ValidationResult) -> None:
-    """The design as a picture for slides and handouts (codegen.diagram), drawn only when clicked."""
+    """The design as a picture for slides and handouts (export.diagram), drawn only when clicked."""
     stem, cols = graph.name or "model", st.columns(4)
     cols[0].download_button("⬇ diagram .svg", lambda: diagram_svg(graph, result), file_name=f"{stem}.svg",
                             mime="image/svg+xml", key="dl_svg", on_click="ignore")

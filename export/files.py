@@ -7,7 +7,6 @@ comes from ``codegen.source`` and is imported from a real file, so every format 
 
 from __future__ import annotations
 
-import ast
 import copy
 import io
 import json
@@ -23,10 +22,10 @@ from torch import nn
 from builder.graph import Graph
 from builder.project import to_json
 from builder.validate import ValidationResult, validate
-from codegen.formats import FORMATS, Format, FormatInfo  # noqa: F401  (re-exported for callers)
 from codegen.loader import build_model, example_batch
 from codegen.naming import to_identifier
 from codegen.source import CodegenError, ModelSource, generate_model
+from export.formats import FORMATS, Format, FormatInfo  # noqa: F401  (re-exported for callers)
 
 UNTRAINED_LABEL = "untrained (random initialization)"
 GIVEN_WEIGHTS_LABEL = "weights given by the caller"
@@ -81,7 +80,7 @@ def export_bytes(graph: Graph, fmt: Format | str, *, model: nn.Module | None = N
         return to_json(graph).encode()
     result = result or validate(graph)
     if fmt in (Format.SVG, Format.PNG):  # a picture, drawn even for a design with issues (they are marked)
-        from codegen.diagram import diagram_png, diagram_svg
+        from export.diagram import diagram_png, diagram_svg
 
         return diagram_svg(graph, result).encode() if fmt is Format.SVG else diagram_png(graph, result)
     if fmt in (Format.SCRIPT, Format.IPYNB):
@@ -118,7 +117,7 @@ def export(graph: Graph, fmt: Format | str, path: str | Path, **kwargs: Any) -> 
 
 def _training_file(graph: Graph, fmt: Format, dataset: str | None, result: ValidationResult,
                    settings: Mapping[str, Any] | None, data: Any, options: dict[str, Any]) -> str:
-    from codegen.script import generate_notebook, generate_script
+    from export.script import generate_notebook, generate_script
 
     make = generate_script if fmt is Format.SCRIPT else generate_notebook
     try:
@@ -182,39 +181,6 @@ def read_label(data: bytes, fmt: Format | str) -> str | None:
     except Exception as err:  # noqa: BLE001 - any reader's failure means "not such a file"
         raise ExportError([f"not a readable {fmt.value} file: {_first_line(err)}"]) from None
     raise ExportError([f"{fmt.value} files carry no weights label"])
-
-
-def model_fingerprint(source: ModelSource) -> str:
-    """What the weights depend on: the generated classes without comments, docstrings or the design's name.
-    Two designs with the same fingerprint take the same weights and compute the same function with them."""
-    tree = ast.parse(source.code)
-    classes = [node for node in tree.body if isinstance(node, ast.ClassDef)]
-    for node in ast.walk(ast.Module(body=classes, type_ignores=[])):
-        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.body and _is_docstring(node.body[0]):
-            node.body = node.body[1:] or [ast.Pass()]
-        if isinstance(node, ast.ClassDef) and node.name == source.class_name:
-            node.name = "Model"
-        elif isinstance(node, ast.Name) and node.id == source.class_name:
-            node.id = "Model"
-    return "\n".join(ast.dump(node) for node in classes)
-
-
-def design_mismatch(graph: Graph, trained: Graph | ModelSource, who: str) -> str | None:
-    """Why weights trained on ``trained`` (a design, or its generated source) don't belong to ``graph``; None
-    when they do. ``who`` names the weights in the message ("run 12")."""
-    try:
-        mine = generate_model(graph)
-        theirs = trained if isinstance(trained, ModelSource) else generate_model(trained)
-    except CodegenError as err:
-        return f"{who}: the model can't be generated ({err.problems[0]})"
-    if model_fingerprint(mine) != model_fingerprint(theirs):
-        return (f"{who} trained a different model from this design (its layers or their settings differ): "
-                "load that run's design, or train this one")
-    return None
-
-
-def _is_docstring(node: ast.stmt) -> bool:
-    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
 
 
 def load_weights(source: ModelSource, data: bytes) -> nn.Module:

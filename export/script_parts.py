@@ -1,9 +1,9 @@
 """The fixed parts of a generated training script, each with the notebook's explanation.
 
 Plain text written here, not templates of user text: the only substitutions (``$name``) are values that
-``codegen.script`` has validated and rendered with ``literal()``, identifiers from ``codegen.naming``, or
+``export.script`` has validated and rendered with ``literal()``, identifiers from ``codegen.naming``, or
 names of LayerLab's own functions. Everything else the script runs (data preparation, loss, metrics,
-optimizer, schedule, step, evaluation) is LayerLab's own code, carried by ``codegen.script_data.carry``.
+optimizer, schedule, step, evaluation) is LayerLab's own code, carried by ``export.script_data.carry``.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ from PIL import Image, ImageDraw, ImageFont
 from builder.catalog import Category, get_block, has_block
 from builder.graph import Edge, Graph, Node
 from builder.layout import NODE_H, NODE_W, Route, place
-from builder.validate import NodeInfo, ValidationResult, validate
-from ui.style import CATEGORY_COLOURS, ERROR_BORDER, human_count
+from builder.palette import CATEGORY_COLOURS, ERROR_BORDER
+from builder.validate import NodeInfo, ValidationResult, human_count, validate
 
 BOX_W = 200.0  # the canvas's layout is for its smaller nodes: positions and routes are scaled to these boxes
 BOX_H = 100.0

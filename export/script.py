@@ -3,7 +3,7 @@
 Generated from the design *and* the run's training settings (``training.settings``): the script holds the
 model source, the settings as defaults of its flags (argparse derived from ``SETTINGS``), and LayerLab's own
 code for the dataset's preparation, the loss, metrics, optimizer, schedule and training step, copied by
-``codegen.script_data.carry``. Run with the same seed on the same device it gives the app's per-epoch losses;
+``export.script_data.carry``. Run with the same seed on the same device it gives the app's per-epoch losses;
 under ``torchrun`` the batch size stays the global batch. It needs torch (and numpy, pandas or scikit-learn
 where the data does), never LayerLab.
 """
@@ -20,11 +20,11 @@ from typing import Any
 
 from builder.graph import Graph
 from builder.validate import ValidationResult, validate
-from codegen import script_parts as parts
 from codegen.naming import comment_text, to_identifier
 from codegen.safety import check_source
-from codegen.script_data import carry, data_kind, load_data, own_data, sorted_imports
 from codegen.source import CodegenError, ModelSource, literal
+from export import script_parts as parts
+from export.script_data import carry, data_kind, load_data, own_data, sorted_imports
 from training.config import SettingsError, TrainConfig
 from training.settings import Kind, Setting, script_settings, setting
 

@@ -27,7 +27,7 @@ from codegen.source import CodegenError
 if TYPE_CHECKING:
     from training.config import TrainConfig
 
-_OURS = ("builder", "codegen", "training", "data", "cli", "ui")  # LayerLab's packages: followed, never imported
+_OURS = ("builder", "codegen", "training", "data", "importer", "export", "cli", "ui")  # LayerLab's packages: followed, never imported
 _ALLOWED_THIRD_PARTY = ("torch", "numpy", "pandas", "sklearn")
 
 
