@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import pickle
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,12 +17,14 @@ if TYPE_CHECKING:  # the export machinery imports torch: loaded only when the co
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from export.formats import FORMATS, Format
+    from export.formats import FORMATS, LEGACY, Format
 
     formats = ", ".join(f"{f.value} ({FORMATS[f].label})" for f in Format)
+    legacy = " ".join(f"{f.value}: {why}." for f, why in LEGACY.items())
     p = subparsers.add_parser("export", help="write the design as PyTorch code, a training script, a notebook, "
-                                             "ONNX, TorchScript, weights or a project file",
-                              description=f"Formats: {formats}.")
+                                             "ONNX, a torch.export program (.pt2), TorchScript (legacy), "
+                                             "weights, a diagram or a project file",
+                              description=f"Formats: {formats}. {legacy}")
     p.add_argument("design", help="a project file or a template name")
     p.add_argument("--to", dest="format", required=True, choices=[f.value for f in Format], help="the format")
     p.add_argument("-o", "--output", help="the file to write (default: the design's name plus the format's suffix)")
@@ -30,12 +33,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, help="script/ipynb: default number of epochs")
     p.add_argument("--lr", type=float, help="script/ipynb: default learning rate")
     p.add_argument("--batch-size", type=int, help="script/ipynb: default batch size")
-    p.add_argument("--weights", help="onnx/torchscript/weights: trained weights to export "
+    p.add_argument("--weights", help="onnx/pt2/torchscript/weights: trained weights to export "
                                           "(.safetensors, or the .pt state dict a training script saved)")
     p.add_argument("--run", metavar="RUN", help="a recorded run (its number or id, as `layerlab runs` lists "
-                                                "them): onnx/torchscript/weights get its weights (the run must "
+                                                "them): onnx/pt2/torchscript/weights get its weights (the run must "
                                                 "have trained this design), script/ipynb its training settings")
     p.add_argument("--db", help="with --run: the run history database (default: in the user's data directory)")
+    p.add_argument("--orient", choices=("landscape", "portrait"), help="svg/png: landscape, a 16:9 slide "
+                                                                       "(1920×1080 png; the default), or portrait "
+                                                                       "(top to bottom, as on the canvas)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial weights when no --weights or --run "
                                                        "is given")
     p.set_defaults(func=cmd_export)
@@ -59,7 +65,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             state, label = _run_weights(args, graph) if args.run else (None, None)
             if args.weights:
                 state, label = _read_weights(args.weights), f"weights from {Path(args.weights).name}"
-            data = export_bytes(graph, fmt, state_dict=state, seed=args.seed, label=label, **options)
+            data = export_bytes(graph, fmt, state_dict=state, seed=args.seed, label=label, orient=args.orient,
+                                **options)
     except ExportError as err:
         raise CliError([f"{args.design}: {p}" for p in err.problems], EXIT_INVALID) from None
     try:
@@ -67,6 +74,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     except OSError as err:
         raise CliError([f"{output}: cannot write the file ({err.strerror or err})"], EXIT_UNREADABLE) from None
     print(f"wrote {output} ({_describe(graph, fmt, len(data))}{_labelled(data, fmt)})")
+    from export.formats import LEGACY
+
+    if fmt in LEGACY:  # torch's own DeprecationWarning is hidden by Python's default filters: say it here
+        print(f"note: {fmt.value} is {LEGACY[fmt]}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -87,7 +98,7 @@ def _run_weights(args: argparse.Namespace, graph: Graph) -> tuple[dict[str, Any]
 
     if args.format not in WEIGHT_FORMATS:
         raise CliError([f"--run: {args.format} holds neither weights nor training settings; use --to onnx, "
-                        "torchscript, weights, script or ipynb"], EXIT_UNREADABLE)
+                        "pt2, torchscript, weights, script or ipynb"], EXIT_UNREADABLE)
     try:
         record, state = RunStore(args.db).trained_weights(args.run, graph)
     except RunStoreError as err:

@@ -1,12 +1,14 @@
 """A picture of a design for slides, handouts and papers: SVG and PNG drawn from the graph, not the canvas.
 
-``scene(graph)`` places one box per node (name, type, key parameters, output shape, parameter count) and one
-arrow per edge where the canvas's layered drawing puts them (``builder.layout.place``); ``to_svg`` and
-``to_png`` draw that one scene, so the two formats always agree. The PNG is drawn with Pillow (already a
-dependency: no browser, no system cairo) at twice its size and scaled down, which smooths lines and text.
-A node whose type is a block definition (blocks made of blocks) is drawn as one box with a double border.
-Nothing here imports streamlit; colours and number formats come from ``ui.style`` (a pure module) so the
-picture matches the canvas.
+``scene(graph, orient=...)`` places one box per node (name, type, ×N for a repeated block, its settings in the
+canvas's words, output shape, parameter count) and one arrow per edge, labelled with the shape it carries.
+Portrait follows the canvas's layered drawing (``builder.layout.place``), top to bottom; landscape runs the
+layers left to right, in as many bands as make the picture largest on a 16:9 slide (the PNG is then exactly
+1920×1080). ``to_svg`` and ``to_png`` draw that one scene, so the two formats always agree. The PNG is drawn
+with Pillow (already a dependency: no browser, no system cairo) at twice its size and scaled down, which
+smooths lines and text. A node whose type is a block definition (blocks made of blocks) is drawn as one box
+with a double border. Nothing here imports streamlit; colours and wording come from builder (``palette``,
+``captions``) so the picture matches the canvas.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from xml.sax.saxutils import escape
 
 from PIL import Image, ImageDraw, ImageFont
 
+from builder.captions import key_params
 from builder.catalog import Category, get_block, has_block
 from builder.graph import Edge, Graph, Node
 from builder.layout import NODE_H, NODE_W, Route, place
@@ -26,13 +29,16 @@ from builder.palette import CATEGORY_COLOURS, ERROR_BORDER
 from builder.validate import NodeInfo, ValidationResult, human_count, validate
 
 BOX_W = 200.0  # the canvas's layout is for its smaller nodes: positions and routes are scaled to these boxes
-BOX_H = 100.0
+BOX_H = 112.0  # five lines, the settings on two when they need it
 SCALE_X = BOX_W / NODE_W
 SCALE_Y = BOX_H / NODE_H
 PAD = 8.0  # inside a box
 MARGIN = 24.0  # around the picture
 TITLE_H = 34.0
 PNG_WIDTH = 1920  # readable on a projector and at A4 (about 230 dpi over 21 cm)
+SLIDE = (1920, 1080)  # landscape: a 16:9 slide; the scene is padded to this ratio and drawn at this size
+GAP_X, GAP_Y, BAND_GAP = 84.0, 36.0, 48.0  # landscape: between layers (a shape label fits), lanes, bands
+ORIENTS = ("landscape", "portrait")
 MAX_PNG_PIXELS = 40_000_000  # a huge design is drawn smaller rather than exhausting memory
 SANS = "DejaVu Sans, Verdana, Helvetica, Arial, sans-serif"  # DejaVu first: the PNG measures text with it
 MONO = "DejaVu Sans Mono, Menlo, Consolas, monospace"
@@ -59,6 +65,7 @@ class Box:
     lines: tuple[Text, ...]
     colour: str  # the border: the block's category colour, red when the node has an error
     collapsed: bool = False  # a block made of blocks, drawn as one box
+    badge: str = ""  # "×2" for a block repeated in a chain, at the top right
 
     @property
     def right(self) -> float:
@@ -75,8 +82,9 @@ class Box:
 
 @dataclass(frozen=True)
 class Arrow:
-    points: tuple[Point, ...]  # a polyline ending at the target's left side
+    points: tuple[Point, ...]  # a polyline from the source's exit to the target's entry
     label: str = ""  # the port, for blocks with several inputs
+    shape: str = ""  # the tensor it carries ("64×56×56"), beside its first segment; once per source
 
 
 @dataclass(frozen=True)
@@ -87,14 +95,39 @@ class Scene:
     height: float
     boxes: tuple[Box, ...]
     arrows: tuple[Arrow, ...]
+    orient: str = "portrait"
 
 
 # -- the scene ------------------------------------------------------------------------------------------------
-def scene(graph: Graph, result: ValidationResult | None = None) -> Scene:
-    """Boxes and arrows where the canvas's layered drawing puts them (``builder.layout.place``), scaled from the
-    canvas's node size to the diagram's; positions the user dragged are ignored, so the picture is tidy."""
+def scene(graph: Graph, result: ValidationResult | None = None, orient: str = "landscape") -> Scene:
+    """Boxes and arrows, top to bottom where the canvas's layered drawing puts them (portrait), or layer by
+    layer from left to right (landscape); positions the user dragged are ignored, so the picture is tidy."""
+    if orient not in ORIENTS:
+        raise ValueError(f"orient must be one of {', '.join(ORIENTS)}, not {orient!r}")
     result = result or validate(graph)
-    drawing = place(graph.with_nodes(replace(n, pos=None) for n in graph.nodes))
+    graph = graph.with_nodes(replace(n, pos=None) for n in graph.nodes)
+    made = _portrait(graph, result) if orient == "portrait" else _landscape(graph, result)
+    boxes, arrows = made
+    labels = [_shape_spot(a)[0] + _font(10, False, True).getlength(a.shape) for a in arrows if a.shape]
+    width = max([b.right for b in boxes.values()] + [x for a in arrows for x, _ in a.points] + labels, default=BOX_W)
+    height = max([b.bottom for b in boxes.values()] + [y for a in arrows for _, y in a.points], default=BOX_H)
+    errors = len(result.errors)
+    subtitle = f"{result.total_params:,} parameters · {len(graph.nodes)} blocks"
+    if errors:
+        subtitle += f" · {errors} issue{'s' if errors != 1 else ''} to fix"
+    width, height = max(width + MARGIN, 360.0), height + MARGIN
+    if orient == "landscape":  # padded to 16:9, the drawing centred: a slide shows it whole, at its largest
+        ratio = SLIDE[0] / SLIDE[1]
+        wide, tall = max(width, height * ratio), max(height, width / ratio)
+        dx, dy = (wide - width) / 2, (tall - height) / 2
+        boxes = {k: replace(b, x=b.x + dx, y=b.y + dy) for k, b in boxes.items()}
+        arrows = tuple(replace(a, points=tuple((x + dx, y + dy) for x, y in a.points)) for a in arrows)
+        width, height = wide, tall
+    return Scene(graph.name or "model", subtitle, width, height, tuple(boxes.values()), arrows, orient)
+
+
+def _portrait(graph: Graph, result: ValidationResult) -> tuple[dict[str, Box], tuple[Arrow, ...]]:
+    drawing = place(graph)
     spots = [*drawing.positions.values(), *(p for r in drawing.routes.values() for p in r.points)]
     left, top = min((p[0] for p in spots), default=0.0), min((p[1] for p in spots), default=0.0)
 
@@ -102,16 +135,111 @@ def scene(graph: Graph, result: ValidationResult | None = None) -> Scene:
         return (MARGIN + (point[0] - left) * SCALE_X, MARGIN + TITLE_H + (point[1] - top) * SCALE_Y)
 
     boxes = {n.id: _box(n, result.nodes[n.id], *at(drawing.positions[n.id]), graph) for n in graph.nodes}
-    arrows = tuple(_arrow(e, boxes, drawing.routes.get(e.key), at, result) for e in graph.edges
-                   if e.source in boxes and e.target in boxes and e.source != e.target)
-    width = max([b.right for b in boxes.values()] + [x for a in arrows for x, _ in a.points], default=BOX_W)
-    height = max([b.bottom for b in boxes.values()] + [y for a in arrows for _, y in a.points], default=BOX_H)
-    errors = len(result.errors)
-    subtitle = f"{result.total_params:,} parameters · {len(graph.nodes)} blocks"
-    if errors:
-        subtitle += f" · {errors} issue{'s' if errors != 1 else ''} to fix"
-    return Scene(graph.name or "model", subtitle, max(width + MARGIN, 360.0), height + MARGIN,
-                 tuple(boxes.values()), arrows)
+    arrows = [_arrow(e, boxes, drawing.routes.get(e.key), at, result) for e in graph.edges
+              if e.source in boxes and e.target in boxes and e.source != e.target]
+    return boxes, _shapes_once(arrows, graph, result)
+
+
+def _ranks(graph: Graph) -> tuple[dict[str, int], dict[str, int]]:
+    """Each node's layer (the longest path from an input) and lane (its place within the layer, ordered by
+    where its inputs sit, so a chain stays on one line and a branch beside it)."""
+    ids = set(graph.node_ids)
+    into: dict[str, list[str]] = {n: [] for n in ids}
+    for e in graph.edges:
+        if e.source in ids and e.target in ids and e.source != e.target:
+            into[e.target].append(e.source)
+    rank: dict[str, int] = {}
+
+    def depth(node: str, seen: frozenset[str] = frozenset()) -> int:
+        if node not in rank:
+            rank[node] = 1 + max((depth(s, seen | {node}) for s in into[node] if s not in seen), default=-1)
+        return rank[node]
+
+    for node in graph.node_ids:
+        depth(node)
+    lane: dict[str, int] = {}
+    for r in range(max(rank.values(), default=-1) + 1):
+        layer = [n for n in graph.node_ids if rank[n] == r]
+        key = {n: (sum(lane[s] for s in into[n] if s in lane) / max(1, sum(s in lane for s in into[n])))
+               for n in layer}
+        for k, n in enumerate(sorted(layer, key=lambda n: key[n])):
+            lane[n] = k
+    return rank, lane
+
+
+def _landscape(graph: Graph, result: ValidationResult) -> tuple[dict[str, Box], tuple[Arrow, ...]]:
+    """Layers left to right; a long design wraps into bands stacked top to bottom, as many as make it largest
+    on a 16:9 slide."""
+    rank, lane = _ranks(graph)
+    layers = max(rank.values(), default=0) + 1
+    lanes = max(lane.values(), default=0) + 1
+    band_h = lanes * (BOX_H + GAP_Y) - GAP_Y
+
+    def size(bands: int) -> tuple[float, float]:
+        per = -(-layers // bands)
+        return (2 * MARGIN + GAP_X / 2 + per * (BOX_W + GAP_X),  # the gutters and last labels left and right
+                2 * MARGIN + TITLE_H + GAP_Y + bands * (band_h + BAND_GAP) - BAND_GAP)
+
+    def fit(bands: int) -> float:
+        w, h = size(bands)
+        return min(SLIDE[0] / w, SLIDE[1] / h)
+
+    bands = max(range(1, layers + 1), key=fit)
+    per = -(-layers // bands)
+
+    def corner(node: str) -> Point:
+        band, column = divmod(rank[node], per)
+        return (MARGIN + GAP_X / 2 + column * (BOX_W + GAP_X),
+                MARGIN + TITLE_H + GAP_Y + band * (band_h + BAND_GAP) + lane[node] * (BOX_H + GAP_Y))
+
+    boxes = {n.id: _box(n, result.nodes[n.id], *corner(n.id), graph) for n in graph.nodes}
+    arrows = []
+    drawn = [e for e in graph.edges if e.source in boxes and e.target in boxes and e.source != e.target]
+    inputs = {t: [e for e in drawn if e.target == t] for t in {e.target for e in drawn}}
+    for e in drawn:
+        source, target = boxes[e.source], boxes[e.target]
+        k, n = inputs[e.target].index(e), len(inputs[e.target])  # several inputs enter apart, each labelled
+        exit_, entry = (source.right, source.middle), (target.x, target.y + BOX_H * (k + 1) / (n + 1))
+        out_x, in_x = source.right + GAP_X / 2, target.x - GAP_X / 2
+        if rank[e.target] // per != rank[e.source] // per:  # into a later band: down the gutter below
+            gutter = source.y - lane[e.source] * (BOX_H + GAP_Y) + band_h + BAND_GAP / 2
+            points = (exit_, (out_x, exit_[1]), (out_x, gutter), (in_x, gutter), (in_x, entry[1]), entry)
+        elif rank[e.target] == rank[e.source] + 1:  # the next layer: one elbow in the gap between them
+            points = (exit_, (in_x, exit_[1]), (in_x, entry[1]), entry)
+        else:  # past other layers: along the gap above its lane, so it crosses no box
+            above = min(source.y, target.y) - GAP_Y / 2
+            points = (exit_, (out_x, exit_[1]), (out_x, above), (in_x, above), (in_x, entry[1]), entry)
+        arrows.append(Arrow(_straight(points), _port_label(e, result)))
+    return boxes, _shapes_once(arrows, graph, result)
+
+
+def _straight(points: tuple[Point, ...]) -> tuple[Point, ...]:
+    """The polyline without repeated points (an elbow between boxes at the same height is a straight line)."""
+    out = [points[0]]
+    for p in points[1:]:
+        if abs(p[0] - out[-1][0]) > 0.05 or abs(p[1] - out[-1][1]) > 0.05:
+            out.append(p)
+    return tuple(out)
+
+
+def _shapes_once(arrows: list[Arrow], graph: Graph, result: ValidationResult) -> tuple[Arrow, ...]:
+    """The output shape on the first arrow leaving each node: the arrows of one source share its first segment."""
+    sources = [e.source for e in graph.edges if e.source != e.target and e.source in result.nodes
+               and e.target in result.nodes]
+    seen: set[str] = set()
+    out = []
+    for source, arrow in zip(sources, arrows, strict=True):
+        output = result.nodes[source].output
+        shape = short_shape(output) if output is not None and source not in seen else ""
+        seen.add(source)
+        out.append(replace(arrow, shape=shape))
+    return tuple(out)
+
+
+def short_shape(spec: object) -> str:
+    """64×56×56 (the batch left out, as on the canvas's edges); "N ids" for token ids."""
+    dims = "×".join(str(d) for d in getattr(spec, "shape", ())) or "scalar"
+    return f"{dims} ids" if getattr(spec, "dtype", "") == "long" else dims
 
 
 def _arrow(edge: Edge, boxes: dict[str, Box], route: Route | None, at: Callable[[Point], Point],
@@ -129,15 +257,19 @@ def _box(node: Node, info: NodeInfo, x: float, y: float, graph: Graph) -> Box:
     collapsed = _is_definition(node, graph)
     category = Category.BLOCKS if collapsed else get_block(node.type).category
     colour = CATEGORY_COLOURS.get(category, BLOCK_COLOUR)
-    kind = f"{node.type} (block)" if collapsed else node.type
+    kind = node.type  # a block made of blocks says so by its double border
     lines = [Text(node.id, 14, bold=True), Text(kind, 12, colour=colour, bold=True)]
-    params = "" if collapsed else _key_params(node, info)
-    lines.append(Text(params, 11, colour=MUTED))
+    params = key_params(node, info, graph, set_too=True) if has_block(node.type) or collapsed else ""
+    lines += _wrapped(Text(params, 11, colour=MUTED), 2)
     lines.append(Text(str(info.output) if info.output else "shape unknown", 13, bold=True, mono=True))
     lines.append(Text(f"{human_count(info.param_count)} params" if info.param_count else "no parameters", 11,
                       colour=MUTED))
     has_error = any(i.severity.value == "error" for i in info.issues)
-    return Box(node.id, x, y, tuple(_fitted(t) for t in lines), ERROR_BORDER if has_error else colour, collapsed)
+    badge = f"×{node.repeat}" if node.repeat > 1 else ""
+    room = BOX_W - 2 * PAD - (_font(14, True, False).getlength(badge) + 6 if badge else 0)
+    lines[0] = _fitted(lines[0], room)
+    return Box(node.id, x, y, tuple(lines[:1] + [_fitted(t) for t in lines[1:]]),
+               ERROR_BORDER if has_error else colour, collapsed, badge)
 
 
 def _is_definition(node: Node, graph: Graph) -> bool:
@@ -145,23 +277,23 @@ def _is_definition(node: Node, graph: Graph) -> bool:
     return node.type in (getattr(graph, "definitions", None) or {}) or not has_block(node.type)
 
 
-def _key_params(node: Node, info: NodeInfo) -> str:
-    """The catalog's key parameters as keyword arguments, e.g. "out_channels=16, kernel_size=3"."""
-    block = get_block(node.type)
-    params = info.params or {**block.defaults(), **node.params}
-    parts = []
-    for spec in block.params:
-        value = params.get(spec.name)
-        if spec.key and value is not None:
-            text = "×".join(str(v) for v in value) if isinstance(value, (list, tuple)) else f"{value:g}" \
-                if isinstance(value, float) else str(value)
-            parts.append(f"{spec.name}={text}")
-    return ", ".join(parts)
+def _wrapped(line: Text, most: int) -> list[Text]:
+    """The settings over at most ``most`` lines, broken at their " · " (never inside one setting); always
+    ``most`` lines so every box keeps its rows in the same places."""
+    room, rows = BOX_W - 2 * PAD, [""]
+    font = _font(line.size, line.bold, line.mono)
+    for part in line.text.split(" · ") if line.text else []:
+        joined = f"{rows[-1]} · {part}" if rows[-1] else part
+        if font.getlength(joined) <= room or not rows[-1] or len(rows) == most:
+            rows[-1] = joined
+        else:
+            rows.append(part)
+    rows += [""] * (most - len(rows))
+    return [Text(r, line.size, line.colour, line.bold, line.mono) for r in rows]
 
 
-def _fitted(line: Text) -> Text:
-    """The line shortened with "…" until it fits inside a box."""
-    room = BOX_W - 2 * PAD
+def _fitted(line: Text, room: float = BOX_W - 2 * PAD) -> Text:
+    """The line shortened with "…" until it fits inside a box (names only: settings wrap instead)."""
     text = line.text
     if _font(line.size, line.bold, line.mono).getlength(text) <= room:
         return line
@@ -208,6 +340,8 @@ def to_svg(picture: Scene) -> str:
         if arrow.label:
             x, y = arrow.points[-1]
             out.append(_svg_text(x - 6, y - 14, Text(arrow.label, 10, colour=MUTED), anchor="end"))
+        if arrow.shape:
+            out.append(_svg_text(*_shape_spot(arrow), Text(arrow.shape, 10, colour=MUTED, mono=True)))
     for box in picture.boxes:
         out.append(f'<g id="{escape(_svg_id(box.node))}">')
         out.append(f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="{BOX_W:.0f}" height="{BOX_H:.0f}" rx="8" '
@@ -217,9 +351,19 @@ def to_svg(picture: Scene) -> str:
                        f'height="{BOX_H - 8:.0f}" rx="6" fill="none" stroke="{box.colour}" stroke-width="1"/>')
         for line, (x, y) in zip(box.lines, _line_positions(box)):
             out.append(_svg_text(x, y, line))
+        if box.badge:
+            out.append(_svg_text(box.right - PAD, box.y + PAD, Text(box.badge, 14, colour=box.colour, bold=True),
+                                 anchor="end"))
         out.append("</g>")
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def _shape_spot(arrow: Arrow) -> Point:
+    """Where an arrow's shape label starts: beside its first segment, right of a line going down, above one
+    going across."""
+    (x0, y0), (x1, _) = arrow.points[0], arrow.points[1]
+    return (x0 + 5, y0 + 2) if abs(x1 - x0) < 0.5 else (x0 + 4, y0 - 13)
 
 
 def _svg_id(node_id: str) -> str:
@@ -268,6 +412,8 @@ def to_png(picture: Scene, width: int = PNG_WIDTH) -> bytes:
             x, y = arrow.points[-1]
             label = Text(arrow.label, 10, colour=MUTED)
             _png_text(draw, x - 6 - _font(10, False, False).getlength(arrow.label), y - 14, label, k)
+        if arrow.shape:
+            _png_text(draw, *_shape_spot(arrow), Text(arrow.shape, 10, colour=MUTED, mono=True), k)
     for box in picture.boxes:
         draw.rounded_rectangle([box.x * k, box.y * k, box.right * k, box.bottom * k], radius=8 * k, fill="white",
                                outline=box.colour, width=max(1, round(2 * k)))
@@ -276,6 +422,9 @@ def to_png(picture: Scene, width: int = PNG_WIDTH) -> bytes:
                                    radius=6 * k, outline=box.colour, width=max(1, round(k)))
         for line, (x, y) in zip(box.lines, _line_positions(box)):
             _png_text(draw, x, y, line, k)
+        if box.badge:
+            badge = Text(box.badge, 14, colour=box.colour, bold=True)
+            _png_text(draw, box.right - PAD - _font(14, True, False).getlength(box.badge), box.y + PAD, badge, k)
     final = image.resize((round(picture.width * zoom), round(picture.height * zoom)), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     final.save(buffer, format="PNG", optimize=True)
@@ -299,14 +448,15 @@ def _font(size: float, bold: bool, mono: bool) -> ImageFont.FreeTypeFont:
 
 
 # -- entry points ---------------------------------------------------------------------------------------------
-def diagram_svg(graph: Graph, result: ValidationResult | None = None) -> str:
-    """The design as an SVG document."""
-    return to_svg(scene(graph, result))
+def diagram_svg(graph: Graph, result: ValidationResult | None = None, orient: str = "landscape") -> str:
+    """The design as an SVG document (landscape: 16:9)."""
+    return to_svg(scene(graph, result, orient))
 
 
-def diagram_png(graph: Graph, result: ValidationResult | None = None, width: int = PNG_WIDTH) -> bytes:
-    """The design as PNG bytes, ``width`` pixels wide."""
-    return to_png(scene(graph, result), width)
+def diagram_png(graph: Graph, result: ValidationResult | None = None, width: int = PNG_WIDTH,
+                orient: str = "landscape") -> bytes:
+    """The design as PNG bytes, ``width`` pixels wide (landscape: 1920×1080 at the default width)."""
+    return to_png(scene(graph, result, orient), width)
 
 
-__all__ = ["Arrow", "Box", "Scene", "Text", "diagram_png", "diagram_svg", "scene", "to_png", "to_svg"]
+__all__ = ["ORIENTS", "Arrow", "Box", "Scene", "Text", "diagram_png", "diagram_svg", "scene", "to_png", "to_svg"]

@@ -1,4 +1,5 @@
-"""Export a design: model source, training script, notebook, ONNX, TorchScript, weights, project file.
+"""Export a design: model source, training script, notebook, ONNX, torch.export (.pt2), TorchScript (legacy),
+weights, project file, diagram.
 
 ``export_bytes`` gives the file's content (for download buttons), ``export`` writes it to a path. Every failure
 a user can cause becomes ``ExportError(problems)`` whose lines name the node and the reason; the model code
@@ -29,7 +30,7 @@ from export.formats import FORMATS, Format, FormatInfo  # noqa: F401  (re-export
 
 UNTRAINED_LABEL = "untrained (random initialization)"
 GIVEN_WEIGHTS_LABEL = "weights given by the caller"
-WEIGHT_FORMATS = frozenset({Format.ONNX, Format.TORCHSCRIPT, Format.WEIGHTS})  # the formats that hold weights
+WEIGHT_FORMATS = frozenset({Format.ONNX, Format.PT2, Format.TORCHSCRIPT, Format.WEIGHTS})  # formats holding weights
 LABEL_KEY = "layerlab_weights"  # where each binary format keeps the label: metadata, metadata_props, extra file
 
 
@@ -64,25 +65,34 @@ def model_source(graph: Graph, result: ValidationResult | None = None) -> ModelS
 def export_bytes(graph: Graph, fmt: Format | str, *, model: nn.Module | None = None,
                  state_dict: Mapping[str, torch.Tensor] | None = None, dataset: str | None = None,
                  seed: int = 0, result: ValidationResult | None = None, label: str | None = None,
-                 settings: Mapping[str, Any] | None = None, data: Any = None, **options: Any) -> bytes:
+                 settings: Mapping[str, Any] | None = None, data: Any = None, orient: str | None = None,
+                 **options: Any) -> bytes:
     """The exported file's content.
 
     ``model`` (an instance of the generated class, e.g. just trained) or ``state_dict`` supplies the weights
-    for onnx, torchscript and weights; without them a fresh model seeded with ``seed`` is used. ``label`` says
+    for onnx, pt2, torchscript and weights; without them a fresh model seeded with ``seed`` is used. ``label`` says
     what the weights are ("trained: run 12, test accuracy 0.981"); the file carries it (``read_label``), and
     without weights it is always UNTRAINED_LABEL.
     ``settings`` (training settings by their ``training.settings`` names: the Train tab's, or a past run's),
     then ``dataset`` and ``options`` (single settings) shape the training script and notebook; ``data`` is the
-    loaded Dataset of an uploaded file (its columns and encoding).
+    loaded Dataset of an uploaded file (its columns and encoding). ``orient`` lays out the svg and png diagram:
+    "landscape" (a 16:9 slide, the default) or "portrait".
     """
     fmt = as_format(fmt)
     if fmt is Format.JSON:
         return to_json(graph).encode()
     result = result or validate(graph)
     if fmt in (Format.SVG, Format.PNG):  # a picture, drawn even for a design with issues (they are marked)
-        from export.diagram import diagram_png, diagram_svg
+        from export.diagram import ORIENTS, diagram_png, diagram_svg
 
-        return diagram_svg(graph, result).encode() if fmt is Format.SVG else diagram_png(graph, result)
+        orient = orient or ORIENTS[0]
+        if orient not in ORIENTS:
+            raise ExportError([f"orient must be {' or '.join(ORIENTS)}, not {orient!r}"])
+        if fmt is Format.SVG:
+            return diagram_svg(graph, result, orient).encode()
+        return diagram_png(graph, result, orient=orient)
+    if orient is not None:
+        raise ExportError(["orient: only the svg and png diagrams take it"])
     if fmt in (Format.SCRIPT, Format.IPYNB):
         return _training_file(graph, fmt, dataset, result, settings, data, options).encode()
     given = sorted(options) + ["settings"] * bool(settings) + ["data"] * (data is not None)
@@ -97,6 +107,8 @@ def export_bytes(graph: Graph, fmt: Format | str, *, model: nn.Module | None = N
         return weights_bytes(module, source, label)
     if fmt is Format.ONNX:
         return onnx_bytes(module, source, label=label)
+    if fmt is Format.PT2:
+        return exported_program_bytes(module, source, label)
     return torchscript_bytes(module, source, label)
 
 
@@ -174,7 +186,7 @@ def read_label(data: bytes, fmt: Format | str) -> str | None:
 
             props = onnx.load_from_string(data).metadata_props
             return next((p.value for p in props if p.key == LABEL_KEY), None)
-        if fmt is Format.TORCHSCRIPT:  # a zip: its extra files are read as text, nothing of it is loaded or run
+        if fmt in (Format.TORCHSCRIPT, Format.PT2):  # zips: the extra file is read as text, nothing is loaded or run
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 name = next((n for n in archive.namelist() if n.endswith(f"/extra/{LABEL_KEY}")), None)
                 return archive.read(name).decode("utf-8") or None if name else None
@@ -255,8 +267,20 @@ def _onnx_dynamo(module: nn.Module, source: ModelSource, args: tuple[torch.Tenso
                            f"{_first_line(legacy_error)}; {_first_line(err)}"]) from None
 
 
+def exported_program_bytes(module: nn.Module, source: ModelSource, label: str = UNTRAINED_LABEL) -> bytes:
+    """``torch.export`` of the generated class, batch dimension dynamic where the model allows (export.pt2)."""
+    from export.pt2 import Pt2Error, pt2_bytes
+
+    try:
+        return pt2_bytes(copy.deepcopy(module), source, {LABEL_KEY: label})
+    except Pt2Error as err:
+        raise ExportError([f"pt2: torch.export could not capture {source.class_name}: {err.reason}; the ONNX "
+                           "or (legacy) TorchScript export may still work"]) from None
+
+
 def torchscript_bytes(module: nn.Module, source: ModelSource, label: str = UNTRAINED_LABEL) -> bytes:
-    """``torch.jit.script`` of the generated class (traced when it can't compile); the label as an extra file."""
+    """``torch.jit.script`` of the generated class (traced when it can't compile); the label as an extra file.
+    Legacy: torch 2.13 deprecates ``torch.jit.save`` and its warning is left to reach the caller (pt2 replaces it)."""
     module = copy.deepcopy(module).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

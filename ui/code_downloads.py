@@ -22,6 +22,11 @@ from builder.graph import Graph
 # export.files and training.runstore import torch: they are imported when the Code tab is drawn, not when the
 # app starts (the first page load stays torch-free).
 
+# The files the Code tab offers besides the model .py and project .json: (format, button label, suffix, mime),
+# derived from export.formats (torch-free). The training files take settings, the others weights.
+TRAINING_DOWNLOADS = ("script", "ipynb")
+WEIGHT_DOWNLOADS = ("pt2", "onnx", "torchscript", "weights")
+
 CHOSEN_RUN = "ll_export_run"  # (run id, time.monotonic() when chosen, whether its settings are wanted too)
 _CHECKS = "ll_export_checks"  # (run id, design) -> why the run's weights don't fit it ("" when they do)
 
@@ -36,6 +41,14 @@ class ExportSource:
     state: Callable[[], dict[str, Any] | None] = field(default=lambda: None)  # the weights, read on demand
     note: str = ""  # why a run's weights are not used
     data: Any = None  # the Train tab's loaded upload (a CSV's columns and encoding), for the script
+
+
+def download_info(fmt: str) -> tuple[str, str, str, str | None]:
+    """(button label, file suffix, mime, legacy note or None) of a format, from its one definition."""
+    from export.formats import FORMATS, LEGACY, Format
+
+    info = FORMATS[Format(fmt)]
+    return info.label, info.suffix, info.mime, LEGACY.get(info.format)
 
 
 def choose_run(run_id: str, with_settings: bool) -> None:
