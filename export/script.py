@@ -133,8 +133,10 @@ def _carried(plan: ScriptPlan) -> tuple[Any, Any]:
 
     own = {"csv": (read_source, CsvLimits), "zip": (read_source, ZipLimits)}.get(plan.dataset, ())
     data = carry(DatasetError, plan.prepare, *own, make_splits)
+    # The run's task and loss are fixed (PLAN): only their accumulator and loss travel, not every task's.
     learning = carry(TaskPlan, with_class_weights, make_accumulator, make_optimizer, make_schedule, Batches,
-                     batch_tensors, amp_dtype, cpu_threads, train_step, evaluate, in_units, snapshot, EarlyStopping)
+                     batch_tensors, amp_dtype, cpu_threads, train_step, evaluate, in_units, snapshot, EarlyStopping,
+                     select={"ACCUMULATORS": {plan.plan.task}, "_CRITERIA": {plan.plan.loss}})
     return data, learning
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import importlib
 import sys
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -51,16 +52,20 @@ class _Index:
     imports: dict[str, tuple[str, str, str | None]]  # local name -> (module, imported name or "", alias)
 
 
-def carry(*objects: Any) -> Carried:
-    """The source of ``objects`` (functions or classes) and of everything module-level they use."""
-    state = _State()
+def carry(*objects: Any, select: Mapping[str, Collection[str]] | None = None) -> Carried:
+    """The source of ``objects`` (functions or classes) and of everything module-level they use.
+
+    ``select`` names tables (module-level dicts keyed by strings, e.g. ``ACCUMULATORS``) of which the run uses
+    only some keys: those entries are carried, with what they use, and the others are left behind."""
+    state = _State(dict(select or {}))
     for obj in objects:
         state.visit(obj.__module__, obj.__name__)
     return Carried(tuple(sorted_imports(state.imports)), "\n\n\n".join(state.texts) + "\n")
 
 
 class _State:
-    def __init__(self) -> None:
+    def __init__(self, select: dict[str, Collection[str]]) -> None:
+        self.select = select
         self.done: set[tuple[str, str]] = set()
         self.texts: list[str] = []
         self.by_name: dict[str, str] = {}  # emitted name -> module (two different definitions can't share one)
@@ -73,6 +78,8 @@ class _State:
         if name not in index.definitions:
             raise CodegenError([f"cannot carry {module}.{name}: not a module-level definition"])
         definition = index.definitions[name]
+        if name in self.select:
+            definition = _selected(definition, self.select[name])
         self.done.update((module, n) for n in definition.names)
         used, annotations = _used_names(definition.node)
         for name in sorted(used - set(definition.names)):
@@ -106,10 +113,9 @@ class _State:
 
 @cache
 def _index(module_name: str) -> _Index:
-    module = importlib.import_module(module_name)
     if module_name.split(".")[0] not in ("data", "training"):
         raise CodegenError([f"cannot carry code of {module_name}: only data/ and training/ code travels"])
-    text = Path(_file(module)).read_text(encoding="utf-8")
+    text = _source(module_name)
     tree = ast.parse(text)
     definitions: dict[str, _Definition] = {}
     imports: dict[str, tuple[str, str, str | None]] = {}
@@ -126,6 +132,34 @@ def _index(module_name: str) -> _Index:
                 definition = _Definition(module_name, names, node, _segment(text, node))
                 definitions.update(dict.fromkeys(names, definition))
     return _Index(definitions, imports)
+
+
+def _selected(definition: _Definition, keys: Collection[str]) -> _Definition:
+    """A table with only the entries for ``keys``, each entry's text as written."""
+    node = definition.node
+    table = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
+    if not isinstance(table, ast.Dict):
+        raise CodegenError([f"cannot select from {definition.module}.{definition.names[0]}: not a dict literal"])
+    kept = [(k, v) for k, v in zip(table.keys, table.values, strict=True)
+            if isinstance(k, ast.Constant) and k.value in keys]
+    missing = sorted(set(keys) - {k.value for k, _ in kept})
+    if missing:
+        raise CodegenError([f"{definition.module}.{definition.names[0]} has no entry {', '.join(map(repr, missing))}"])
+    text = _source(definition.module)
+    first = text.splitlines()[table.lineno - 1].encode()[:table.col_offset].decode()
+    lines = [first.lstrip("\n") + "{"] if table.lineno == node.lineno else [definition.text.splitlines()[0]]
+    lines += [f"    {ast.get_source_segment(text, k)}: {ast.get_source_segment(text, v)}," for k, v in kept] + ["}"]
+    picked = ast.Dict(keys=[k for k, _ in kept], values=[v for _, v in kept])
+    if isinstance(node, ast.AnnAssign):
+        chosen: ast.stmt = ast.AnnAssign(target=node.target, annotation=node.annotation, value=picked, simple=1)
+    else:
+        chosen = ast.Assign(targets=node.targets, value=picked, lineno=node.lineno)
+    return _Definition(definition.module, definition.names, chosen, "\n".join(lines))
+
+
+@cache
+def _source(module_name: str) -> str:
+    return Path(_file(importlib.import_module(module_name))).read_text(encoding="utf-8")
 
 
 def _file(module: ModuleType) -> str:
