@@ -149,14 +149,23 @@ def _ranks(graph: Graph) -> tuple[dict[str, int], dict[str, int]]:
         if e.source in ids and e.target in ids and e.source != e.target:
             into[e.target].append(e.source)
     rank: dict[str, int] = {}
-
-    def depth(node: str, seen: frozenset[str] = frozenset()) -> int:
-        if node not in rank:
-            rank[node] = 1 + max((depth(s, seen | {node}) for s in into[node] if s not in seen), default=-1)
-        return rank[node]
-
-    for node in graph.node_ids:
-        depth(node)
+    waiting = {n: len(set(into[n])) for n in graph.node_ids}
+    ready = [n for n in graph.node_ids if not waiting[n]]
+    out: dict[str, set[str]] = {n: set() for n in ids}
+    for target, sources in into.items():
+        for source in sources:
+            out[source].add(target)
+    while len(rank) < len(ids):  # Kahn's order; a node on a cycle (a design with issues) starts one anew
+        if not ready:
+            ready = [next(n for n in graph.node_ids if n not in rank)]
+        node = ready.pop()
+        if node in rank:
+            continue
+        rank[node] = 1 + max((rank[s] for s in into[node] if s in rank), default=-1)
+        for target in sorted(out[node]):
+            waiting[target] -= 1
+            if waiting[target] == 0 and target not in rank:
+                ready.append(target)
     lane: dict[str, int] = {}
     for r in range(max(rank.values(), default=-1) + 1):
         layer = [n for n in graph.node_ids if rank[n] == r]
