@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from builder.catalog import get_block, has_block
+from builder.catalog import TensorSpec, get_block, has_block
 from builder.graph import Graph, Node
 from builder.validate import NodeInfo
 
@@ -59,3 +59,11 @@ def _definition_params(node: Node, info: NodeInfo, graph: Graph) -> str:
         elif value is not None and value is not False:
             parts.append(f"{SHORT_NAMES.get(spec.name, spec.name)} {format_value(value)}")
     return " · ".join(parts)
+
+
+def short_shape(spec: TensorSpec | None) -> str:
+    """64×8×8 for floats, "20 ids" style for token ids; "?" when unknown (never a blank)."""
+    if spec is None:
+        return "?"
+    dims = "×".join(str(d) for d in spec.shape) or "scalar"
+    return f"{dims} ids" if spec.dtype == "long" else dims

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from builder.catalog import TensorSpec
+from builder.captions import short_shape  # noqa: F401  (one wording with the diagram)
 from builder.palette import CATEGORY_COLOURS, ERROR_BORDER  # noqa: F401  (one definition, shared with the diagram)
 from builder.validate import human_count  # noqa: F401  (the chip, node faces and summary count alike)
 
@@ -28,14 +28,6 @@ h3.ll-title {font-size: 1.35rem; padding: 0; margin: 0; white-space: nowrap; ove
 .ll-mono {font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;}
 </style>
 """
-
-
-def short_shape(spec: TensorSpec | None) -> str:
-    """64×8×8 for floats, "20 ids" style for token ids; "?" when unknown (never a blank)."""
-    if spec is None:
-        return "?"
-    dims = "×".join(str(d) for d in spec.shape) or "scalar"
-    return f"{dims} ids" if spec.dtype == "long" else dims
 
 
 def clip(text: str, limit: int) -> str:
