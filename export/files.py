@@ -280,10 +280,12 @@ def exported_program_bytes(module: nn.Module, source: ModelSource, label: str = 
 
 def torchscript_bytes(module: nn.Module, source: ModelSource, label: str = UNTRAINED_LABEL) -> bytes:
     """``torch.jit.script`` of the generated class (traced when it can't compile); the label as an extra file.
-    Legacy: torch 2.13 deprecates ``torch.jit.save`` and its warning is left to reach the caller (pt2 replaces it)."""
+    Legacy: torch 2.13 deprecates ``torch.jit`` (script, trace, save); its warnings reach the caller (pt2 replaces it)."""
     module = copy.deepcopy(module).eval()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        # Only the tracer's notes about Python values it records as constants (the traced fallback): torch's
+        # DeprecationWarnings for jit.script, trace and save reach the caller (the CLI says so in words too).
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         try:
             compiled = torch.jit.script(module)
         except Exception:  # e.g. a call TorchScript can't compile: tracing records the same computation

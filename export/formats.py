@@ -1,7 +1,7 @@
 """The export formats and how their files are named; torch-free so the CLI's --help stays instant.
 
-TorchScript is legacy: torch 2.13 warns that ``torch.jit.save`` is deprecated and points to ``torch.export``,
-which the pt2 format is. LEGACY says so wherever formats are offered (CLI help, the Code tab)."""
+TorchScript is legacy: torch 2.13 warns that ``torch.jit`` (script, trace, save) is deprecated and points to
+``torch.export``, which the pt2 format is. LEGACY says so wherever formats are offered (CLI help, the Code tab)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ class Format(str, Enum):
     IPYNB = "ipynb"
     ONNX = "onnx"
     PT2 = "pt2"  # torch.export: the deployable format PyTorch recommends
-    TORCHSCRIPT = "torchscript"  # legacy: torch.jit.save is deprecated from torch 2.13
+    TORCHSCRIPT = "torchscript"  # legacy: torch.jit is deprecated from torch 2.13
     WEIGHTS = "weights"
     JSON = "json"
     SVG = "svg"  # a picture of the design (export.diagram)
@@ -45,6 +45,6 @@ FORMATS: dict[Format, FormatInfo] = {info.format: info for info in (
 )}
 
 LEGACY: dict[Format, str] = {
-    Format.TORCHSCRIPT: "legacy: torch.jit.save is deprecated since torch 2.13 (\"please switch to "
-                        "torch.export\"); pt2 is its successor",
+    Format.TORCHSCRIPT: "legacy: torch.jit (script, trace, save) is deprecated since torch 2.13 (\"please "
+                        "switch to torch.export\"); pt2 is its successor",
 }

@@ -100,7 +100,7 @@ def test_cli_writes_pt2_and_names_torchscript_legacy(tmp_path: Path, capsys: pyt
         loaded = torch.export.load(str(out)).module()
         assert torch.allclose(loaded(*x), build_model(model_source(graph), seed=0).eval()(*x), rtol=0, atol=1e-6)
     assert main(["export", "xor_mlp", "--to", "torchscript", "-o", str(tmp_path / "xor.pt")]) == 0
-    assert "torchscript is legacy: torch.jit.save is deprecated" in capsys.readouterr().err
+    assert "torchscript is legacy: torch.jit (script, trace, save) is deprecated" in capsys.readouterr().err
 
 
 def test_the_export_error_names_the_model_and_the_way_out() -> None:
@@ -112,3 +112,13 @@ def test_the_export_error_names_the_model_and_the_way_out() -> None:
     (problem,) = err.value.problems
     assert problem.startswith(f"pt2: torch.export could not capture {source.class_name}: ")
     assert problem.endswith("the ONNX or (legacy) TorchScript export may still work")
+
+
+def test_torchscripts_deprecation_reaches_the_caller() -> None:
+    """Nothing is silenced silently: torch's own DeprecationWarning for torch.jit comes through."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        export_bytes(load_template("xor_mlp"), "torchscript")
+    assert any(issubclass(w.category, DeprecationWarning) and "torch.jit" in str(w.message) for w in caught)
