@@ -74,8 +74,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     except OSError as err:
         raise CliError([f"{output}: cannot write the file ({err.strerror or err})"], EXIT_UNREADABLE) from None
     print(f"wrote {output} ({_describe(graph, fmt, len(data))}{_labelled(data, fmt)})")
-    from export.formats import LEGACY
+    from export.formats import LEGACY, Format
 
+    if fmt is Format.PT2:  # torch.export keeps the batch dynamic unless the model's code fixes it
+        from export.pt2 import batch_note
+
+        print(f"the program takes {batch_note(data)}")
     if fmt in LEGACY:  # torch's own DeprecationWarning is hidden by Python's default filters: say it here
         print(f"note: {fmt.value} is {LEGACY[fmt]}", file=sys.stderr)
     return EXIT_OK

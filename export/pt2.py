@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import warnings
+import zipfile
 
 import torch
 from torch import nn
@@ -18,6 +19,7 @@ from codegen.loader import example_batch
 from codegen.source import ModelSource
 
 EXAMPLE_BATCH = 2  # torch specializes sizes 0 and 1, so the example batch that traces a dynamic batch is 2
+BATCH_KEY = "layerlab_batch"  # an extra file saying whether the batch is dynamic, read without loading anything
 
 
 class Pt2Error(ValueError):
@@ -52,11 +54,19 @@ def batch_is_dynamic(program: torch.export.ExportedProgram) -> bool:
 
 
 def pt2_bytes(module: nn.Module, source: ModelSource, extra_files: dict[str, str]) -> bytes:
-    """The .pt2 archive (a zip); ``extra_files`` travel in it as text (the weights label)."""
+    """The .pt2 archive (a zip); ``extra_files`` travel in it as text (the weights label), with BATCH_KEY."""
     program = exported_program(module, example_batch(source, EXAMPLE_BATCH))
+    batch = "any batch size" if batch_is_dynamic(program) else f"batch size {EXAMPLE_BATCH} only (the model fixes it)"
     buffer = io.BytesIO()
-    torch.export.save(program, buffer, extra_files=extra_files)
+    torch.export.save(program, buffer, extra_files={**extra_files, BATCH_KEY: batch})
     return buffer.getvalue()
+
+
+def batch_note(data: bytes) -> str | None:
+    """What a .pt2 file written here says about its batch ("any batch size"); None when it says nothing."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        name = next((n for n in archive.namelist() if n.endswith(f"/extra/{BATCH_KEY}")), None)
+        return archive.read(name).decode("utf-8") if name else None
 
 
 def _first_line(err: Exception) -> str:

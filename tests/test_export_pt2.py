@@ -17,7 +17,7 @@ from torch import nn
 from builder.templates import load_template, template_names
 from codegen.loader import build_model, example_batch
 from export.files import ExportError, export_bytes, model_source, read_label
-from export.pt2 import Pt2Error, batch_is_dynamic, exported_program
+from export.pt2 import Pt2Error, batch_is_dynamic, batch_note, exported_program
 
 
 def _outputs(value: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
@@ -32,6 +32,7 @@ def test_every_template_round_trips_through_pt2(name: str) -> None:
     data = export_bytes(graph, "pt2", seed=3)
     program = torch.export.load(io.BytesIO(data))
     assert batch_is_dynamic(program), f"{name}: the batch dimension was fixed to the example's"
+    assert batch_note(data) == "any batch size"
     module = build_model(source, seed=3).eval()
     inputs = example_batch(source, 3)  # traced with 2: a dynamic batch must take 3
     with torch.no_grad():
@@ -69,7 +70,7 @@ class _FixedBatch(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.register_buffer("table", torch.arange(6.0).reshape(2, 3))
+        self.register_buffer("table", torch.arange(4.0).reshape(2, 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.table
@@ -83,9 +84,13 @@ def test_a_model_torch_export_refuses_says_why() -> None:
 
 
 def test_a_fixed_batch_is_reported_not_hidden() -> None:
-    program = exported_program(_FixedBatch(), (torch.ones(2, 3),))
+    from export.pt2 import pt2_bytes
+
+    program = exported_program(_FixedBatch(), (torch.ones(2, 2),))
     assert not batch_is_dynamic(program)
     assert batch_is_dynamic(exported_program(nn.Linear(3, 2), (torch.ones(2, 3),)))
+    source = model_source(load_template("xor_mlp"))  # its example batch: (2, 2)
+    assert batch_note(pt2_bytes(_FixedBatch(), source, {})) == "batch size 2 only (the model fixes it)"
 
 
 def test_cli_writes_pt2_and_names_torchscript_legacy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -93,7 +98,8 @@ def test_cli_writes_pt2_and_names_torchscript_legacy(tmp_path: Path, capsys: pyt
 
     out = tmp_path / "xor.pt2"
     assert main(["export", "xor_mlp", "--to", "pt2", "-o", str(out)]) == 0
-    assert "untrained" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "untrained" in printed and "the program takes any batch size" in printed
     graph = load_template("xor_mlp")
     x = example_batch(model_source(graph), 7)
     with torch.no_grad():
