@@ -18,7 +18,7 @@ from quick_mode import parse_args  # noqa: E402  (bench/ is the script's folder,
 from torch import nn  # noqa: E402
 
 from builder.catalog import all_blocks  # noqa: E402
-from builder.importer.modules import covered_classes  # noqa: E402
+from importer.modules import covered_classes  # noqa: E402
 
 NOT_LAYERS = {"Module", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Container",
               "DataParallel", "SyncBatchNorm", "RNNBase", "RNNCellBase", "CrossMapLRN2d"}

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from quick_mode import parse_args  # noqa: E402  (bench/ is the script's folder, first on sys.path)
 
-from builder.importer import example_inputs, import_module  # noqa: E402
+from importer import example_inputs, import_module  # noqa: E402
 from tests.import_corpus.sequence import GPT  # noqa: E402
 from tests.import_corpus.vision import resnet50  # noqa: E402
 
@@ -37,7 +37,7 @@ TARGET_S = 2.0
 def _onnx_times(model: torch.nn.Module, example: tuple, repeat: int, dynamo: bool = False) -> dict:
     """Median seconds to import the model's ONNX export (TorchScript-based, or torch's default dynamo exporter),
     verified against onnxruntime."""
-    from builder.importer.onnx_import import import_onnx
+    from importer.onnx_import import import_onnx
 
     buffer = io.BytesIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # the exporters talk

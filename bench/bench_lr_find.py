@@ -21,9 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from quick_mode import parse_args  # noqa: E402  (bench/ is the script's folder, first on sys.path)
+
 from builder.templates import load_template  # noqa: E402
-from codegen.script import script_config  # noqa: E402
 from data.datasets import load_dataset  # noqa: E402
+from export.script import script_config  # noqa: E402
 from training.lr_find import find_lr  # noqa: E402
 
 
@@ -31,7 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--template", default="digits_cnn")
     parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    args = parse_args(parser, {"rounds": 1})
     load_before = os.getloadavg()
     graph = load_template(args.template)
     config = script_config(graph, {})
@@ -47,7 +49,7 @@ def main() -> None:
         cpus.append(time.process_time() - cpu)
         assert finding.suggestion == first.suggestion, "the range test is seeded: every call must agree"
     print(json.dumps({
-        "template": args.template, "steps": len(first.lrs), "suggestion": first.suggestion, "ended": first.ended,
+        "template": args.template, "quick": args.quick, "steps": len(first.lrs), "suggestion": first.suggestion, "ended": first.ended,
         "first_call_s": round(first_call, 3), "seconds": [round(w, 3) for w in walls],
         "median_s": round(statistics.median(walls), 3), "cpu_s": [round(c, 3) for c in cpus],
         "target_s": 5.0, "cpus": os.cpu_count(),

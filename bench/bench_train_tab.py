@@ -30,8 +30,8 @@ import torch  # noqa: E402
 from quick_mode import parse_args  # noqa: E402  (bench/ is the script's folder, first on sys.path)
 
 from builder.templates import load_template  # noqa: E402
-from codegen.exports import _onnx_model, _with_onnx_label, model_source, onnx_bytes  # noqa: E402
 from codegen.loader import build_model  # noqa: E402
+from export.files import _onnx_model, _with_onnx_label, model_source, onnx_bytes  # noqa: E402
 
 SCRIPT = """
 from builder.templates import load_template

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import pickle
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,16 +13,18 @@ from cli.main import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, CliError, read_desi
 
 if TYPE_CHECKING:  # the export machinery imports torch: loaded only when the command runs
     from builder.graph import Graph
-    from codegen.exports import Format
+    from export.files import Format
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from codegen.formats import FORMATS, Format
+    from export.formats import FORMATS, LEGACY, Format
 
     formats = ", ".join(f"{f.value} ({FORMATS[f].label})" for f in Format)
+    legacy = " ".join(f"{f.value}: {why}." for f, why in LEGACY.items())
     p = subparsers.add_parser("export", help="write the design as PyTorch code, a training script, a notebook, "
-                                             "ONNX, TorchScript, weights or a project file",
-                              description=f"Formats: {formats}.")
+                                             "ONNX, a torch.export program (.pt2), TorchScript (legacy), "
+                                             "weights, a diagram or a project file",
+                              description=f"Formats: {formats}. {legacy}")
     p.add_argument("design", help="a project file or a template name")
     p.add_argument("--to", dest="format", required=True, choices=[f.value for f in Format], help="the format")
     p.add_argument("-o", "--output", help="the file to write (default: the design's name plus the format's suffix)")
@@ -30,19 +33,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, help="script/ipynb: default number of epochs")
     p.add_argument("--lr", type=float, help="script/ipynb: default learning rate")
     p.add_argument("--batch-size", type=int, help="script/ipynb: default batch size")
-    p.add_argument("--weights", help="onnx/torchscript/weights: trained weights to export "
+    p.add_argument("--weights", help="onnx/pt2/torchscript/weights: trained weights to export "
                                           "(.safetensors, or the .pt state dict a training script saved)")
     p.add_argument("--run", metavar="RUN", help="a recorded run (its number or id, as `layerlab runs` lists "
-                                                "them): onnx/torchscript/weights get its weights (the run must "
+                                                "them): onnx/pt2/torchscript/weights get its weights (the run must "
                                                 "have trained this design), script/ipynb its training settings")
     p.add_argument("--db", help="with --run: the run history database (default: in the user's data directory)")
+    p.add_argument("--orient", choices=("landscape", "portrait"), help="svg/png: landscape, a 16:9 slide "
+                                                                       "(1920×1080 png; the default), or portrait "
+                                                                       "(top to bottom, as on the canvas)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial weights when no --weights or --run "
                                                        "is given")
     p.set_defaults(func=cmd_export)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from codegen.exports import ExportError, as_format, export_bytes, file_name
+    from export.files import ExportError, as_format, export_bytes, file_name
 
     graph = read_design(args.design)
     fmt = as_format(args.format)
@@ -59,7 +65,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             state, label = _run_weights(args, graph) if args.run else (None, None)
             if args.weights:
                 state, label = _read_weights(args.weights), f"weights from {Path(args.weights).name}"
-            data = export_bytes(graph, fmt, state_dict=state, seed=args.seed, label=label, **options)
+            data = export_bytes(graph, fmt, state_dict=state, seed=args.seed, label=label, orient=args.orient,
+                                **options)
     except ExportError as err:
         raise CliError([f"{args.design}: {p}" for p in err.problems], EXIT_INVALID) from None
     try:
@@ -67,6 +74,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     except OSError as err:
         raise CliError([f"{output}: cannot write the file ({err.strerror or err})"], EXIT_UNREADABLE) from None
     print(f"wrote {output} ({_describe(graph, fmt, len(data))}{_labelled(data, fmt)})")
+    from export.formats import LEGACY, Format
+
+    if fmt is Format.PT2:  # torch.export keeps the batch dynamic unless the model's code fixes it
+        from export.pt2 import batch_note
+
+        print(f"the program takes {batch_note(data)}")
+    if fmt in LEGACY:  # torch's own DeprecationWarning is hidden by Python's default filters: say it here
+        print(f"note: {fmt.value} is {LEGACY[fmt]}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -82,12 +97,12 @@ def _run_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def _run_weights(args: argparse.Namespace, graph: Graph) -> tuple[dict[str, Any], str]:
     """The state dict and label of run ``args.run``, after checking that the run trained this design."""
-    from codegen.exports import WEIGHT_FORMATS
+    from export.files import WEIGHT_FORMATS
     from training.runstore import RunStore, RunStoreError
 
     if args.format not in WEIGHT_FORMATS:
         raise CliError([f"--run: {args.format} holds neither weights nor training settings; use --to onnx, "
-                        "torchscript, weights, script or ipynb"], EXIT_UNREADABLE)
+                        "pt2, torchscript, weights, script or ipynb"], EXIT_UNREADABLE)
     try:
         record, state = RunStore(args.db).trained_weights(args.run, graph)
     except RunStoreError as err:
@@ -97,7 +112,7 @@ def _run_weights(args: argparse.Namespace, graph: Graph) -> tuple[dict[str, Any]
 
 def _labelled(data: bytes, fmt: Format) -> str:
     """', trained: run 12, test accuracy 0.981' for the formats that carry weights."""
-    from codegen.exports import WEIGHT_FORMATS, read_label
+    from export.files import WEIGHT_FORMATS, read_label
 
     return f"; {read_label(data, fmt)}" if fmt in WEIGHT_FORMATS else ""
 
@@ -127,7 +142,7 @@ def _read_weights(path: str) -> dict[str, Any]:
 
 def _describe(graph: Graph, fmt: Format, size: int) -> str:
     from builder.validate import validate
-    from codegen.exports import Format
+    from export.files import Format
 
     if fmt is Format.JSON:
         return f"{size:,} bytes"

@@ -42,8 +42,8 @@ def _shape(text: str) -> tuple[int, ...]:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from builder.importer import ImportFailure
     from builder.project import to_json
+    from importer import ImportFailure
 
     try:
         result, original = _import_onnx(args) if args.model.lower().endswith(".onnx") else _import_python(args)
@@ -62,8 +62,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def _import_python(args: argparse.Namespace):  # noqa: ANN202  (torch types stay lazy)
-    from builder.importer import example_inputs, import_module
-    from builder.importer.source_file import construct
+    from importer import example_inputs, import_module
+    from importer.source_file import construct
 
     if not args.input:
         raise CliError([f"{args.model}: --input SHAPE is needed (one sample's shape, e.g. 3x224x224)"],
@@ -83,7 +83,7 @@ def _import_onnx(args: argparse.Namespace):  # noqa: ANN202
     import torch
 
     try:
-        from builder.importer.onnx_import import import_onnx
+        from importer.onnx_import import import_onnx
     except ModuleNotFoundError as err:  # an install without LayerLab's dependencies (pip --no-deps)
         raise CliError([f"{args.model}: ONNX support needs the package {err.name!r}; install LayerLab with its "
                         "dependencies (pip install -e .) or pip install onnx onnxruntime"], EXIT_UNREADABLE) from None
@@ -98,9 +98,9 @@ def _import_onnx(args: argparse.Namespace):  # noqa: ANN202
 def _write_weights(result, original, path: str) -> None:  # noqa: ANN001  (torch types stay lazy)
     from safetensors.torch import save_file
 
-    from builder.importer.verify import carry_weights
     from codegen.loader import build_model
     from codegen.source import CodegenError, generate_model
+    from importer.verify import carry_weights
 
     try:
         source = generate_model(result.graph)

@@ -49,7 +49,9 @@ def build_model(source: ModelSource, seed: int | None = None) -> nn.Module:
     module = import_source(source.code, source.class_name.lower())
     if seed is None:
         return getattr(module, source.class_name)()
-    from training.rng import seeded  # the lock training runs hold while they draw from the global generator
+    from codegen.seeding import (
+        seeded,  # the lock training runs hold while they draw from the global generator
+    )
 
     with seeded(seed):
         return getattr(module, source.class_name)()

@@ -11,8 +11,8 @@ import pytest
 
 from builder.graph import Edge, Graph, Node
 from builder.templates import load_template
-from codegen.script import generate_script
 from codegen.source import generate_model
+from export.script import generate_script
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 # Templates built from blocks made of blocks: one class per block definition, torchvision-shaped.
@@ -44,3 +44,25 @@ def test_model_source_matches_golden(template: str, request: pytest.FixtureReque
 
 def test_training_script_matches_golden(request: pytest.FixtureRequest) -> None:
     _check("iris_mlp_train.py", generate_script(_iris_graph()), request.config.getoption("--update-golden"))
+
+
+def test_the_script_carries_only_its_runs_task_code() -> None:
+    """iris is classification with cross-entropy: the other tasks' accumulators and losses stay behind."""
+    code = generate_script(_iris_graph())
+    assert "class ClassAccumulator" in code and "def _ce(" in code
+    for other in ("RegressionAccumulator", "TokenAccumulator", "ReconstructionAccumulator", "def _bce(",
+                  "F.mse_loss", "F.huber_loss"):
+        assert other not in code, other
+    # A ratchet, not the goal: the issue asks for <= 350 lines; this was 847 before tables were selected.
+    assert len(code.splitlines()) <= 775
+
+
+def test_selecting_a_key_a_table_lacks_is_refused() -> None:
+    from codegen.source import CodegenError
+    from export.script_data import carry
+    from training.metrics import make_accumulator
+
+    with pytest.raises(CodegenError, match="training.metrics.ACCUMULATORS has no entry 'clustering'"):
+        carry(make_accumulator, select={"ACCUMULATORS": {"clustering"}})
+    picked = carry(make_accumulator, select={"ACCUMULATORS": {"regression"}})
+    assert "class RegressionAccumulator" in picked.code and "ClassAccumulator" not in picked.code

@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from builder.project import ProjectError, load_project
-from codegen.exports import ExportError, export_bytes
 from codegen.loader import import_source
 from codegen.naming import Namespace, comment_text, to_class_name, to_identifier
 from codegen.safety import UnsafeSourceError, check_source
 from codegen.source import CodegenError, generate_model
+from export.files import ExportError, export_bytes
 
 MARK = "Z-Q"  # starts every generated hostile string; no sanitized name keeps the "-", so raw leaks are visible
 NASTY = [

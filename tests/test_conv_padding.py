@@ -11,7 +11,7 @@ import pytest
 import torch
 from app_helpers import start_app
 
-from builder.importer import example_inputs, import_module
+from importer import example_inputs, import_module
 from builder.params import ParamError
 from builder.project import ProjectError, dump_project, load_project
 from builder.share import encode_share

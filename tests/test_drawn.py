@@ -11,7 +11,6 @@ import torch
 
 from builder.templates import load_template
 from codegen.loader import import_source
-from codegen.script import generate_script, script_config
 from data.base import MIN_PER_CLASS, small_split
 from data.datasets import DatasetError, Task, dataset_info, load_dataset
 from data.drawn import (
@@ -22,6 +21,7 @@ from data.drawn import (
     encode_drawing,
     prepare_drawn,
 )
+from export.script import generate_script, script_config
 from training.engine import train
 from ui import draw_data
 

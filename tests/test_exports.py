@@ -21,10 +21,10 @@ from builder.graph import Edge, Graph, Node
 from builder.project import dump_project, load_project
 from builder.templates import load_template, template_names
 from builder.validate import validate
-from codegen.exports import ExportError, Format, export, export_bytes, export_text, file_name, load_weights
 from codegen.loader import build_model, example_batch, import_source
-from codegen.script import generate_script
 from codegen.source import generate_model
+from export.files import ExportError, Format, export, export_bytes, export_text, file_name, load_weights
+from export.script import generate_script
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = template_names()
@@ -391,7 +391,7 @@ def test_onnx_of_a_run_scores_the_runs_test_accuracy(trained_digits_cnn) -> None
     exported with their label; onnxruntime then gets the test accuracy the run reported."""
     import onnxruntime as ort
 
-    from codegen.exports import read_label
+    from export.files import read_label
 
     store, record, dataset = trained_digits_cnn
     graph = load_template("digits_cnn")
@@ -409,7 +409,7 @@ def test_onnx_of_a_run_scores_the_runs_test_accuracy(trained_digits_cnn) -> None
 
 
 def test_every_weights_format_carries_its_label(trained_digits_cnn) -> None:
-    from codegen.exports import WEIGHT_FORMATS, read_label
+    from export.files import WEIGHT_FORMATS, read_label
 
     store, record, _ = trained_digits_cnn
     graph = load_template("digits_cnn")
@@ -441,7 +441,7 @@ def test_a_runs_weights_only_go_to_the_design_it_trained(trained_digits_cnn) -> 
 
 def test_cli_exports_a_runs_weights(trained_digits_cnn, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from cli.main import main
-    from codegen.exports import read_label
+    from export.files import read_label
 
     store, record, _ = trained_digits_cnn
     out = tmp_path / "m.pt"

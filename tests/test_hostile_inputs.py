@@ -449,14 +449,14 @@ def test_share_links_of_hostile_designs_round_trip_or_fail_cleanly(jail):
 
 
 # ---- audit of the sources ------------------------------------------------------------------------------
-SOURCES = sorted([*REPO.glob("builder/**/*.py"), *REPO.glob("codegen/**/*.py"), *REPO.glob("cli/**/*.py"),
-                  *REPO.glob("ui/**/*.py"), REPO / "app.py"])
+SOURCES = sorted([*REPO.glob("builder/**/*.py"), *REPO.glob("importer/**/*.py"), *REPO.glob("codegen/**/*.py"),
+                  *REPO.glob("export/**/*.py"), *REPO.glob("cli/**/*.py"), *REPO.glob("ui/**/*.py"), REPO / "app.py"])
 FORBIDDEN_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "marshal", "shelve", "joblib"}
 # The one documented place that executes code: the generated model module, imported after codegen.safety's
 # AST gate (codegen/loader.py). Nothing else may run code it was given.
 # The importer runs a model file the user points at (`layerlab import model.py:Class`, or the app's .py upload,
 # offered only when the app serves one person on their own machine): their own code, on their own machine.
-EXEC_ALLOWED = {("codegen/loader.py", "exec_module"), ("builder/importer/source_file.py", "exec_module")}
+EXEC_ALLOWED = {("codegen/loader.py", "exec_module"), ("importer/source_file.py", "exec_module")}
 
 
 def _call_name(call: ast.Call) -> tuple[str, str]:
@@ -544,7 +544,7 @@ def test_sources_never_unpickle_or_execute_user_data():
 def test_generated_scripts_load_weights_safely():
     """The training scripts LayerLab writes for users follow the same rules (they save with torch.save and say
     how to load with weights_only=True)."""
-    from codegen.script import generate_script
+    from export.script import generate_script
 
     for name in ("digits_cnn", "xor_mlp", "transformer_seq2seq"):
         code = generate_script(load_template(name))
@@ -557,8 +557,8 @@ def test_generated_scripts_load_weights_safely():
 def test_onnx_files_with_flipped_bytes_open_or_are_refused_in_words():
     """A real exported file with bytes changed anywhere: it opens (verified or not) or is refused with an
     ImportFailure; no other exception reaches the user, and no case hangs."""
-    from builder.importer import ImportFailure, ImportResult
-    from builder.importer.onnx_import import import_onnx
+    from importer import ImportFailure, ImportResult
+    from importer.onnx_import import import_onnx
     from tests.test_import_onnx import exported
 
     original = exported("lstm_classifier")

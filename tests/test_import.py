@@ -9,12 +9,12 @@ import inspect
 import pytest
 import torch
 
-from builder.importer import TRACE_BATCH, ImportFailure, example_inputs, import_module
-from builder.importer.verify import carry_weights
 from builder.project import load_project, to_json
 from builder.validate import validate
 from codegen.loader import build_model
 from codegen.source import CodegenError, generate_model
+from importer import TRACE_BATCH, ImportFailure, example_inputs, import_module
+from importer.verify import carry_weights
 from tests.import_corpus import failures, sequence, vision
 
 F32, LONG = "float", "long"

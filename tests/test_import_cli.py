@@ -56,7 +56,7 @@ def test_an_install_without_onnx_gets_a_message_not_a_traceback(tmp_path, monkey
     import sys
 
     monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` now fails as if it were not installed
-    monkeypatch.delitem(sys.modules, "builder.importer.onnx_import", raising=False)
+    monkeypatch.delitem(sys.modules, "importer.onnx_import", raising=False)
     path = tmp_path / "model.onnx"
     path.write_bytes(b"\x08\x07")
     with pytest.raises(CliError) as caught:

@@ -15,13 +15,13 @@ import torch
 from torch import nn
 
 from builder.graph import Graph
-from builder.importer import TRACE_BATCH, ImportFailure, ImportResult, example_inputs, import_module
 from builder.project import load_project, to_json
 from builder.validate import validate
 from cli.import_cmd import register
 from cli.main import EXIT_INVALID, CliError
 from codegen.loader import build_model
 from codegen.source import generate_model
+from importer import TRACE_BATCH, ImportFailure, ImportResult, example_inputs, import_module
 from tests.import_corpus import differing
 from tests.test_import import _randomize
 
@@ -226,8 +226,8 @@ def test_the_app_shows_words_for_a_model_whose_own_line_fails(monkeypatch):
 
 
 def test_an_error_in_layerlabs_own_code_names_the_model_class_and_the_stage():
-    from builder.importer.guard import unexpected
     from builder.refs import RefError, parse_ref
+    from importer.guard import unexpected
 
     with pytest.raises(RefError) as raised:  # a real error from inside LayerLab, with LayerLab's frames only
         parse_ref("$")

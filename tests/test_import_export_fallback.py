@@ -9,10 +9,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from builder.importer import ImportFailure, import_module
 from builder.project import load_project
 from codegen.loader import build_model
 from codegen.source import generate_model
+from importer import ImportFailure, import_module
 from tests.test_import_cli import run
 
 

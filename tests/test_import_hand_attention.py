@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import torch
 
-from builder.importer import import_module
-from builder.importer.verify import carry_weights
 from codegen.loader import build_model
 from codegen.source import generate_model
+from importer import import_module
+from importer.verify import carry_weights
 from tests.import_corpus.hand_attention import HandWrittenGPT, OddAttentionModel
 
 

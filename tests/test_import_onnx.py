@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from builder.importer import ImportFailure, example_inputs
-from builder.importer.onnx_import import import_onnx
 from builder.project import load_project, to_json
 from builder.templates import load_template, template_names
 from builder.validate import validate
 from cli.main import EXIT_OK
-from codegen.exports import export_bytes
 from codegen.loader import build_model
 from codegen.source import generate_model
+from export.files import export_bytes
+from importer import ImportFailure, example_inputs
+from importer.onnx_import import import_onnx
 from tests.test_import import CORPUS, _randomize
 from tests.test_import_cli import run
 

@@ -15,13 +15,13 @@ from torch import nn
 from builder.block_edits import edit_inside
 from builder.blocks import expand
 from builder.edits import set_param
-from builder.importer import example_inputs
-from builder.importer.onnx_import import import_onnx
-from builder.importer.verify import carry_weights
 from builder.templates import load_template
-from codegen.exports import export_bytes
 from codegen.loader import build_model
 from codegen.source import generate_model
+from export.files import export_bytes
+from importer import example_inputs
+from importer.onnx_import import import_onnx
+from importer.verify import carry_weights
 from tests.import_corpus.hand_attention import HandWrittenGPT, OddAttentionModel
 from tests.test_import import CORPUS, _randomize
 from tests.test_import_onnx import exported

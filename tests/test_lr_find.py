@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from builder.templates import load_template
-from codegen.script import script_config
+from export.script import script_config
 from data.datasets import load_dataset
 from training.continuation import StartFrom
 from training.engine import train

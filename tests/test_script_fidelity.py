@@ -24,9 +24,9 @@ import torch
 
 from builder.templates import load_template, template_names
 from codegen.loader import import_source
-from codegen.script import generate_notebook, generate_script, script_config
 from data.datasets import load_dataset, suggest_options
 from data.userdata import load_csv
+from export.script import generate_notebook, generate_script, script_config
 from training.engine import EVAL_BATCH, train
 
 ROOT = Path(__file__).resolve().parent.parent

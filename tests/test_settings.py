@@ -11,8 +11,8 @@ import pytest
 from builder.templates import load_template
 from cli.main import build_parser
 from codegen.loader import import_source
-from codegen.script import generate_script
 from data.base import FRACTIONS
+from export.script import generate_script
 from training.config import SettingsError, TrainConfig
 from training.settings import (
     SETTINGS,

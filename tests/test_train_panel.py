@@ -572,7 +572,7 @@ st.session_state["from"] = source.settings_from
 
 
 def test_the_code_tabs_script_follows_the_train_tab_and_a_chosen_run():
-    from codegen.exports import export_bytes
+    from export.files import export_bytes
 
     graph = load_template("xor_mlp")
     at = AppTest.from_string(CODE_SCRIPT, default_timeout=120).run()

@@ -1,7 +1,7 @@
 """One training step, one evaluation pass and early stopping, as plain torch code.
 
 The engine runs these functions and an exported training script carries their source verbatim
-(``codegen.script_data.carry``), so the app and the script take the same steps in the same order: keep them
+(``export.script_data.carry``), so the app and the script take the same steps in the same order: keep them
 free of LayerLab imports.
 """
 

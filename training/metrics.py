@@ -8,6 +8,7 @@ sequence accuracy. Reconstruction: mean squared error.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -102,14 +103,18 @@ class ReconstructionAccumulator(Accumulator):
         return {"mse": self.sq / self.count if self.count else 0.0}
 
 
+# The accumulator of each task (data.base.Task), by its name: an exported script carries only its run's entry.
+ACCUMULATORS: dict[str, Callable[[int | None, int | None, torch.device], Accumulator]] = {
+    "classification": lambda num_classes, pad_id, device: ClassAccumulator(num_classes or 2, device),
+    "binary": lambda num_classes, pad_id, device: ClassAccumulator(num_classes or 2, device),
+    "regression": lambda num_classes, pad_id, device: RegressionAccumulator(),
+    "sequence": lambda num_classes, pad_id, device: TokenAccumulator(pad_id),
+    "reconstruction": lambda num_classes, pad_id, device: ReconstructionAccumulator(),
+}
+
+
 def make_accumulator(task: str, num_classes: int | None, pad_id: int | None, device: torch.device) -> Accumulator:
-    if task in ("classification", "binary"):
-        return ClassAccumulator(num_classes or 2, device)
-    if task == "regression":
-        return RegressionAccumulator()
-    if task == "sequence":
-        return TokenAccumulator(pad_id)
-    return ReconstructionAccumulator()
+    return ACCUMULATORS[task](num_classes, pad_id, device)
 
 
 HEADLINE = {"classification": "accuracy", "binary": "accuracy", "regression": "rmse",

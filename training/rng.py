@@ -11,23 +11,13 @@ which is what an exported script does.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 
 import torch
 
-_GLOBAL_GENERATOR = threading.RLock()  # held while a run's state is swapped into torch's global generator
-
-
-@contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """``torch.manual_seed(seed)`` for the code inside only: under the lock every run takes, and torch's
-    global generator is given back as found. Anything in the server that seeds or draws from the global
-    generator (building a model with a seed for an export, say) goes through here, or it could take draws
-    from a run's stream in the middle of its step."""
-    with _GLOBAL_GENERATOR, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
+# The lock and ``seeded`` live with the model builder, which takes them when it builds a model with a seed.
+from codegen.seeding import GLOBAL_GENERATOR as _GLOBAL_GENERATOR
+from codegen.seeding import seeded  # noqa: F401  (re-exported for training code)
 
 
 class RunRandom:

@@ -276,7 +276,7 @@ class RunStore:
         """Run ``ref``'s record and weights, for exporting ``graph`` (a Graph) with them: RunStoreError when
         the run is unknown, has no readable weights, or trained another model than ``graph`` generates."""
         from builder.project import ProjectError, load_project
-        from codegen.exports import design_mismatch
+        from codegen.fingerprint import design_mismatch
 
         record = self.find_run(ref)
         state = self.weights_state(record.id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from builder.blocks import PORT_SPEC
+from builder.captions import key_params
 from builder.catalog import get_block, has_block
 from builder.graph import PORT, Edge, Graph, Node
 from builder.layout import Drawing, Route, place
@@ -19,52 +20,11 @@ from ui.style import CATEGORY_COLOURS, clip, human_count, short_shape
 BLOCK_COLOUR = "#334155"  # a node made of blocks (format 2), or a type the catalog doesn't know
 NOTE_CHARS = 26  # one line of a node at 12 px
 LABEL_CHAR_W = 6.7  # px per character of an edge label (11 px monospace)
-# Short names keep a node's parameter line under ~26 characters.
-SHORT_NAMES = {
-    "out_channels": "out", "kernel_size": "k", "stride": "s", "padding": "pad", "out_features": "out",
-    "hidden_size": "hidden", "num_layers": "layers", "num_heads": "heads", "nhead": "heads",
-    "dim_feedforward": "ff", "num_embeddings": "vocab", "embedding_dim": "dim", "negative_slope": "slope",
-    "num_parameters": "n", "num_groups": "groups", "output_size": "size", "scale_factor": "×",
-}
 # Input ports in the words of the block's own documentation; "x" alone is never shown.
 PORT_WORDS = {"x": "input", "tgt": "target", "memory": "memory", "state": "state"}
 QUERY_PORT_BLOCKS = {"MultiheadAttention"}  # their "x" is the query
 ORDERLESS = {"Add", "Multiply"}  # inputs of these can be swapped: no "#1" on their edges
 Segment = tuple[str, str] | tuple[str, str, str]  # (css class, text) or (css class, text, hover text)
-
-
-def _fmt_value(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return "×".join(str(v) for v in value)
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def key_params(node: Node, info: NodeInfo, graph: Graph | None = None) -> str:
-    """The block's key parameters as one short line, e.g. "out 64 · k 3 · s 1"; for a block made of blocks, its
-    own parameters ("planes 128 · s 2 · downsample": a true switch by its name, a false one left out)."""
-    if graph is not None and node.type in graph.definitions:
-        return _definition_params(node, info, graph)
-    if not has_block(node.type):
-        return ""
-    block = get_block(node.type)
-    params = info.params or {**block.defaults(), **node.params}
-    return " · ".join(f"{SHORT_NAMES.get(p.name, p.name)} {_fmt_value(params[p.name])}"
-                      for p in block.params if p.key and params.get(p.name) is not None)
-
-
-def _definition_params(node: Node, info: NodeInfo, graph: Graph) -> str:
-    definition = graph.definitions[node.type]
-    values = info.params or {**definition.defaults(), **node.params}
-    parts = []
-    for spec in definition.params:
-        value = values.get(spec.name)
-        if value is True:
-            parts.append(spec.name)
-        elif value is not None and value is not False:
-            parts.append(f"{SHORT_NAMES.get(spec.name, spec.name)} {_fmt_value(value)}")
-    return " · ".join(parts)
 
 
 def status(info: NodeInfo) -> str:

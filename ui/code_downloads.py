@@ -19,8 +19,13 @@ import streamlit as st
 
 from builder.graph import Graph
 
-# codegen.exports and training.runstore import torch: they are imported when the Code tab is drawn, not when the
+# export.files and training.runstore import torch: they are imported when the Code tab is drawn, not when the
 # app starts (the first page load stays torch-free).
+
+# The files the Code tab offers besides the model .py and project .json: (format, button label, suffix, mime),
+# derived from export.formats (torch-free). The training files take settings, the others weights.
+TRAINING_DOWNLOADS = ("script", "ipynb")
+WEIGHT_DOWNLOADS = ("pt2", "onnx", "torchscript", "weights")
 
 CHOSEN_RUN = "ll_export_run"  # (run id, time.monotonic() when chosen, whether its settings are wanted too)
 _CHECKS = "ll_export_checks"  # (run id, design) -> why the run's weights don't fit it ("" when they do)
@@ -38,6 +43,14 @@ class ExportSource:
     data: Any = None  # the Train tab's loaded upload (a CSV's columns and encoding), for the script
 
 
+def download_info(fmt: str) -> tuple[str, str, str, str | None]:
+    """(button label, file suffix, mime, legacy note or None) of a format, from its one definition."""
+    from export.formats import FORMATS, LEGACY, Format
+
+    info = FORMATS[Format(fmt)]
+    return info.label, info.suffix, info.mime, LEGACY.get(info.format)
+
+
 def choose_run(run_id: str, with_settings: bool) -> None:
     """The history's "Export this run" (settings and weights) and "Load" (weights) buttons."""
     st.session_state[CHOSEN_RUN] = (run_id, time.monotonic(), with_settings)
@@ -50,7 +63,7 @@ def forget_chosen_settings() -> None:
 
 
 def export_source(graph: Graph) -> ExportSource:
-    from codegen.exports import UNTRAINED_LABEL
+    from export.files import UNTRAINED_LABEL
     from ui.train_data import loaded_dataset
     from ui.train_panel import current_settings
 
@@ -97,7 +110,8 @@ def _own_run() -> tuple[float, Any] | None:
 
 
 def _own_weights(graph: Graph, result: Any) -> tuple[str, Callable[[], dict[str, Any]] | None, str]:
-    from codegen.exports import UNTRAINED_LABEL, design_mismatch
+    from codegen.fingerprint import design_mismatch
+    from export.files import UNTRAINED_LABEL
     from training.runstore import trained_label
     if result.run_id:
         record = _record(result.run_id)
@@ -121,7 +135,7 @@ def _score(result: Any) -> tuple[str, float] | None:
 def _stored_weights(graph: Graph, record: Any) -> tuple[str, Callable[[], dict[str, Any]] | None, str]:
     """The record's weights when they belong to ``graph``; checked once per (run, design) and session."""
     from builder.project import dump_project
-    from codegen.exports import UNTRAINED_LABEL
+    from export.files import UNTRAINED_LABEL
     from training.runstore import RunStoreError
     from ui.runs_panel import get_store
 
@@ -145,7 +159,7 @@ def deferred(graph: Graph, fmt: str, source: ExportSource) -> Callable[[], bytes
     """The export, made on click in Streamlit's download thread, where an exception would vanish silently."""
 
     def make() -> bytes:
-        from codegen.exports import export_bytes
+        from export.files import export_bytes
 
         try:
             if fmt in ("script", "ipynb"):

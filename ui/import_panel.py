@@ -56,10 +56,10 @@ def handle_upload(name: str, data: bytes) -> bool:
 
 
 def _import_onnx(name: str, data: bytes) -> None:
-    from builder.importer import ImportFailure
+    from importer import ImportFailure
 
     try:
-        from builder.importer.onnx_import import import_onnx
+        from importer.onnx_import import import_onnx
     except ModuleNotFoundError as err:  # an install without LayerLab's dependencies (pip --no-deps)
         state.flash("error", f"‘{name}’ can't be imported: ONNX support needs the package {err.name!r}; install "
                              "LayerLab with its dependencies (pip install -e .) or pip install onnx onnxruntime")
@@ -79,7 +79,7 @@ def _import_onnx(name: str, data: bytes) -> None:
 
 
 def _opened(name: str, result: object) -> None:
-    from builder.importer import ImportResult
+    from importer import ImportResult
 
     assert isinstance(result, ImportResult)
     state.replace_graph(result.graph)
@@ -90,8 +90,8 @@ def _opened(name: str, result: object) -> None:
 
 
 def _import_python(name: str, data: bytes, class_name: str, shape_text: str, dtype: str) -> None:
-    from builder.importer import ImportFailure, example_inputs, import_module
-    from builder.importer.source_file import construct
+    from importer import ImportFailure, example_inputs, import_module
+    from importer.source_file import construct
 
     try:
         shape = tuple(int(d) for d in shape_text.lower().replace(",", "x").split("x") if d.strip())

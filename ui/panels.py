@@ -9,22 +9,19 @@ from builder.graph import Graph
 from builder.project import to_json
 from builder.summary import Summary, summarize
 from builder.validate import ValidationResult
-from codegen.diagram import diagram_png, diagram_svg
 from codegen.source import CodegenError, generate_model
-from ui.code_downloads import deferred, export_source, forget_chosen_settings
+from export.diagram import ORIENTS, diagram_png, diagram_svg
+from ui.code_downloads import (
+    TRAINING_DOWNLOADS,
+    WEIGHT_DOWNLOADS,
+    deferred,
+    download_info,
+    export_source,
+    forget_chosen_settings,
+)
 from ui.style import human_count
 
 BATCH_KEY = "summary_batch"
-# Formats the exports module may offer: (format, label, file suffix, mime).
-EXPORTS = (
-    ("script", "Training script", "_train.py", "text/x-python"),
-    ("ipynb", "Notebook", ".ipynb", "application/x-ipynb+json"),
-    ("onnx", "ONNX", ".onnx", "application/octet-stream"),
-    ("torchscript", "TorchScript", ".pt", "application/octet-stream"),
-    ("weights", "Weights (safetensors)", ".safetensors", "application/octet-stream"),
-)
-
-
 # Counts as people read them ("118,013,952", the browser's own digit grouping), still numbers that sort as numbers.
 COUNT = st.column_config.NumberColumn(format="localized")
 COUNT_COLUMNS = {"params": COUNT, "MACs": COUNT}
@@ -63,12 +60,15 @@ def render_summary(graph: Graph, result: ValidationResult) -> None:
 
 
 def _diagram_downloads(graph: Graph, result: ValidationResult) -> None:
-    """The design as a picture for slides and handouts (codegen.diagram), drawn only when clicked."""
+    """The design as a picture for slides and handouts (export.diagram), drawn only when clicked: landscape
+    fits a 16:9 slide (a 1920×1080 png), portrait runs top to bottom as the canvas does."""
     stem, cols = graph.name or "model", st.columns(4)
-    cols[0].download_button("⬇ diagram .svg", lambda: diagram_svg(graph, result), file_name=f"{stem}.svg",
+    orient = cols[2].radio("Diagram", ORIENTS, horizontal=True, key="ll_diagram_orient",
+                           help="landscape: a 16:9 slide (1920×1080 png); portrait: top to bottom, for a page")
+    cols[0].download_button("⬇ diagram .svg", lambda: diagram_svg(graph, result, orient), file_name=f"{stem}.svg",
                             mime="image/svg+xml", key="dl_svg", on_click="ignore")
-    cols[1].download_button("⬇ diagram .png", lambda: diagram_png(graph, result), file_name=f"{stem}.png",
-                            mime="image/png", key="dl_png", on_click="ignore")
+    cols[1].download_button("⬇ diagram .png", lambda: diagram_png(graph, result, orient=orient),
+                            file_name=f"{stem}.png", mime="image/png", key="dl_png", on_click="ignore")
 
 
 def settings_summary(settings: dict) -> str:
@@ -87,20 +87,20 @@ def _download_buttons(graph: Graph, code: str) -> None:
     cols[1].download_button("⬇ project .json", to_json(graph), file_name=f"{stem}.json",
                             mime="application/json", key="dl_json", on_click="ignore")
     # Deferred: the bytes are made only when a button is clicked (ONNX export takes a moment).
-    training, weights = [e for e in EXPORTS if e[0] in ("script", "ipynb")], \
-        [e for e in EXPORTS if e[0] not in ("script", "ipynb")]
-    for k, (fmt, label, suffix, mime) in enumerate(training):
+    for k, fmt in enumerate(TRAINING_DOWNLOADS):
+        label, suffix, mime, _ = download_info(fmt)
         cols[2 + k].download_button(f"⬇ {label}", deferred(graph, fmt, source), file_name=f"{stem}{suffix}",
                                     mime=mime, key=f"dl_{fmt}", on_click="ignore")
     st.caption(f"Training script and notebook: the settings of {source.settings_from} "
                f"({settings_summary(source.settings)}).")
     if source.settings_from != "the Train tab":
         st.button("Use the Train tab's settings instead", key="dl_use_train_tab", on_click=forget_chosen_settings)
-    cols = st.columns(4)
-    for k, (fmt, label, suffix, mime) in enumerate(weights):
+    cols = st.columns(len(WEIGHT_DOWNLOADS))
+    for k, fmt in enumerate(WEIGHT_DOWNLOADS):
+        label, suffix, mime, legacy = download_info(fmt)
         cols[k].download_button(f"⬇ {label}", deferred(graph, fmt, source), file_name=f"{stem}{suffix}",
-                                mime=mime, key=f"dl_{fmt}", on_click="ignore")
-    cols[3].markdown(f"Weights: **{source.label}**")
+                                mime=mime, key=f"dl_{fmt}", on_click="ignore", help=legacy)
+    st.markdown(f"Weights: **{source.label}**")
     if source.note:
         st.caption(f"⚠️ {source.note}")
 

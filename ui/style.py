@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from builder.catalog import Category, TensorSpec
+from builder.captions import short_shape  # noqa: F401  (one wording with the diagram)
+from builder.palette import CATEGORY_COLOURS, ERROR_BORDER  # noqa: F401  (one definition, shared with the diagram)
+from builder.validate import human_count  # noqa: F401  (the chip, node faces and summary count alike)
 
-# A colour per category: the node border, so a learner sees "conv → pool → dense" at a glance.
-CATEGORY_COLOURS: dict[Category, str] = {
-    Category.INPUT: "#475569",
-    Category.DENSE: "#2563eb",
-    Category.CONV: "#7c3aed",
-    Category.POOL: "#0891b2",
-    Category.ACTIVATION: "#16a34a",
-    Category.DROPOUT: "#ca8a04",
-    Category.NORM: "#0d9488",
-    Category.SEQUENCE: "#db2777",
-    Category.RECURRENT: "#ea580c",
-    Category.ATTENTION: "#9333ea",
-    Category.MERGE: "#4f46e5",
-}
-ERROR_BORDER = "#dc2626"
 ERROR_BG = "#fef2f2"
 WARNING_BORDER = "#d97706"
 BLOCKED_BG = "#f1f5f9"
@@ -41,22 +28,6 @@ h3.ll-title {font-size: 1.35rem; padding: 0; margin: 0; white-space: nowrap; ove
 .ll-mono {font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;}
 </style>
 """
-
-
-def human_count(n: int) -> str:
-    """1234 → "1.2 K", the way the chip and node faces show sizes."""
-    for unit, size in (("B", 10**9), ("M", 10**6), ("K", 10**3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return str(n)
-
-
-def short_shape(spec: TensorSpec | None) -> str:
-    """64×8×8 for floats, "20 ids" style for token ids; "?" when unknown (never a blank)."""
-    if spec is None:
-        return "?"
-    dims = "×".join(str(d) for d in spec.shape) or "scalar"
-    return f"{dims} ids" if spec.dtype == "long" else dims
 
 
 def clip(text: str, limit: int) -> str:

@@ -130,7 +130,7 @@ def test_code_download_save_and_reload(page, app_url: str, tmp_path: Path) -> No
     ast.parse(code)
     assert "nn.Linear" in code
     with page.expect_download() as info:
-        keyed(page, "dl_script").click()  # the runnable training script from codegen.exports
+        keyed(page, "dl_script").click()  # the runnable training script from export.files
     script = Path(info.value.path()).read_text()
     ast.parse(script)
     assert "argparse" in script

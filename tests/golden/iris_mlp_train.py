@@ -277,19 +277,6 @@ def load_data(args: argparse.Namespace) -> SimpleNamespace:
     return SimpleNamespace(train=train, val=val, test=test, extras=info)
 
 
-def _bce(plan: TaskPlan) -> Callable:
-    def loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        target = target.float()
-        weight = None
-        if plan.class_weights:  # each sample weighed by its class's weight
-            low, high = plan.class_weights[0], plan.class_weights[-1]
-            weight = torch.where(target > 0.5, high, low)
-        if plan.output_kind == "probabilities":
-            return F.binary_cross_entropy(out.clamp(1e-7, 1 - 1e-7), target, weight=weight)
-        return F.binary_cross_entropy_with_logits(out, target, weight=weight)
-    return loss
-
-
 def _ce(plan: TaskPlan) -> Callable:
     def loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if out.dim() == 3:  # (N, T, V) read as a sequence of classifications
@@ -305,10 +292,7 @@ def _ce(plan: TaskPlan) -> Callable:
 
 
 _CRITERIA: dict[str, Callable[[TaskPlan], Callable]] = {
-    "cross_entropy": _ce, "token": _ce, "bce": _bce,
-    "mse": lambda plan: lambda out, t: F.mse_loss(out, t.float()),
-    "mae": lambda plan: lambda out, t: F.l1_loss(out, t.float()),
-    "huber": lambda plan: lambda out, t: F.huber_loss(out, t.float()),
+    "cross_entropy": _ce,
 }
 
 
@@ -399,71 +383,13 @@ class ClassAccumulator(Accumulator):
                 "confusion": matrix.tolist()}
 
 
-class ReconstructionAccumulator(Accumulator):
-    def __init__(self) -> None:
-        self.sq = 0.0
-        self.count = 0
-
-    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
-        self.sq += float(((pred.detach().float() - target.float()) ** 2).sum())
-        self.count += target.numel()
-
-    def result(self) -> dict[str, Any]:
-        return {"mse": self.sq / self.count if self.count else 0.0}
-
-
-class RegressionAccumulator(Accumulator):
-    def __init__(self) -> None:
-        self.n = 0
-        self.sums: dict[str, torch.Tensor] = {}
-
-    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
-        pred = pred.detach().float().reshape(len(pred), -1)
-        target = target.float().reshape(len(target), -1)
-        err = pred - target
-        parts = {"abs": err.abs().sum(0), "sq": (err * err).sum(0), "y": target.sum(0), "yy": (target * target).sum(0)}
-        for key, value in parts.items():
-            self.sums[key] = self.sums[key] + value if key in self.sums else value
-        self.n += len(pred)
-
-    def result(self) -> dict[str, Any]:
-        if not self.n:
-            return {"mae": 0.0, "rmse": 0.0, "r2": 0.0}
-        s = {k: v.double().cpu() for k, v in self.sums.items()}
-        cols = s["abs"].numel()
-        mae = float(s["abs"].sum()) / (self.n * cols)
-        rmse = math.sqrt(float(s["sq"].sum()) / (self.n * cols))
-        total = s["yy"] - s["y"] ** 2 / self.n  # per-column sum of squares around the mean
-        r2 = torch.where(total > 1e-12, 1.0 - s["sq"] / total.clamp_min(1e-12), torch.zeros_like(total))
-        return {"mae": mae, "rmse": rmse, "r2": float(r2.mean())}
-
-
-class TokenAccumulator(Accumulator):
-    def __init__(self, pad_id: int | None) -> None:
-        self.pad_id = pad_id
-        self.correct = self.tokens = self.seq_correct = self.seqs = 0
-
-    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
-        keep = torch.ones_like(target, dtype=torch.bool) if self.pad_id is None else target != self.pad_id
-        hit = (pred == target) & keep
-        self.correct += int(hit.sum())
-        self.tokens += int(keep.sum())
-        self.seq_correct += int(((pred == target) | ~keep).all(dim=1).sum())
-        self.seqs += len(target)
-
-    def result(self) -> dict[str, Any]:
-        return {"token_accuracy": self.correct / self.tokens if self.tokens else 0.0,
-                "sequence_accuracy": self.seq_correct / self.seqs if self.seqs else 0.0}
+ACCUMULATORS: dict[str, Callable[[int | None, int | None, torch.device], Accumulator]] = {
+    "classification": lambda num_classes, pad_id, device: ClassAccumulator(num_classes or 2, device),
+}
 
 
 def make_accumulator(task: str, num_classes: int | None, pad_id: int | None, device: torch.device) -> Accumulator:
-    if task in ("classification", "binary"):
-        return ClassAccumulator(num_classes or 2, device)
-    if task == "regression":
-        return RegressionAccumulator()
-    if task == "sequence":
-        return TokenAccumulator(pad_id)
-    return ReconstructionAccumulator()
+    return ACCUMULATORS[task](num_classes, pad_id, device)
 
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "radam")

@@ -1,0 +1,371 @@
+"""A self-contained training script (and the same thing as a Jupyter notebook) that reproduces a run.
+
+Generated from the design *and* the run's training settings (``training.settings``): the script holds the
+model source, the settings as defaults of its flags (argparse derived from ``SETTINGS``), and LayerLab's own
+code for the dataset's preparation, the loss, metrics, optimizer, schedule and training step, copied by
+``export.script_data.carry``. Run with the same seed on the same device it gives the app's per-epoch losses;
+under ``torchrun`` the batch size stays the global batch. It needs torch (and numpy, pandas or scikit-learn
+where the data does), never LayerLab.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from builder.graph import Graph
+from builder.validate import ValidationResult, validate
+from codegen.naming import comment_text, to_identifier
+from codegen.safety import check_source
+from codegen.source import CodegenError, ModelSource, literal
+from export import script_parts as parts
+from export.script_data import carry, data_kind, load_data, own_data, sorted_imports
+from training.config import SettingsError, TrainConfig
+from training.settings import Kind, Setting, script_settings, setting
+
+
+@dataclass(frozen=True)
+class ScriptPlan:
+    """Everything the script's text depends on, checked: model, settings, task plan and data."""
+
+    source: ModelSource
+    config: TrainConfig
+    plan: Any  # training.tasks.TaskPlan
+    dataset: str  # a built-in name, "csv" or "zip" (the user's own file)
+    prepare: Any  # the dataset's preparation function (carried into the script)
+    data_args: dict[str, Any]  # its fixed arguments besides seed and fractions
+    file: str  # the user's file name (for --csv / --zip)
+    description: str  # of the data
+    stem: str  # file-name stem for the saved weights
+    design: str  # the design's description
+    macs: int  # multiply-adds per sample: the CPU thread count follows from it, as in the engine
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str  # names the notebook explanation in script_parts.EXPLAIN
+    code: str
+    carried: str = ""  # LayerLab's own definitions, copied verbatim before ``code``
+
+    @property
+    def text(self) -> str:
+        return "\n\n\n".join(part.strip("\n") for part in (self.carried, self.code) if part.strip()) + "\n"
+
+
+def script_config(graph: Graph, settings: Mapping[str, Any] | TrainConfig | None = None,
+                  dataset: str | None = None, **overrides: Any) -> TrainConfig:
+    """The design's meta.training, then ``settings`` (the Train tab's, or a run's), then ``dataset`` and
+    ``overrides``; every value checked (CodegenError lists the bad ones). A dataset other than the design's
+    drops the design's dataset options and task."""
+    meta = graph.meta.get("training") if isinstance(graph.meta.get("training"), Mapping) else {}
+    given = settings.settings() if isinstance(settings, TrainConfig) else dict(settings or {})
+    values = {**meta, **given, **{k: v for k, v in overrides.items() if v is not None}}
+    if dataset is not None and dataset != values.get("dataset"):
+        values.update(dataset=dataset, dataset_options={}, task=None)
+    values.setdefault("dataset", "digits")
+    values["dataset"] = values["dataset"] or "digits"
+    try:
+        return TrainConfig.from_settings(values)
+    except SettingsError as err:
+        raise CodegenError(err.problems) from None
+
+
+def plan_script(graph: Graph, settings: Mapping[str, Any] | TrainConfig | None = None, dataset: str | None = None,
+                data: Any = None, result: ValidationResult | None = None, **overrides: Any) -> ScriptPlan:
+    """Check that ``graph`` trains on the chosen data with these settings; CodegenError says why not.
+
+    ``data`` is the loaded Dataset when the caller has it (an uploaded CSV file); built-in sets are loaded
+    here, with the run's seed and options, to decide the task and loss exactly as the engine does."""
+    from data.datasets import DatasetError, builtin_of, suggest_options
+    from training.engine import prepare
+    from training.tasks import FitError
+
+    config = script_config(graph, settings, dataset, **overrides)
+    result = result or validate(graph)
+    kind = data_kind(config.dataset)
+    options = dict(config.dataset_options)
+    if kind == "zip":  # images resized to the model's input, grey for one channel (as the app loads them)
+        shape = next((tuple(n.params.get("shape") or ()) for n in graph.inputs()), ())
+        if len(shape) != 3:
+            raise CodegenError([f"training script: images need a model whose Input is (channels, height, "
+                                f"width), not {shape}"])
+        options = {"size": shape[1], "grayscale": shape[0] == 1}
+    elif not options and kind == "builtin":  # shaped for the model's inputs where it can be (digits at 28×28)
+        options = suggest_options(config.dataset, [tuple(n.params.get("shape") or ()) for n in graph.inputs()])
+    try:
+        data = data if data is not None else load_data(config, options, kind, graph, result)
+        builtin = builtin_of(config.dataset) if kind == "builtin" else None
+        source, plan, macs = prepare(graph, data, config, result)
+    except DatasetError as err:
+        raise CodegenError([err.message]) from None
+    except FitError as err:  # the Train tab's own messages: the script trains the same way
+        raise CodegenError([p.message for p in err.problems]) from None
+    if builtin is not None:
+        prepare_fn, data_args = builtin.prepare, {**dict(builtin.fixed), **builtin.resolve(options)}
+    elif kind == "csv":
+        prepare_fn, data_args = own_data("csv"), {"task": options.get("task", "auto"),
+                                                   "missing": options.get("missing", "impute")}
+    else:
+        prepare_fn, data_args = own_data("zip"), options
+    own = Path(config.dataset).name if kind != "builtin" and config.dataset.lower().endswith(f".{kind}") else ""
+    return ScriptPlan(source, config, plan, builtin.name if builtin else kind, prepare_fn, data_args,
+                      own or f"data.{kind}", data.description, to_identifier(graph.name, "model"),
+                      comment_text(graph.description, 1000), macs)
+
+
+# -- the text ---------------------------------------------------------------------------------------------------
+def _carried(plan: ScriptPlan) -> tuple[Any, Any]:
+    """(data code, learning code): LayerLab's own definitions the script runs."""
+    from data.base import DatasetError, make_splits
+    from data.images import ZipLimits, read_source
+    from data.userdata import CsvLimits
+    from training.batches import Batches, batch_tensors
+    from training.device import amp_dtype, cpu_threads
+    from training.loop import EarlyStopping, evaluate, in_units, keep_frozen_norms, snapshot, train_step
+    from training.metrics import make_accumulator
+    from training.optim import make_optimizer, make_schedule
+    from training.tasks import TaskPlan, with_class_weights
+
+    own = {"csv": (read_source, CsvLimits), "zip": (read_source, ZipLimits)}.get(plan.dataset, ())
+    data = carry(DatasetError, plan.prepare, *own, make_splits)
+    # The run's task and loss are fixed (PLAN): only their accumulator and loss travel, not every task's.
+    learning = carry(TaskPlan, with_class_weights, make_accumulator, make_optimizer, make_schedule, Batches,
+                     batch_tensors, amp_dtype, cpu_threads, train_step, evaluate, in_units, keep_frozen_norms, snapshot,
+                     EarlyStopping, select={"ACCUMULATORS": {plan.plan.task}, "_CRITERIA": {plan.plan.loss}})
+    return data, learning
+
+
+def _settings_section(plan: ScriptPlan) -> str:
+    from training.engine import EVAL_BATCH
+
+    config, task = plan.config, plan.plan
+    shown = {s.name: getattr(config, s.name) for s in script_settings()}
+    fixed = {"task": task.task, "loss": task.loss, "output_kind": task.output_kind, "num_classes": task.num_classes,
+             "pad_id": task.pad_id, "input_order": tuple(task.input_order)}
+    lines = [
+        "# The run's training settings as set in LayerLab; each is a flag that overrides it (--help).",
+        "DEFAULTS = {",
+        *[f"    {_value(k)}: {_value(v)}," for k, v in shown.items()],
+        "}",
+        f"DATASET = {_value(plan.dataset)}  # {comment_text(plan.description, 90)}",
+        f"DATA_ARGS = {_dict_literal(plan.data_args)}  # the dataset's options",
+        "# What the model learns and how its output is read, as LayerLab decided it from the data and the design.",
+        f"PLAN = {_dict_literal(fixed)}",
+        f"EVAL_BATCH = {literal(EVAL_BATCH)}  # evaluation batches: bigger is faster and needs no gradients",
+        f"MACS = {literal(plan.macs)}  # multiply-adds per sample: picks the CPU threads (threads 0) as LayerLab does",
+    ]
+    if plan.dataset == "csv":
+        lines += [f"CSV_FILE = {_value(plan.file)}", f"TARGET = {_value(config.target)}"]
+    elif plan.dataset == "zip":
+        lines += [f"ZIP_FILE = {_value(plan.file)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _argparse_section(plan: ScriptPlan) -> str:
+    """``parse_args``: one flag per script setting (training.settings), with its range checked."""
+    lines = [
+        "def parse_args(argv: list[str] | None = None) -> argparse.Namespace:",
+        f"    parser = argparse.ArgumentParser(description={_value(_description(plan))})",
+    ]
+    ranges = {}
+    for spec in script_settings():
+        lines.append(_flag_line(spec))
+        if spec.kind in (Kind.INT, Kind.FLOAT):
+            ranges[spec.name] = (spec.minimum, spec.maximum)
+    if plan.dataset == "csv":
+        lines += ['    parser.add_argument("--csv", default=CSV_FILE, help="the CSV file to train on")',
+                  '    parser.add_argument("--target", default=TARGET, help="the column to predict")']
+    elif plan.dataset == "zip":
+        lines += ['    parser.add_argument("--zip", default=ZIP_FILE, help="the zip of image folders (one per class)")']
+    lines += [
+        f"    parser.add_argument(\"--out\", default={_value(plan.stem + '.pt')}, "
+        "help=\"where to save the trained weights ('' to skip)\")",
+        '    parser.add_argument("--log-json", action="store_true", help="one JSON line per epoch, then the test")',
+        "    args = parser.parse_args(argv)",
+        "    for flag, value, low, high in (",
+        *[f"        ({_value(setting(name).flag)}, args.{name}, {literal(low)}, {literal(high)})," for name, (low, high)
+          in ranges.items()],
+        "    ):",
+        "        if not low <= value <= high:",
+        "            parser.error(f\"{flag} must be from {low:g} to {high:g}, got {value}\")",
+        "    if args.val_fraction + args.test_fraction > 0.6:",
+        '        parser.error("--val-fraction + --test-fraction must leave at least 40 % of the data to train on")',
+        "    return args",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _flag_line(spec: Setting) -> str:
+    kind = {Kind.INT: "int", Kind.FLOAT: "float"}.get(spec.kind, "str")
+    extra = ""
+    if spec.kind is Kind.CHOICE and spec.name != "device":  # a device may be numbered: cuda:1
+        extra = f", choices={_value(list(spec.choices))}"
+    help_text = spec.help
+    return (f"    parser.add_argument({_value(spec.flag)}, type={kind}, default=DEFAULTS[{_value(spec.name)}]"
+            f"{extra}, help={_value(help_text)})")
+
+
+def _description(plan: ScriptPlan) -> str:
+    return (f"Train {plan.source.class_name} on {plan.dataset} as LayerLab did. Under torchrun --batch-size is "
+            "the global batch: each process takes an equal share of every batch (it must divide evenly).")
+
+
+def _dict_literal(values: Mapping[str, Any]) -> str:
+    return "{" + ", ".join(f"{_value(k)}: {_value(v)}" for k, v in values.items()) + "}"
+
+
+def _value(value: Any) -> str:
+    """A literal through ``repr()``: text of any length (help texts, a CSV file's name), else ``literal()``."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        items = [_value(v) for v in value]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    if isinstance(value, Mapping):
+        return _dict_literal(value)
+    return literal(value)
+
+
+def script_sections(plan: ScriptPlan) -> list[Section]:
+    """The script in order: imports, settings, model, data, learning code, processes, training loop, main."""
+    data, learning = _carried(plan)
+    glue = {"csv": parts.LOAD_CSV, "zip": parts.LOAD_ZIP}.get(plan.dataset, parts.LOAD_BUILTIN)
+    load = Template(glue).safe_substitute(prepare=plan.prepare.__name__)
+    model = model_body(plan.source)
+    _check_names(model, data.code + learning.code)
+    imports = sorted_imports({*parts.IMPORTS, *data.imports, *learning.imports, *_model_imports(plan.source.code)})
+    main = Template(parts.MAIN).substitute(model_class=plan.source.class_name)
+    return [
+        Section("imports", "from __future__ import annotations\n\n" + _grouped(imports)),
+        Section("settings", _settings_section(plan) + "\n\n" + _argparse_section(plan)),
+        Section("model", model),
+        Section("data", load.strip("\n") + "\n", data.code),
+        Section("learning", "", learning.code),
+        Section("processes", parts.PROCESSES.strip("\n") + "\n"),
+        Section("training", parts.TRAINING.strip("\n") + "\n"),
+        Section("main", main.strip("\n") + "\n"),
+    ]
+
+
+def _grouped(imports: list[str]) -> str:
+    """Standard-library imports, a blank line, then the others."""
+    import sys
+
+    std = [line for line in imports if line.split()[1].split(".")[0] in sys.stdlib_module_names]
+    return "\n".join([*std, "", *[line for line in imports if line not in std]]) + "\n"
+
+
+def _check_names(model: str, carried: str) -> None:
+    """The model's classes must not shadow a carried definition (a design named 'Batches', say)."""
+    def names(code: str) -> set[str]:
+        return {n.name for n in ast.parse(code).body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
+
+    clash = sorted(names(model) & names(carried))
+    if clash:
+        raise CodegenError([f"training script: the model defines {', '.join(clash)}, a name the script's "
+                            "training code uses: rename the design"])
+
+
+def _model_imports(code: str) -> list[str]:
+    """The model's own imports (e.g. ``import math``), to merge with the script's."""
+    tree = ast.parse(code)
+    lines = code.splitlines()
+    return [lines[n.lineno - 1] for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
+            and not (isinstance(n, ast.ImportFrom) and n.module == "__future__")]
+
+
+def model_body(source: ModelSource) -> str:
+    """The model module without its docstring, imports and ``__main__`` block: classes and example_inputs."""
+    tree = ast.parse(source.code)
+    lines = source.code.splitlines()
+    body = [n for n in tree.body if not isinstance(n, (ast.Import, ast.ImportFrom, ast.If))]
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # the module docstring
+    chunks = ["\n".join(lines[_first_line(n) - 1:n.end_lineno]) for n in body]
+    return "\n\n\n".join(chunks) + "\n"
+
+
+def _first_line(node: ast.stmt) -> int:
+    decorators = getattr(node, "decorator_list", None) or []
+    return min([node.lineno, *(d.lineno for d in decorators)])
+
+
+def _header(plan: ScriptPlan) -> str:
+    config = plan.config
+    csv = f" --{plan.dataset} {plan.file}" if plan.dataset in ("csv", "zip") else ""
+    lines = [f'"""Train {plan.source.class_name} on {plan.dataset}: a training script generated by LayerLab.',
+             "",
+             f"Data: {comment_text(plan.description, 200)} Task: {plan.plan.task}.",
+             "",
+             f"    python {plan.stem}_train.py{csv}          # the run as set in LayerLab (seed {config.seed})",
+             f"    python {plan.stem}_train.py{csv} --help   # every training setting is a flag",
+             f"    torchrun --standalone --nproc_per_node=2 {plan.stem}_train.py{csv}",
+             "",
+             "With the same seed on the same device this trains as LayerLab did: the same data and split, initial",
+             "weights, batches, loss, optimizer and schedule (LayerLab's own code, copied below). Under torchrun",
+             f"--batch-size ({config.batch_size}) stays the global batch: each process takes an equal share of every",
+             "batch (DistributedDataParallel: gloo on CPU, NCCL on GPUs); only rank 0 prints and saves. BatchNorm",
+             "and dropout then see each process's share, so such models follow a close but not identical curve.",
+             '"""', ""]
+    if plan.design:
+        lines += [f"# {line}" for line in textwrap.wrap(plan.design, 100)] + [""]
+    return "\n".join(lines) + "\n"
+
+
+def check_script(sections: list[Section]) -> None:
+    """The safety gate for what was generated here (settings, flags, model, glue); the carried code is
+    LayerLab's own source, parsed, and restricted by ``carry`` to data/ and training/ code whose imports are
+    the standard library, torch, numpy, pandas and scikit-learn."""
+    carried = "\n\n".join(s.carried for s in sections if s.carried)
+    tree = ast.parse(carried)
+    names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    names |= {t.id for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
+              for t in ast.walk(n.targets[0] if isinstance(n, ast.Assign) else n.target) if isinstance(t, ast.Name)}
+    imports = ast.parse(sections[0].code)
+    names |= {(a.asname or a.name).split(".")[0] for n in imports.body if isinstance(n, (ast.Import, ast.ImportFrom))
+              for a in n.names}
+    check_source("\n\n".join(s.code for s in sections[1:]), frozenset(names))
+
+
+def generate_script(graph: Graph, dataset: str | None = None, result: ValidationResult | None = None, *,
+                    settings: Mapping[str, Any] | TrainConfig | None = None, data: Any = None,
+                    **overrides: Any) -> str:
+    """The training script for ``graph`` and these settings."""
+    plan = plan_script(graph, settings, dataset, data, result, **overrides)
+    sections = script_sections(plan)
+    check_script(sections)
+    body = "\n\n\n".join(s.text.strip("\n") for s in sections[1:])
+    code = _header(plan) + sections[0].text.strip("\n") + "\n\n" + body + "\n" + parts.SCRIPT_FOOTER
+    ast.parse(code)
+    return code
+
+
+def generate_notebook(graph: Graph, dataset: str | None = None, result: ValidationResult | None = None, *,
+                      settings: Mapping[str, Any] | TrainConfig | None = None, data: Any = None,
+                      **overrides: Any) -> str:
+    """The same content as a Jupyter notebook (nbformat 4 JSON): a markdown cell before each part."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    plan = plan_script(graph, settings, dataset, data, result, **overrides)
+    sections = script_sections(plan)
+    run = {"csv": parts.NOTEBOOK_RUN_CSV, "zip": parts.NOTEBOOK_RUN_ZIP}.get(plan.dataset, parts.NOTEBOOK_RUN)
+    check_script([*sections, Section("run", run)])
+    intro = (f"# Train {plan.source.class_name} on {plan.dataset}\n"
+             f"Generated by LayerLab. Data: {plan.description} Task: {plan.plan.task}.\n\n"
+             f"{plan.design}\n\n{parts.EXPLAIN['imports']}")
+    cells = [new_markdown_cell(intro.strip())]
+    for section in sections:
+        if section.key != "imports":
+            cells.append(new_markdown_cell(parts.EXPLAIN[section.key]))
+        cells.append(new_code_cell(section.text.strip("\n")))
+    cells += [new_markdown_cell(parts.EXPLAIN["run"]), new_code_cell(run.strip("\n"))]
+    notebook = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                  "language": "python"}})
+    nbformat.validate(notebook)
+    return nbformat.writes(notebook)
