@@ -53,8 +53,9 @@ def test_the_script_carries_only_its_runs_task_code() -> None:
     for other in ("RegressionAccumulator", "TokenAccumulator", "ReconstructionAccumulator", "def _bce(",
                   "F.mse_loss", "F.huber_loss"):
         assert other not in code, other
-    # A ratchet, not the goal: the issue asks for <= 350 lines; this was 847 before tables were selected.
-    assert len(code.splitlines()) <= 775
+    # A ratchet, not the goal: the issue asks for <= 350 lines; this was 847 before tables were selected, 775
+    # after, 791 once freezing (keep_frozen_norms, --frozen-norm) came in.
+    assert len(code.splitlines()) <= 791
 
 
 def test_selecting_a_key_a_table_lacks_is_refused() -> None:
