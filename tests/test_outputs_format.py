@@ -121,3 +121,12 @@ def test_an_edge_naming_a_missing_output_is_an_issue_on_the_target() -> None:
     (issue,) = result.errors
     assert issue.node == "fc" and issue.edge == ("lstm", "fc")
     assert issue.message == "the edge from ‘lstm’: ‘lstm’ has no output 'c'; its outputs: output, h"
+
+
+def test_the_summary_lists_every_output_of_a_block_with_several() -> None:
+    from builder.summary import format_summary, summarize
+
+    summary = summarize(lstm_classifier())
+    row = next(r for r in summary.rows if r.node == "lstm")
+    assert row.output_shape == [-1, 7, 16] and row.outputs == {"h": [-1, 16], "c": [-1, 16]}
+    assert "lstm (LSTM)   (N, 7, 16) · h (N, 16) · c (N, 16)" in format_summary(summary)
