@@ -137,12 +137,18 @@ def remove_node(graph: Graph, node_id: str) -> Graph:
     return replace(graph, nodes=tuple(n for n in graph.nodes if n.id != node_id), edges=tuple(edges))
 
 
-def delete(graph: Graph, nodes: list[str] = (), edges: list[tuple[str, str]] = ()) -> Graph:
+def delete(graph: Graph, nodes: list[str] = (), edges: list[tuple[str, str] | Edge] = ()) -> Graph:
     """What every delete does (keys, menus, inspector): edges removed, then nodes with ``remove_node``'s bridge.
 
-    One call is one undo step. Ids that are already gone are skipped: a second click on a vanished node is harmless.
+    An edge given as (source, target) removes every edge between them; an ``Edge`` only itself (an LSTM's h and c
+    may both feed one block). One call is one undo step. Ids that are already gone are skipped: a second click on
+    a vanished node is harmless.
     """
-    for source, target in edges:
+    for item in edges:
+        if isinstance(item, Edge):
+            graph = graph.with_edges(e for e in graph.edges if e != item)
+            continue
+        source, target = item
         if any(e.key == (source, target) for e in graph.edges):
             graph = disconnect(graph, source, target)
     for node_id in nodes:

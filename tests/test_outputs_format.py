@@ -130,3 +130,28 @@ def test_the_summary_lists_every_output_of_a_block_with_several() -> None:
     row = next(r for r in summary.rows if r.node == "lstm")
     assert row.output_shape == [-1, 7, 16] and row.outputs == {"h": [-1, 16], "c": [-1, 16]}
     assert "lstm (LSTM)   (N, 7, 16) · h (N, 16) · c (N, 16)" in format_summary(summary)
+
+
+def test_the_canvas_draws_a_handle_per_output_and_connects_from_one() -> None:
+    from ui.canvas_events import apply_event
+    from ui.canvas_view import canvas_elements
+
+    graph = lstm_classifier()
+    nodes, edges, _ = canvas_elements(graph, validate(graph))
+    assert [n.get("outs") for n in nodes] == [None, ["output", "h", "c"], None]
+    assert edges[0]["id"] == "e:x->lstm" and "sh" not in edges[0]
+    assert {k: edges[1][k] for k in ("id", "label", "sh")} == {"id": "e:lstm.h->fc", "label": "h · 16", "sh": "h"}
+    plain = Graph("g", graph.nodes, (Edge("x", "lstm"),))
+    connected = apply_event(plain, None, {"id": "1", "kind": "connect", "source": "lstm", "target": "fc",
+                                          "sourcePort": "h"})
+    assert connected.graph.edges == graph.edges and connected.messages == []
+    main = apply_event(plain, None, {"id": "2", "kind": "connect", "source": "lstm", "target": "fc",
+                                     "sourcePort": "output"})
+    assert main.graph.edges[-1] == Edge("lstm", "fc")  # the main handle: an edge like any other
+    refused = apply_event(plain, None, {"id": "3", "kind": "connect", "source": "lstm", "target": "fc",
+                                        "sourcePort": "q"})
+    assert refused.graph == plain and refused.messages == ["‘lstm’ has no output 'q'; its outputs: output, h, c"]
+    # Two edges between one pair, from h and from c: deleting one on the canvas removes that one only.
+    both = connect(graph, "lstm", "fc", source_port="c")
+    gone = apply_event(both, None, {"id": "4", "kind": "delete", "nodes": [], "edges": ["e:lstm.c->fc"]})
+    assert gone.graph == graph

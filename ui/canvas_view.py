@@ -11,6 +11,7 @@ from typing import Any
 
 from builder.blocks import PORT_SPEC
 from builder.catalog import get_block, has_block
+from builder.catalog.registry import main_output
 from builder.graph import PORT, Edge, Graph, Node
 from builder.layout import Drawing, Route, place
 from builder.validate import NodeInfo, Severity, ValidationResult
@@ -135,16 +136,47 @@ def colour(node: Node) -> str:
 
 def canvas_node(node: Node, info: NodeInfo, pos: tuple[float, float], graph: Graph | None = None,
                 off: str | None = None) -> dict[str, Any]:
-    """One node for the canvas; ``block`` marks a block made of blocks (double-click opens it)."""
+    """One node for the canvas; ``block`` marks a block made of blocks (double-click opens it); ``outs`` names
+    the outputs of a block with several, one handle each, in the order the call returns them."""
     source = node.type == PORT or (has_block(node.type) and get_block(node.type).is_source)
     item = {"id": node.id, "x": round(pos[0], 1), "y": round(pos[1], 1), "lines": node_face(node, info, graph, off),
             "colour": colour(node), "status": "off" if off else status(info), "in": not source, "out": True}
     if graph is not None and node.type in graph.definitions:
         item["block"] = True
+    outputs = output_names(node, info)
+    if outputs:
+        item["outs"] = list(outputs)
     return item
 
 
+def output_names(node: Node, info: NodeInfo | None = None) -> tuple[str, ...]:
+    """The outputs of a block with several, for its parameters; () for a block with one."""
+    if not has_block(node.type) or get_block(node.type).outputs is None:
+        return ()
+    block = get_block(node.type)
+    params = info.params if info is not None and info.params else {**block.defaults(), **node.params}
+    try:
+        return block.outputs(params).names
+    except (KeyError, TypeError, ValueError):  # a setting still being typed: the node shows one handle
+        return ()
+
+
+def source_handle(graph: Graph, edge: Edge, info: NodeInfo | None = None) -> str | None:
+    """The handle an edge leaves from: the output it reads, or the source's main one (None: the only handle)."""
+    if edge.source_port is not None:
+        return edge.source_port
+    node = graph.node(edge.source)
+    if not output_names(node, info):
+        return None
+    block = get_block(node.type)
+    params = info.params if info is not None and info.params else {**block.defaults(), **node.params}
+    return main_output(block, params)
+
+
 def edge_id(edge: Edge) -> str:
+    """One edge of the canvas; one that reads a named output says which (an LSTM's h and c into one block)."""
+    if edge.source_port is not None:
+        return f"e:{edge.source}.{edge.source_port}->{edge.target}"
     return f"e:{edge.source}->{edge.target}"
 
 
@@ -166,15 +198,21 @@ def port_word(graph: Graph, result: ValidationResult, edge: Edge) -> str | None:
 
 
 def edge_label(graph: Graph, result: ValidationResult, edge: Edge) -> str:
-    """The shape the edge carries, after the input it feeds where that matters: "memory · 8×64"."""
+    """The shape the edge carries, after the output it reads (an LSTM's "h") and the input it feeds where that
+    matters: "memory · 8×64", "h · 16"."""
     shape = short_shape(result.edge_shape(edge))
     word = port_word(graph, result, edge)
-    return f"{word} · {shape}" if word else shape
+    words = [w for w in (edge.source_port, word) if w]
+    return f"{' → '.join(words)} · {shape}" if words else shape
 
 
-def canvas_edge(edge: Edge, label: str, bad: bool, route: Route | None) -> dict[str, Any]:
+def canvas_edge(edge: Edge, label: str, bad: bool, route: Route | None, handle: str | None = None) -> dict[str, Any]:
+    """``handle``: the output handle it leaves from, on a block with several (drawn from that handle)."""
     item: dict[str, Any] = {"id": edge_id(edge), "s": edge.source, "t": edge.target,
                             "label": f"✖ {label}" if bad else label, "bad": bad}
+    if handle is not None:
+        item["sh"] = handle
+        route = None  # the layout routes from the node's centre; several handles sit apart: React Flow draws it
     if route is not None:
         item.update(points=[[round(x, 1), round(y, 1)] for x, y in route.points],
                     labelAt=[round(route.label_at[0], 1), round(route.label_at[1], 1)],
@@ -196,7 +234,9 @@ def canvas_elements(graph: Graph, result: ValidationResult,
     bad = {i.edge for i in result.issues if i.edge and i.severity is Severity.ERROR}
     off = off or {}
     nodes = [canvas_node(n, result.nodes[n.id], drawn.positions[n.id], graph, off.get(n.id)) for n in graph.nodes]
-    edges = [canvas_edge(e, labels[e.key], e.key in bad, drawn.routes.get(e.key)) for e in graph.edges]
+    edges = [canvas_edge(e, edge_label(graph, result, e) if e.source_port else labels[e.key], e.key in bad,
+                         drawn.routes.get(e.key), source_handle(graph, e, result.nodes.get(e.source)))
+             for e in graph.edges]
     return nodes, edges, drawn
 
 
