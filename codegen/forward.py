@@ -156,17 +156,19 @@ class ForwardWriter:
         """A node whose outputs other than the main one are read: one call unpacked as a person writes it,
         ``out, (h, _) = self.lstm(x)``, with ``_`` for outputs nothing reads."""
         read = self.read_ports.get(node.id, set())
+        sink = not self.consumers.get(node.id)
         names: dict[str, str] = {}
-        for port in _leaves(node.unpack):
+        leaves = _leaves(node.unpack)
+        for port in leaves:
             main = port == node.main
-            if not (port in read or (main and None in read) or (main and not self.consumers.get(node.id))):
+            returned = sink and port == (node.main or leaves[0])  # what the model returns of an unread node
+            if not (port in read or (main and None in read) or returned):
                 continue
-            key = output_key(node.id, None if main else port)
+            key = output_key(node.id, None if main or returned else port)
             if main and port not in node.reads:
                 names[port] = self._output_var(node)  # the main value flows on as one variable would
             else:
-                preferred = port if port.isidentifier() else f"{node.id}_{port}"
-                names[port] = self.var[key] = self._new_var(key, preferred)
+                names[port] = self.var[key] = self._new_var(key, self._port_name(node, port, mapping))
             if port in node.reads:
                 self.expr[key] = node.reads[port].format(var=names[port])
         mapping["unpack"] = _target(node.unpack, names)
@@ -181,6 +183,16 @@ class ForwardWriter:
         if shapes:
             node.comment = ", ".join(shapes)
         return lines
+
+    @staticmethod
+    def _port_name(node: ScopeNode, port: str, mapping: dict[str, Any]) -> str:
+        """A named output's variable: its name (h, c); numbered pieces after what was split, as ShuffleNet
+        writes ``x1, x2 = x.chunk(2, dim=1)``; else the node and the output (``split_out``)."""
+        if port.isidentifier():
+            return port
+        first = mapping.get(next(iter(node.sources), ""), "")
+        base = first if isinstance(first, str) and first.isidentifier() else node.id
+        return f"{base}{int(port) + 1}" if port.isdigit() else f"{node.id}_{port}"
 
     def _label(self, key: str, name: str) -> str:
         """What a shape comment calls a value: ``h[-1]``, or ``h (last layer)`` where the expression is long."""

@@ -39,9 +39,16 @@ def _inputs_text(info: NodeInfo) -> str:
     return "; ".join(parts) or "—"
 
 
+def _outputs_text(info: NodeInfo) -> str:
+    """The output shape; for a block with several outputs, each by name (``output 7×16 · h 16 · c 16``)."""
+    if not info.outputs:
+        return f"**`{short_shape(info.output)}`**"
+    return " · ".join(f"{name} **`{short_shape(spec)}`**" for name, spec in info.outputs.items())
+
+
 def _facts(info: NodeInfo) -> None:
     st.markdown(
-        f"In `{_inputs_text(info)}` → Out **`{short_shape(info.output)}`**  \n"
+        f"In `{_inputs_text(info)}` → Out {_outputs_text(info)}  \n"
         f"{'≥ ' if info.partial else ''}{info.param_count:,} params · {human_count(info.macs)} MACs per sample"
     )
     if info.partial:
