@@ -138,9 +138,17 @@ def test_the_canvas_draws_a_handle_per_output_and_connects_from_one() -> None:
 
     graph = lstm_classifier()
     nodes, edges, _ = canvas_elements(graph, validate(graph))
-    assert [n.get("outs") for n in nodes] == [None, ["output", "h", "c"], None]
+    # One handle per output: the main one at the centre, where the layout's routes leave a node.
+    assert [n.get("outs") for n in nodes] == [
+        None, [{"id": "output", "at": 50.0, "main": True}, {"id": "h", "at": 69.0}, {"id": "c", "at": 88.0}], None]
     assert edges[0]["id"] == "e:x->lstm" and "sh" not in edges[0]
     assert {k: edges[1][k] for k in ("id", "label", "sh")} == {"id": "e:lstm.h->fc", "label": "h · 16", "sh": "h"}
+    assert "points" not in edges[1]  # drawn from its own handle, not along a route from the centre
+    last = lstm_classifier(None).replace_node(Node("lstm", "LSTM", {"hidden_size": 16, "output": "last"}))
+    nodes, edges, _ = canvas_elements(last, validate(last))
+    assert nodes[1]["outs"] == [{"id": "output", "at": 12.0}, {"id": "h", "at": 50.0, "main": True},
+                                {"id": "c", "at": 88.0}]
+    assert edges[1]["sh"] == "h" and "points" in edges[1]  # the main output: routed like any edge
     plain = Graph("g", graph.nodes, (Edge("x", "lstm"),))
     connected = apply_event(plain, None, {"id": "1", "kind": "connect", "source": "lstm", "target": "fc",
                                           "sourcePort": "h"})

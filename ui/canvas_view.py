@@ -145,8 +145,28 @@ def canvas_node(node: Node, info: NodeInfo, pos: tuple[float, float], graph: Gra
         item["block"] = True
     outputs = output_names(node, info)
     if outputs:
-        item["outs"] = list(outputs)
+        item["outs"] = handle_spots(outputs, _main(node, info))
     return item
+
+
+def handle_spots(outputs: tuple[str, ...], main: str | None) -> list[dict[str, Any]]:
+    """Where each output's handle sits along the node's bottom edge (percent of its width): the main one at the
+    centre, where the layout's routes leave a node, the others in their order to its left and right; with no main
+    output, evenly spread."""
+    if main is None:
+        return [{"id": o, "at": round(100 * (k + 1) / (len(outputs) + 1), 1)} for k, o in enumerate(outputs)]
+    m = outputs.index(main)
+    before, after = outputs[:m], outputs[m + 1:]
+    spots = [{"id": o, "at": round(50 - 38 * (len(before) - k) / len(before), 1)} for k, o in enumerate(before)]
+    spots.append({"id": main, "at": 50.0, "main": True})
+    spots += [{"id": o, "at": round(50 + 38 * (k + 1) / len(after), 1)} for k, o in enumerate(after)]
+    return spots
+
+
+def _main(node: Node, info: NodeInfo | None) -> str | None:
+    block = get_block(node.type)
+    params = info.params if info is not None and info.params else {**block.defaults(), **node.params}
+    return block.outputs(params).main
 
 
 def output_names(node: Node, info: NodeInfo | None = None) -> tuple[str, ...]:
@@ -207,12 +227,14 @@ def edge_label(graph: Graph, result: ValidationResult, edge: Edge) -> str:
 
 
 def canvas_edge(edge: Edge, label: str, bad: bool, route: Route | None, handle: str | None = None) -> dict[str, Any]:
-    """``handle``: the output handle it leaves from, on a block with several (drawn from that handle)."""
+    """``handle``: the output handle it leaves from, on a block with several. The layout routes edges from a node's
+    centre, where the main output's handle sits; an edge from another handle is drawn by React Flow from there."""
     item: dict[str, Any] = {"id": edge_id(edge), "s": edge.source, "t": edge.target,
                             "label": f"✖ {label}" if bad else label, "bad": bad}
     if handle is not None:
         item["sh"] = handle
-        route = None  # the layout routes from the node's centre; several handles sit apart: React Flow draws it
+        if edge.source_port is not None:
+            route = None
     if route is not None:
         item.update(points=[[round(x, 1), round(y, 1)] for x, y in route.points],
                     labelAt=[round(route.label_at[0], 1), round(route.label_at[1], 1)],

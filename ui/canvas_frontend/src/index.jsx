@@ -28,9 +28,9 @@ const emit = (kind, data = {}) => {
 };
 
 // ---- nodes: Python sends the face as lines of [css class, text, hover?] segments; text is never parsed as HTML ----
-// A block with several outputs (an LSTM's output, h and c) has one source handle per output, spread along its
-// bottom edge and labelled by name; a connection dragged from one sends that name (`sourcePort`).
-const spread = (k, n) => `${(100 * (k + 1)) / (n + 1)}%`;
+// A block with several outputs (an LSTM's output, h and c) has one source handle per output along its bottom edge,
+// where Python puts it (the main one at the centre, where routes leave), labelled by name; a connection dragged
+// from one sends that name (`sourcePort`). The main one's name sits left of it: its edge's label is on the right.
 
 const LLNode = memo(({ data }) => (
   <>
@@ -43,11 +43,11 @@ const LLNode = memo(({ data }) => (
       ))}
     </div>
     {data.hasOut && !data.outs && <Handle type="source" position={Position.Bottom} isConnectable={!data.readOnly} />}
-    {data.hasOut && data.outs && data.outs.map((out, k) => (
-      <React.Fragment key={out}>
-        <Handle type="source" position={Position.Bottom} id={out} isConnectable={!data.readOnly}
-                style={{ left: spread(k, data.outs.length) }} title={`output ‘${out}’`} />
-        <span className="ll-port" style={{ left: spread(k, data.outs.length) }}>{out}</span>
+    {data.hasOut && data.outs && data.outs.map((out) => (
+      <React.Fragment key={out.id}>
+        <Handle type="source" position={Position.Bottom} id={out.id} isConnectable={!data.readOnly}
+                style={{ left: `${out.at}%` }} title={`output ‘${out.id}’`} />
+        <span className={`ll-port${out.main ? " main" : ""}`} style={{ left: `${out.at}%` }}>{out.id}</span>
       </React.Fragment>
     ))}
   </>
