@@ -132,3 +132,25 @@ def test_an_edge_into_a_block_from_a_named_output_is_refused_in_words() -> None:
     assert [i.message for i in result.errors] == [
         "head: the edge from ‘lstm’ reads its output 'h', but a block's input takes a node's main output only; "
         "use that output inside the block"]
+
+
+def test_a_design_reading_the_lstm_state_exports_to_onnx_and_torchscript() -> None:
+    import io
+
+    import onnxruntime as ort
+
+    from codegen.exports import export_bytes
+
+    graph = design(Node("lstm", "LSTM", {"hidden_size": 16, "num_layers": 2}), Node("fc", "Linear", {"out_features": 3}),
+                   edges=(Edge("x", "lstm"), Edge("lstm", "fc", source_port="h")))
+    source = generate_model(graph)
+    model = build_model(source, seed=0).eval()
+    x = torch.randn(2, 7, 5)
+    with torch.no_grad():
+        expected = model(x)
+    onnx = export_bytes(graph, "onnx", model=model)
+    got = ort.InferenceSession(onnx).run(None, {"x": x.numpy()})[0]
+    assert float((torch.from_numpy(got) - expected).abs().max()) <= 1e-5
+    scripted = torch.jit.load(io.BytesIO(export_bytes(graph, "torchscript", model=model)))
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x), expected)
