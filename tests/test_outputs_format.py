@@ -163,3 +163,18 @@ def test_the_canvas_draws_a_handle_per_output_and_connects_from_one() -> None:
     both = connect(graph, "lstm", "fc", source_port="c")
     gone = apply_event(both, None, {"id": "4", "kind": "delete", "nodes": [], "edges": ["e:lstm.c->fc"]})
     assert gone.graph == graph
+
+
+def test_group_keeps_edges_from_named_outputs_inside_and_refuses_them_across_its_border() -> None:
+    from builder.group_edits import group, ungroup
+
+    graph = lstm_classifier()
+    with pytest.raises(EditError, match="reads the output 'h' of ‘lstm’ and crosses the selection's border"):
+        group(graph, ["lstm"], "Recurrent")
+    grouped, instance = group(graph, ["lstm", "fc"], "Classifier")
+    inner = grouped.definitions["Classifier"].graph
+    assert Edge("lstm", "fc", source_port="h") in inner.edges
+    assert json.loads(to_json(grouped))["layerlab"] == 3
+    assert validate(grouped).valid
+    back = ungroup(grouped, instance)
+    assert back.edges == graph.edges
