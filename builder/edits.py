@@ -284,6 +284,16 @@ def set_edge_port(graph: Graph, source: str, target: str, port: str | None, *, o
     return graph.with_edges(new if e is edge else e for e in graph.edges)
 
 
+def set_edge_source_port(graph: Graph, edge: Edge, source_port: str | None) -> Graph:
+    """Choose which output of its source ``edge`` carries (None or the main output's name: the main output)."""
+    if edge not in graph.edges:
+        raise EditError(f"there is no edge from ‘{edge.source}’ to ‘{edge.target}’")
+    new = replace(edge, source_port=_source_port(graph, _node(graph, edge.source), source_port))
+    if new != edge and new in graph.edges:
+        raise EditError(f"‘{edge.source}’ already feeds ‘{edge.target}’ from that output")
+    return graph.with_edges(new if e == edge else e for e in graph.edges)
+
+
 def reorder_inputs(graph: Graph, target: str, ordered_sources: list[str]) -> Graph:
     """Number the inputs of a variadic block (Add, Concat, Multiply) "1", "2", … in the given order."""
     node = _node(graph, target)

@@ -178,3 +178,14 @@ def test_group_keeps_edges_from_named_outputs_inside_and_refuses_them_across_its
     assert validate(grouped).valid
     back = ungroup(grouped, instance)
     assert back.edges == graph.edges
+
+
+def test_an_edge_can_be_switched_to_another_output() -> None:
+    from builder.edits import set_edge_source_port
+
+    graph = lstm_classifier()
+    to_c = set_edge_source_port(graph, graph.edges[1], "c")
+    assert to_c.edges[1] == Edge("lstm", "fc", source_port="c")
+    assert set_edge_source_port(to_c, to_c.edges[1], "output").edges[1] == Edge("lstm", "fc")  # main: stored as None
+    with pytest.raises(EditError, match="its outputs: output, h, c"):
+        set_edge_source_port(graph, graph.edges[1], "z")
