@@ -11,7 +11,7 @@ from typing import Any
 
 from builder.blocks import PORT_SPEC
 from builder.catalog import get_block, has_block
-from builder.catalog.registry import main_output
+from builder.catalog.registry import Outputs
 from builder.graph import PORT, Edge, Graph, Node
 from builder.layout import Drawing, Route, place
 from builder.validate import NodeInfo, Severity, ValidationResult
@@ -143,9 +143,9 @@ def canvas_node(node: Node, info: NodeInfo, pos: tuple[float, float], graph: Gra
             "colour": colour(node), "status": "off" if off else status(info), "in": not source, "out": True}
     if graph is not None and node.type in graph.definitions:
         item["block"] = True
-    outputs = output_names(node, info)
-    if outputs:
-        item["outs"] = handle_spots(outputs, _main(node, info))
+    outputs = _outputs(node, info)
+    if outputs is not None:
+        item["outs"] = handle_spots(outputs.names, outputs.main)
     return item
 
 
@@ -163,34 +163,33 @@ def handle_spots(outputs: tuple[str, ...], main: str | None) -> list[dict[str, A
     return spots
 
 
-def _main(node: Node, info: NodeInfo | None) -> str | None:
-    block = get_block(node.type)
-    params = info.params if info is not None and info.params else {**block.defaults(), **node.params}
-    return block.outputs(params).main
 
 
-def output_names(node: Node, info: NodeInfo | None = None) -> tuple[str, ...]:
-    """The outputs of a block with several, for its parameters; () for a block with one."""
+def _outputs(node: Node, info: NodeInfo | None = None) -> Outputs | None:
+    """The outputs of a block with several, for its parameters; None for a block with one (or settings that
+    don't say yet, such as a reference to a block parameter still being typed: the node then shows one handle)."""
     if not has_block(node.type) or get_block(node.type).outputs is None:
-        return ()
+        return None
     block = get_block(node.type)
     params = info.params if info is not None and info.params else {**block.defaults(), **node.params}
     try:
-        return block.outputs(params).names
-    except (KeyError, TypeError, ValueError):  # a setting still being typed: the node shows one handle
-        return ()
+        return block.outputs(params)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def output_names(node: Node, info: NodeInfo | None = None) -> tuple[str, ...]:
+    """The outputs of a block with several; () for a block with one."""
+    found = _outputs(node, info)
+    return found.names if found is not None else ()
 
 
 def source_handle(graph: Graph, edge: Edge, info: NodeInfo | None = None) -> str | None:
     """The handle an edge leaves from: the output it reads, or the source's main one (None: the only handle)."""
     if edge.source_port is not None:
         return edge.source_port
-    node = graph.node(edge.source)
-    if not output_names(node, info):
-        return None
-    block = get_block(node.type)
-    params = info.params if info is not None and info.params else {**block.defaults(), **node.params}
-    return main_output(block, params)
+    found = _outputs(graph.node(edge.source), info)
+    return None if found is None else found.main or found.names[0]
 
 
 def edge_id(edge: Edge) -> str:
