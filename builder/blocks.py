@@ -149,6 +149,14 @@ class _Writer:
             if any(out_of.get(e.source) is None for e in edges):
                 out_of[node.id] = None  # something upstream failed; it has said why
                 continue
+            wrong = next((e for e in edges if e.source_port is not None and not _plain_node(graph, self.definitions,
+                                                                                             e.source)), None)
+            if wrong is not None:
+                self._problem(owner, f"{' › '.join((*path, node.id))}: the edge from ‘{wrong.source}’ reads its output "
+                                     f"'{wrong.source_port}', but ‘{wrong.source}’ is a block's input or a block, "
+                                     "which has only its main output")
+                out_of[node.id] = None
+                continue
             if node.type == PORT:
                 out_of[node.id] = inputs.get(node.id)
             elif node.when is not None and not values.get(node.when):
@@ -170,7 +178,9 @@ class _Writer:
             self._problem(owner, f"{' › '.join((*path, node.id))}: {_reason(err)}")
             return None
         self.nodes.append(Node(flat_id, node.type, params, node.pos if not prefix else None, node.meta))
-        self.edges.extend(Edge(out_of[e.source], flat_id, e.port) for e in edges)
+        # An edge may read another output of a plain node (an LSTM's h): the flat edge keeps it. (A node that is
+        # an instance or a Port has only its main output; ``instance`` refuses an edge naming another.)
+        self.edges.extend(Edge(out_of[e.source], flat_id, e.port, e.source_port) for e in edges)
         self.expansion.origin[flat_id] = Placement(owner, definition, node.id, (*path, node.id))
         return flat_id
 
@@ -178,6 +188,11 @@ class _Writer:
                  values: Mapping[str, Any], owner: str, path: tuple[str, ...]) -> str | None:
         definition = self.definitions[node.type]
         where = " › ".join((*path, node.id))
+        named = next((e for e in edges if e.source_port is not None), None)
+        if named is not None:
+            self._problem(owner, f"{where}: the edge from ‘{named.source}’ reads its output '{named.source_port}', but "
+                                 "a block's input takes a node's main output only; use that output inside the block")
+            return None
         assigned = assign_ports(definition_spec(definition), edges)
         if isinstance(assigned, PortProblem):
             self._problem(owner, f"{where}: {assigned.message}")
@@ -234,6 +249,12 @@ def _scope_plan(graph: Graph) -> tuple[list[Node], dict[str, list[Edge]]]:
         _PLANS.clear()
     _PLANS[id(graph)] = (graph, order, in_edges)
     return order, in_edges
+
+
+def _plain_node(graph: Graph, definitions: Mapping[str, Definition], node_id: str) -> bool:
+    """A catalog layer (the only kind of node with several outputs), not a Port or an instance of a block."""
+    node = graph.node(node_id)
+    return node.type != PORT and node.type not in definitions
 
 
 def digraph(graph: Graph) -> nx.DiGraph:

@@ -110,7 +110,9 @@ def add_node(graph: Graph, type_name: str, after: str | None = None, params: Map
     spot = _check_pos(pos) if pos is not None else None
     graph = graph.with_nodes([*graph.nodes, replace(node, pos=spot)])
     if anchor is not None:
-        moved = [Edge(node_id, e.target, e.port) if e.source == anchor.id else e for e in graph.edges]
+        # what read the anchor's main output now reads the new node; edges from its other outputs stay
+        moved = [Edge(node_id, e.target, e.port) if e.source == anchor.id and e.source_port is None else e
+                 for e in graph.edges]
         graph = graph.with_edges([*moved, Edge(anchor.id, node_id)])
     return graph, node_id
 
@@ -121,7 +123,8 @@ def remove_node(graph: Graph, node_id: str) -> Graph:
     ins, outs = graph.in_edges(node_id), graph.out_edges(node_id)
     bridge = None
     if len(ins) == 1 and len(outs) == 1:
-        bridge = Edge(ins[0].source, outs[0].target, outs[0].port)  # the port is the downstream node's
+        # the input port is the downstream node's, the output the upstream node's
+        bridge = Edge(ins[0].source, outs[0].target, outs[0].port, ins[0].source_port)
         others = [e for e in graph.edges if node_id not in e.key]
         if bridge.source == bridge.target or _has_edge(others, bridge):
             bridge = None
@@ -134,12 +137,18 @@ def remove_node(graph: Graph, node_id: str) -> Graph:
     return replace(graph, nodes=tuple(n for n in graph.nodes if n.id != node_id), edges=tuple(edges))
 
 
-def delete(graph: Graph, nodes: list[str] = (), edges: list[tuple[str, str]] = ()) -> Graph:
+def delete(graph: Graph, nodes: list[str] = (), edges: list[tuple[str, str] | Edge] = ()) -> Graph:
     """What every delete does (keys, menus, inspector): edges removed, then nodes with ``remove_node``'s bridge.
 
-    One call is one undo step. Ids that are already gone are skipped: a second click on a vanished node is harmless.
+    An edge given as (source, target) removes every edge between them; an ``Edge`` only itself (an LSTM's h and c
+    may both feed one block). One call is one undo step. Ids that are already gone are skipped: a second click on
+    a vanished node is harmless.
     """
-    for source, target in edges:
+    for item in edges:
+        if isinstance(item, Edge):
+            graph = graph.with_edges(e for e in graph.edges if e != item)
+            continue
+        source, target = item
         if any(e.key == (source, target) for e in graph.edges):
             graph = disconnect(graph, source, target)
     for node_id in nodes:
@@ -149,8 +158,10 @@ def delete(graph: Graph, nodes: list[str] = (), edges: list[tuple[str, str]] = (
 
 
 def _has_edge(edges: list[Edge] | tuple[Edge, ...], edge: Edge) -> bool:
-    """A duplicate is the same source, target and port, or an unnamed port where the pair is already joined."""
-    return any(e.key == edge.key and (e.port == edge.port or edge.port is None) for e in edges)
+    """A duplicate is the same source, target and port, or an unnamed port where the pair is already joined,
+    reading the same output of the source."""
+    return any(e.key == edge.key and e.source_port == edge.source_port and (e.port == edge.port or edge.port is None)
+               for e in edges)
 
 
 def set_param(graph: Graph, node_id: str, name: str, value: Any) -> Graph:
@@ -184,7 +195,7 @@ def rename_node(graph: Graph, old: str, new: str) -> Graph:
         raise EditError(f"a node id must be non-empty text of at most {MAX_ID_LENGTH} characters, not {new!r}")
     if graph.has_node(new):
         raise EditError(f"the id ‘{new}’ is already used by another node")
-    edges = [Edge(new if e.source == old else e.source, new if e.target == old else e.target, e.port)
+    edges = [replace(e, source=new if e.source == old else e.source, target=new if e.target == old else e.target)
              for e in graph.edges]
     nodes = [replace(node, id=new) if n.id == old else n for n in graph.nodes]
     return replace(graph, nodes=tuple(nodes), edges=tuple(edges))
@@ -212,22 +223,39 @@ def unpin_all(graph: Graph) -> Graph:
 # ---- edges --------------------------------------------------------------------------------------------------
 
 
-def connect(graph: Graph, source: str, target: str, port: str | None = None) -> Graph:
-    """Add an edge. Cycles are allowed here: validation reports them with a one-click fix."""
-    _node(graph, source)
+def connect(graph: Graph, source: str, target: str, port: str | None = None,
+            source_port: str | None = None) -> Graph:
+    """Add an edge, from the output ``source_port`` of a block with several (None: its main output).
+    Cycles are allowed here: validation reports them with a one-click fix."""
+    snode = _node(graph, source)
     tnode = _node(graph, target)
     if source == target:
         raise EditError(f"‘{source}’ can't feed itself")
     block = _block(tnode.type, graph)
     if block.is_source:
         raise EditError(f"‘{target}’ is an {tnode.type}: data enters there, nothing can feed it")
-    edge = Edge(source, target, port)
+    source_port = _source_port(graph, snode, source_port)
+    edge = Edge(source, target, port, source_port)
     if _has_edge(graph.edges, edge):
         where = f" on port '{port}'" if port is not None else ""
         raise EditError(f"‘{source}’ already feeds ‘{target}’{where}")
     if port is not None:
         _check_port(graph, block, target, port)
     return graph.with_edges([*graph.edges, edge])
+
+
+def _source_port(graph: Graph, node: Node, source_port: str | None) -> str | None:
+    """The output an edge reads, checked: None for the main one (naming the main output stores None too, so files
+    keep ``source_port`` only where it says something)."""
+    if source_port is None:
+        return None
+    block = _block(node.type, graph)
+    if block.outputs is None:
+        raise EditError(f"‘{node.id}’ has one output; it has no output '{source_port}'")
+    outputs = block.outputs({**block.defaults(), **node.params})
+    if source_port not in outputs.names:
+        raise EditError(f"‘{node.id}’ has no output '{source_port}'; its outputs: {', '.join(outputs.names)}")
+    return None if source_port == outputs.main else source_port
 
 
 def _check_port(graph: Graph, block: BlockSpec, target: str, port: Any, ignore: Edge | None = None) -> None:
@@ -260,8 +288,18 @@ def set_edge_port(graph: Graph, source: str, target: str, port: str | None, *, o
     edge = matches[0]
     if port is not None:
         _check_port(graph, _block(graph.node(target).type, graph), target, port, ignore=edge)
-    new = Edge(source, target, port)
+    new = replace(edge, port=port)
     return graph.with_edges(new if e is edge else e for e in graph.edges)
+
+
+def set_edge_source_port(graph: Graph, edge: Edge, source_port: str | None) -> Graph:
+    """Choose which output of its source ``edge`` carries (None or the main output's name: the main output)."""
+    if edge not in graph.edges:
+        raise EditError(f"there is no edge from ‘{edge.source}’ to ‘{edge.target}’")
+    new = replace(edge, source_port=_source_port(graph, _node(graph, edge.source), source_port))
+    if new != edge and new in graph.edges:
+        raise EditError(f"‘{edge.source}’ already feeds ‘{edge.target}’ from that output")
+    return graph.with_edges(new if e == edge else e for e in graph.edges)
 
 
 def reorder_inputs(graph: Graph, target: str, ordered_sources: list[str]) -> Graph:
@@ -279,7 +317,7 @@ def reorder_inputs(graph: Graph, target: str, ordered_sources: list[str]) -> Gra
     for number, source in enumerate(ordered_sources, start=1):
         old = next(e for e in remaining if e.source == source)
         remaining.remove(old)
-        numbered[id(old)] = Edge(source, target, str(number))
+        numbered[id(old)] = replace(old, port=str(number))
     return graph.with_edges(numbered.get(id(e), e) for e in graph.edges)
 
 
@@ -307,7 +345,7 @@ def insert_before(graph: Graph, node_id: str, type_name: str, params: Mapping[st
         return graph.with_edges([*graph.edges, Edge(new_id, node_id)]), new_id
     old = ins[0]
     edges = [Edge(new_id, node_id, old.port) if e is old else e for e in graph.edges]
-    return graph.with_edges([*edges, Edge(old.source, new_id)]), new_id
+    return graph.with_edges([*edges, Edge(old.source, new_id, source_port=old.source_port)]), new_id
 
 
 # ---- fixes --------------------------------------------------------------------------------------------------

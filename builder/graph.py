@@ -49,11 +49,16 @@ class Node:
 
 @dataclass(frozen=True)
 class Edge:
-    """A tensor flowing from ``source`` into ``target``; ``port`` names which input of the target it feeds."""
+    """A tensor flowing from ``source`` into ``target``; ``port`` names which input of the target it feeds.
+
+    ``source_port`` names which output of the source it carries, for blocks with several outputs (an LSTM's
+    ``h``, a chunk's ``"1"``; see ``builder.catalog.registry.Outputs``); None is the source's main output, the
+    only one most blocks have. Format version 3 writes it."""
 
     source: str
     target: str
     port: str | None = None
+    source_port: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:

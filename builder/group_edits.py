@@ -50,12 +50,13 @@ def group(graph: Graph, node_ids: Iterable[str], name: str) -> tuple[Graph, str]
     typed, name = name, block_name(name)
     _check_group(graph, selected, name, typed)
     chosen = {n.id for n in selected}
+    _check_ports_crossing(graph, chosen)
     output = _group_output(graph, selected, chosen)
     sources = list(dict.fromkeys(e.source for e in graph.edges if e.target in chosen and e.source not in chosen))
     ports = {source: _port_name(k, source, chosen) for k, source in enumerate(sources)}
     inner_nodes = [Node(p, PORT) for p in ports.values()] + selected
     # In the edges' own order: a node's inputs are read in edge order (Concat), so each keeps its order.
-    inner_edges = [Edge(ports.get(e.source, e.source), e.target, e.port) for e in graph.edges if e.target in chosen]
+    inner_edges = [replace(e, source=ports.get(e.source, e.source)) for e in graph.edges if e.target in chosen]
     definition = Definition(name, Graph(name, tuple(inner_nodes), tuple(inner_edges)), output=output)
     instance = new_node_id(graph, name)
     kept = [n for n in graph.nodes if n.id not in chosen]
@@ -63,6 +64,16 @@ def group(graph: Graph, node_ids: Iterable[str], name: str) -> tuple[Graph, str]
     kept.insert(position, Node(instance, name, pos=_centre(selected)))
     edges = _outer_edges(graph, chosen, instance, ports)
     return replace(graph, nodes=tuple(kept), edges=tuple(edges)).with_definition(definition), instance
+
+
+def _check_ports_crossing(graph: Graph, chosen: set[str]) -> None:
+    """A block's inputs and its output carry a node's main output only (``builder.blocks``): an edge that reads
+    another output (an LSTM's h) may run inside the selection, not across its border."""
+    for e in graph.edges:
+        if e.source_port is not None and (e.source in chosen) != (e.target in chosen):
+            raise EditError(f"the edge ‘{e.source}’ → ‘{e.target}’ reads the output '{e.source_port}' of ‘{e.source}’ "
+                            "and crosses the selection's border; a block's inputs and output carry a node's main "
+                            "output only: select both ends, or neither")
 
 
 def _group_output(graph: Graph, selected: list[Node], chosen: set[str]) -> str:
@@ -245,7 +256,7 @@ class _Copy:
             target = definition.graph.node(edge.target)
             if target.when is not None and not values.get(target.when):
                 continue  # bypassed: its consumers read its input directly
-            self.edges.append(Edge(rename[edge.source], rename[edge.target], edge.port))
+            self.edges.append(replace(edge, source=rename[edge.source], target=rename[edge.target]))
         return rename[definition.output]
 
     def _id(self, usual: str) -> str:

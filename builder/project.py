@@ -2,7 +2,7 @@
 
 Reading is strict: unknown keys, unknown block types and bad parameter values are reported, never dropped.
 Shape problems are not format problems; they are issues found by ``builder.validate``.
-See docs/format.md for the contract and builder/schema/layerlab-1.schema.json for the schema.
+See docs/format.md for the contract and builder/schema/layerlab-3.schema.json for the schema.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ MAX_META_BYTES = 10_000
 # Tuples, in the order the docs list them (messages name them in this order).
 TOP_KEYS = ("layerlab", "name", "description", "nodes", "edges", "meta", "definitions")
 NODE_KEYS = ("id", "type", "params", "pos", "meta", "repeat", "when", "trainable")
-EDGE_KEYS = ("source", "target", "port")
+EDGE_KEYS = ("source", "target", "port", "source_port")
 
 
 def _keys(keys: tuple[str, ...]) -> str:
@@ -104,6 +104,7 @@ def load_project(source: str | bytes | Mapping[str, Any], library: bool = True) 
     _check_unicode(data, problems)  # text that can't be saved again would fail later, far from its cause
     if "definitions" in data and data.get("layerlab") == 1:
         problems.append('"definitions" (blocks made of blocks) need "layerlab": 2')
+    _check_source_ports_version(data, problems)
     definitions = read_definitions(data.get("definitions", {}), _used_types(data), problems, _read_graph,
                                    _library_blocks if library else None)
     failed = set(data["definitions"]) - set(definitions) if isinstance(data.get("definitions"), Mapping) else set()
@@ -180,7 +181,7 @@ def _check_version(version: Any, problems: list[str]) -> None:
     if version is None:
         problems.append('missing "layerlab": 1 (the format version) at the top level')
     elif not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        problems.append(f'"layerlab" must be the format version number 1 or 2, not {version!r}')
+        problems.append(f'"layerlab" must be the format version number 1, 2 or 3, not {version!r}')
     elif version > FORMAT_VERSION:
         problems.append(
             f"this file uses format version {version}; this LayerLab reads version {FORMAT_VERSION}: update LayerLab"
@@ -312,7 +313,7 @@ def _read_edges(raw: Any, nodes: dict[str, Node], mentioned: set[str], problems:
         edge = _read_edge(f"{scope.where}edges[{index}]", item, nodes, mentioned, problems, scope)
         if edge is None:
             continue
-        key = (edge.source, edge.target, edge.port)
+        key = (edge.source, edge.target, edge.port, edge.source_port)
         if key in seen:
             problems.append(f"{scope.where}edges[{index}]: the edge {edge.source!r} → {edge.target!r} appears twice")
             continue
@@ -331,6 +332,7 @@ def _read_edge(where: str, item: Any, nodes: dict[str, Node], mentioned: set[str
             problems.append(f"{where}: unknown key {key!r}{_suggest(str(key), EDGE_KEYS)}; "
                             f"an edge has {_keys(EDGE_KEYS)}")
     source, target, port = item.get("source"), item.get("target"), item.get("port")
+    source_port = item.get("source_port")
     bad = False
     for role, value in (("source", source), ("target", target)):
         if isinstance(value, str) and value in mentioned and value not in nodes:
@@ -345,7 +347,42 @@ def _read_edge(where: str, item: Any, nodes: dict[str, Node], mentioned: set[str
         if problem:
             problems.append(f"{where} ({source!r} → {target!r}): {problem}")
             return None
-    return Edge(source, target, port)
+    if source_port is not None:
+        problem = source_port_problem(scope.block(nodes[source].type), nodes[source], source_port)
+        if problem:
+            problems.append(f"{where} ({source!r} → {target!r}): {problem}")
+            return None
+    return Edge(source, target, port, source_port)
+
+
+def source_port_problem(block: BlockSpec, node: Node, source_port: Any) -> str | None:
+    """None if ``source_port`` names an output the source node has (for its parameters), else a message."""
+    if not isinstance(source_port, str):
+        return f"source_port must be the name of an output of {node.id!r}, not {source_port!r}"
+    if block.outputs is None:
+        return (f"{node.id!r} ({node.type}) has one output, so source_port {source_port!r} names nothing; "
+                "leave source_port out")
+    if any(is_ref(v) for v in node.params.values()):
+        return None  # inside a block its outputs depend on the block's settings: checked once they are known
+    names = block.outputs({**block.defaults(), **node.params}).names
+    if source_port not in names:
+        return f"{node.id!r} ({node.type}) has no output {source_port!r}; its outputs: {', '.join(names)}"
+    return None
+
+
+def _check_source_ports_version(data: Mapping[str, Any], problems: list[str]) -> None:
+    """An edge that reads a named output needs format version 3: an older file can't have meant one."""
+    version = data.get("layerlab")
+    if not isinstance(version, int) or version >= 3:
+        return
+    graphs = [data, *(d for d in data["definitions"].values() if isinstance(d, Mapping))] \
+        if isinstance(data.get("definitions"), Mapping) else [data]
+    for graph in graphs:
+        edges = graph.get("edges")
+        if isinstance(edges, list) and any(isinstance(e, Mapping) and "source_port" in e for e in edges):
+            problems.append(f'an edge has "source_port" (it reads a named output of a block), which needs '
+                            f'"layerlab": 3; this file says {version}')
+            return
 
 
 def port_problem(block: BlockSpec, port: Any) -> str | None:

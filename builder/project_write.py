@@ -1,5 +1,6 @@
 """Writing a project file: the design as JSON with only the keys that carry information (the reader is
-``builder.project``). A design without block definitions is written as version 1, so the previous release opens it.
+``builder.project``). Each file gets the lowest version that can say it, so older releases open what they can:
+version 1 for a plain design, 2 with block definitions, 3 where an edge reads a named output (``source_port``).
 """
 
 from __future__ import annotations
@@ -10,12 +11,20 @@ from typing import Any
 
 from builder.graph import BlockParam, Container, Definition, Edge, Graph, Node
 
-FORMAT_VERSION = 2  # version 2 adds block definitions; a design without them is still written as version 1
+FORMAT_VERSION = 3  # 2 adds block definitions, 3 edges that read a named output of a block (``source_port``)
+
+
+def format_version(graph: Graph) -> int:
+    """The lowest version that can hold ``graph``."""
+    graphs = [graph, *(d.graph for d in graph.definitions.values())]
+    if any(e.source_port is not None for g in graphs for e in g.edges):
+        return 3
+    return 2 if graph.definitions else 1
 
 
 def dump_project(graph: Graph) -> dict[str, Any]:
     """The project as a JSON-ready dict, with only the keys that carry information."""
-    data: dict[str, Any] = {"layerlab": FORMAT_VERSION if graph.definitions else 1, "name": graph.name}
+    data: dict[str, Any] = {"layerlab": format_version(graph), "name": graph.name}
     if graph.description:
         data["description"] = graph.description
     if graph.meta:
@@ -48,6 +57,8 @@ def dump_edge(edge: Edge) -> dict[str, Any]:
     out = {"source": edge.source, "target": edge.target}
     if edge.port is not None:
         out["port"] = edge.port
+    if edge.source_port is not None:
+        out["source_port"] = edge.source_port
     return out
 
 

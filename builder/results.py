@@ -49,9 +49,12 @@ class Issue:
 class NodeInfo:
     id: str
     type: str
-    output: TensorSpec | None = None
+    output: TensorSpec | None = None  # a block with several outputs: its main one (``main_output``)
+    outputs: dict[str, TensorSpec] = field(default_factory=dict)  # several outputs: each by name; else empty
     inputs: dict[str, Any] = field(default_factory=dict)  # port -> TensorSpec or list for variadic ports
     sources: dict[str, list[str]] = field(default_factory=dict)  # port -> source node ids, in order
+    # port -> which output of each source (parallel to ``sources``); only where some edge names one
+    source_ports: dict[str, list[str | None]] = field(default_factory=dict)
     params: Resolved = field(default_factory=dict)  # defaults filled and inferred sizes resolved
     param_count: int = 0
     macs: int = 0
@@ -62,6 +65,15 @@ class NodeInfo:
     @property
     def ok(self) -> bool:
         return self.output is not None
+
+    def port_output(self, port: str | None) -> TensorSpec | None:
+        """The spec of one output: ``port`` None is the main output (the only one of most blocks)."""
+        return self.output if port is None else self.outputs.get(port)
+
+    def source_port(self, port: str, k: int = 0) -> str | None:
+        """Which output of its ``k``-th source the input ``port`` reads (None: the main one)."""
+        found = self.source_ports.get(port)
+        return found[k] if found else None
 
 
 @dataclass
@@ -93,7 +105,7 @@ class ValidationResult:
 
     def edge_shape(self, edge: Edge) -> TensorSpec | None:
         info = self.nodes.get(edge.source)
-        return info.output if info else None
+        return info.port_output(edge.source_port) if info else None
 
     def outputs(self) -> list[str]:
         return [n.id for n in self.graph.sinks()]

@@ -3,7 +3,7 @@
 One source of truth: block types, their parameters (types, ranges, choices, defaults) and ports live in the
 catalog; the schema file and the docs are derived from it, and a test fails when either is out of date.
 
-    python -m builder.schema_gen           # rewrite builder/schema/layerlab-1.schema.json and docs/format.md
+    python -m builder.schema_gen           # rewrite builder/schema/layerlab-3.schema.json and docs/format.md
     python -m builder.schema_gen --check   # exit 1 if either is stale
 """
 
@@ -155,19 +155,24 @@ def _edge_schema() -> dict[str, Any]:
             "source": {"type": "string", "description": "The id of the node whose output flows."},
             "target": {"type": "string", "description": "The id of the node it feeds."},
             "port": {"type": "string", "description": "Which input of the target; see the ports of each block."},
+            "source_port": {"type": "string",
+                            "description": "Which output of the source, for blocks with several outputs (format "
+                                           "version 3); without it, the source's main output."},
         },
     }
 
 
 def build_schema() -> dict[str, Any]:
-    """The whole JSON Schema (draft 2020-12) of format version 2 (which also describes every version-1 file).
+    """The whole JSON Schema (draft 2020-12) of format version 3 (which also describes every version-1 and -2 file).
 
     What a schema can't say is checked by the reader: ids unique, edges between existing nodes, a port
     that the target block has, no duplicate edges, the size limits on meta.
     """
     blocks = sorted(all_blocks(), key=lambda b: b.type)
     top = {
-        "layerlab": {"enum": [1, FORMAT_VERSION], "description": "The format version: 2 with block definitions."},
+        "layerlab": {"enum": [1, 2, FORMAT_VERSION],
+                     "description": "The format version: 2 with block definitions, 3 with edges that read a named "
+                                    "output (source_port)."},
         "name": {"type": "string", "maxLength": MAX_NAME_LENGTH, "default": "model"},
         "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
         "nodes": {"type": "array", "items": {"$ref": "#/$defs/node"}, "maxItems": MAX_NODES},
@@ -255,6 +260,19 @@ def ports_section() -> str:
     return "\n".join(out)
 
 
+def outputs_section() -> str:
+    """The blocks with several outputs: their names, and which one an edge without ``source_port`` carries."""
+    out = []
+    for block in sorted(all_blocks(), key=lambda b: b.type):
+        if block.outputs is None:
+            continue
+        found = block.outputs(block.defaults())
+        main = f"; without `source_port`, `{found.main}`" if found.main else "; every edge must name one"
+        out.append(f"- **{block.type}**: " + ", ".join(f"`{n}`" for n in found.names)
+                   + f" (with default settings){main}. {block.outputs.__doc__ or ''}".rstrip())
+    return "\n".join(out)
+
+
 def inferred_section() -> str:
     """Which parameter of which block the input fixes."""
     rows = ["| Block | Inferred from the input |", "|---|---|"]
@@ -289,6 +307,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "catalog": catalog_table,
     "library": library_table,
     "ports": ports_section,
+    "outputs": outputs_section,
     "inferred": inferred_section,
     "limits": limits_section,
 }

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from builder.blocks import SEP
-from builder.catalog import TensorSpec
+from builder.catalog import TensorSpec, get_block
+from builder.catalog.registry import main_output
+from builder.results import NodeInfo
 from builder.graph import Graph
 from builder.validate import ValidationResult, human_count, validate
 
@@ -26,6 +28,8 @@ class SummaryRow:
     macs: int  # multiply-accumulates per sample
     activation_bytes: int  # this layer's output for the chosen batch size
     depth: int = 0  # 0 for the design's own nodes; inside a block, how deep (as torchinfo's depth)
+    # A block with several outputs (an LSTM): the others than the main one (``output_shape``), by name.
+    outputs: dict[str, list[int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ def summarize(graph: Graph, batch_size: int = 1, result: ValidationResult | None
     for node in graph.nodes:
         info = result.nodes[node.id]
         rows.append(_row(node.id, node.type, info.output, info.param_count, info.macs, batch_size, 0,
-                         node.trainable))
+                         node.trainable, _others(info)))
         if node.type in graph.definitions and (depth is None or depth > 0):
             rows.extend(_inner_rows(node.id, result, batch_size, depth, node.trainable))
     top = [r for r in rows if r.depth == 0]
@@ -77,9 +81,18 @@ def summarize(graph: Graph, batch_size: int = 1, result: ValidationResult | None
 
 
 def _row(name: str, type_name: str, out: TensorSpec | None, params: int, macs: int, batch_size: int,
-         depth: int, trainable: bool) -> SummaryRow:
+         depth: int, trainable: bool, outputs: dict[str, TensorSpec] | None = None) -> SummaryRow:
+    named = {k: [-1, *spec.shape] for k, spec in outputs.items()} if outputs else None
     return SummaryRow(name, type_name, [-1, *out.shape] if out else None, params if trainable else 0, params, macs,
-                      _activation(out, type_name, batch_size), depth)
+                      _activation(out, type_name, batch_size), depth, named)
+
+
+def _others(info: NodeInfo) -> dict[str, TensorSpec] | None:
+    """A several-output block's outputs other than its main one (an LSTM's h and c beside its sequence)."""
+    if not info.outputs:
+        return None
+    main = main_output(get_block(info.type), info.params)
+    return {name: spec for name, spec in info.outputs.items() if name != main}
 
 
 def _activation(out: TensorSpec | None, type_name: str, batch_size: int) -> int:
@@ -112,7 +125,8 @@ def _inner_rows(instance: str, result: ValidationResult, batch_size: int, depth:
     for name, kind, out, params, macs in entries:
         level = name[len(instance) + 1:].count(SEP) + 1
         if depth is None or level <= depth:
-            rows.append(_row(name, kind, out, params, macs, batch_size, level, trainable))
+            rows.append(_row(name, kind, out, params, macs, batch_size, level, trainable,
+                             _others(flat.nodes[name]) if name in flat.nodes else None))
     return rows
 
 
@@ -120,7 +134,7 @@ def format_summary(summary: Summary) -> str:
     """A fixed-width table in the spirit of torchinfo."""
     header = ("Layer (type)", "Output shape", "Param #", "MACs")
     table = [header] + [
-        (f"{'  ' * r.depth}{r.node} ({r.type})", _shape(r.output_shape), f"{r.total_params:,}", human_count(r.macs))
+        (f"{'  ' * r.depth}{r.node} ({r.type})", _shapes(r), f"{r.total_params:,}", human_count(r.macs))
         for r in summary.rows
     ]
     widths = [max(len(row[k]) for row in table) for k in range(4)]
@@ -141,6 +155,14 @@ def format_summary(summary: Summary) -> str:
         rule,
     ]
     return "\n".join(lines)
+
+
+def _shapes(row: SummaryRow) -> str:
+    """The main output's shape, then the block's other outputs by name: ``(N, 7, 16) · h (N, 16) · c (N, 16)``."""
+    main = _shape(row.output_shape)
+    if not row.outputs:
+        return main
+    return " · ".join([main, *(f"{name} {_shape(shape)}" for name, shape in row.outputs.items())])
 
 
 def _shape(shape: list[int] | None) -> str:

@@ -12,7 +12,7 @@ import networkx as nx
 
 from builder.blocks import Expansion, digraph, expand
 from builder.catalog import BlockError, Fix, get_block
-from builder.catalog.registry import BlockSpec, Resolved
+from builder.catalog.registry import BlockSpec, Resolved, main_spec
 from builder.fix_links import link_fix
 from builder.fold import fold
 from builder.graph import Edge, Graph, Node
@@ -163,12 +163,17 @@ def _infer_node(node: Node, in_edges: list[Edge], infos: dict[str, NodeInfo],
         info.issues.append(Issue(node.id, assigned.message, code="ports", edge=assigned.edge, fix=assigned.fix))
         return False
     info.sources = {port: [e.source for e in edges] for port, edges in assigned.items()}
+    if any(e.source_port is not None for e in in_edges):
+        info.source_ports = {port: [e.source_port for e in edges] for port, edges in assigned.items()}
     blocker = _blocker(info.sources, infos)
     if blocker:
         info.blocked_by = blocker
         return False
+    if not _check_source_ports(node, in_edges, infos, info):
+        return False
     specs = {
-        port: [infos[s].output for s in srcs] if block.ports[0].variadic else infos[srcs[0]].output
+        port: [infos[s].port_output(sp) for s, sp in zip(srcs, _ports_of(info, port, len(srcs)))]
+        if block.ports[0].variadic else infos[srcs[0]].port_output(info.source_port(port))
         for port, srcs in info.sources.items()
     }
     presumed = next((infos[s].blocked_by for srcs in info.sources.values() for s in srcs if infos[s].blocked_by), None)
@@ -179,6 +184,35 @@ def _infer_node(node: Node, in_edges: list[Edge], infos: dict[str, NodeInfo],
         return False
     info.blocked_by = presumed
     return True
+
+
+def _ports_of(info: NodeInfo, port: str, count: int) -> list[str | None]:
+    return info.source_ports.get(port) or [None] * count
+
+
+def _check_source_ports(node: Node, in_edges: list[Edge], infos: dict[str, NodeInfo], info: NodeInfo) -> bool:
+    """Every edge reads an output its source has: a named one that exists, or the main one where there is one."""
+    for edge in in_edges:
+        source = infos[edge.source]
+        names = list(source.outputs)
+        message = None
+        if edge.source_port is not None and edge.source_port not in names:
+            message = (f"‘{edge.source}’ has no output '{edge.source_port}'; its outputs: {', '.join(names)}" if names
+                       else f"‘{edge.source}’ ({source.type}) has one output, so the edge can't read its output "
+                            f"'{edge.source_port}'")
+        elif edge.source_port is None and names and _has_no_main(source):
+            message = f"‘{edge.source}’ has several outputs ({', '.join(names)}): the edge must say which it reads"
+        if message is not None:
+            info.issues.append(Issue(node.id, f"the edge from ‘{edge.source}’: {message}", code="ports",
+                                     edge=edge.key, fix=Fix("remove this edge", "remove_edge",
+                                                            {"source": edge.source, "target": edge.target})))
+            return False
+    return True
+
+
+def _has_no_main(info: NodeInfo) -> bool:
+    block = get_block(info.type)
+    return block.outputs is not None and block.outputs(info.params).main is None
 
 
 def _accepts(block: BlockSpec, params: Resolved, specs: dict[str, Any]) -> bool:
@@ -280,6 +314,9 @@ def _apply_rule(block: BlockSpec, node: Node, params: Resolved, specs: dict[str,
     except BlockError as err:
         info.issues.append(_issue_from(node, err, sources))
         return False
+    if block.outputs is not None:  # several outputs: each by name, the main one stands for the node
+        info.outputs = dict(out)
+        out = main_spec(block, params, out)
     info.output = out
     info.param_count = block.count(params, specs)
     info.macs = block.macs(params, specs, out)

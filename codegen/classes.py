@@ -27,7 +27,7 @@ from builder.graph import PORT, Container, Definition, Graph, Node
 from builder.ports import PortProblem, assign_ports
 from builder.refs import is_ref, parse_ref
 from builder.validate import ValidationResult
-from codegen.forward import ForwardWriter, ScopeNode
+from codegen.forward import ForwardWriter, ScopeNode, output_comments, outputs_of
 from codegen.literals import literal, module_attributes
 from codegen.naming import Namespace, comment_text
 from codegen.probes import Layer, Reads, argument_origins
@@ -201,6 +201,16 @@ def scope_sources(design: Graph, graph: Graph, node: Node) -> dict[str, list[str
     return {port: [e.source for e in edges] for port, edges in assigned.items()}
 
 
+def scope_source_ports(design: Graph, graph: Graph, node: Node) -> dict[str, list[str | None]]:
+    """Which output of each source feeds ``node``'s ports, parallel to ``scope_sources`` (empty when all main)."""
+    edges = graph.in_edges(node.id)
+    if all(e.source_port is None for e in edges):
+        return {}
+    assigned = assign_ports(block_for(design, node.type), edges)
+    assert not isinstance(assigned, PortProblem)  # scope_sources has raised already
+    return {port: [e.source_port for e in found] for port, found in assigned.items()}
+
+
 def catalog_node(plan: ClassPlan, node: Node, exprs: Expressions, design: Graph) -> ScopeNode | None:
     """A plain layer inside a definition, written once for all of its uses."""
     present = [u for u in plan.uses if u.prefix + node.id in exprs.flat.nodes]
@@ -223,8 +233,12 @@ def catalog_node(plan: ClassPlan, node: Node, exprs: Expressions, design: Graph)
     optional = len(present) < len(plan.uses)
     flag = exprs.param_arg(node.when).name if optional and node.when else ""
     sources = scope_sources(design, plan.definition.graph, node)
+    if len({(e.unpacked, tuple(e.reads.items())) for e in emissions}) > 1:
+        raise ClassError(f"{plan.definition.name} › {node.id}: its uses need different code; give them one setting")
     return ScopeNode(node.id, init, emissions[0].forward, sources, shape_comment([i.output for i in infos]),
-                     optional=optional, flag=flag)
+                     optional=optional, flag=flag, source_ports=scope_source_ports(design, plan.definition.graph, node),
+                     comments=output_comments([i.outputs for i in infos]),
+                     **outputs_of(block, infos[0].params, emissions[0]))
 
 
 def _render_init(func: str, calls: list[Call], infos: list[Any], node: Node, exprs: Expressions, block: Any) -> str:
@@ -337,7 +351,7 @@ def write_module(plan: ClassPlan, nodes: list[ScopeNode], consumers: dict[str, l
         "",
         f"{INDENT}def forward(self, {signature}) -> torch.Tensor:",
         *[f"{INDENT * 2}{line}" for line in body.forward],
-        f"{INDENT * 2}return {body.variables[output]}",
+        f"{INDENT * 2}return {body.value(output)}",
         "",
         "",
     ]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from string import Formatter
 from typing import Any
 
+from builder.catalog.registry import BlockSpec, Emission
 from codegen.naming import Namespace
 
 
@@ -26,6 +27,14 @@ class ScopeNode:
     optional: bool = False  # present only in some uses of a block: `self.x = ... if flag else None`
     flag: str = ""  # the constructor argument that decides an optional node
     repeat_loop: bool = False  # a repeated block with extra inputs: loop over a ModuleList
+    # Several outputs (``builder.catalog.registry.Outputs``): which output of each source a port reads (parallel
+    # to ``sources``; empty when all read main outputs), and this node's own outputs as its Emission gives them.
+    source_ports: dict[str, list[str | None]] = field(default_factory=dict)
+    main: str | None = None  # the output an edge without source_port reads
+    unpack: tuple[Any, ...] = ()  # the nested tuple of output names the call returns
+    unpacked: str = ""  # the template with {unpack}, used when an output other than the main one is read
+    reads: dict[str, str] = field(default_factory=dict)  # output -> how a consumer reads it from {var}
+    comments: dict[str, str] = field(default_factory=dict)  # output -> its shape, for the unpacking line
 
 
 @dataclass
@@ -34,6 +43,32 @@ class Body:
     forward: list[str] = field(default_factory=list)
     attributes: dict[str, str] = field(default_factory=dict)  # scope node id -> attribute name
     variables: dict[str, str] = field(default_factory=dict)  # scope node id -> the variable holding its value
+    expressions: dict[str, str] = field(default_factory=dict)  # where a value is read by more than its name: h[-1]
+
+    def value(self, node_id: str) -> str:
+        """How code after the body reads a node's (main) value: its variable, or an expression on it."""
+        return self.expressions.get(node_id, self.variables[node_id])
+
+
+def outputs_of(block: BlockSpec, params: dict[str, Any], emission: Emission) -> dict[str, Any]:
+    """The ScopeNode fields of a block with several outputs (none for a block with one)."""
+    if block.outputs is None:
+        return {}
+    return {"main": block.outputs(params).main, "unpack": emission.unpack, "unpacked": emission.unpacked,
+            "reads": dict(emission.reads)}
+
+
+def output_comments(specs: list[dict[str, Any]]) -> dict[str, str]:
+    """Each output's shape comment from its specs in every use (``classes.shape_comment`` writes one)."""
+    from codegen.classes import shape_comment  # classes imports this module
+
+    names = list(dict.fromkeys(name for found in specs for name in found))
+    return {name: shape_comment([found.get(name) for found in specs]) for name in names}
+
+
+def output_key(node_id: str, port: str | None) -> str:
+    """A node's output among a scope's values: the node id for its main output, ``id:port`` for another."""
+    return node_id if port is None else f"{node_id}:{port}"
 
 
 class ForwardWriter:
@@ -53,6 +88,15 @@ class ForwardWriter:
         self.created: dict[str, int] = {name: k for k, name in enumerate(inputs.values())}
         self.position = {n.id: k for k, n in enumerate(nodes)}
         self.by_id = {n.id: n for n in nodes}
+        self.expr: dict[str, str] = {}  # value key -> how it is read where that is not its variable (h[-1])
+        # Who reads which output of a node with several: value key -> consumers, and node id -> outputs read.
+        self.key_consumers: dict[str, list[str]] = {}
+        self.read_ports: dict[str, set[str | None]] = {}
+        for node in nodes:
+            for port, srcs in node.sources.items():
+                for src, key in zip(srcs, self._keys(node, port)):
+                    self.key_consumers.setdefault(key, []).append(node.id)
+                    self.read_ports.setdefault(src, set()).add(None if key == src else key[len(src) + 1:])
 
     def write(self) -> Body:
         body = Body()
@@ -67,12 +111,26 @@ class ForwardWriter:
             lines[-1] += f"  # {node.comment}"
             body.forward.extend(lines)
         body.variables = dict(self.var)
+        body.expressions = dict(self.expr)
         return body
+
+    def _keys(self, node: ScopeNode, port: str) -> list[str]:
+        """The value keys a port of ``node`` reads: naming a source's main output is reading it plainly."""
+        srcs = node.sources[port]
+        ports = node.source_ports.get(port) or [None] * len(srcs)
+        keys = []
+        for src, sp in zip(srcs, ports):
+            source = self.by_id.get(src)
+            keys.append(output_key(src, None if source is None or sp == source.main else sp))
+        return keys
+
+    def _read(self, key: str) -> str:
+        return self.expr.get(key, self.var[key])
 
     def _node_lines(self, node: ScopeNode, attr: str | None) -> list[str]:
         mapping: dict[str, Any] = {"mod": f"self.{attr}" if attr else ""}
-        for port, srcs in node.sources.items():
-            names = [self.var[s] for s in srcs]
+        for port in node.sources:
+            names = [self._read(k) for k in self._keys(node, port)]
             mapping[port] = names if port == "inputs" else names[0]
         if node.optional:  # torchvision's `if self.downsample is not None: identity = self.downsample(x)`
             source = mapping[next(iter(node.sources))]
@@ -81,6 +139,8 @@ class ForwardWriter:
             mapping["out"] = out
             call = node.forward.format(**mapping)
             return [f"{out} = {source}", f"if self.{attr} is not None:", f"    {call}"]
+        if node.unpack and (node.main is None or self.read_ports.get(node.id, set()) - {None}):
+            return self._unpacked_lines(node, mapping)
         mapping["out"] = self._output_var(node)
         if node.repeat_loop:
             first, *rest = node.sources
@@ -91,6 +151,53 @@ class ForwardWriter:
             if base and base not in mapping:
                 mapping[base] = self.locals.create(base, "tmp")
         return node.forward.format(**mapping).split("\n")
+
+    def _unpacked_lines(self, node: ScopeNode, mapping: dict[str, Any]) -> list[str]:
+        """A node whose outputs other than the main one are read: one call unpacked as a person writes it,
+        ``out, (h, _) = self.lstm(x)``, with ``_`` for outputs nothing reads."""
+        read = self.read_ports.get(node.id, set())
+        sink = not self.consumers.get(node.id)
+        names: dict[str, str] = {}
+        leaves = _leaves(node.unpack)
+        for port in leaves:
+            main = port == node.main
+            returned = sink and port == (node.main or leaves[0])  # what the model returns of an unread node
+            if not (port in read or (main and None in read) or returned):
+                continue
+            key = output_key(node.id, None if main or returned else port)
+            if main and port not in node.reads:
+                names[port] = self._output_var(node)  # the main value flows on as one variable would
+            else:
+                names[port] = self.var[key] = self._new_var(key, self._port_name(node, port, mapping))
+            if port in node.reads:
+                self.expr[key] = node.reads[port].format(var=names[port])
+        mapping["unpack"] = _target(node.unpack, names)
+        for _, name, _, _ in Formatter().parse(node.unpacked):
+            base = re.match(r"\w+", name).group() if name else None
+            if base and base not in mapping:
+                mapping[base] = self.locals.create(base, "tmp")
+        lines = node.unpacked.format(**mapping).split("\n")
+        # The shape comment says what each named value holds: `# out: (N, 7, 16), h: (N, 16)`.
+        shapes = [f"{self._label(output_key(node.id, None if p == node.main else p), names[p])}: {node.comments[p]}"
+                  for p in _leaves(node.unpack) if p in names and p in node.comments]
+        if shapes:
+            node.comment = ", ".join(shapes)
+        return lines
+
+    @staticmethod
+    def _port_name(node: ScopeNode, port: str, mapping: dict[str, Any]) -> str:
+        """A named output's variable: its name (h, c); numbered pieces after what was split, as ShuffleNet
+        writes ``x1, x2 = x.chunk(2, dim=1)``; else the node and the output (``split_out``)."""
+        if port.isidentifier():
+            return port
+        first = mapping.get(next(iter(node.sources), ""), "")
+        base = first if isinstance(first, str) and first.isidentifier() else node.id
+        return f"{base}{int(port) + 1}" if port.isdigit() else f"{node.id}_{port}"
+
+    def _label(self, key: str, name: str) -> str:
+        """What a shape comment calls a value: ``h[-1]``, or ``h (last layer)`` where the expression is long."""
+        read = self.expr.get(key, name)
+        return read if len(read) <= 12 else f"{name} (last layer)"
 
     def _new_var(self, node_id: str, preferred: str) -> str:
         name = self.locals.create(preferred, "h")
@@ -105,9 +212,11 @@ class ForwardWriter:
         branch, or a node feeding a secondary port (an encoder's state, attention memory), is named after
         its node, so ``self.decoder(tgt, encoder)`` reads right."""
         sources = node.sources
-        candidates = [s for srcs in sources.values() for s in srcs if self._is_last_use(s, node.id)]
+        keys = {port: self._keys(node, port) for port in sources}
+        # A value read through an expression (an LSTM's h[-1]) is not handed on: its variable keeps the state.
+        candidates = [k for ks in keys.values() for k in ks if self._is_last_use(k, node.id) and k not in self.expr]
         if "inputs" not in sources:
-            candidates = candidates[:1] if candidates and candidates[0] == next(iter(sources.values()))[0] else []
+            candidates = candidates[:1] if candidates and candidates[0] == next(iter(keys.values()))[0] else []
         if candidates and not self._feeds_secondary_port(node.id):
             name = min((self.var[c] for c in candidates), key=self.created.__getitem__)
         elif self.main_branch and not self._feeds_secondary_port(node.id) and self._branch_free(node.id):
@@ -126,10 +235,14 @@ class ForwardWriter:
             return True
         holders = [n for n, name in self.var.items() if name == self.main_branch]
         return all(self.position.get(c, -1) < self.position[node_id]
-                   for holder in holders for c in self.consumers.get(holder, []))
+                   for holder in holders for c in self._consumers(holder))
 
-    def _is_last_use(self, source: str, node_id: str) -> bool:
-        return all(self.position.get(c, -1) <= self.position[node_id] for c in self.consumers.get(source, []))
+    def _is_last_use(self, key: str, node_id: str) -> bool:
+        return all(self.position.get(c, -1) <= self.position[node_id] for c in self._consumers(key))
+
+    def _consumers(self, key: str) -> list[str]:
+        """The nodes that read a value: a node's main output as the scope wires it, another output by its key."""
+        return self.key_consumers.get(key, []) if key not in self.consumers else self.consumers[key]
 
     def _feeds_secondary_port(self, node_id: str) -> bool:
         for consumer in self.consumers.get(node_id, []):
@@ -138,3 +251,20 @@ class ForwardWriter:
             if len(ports) > 1 and node_id not in sources[ports[0]]:
                 return True
         return False
+
+
+def _leaves(unpack: tuple[Any, ...]) -> list[str]:
+    return [name for item in unpack for name in (_leaves(item) if isinstance(item, tuple) else [item])]
+
+
+def _target(unpack: tuple[Any, ...], names: dict[str, str]) -> str:
+    """``out, (h, _)``: the names of the outputs that are read, ``_`` for the rest and for a group none of whose
+    outputs is read (``out, _``)."""
+    parts = []
+    for item in unpack:
+        if isinstance(item, tuple):
+            inner = _target(item, names)
+            parts.append("_" if all(p.strip() == "_" for p in inner.split(",")) else f"({inner})")
+        else:
+            parts.append(names.get(item, "_"))
+    return ", ".join(parts)

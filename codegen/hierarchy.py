@@ -19,6 +19,7 @@ from codegen.classes import (
     ClassPlan,
     Expressions,
     catalog_node,
+    scope_source_ports,
     scope_sources,
     shape_comment,
     write_module,
@@ -109,7 +110,14 @@ def _tracer(design: Graph, plan: ClassPlan, exprs: Expressions, classes: Classes
         text = child_output(child, dim, copies[-1]) if copies else None
         return Size(text) if text is not None else None
 
-    return SizeTracer(plan.definition, lambda node: scope_sources(design, graph, node), layer_of, instance_output,
+    def main_sources(node: Node) -> dict[str, list[str]]:
+        """The sources whose main output feeds ``node``: sizes are traced through main outputs only (an LSTM's h
+        has a size of its own); a size read from another output becomes an argument each use passes."""
+        ports = scope_source_ports(design, graph, node)
+        return {port: [s for k, s in enumerate(srcs) if not ports.get(port) or ports[port][k] is None]
+                for port, srcs in scope_sources(design, graph, node).items()}
+
+    return SizeTracer(plan.definition, main_sources, layer_of, instance_output,
                       lambda node: 0 < len(present(node)) < len(plan.uses))
 
 

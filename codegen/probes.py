@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from builder.catalog.registry import BlockSpec, Call, TensorSpec
+from builder.catalog.registry import BlockSpec, Call, TensorSpec, main_spec
 
 SCALES = (2, 3)  # two different scalings: a value that follows both is no coincidence
 Slot = int | str  # a positional argument's index or a keyword's name
@@ -73,7 +73,7 @@ class Layer:
                 resolved[spec.name] = None  # infer it again from the (changed) input
         try:
             given = self.inputs if inputs is None else inputs
-            out = self.block.infer(resolved, given)
+            out = main_spec(self.block, resolved, self.block.infer(resolved, given))
             return out, self.block.emit(resolved, given).init
         except Exception:  # noqa: BLE001 — a probe the rule refuses says nothing, and that is all it says
             return None

@@ -14,7 +14,7 @@ from builder.catalog import get_block
 from builder.graph import Definition, Graph
 from builder.validate import ValidationResult, validate
 from codegen.classes import ClassError, ClassPlan, Expressions
-from codegen.forward import ForwardWriter, ScopeNode
+from codegen.forward import ForwardWriter, ScopeNode, output_comments, outputs_of
 from codegen.hierarchy import Classes, instance_node, write_classes
 from codegen.literals import literal, module_attributes, render_call
 from codegen.naming import Namespace, comment_text, to_class_name
@@ -138,7 +138,7 @@ class _Writer:
             consumers.setdefault(edge.source, []).append(edge.target)
         writer = ForwardWriter(nodes, consumers, {i.node: i.name for i in inputs}, self.attrs, self.locals)
         body = writer.write()
-        self.var = body.variables
+        self.var = {node_id: body.value(node_id) for node_id in body.variables}
         return body.init, body.forward, body.attributes
 
     def _scope_node(self, node_id: str) -> ScopeNode:
@@ -151,10 +151,13 @@ class _Writer:
             assert scope_node is not None
             scope_node.comment = str(info.output)
             return scope_node
-        emission = get_block(info.type).emit(info.params, info.inputs)
+        block = get_block(info.type)
+        emission = block.emit(info.params, info.inputs)
         self._collect(emission.helpers, emission.imports)
         init = render_call(emission.init) if emission.init is not None else None
-        return ScopeNode(node_id, init, emission.forward, info.sources, str(info.output))
+        return ScopeNode(node_id, init, emission.forward, info.sources, str(info.output),
+                         source_ports=info.source_ports, comments=output_comments([info.outputs]),
+                         **outputs_of(block, info.params, emission))
 
     def _frozen(self, attributes: dict[str, str]) -> list[str]:
         """``requires_grad_(False)`` on the modules of nodes and block instances the design freezes (a frozen

@@ -298,6 +298,15 @@ def _fitted(line: Text, room: float = BOX_W - 2 * PAD) -> Text:
 
 
 def _port_label(edge: Edge, result: ValidationResult) -> str:
+    """The input an edge feeds where its block takes several, after the output it reads where the source has
+    several ("h", "h → memory")."""
+    label = _input_label(edge, result)
+    if edge.source_port is None:
+        return label
+    return f"{edge.source_port} → {label}" if label else edge.source_port
+
+
+def _input_label(edge: Edge, result: ValidationResult) -> str:
     info = result.nodes.get(edge.target)
     if info is None or not info.sources:
         return ""

@@ -135,8 +135,8 @@ def test_summary_text():
 # (file content, expected stderr lines, exit code). One clear line per problem, prefixed with the file.
 BAD_INPUTS = {
     "not_json": ('{"layerlab": 1, "nodes": [', ["not valid JSON: Expecting value at line 1, column 27"], 1),
-    "wrong_version": (json.dumps({"layerlab": 3, "nodes": []}),
-                      ["this file uses format version 3; this LayerLab reads version 2: update LayerLab"], 1),
+    "wrong_version": (json.dumps({"layerlab": 4, "nodes": []}),
+                      ["this file uses format version 4; this LayerLab reads version 3: update LayerLab"], 1),
     "unknown_type": (json.dumps(tiny(type="Dense")),
                      ["nodes[1] ('fc'): unknown block type 'Dense' (did you mean 'Linear'?)"], 1),
     "unknown_param": (json.dumps(tiny(params={"out_feature": 2})),

@@ -126,11 +126,11 @@ def test_missing_wrong_and_newer_version():
     data = design()
     del data["layerlab"]
     assert problems(data) == ['missing "layerlab": 1 (the format version) at the top level']
-    assert problems(design(layerlab="1")) == ["\"layerlab\" must be the format version number 1 or 2, not '1'"]
-    assert problems(design(layerlab=True)) == ['"layerlab" must be the format version number 1 or 2, not True']
-    assert problems(design(layerlab=0)) == ['"layerlab" must be the format version number 1 or 2, not 0']
-    assert problems(design(layerlab=3)) == [
-        "this file uses format version 3; this LayerLab reads version 2: update LayerLab"]
+    assert problems(design(layerlab="1")) == ["\"layerlab\" must be the format version number 1, 2 or 3, not '1'"]
+    assert problems(design(layerlab=True)) == ['"layerlab" must be the format version number 1, 2 or 3, not True']
+    assert problems(design(layerlab=0)) == ['"layerlab" must be the format version number 1, 2 or 3, not 0']
+    assert problems(design(layerlab=4)) == [
+        "this file uses format version 4; this LayerLab reads version 3: update LayerLab"]
 
 
 def test_unknown_keys_at_every_level_are_errors_with_suggestions():
@@ -142,7 +142,7 @@ def test_unknown_keys_at_every_level_are_errors_with_suggestions():
         "nodes, edges, meta, definitions",
         "nodes[1]: unknown key 'parms' (did you mean 'params'?); a node has id, type, params, pos, meta, repeat, when, "
         "trainable",
-        "edges[0]: unknown key 'weight'; an edge has source, target, port",
+        "edges[0]: unknown key 'weight'; an edge has source, target, port, source_port",
     ]
 
 
@@ -304,7 +304,7 @@ def test_docs_list_every_block_and_every_multi_input_port():
     lambda d: d["nodes"][1]["params"].update(out_feature=3),
     lambda d: d["nodes"][1]["params"].update(out_features=0),
     lambda d: d["nodes"][1]["params"].update(bias=1),
-    lambda d: d.update(layerlab=3),
+    lambda d: d.update(layerlab=4),
     lambda d: d["nodes"][0]["params"].update(dtype="int"),
     lambda d: d["nodes"][1].update(pos=[1, 2, 3]),
 ], ids=["top-key", "node-key", "edge-key", "type", "param", "range", "bool", "version", "choice", "pos"])

@@ -147,14 +147,35 @@ def node_statements(source: ModelSource, result: ValidationResult) -> list[_Stat
         for inner in ast.walk(statement):
             if not isinstance(inner, ast.stmt) or isinstance(inner, (ast.For, ast.While, ast.If, ast.With)):
                 continue
-            marker = _SHAPE_COMMENT.search(lines[(inner.end_lineno or inner.lineno) - 1])
-            if marker is None:
+            line = lines[(inner.end_lineno or inner.lineno) - 1]
+            marker = _SHAPE_COMMENT.search(line)
+            unpacked = _UNPACKED_COMMENT.search(line) if marker is None else None
+            if marker is None and unpacked is None:
                 continue
-            var = _assigned_name(inner)
-            if var is None or len(found) >= len(nodes) or marker.group(1) != str(result.nodes[nodes[len(found)]].output):
+            if len(found) >= len(nodes):
                 return None
+            info = result.nodes[nodes[len(found)]]
+            if unpacked is not None:  # a node with several outputs: its main value is the one named plainly
+                var = _main_variable(unpacked.group(1), info)
+            else:
+                var = _assigned_name(inner)
+                if var is None or marker.group(1) != str(info.output):
+                    return None
             found.append(_Statement(nodes[len(found)], statement.end_lineno or statement.lineno, var))
     return found if len(found) == len(nodes) else None
+
+
+# `x, (h, c) = self.lstm(x)  # x: (N, 7, 16), h[-1]: (N, 16)`: each output read, with its shape
+_UNPACKED_COMMENT = re.compile(r"#\s*((?:[\w\[\]\-() ]+: \(N(?:, \d+)*\)(?:, )?)+)\s*$")
+
+
+def _main_variable(comment: str, info: Any) -> str:
+    """The variable holding a several-output node's main value in an unpacking line; "" when the code keeps it in
+    none (only h is read): the value is then reported missing rather than read from the wrong variable."""
+    for label, shape in re.findall(r"([\w\[\]\-() ]+): (\(N(?:, \d+)*\))", comment):
+        if label.isidentifier() and shape == str(info.output):
+            return label
+    return ""
 
 
 def _forward_def(source: ModelSource) -> ast.FunctionDef | None:

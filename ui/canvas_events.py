@@ -1,7 +1,8 @@
 """Turning one canvas event into one graph edit (no Streamlit here, so it is testable on its own).
 
 The canvas (ui/canvas_frontend) never sends its state, only what the user asked for, one intent per event:
-``{"id", "kind": "select" | "delete" | "connect" | "move" | "create" | "undo" | "redo" | "open", ...}``.
+``{"id", "kind": "select" | "delete" | "connect" | "move" | "create" | "undo" | "redo" | "open", ...}``; a
+connect from a block with several outputs says which with ``sourcePort`` (the handle's output name).
 Every delete, whatever started it (Backspace, Delete, the right-click menu, the inspector), is
 ``builder.edits.delete``: the same edit, the same bridge over a removed node with one input and one output, one
 undo step.
@@ -18,7 +19,7 @@ from typing import Any
 
 from builder.catalog import all_blocks
 from builder.edits import EditError, add_node, connect, delete, move_nodes
-from builder.graph import Graph
+from builder.graph import Edge, Graph
 from ui.canvas_view import edge_id
 
 
@@ -62,8 +63,9 @@ def unknown_block_message(text: str) -> str:
     return f"‘{text.strip()[:40]}’ is not a block type, so no node was added.{hint}"
 
 
-def _edge_keys(graph: Graph, ids: Any) -> list[tuple[str, str]]:
-    by_id = {edge_id(e): e.key for e in graph.edges}
+def _edge_keys(graph: Graph, ids: Any) -> list[tuple[str, str] | Edge]:
+    """The edges the canvas names; one that reads a named output is that edge alone."""
+    by_id = {edge_id(e): e if e.source_port is not None else e.key for e in graph.edges}
     return [by_id[i] for i in ids or () if isinstance(i, str) and i in by_id]
 
 
@@ -96,7 +98,9 @@ def apply_event(graph: Graph, selected: str | None, event: Mapping[str, Any],
             new = delete(graph, _names(event.get("nodes")), _edge_keys(graph, event.get("edges")))
             return CanvasOutcome(new, selected if selected and new.has_node(selected) else None)
         if kind == "connect":
-            new = connect(graph, str(event.get("source")), str(event.get("target")))
+            port = event.get("sourcePort")  # the handle dragged from, on a block with several outputs
+            new = connect(graph, str(event.get("source")), str(event.get("target")),
+                          source_port=port if isinstance(port, str) and port else None)
             return CanvasOutcome(new, str(event.get("target")))
         if kind == "move":
             positions = moved(event.get("positions") or {}, drawn or {})

@@ -12,6 +12,7 @@ from typing import Any
 from builder.blocks import PORT_SPEC
 from builder.captions import key_params
 from builder.catalog import get_block, has_block
+from builder.catalog.registry import Outputs
 from builder.graph import PORT, Edge, Graph, Node
 from builder.layout import Drawing, Route, place
 from builder.validate import NodeInfo, Severity, ValidationResult
@@ -101,16 +102,66 @@ def colour(node: Node) -> str:
 
 def canvas_node(node: Node, info: NodeInfo, pos: tuple[float, float], graph: Graph | None = None,
                 off: str | None = None) -> dict[str, Any]:
-    """One node for the canvas; ``block`` marks a block made of blocks (double-click opens it)."""
+    """One node for the canvas; ``block`` marks a block made of blocks (double-click opens it); ``outs`` names
+    the outputs of a block with several, one handle each, in the order the call returns them."""
     source = node.type == PORT or (has_block(node.type) and get_block(node.type).is_source)
     item = {"id": node.id, "x": round(pos[0], 1), "y": round(pos[1], 1), "lines": node_face(node, info, graph, off),
             "colour": colour(node), "status": "off" if off else status(info), "in": not source, "out": True}
     if graph is not None and node.type in graph.definitions:
         item["block"] = True
+    outputs = _outputs(node, info)
+    if outputs is not None:
+        item["outs"] = handle_spots(outputs.names, outputs.main)
     return item
 
 
+def handle_spots(outputs: tuple[str, ...], main: str | None) -> list[dict[str, Any]]:
+    """Where each output's handle sits along the node's bottom edge (percent of its width): the main one at the
+    centre, where the layout's routes leave a node, the others in their order to its left and right; with no main
+    output, evenly spread."""
+    if main is None:
+        return [{"id": o, "at": round(100 * (k + 1) / (len(outputs) + 1), 1)} for k, o in enumerate(outputs)]
+    m = outputs.index(main)
+    before, after = outputs[:m], outputs[m + 1:]
+    spots = [{"id": o, "at": round(50 - 38 * (len(before) - k) / len(before), 1)} for k, o in enumerate(before)]
+    spots.append({"id": main, "at": 50.0, "main": True})
+    spots += [{"id": o, "at": round(50 + 38 * (k + 1) / len(after), 1)} for k, o in enumerate(after)]
+    return spots
+
+
+
+
+def _outputs(node: Node, info: NodeInfo | None = None) -> Outputs | None:
+    """The outputs of a block with several, for its parameters; None for a block with one (or settings that
+    don't say yet, such as a reference to a block parameter still being typed: the node then shows one handle)."""
+    if not has_block(node.type) or get_block(node.type).outputs is None:
+        return None
+    block = get_block(node.type)
+    params = info.params if info is not None and info.params else {**block.defaults(), **node.params}
+    try:
+        return block.outputs(params)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def output_names(node: Node, info: NodeInfo | None = None) -> tuple[str, ...]:
+    """The outputs of a block with several; () for a block with one."""
+    found = _outputs(node, info)
+    return found.names if found is not None else ()
+
+
+def source_handle(graph: Graph, edge: Edge, info: NodeInfo | None = None) -> str | None:
+    """The handle an edge leaves from: the output it reads, or the source's main one (None: the only handle)."""
+    if edge.source_port is not None:
+        return edge.source_port
+    found = _outputs(graph.node(edge.source), info)
+    return None if found is None else found.main or found.names[0]
+
+
 def edge_id(edge: Edge) -> str:
+    """One edge of the canvas; one that reads a named output says which (an LSTM's h and c into one block)."""
+    if edge.source_port is not None:
+        return f"e:{edge.source}.{edge.source_port}->{edge.target}"
     return f"e:{edge.source}->{edge.target}"
 
 
@@ -132,15 +183,23 @@ def port_word(graph: Graph, result: ValidationResult, edge: Edge) -> str | None:
 
 
 def edge_label(graph: Graph, result: ValidationResult, edge: Edge) -> str:
-    """The shape the edge carries, after the input it feeds where that matters: "memory · 8×64"."""
+    """The shape the edge carries, after the output it reads (an LSTM's "h") and the input it feeds where that
+    matters: "memory · 8×64", "h · 16"."""
     shape = short_shape(result.edge_shape(edge))
     word = port_word(graph, result, edge)
-    return f"{word} · {shape}" if word else shape
+    words = [w for w in (edge.source_port, word) if w]
+    return f"{' → '.join(words)} · {shape}" if words else shape
 
 
-def canvas_edge(edge: Edge, label: str, bad: bool, route: Route | None) -> dict[str, Any]:
+def canvas_edge(edge: Edge, label: str, bad: bool, route: Route | None, handle: str | None = None) -> dict[str, Any]:
+    """``handle``: the output handle it leaves from, on a block with several. The layout routes edges from a node's
+    centre, where the main output's handle sits; an edge from another handle is drawn by React Flow from there."""
     item: dict[str, Any] = {"id": edge_id(edge), "s": edge.source, "t": edge.target,
                             "label": f"✖ {label}" if bad else label, "bad": bad}
+    if handle is not None:
+        item["sh"] = handle
+        if edge.source_port is not None:
+            route = None
     if route is not None:
         item.update(points=[[round(x, 1), round(y, 1)] for x, y in route.points],
                     labelAt=[round(route.label_at[0], 1), round(route.label_at[1], 1)],
@@ -162,7 +221,9 @@ def canvas_elements(graph: Graph, result: ValidationResult,
     bad = {i.edge for i in result.issues if i.edge and i.severity is Severity.ERROR}
     off = off or {}
     nodes = [canvas_node(n, result.nodes[n.id], drawn.positions[n.id], graph, off.get(n.id)) for n in graph.nodes]
-    edges = [canvas_edge(e, labels[e.key], e.key in bad, drawn.routes.get(e.key)) for e in graph.edges]
+    edges = [canvas_edge(e, edge_label(graph, result, e) if e.source_port else labels[e.key], e.key in bad,
+                         drawn.routes.get(e.key), source_handle(graph, e, result.nodes.get(e.source)))
+             for e in graph.edges]
     return nodes, edges, drawn
 
 

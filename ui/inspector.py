@@ -7,14 +7,17 @@ block's definition."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from builder.block_edits import promote_param, set_repeat
 from builder.blocks import block_for
 from builder.catalog import BlockSpec
-from builder.edits import delete, disconnect, rename_node, reorder_inputs, set_edge_port, set_trainable
+from builder.edits import (delete, disconnect, rename_node, reorder_inputs, set_edge_port, set_edge_source_port,
+                           set_trainable)
 from builder.fix_links import unread_params
-from builder.graph import PORT, Graph, Node
+from builder.graph import PORT, Edge, Graph, Node
 from builder.group_edits import group, ungroup_report
 from builder.project_defs import MAX_REPEAT
 from builder.refs import is_ref
@@ -22,6 +25,7 @@ from builder.validate import Issue, NodeInfo, Severity
 from ui import state
 from ui.block_view import inside_rows, set_param_ref
 from ui.canvas import TRAIN_RUN
+from ui.canvas_view import output_names, source_handle
 from ui.look_inside import render_look_inside
 from ui.param_widgets import inferred_line, param_widget
 from ui.style import human_count, short_shape
@@ -39,9 +43,16 @@ def _inputs_text(info: NodeInfo) -> str:
     return "; ".join(parts) or "—"
 
 
+def _outputs_text(info: NodeInfo) -> str:
+    """The output shape; for a block with several outputs, each by name (``output 7×16 · h 16 · c 16``)."""
+    if not info.outputs:
+        return f"**`{short_shape(info.output)}`**"
+    return " · ".join(f"{name} **`{short_shape(spec)}`**" for name, spec in info.outputs.items())
+
+
 def _facts(info: NodeInfo) -> None:
     st.markdown(
-        f"In `{_inputs_text(info)}` → Out **`{short_shape(info.output)}`**  \n"
+        f"In `{_inputs_text(info)}` → Out {_outputs_text(info)}  \n"
         f"{'≥ ' if info.partial else ''}{info.param_count:,} params · {human_count(info.macs)} MACs per sample"
     )
     if info.partial:
@@ -154,22 +165,53 @@ def _variadic_inputs(node: Node, sources: list[str]) -> None:
                        args=(disconnect, source, node.id), help="remove this edge")
 
 
-def _set_port(source: str, target: str, key: str) -> None:
+def _set_port(source: str, target: str, key: str, old: str | None) -> None:
     choice = st.session_state[key]
-    state.edit(set_edge_port, source, target, None if choice == AUTO_PORT else choice)
+    state.edit(set_edge_port, source, target, None if choice == AUTO_PORT else choice, old_port=old)
+
+
+def _edge_key(edge: Edge) -> str:
+    """Widget keys per edge: an LSTM's h and c may both feed one block."""
+    return f"{edge.target}_{edge.source}" + (f"_{edge.source_port}" if edge.source_port is not None else "")
+
+
+def _from(edge: Edge) -> str:
+    return f"‘{edge.source}’" + (f" ({edge.source_port})" if edge.source_port is not None else "")
+
+
+def _cut(column: Any, edge: Edge) -> None:
+    column.button("✕", key=f"cut_{_edge_key(edge)}", on_click=state.edit, args=(delete, [], [edge]),
+                  help="remove this edge")
+
+
+def _set_output(edge: Edge, key: str) -> None:
+    state.edit(set_edge_source_port, edge, st.session_state[key])
+
+
+def _output_choice(column: Any, edge: Edge, graph: Graph) -> None:
+    """Which output of a block with several the edge reads (an LSTM's output, h or c)."""
+    source = graph.node(edge.source)
+    names = output_names(source)
+    if not names:
+        return
+    key = f"reads_{_edge_key(edge)}"
+    st.session_state[key] = source_handle(graph, edge)
+    column.selectbox("reads output", names, key=key, on_change=_set_output, args=(edge, key),
+                     help="which of the block's outputs this edge carries")
 
 
 def _named_inputs(node: Node, block: BlockSpec) -> None:
     options = [AUTO_PORT, *(p.name for p in block.ports)]
-    for edge in state.view_graph().in_edges(node.id):
-        key = f"port_{node.id}_{edge.source}"
+    graph = state.view_graph()
+    for edge in graph.in_edges(node.id):
+        key = f"port_{_edge_key(edge)}"
         st.session_state[key] = edge.port or AUTO_PORT
         cols = st.columns([3, 3, 1], vertical_alignment="bottom")
-        cols[0].markdown(f"from ‘{edge.source}’")
+        cols[0].markdown(f"from {_from(edge)}")
         cols[1].selectbox("port", options, key=key, label_visibility="collapsed", on_change=_set_port,
-                          args=(edge.source, node.id, key))
-        cols[2].button("✕", key=f"cut_{node.id}_{edge.source}", on_click=state.edit,
-                       args=(disconnect, edge.source, node.id), help="remove this edge")
+                          args=(edge.source, node.id, key, edge.port))
+        _cut(cols[2], edge)
+        _output_choice(st, edge, graph)
 
 
 def _inputs(node: Node, block: BlockSpec, info: NodeInfo) -> None:
@@ -177,11 +219,12 @@ def _inputs(node: Node, block: BlockSpec, info: NodeInfo) -> None:
         return
     variadic = block.ports[0].variadic
     if not variadic and len(block.ports) < 2:
-        for edge in state.view_graph().in_edges(node.id):  # one port: just a way to cut the edge
+        graph = state.view_graph()
+        for edge in graph.in_edges(node.id):  # one port: a way to cut the edge, and to pick a source's output
             cols = st.columns([4, 1], vertical_alignment="center")
-            cols[0].caption(f"Input from ‘{edge.source}’")
-            cols[1].button("✕", key=f"cut_{node.id}_{edge.source}", on_click=state.edit,
-                           args=(disconnect, edge.source, node.id), help="remove this edge")
+            cols[0].caption(f"Input from {_from(edge)}")
+            _cut(cols[1], edge)
+            _output_choice(st, edge, graph)
         return
     st.markdown("**Inputs**" + (" (order matters)" if variadic else ""))
     if variadic:

@@ -83,6 +83,23 @@ class Port:
 
 
 @dataclass(frozen=True)
+class Outputs:
+    """The named outputs of a block that has several (``BlockSpec.outputs`` gives them for its parameters).
+
+    ``names`` are in the order the torch call returns them; ``main`` is the one an edge without ``source_port``
+    carries (an LSTM's ``output`` or, with output='last', its ``h``), or None where no output is the obvious one
+    (the pieces of a chunk): every edge from such a block must name its output."""
+
+    names: tuple[str, ...]
+    main: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(self.names))
+        if self.main is not None and self.main not in self.names:
+            raise ValueError(f"the main output {self.main!r} is not one of {self.names}")
+
+
+@dataclass(frozen=True)
 class Call:
     """A constructor call written into generated ``__init__``; every arg is a literal rendered with repr()."""
 
@@ -105,6 +122,15 @@ class Emission:
     forward: str
     helpers: tuple[str, ...] = ()
     imports: tuple[str, ...] = ()  # extra import lines such as "import math"
+    # Blocks with several outputs (``BlockSpec.outputs``). ``unpack`` is the nested tuple of output names in the
+    # shape the call returns them (an LSTM: ("output", ("h", "c")); a chunk: ("0", "1")); ``unpacked`` is the
+    # template codegen uses when an edge reads an output other than the main one (or the block has no main one):
+    # like ``forward`` but ``{unpack}`` stands for the assignment target, which codegen writes as
+    # ``out, (h, _)`` with ``_`` for outputs nobody reads. ``reads`` says how a consumer reads one output from its
+    # variable ``{var}`` where that is not the variable itself (an LSTM's h of the last layer: "{var}[-1]").
+    unpack: tuple[Any, ...] = ()
+    unpacked: str = ""
+    reads: Mapping[str, str] = field(default_factory=dict)
 
 
 Inputs = Mapping[str, Any]  # port name -> TensorSpec, or a list of TensorSpec for a variadic port
@@ -125,7 +151,8 @@ class BlockSpec:
     category: Category
     doc: str
     params: tuple[Param, ...]
-    infer: Callable[[Resolved, Inputs], TensorSpec]  # may fill inferred entries of Resolved in place
+    # may fill inferred entries of Resolved in place; a block with ``outputs`` returns {output name: TensorSpec}
+    infer: Callable[[Resolved, Inputs], Any]
     emit: Callable[[Resolved, Inputs], Emission]
     count: Callable[[Resolved, Inputs], int] = lambda p, i: 0  # trainable parameters
     macs: Callable[[Resolved, Inputs, TensorSpec], int] = lambda p, i, o: 0  # multiply-accumulates per sample
@@ -138,6 +165,9 @@ class BlockSpec:
     # Parameters as files of earlier releases spelled them, rewritten into today's spelling when a file is read
     # (a conv's padding_style="same" is now torch's padding="same"): old files keep reading the same.
     old_spellings: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    # Blocks with several outputs: their names (and the main one) for given parameters; None for one output.
+    # Such a block's ``infer`` returns a spec per output and its emission fills ``unpack``/``unpacked``.
+    outputs: Callable[[Resolved], Outputs] | None = None
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -155,6 +185,20 @@ class BlockSpec:
     @property
     def is_source(self) -> bool:
         return not self.ports
+
+
+def main_output(block: BlockSpec, params: Resolved) -> str | None:
+    """The output an edge without ``source_port`` carries: None for a block with one output; for a block with
+    several, its main one, or its first where it has none (that one then stands for the node in tables)."""
+    if block.outputs is None:
+        return None
+    outputs = block.outputs(params)
+    return outputs.main or outputs.names[0]
+
+
+def main_spec(block: BlockSpec, params: Resolved, out: Any) -> TensorSpec:
+    """The spec of the main output, from what ``infer`` returned (a spec, or a spec per output)."""
+    return out[main_output(block, params)] if block.outputs is not None else out
 
 
 _REGISTRY: dict[str, BlockSpec] = {}

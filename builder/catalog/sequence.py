@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from builder.catalog.registry import (
     BlockError,
     BlockSpec,
@@ -11,6 +13,7 @@ from builder.catalog.registry import (
     Example,
     Fix,
     Inputs,
+    Outputs,
     Port,
     Resolved,
     TensorSpec,
@@ -188,7 +191,9 @@ def _make_recurrent(name: str) -> None:
         if p["dropout"] > 0 and p["num_layers"] == 1:
             raise BlockError("dropout between layers needs num_layers ≥ 2",
                              fix=Fix("set dropout to 0", "set_param", {"name": "dropout", "value": 0.0}))
-        return TensorSpec((x.shape[0], width) if p["output"] == "sequence" else (width,))
+        # h and c: the last layer's final state, both directions side by side (what 'last' returns), so they are
+        # batch-first tensors like every other value on the canvas.
+        return {name: TensorSpec((x.shape[0], width) if name == "output" else (width,)) for name in _outputs(name)}
 
     def count(p: Resolved, inputs: Inputs) -> int:
         g, h, d = _GATES[name], p["hidden_size"], 2 if p["bidirectional"] else 1
@@ -237,8 +242,24 @@ def _make_recurrent(name: str) -> None:
             ),
             torch_class=f"torch.nn.{name}",
             aliases=("recurrent", "sequence", "time series", "memory"),
+            outputs=_recurrent_outputs(name),
         )
     )
+
+
+def _recurrent_outputs(name: str) -> Callable[[Resolved], Outputs]:
+    def outputs(p: Resolved) -> Outputs:
+        return Outputs(_outputs(name), "output" if p["output"] == "sequence" else "h")
+
+    outputs.__doc__ = ("`output` is the whole sequence (N, T, H), `h`" + (" and `c` are" if name == "LSTM" else " is")
+                       + " the last layer's final state (N, H) (both directions side by side when bidirectional); "
+                       "the main output follows the `output` setting: `output` for 'sequence', `h` for 'last'.")
+    return outputs
+
+
+def _outputs(name: str) -> tuple[str, ...]:
+    """What torch's recurrent layers return, flattened: (output, h_n), or (output, (h_n, c_n)) for an LSTM."""
+    return ("output", "h", "c") if name == "LSTM" else ("output", "h")
 
 
 def _recurrent_emit(name: str, p: Resolved, inputs: Inputs) -> Emission:
@@ -256,14 +277,23 @@ def _recurrent_emit(name: str, p: Resolved, inputs: Inputs) -> Emission:
         repeat = f".repeat({copies}, 1, 1).contiguous()" if copies > 1 else ""
         lines.append(f"{{h0}} = {{state}}.unsqueeze(0){repeat}")
         state_arg = ", ({h0}, torch.zeros_like({h0}))" if name == "LSTM" else ", {h0}"
+    before = lines[:]
     if p["output"] == "sequence":
         lines.append(f"{{out}}, _ = {{mod}}({{x}}{state_arg})")
     else:
         target = "_, ({h}, _)" if name == "LSTM" else "_, {h}"
         lines.append(f"{target} = {{mod}}({{x}}{state_arg})")
-        last = "torch.cat([{h}[-2], {h}[-1]], dim=1)" if p["bidirectional"] else "{h}[-1]"
-        lines.append(f"{{out}} = {last}")
-    return Emission(call, "\n".join(lines))
+        lines.append(f"{{out}} = {_last('{h}', p)}")
+    # When an edge reads h or c: one unpacking call, `out, (h, c) = self.lstm(x)`, and h read as `h[-1]`.
+    unpacked = "\n".join([*before, f"{{unpack}} = {{mod}}({{x}}{state_arg})"])
+    unpack = ("output", ("h", "c")) if name == "LSTM" else ("output", "h")
+    reads = {state: _last("{var}", p) for state in _outputs(name)[1:]}
+    return Emission(call, "\n".join(lines), unpack=unpack, unpacked=unpacked, reads=reads)
+
+
+def _last(var: str, p: Resolved) -> str:
+    """The last layer's final state from a (layers × directions, N, H) state tensor, directions side by side."""
+    return f"torch.cat([{var}[-2], {var}[-1]], dim=1)" if p["bidirectional"] else f"{var}[-1]"
 
 
 for _name in ("RNN", "LSTM", "GRU"):

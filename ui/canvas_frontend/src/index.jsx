@@ -28,6 +28,10 @@ const emit = (kind, data = {}) => {
 };
 
 // ---- nodes: Python sends the face as lines of [css class, text, hover?] segments; text is never parsed as HTML ----
+// A block with several outputs (an LSTM's output, h and c) has one source handle per output along its bottom edge,
+// where Python puts it (the main one at the centre, where routes leave), labelled by name; a connection dragged
+// from one sends that name (`sourcePort`). The main one's name sits left of it: its edge's label is on the right.
+
 const LLNode = memo(({ data }) => (
   <>
     {data.hasIn && <Handle type="target" position={Position.Top} isConnectable={!data.readOnly} />}
@@ -38,7 +42,14 @@ const LLNode = memo(({ data }) => (
         </div>
       ))}
     </div>
-    {data.hasOut && <Handle type="source" position={Position.Bottom} isConnectable={!data.readOnly} />}
+    {data.hasOut && !data.outs && <Handle type="source" position={Position.Bottom} isConnectable={!data.readOnly} />}
+    {data.hasOut && data.outs && data.outs.map((out) => (
+      <React.Fragment key={out.id}>
+        <Handle type="source" position={Position.Bottom} id={out.id} isConnectable={!data.readOnly}
+                style={{ left: `${out.at}%` }} title={`output ‘${out.id}’`} />
+        <span className={`ll-port${out.main ? " main" : ""}`} style={{ left: `${out.at}%` }}>{out.id}</span>
+      </React.Fragment>
+    ))}
   </>
 ));
 
@@ -108,8 +119,8 @@ const picked = (args) => new Set([args.selected, ...(args.selection || [])].filt
 function toNodes(args, cache) {
   const chosen = picked(args);
   const [parts, next] = reuse(cache.current, args.nodes, (n) => ({
-    data: { lines: n.lines, hasIn: n.in, hasOut: n.out, readOnly: args.readOnly, block: !!n.block },
-    className: `ll-node ll-${n.status}${n.block ? " ll-block" : ""}`,
+    data: { lines: n.lines, hasIn: n.in, hasOut: n.out, readOnly: args.readOnly, block: !!n.block, outs: n.outs },
+    className: `ll-node ll-${n.status}${n.block ? " ll-block" : ""}${n.outs ? " ll-multi" : ""}`,
     style: { borderColor: n.colour, width: args.nodeW, height: args.nodeH },
   }));
   cache.current = next;
@@ -125,7 +136,8 @@ function toEdges(args, cache) {
   const [edges, next] = reuse(cache.current, args.edges, (e) => {
     const colour = e.bad ? "#dc2626" : "#64748b";
     return {
-      id: e.id, source: e.s, target: e.t, type: "ll", deletable: false, focusable: !args.readOnly,
+      id: e.id, source: e.s, target: e.t, sourceHandle: e.sh || null, type: "ll", deletable: false,
+      focusable: !args.readOnly,
       selectable: !args.readOnly, markerEnd: { type: "arrowclosed", color: colour },
       style: { stroke: colour, strokeWidth: e.bad ? 2 : 1.5 },
       data: { label: e.label, bad: e.bad, points: e.points, from: e.from, to: e.to, labelAt: e.labelAt,
@@ -277,9 +289,10 @@ function Canvas({ args }) {
   };
   const onConnect = useCallback((c) => {
     if (c.source === c.target) return;
-    setEdges((es) => [...es, { id: `new-${c.source}-${c.target}`, source: c.source, target: c.target,
-                                style: { strokeDasharray: "4 3" }, deletable: false }]);
-    emit("connect", { source: c.source, target: c.target });
+    setEdges((es) => [...es, { id: `new-${c.source}-${c.sourceHandle || ""}-${c.target}`, source: c.source,
+                                sourceHandle: c.sourceHandle, target: c.target, style: { strokeDasharray: "4 3" },
+                                deletable: false }]);
+    emit("connect", { source: c.source, target: c.target, ...(c.sourceHandle ? { sourcePort: c.sourceHandle } : {}) });
   }, []);
   const onNodeDragStop = useCallback((_ev, _node, dragged) => {
     emit("move", { positions: Object.fromEntries(dragged.map((n) => [n.id, [n.position.x, n.position.y]])) });
