@@ -139,7 +139,7 @@ def test_a_design_reading_the_lstm_state_exports_to_onnx_and_torchscript() -> No
 
     import onnxruntime as ort
 
-    from codegen.exports import export_bytes
+    from export.files import export_bytes
 
     graph = design(Node("lstm", "LSTM", {"hidden_size": 16, "num_layers": 2}), Node("fc", "Linear", {"out_features": 3}),
                    edges=(Edge("x", "lstm"), Edge("lstm", "fc", source_port="h")))
