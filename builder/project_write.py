@@ -1,6 +1,7 @@
 """Writing a project file: the design as JSON with only the keys that carry information (the reader is
 ``builder.project``). Each file gets the lowest version that can say it, so older releases open what they can:
-version 1 for a plain design, 2 with block definitions, 3 where an edge reads a named output (``source_port``).
+version 1 for a plain design, 2 with block definitions, 3 where an edge reads a named output (``source_port``) or
+a node is frozen (``"trainable": false``).
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from typing import Any
 
 from builder.graph import BlockParam, Container, Definition, Edge, Graph, Node
 
-FORMAT_VERSION = 3  # 2 adds block definitions, 3 edges that read a named output of a block (``source_port``)
+FORMAT_VERSION = 3  # 2 adds block definitions, 3 edges that read a named output of a block and frozen nodes
 
 
 def format_version(graph: Graph) -> int:
     """The lowest version that can hold ``graph``."""
     graphs = [graph, *(d.graph for d in graph.definitions.values())]
     if any(e.source_port is not None for g in graphs for e in g.edges):
+        return 3
+    if any(not n.trainable for g in graphs for n in g.nodes):  # an older release refuses the key
         return 3
     return 2 if graph.definitions else 1
 

@@ -116,6 +116,7 @@ def test_the_project_file_keeps_the_switch() -> None:
     data = dump_project(graph)
     assert [n.get("trainable") for n in data["nodes"] if n["id"] in FROZEN] == [False, False]
     assert all("trainable" not in n for n in data["nodes"] if n["id"] not in FROZEN)
+    assert data["layerlab"] == 3  # an older release would refuse the key: it reads version 2 at most
     again = load_project(json.loads(json.dumps(data)))
     assert [n.id for n in again.nodes if not n.trainable] == list(FROZEN)
     old = dump_project(load_template("resnet_mini"))  # a file from before the switch existed
