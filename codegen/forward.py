@@ -26,6 +26,7 @@ class ScopeNode:
     optional: bool = False  # present only in some uses of a block: `self.x = ... if flag else None`
     flag: str = ""  # the constructor argument that decides an optional node
     repeat_loop: bool = False  # a repeated block with extra inputs: loop over a ModuleList
+    buffer: str | None = None  # "persistent" | "transient": init is a tensor for register_buffer
 
 
 @dataclass
@@ -62,7 +63,14 @@ class ForwardWriter:
                 attr = self.attrs.create(node.id, "layer")
                 body.attributes[node.id] = attr
                 init = f"{node.init} if {node.flag} else None" if node.optional else node.init
-                body.init.append(f"self.{attr} = {init}")
+                if node.buffer:
+                    keep = ", persistent=False" if node.buffer == "transient" else ""
+                    body.init.append(f'self.register_buffer("{attr}", {init}{keep})')
+                else:
+                    body.init.append(f"self.{attr} = {init}")
+            if node.forward == "{mod}":  # a Parameter or buffer: used in place, as self.cls_token
+                self.var[node.id] = f"self.{attr}"
+                continue
             lines = self._node_lines(node, attr)
             lines[-1] += f"  # {node.comment}"
             body.forward.extend(lines)
@@ -105,7 +113,8 @@ class ForwardWriter:
         branch, or a node feeding a secondary port (an encoder's state, attention memory), is named after
         its node, so ``self.decoder(tgt, encoder)`` reads right."""
         sources = node.sources
-        candidates = [s for srcs in sources.values() for s in srcs if self._is_last_use(s, node.id)]
+        candidates = [s for srcs in sources.values() for s in srcs
+                      if self._is_last_use(s, node.id) and self.var[s] in self.created]  # never self.cls_token
         if "inputs" not in sources:
             candidates = candidates[:1] if candidates and candidates[0] == next(iter(sources.values()))[0] else []
         if candidates and not self._feeds_secondary_port(node.id):

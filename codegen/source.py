@@ -152,8 +152,8 @@ class _Writer:
             return scope_node
         emission = get_block(info.type).emit(info.params, info.inputs)
         self._collect(emission.helpers, emission.imports)
-        init = render_call(emission.init) if emission.init is not None else None
-        return ScopeNode(node_id, init, emission.forward, info.sources, str(info.output))
+        init = render_call(emission.init, nested=emission.buffer is not None) if emission.init is not None else None
+        return ScopeNode(node_id, init, emission.forward, info.sources, str(info.output), buffer=emission.buffer)
 
     def _module_paths(self, top: dict[str, str]) -> dict[str, str]:
         """Node id -> module path, for every node that has a module: top-level ids and, inside blocks, flat ids."""
@@ -188,9 +188,11 @@ class _Writer:
         description = comment_text(self.graph.description, 1000)
         if description:
             lines += [f"# {chunk}" for chunk in _wrap(description, 100)] + [""]
-        if self.imports:
-            lines += [*sorted(self.imports), ""]
-        lines += ["import torch", "from torch import nn", "", ""]
+        torch_imports = sorted(i for i in self.imports if i.startswith("import torch"))  # F, after torch itself
+        others = sorted(set(self.imports) - set(torch_imports))
+        if others:
+            lines += [*others, ""]
+        lines += ["import torch", *torch_imports, "from torch import nn", "", ""]
         return lines
 
     def _helper_sources(self) -> list[str]:
