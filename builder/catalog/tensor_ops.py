@@ -172,9 +172,11 @@ def _check_broadcast(op: str, x: TensorSpec, y: TensorSpec) -> None:
         if len(short.full_shape) < max(len(a), len(b)):
             fix = Fix(f"unsqueeze {port} at the end", "insert_before",
                       {"type": "unsqueeze", "params": {"dim": -1}})
-        raise BlockError(f"{op}: x {x} and y {y} don't broadcast: size {da} meets {db} in the {_nth(k)} dimension "
-                         "from the right (sizes must be equal or 1)", fix=fix, port=port)
+        raise BlockError(f"{op}: x {x} and y {y} don't broadcast: size {da} of x meets {db} of y {_nth(k)} (sizes "
+                         "lined up from the end must be equal or 1)", fix=fix, port=port)
 
 
 def _nth(k: int) -> str:
-    return {1: "last", 2: "second", 3: "third"}.get(k, f"{k}th")
+    if k == 1:
+        return "in the last dimension"
+    return f"in the {({2: 'second', 3: 'third'}).get(k, f'{k}th')} dimension from the end"
