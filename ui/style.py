@@ -17,6 +17,8 @@ CATEGORY_COLOURS: dict[Category, str] = {
     Category.RECURRENT: "#ea580c",
     Category.ATTENTION: "#9333ea",
     Category.MERGE: "#4f46e5",
+    Category.TENSOR_OPS: "#0f766e",
+    Category.TENSORS: "#b45309",
 }
 ERROR_BORDER = "#dc2626"
 ERROR_BG = "#fef2f2"
@@ -56,7 +58,8 @@ def short_shape(spec: TensorSpec | None) -> str:
     if spec is None:
         return "?"
     dims = "×".join(str(d) for d in spec.shape) or "scalar"
-    return f"{dims} ids" if spec.dtype == "long" else dims
+    text = f"{dims} ids" if spec.dtype == "long" else f"{dims} bool" if spec.dtype == "bool" else dims
+    return text if spec.batched else f"{text}, no batch"  # positions, a class token: the same for every sample
 
 
 def clip(text: str, limit: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from builder.catalog.oracle import In, OpCall
 from builder.catalog.registry import Example, Inputs, Port, Resolved
-from builder.catalog.tensor_ops import X, F, OpDef, function, register_op
+from builder.catalog.tensor_ops import F, OpDef, X, function, register_op
 from builder.params import Bool, Choice, Float, Int, Ints
 
 

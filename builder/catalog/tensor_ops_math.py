@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from builder.catalog.oracle import In, OpCall
 from builder.catalog.registry import BlockError, Example, Inputs, Port, Resolved
-from builder.catalog.tensor_ops import X, Y, F, OpDef, function, method, register_op
+from builder.catalog.tensor_ops import F, OpDef, X, Y, function, method, register_op
 from builder.params import Bool, Choice, Float, Text
 
 _TWO = (Port("x", "the left operand"), Port("y", "the right operand; broadcast against x"))

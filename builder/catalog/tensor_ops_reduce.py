@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from builder.catalog.registry import Example, Inputs, Resolved
-from builder.catalog.tensor_ops import F, OpDef, dim_param, function, method, register_op, X
+from builder.catalog.tensor_ops import F, OpDef, X, dim_param, function, method, register_op
 from builder.params import Bool, Float, Int, Ints
 
 

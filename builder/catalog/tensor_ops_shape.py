@@ -6,7 +6,7 @@ from __future__ import annotations
 from builder.catalog.index_text import IndexError_, parse_index
 from builder.catalog.oracle import DeviceOf, In, OpCall, SizeOf
 from builder.catalog.registry import BlockError, Example, Inputs, Port, Resolved
-from builder.catalog.tensor_ops import X, F, OpDef, dim_param, function, method, register_op
+from builder.catalog.tensor_ops import F, OpDef, X, dim_param, function, method, register_op
 from builder.params import Bool, Int, Ints, Text
 
 
