@@ -27,6 +27,7 @@ class ScopeNode:
     flag: str = ""  # the constructor argument that decides an optional node
     repeat_loop: bool = False  # a repeated block with extra inputs: loop over a ModuleList
     buffer: str | None = None  # "persistent" | "transient": init is a tensor for register_buffer
+    own_name: bool = False  # a tensor without a batch dimension (positions): never the main path's variable
 
 
 @dataclass
@@ -117,9 +118,10 @@ class ForwardWriter:
                       if self._is_last_use(s, node.id) and self.var[s] in self.created]  # never self.cls_token
         if "inputs" not in sources:
             candidates = candidates[:1] if candidates and candidates[0] == next(iter(sources.values()))[0] else []
-        if candidates and not self._feeds_secondary_port(node.id):
+        if candidates and not self._feeds_secondary_port(node.id) and not node.own_name:
             name = min((self.var[c] for c in candidates), key=self.created.__getitem__)
-        elif self.main_branch and not self._feeds_secondary_port(node.id) and self._branch_free(node.id):
+        elif self.main_branch and not self._feeds_secondary_port(node.id) and self._branch_free(node.id) \
+                and not node.own_name:
             if not self.branch_named:
                 self.main_branch = self._new_var(node.id, self.main_branch)
                 self.branch_named = True

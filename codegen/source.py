@@ -65,6 +65,10 @@ def generate_model(graph: Graph, result: ValidationResult | None = None) -> Mode
     return model
 
 
+def _specs(inputs: dict) -> list:
+    return [s for spec in inputs.values() for s in (spec if isinstance(spec, list) else [spec])]
+
+
 def _is_input(graph: Graph, node_id: str) -> bool:
     """The design's Input nodes become forward() arguments rather than layers."""
     return graph.node(node_id).type == "Input"
@@ -153,7 +157,8 @@ class _Writer:
         emission = get_block(info.type).emit(info.params, info.inputs)
         self._collect(emission.helpers, emission.imports)
         init = render_call(emission.init, nested=emission.buffer is not None) if emission.init is not None else None
-        return ScopeNode(node_id, init, emission.forward, info.sources, str(info.output), buffer=emission.buffer)
+        return ScopeNode(node_id, init, emission.forward, info.sources, str(info.output), buffer=emission.buffer,
+                         own_name=not info.output.batched and any(s.batched for s in _specs(info.inputs)))
 
     def _module_paths(self, top: dict[str, str]) -> dict[str, str]:
         """Node id -> module path, for every node that has a module: top-level ids and, inside blocks, flat ids."""

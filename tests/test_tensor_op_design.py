@@ -125,3 +125,44 @@ def test_onnx_and_torchscript_equal_the_module():
         got = session.run(None, {i.name: x.numpy() for i, x in zip(source.inputs, inputs)})[0]
         assert got.shape == tuple(want.shape)
         assert float((torch.from_numpy(got) - want).abs().max()) <= 1e-5
+
+
+def test_parameters_and_buffers_inside_a_repeated_block_keep_their_state_dict_names():
+    from builder.graph import PORT, Definition, Edge, Graph, Node
+
+    inner = Graph("LayerScale", (
+        Node("x", PORT), Node("gamma", "Parameter", {"shape": [16], "init": "ones"}),
+        Node("mask", "Buffer", {"shape": [16], "fill": "ones"}), Node("scaled", "mul"), Node("masked", "mul"),
+    ), (Edge("x", "scaled", "x"), Edge("gamma", "scaled", "y"), Edge("scaled", "masked", "x"),
+        Edge("mask", "masked", "y")))
+    graph = Graph("scaled", (Node("x", "Input", {"shape": [4, 16]}), Node("ls", "LayerScale", repeat=2),
+                             Node("fc", "Linear", {"out_features": 3})),
+                  (Edge("x", "ls"), Edge("ls", "fc")),
+                  definitions={"LayerScale": Definition("LayerScale", inner, output="masked")})
+    result = validate(graph)
+    assert result.valid, [i.message for i in result.issues]
+    source = generate_model(graph, result)
+    assert 'self.register_buffer("mask", torch.ones(16))' in source.code
+    assert "x = x * self.gamma  # (N, 4, 16)" in source.code
+    model = build_model(source, seed=0)
+    assert list(model.state_dict()) == ["ls.0.gamma", "ls.0.mask", "ls.1.gamma", "ls.1.mask", "fc.weight", "fc.bias"]
+    assert sum(p.numel() for p in model.parameters()) == result.total_params == 2 * 16 + 16 * 3 + 3
+
+
+def test_gpt_positions_read_as_nanogpt_writes_them():
+    graph = load_project({
+        "layerlab": 2, "name": "gpt",
+        "nodes": [{"id": "idx", "type": "Input", "params": {"shape": [8], "dtype": "long"}},
+                  {"id": "wte", "type": "Embedding", "params": {"num_embeddings": 50, "embedding_dim": 16}},
+                  {"id": "pos", "type": "arange", "params": {"dim": 1}},
+                  {"id": "wpe", "type": "Embedding", "params": {"num_embeddings": 8, "embedding_dim": 16}},
+                  {"id": "x", "type": "add"},
+                  {"id": "last", "type": "index", "params": {"index": ":, [-1], :"}}],
+        "edges": [{"source": "idx", "target": "wte"}, {"source": "idx", "target": "pos"},
+                  {"source": "pos", "target": "wpe"}, {"source": "wte", "target": "x", "port": "x"},
+                  {"source": "wpe", "target": "x", "port": "y"}, {"source": "x", "target": "last"}],
+    })
+    code = generate_model(graph).code
+    assert "pos = torch.arange(idx.size(1), device=idx.device)  # (8,)\n" in code
+    assert "wpe = self.wpe(pos)  # (8, 16)\n" in code
+    assert "wte = wte[:, [-1], :]  # (N, 1, 16)\n" in code
