@@ -139,3 +139,19 @@ def test_generated_code_equals_torch(block, k, example):
     assert tuple(out.shape) == shape
     assert out.dtype == {"float": torch.float32, "long": torch.long, "bool": torch.bool}[info.output.dtype]
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_canvas_face_is_the_expression():
+    from ui.canvas_view import key_params
+
+    graph = Graph("faces", (
+        Node("x", "Input", {"shape": [4, 8]}), Node("s", "Parameter", {"shape": [8]}),
+        Node("gate", "mul"), Node("pool", "sum", {"dim": [1]}), Node("half", "scalar", {"value": 0.5}),
+        Node("first", "index", {"index": ":, 0"}), Node("probs", "softmax"),
+        Node("cls", "expand", {"sizes": [-1, -1]}),
+    ), (Edge("x", "gate", "x"), Edge("s", "gate", "y"), Edge("gate", "pool"), Edge("x", "half"), Edge("x", "first"),
+        Edge("x", "probs"), Edge("s", "cls", "x"), Edge("x", "cls", "like")))
+    result = validate(graph)
+    faces = {n: key_params(graph.node(n), result.nodes[n]) for n in ("gate", "pool", "half", "first", "probs", "cls")}
+    assert faces == {"gate": "x * y", "pool": "sum(dim=1)", "half": "x * 0.5", "first": "[:, 0]",
+                     "probs": "softmax(x, dim=-1)", "cls": "expand(like.size(0), -1,…"}  # clipped to the face

@@ -51,7 +51,7 @@ def key_params(node: Node, info: NodeInfo, graph: Graph | None = None) -> str:
     block = get_block(node.type)
     params = info.params or {**block.defaults(), **node.params}
     if block.face is not None:  # a tensor op shows its expression: `x * y`, `sum(dim=1)`, `[:, 0]`
-        return clip(block.face(params), NOTE_CHARS)
+        return clip(block.face(params, info.inputs), NOTE_CHARS)
     return " · ".join(f"{SHORT_NAMES.get(p.name, p.name)} {_fmt_value(params[p.name])}"
                       for p in block.params if p.key and params.get(p.name) is not None)
 

@@ -154,7 +154,8 @@ class BlockSpec:
     # dimension as rows (Embedding on positions (T,), Linear/activations/LayerNorm on a (T, D) table); "native"
     # rules handle it themselves (tensor ops); "refuse" blocks say why they can't take one.
     unbatched: str = "refuse"
-    face: Callable[[Resolved], str] | None = None  # a compact expression for the canvas (`x * s`, `sum(dim=1)`)
+    # A compact expression for the canvas (`x * s`, `sum(dim=1)`), from the parameters and, when known, the inputs
+    face: Callable[..., str] | None = None
     aliases: tuple[str, ...] = ()  # search words for the palette
 
     def param(self, name: str) -> Param:

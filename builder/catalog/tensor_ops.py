@@ -105,18 +105,20 @@ def _uses_functional(value: Any) -> bool:
     return False
 
 
-def _face(op: OpDef) -> Callable[[Resolved], str]:
-    """The expression on the node: ``x * y``, ``sum(dim=1)``, ``[:, 0]`` (the receiver x left out)."""
-    def face(p: Resolved) -> str:
-        inputs = {port.name: F((1,)) for port in op.ports}
+def _face(op: OpDef) -> Callable[..., str]:
+    """The expression on the node: ``x * y``, ``sum(dim=1)``, ``[:, 0]``, ``softmax(x, dim=-1)`` (the receiver x
+    and the torch./F. prefixes left out). ``inputs``: the connected ports' specs, when validation has them."""
+    def face(p: Resolved, inputs: Inputs | None = None) -> str:
+        if not inputs:
+            inputs = {port.name: F((1,)) for port in op.ports if not port.optional}
         try:
             call = op.call(p, inputs)
             text = render(call, {port.name: port.name for port in op.ports})
-        except (BlockError, KeyError, TypeError, ValueError):
+        except (BlockError, KeyError, TypeError, ValueError, IndexError):
             return op.type
         if call.style in ("method", "index") and call.args and call.args[0] == X:
             return text[1:].lstrip(".")
-        return text
+        return text.removeprefix("torch.").removeprefix("F.")
 
     return face
 
