@@ -18,6 +18,7 @@ from builder.catalog.oracle import (
     ELLIPSIS,
     DeviceOf,
     In,
+    InList,
     OpCall,
     OracleError,
     SizeOf,
@@ -116,6 +117,8 @@ def _evaluate(call: OpCall, tensors: dict[str, Any]) -> Any:
 def _value(value: Any, tensors: dict[str, Any]) -> Any:
     if isinstance(value, In):
         return tensors[value.port]
+    if isinstance(value, InList):
+        return [tensors[key] for key in value.names()]
     if isinstance(value, SizeOf):
         return tensors[value.port].size(value.dim)
     if isinstance(value, DeviceOf):

@@ -70,6 +70,8 @@ REFERENCE = {
     "narrow": lambda p, t: torch.narrow(t["x"], p["dim"], p["start"], p["length"]),
     "select": lambda p, t: torch.select(t["x"], p["dim"], p["index"]),
     "gather": lambda p, t: torch.gather(t["x"], p["dim"], t["index"]),
+    "cat": lambda p, t: torch.cat(t["inputs"], dim=p["dim"]),
+    "stack": lambda p, t: torch.stack(t["inputs"], dim=p["dim"]),
     "arange": lambda p, t: torch.arange(t["x"].shape[p["dim"]]),
     "layer_norm": lambda p, t: F.layer_norm(t["x"], tuple(p["normalized_shape"] or (t["x"].shape[-1],)),
                                             t.get("weight"), t.get("bias"), p["eps"]),
@@ -96,14 +98,23 @@ def test_every_op_has_a_reference_and_several_argument_sets():
 def op_graph(block, example) -> Graph:
     """Batched inputs as Input nodes, tensors without a batch (weights) as Parameter nodes."""
     nodes, edges = [], []
-    for port, spec in example.inputs.items():
+    for name, spec in _members(example):
         if spec.batched:
-            nodes.append(Node(port, "Input", {"shape": list(spec.shape), "dtype": spec.dtype}))
+            nodes.append(Node(name, "Input", {"shape": list(spec.shape), "dtype": spec.dtype}))
         else:
-            nodes.append(Node(port, "Parameter", {"shape": list(spec.shape), "init": "normal", "std": 1.0}))
-        edges.append(Edge(port, "op", port))
+            nodes.append(Node(name, "Parameter", {"shape": list(spec.shape), "init": "normal", "std": 1.0}))
+        edges.append(Edge(name, "op", str(int(name[1:]) + 1) if name.startswith("m") else name))
     nodes.append(Node("op", block.type, dict(example.params)))
     return Graph(name=f"op_{block.type}", nodes=tuple(nodes), edges=tuple(edges))
+
+
+def _members(example):
+    """(node id, spec) per input; a variadic port's members are m0, m1, ..."""
+    for port, spec in example.inputs.items():
+        if isinstance(spec, list):
+            yield from ((f"m{k}", s) for k, s in enumerate(spec))
+        else:
+            yield port, spec
 
 
 def _tensor(spec, batch: int, generator: torch.Generator) -> torch.Tensor:
@@ -121,10 +132,12 @@ def test_generated_code_equals_torch(block, k, example):
     info = result.nodes["op"]
     model = build_model(generate_model(graph, result), seed=0)
     generator = torch.Generator().manual_seed(k)
-    tensors = {port: _tensor(spec, 3, generator) for port, spec in example.inputs.items() if spec.batched}
+    tensors = {name: _tensor(spec, 3, generator) for name, spec in _members(example) if spec.batched}
     args = [tensors[n.id] for n in graph.inputs()]
     weights = dict(model.named_parameters())
-    tensors.update({port: weights[port].detach() for port, spec in example.inputs.items() if not spec.batched})
+    tensors.update({name: weights[name].detach() for name, spec in _members(example) if not spec.batched})
+    if "inputs" in example.inputs:
+        tensors["inputs"] = [tensors[f"m{k}"] for k in range(len(example.inputs["inputs"]))]
     params = {**block.defaults(), **example.params}
     with torch.no_grad():
         if block.type in RANDOM:

@@ -22,6 +22,18 @@ class In:
 
 
 @dataclass(frozen=True)
+class InList:
+    """A list of a variadic port's inputs, in port order: ``torch.cat([a, b], dim=1)``."""
+
+    port: str
+    count: int
+
+    def names(self) -> list[str]:
+        """The key of each member (``inputs[0]``), as the oracle and rendering name them."""
+        return [f"{self.port}[{k}]" for k in range(self.count)]
+
+
+@dataclass(frozen=True)
 class SizeOf:
     """``x.size(dim)``: a size read from an input at run time (GPT's ``torch.arange(x.size(1))``)."""
 
@@ -114,6 +126,8 @@ def _operand(value: Any, names: dict[str, str]) -> str:
 def _value(value: Any, names: dict[str, str]) -> str:
     if isinstance(value, In):
         return names[value.port]
+    if isinstance(value, InList):
+        return "[" + ", ".join(names[key] for key in value.names()) + "]"
     if isinstance(value, SizeOf):
         return f"{names[value.port]}.size({value.dim})"
     if isinstance(value, DeviceOf):

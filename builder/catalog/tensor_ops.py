@@ -88,9 +88,33 @@ def register_op(op: OpDef) -> BlockSpec:
     ))
 
 
+def _names(op: OpDef, inputs: Inputs, template: bool) -> dict[str, str]:
+    """Port -> how code names it: ``{x}`` placeholders for the emission, bare names for the face; a variadic port's
+    members as ``{inputs[0]}``, ``{inputs[1]}``... (the face: ``a``, ``b``, ...)."""
+    names = {port.name: "{" + port.name + "}" if template else port.name for port in op.ports}
+    for port in op.ports:
+        if port.variadic:
+            for k in range(max(2, len(inputs.get(port.name, ())))):
+                names[f"{port.name}[{k}]"] = "{" + f"{port.name}[{k}]" + "}" if template else "abcdefgh"[k % 8]
+    return names
+
+
+def given_specs(op: OpDef, inputs: Inputs) -> tuple[tuple[str, TensorSpec], ...]:
+    """The connected inputs as the oracle takes them, a variadic port's members one by one."""
+    given: list[tuple[str, TensorSpec]] = []
+    for port in op.ports:
+        if port.name not in inputs:
+            continue
+        if port.variadic:
+            given += [(f"{port.name}[{k}]", spec) for k, spec in enumerate(inputs[port.name])]
+        else:
+            given.append((port.name, inputs[port.name]))
+    return tuple(given)
+
+
 def _emit(op: OpDef) -> Callable[[Resolved, Inputs], Emission]:
     def emit(p: Resolved, inputs: Inputs) -> Emission:
-        names = {port.name: "{" + port.name + "}" for port in op.ports}
+        names = _names(op, inputs, template=True)
         call = op.call(p, inputs)
         imports = ("import torch.nn.functional as F",) if _uses_functional(call) else ()
         return Emission(None, "{out} = " + render(call, names), imports=imports)
@@ -110,10 +134,10 @@ def _face(op: OpDef) -> Callable[..., str]:
     and the torch./F. prefixes left out). ``inputs``: the connected ports' specs, when validation has them."""
     def face(p: Resolved, inputs: Inputs | None = None) -> str:
         if not inputs:
-            inputs = {port.name: F((1,)) for port in op.ports if not port.optional}
+            inputs = {port.name: [F((1,))] * 2 if port.variadic else F((1,)) for port in op.ports if not port.optional}
         try:
             call = op.call(p, inputs)
-            text = render(call, {port.name: port.name for port in op.ports})
+            text = render(call, _names(op, inputs, template=False))
         except (BlockError, KeyError, TypeError, ValueError, IndexError):
             return op.type
         if call.style in ("method", "index") and call.args and call.args[0] == X:
@@ -126,15 +150,16 @@ def _face(op: OpDef) -> Callable[..., str]:
 def _infer(op: OpDef) -> Callable[[Resolved, Inputs], TensorSpec]:
     def infer(p: Resolved, inputs: Inputs) -> TensorSpec:
         call = op.call(p, inputs)  # raises BlockError for an argument it can't make sense of
-        if op.dims and "x" in inputs:
-            _check_dims(op, p, inputs["x"])
+        first = inputs.get("x", inputs.get("inputs", [None])[0] if "inputs" in inputs else None)
+        if op.dims and first is not None:
+            _check_dims(op, p, first)
         if op.broadcast and "x" in inputs and "y" in inputs:
             _check_broadcast(op.type, inputs["x"], inputs["y"])
         oracle = get_oracle()
         if oracle is None:
             raise BlockError(f"{op.type}: the shape of a tensor op comes from torch, which this program has not "
                              "loaded (import codegen before validating)")
-        given = tuple((port.name, inputs[port.name]) for port in op.ports if port.name in inputs)
+        given = given_specs(op, inputs)
         try:
             return oracle.run(call, given)
         except OracleError as err:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from builder.catalog.index_text import IndexError_, parse_index
-from builder.catalog.oracle import DeviceOf, In, OpCall, SizeOf
+from builder.catalog.oracle import DeviceOf, In, InList, OpCall, SizeOf
 from builder.catalog.registry import BlockError, Example, Inputs, Port, Resolved
 from builder.catalog.tensor_ops import F, OpDef, X, dim_param, function, method, register_op
 from builder.params import Bool, Int, Ints, Text
@@ -166,3 +166,23 @@ for _type, _doc in (("randn_like", "standard normal noise in x's shape (a VAE's 
     register_op(OpDef(_type, _doc, lambda p, i, t=_type: function(f"torch.{t}", X),
                       (Example({}, {"x": F((4, 3))}), Example({}, {"x": F((2, 3, 3))})),
                       aliases=(f"torch.{_type}", "noise", "random")))
+
+# --- joining ---------------------------------------------------------------------------------------------------
+
+_JOIN = Port("inputs", "two or more tensors; the edge's port (1, 2, …) sets the order", variadic=True)
+register_op(OpDef(
+    "cat", "tensors joined along an existing dimension (torch.cat)",
+    lambda p, i: function("torch.cat", InList("inputs", len(i["inputs"])), dim=p["dim"]),
+    (Example({}, {"inputs": [F((4, 3)), F((2, 3))]}),
+     Example({"dim": -1}, {"inputs": [F((5, 2)), F((5, 3)), F((5, 1))]}),
+     Example({"dim": 2}, {"inputs": [F((2, 3)), F((2, 1))]})),
+    params=(dim_param(1, "Dimension to join along (1 = the first after the batch, -1 = the last)"),),
+    ports=(_JOIN,), dims=("dim",), aliases=("torch.cat", "concatenate", "join"),
+))
+register_op(OpDef(
+    "stack", "tensors of one shape stacked along a new dimension (torch.stack)",
+    lambda p, i: function("torch.stack", InList("inputs", len(i["inputs"])), dim=p["dim"]),
+    (Example({}, {"inputs": [F((4, 3)), F((4, 3))]}), Example({"dim": -1}, {"inputs": [F((5,)), F((5,)), F((5,))]})),
+    params=(Int("dim", 1, "Where the new dimension goes (1 = right after the batch, -1 = last)", lo=-9, hi=9, key=True),),
+    ports=(_JOIN,), aliases=("torch.stack",),
+))
