@@ -309,9 +309,15 @@ def _infer_unbatched(block: BlockSpec, params: Resolved, specs: dict[str, Any]) 
                          "Parameter, a constant or positions, the same for every sample): combine it with a batched "
                          "tensor first (an add or expand op), or use a tensor op")
     port = next(iter(specs))
-    rows, *rest = sample.shape
-    out = block.infer(params, {port: TensorSpec(tuple(rest), sample.dtype)})
-    return TensorSpec((rows, *out.shape), out.dtype, batched=False)
+    # Rows: (T,) positions into an Embedding, a (T, D) table into a Linear. A single float vector (D,) is one row,
+    # as torch's Linear or LayerNorm reads it.
+    one_row = len(sample.shape) == 1 and sample.dtype != "long"
+    rows, rest = ((), sample.shape) if one_row else ((sample.shape[0],), sample.shape[1:])
+    try:
+        out = block.infer(params, {port: TensorSpec(tuple(rest), sample.dtype)})
+    except (IndexError, ValueError, KeyError):
+        raise BlockError(f"{block.type} can't take {sample}, a tensor without a batch dimension") from None
+    return TensorSpec((*rows, *out.shape), out.dtype, batched=False)
 
 
 def _issue_from(node: Node, err: BlockError, sources: dict[str, list[str]]) -> Issue:

@@ -81,6 +81,15 @@ def test_row_wise_layers_take_a_tensor_without_a_batch_and_others_say_why_not():
     assert issue.message.startswith("Conv1d needs a batch dimension, but its input (5, 8) has none")
 
 
+@pytest.mark.parametrize("layer,params,expected", [
+    ("Linear", {"out_features": 3}, "(3,)"), ("LayerNorm", {}, "(8,)"), ("GELU", {}, "(8,)")])
+def test_a_single_vector_without_a_batch_is_one_row(layer, params, expected):
+    """torch's Linear on a (8,) tensor gives (3,): the vector is one row, not eight."""
+    graph = _graph(Node("gamma", "Parameter", {"shape": [8]}), Node("layer", layer, params),
+                   edges=(Edge("gamma", "layer"),))
+    assert str(validate(graph).nodes["layer"].output) == expected
+
+
 def test_batched_layers_are_unchanged():
     graph = _graph(Node("x", "Input", {"shape": [8]}), Node("proj", "Linear", {"out_features": 3}),
                    edges=(Edge("x", "proj"),))
