@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from builder.catalog.oracle import In, OpCall, OracleError, get_oracle, render
+from builder.catalog.oracle import In, OpCall, OracleError, ShapeOracle, get_oracle, render
 from builder.catalog.registry import (
     BlockError,
     BlockSpec,
@@ -148,24 +148,43 @@ def _face(op: OpDef) -> Callable[..., str]:
 
 
 def _infer(op: OpDef) -> Callable[[Resolved, Inputs], TensorSpec]:
+    """The rule, memoised by (parameters, input specs): a large design asks the same questions on every edit."""
+    memo: dict[Any, TensorSpec | BlockError] = {}
+
     def infer(p: Resolved, inputs: Inputs) -> TensorSpec:
-        call = op.call(p, inputs)  # raises BlockError for an argument it can't make sense of
-        first = inputs.get("x", inputs.get("inputs", [None])[0] if "inputs" in inputs else None)
-        if op.dims and first is not None:
-            _check_dims(op, p, first)
-        if op.broadcast and "x" in inputs and "y" in inputs:
-            _check_broadcast(op.type, inputs["x"], inputs["y"])
         oracle = get_oracle()
         if oracle is None:
             raise BlockError(f"{op.type}: the shape of a tensor op comes from torch, which this program has not "
                              "loaded (import codegen before validating)")
-        given = given_specs(op, inputs)
-        try:
-            return oracle.run(call, given)
-        except OracleError as err:
-            raise BlockError(_words(op.type, given, err.detail)) from None
+        key = (tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in p.items()), given_specs(op, inputs))
+        found = memo.get(key)
+        if found is None:
+            try:
+                found = _infer_once(op, p, inputs, oracle)
+            except BlockError as err:
+                found = err
+            if len(memo) > 4096:
+                memo.clear()
+            memo[key] = found
+        if isinstance(found, BlockError):
+            raise BlockError(found.message, fix=found.fix, port=found.port)
+        return found
 
     return infer
+
+
+def _infer_once(op: OpDef, p: Resolved, inputs: Inputs, oracle: ShapeOracle) -> TensorSpec:
+    call = op.call(p, inputs)  # raises BlockError for an argument it can't make sense of
+    first = inputs.get("x", inputs.get("inputs", [None])[0] if "inputs" in inputs else None)
+    if op.dims and first is not None:
+        _check_dims(op, p, first)
+    if op.broadcast and "x" in inputs and "y" in inputs:
+        _check_broadcast(op.type, inputs["x"], inputs["y"])
+    given = given_specs(op, inputs)
+    try:
+        return oracle.run(call, given)
+    except OracleError as err:
+        raise BlockError(_words(op.type, given, err.detail)) from None
 
 
 def _words(op: str, given: Sequence[tuple[str, TensorSpec]], detail: str) -> str:
