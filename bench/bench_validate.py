@@ -1,5 +1,8 @@
 """Benchmark: median warm ``validate()`` time for realistic 100- and 500-node graphs, printed as JSON.
 
+A third graph of 300 nodes is written in tensor ops (attention from matmul/softmax, a class token Parameter,
+arange positions, SE gates), whose shapes come from torch on meta tensors through codegen's cached oracle.
+
 The graphs mix what people draw: an image branch of residual conv blocks (Conv2d → BatchNorm2d → ReLU →
 Conv2d → BatchNorm2d → Add → ReLU) with pooling, a sequence branch (Embedding → PositionalEncoding → LSTM →
 self-attention → residual Add → LayerNorm → pooling), a Concat, and a Linear/ReLU head filled up to the size.
@@ -22,12 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from quick_mode import parse_args  # noqa: E402  (bench/ is the script's folder, first on sys.path)
 
+import codegen  # noqa: E402,F401  (the tensor ops' shape oracle)
 from builder.block_edits import add_block  # noqa: E402
 from builder.graph import Edge, Graph, Node  # noqa: E402
 from builder.validate import validate  # noqa: E402
 
 TARGETS_MS = {100: 5.0, 500: 25.0}
 BLOCKS_TARGET_MS = 10.0  # a design of 300 leaf layers inside blocks made of blocks
+OPS_TARGET_MS = 10.0  # a design of 300 nodes written with tensor-op blocks
 
 
 class _Builder:
@@ -106,6 +111,42 @@ def blocks_graph(leaves: int = 300) -> Graph:
     return graph.with_nodes(nodes).with_edges([Edge(a, b) for a, b in zip(ids, ids[1:])])
 
 
+def _op_attention(b: _Builder, x: str) -> str:
+    """A Transformer layer in ops: scores q @ kᵀ / √d, softmax, @ v, residual, a gate, layer norm."""
+    q = b.add("Linear", x, out_features=32)
+    k = b.add("Linear", x, out_features=32)
+    v = b.add("Linear", x, out_features=32)
+    kt = b.add("transpose", k, dim0=1, dim1=2)
+    scores = b.add("matmul", q, kt, ports=("x", "y"))
+    scores = b.add("scalar", scores, operator="/", value=32 ** 0.5)
+    weights = b.add("softmax", scores, dim=-1)
+    h = b.add("matmul", weights, v, ports=("x", "y"))
+    h = b.add("add", x, h, ports=("x", "y"))
+    gate = b.add("mean", h, dim=[1], keepdim=True)
+    gate = b.add("Sigmoid", gate)
+    h = b.add("mul", h, gate, ports=("x", "y"))
+    return b.add("layer_norm", h)
+
+
+def ops_graph(size: int = 300) -> Graph:
+    """A ViT/GPT-like design of exactly ``size`` nodes written in tensor ops."""
+    b = _Builder()
+    x = b.add("Input", shape=[16, 32])
+    cls = b.add("Parameter", shape=[1, 1, 32])
+    cls = b.add("expand", cls, x, ports=("x", "like"), sizes=[-1, -1])
+    x = b.add("Concat", cls, x, ports=("1", "2"))
+    positions = b.add("arange", x, dim=1)
+    wpe = b.add("Embedding", positions, num_embeddings=17, embedding_dim=32)
+    x = b.add("add", x, wpe, ports=("x", "y"))
+    while len(b.nodes) < size - 14:
+        x = _op_attention(b, x)
+    while len(b.nodes) < size - 2:
+        x = b.add("scalar", x, operator="*", value=0.5)
+    x = b.add("index", x, index=":, 0")
+    b.add("Linear", x, out_features=10)
+    return Graph(name=f"bench_ops_{size}", nodes=tuple(b.nodes), edges=tuple(b.edges))
+
+
 def median_ms(graph: Graph, repeat: int) -> tuple[float, float]:
     """Median and best wall time of ``validate(graph)`` in ms, after warm-up runs."""
     for _ in range(3):
@@ -137,6 +178,15 @@ def main() -> None:
     results.append({"leaf_layers_in_blocks": len(result.leaves.nodes), "top_level_nodes": len(graph.nodes),
                     "median_ms": round(median, 3), "best_ms": round(best, 3), "target_ms": BLOCKS_TARGET_MS,
                     "meets_target": median <= BLOCKS_TARGET_MS})
+    graph = ops_graph()
+    result = validate(graph)
+    assert result.valid and len(graph.nodes) == 300, [i.message for i in result.issues]
+    median, best = median_ms(graph, args.repeat)
+    layers_median, _ = median_ms(realistic_graph(300), args.repeat)  # the same size in layers, at the same load
+    results.append({"tensor_op_design_nodes": len(graph.nodes),
+                    "op_blocks": sum(n.type[0].islower() for n in graph.nodes), "median_ms": round(median, 3),
+                    "best_ms": round(best, 3), "layer_design_300_median_ms": round(layers_median, 3),
+                    "target_ms": OPS_TARGET_MS, "meets_target": median <= OPS_TARGET_MS})
     # The load average says how busy the machine was: medians on a shared 2-core machine move with it.
     print(json.dumps({"benchmark": "validate", "quick": args.quick, "python": platform.python_version(), "cpus": os.cpu_count(),
                       "load_average": [round(x, 2) for x in os.getloadavg()], "repeat": args.repeat,

@@ -36,6 +36,8 @@ def key_params(node: Node, info: NodeInfo, graph: Graph | None = None, *, set_to
         return ""
     block = get_block(node.type)
     params = info.params or {**block.defaults(), **node.params}
+    if block.face is not None:  # a tensor op shows its expression: `x * y`, `sum(dim=1)`, `[:, 0]`
+        return block.face(params, info.inputs)
     parts = [f"{SHORT_NAMES.get(p.name, p.name)} {format_value(params[p.name])}"
              for p in block.params if p.key and params.get(p.name) is not None]
     if set_too:
@@ -66,4 +68,5 @@ def short_shape(spec: TensorSpec | None) -> str:
     if spec is None:
         return "?"
     dims = "×".join(str(d) for d in spec.shape) or "scalar"
-    return f"{dims} ids" if spec.dtype == "long" else dims
+    text = f"{dims} ids" if spec.dtype == "long" else f"{dims} bool" if spec.dtype == "bool" else dims
+    return text if spec.batched else f"{text}, no batch"  # positions, a class token: the same for every sample

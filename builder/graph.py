@@ -14,6 +14,9 @@ from typing import Any
 
 from builder.params import Param
 
+# Blocks that feed the model rather than end it: one that feeds nothing is not an output (validation warns).
+SOURCE_TYPES = frozenset({"Input", "Parameter", "Buffer"})
+
 
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
@@ -161,7 +164,7 @@ class Graph:
     def sinks(self) -> list[Node]:
         """The graph's outputs: nodes with no outgoing edge, in node order."""
         sources = {e.source for e in self.edges}
-        return [n for n in self.nodes if n.id not in sources and n.type != "Input"]
+        return [n for n in self.nodes if n.id not in sources and n.type not in SOURCE_TYPES]
 
     def with_nodes(self, nodes: Iterable[Node]) -> Graph:
         return replace(self, nodes=tuple(nodes))

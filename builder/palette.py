@@ -18,5 +18,7 @@ CATEGORY_COLOURS: dict[Category, str] = {
     Category.RECURRENT: "#ea580c",
     Category.ATTENTION: "#9333ea",
     Category.MERGE: "#4f46e5",
+    Category.TENSOR_OPS: "#0f766e",
+    Category.TENSORS: "#b45309",
 }
 ERROR_BORDER = "#dc2626"

@@ -89,7 +89,7 @@ def _node_schema(blocks: list[BlockSpec], inside: bool = False) -> dict[str, Any
     parameters may also be $references to the definition's parameters (checked by the reader)."""
     per_type = [
         {"if": {"properties": {"type": {"const": b.type}}, "required": ["type"]},
-         "then": {"properties": {"params": {"$ref": f"#/$defs/params/{b.type}"}}}}
+         "then": {"properties": {"params": {"$ref": f"#/$defs/params/$defs/{b.type}"}}}}
         for b in blocks
     ]
     types: list[dict[str, Any]] = [{"enum": [b.type for b in blocks]}, {"pattern": DEFINITION_NAME.pattern}]
@@ -199,7 +199,9 @@ def build_schema() -> dict[str, Any]:
         "if": {"not": {"required": ["definitions"]}},
         "then": {"properties": {"nodes": {"items": {"properties": {"type": {"enum": [b.type for b in blocks]}}}}}},
         "$defs": {"node": node, "inner_node": _node_schema(blocks, inside=True), "edge": _edge_schema(),
-                  "definition": _definition_schema(), "params": {b.type: params_schema(b) for b in blocks}},
+                  "definition": _definition_schema(),
+                  # nested in $defs: block types such as `maximum` are JSON Schema keywords
+                  "params": {"$defs": {b.type: params_schema(b) for b in blocks}}},
     }
 
 

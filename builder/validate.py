@@ -11,11 +11,11 @@ from typing import Any
 import networkx as nx
 
 from builder.blocks import Expansion, digraph, expand
-from builder.catalog import BlockError, Fix, get_block
-from builder.catalog.registry import BlockSpec, Resolved, main_spec
+from builder.catalog import BlockError, Fix, get_block, has_block
+from builder.catalog.registry import BlockSpec, Resolved, TensorSpec, main_spec
 from builder.fix_links import link_fix
 from builder.fold import fold
-from builder.graph import Edge, Graph, Node
+from builder.graph import SOURCE_TYPES, Edge, Graph, Node
 from builder.ports import PortProblem, assign_ports
 from builder.results import Issue, NodeInfo, Severity, ValidationResult
 from builder.settings import settings
@@ -132,11 +132,11 @@ def _report_topology(graph: Graph, dag: nx.DiGraph, infos: dict[str, NodeInfo], 
         issues.append(Issue(None, "the graph has no Input block: add one to say what data goes in",
                             code="no_input", fix=Fix("add an Input", "add_node", {"type": "Input"})))
     for node in graph.nodes:
-        if node.type == "Input":
+        if node.type in SOURCE_TYPES:
             if not dag.succ[node.id]:  # adjacency lookups: degree views cost a few µs each
-                infos[node.id].issues.append(Issue(node.id, "this Input feeds nothing: connect it to a block",
+                infos[node.id].issues.append(Issue(node.id, f"this {node.type} feeds nothing: connect it to a block",
                                                    code="unused", severity=Severity.WARNING))
-        elif not dag.pred[node.id]:
+        elif not dag.pred[node.id] and not (has_block(node.type) and get_block(node.type).is_source):
             infos[node.id].issues.append(Issue(
                 node.id, f"{node.type} has no input: drag an edge into it from the block that should feed it",
                 code="unconnected"))
@@ -310,7 +310,7 @@ def _apply_rule(block: BlockSpec, node: Node, params: Resolved, specs: dict[str,
                 sources: dict[str, list[str]]) -> bool:
     info.inputs = specs
     try:
-        out = block.infer(params, specs)
+        out = _infer_unbatched(block, params, specs) if _has_unbatched(block, specs) else block.infer(params, specs)
     except BlockError as err:
         info.issues.append(_issue_from(node, err, sources))
         return False
@@ -327,6 +327,34 @@ def _apply_rule(block: BlockSpec, node: Node, params: Resolved, specs: dict[str,
         for message, fix in block.advise(params, specs):
             info.issues.append(Issue(node.id, message, code="advice", severity=Severity.WARNING, fix=fix))
     return True
+
+
+def _has_unbatched(block: BlockSpec, specs: dict[str, Any]) -> bool:
+    if block.unbatched == "native":
+        return False
+    return any(not s.batched for spec in specs.values() for s in (spec if isinstance(spec, list) else [spec]))
+
+
+def _infer_unbatched(block: BlockSpec, params: Resolved, specs: dict[str, Any]) -> TensorSpec:
+    """A layer given a tensor without a batch dimension (positions, a Parameter): a row-wise layer treats the
+    leading dimension as its rows, as torch's layer does (an Embedding of (T,) positions gives (T, D)); any
+    other layer says why it can't take one."""
+    flat = [s for spec in specs.values() for s in (spec if isinstance(spec, list) else [spec])]
+    sample = next(s for s in flat if not s.batched)
+    if block.unbatched != "rows" or len(flat) != 1 or not sample.shape:
+        raise BlockError(f"{block.type} needs a batch dimension, but its input {sample} has none (it is a "
+                         "Parameter, a constant or positions, the same for every sample): combine it with a batched "
+                         "tensor first (an add or expand op), or use a tensor op")
+    port = next(iter(specs))
+    # Rows: (T,) positions into an Embedding, a (T, D) table into a Linear. A single float vector (D,) is one row,
+    # as torch's Linear or LayerNorm reads it.
+    one_row = len(sample.shape) == 1 and sample.dtype != "long"
+    rows, rest = ((), sample.shape) if one_row else ((sample.shape[0],), sample.shape[1:])
+    try:
+        out = block.infer(params, {port: TensorSpec(tuple(rest), sample.dtype)})
+    except (IndexError, ValueError, KeyError):
+        raise BlockError(f"{block.type} can't take {sample}, a tensor without a batch dimension") from None
+    return TensorSpec((*rows, *out.shape), out.dtype, batched=False)
 
 
 def _issue_from(node: Node, err: BlockError, sources: dict[str, list[str]]) -> Issue:

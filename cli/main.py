@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+import codegen  # noqa: F401  (validation's shape oracle for tensor ops; torch itself loads on first use)
 from builder.graph import Graph
 from builder.project import ProjectError
 from builder.settings import SettingsError

@@ -28,7 +28,7 @@ from builder.ports import PortProblem, assign_ports
 from builder.refs import is_ref, parse_ref
 from builder.validate import ValidationResult
 from codegen.forward import ForwardWriter, ScopeNode, output_comments, outputs_of
-from codegen.literals import literal, module_attributes
+from codegen.literals import literal, module_attributes, render_call
 from codegen.naming import Namespace, comment_text
 from codegen.probes import Layer, Reads, argument_origins
 from codegen.sizes import Size, SizeTracer, joined, substitute, tidy, token
@@ -226,7 +226,13 @@ def catalog_node(plan: ClassPlan, node: Node, exprs: Expressions, design: Graph)
         plan.helpers.extend(h for h in emission.helpers if h not in plan.helpers)
         plan.imports.update(emission.imports)
     init = None
-    if emissions[0].init is not None:
+    tensor = emissions[0].buffer is not None or any(isinstance(a, Call) for a in getattr(emissions[0].init, "args", ()))
+    if tensor:  # a Parameter or Buffer: its value is written out, the same in every use
+        if any(e.init != emissions[0].init for e in emissions):
+            raise ClassError(f"{plan.definition.name} › {node.id}: a {node.type} inside a block needs the same shape "
+                             "and values in every use of the block")
+        init = render_call(emissions[0].init, nested=emissions[0].buffer is not None)
+    elif emissions[0].init is not None:
         if len(present) < len(plan.uses):  # only in some uses: the others' values don't matter
             exprs = exprs.subset(present)
         init = _render_init(emissions[0].init.func, [e.init for e in emissions], infos, node, exprs, block)
@@ -237,7 +243,7 @@ def catalog_node(plan: ClassPlan, node: Node, exprs: Expressions, design: Graph)
         raise ClassError(f"{plan.definition.name} › {node.id}: its uses need different code; give them one setting")
     return ScopeNode(node.id, init, emissions[0].forward, sources, shape_comment([i.output for i in infos]),
                      optional=optional, flag=flag, source_ports=scope_source_ports(design, plan.definition.graph, node),
-                     comments=output_comments([i.outputs for i in infos]),
+                     comments=output_comments([i.outputs for i in infos]), buffer=emissions[0].buffer,
                      **outputs_of(block, infos[0].params, emissions[0]))
 
 

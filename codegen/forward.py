@@ -35,6 +35,8 @@ class ScopeNode:
     unpacked: str = ""  # the template with {unpack}, used when an output other than the main one is read
     reads: dict[str, str] = field(default_factory=dict)  # output -> how a consumer reads it from {var}
     comments: dict[str, str] = field(default_factory=dict)  # output -> its shape, for the unpacking line
+    buffer: str | None = None  # "persistent" | "transient": init is a tensor for register_buffer
+    own_name: bool = False  # a tensor without a batch dimension (positions): never the main path's variable
 
 
 @dataclass
@@ -106,7 +108,14 @@ class ForwardWriter:
                 attr = self.attrs.create(node.id, "layer")
                 body.attributes[node.id] = attr
                 init = f"{node.init} if {node.flag} else None" if node.optional else node.init
-                body.init.append(f"self.{attr} = {init}")
+                if node.buffer:
+                    keep = ", persistent=False" if node.buffer == "transient" else ""
+                    body.init.append(f'self.register_buffer("{attr}", {init}{keep})')
+                else:
+                    body.init.append(f"self.{attr} = {init}")
+            if node.forward == "{mod}":  # a Parameter or buffer: used in place, as self.cls_token
+                self.var[node.id] = f"self.{attr}"
+                continue
             lines = self._node_lines(node, attr)
             lines[-1] += f"  # {node.comment}"
             body.forward.extend(lines)
@@ -213,13 +222,16 @@ class ForwardWriter:
         its node, so ``self.decoder(tgt, encoder)`` reads right."""
         sources = node.sources
         keys = {port: self._keys(node, port) for port in sources}
-        # A value read through an expression (an LSTM's h[-1]) is not handed on: its variable keeps the state.
-        candidates = [k for ks in keys.values() for k in ks if self._is_last_use(k, node.id) and k not in self.expr]
+        # A value read through an expression (an LSTM's h[-1]) is not handed on: its variable keeps the state;
+        # nor is an attribute used in place (never self.cls_token).
+        candidates = [k for ks in keys.values() for k in ks
+                      if self._is_last_use(k, node.id) and k not in self.expr and self.var[k] in self.created]
         if "inputs" not in sources:
             candidates = candidates[:1] if candidates and candidates[0] == next(iter(keys.values()))[0] else []
-        if candidates and not self._feeds_secondary_port(node.id):
+        if candidates and not self._feeds_secondary_port(node.id) and not node.own_name:
             name = min((self.var[c] for c in candidates), key=self.created.__getitem__)
-        elif self.main_branch and not self._feeds_secondary_port(node.id) and self._branch_free(node.id):
+        elif self.main_branch and not self._feeds_secondary_port(node.id) and self._branch_free(node.id) \
+                and not node.own_name:
             if not self.branch_named:
                 self.main_branch = self._new_var(node.id, self.main_branch)
                 self.branch_named = True

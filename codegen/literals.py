@@ -9,13 +9,15 @@ from typing import Any
 from builder.catalog import Call
 
 _FUNC = re.compile(r"^(nn\.)?[A-Z][A-Za-z0-9]*$")
+_TENSOR_FUNC = re.compile(r"^(torch|nn\.init)\.[a-z][a-z_]*$")  # inside a Call: nn.Parameter(torch.zeros(1, 64))
 
 
-def render_call(call: Call) -> str:
-    """``nn.Conv2d(1, 16, kernel_size=3)``: the callee comes from the catalog, every value through literal()."""
-    if not _FUNC.match(call.func):
+def render_call(call: Call, nested: bool = False) -> str:
+    """``nn.Conv2d(1, 16, kernel_size=3)``: the callee comes from the catalog, every value through literal() or,
+    for a Parameter's value, a nested call of a torch factory (``torch.zeros(1, 1, 64)``)."""
+    if not (_FUNC.match(call.func) or (nested and _TENSOR_FUNC.match(call.func))):
         raise ValueError(f"unexpected callee {call.func!r}")
-    args = [literal(a) for a in call.args]
+    args = [render_call(a, nested=True) if isinstance(a, Call) else literal(a) for a in call.args]
     for key, value in call.kwargs.items():
         if not key.isidentifier():
             raise ValueError(f"unexpected keyword {key!r}")

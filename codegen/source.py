@@ -65,6 +65,10 @@ def generate_model(graph: Graph, result: ValidationResult | None = None) -> Mode
     return model
 
 
+def _specs(inputs: dict) -> list:
+    return [s for spec in inputs.values() for s in (spec if isinstance(spec, list) else [spec])]
+
+
 def _is_input(graph: Graph, node_id: str) -> bool:
     """The design's Input nodes become forward() arguments rather than layers."""
     return graph.node(node_id).type == "Input"
@@ -154,9 +158,11 @@ class _Writer:
         block = get_block(info.type)
         emission = block.emit(info.params, info.inputs)
         self._collect(emission.helpers, emission.imports)
-        init = render_call(emission.init) if emission.init is not None else None
+        init = render_call(emission.init, nested=emission.buffer is not None) if emission.init is not None else None
         return ScopeNode(node_id, init, emission.forward, info.sources, str(info.output),
                          source_ports=info.source_ports, comments=output_comments([info.outputs]),
+                         buffer=emission.buffer,
+                         own_name=not info.output.batched and any(s.batched for s in _specs(info.inputs)),
                          **outputs_of(block, info.params, emission))
 
     def _frozen(self, attributes: dict[str, str]) -> list[str]:
@@ -204,9 +210,11 @@ class _Writer:
         description = comment_text(self.graph.description, 1000)
         if description:
             lines += [f"# {chunk}" for chunk in _wrap(description, 100)] + [""]
-        if self.imports:
-            lines += [*sorted(self.imports), ""]
-        lines += ["import torch", "from torch import nn", "", ""]
+        torch_imports = sorted(i for i in self.imports if i.startswith("import torch"))  # F, after torch itself
+        others = sorted(set(self.imports) - set(torch_imports))
+        if others:
+            lines += [*others, ""]
+        lines += ["import torch", *torch_imports, "from torch import nn", "", ""]
         return lines
 
     def _helper_sources(self) -> list[str]:

@@ -46,10 +46,17 @@ def one_block_graph(block, example) -> Graph:
         specs = spec if isinstance(spec, list) else [spec]
         for k, s in enumerate(specs, start=1):
             node_id = f"in_{port}_{k}"
-            nodes.append(Node(node_id, "Input", {"shape": list(s.shape), "dtype": s.dtype}))
+            if s.batched:
+                nodes.append(Node(node_id, "Input", {"shape": list(s.shape), "dtype": s.dtype}))
+            else:  # a weight of a functional op (F.linear): a Parameter of the model
+                nodes.append(Node(node_id, "Parameter", {"shape": list(s.shape), "init": "normal"}))
             edge_port = str(k) if isinstance(spec, list) else port
             edges.append(Edge(node_id, "block", edge_port))
     nodes.append(Node("block", block.type, dict(example.params)))
+    if block.is_source and block.type != "Input":  # a Parameter or Buffer: added to a batch, as a model uses it
+        nodes += [Node("x", "Input", {"shape": list(example.params.get("shape", block.defaults()["shape"]))}),
+                  Node("use", "add", {})]
+        edges += [Edge("x", "use", "x"), Edge("block", "use", "y")]
     return Graph(name=f"test_{block.type}", nodes=tuple(nodes), edges=tuple(edges))
 
 
@@ -58,17 +65,17 @@ def test_inferred_shape_and_count_match_torch(block, k, example):
     graph = one_block_graph(block, example)
     result = validate(graph)
     assert result.valid, [i.message for i in result.issues]
-    info = result.nodes["block"]
+    info = result.nodes["use" if "use" in result.nodes else "block"]
     source = generate_model(graph, result)
     model = build_model(source, seed=0)
     model.eval()
     with torch.no_grad():
         out = model(*example_batch(source, batch_size=3))
-    assert tuple(out.shape) == (3, *info.output.shape)
+    assert tuple(out.shape) == ((3, *info.output.shape) if info.output.batched else info.output.shape)
     expected_dtype = torch.long if info.output.dtype == "long" else torch.float32
     assert out.dtype == expected_dtype
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    assert trainable == info.param_count
+    assert trainable == sum(i.param_count for i in result.nodes.values())  # the block's, and any Parameter's
 
 
 def test_tensor_spec_prints_with_batch_dimension():

@@ -164,7 +164,8 @@ def random_design(draw) -> dict:
         block = draw(st.sampled_from([b for b in all_blocks() if b.type != "Input"]))
         params = {p.name: draw(legal_value(p)) for p in block.params if draw(st.booleans())}
         nodes.append({"id": f"n{k}", "type": block.type, "params": {n: v for n, v in params.items() if v is not None}})
-        for _ in range(2 if block.ports[0].variadic or len(block.ports) > 1 else 1):
+        wired = 0 if block.is_source else 2 if block.ports[0].variadic or len(block.ports) > 1 else 1  # Parameter: 0
+        for _ in range(wired):
             edge = {"source": nodes[draw(st.integers(0, k - 1))]["id"], "target": f"n{k}"}
             edges.append(edge)
     # A fresh edge list without duplicates, as the reader refuses those.

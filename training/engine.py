@@ -373,7 +373,9 @@ class _Run:
 
     def _evaluate(self, batches: Batches) -> tuple[float | None, dict[str, Any]]:
         accumulator = make_accumulator(self.plan.task, self.plan.num_classes, self.plan.pad_id, self.device)
-        loss, metrics = evaluate(self.model, self.criterion, self.plan, batches, accumulator, self.device, self.amp)
+        with self.random.step():  # noise drawn in forward (torch.randn_like) comes from the run's stream, as in a script
+            loss, metrics = evaluate(self.model, self.criterion, self.plan, batches, accumulator, self.device,
+                                     self.amp)
         return loss, in_units(metrics, getattr(self.dataset, "extras", None) or {})
 
     # -- reporting ----------------------------------------------------------------------------------

@@ -142,7 +142,7 @@ def param_widget(node_id: str, spec: Param, value: Any, resolved: Any = None) ->
     elif spec.kind is Kind.FLOAT:
         st.number_input(label, step=0.01, format="%.4g", **_bounds(spec), **common)
     else:
-        hint = "e.g. 1, 28, 28" if spec.kind is Kind.INTS else "3, or 3, 5 for height, width"
+        hint = {Kind.INTS: "e.g. 1, 28, 28", Kind.INT_OR_TUPLE: "3, or 3, 5 for height, width"}.get(spec.kind, "")
         if spec.words:  # offered where it is typed: torch's padding="same" / "valid"
             hint = f"{hint}, or {' or '.join(spec.words)}"
         st.text_input(f"{label} ({spec.describe_range()})" if spec.minimum is not None else label,

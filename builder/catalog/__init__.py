@@ -12,6 +12,11 @@ from builder.catalog import (  # noqa: F401  (registration)
     resample,
     sequence,
     structure,
+    tensor_ops_functional,
+    tensor_ops_math,
+    tensor_ops_reduce,
+    tensor_ops_shape,
+    tensors,
     unsupported,
 )
 from builder.catalog.registry import (

@@ -54,6 +54,7 @@ def _elementwise(name: str, doc: str, params: tuple[Param, ...] = (), torch_defa
             examples=examples,
             torch_class=f"torch.nn.{name}",
             aliases=aliases,
+            unbatched="rows",
         )
     )
 
@@ -129,6 +130,7 @@ def _make_dropout(name: str, doc: str, ranks: tuple[int, ...] | None, layout: st
         BlockSpec(
             type=name,
             category=Category.DROPOUT,
+            unbatched="rows" if ranks is None else "refuse",
             doc=doc,
             params=_P,
             infer=infer,
@@ -202,6 +204,7 @@ def _layernorm_infer(p: Resolved, inputs: Inputs) -> TensorSpec:
 register(
     BlockSpec(
         type="LayerNorm",
+        unbatched="rows",
         category=Category.NORM,
         doc="Normalises each sample over its last dimension(s), then scales and shifts (Transformers, RNNs).",
         params=(

@@ -100,6 +100,7 @@ def _rmsnorm_emit(p: Resolved, inputs: Inputs):
 
 register(BlockSpec(
     type="RMSNorm",
+    unbatched="rows",
     category=Category.NORM,
     doc="Divides each sample by the root mean square of its last dimension(s), then scales (LLaMA, T5).",
     params=(

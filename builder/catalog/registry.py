@@ -26,23 +26,34 @@ class Category(str, Enum):
     RECURRENT = "Recurrent"
     ATTENTION = "Attention"
     MERGE = "Merge"
+    TENSOR_OPS = "Tensor ops"  # one torch function, method or operator each (builder.catalog.tensor_ops)
+    TENSORS = "Parameters & constants"  # learned tensors and fixed tables as nodes (builder.catalog.tensors)
     BLOCKS = "Blocks"  # definitions: blocks made of blocks (builder.blocks), not catalog entries
 
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """A tensor's shape without the batch dimension, and whether it holds floats or token ids."""
+    """A tensor's shape without the batch dimension, and whether it holds floats or token ids.
+
+    ``batched=False`` is a tensor that has no batch dimension at all: positions from ``torch.arange(T)``, a
+    learned class token (1, 1, D), a causal mask (T, T). Its ``shape`` is then the whole shape."""
 
     shape: tuple[int, ...]
-    dtype: str = "float"  # "float" | "long"
+    dtype: str = "float"  # "float" | "long" | "bool"
+    batched: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
 
     @property
     def rank(self) -> int:
-        """Rank including the batch dimension, the way torch error messages count."""
-        return len(self.shape) + 1
+        """Rank including the batch dimension (when there is one), the way torch error messages count."""
+        return len(self.shape) + (1 if self.batched else 0)
+
+    @property
+    def full_shape(self) -> tuple[int | str, ...]:
+        """The shape as torch sees it, with "N" for the batch dimension."""
+        return ("N", *self.shape) if self.batched else self.shape
 
     @property
     def numel(self) -> int:
@@ -52,6 +63,8 @@ class TensorSpec:
         return n
 
     def __str__(self) -> str:
+        if not self.batched:  # no "N": the one shape that is the same for every sample
+            return "(" + ", ".join(str(d) for d in self.shape) + ("," if len(self.shape) == 1 else "") + ")"
         return "(" + ", ".join(["N", *(str(d) for d in self.shape)]) + ")"
 
 
@@ -103,8 +116,8 @@ class Outputs:
 class Call:
     """A constructor call written into generated ``__init__``; every arg is a literal rendered with repr()."""
 
-    func: str  # e.g. "nn.Conv2d" or a helper class name defined in codegen.layers
-    args: tuple[Any, ...] = ()
+    func: str  # e.g. "nn.Conv2d", a helper class name defined in codegen.layers, or (nested) "torch.zeros"
+    args: tuple[Any, ...] = ()  # literals, or a nested Call (``nn.Parameter(torch.zeros(1, 1, 64))``)
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -131,6 +144,9 @@ class Emission:
     unpack: tuple[Any, ...] = ()
     unpacked: str = ""
     reads: Mapping[str, str] = field(default_factory=dict)
+    # ``init`` is a tensor registered as a buffer, "persistent" (saved) or "transient":
+    # ``self.register_buffer("mask", ...)``; forward "{mod}" alone means the attribute is used in place.
+    buffer: str | None = None
 
 
 Inputs = Mapping[str, Any]  # port name -> TensorSpec, or a list of TensorSpec for a variadic port
@@ -161,6 +177,12 @@ class BlockSpec:
     # Non-fatal advice (warnings) for inputs that are legal but probably not meant: [(message, fix), ...]
     advise: Callable[[Resolved, Inputs], list[tuple[str, Fix | None]]] | None = None
     torch_class: str | None = None  # the torch.nn class this block is, for docs
+    # A tensor without a batch dimension: "rows" works on it as torch's layer does, treating its leading
+    # dimension as rows (Embedding on positions (T,), Linear/activations/LayerNorm on a (T, D) table); "native"
+    # rules handle it themselves (tensor ops); "refuse" blocks say why they can't take one.
+    unbatched: str = "refuse"
+    # A compact expression for the canvas (`x * s`, `sum(dim=1)`), from the parameters and, when known, the inputs
+    face: Callable[..., str] | None = None
     aliases: tuple[str, ...] = ()  # search words for the palette
     # Parameters as files of earlier releases spelled them, rewritten into today's spelling when a file is read
     # (a conv's padding_style="same" is now torch's padding="same"): old files keep reading the same.

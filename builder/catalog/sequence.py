@@ -50,6 +50,7 @@ def _embedding_emit(p: Resolved, inputs: Inputs) -> Emission:
 register(
     BlockSpec(
         type="Embedding",
+        unbatched="rows",
         category=Category.SEQUENCE,
         doc="Looks up a learned vector for each token id: (N, T) ids → (N, T, embedding_dim).",
         params=(

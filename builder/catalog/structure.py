@@ -74,6 +74,7 @@ def _linear_advice(p: Resolved, inputs: Inputs) -> list[tuple[str, Fix | None]]:
 register(
     BlockSpec(
         type="Linear",
+        unbatched="rows",
         category=Category.DENSE,
         doc="Fully connected (Dense) layer: every output is a weighted sum of all inputs in the last dimension.",
         params=(
@@ -181,6 +182,7 @@ register(
 register(
     BlockSpec(
         type="Identity",
+        unbatched="rows",
         category=Category.INPUT,
         doc="Passes its input through unchanged; a placeholder or a named tap point.",
         params=(),
