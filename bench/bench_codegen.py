@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-from quick_mode import parse_args  # noqa: E402  (bench/ is the script's folder, first on sys.path)
+from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from quick_mode import parse_args  # noqa: E402  (bench/ is the script's folder, first on sys.path)
+from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
 from torch import nn  # noqa: E402
 
 from builder.catalog import all_blocks  # noqa: E402

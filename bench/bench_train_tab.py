@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LAYERLAB_DATA_DIR", tempfile.mkdtemp(prefix="layerlab_bench_"))
 
 import torch  # noqa: E402
-from quick_mode import parse_args  # noqa: E402  (bench/ is the script's folder, first on sys.path)
+from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
 
 from builder.templates import load_template  # noqa: E402
 from codegen.loader import build_model  # noqa: E402

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from quick_mode import parse_args  # noqa: E402  (bench/ is the script's folder, first on sys.path)
+from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
 
 import codegen  # noqa: E402,F401  (the tensor ops' shape oracle)
 from builder.block_edits import add_block  # noqa: E402

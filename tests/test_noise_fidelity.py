@@ -10,7 +10,7 @@ import torch
 
 from builder.project import load_project
 from codegen.loader import import_source
-from codegen.script import generate_script, script_config
+from export.script import generate_script, script_config
 from data.datasets import load_dataset, suggest_options
 from training.engine import train
 

@@ -11,7 +11,7 @@ import torch
 
 from builder.project import load_project
 from builder.validate import validate
-from codegen.exports import export_bytes
+from export.files import export_bytes
 from codegen.loader import build_model, example_batch
 from codegen.source import generate_model
 from data.datasets import load_dataset
