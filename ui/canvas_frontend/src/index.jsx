@@ -7,7 +7,7 @@
 // "create", "open"). Python applies each intent as one graph edit and sends the new drawing with a higher `rev`.
 // See ui/canvas_frontend/README.md for the protocol and how to rebuild.
 
-import React, { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import React, { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { createRoot } from "react-dom/client";
 import {
   ReactFlow, ReactFlowProvider, Handle, Position, BaseEdge, EdgeLabelRenderer, getBezierPath,
@@ -28,10 +28,26 @@ const emit = (kind, data = {}) => {
 };
 
 // ---- nodes: Python sends the face as lines of [css class, text, hover?] segments; text is never parsed as HTML ----
-const LLNode = memo(({ data }) => (
+// A face is as wide as Python's layout made room for (up to a maximum); a line still too long for it ends in "…"
+// and carries its whole text as its hover title, so nothing is cut out of reach.
+function useOverflowTitles(face, lines) {
+  useLayoutEffect(() => {
+    if (!face.current) return;
+    face.current.querySelectorAll(".ll-line").forEach((line) => {
+      const cut = line.scrollWidth > line.clientWidth + 1;
+      if (cut) line.title = line.textContent;
+      else line.removeAttribute("title");
+    });
+  }, [face, lines]);
+}
+
+const LLNode = memo(({ data }) => {
+  const face = useRef(null);
+  useOverflowTitles(face, data.lines);
+  return (
   <>
     {data.hasIn && <Handle type="target" position={Position.Top} isConnectable={!data.readOnly} />}
-    <div className="ll-face">
+    <div className="ll-face" ref={face}>
       {data.lines.map((line, i) => (
         <div key={i} className="ll-line">
           {line.map(([cls, text, hover], j) => <span key={j} className={cls} title={hover}>{text}</span>)}
@@ -40,7 +56,8 @@ const LLNode = memo(({ data }) => (
     </div>
     {data.hasOut && <Handle type="source" position={Position.Bottom} isConnectable={!data.readOnly} />}
   </>
-));
+  );
+});
 
 // ---- edges: Python's route (points around the blocks, label spot) while both ends stay where it put them ----
 function roundedPath(points, radius = 10) {
@@ -110,13 +127,13 @@ function toNodes(args, cache) {
   const [parts, next] = reuse(cache.current, args.nodes, (n) => ({
     data: { lines: n.lines, hasIn: n.in, hasOut: n.out, readOnly: args.readOnly, block: !!n.block },
     className: `ll-node ll-${n.status}${n.block ? " ll-block" : ""}`,
-    style: { borderColor: n.colour, width: args.nodeW, height: args.nodeH },
+    style: { borderColor: n.colour, width: n.w || args.nodeW, height: args.nodeH },
   }));
   cache.current = next;
   return args.nodes.map((n, i) => ({
     id: n.id, type: "ll", position: { x: n.x, y: n.y }, selected: chosen.has(n.id), ...parts[i],
     // The box is fixed (nodeW × nodeH): saying so shows a new node at once, instead of hidden until measured.
-    width: args.nodeW, height: args.nodeH,
+    width: n.w || args.nodeW, height: args.nodeH,
     draggable: !args.readOnly, connectable: !args.readOnly, selectable: !args.readOnly, deletable: false,
   }));
 }
@@ -187,7 +204,7 @@ function useViewRules(args, nodes) {
       const { x, y, zoom } = flow.getViewport();
       const [w, h] = size, m = 24;
       const left = node.x * zoom + x, top = node.y * zoom + y;
-      const right = left + args.nodeW * zoom, bottom = top + args.nodeH * zoom;
+      const right = left + (node.w || args.nodeW) * zoom, bottom = top + args.nodeH * zoom;
       let dx = 0, dy = 0;
       if (left < m) dx = m - left; else if (right > w - m) dx = w - m - right;
       if (top < m) dy = m - top; else if (bottom > h - m) dy = h - m - bottom;
@@ -200,7 +217,7 @@ function useViewRules(args, nodes) {
 function fitAll(flow, args, [w, h]) {
   let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
   const grow = (x, y) => { x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y); };
-  args.nodes.forEach((n) => { grow(n.x, n.y); grow(n.x + args.nodeW, n.y + args.nodeH); });
+  args.nodes.forEach((n) => { grow(n.x, n.y); grow(n.x + (n.w || args.nodeW), n.y + args.nodeH); });
   args.edges.forEach((e) => (e.points || []).forEach(([x, y]) => grow(x, y - 10)));
   const pad = 1 + 2 * args.fitPadding;
   const zoom = Math.max(args.minZoom, Math.min(1, w / ((x1 - x0) * pad), h / ((y1 - y0) * pad)));
