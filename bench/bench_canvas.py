@@ -153,7 +153,7 @@ def at_300(page, url: str, path: Path, repeat: int) -> dict[str, list[float]]:
             NEW_NODE, arg=sorted(before))))
         new_id = next(i for i in drawn() if i not in before)
         select(page, new_id)
-        button = page.locator(f".st-key-delete_{new_id} button")
+        button = page.get_by_role("button", name=f"Delete ‘{new_id}’")
         times["inspector_delete"].append(timed(lambda b=button: b.click(), lambda n=new_id: node(page, n).wait_for(
             state="detached")))
     return times

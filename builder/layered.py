@@ -322,7 +322,8 @@ def draw(graph: Graph, label_widths: Mapping[tuple[str, str], float] | None = No
     ``label_widths`` (px, per edge key) widen a long edge's lane so its label fits beside the blocks and keep
     labels apart; ``node_widths`` (px, per node, ``NODE_W`` where absent) are the faces' widths.
     """
-    node_w = {n: min(max(w, NODE_W), MAX_NODE_W) for n, w in (node_widths or {}).items() if n in graph.node_ids}
+    ids = set(graph.node_ids)
+    node_w = {n: min(max(w, NODE_W), MAX_NODE_W) for n, w in (node_widths or {}).items() if n in ids}
     node_w = {n: w for n, w in node_w.items() if w > NODE_W}
     dag = acyclic(graph)
     layer = layers_of(dag, graph.node_ids)

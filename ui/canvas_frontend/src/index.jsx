@@ -11,7 +11,7 @@ import React, { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, 
 import { createRoot } from "react-dom/client";
 import {
   ReactFlow, ReactFlowProvider, Handle, Position, BaseEdge, EdgeLabelRenderer, getBezierPath,
-  applyNodeChanges, useReactFlow, useStore, useNodesInitialized,
+  applyNodeChanges, useReactFlow, useStore,
 } from "@reactflow/core";
 import { MiniMap } from "@reactflow/minimap";
 import { Background } from "@reactflow/background";
@@ -73,12 +73,18 @@ function roundedPath(points, radius = 10) {
   return `${d} L ${last[0]} ${last[1]}`;
 }
 
+// Below this zoom an 11 px label is under 4 px on screen: not drawn, which spares a 300-node design 300 label
+// boxes to lay out on every redraw (they come back when the user zooms in).
+const LABEL_ZOOM = 0.35;
+const labelsShown = (s) => s.transform[2] >= LABEL_ZOOM;
+
 const samePos = (a, b) => a && b && Math.abs(a.x - b[0]) < 0.5 && Math.abs(a.y - b[1]) < 0.5;
 
 const LLEdge = memo((props) => {
   const { id, source, target, data, markerEnd, style, selected } = props;
   const sourcePos = useStore((s) => s.nodeInternals.get(source)?.position);
   const targetPos = useStore((s) => s.nodeInternals.get(target)?.position);
+  const showLabel = useStore(labelsShown);
   const routed = data.points && samePos(sourcePos, data.from) && samePos(targetPos, data.to);
   let path, lx, ly, centred = true;
   if (routed) {
@@ -91,7 +97,7 @@ const LLEdge = memo((props) => {
   return (
     <>
       <BaseEdge id={id} path={path} markerEnd={markerEnd} style={style} interactionWidth={14} />
-      {data.label && (
+      {data.label && showLabel && (
         <EdgeLabelRenderer>
           <div className={`ll-edge-label${data.bad ? " bad" : ""}${selected ? " sel" : ""}`} data-edge={id}
                style={{ transform: `translate(${lx}px, ${ly}px) translate(${centred ? "-50%" : "0"}, -50%)` }}>
@@ -186,11 +192,14 @@ function Menu({ menu, onClose, blockNames }) {
 // ---- the view follows the work: fit on a new design, scroll a new block into view ----
 function useViewRules(args, nodes) {
   const flow = useReactFlow();
-  const initialized = useNodesInitialized();
   const done = useRef({ fit: null, focus: null });
   const size = useStore((s) => [s.width, s.height]);
+  // Ready once the pane has a size: positions and boxes come from Python, nothing needs measuring. (Waiting for
+  // useNodesInitialized never ended above 120 nodes, where only the nodes in view are drawn and measured: a
+  // 300-node design was never fitted and a new block never scrolled into view.)
+  const ready = size[0] > 0 && size[1] > 0;
   useEffect(() => {
-    if (!initialized || nodes.length === 0) return;
+    if (!ready || nodes.length === 0) return;
     if (done.current.fit !== args.fitKey) {
       done.current.fit = args.fitKey;
       done.current.focus = args.focusKey; // a fitted view shows the focused node already
@@ -210,7 +219,7 @@ function useViewRules(args, nodes) {
       if (top < m) dy = m - top; else if (bottom > h - m) dy = h - m - bottom;
       if (dx || dy) flow.setViewport({ x: x + dx, y: y + dy, zoom }, { duration: 150 });
     }
-  }, [initialized, args.fitKey, args.focusKey, args.rev]);
+  }, [ready, args.fitKey, args.focusKey, args.rev]);
 }
 
 // Fit nodes and routes (an edge to the next column runs above the first layer), never zooming past 100 %.
