@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
 from bench_rerun import fifty_nodes  # noqa: E402
-from canvas_page import LOAD_TIMEOUT, canvas, keyed, node  # noqa: E402
+from canvas_page import FRAME, LOAD_TIMEOUT, canvas, keyed, node  # noqa: E402
 from conftest import CHROMIUM_FLAGS, _free_port, _wait_healthy  # noqa: E402
 
 from builder.edits import add_node, set_param  # noqa: E402
@@ -92,6 +92,27 @@ def select(page, node_id: str) -> None:
     node(page, node_id).focus()  # keys go to the canvas, as after a real click
 
 
+def in_view(page, handle) -> None:
+    """Not timed: a design that no longer fits at a legible zoom keeps its view where the last new block was shown;
+    Auto-layout fits it again when the handle to drag from has left the canvas."""
+    frame = page.locator(FRAME).bounding_box()
+    box = handle.bounding_box()
+    if box and frame["y"] <= box["y"] <= frame["y"] + frame["height"] and frame["x"] <= box["x"] <= frame["x"] + \
+            frame["width"]:
+        return
+    keyed(page, "auto_layout").click()
+    page.wait_for_function(f"""() => {{ const f = document.querySelector("{FRAME}").getBoundingClientRect();
+      const h = document.querySelector("{FRAME}").contentDocument.querySelector(
+        ".react-flow__handle.source[data-nodeid='{handle_id(handle)}']");
+      if (!h) return false; const b = h.getBoundingClientRect();
+      return b.top >= 0 && b.top <= f.height && b.left >= 0 && b.left <= f.width; }}""")
+    page.wait_for_timeout(300)
+
+
+def handle_id(handle) -> str:
+    return handle.get_attribute("data-nodeid")
+
+
 def interactions(page, url: str, repeat: int) -> dict[str, list[float]]:
     graph = fifty_nodes()
     page.goto(f"{url}/?design={encode_share(graph)}")
@@ -112,6 +133,7 @@ def interactions(page, url: str, repeat: int) -> dict[str, list[float]]:
         # connect the Input to the new Tanh (a second input: an issue), then its one-click fix removes the edge
         source = canvas(page).locator(f".react-flow__handle.source[data-nodeid='{graph.node_ids[0]}']")
         target = canvas(page).locator(f".react-flow__handle.target[data-nodeid='{new_id}']")
+        in_view(page, source)
         before = chip(page)
         times["connect"].append(timed(lambda s=source, t=target: s.drag_to(t), chip_changes(page, before)))
         fix = page.get_by_role("button", name="Fix: remove the edge")
