@@ -165,13 +165,15 @@ def at_300(page, url: str, path: Path, repeat: int) -> dict[str, list[float]]:
     """Palette add and inspector delete on the 300-node design, each from the click to the redrawn canvas."""
     open_big(page, url, path)
     times: dict[str, list[float]] = {"palette_add": [], "inspector_delete": []}
-    drawn = lambda: canvas(page).locator(".react-flow__node").evaluate_all("els => els.map(e => e.dataset.id)")
+    def drawn() -> list[str]:
+        return canvas(page).locator(".react-flow__node").evaluate_all("els => els.map(e => e.dataset.id)")
+
     order = big_design().node_ids
     last = max(drawn(), key=order.index)  # only the nodes in view are drawn: the last of those
     for _ in range(repeat):
         select(page, last)
         before = set(drawn())
-        times["palette_add"].append(timed(lambda: keyed(page, "palette_Tanh").click(), lambda: page.wait_for_function(
+        times["palette_add"].append(timed(lambda: keyed(page, "palette_Tanh").click(), lambda before=before: page.wait_for_function(
             NEW_NODE, arg=sorted(before))))
         new_id = next(i for i in drawn() if i not in before)
         select(page, new_id)

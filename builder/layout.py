@@ -59,7 +59,7 @@ def place(graph: Graph, label_widths: Mapping[tuple[str, str], float] | None = N
                 used.append(positions[node.id])
         routes = {key: r for key, r in drawing.routes.items()
                   if positions[key[0]] == r.start and positions[key[1]] == r.end}
-        drawing = Drawing(positions, routes, _size(positions.values()), drawing.widths)
+        drawing = Drawing(positions, routes, _size(positions, drawing.widths), drawing.widths)
     if not label_widths:
         return drawing
     return replace(drawing, routes=apart(drawing.routes, label_widths, drawing.positions, drawing.widths))
@@ -71,12 +71,13 @@ def auto_layout(graph: Graph) -> Graph:
     return graph.with_nodes(replace(n, pos=positions[n.id]) for n in graph.nodes)
 
 
-def _size(spots: Iterable[Pos]) -> tuple[float, float]:
-    spots = list(spots)
+def _size(spots: Mapping[str, Pos], widths: Mapping[str, float]) -> tuple[float, float]:
     if not spots:
         return (0.0, 0.0)
-    xs, ys = [p[0] for p in spots], [p[1] for p in spots]
-    return (max(xs) - min(xs) + MAX_NODE_W, max(ys) - min(ys) + NODE_H)
+    left = min(x for x, _ in spots.values())
+    right = max(x + widths.get(n, NODE_W) for n, (x, _) in spots.items())
+    ys = [y for _, y in spots.values()]
+    return (right - left, max(ys) - min(ys) + NODE_H)
 
 
 def extent(graph: Graph) -> tuple[float, float]:

@@ -9,9 +9,9 @@ Set LAYERLAB_SCREENSHOTS=1 to also write the README's canvas screenshots into as
 
 from __future__ import annotations
 
-import pytest
 import re
 
+import pytest
 from canvas_page import FRAME, LOAD_TIMEOUT, inside, keyed, node, overlap, settled
 from shots import shot
 
