@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from canvas_page import LOAD_TIMEOUT, inside, keyed, node, overlap, settled
+from canvas_page import FRAME, LOAD_TIMEOUT, inside, keyed, node, overlap, settled
 from shots import SHOTS
 
 from builder.share import encode_share
@@ -28,8 +28,11 @@ def test_opened_layer2_of_resnet18_reads_top_to_bottom_with_add_at_the_bottom(pa
     drawn = settled(page)
     boxes = {n["id"]: n["box"] for n in drawn["nodes"]}
     assert set(boxes) == {"x", "conv1", "bn1", "relu1", "conv2", "bn2", "downsample", "add", "relu2"}
-    for node_id, box in boxes.items():
+    window = [0, 0, 1280, 800]
+    for node_id, box in boxes.items():  # in the canvas's view, and the canvas within the window
         assert inside(box, drawn["pane"]), f"{node_id} is outside the view"
+    frame = page.locator(FRAME).bounding_box()
+    assert inside([frame["x"], frame["y"], frame["x"] + frame["width"], frame["y"] + frame["height"]], window), frame
     # Add is the lowest node but for the ReLU it feeds (BasicBlock: relu(bn2(...) + identity))
     assert boxes["add"][1] > max(b[3] for k, b in boxes.items() if k not in ("add", "relu2")) - 0.5
     assert boxes["relu2"][1] > boxes["add"][3]

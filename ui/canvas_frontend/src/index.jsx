@@ -193,7 +193,7 @@ function Menu({ menu, onClose, blockNames }) {
 // ---- the view follows the work: fit on a new design, scroll a new block into view ----
 function useViewRules(args, nodes) {
   const flow = useReactFlow();
-  const done = useRef({ fit: null, focus: null });
+  const done = useRef({ fit: null, focus: null, fittedAt: 0, size: null });
   const size = useStore((s) => [s.width, s.height]);
   // Ready once the pane has a size: positions and boxes come from Python, nothing needs measuring. (Waiting for
   // useNodesInitialized never ended above 120 nodes, where only the nodes in view are drawn and measured: a
@@ -201,9 +201,14 @@ function useViewRules(args, nodes) {
   const ready = size[0] > 0 && size[1] > 0;
   useEffect(() => {
     if (!ready || nodes.length === 0) return;
-    if (done.current.fit !== args.fitKey) {
+    const resized = done.current.size && (done.current.size[0] !== size[0] || done.current.size[1] !== size[1]);
+    done.current.size = size;
+    // A fit is redone when the pane changes size just after it (the frame grows or shrinks to the window once the
+    // page above it settled, e.g. an opened block's breadcrumb): the user hasn't looked around yet.
+    if (done.current.fit !== args.fitKey || (resized && performance.now() - done.current.fittedAt < 2000)) {
       done.current.fit = args.fitKey;
       done.current.focus = args.focusKey; // a fitted view shows the focused node already
+      done.current.fittedAt = performance.now();
       fitAll(flow, args, size);
       return;
     }
@@ -223,7 +228,7 @@ function useViewRules(args, nodes) {
       const duration = args.nodes.length > VISIBLE_ONLY ? 0 : 150;
       if (dx || dy) flow.setViewport({ x: x + dx, y: y + dy, zoom }, { duration });
     }
-  }, [ready, args.fitKey, args.focusKey, args.rev]);
+  }, [ready, args.fitKey, args.focusKey, args.rev, size[0], size[1]]);
 }
 
 // Fit nodes and routes (an edge to the next column runs above the first layer), never zooming past 100 %.
@@ -418,9 +423,12 @@ function App() {
     if (!render) return undefined;
     const fit = () => setHeight(frameHeight(render));
     fit();
+    // Measured again once the page above has drawn this run's changes (a breadcrumb appears when a block opens
+    // and moves the canvas down: measured only once, the canvas ran past the window's bottom).
+    const later = setTimeout(fit, 120);
     window.parent.addEventListener("resize", fit);
-    return () => window.parent.removeEventListener("resize", fit);
-  }, [render && render.height, render && render.fill]);
+    return () => { clearTimeout(later); window.parent.removeEventListener("resize", fit); };
+  }, [render]);
   useEffect(() => { if (height) post("streamlit:setFrameHeight", { height }); }, [height]);
   if (!render || !height || !drawing) return null;
   return (
