@@ -428,7 +428,7 @@ function App() {
     const later = setTimeout(fit, 120);
     window.parent.addEventListener("resize", fit);
     return () => { clearTimeout(later); window.parent.removeEventListener("resize", fit); };
-  }, [render]);
+  }, [render && render.height, render && render.fill, render && render.fitKey]); // a new design or block: the page above may have changed
   useEffect(() => { if (height) post("streamlit:setFrameHeight", { height }); }, [height]);
   if (!render || !height || !drawing) return null;
   return (
