@@ -143,20 +143,34 @@ class Graph:
     def node_ids(self) -> list[str]:
         return [n.id for n in self.nodes]
 
+    def _index(self) -> tuple[dict[str, Node], dict[str, list[Edge]], dict[str, list[Edge]]]:
+        """Nodes by id and edges by end, built on first use: a graph never changes, and a lookup per node or edge
+        scanning the whole graph made drawing a 300-node design quadratic. Not a field: equality ignores it."""
+        index = self.__dict__.get("_lookup")
+        if index is None:
+            ins: dict[str, list[Edge]] = {}
+            outs: dict[str, list[Edge]] = {}
+            for e in self.edges:
+                ins.setdefault(e.target, []).append(e)
+                outs.setdefault(e.source, []).append(e)
+            nodes: dict[str, Node] = {}
+            for n in self.nodes:
+                nodes.setdefault(n.id, n)  # the first of a repeated id, as a scan found it (validation reports it)
+            index = (nodes, ins, outs)
+            object.__setattr__(self, "_lookup", index)
+        return index
+
     def node(self, node_id: str) -> Node:
-        for n in self.nodes:
-            if n.id == node_id:
-                return n
-        raise KeyError(node_id)
+        return self._index()[0][node_id]  # KeyError(node_id) for an unknown id
 
     def has_node(self, node_id: str) -> bool:
-        return any(n.id == node_id for n in self.nodes)
+        return node_id in self._index()[0]
 
     def in_edges(self, node_id: str) -> list[Edge]:
-        return [e for e in self.edges if e.target == node_id]
+        return list(self._index()[1].get(node_id, ()))
 
     def out_edges(self, node_id: str) -> list[Edge]:
-        return [e for e in self.edges if e.source == node_id]
+        return list(self._index()[2].get(node_id, ()))
 
     def inputs(self) -> list[Node]:
         return [n for n in self.nodes if n.type == "Input"]

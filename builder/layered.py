@@ -7,10 +7,14 @@ The classic steps, as ELK's ``layered`` and dagre do them, kept small because ou
 3. order within layers: barycentre sweeps down and up;
 4. x: each item pulled to the mean of its neighbours, overlaps removed by isotonic regression (pool adjacent
    violators), so chains are straight and branches sit side by side;
-5. folding: a design taller than the canvas continues in the next column, like text; columns are cut where
-   the fewest edges cross, and their count is the one that shows the design at the largest zoom.
-Edges are routed through their lanes and the gaps between layers and columns, where no node ever is, and each
-label is put on such a piece: a label is never under a node.
+5. folding: only a design that one column would show below a legible zoom continues in the next column, like
+   text (an opened residual block or a short chain reads top to bottom, as in the textbook); columns are cut only
+   where a single edge crosses (never through a branch, so a residual block stays whole), and their count is the
+   one that shows the design largest.
+Nodes are as wide as their text needs (``node_widths``, from the canvas's faces; ``NODE_W`` at least). Edges are
+routed through their lanes and the gaps between layers and columns, where no node ever is, and each label is put
+on such a piece: a label is never under a node, and labels that would cover each other (the several inputs of an
+Add) are moved apart within their gap.
 
 Why here and not ELK in the browser: Python must know positions before the canvas draws (to fit the view, to
 scroll a new block into view, to test the drawing without a browser), and elkjs would add ~1.4 MB of JavaScript to
@@ -22,13 +26,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 
 from builder.graph import Graph
 
-NODE_W = 150.0  # the canvas node (px at 100 %); ui/canvas_frontend's CSS draws exactly this box
+NODE_W = 150.0  # the narrowest canvas node (px at 100 %); ui/canvas_frontend draws each node at its given width
+MAX_NODE_W = 240.0  # the widest: longer text is abbreviated on the face, in full in its hover title
 NODE_H = 58.0  # three lines: type and name, parameters (or the issue), output shape and size
 LAYER_GAP = 36.0  # between layers: an edge label (~15 px) sits in it, beside its line
 NODE_GAP = 12.0  # between neighbours in a layer
@@ -39,6 +44,8 @@ VIEW_W = 676.0  # the canvas at 1280 x 800, measured (wider screens only zoom in
 VIEW_H = 600.0
 FIT_PADDING = 0.03  # the canvas's fitView padding
 GOOD_ZOOM = 0.9  # zoom beyond this is not worth another column
+LEGIBLE_ZOOM = 0.75  # 12 px node text is 9 px on screen: a design that fits at this zoom is never folded
+LABEL_H = 16.0  # an edge label's box (11 px text and its padding)
 SWEEPS = 4
 STEP_Y = NODE_H + LAYER_GAP
 
@@ -61,6 +68,10 @@ class Drawing:
     positions: Mapping[str, Pos]
     routes: Mapping[tuple[str, str], Route]
     size: tuple[float, float]
+    widths: Mapping[str, float] = field(default_factory=dict)  # nodes wider than NODE_W
+
+    def width(self, node: str) -> float:
+        return self.widths.get(node, NODE_W)
 
 
 def fit_zoom(width: float, height: float, view: tuple[float, float] = (VIEW_W, VIEW_H)) -> float:
@@ -99,12 +110,13 @@ def layers_of(dag: nx.DiGraph, order: list[str]) -> dict[str, int]:
 
 
 # ---- 5. folding (chosen before 2-4, which then run per column) -------------------------------------------
-def _spans(dag: nx.DiGraph, layer: dict[str, int], count: int, lane_w: float) -> tuple[list[int], list[float]]:
+def _spans(dag: nx.DiGraph, layer: dict[str, int], count: int, lane_w: float,
+           node_w: Mapping[str, float]) -> tuple[list[int], list[float]]:
     """Edges crossing each boundary (between layer b-1 and b), and each layer's width with its lanes."""
     crossing = [0] * (count + 1)
     width = [0.0] * count
-    for k in layer.values():
-        width[k] += NODE_W + NODE_GAP
+    for n, k in layer.items():
+        width[k] += node_w.get(n, NODE_W) + NODE_GAP
     for u, v in dag.edges:
         for b in range(layer[u] + 1, layer[v] + 1):
             crossing[b] += 1
@@ -114,7 +126,8 @@ def _spans(dag: nx.DiGraph, layer: dict[str, int], count: int, lane_w: float) ->
 
 
 def _cuts(count: int, per_band: int, crossing: list[int]) -> list[tuple[int, int]]:
-    """Bands of at most ``per_band`` layers, each ending where the fewest edges cross (latest on ties)."""
+    """Bands of at most ``per_band`` layers where possible, each ending where a single edge crosses (the latest
+    such boundary in the band's last third; a band with none runs on to the next one)."""
     bands, start = [], 0
     while start < count:
         last = min(count, start + per_band)
@@ -122,17 +135,24 @@ def _cuts(count: int, per_band: int, crossing: list[int]) -> list[tuple[int, int
             bands.append((start, count))
             break
         low = start + max(1, (per_band * 2) // 3)
-        end = min(range(low, last + 1), key=lambda b: (crossing[b], -b))
+        ends = [b for b in range(last, low - 1, -1) if crossing[b] <= 1]
+        ends = ends or [b for b in range(start + 1, count) if crossing[b] <= 1 and b > last][:1]
+        ends = ends or [b for b in range(low - 1, start, -1) if crossing[b] <= 1][:1]
+        end = ends[0] if ends else count
         bands.append((start, end))
         start = end
     return bands
 
 
-def choose_bands(dag: nx.DiGraph, layer: dict[str, int], lane_w: float = LANE_W) -> list[tuple[int, int]]:
+def choose_bands(dag: nx.DiGraph, layer: dict[str, int], lane_w: float = LANE_W,
+                 node_w: Mapping[str, float] | None = None) -> list[tuple[int, int]]:
     count = max(layer.values(), default=-1) + 1
     if count == 0:
         return []
-    crossing, width = _spans(dag, layer, count, lane_w)
+    crossing, width = _spans(dag, layer, count, lane_w, node_w or {})
+    whole = fit_zoom(max(width) - NODE_GAP, count * STEP_Y)
+    if whole >= LEGIBLE_ZOOM:
+        return [(0, count)]  # it reads top to bottom at a legible zoom: no column is worth the turn
     best, best_key = [(0, count)], None
     for per_band in range(count, 0, -1):
         bands = _cuts(count, per_band, crossing)
@@ -160,13 +180,13 @@ class _Band:
 
 
 def _band(nodes: list[str], layer: dict[str, int], start: int, edges: list[tuple[int, str, str]],
-          lanes: Mapping[int, float]) -> _Band:
+          lanes: Mapping[int, float], node_w: Mapping[str, float]) -> _Band:
     rows: list[list[Item]] = [[] for _ in range(max((layer[n] - start for n in nodes), default=-1) + 1)]
     for n in nodes:
         rows[layer[n] - start].append(n)
     up: dict[Item, list[Item]] = defaultdict(list)
     down: dict[Item, list[Item]] = defaultdict(list)
-    width: dict[Item, float] = dict.fromkeys(nodes, NODE_W)
+    width: dict[Item, float] = {n: node_w.get(n, NODE_W) for n in nodes}
     for index, u, v in edges:
         chain: list[Item] = [u]
         for k in range(layer[u] + 1, layer[v]):
@@ -295,16 +315,21 @@ def _pull(band: _Band, a: Item, b: Item) -> float:
 
 
 # ---- the whole drawing -----------------------------------------------------------------------------------
-def draw(graph: Graph, label_widths: Mapping[tuple[str, str], float] | None = None) -> Drawing:
+def draw(graph: Graph, label_widths: Mapping[tuple[str, str], float] | None = None,
+         node_widths: Mapping[str, float] | None = None) -> Drawing:
     """Positions for every node and a route for every edge that runs down the layers.
 
-    ``label_widths`` (px, per edge key) widen a long edge's lane so its label fits beside the blocks.
+    ``label_widths`` (px, per edge key) widen a long edge's lane so its label fits beside the blocks and keep
+    labels apart; ``node_widths`` (px, per node, ``NODE_W`` where absent) are the faces' widths.
     """
+    ids = set(graph.node_ids)
+    node_w = {n: min(max(w, NODE_W), MAX_NODE_W) for n, w in (node_widths or {}).items() if n in ids}
+    node_w = {n: w for n, w in node_w.items() if w > NODE_W}
     dag = acyclic(graph)
     layer = layers_of(dag, graph.node_ids)
     widths = label_widths or {}
     lanes = {i: max(LANE_W, widths.get(e.key, 0.0) + 8.0) for i, e in enumerate(graph.edges)}
-    bands = choose_bands(dag, layer, max(lanes.values(), default=LANE_W))
+    bands = choose_bands(dag, layer, max(lanes.values(), default=LANE_W), node_w)
     band_of = {n: next(i for i, (a, b) in enumerate(bands) if a <= k < b) for n, k in layer.items()}
     edges = [(i, e.source, e.target) for i, e in enumerate(graph.edges) if dag.has_edge(e.source, e.target)]
     centres: dict[Item, float] = {}
@@ -313,24 +338,24 @@ def draw(graph: Graph, label_widths: Mapping[tuple[str, str], float] | None = No
     for index, (start, _) in enumerate(bands):
         nodes = [n for n in graph.node_ids if band_of[n] == index]
         inner = [(i, u, v) for i, u, v in edges if band_of[u] == band_of[v] == index]
-        band = _band(nodes, layer, start, inner, lanes)
+        band = _band(nodes, layer, start, inner, lanes, node_w)
         low = min(c - band.width[item] / 2 for item, c in band.centre.items())
         high = max(c + band.width[item] / 2 for item, c in band.centre.items())
         centres.update((item, c - low + x0) for item, c in band.centre.items())
         lefts.append(x0)
         x0 += high - low + BAND_GAP
     top = {n: (layer[n] - bands[band_of[n]][0]) * STEP_Y for n in graph.node_ids}
-    positions = {n: (centres[n] - NODE_W / 2, top[n]) for n in graph.node_ids}
+    positions = {n: (centres[n] - node_w.get(n, NODE_W) / 2, top[n]) for n in graph.node_ids}
     gutters = [*lefts[1:], x0] if bands else []
-    routes = _routes(graph, edges, layer, band_of, centres, positions, gutters)
+    routes = _routes(graph, edges, layer, band_of, centres, positions, gutters, node_w)
     height = max((b - a for a, b in bands), default=0) * STEP_Y - LAYER_GAP
-    return Drawing(positions, routes, (max(x0 - BAND_GAP, 0.0), max(height, 0.0)))
+    return Drawing(positions, routes, (max(x0 - BAND_GAP, 0.0), max(height, 0.0)), node_w)
 
 
 # ---- routes: through lanes, the gaps between layers and the gutters between columns -----------------------
 def _routes(graph: Graph, edges: list[tuple[int, str, str]], layer: dict[str, int], band_of: dict[str, int],
-            centres: dict[Item, float], positions: dict[str, Pos], gutters: list[float]
-            ) -> dict[tuple[str, str], Route]:
+            centres: dict[Item, float], positions: dict[str, Pos], gutters: list[float],
+            node_w: Mapping[str, float]) -> dict[tuple[str, str], Route]:
     outs: dict[str, int] = defaultdict(int)
     ins: dict[str, list[tuple[float, int]]] = defaultdict(list)
     approach: dict[int, float] = {}
@@ -350,11 +375,11 @@ def _routes(graph: Graph, edges: list[tuple[int, str, str]], layer: dict[str, in
     for v, arrivals in ins.items():
         arrivals.sort()
         for k, (_, index) in enumerate(arrivals):
-            entry[index] = positions[v][0] + NODE_W * (k + 1) / (len(arrivals) + 1)
+            entry[index] = positions[v][0] + node_w.get(v, NODE_W) * (k + 1) / (len(arrivals) + 1)
     routes: dict[tuple[str, str], Route] = {}
     for index, u, v in edges:
         (sx, sy), ty = positions[u], positions[v][1]
-        start, end = (sx + NODE_W / 2, sy + NODE_H), (entry[index], ty)
+        start, end = (sx + node_w.get(u, NODE_W) / 2, sy + NODE_H), (entry[index], ty)
         below, above = sy + NODE_H + LAYER_GAP / 2, ty - LAYER_GAP / 2
         if band_of[u] != band_of[v]:
             points, label = _jump(start, end, below, above, gutter_x[index], gutters, band_of[u], band_of[v])

@@ -13,9 +13,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from builder.graph import Graph
+from builder.label_spots import apart
 from builder.layered import (
     FIT_PADDING,
     LAYER_GAP,
+    MAX_NODE_W,
     NODE_GAP,
     NODE_H,
     NODE_W,
@@ -32,7 +34,7 @@ __all__ = ["FIT_PADDING", "NODE_H", "NODE_W", "VIEW_H", "VIEW_W", "Drawing", "Ro
            "fit_zoom", "free_spot", "needs_layout", "overlaps", "place"]
 
 Pos = tuple[float, float]
-STEP_X = NODE_W + NODE_GAP * 2
+STEP_X = MAX_NODE_W + NODE_GAP * 2
 
 
 def needs_layout(graph: Graph) -> bool:
@@ -40,23 +42,27 @@ def needs_layout(graph: Graph) -> bool:
     return any(n.pos is None for n in graph.nodes)
 
 
-def place(graph: Graph, label_widths: Mapping[tuple[str, str], float] | None = None) -> Drawing:
-    """Every node's position on the canvas: its own if the user placed it, else the layered layout's."""
-    drawing = draw(graph, label_widths)
+def place(graph: Graph, label_widths: Mapping[tuple[str, str], float] | None = None,
+          node_widths: Mapping[str, float] | None = None) -> Drawing:
+    """Every node's position on the canvas: its own if the user placed it, else the layered layout's; no edge
+    label on another (``builder.label_spots``). ``node_widths``: the faces' widths (``NODE_W`` where absent)."""
+    drawing = draw(graph, label_widths, node_widths)
     pinned = {n.id: n.pos for n in graph.nodes if n.pos is not None}
-    if not pinned:
+    if pinned:
+        positions = dict(drawing.positions)
+        positions.update(pinned)
+        used = list(pinned.values())
+        for node in graph.nodes:
+            if node.pos is None and overlaps(positions[node.id], used):
+                positions[node.id] = _free(used, near=positions[node.id])
+            if node.pos is None:
+                used.append(positions[node.id])
+        routes = {key: r for key, r in drawing.routes.items()
+                  if positions[key[0]] == r.start and positions[key[1]] == r.end}
+        drawing = Drawing(positions, routes, _size(positions, drawing.widths), drawing.widths)
+    if not label_widths:
         return drawing
-    positions = dict(drawing.positions)
-    positions.update(pinned)
-    used = list(pinned.values())
-    for node in graph.nodes:
-        if node.pos is None and overlaps(positions[node.id], used):
-            positions[node.id] = _free(used, near=positions[node.id])
-        if node.pos is None:
-            used.append(positions[node.id])
-    routes = {key: r for key, r in drawing.routes.items()
-              if positions[key[0]] == r.start and positions[key[1]] == r.end}
-    return Drawing(positions, routes, _size(positions.values()))
+    return replace(drawing, routes=apart(drawing.routes, label_widths, drawing.positions, drawing.widths))
 
 
 def auto_layout(graph: Graph) -> Graph:
@@ -65,12 +71,13 @@ def auto_layout(graph: Graph) -> Graph:
     return graph.with_nodes(replace(n, pos=positions[n.id]) for n in graph.nodes)
 
 
-def _size(spots: Iterable[Pos]) -> tuple[float, float]:
-    spots = list(spots)
+def _size(spots: Mapping[str, Pos], widths: Mapping[str, float]) -> tuple[float, float]:
     if not spots:
         return (0.0, 0.0)
-    xs, ys = [p[0] for p in spots], [p[1] for p in spots]
-    return (max(xs) - min(xs) + NODE_W, max(ys) - min(ys) + NODE_H)
+    left = min(x for x, _ in spots.values())
+    right = max(x + widths.get(n, NODE_W) for n, (x, _) in spots.items())
+    ys = [y for _, y in spots.values()]
+    return (right - left, max(ys) - min(ys) + NODE_H)
 
 
 def extent(graph: Graph) -> tuple[float, float]:
@@ -79,8 +86,8 @@ def extent(graph: Graph) -> tuple[float, float]:
 
 
 def overlaps(pos: Pos, others: Iterable[Pos]) -> bool:
-    """True when a node at ``pos`` would cover (part of) a node at one of ``others``."""
-    return any(abs(pos[0] - o[0]) < NODE_W + NODE_GAP and abs(pos[1] - o[1]) < NODE_H + LAYER_GAP / 2
+    """True when a node at ``pos`` would cover (part of) a node at one of ``others`` (as wide as the widest)."""
+    return any(abs(pos[0] - o[0]) < MAX_NODE_W + NODE_GAP and abs(pos[1] - o[1]) < NODE_H + LAYER_GAP / 2
                for o in others)
 
 

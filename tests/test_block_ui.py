@@ -40,7 +40,7 @@ def resnet() -> Graph:
 
 
 def text(lines: list[list[tuple[str, str]]]) -> list[str]:
-    return ["".join(t for _, t in line) for line in lines]
+    return ["".join(segment[1] for segment in line) for line in lines]  # (class, text) or (class, text, hover)
 
 
 # ---- what an opened block shows -------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 
 from builder.edits import add_node, move_node, set_param, unpin_all
 from builder.graph import Edge, Graph, Node
-from builder.layered import VIEW_H, VIEW_W, draw
+from builder.layered import STEP_Y, VIEW_H, VIEW_W, draw
 from builder.layout import NODE_H, NODE_W, auto_layout, fit_zoom, needs_layout, overlaps, place
 from builder.templates import load_template, template_names
 from builder.validate import validate
@@ -43,8 +43,9 @@ def flat_resnet() -> Graph:
     return Graph(nodes=tuple(Node(k, kind[k]) for k in ids), edges=tuple(edges))
 
 
-def boxes(positions) -> dict[str, tuple[float, float, float, float]]:
-    return {k: (x, y, x + NODE_W, y + NODE_H) for k, (x, y) in positions.items()}
+def boxes(positions, widths=None) -> dict[str, tuple[float, float, float, float]]:
+    widths = widths or {}
+    return {k: (x, y, x + widths.get(k, NODE_W), y + NODE_H) for k, (x, y) in positions.items()}
 
 
 def hits(box, rect, margin: float = 0.5) -> bool:
@@ -60,11 +61,12 @@ def check_drawing(graph: Graph) -> None:
     """The properties the canvas promises, for any graph."""
     result = validate(graph)
     drawn, labels = drawing(graph, result)
-    placed = boxes(drawn.positions)
+    placed = boxes(drawn.positions, drawn.widths)
     ids = sorted(placed)
     for i, a in enumerate(ids):
         for b in ids[i + 1:]:
             assert not hits(placed[a], placed[b], margin=0), f"{a} overlaps {b}"
+    spots = []
     for (source, target), route in drawn.routes.items():
         assert route.points[0][1] == pytest.approx(placed[source][3])  # leaves at the bottom
         assert route.points[-1][1] == pytest.approx(placed[target][1])  # enters at the top
@@ -78,6 +80,9 @@ def check_drawing(graph: Graph) -> None:
         rect = (x - w / 2, y - 8, x + w / 2, y + 8) if route.label_centred else (x, y - 8, x + w, y + 8)
         for node_id, box in placed.items():
             assert not hits(box, rect), f"the label of {source}→{target} is under {node_id}"
+        for other, box in spots:
+            assert not hits(box, rect, margin=1.0), f"the labels of {source}→{target} and {other} overlap"
+        spots.append(((source, target), rect))
 
 
 @pytest.mark.parametrize("name", template_names())
@@ -89,12 +94,22 @@ def test_every_template_draws_cleanly_and_legibly(name):
     assert draw(graph) == drawn  # deterministic: a re-layout doesn't jiggle the canvas
 
 
-def test_a_flat_25_node_residual_network_stays_legible():
-    """The flat resnet_mini of format 1 (23 blocks, two residual blocks): folded into columns at >= 75 %."""
+def test_a_flat_25_node_residual_network_folds_between_its_blocks():
+    """The flat resnet_mini of format 1 (23 blocks, two residual blocks): folded into columns, never through a
+    residual block (each column starts where a single edge comes in), at >= 65 % (whole blocks cost zoom)."""
     flat = flat_resnet()
     assert len(flat.nodes) == 23
     check_drawing(flat)
-    assert fit_zoom(*draw(flat).size) >= LEGIBLE
+    drawn = draw(flat)
+    assert fit_zoom(*drawn.size) >= 0.65
+    tops = [n for n, (_, y) in drawn.positions.items() if y == 0.0]
+    assert len(tops) > 1
+    for top in tops:
+        if top != "x":
+            assert len(flat.in_edges(top)) == 1, top
+            assert all(drawn.positions[e.source][0] < drawn.positions[top][0] for e in flat.in_edges(top))
+    for start, add in (("stem_relu", "b1_add"), ("b1_out", "b2_add")):  # each block whole, its Add at the bottom
+        assert drawn.positions[add][1] - drawn.positions[start][1] == pytest.approx(6 * STEP_Y), add
 
 
 def test_a_short_chain_is_one_column_top_to_bottom():
@@ -150,3 +165,45 @@ def test_label_lanes_widen_for_long_labels():
     graph = residual()
     assert draw(graph, {("x", "add"): 160.0}).size[0] > draw(graph).size[0]
     check_drawing(set_param(graph, "x", "shape", [3, 32, 32]))
+
+
+def opened_layer2():
+    from ui.block_view import Step, block_view
+
+    design = load_template("resnet18")
+    view = block_view(design, validate(design), (Step("layer2", design.node("layer2").type, 0),))
+    return view.graph, view.result
+
+
+def test_an_opened_residual_block_reads_top_to_bottom_with_add_at_the_bottom():
+    """resnet18's layer2 (a BasicBlock with a downsample): one column, the skip path beside the main path, Add
+    below both (only the ReLU it feeds is lower), the labels of Add's two inputs apart."""
+    graph, result = opened_layer2()
+    drawn, _ = drawing(graph, result)
+    check_drawing(graph)
+    ys = {n: y for n, (_, y) in drawn.positions.items()}
+    main = ["x", "conv1", "bn1", "relu1", "conv2", "bn2", "add", "relu2"]
+    assert [ys[n] for n in main] == sorted(ys[n] for n in main) and len({ys[n] for n in main}) == len(main)
+    assert ys["add"] > max(y for n, y in ys.items() if n not in ("add", "relu2"))
+    assert drawn.positions["downsample"][0] > drawn.positions["bn2"][0] + drawn.width("bn2")  # beside, not below
+    assert fit_zoom(*drawn.size) >= LEGIBLE
+
+
+@pytest.mark.parametrize("n", [2, 5, 7, 8])
+def test_a_chain_that_fits_legibly_is_never_folded(n):
+    drawn = draw(chain(n))
+    assert len({x for x, _ in drawn.positions.values()}) == 1
+
+
+def test_wide_faces_get_wide_nodes_that_never_overlap():
+    graph = set_param(residual(), "x", "shape", [3, 32, 32])
+    wide = {"b": 230.0, "x": 200.0}
+    drawn = place(graph, None, wide)
+    assert drawn.width("b") == 230.0 and drawn.width("a") == NODE_W
+    placed = boxes(drawn.positions, drawn.widths)
+    ids = sorted(placed)
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            assert not hits(placed[a], placed[b], margin=0), f"{a} overlaps {b}"
+    route = drawn.routes[("a", "b")]
+    assert route.points[-1][0] == pytest.approx(drawn.positions["b"][0] + 115.0)  # enters at the wide node's middle

@@ -2,7 +2,7 @@
 
 Pure functions. ``node_face`` is the one place that decides what a node shows (three lines: type and name,
 parameters or the first issue, output shape and size); the canvas renders its segments as text, never as HTML.
-Positions and edge routes come from ``builder.layout.place``.
+Positions and edge routes come from ``builder.layout.place``, for nodes as wide as their faces (``ui.node_size``).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from builder.captions import key_params
 from builder.catalog import get_block, has_block
 from builder.catalog.registry import Outputs
 from builder.graph import PORT, Edge, Graph, Node
-from builder.layout import Drawing, Route, place
+from builder.layout import NODE_W, Drawing, Route, place
 from builder.validate import NodeInfo, Severity, ValidationResult
+from ui.node_size import face_width
 from ui.style import CATEGORY_COLOURS, clip, human_count, short_shape
 
 BLOCK_COLOUR = "#334155"  # a node made of blocks (format 2), or a type the catalog doesn't know
@@ -36,13 +37,19 @@ def status(info: NodeInfo) -> str:
     return "warning" if info.issues else "ok"
 
 
+def clipped(cls: str, text: str, limit: int) -> Segment:
+    """A segment of at most ``limit`` characters; an abbreviated one keeps the whole text as its hover title."""
+    short = clip(text, limit)
+    return (cls, short) if short == text else (cls, short, text)
+
+
 def _note(info: NodeInfo) -> Segment | None:
     for severity, cls, mark in ((Severity.ERROR, "ll-err", "✖"), (Severity.WARNING, "ll-warn", "⚠")):
         issue = next((i for i in info.issues if i.severity is severity), None)
         if issue is not None:
-            return (cls, f"{mark} {clip(issue.message, NOTE_CHARS)}")
+            return clipped(cls, f"{mark} {issue.message}", NOTE_CHARS + 2)
     if info.blocked_by:
-        return ("ll-note", clip(f"waiting for ‘{info.blocked_by}’", NOTE_CHARS + 2))
+        return clipped("ll-note", f"waiting for ‘{info.blocked_by}’", NOTE_CHARS + 2)
     return None
 
 
@@ -57,7 +64,7 @@ def node_face(node: Node, info: NodeInfo, graph: Graph | None = None, off: str |
         return instance_face(node, info, graph)
     title: list[Segment] = [("ll-type", node.type), ("ll-id", node.id), *_frozen_badge(node)]
     if off:
-        return [title, [("ll-note", clip(off, NOTE_CHARS + 2))], [("ll-shape", f"→ {short_shape(info.output)}")]]
+        return [title, [clipped("ll-note", off, NOTE_CHARS + 2)], [("ll-shape", f"→ {short_shape(info.output)}")]]
     middle = _note(info) or ("ll-params", key_params(node, info) or " ")
     last: list[Segment] = [("ll-shape", f"→ {short_shape(info.output)}")]
     if info.param_count:
@@ -101,17 +108,22 @@ def colour(node: Node) -> str:
 
 
 def canvas_node(node: Node, info: NodeInfo, pos: tuple[float, float], graph: Graph | None = None,
-                off: str | None = None) -> dict[str, Any]:
-    """One node for the canvas; ``block`` marks a block made of blocks (double-click opens it); ``outs`` names
-    the outputs of a block with several, one handle each, in the order the call returns them."""
+                off: str | None = None, face: list[list[Segment]] | None = None,
+                width: float | None = None) -> dict[str, Any]:
+    """One node for the canvas; ``block`` marks a block made of blocks (double-click opens it), ``w`` a face wider
+    than ``NODE_W``; ``outs`` names the outputs of a block with several, one handle each, in the order the call
+    returns them."""
     source = node.type == PORT or (has_block(node.type) and get_block(node.type).is_source)
-    item = {"id": node.id, "x": round(pos[0], 1), "y": round(pos[1], 1), "lines": node_face(node, info, graph, off),
+    face = face if face is not None else node_face(node, info, graph, off)
+    item = {"id": node.id, "x": round(pos[0], 1), "y": round(pos[1], 1), "lines": face,
             "colour": colour(node), "status": "off" if off else status(info), "in": not source, "out": True}
     if graph is not None and node.type in graph.definitions:
         item["block"] = True
     outputs = _outputs(node, info)
     if outputs is not None:
         item["outs"] = handle_spots(outputs.names, outputs.main)
+    if width is not None and width > NODE_W:
+        item["w"] = width
     return item
 
 
@@ -207,20 +219,31 @@ def canvas_edge(edge: Edge, label: str, bad: bool, route: Route | None, handle: 
     return item
 
 
-def drawing(graph: Graph, result: ValidationResult) -> tuple[Drawing, dict[tuple[str, str], str]]:
+def faces(graph: Graph, result: ValidationResult, off: dict[str, str] | None = None) -> dict[str, list[list[Segment]]]:
+    off = off or {}
+    return {n.id: node_face(n, result.nodes[n.id], graph, off.get(n.id)) for n in graph.nodes}
+
+
+def drawing(graph: Graph, result: ValidationResult, shown: dict[str, list[list[Segment]]] | None = None
+            ) -> tuple[Drawing, dict[tuple[str, str], str]]:
+    """The layout for nodes as wide as their faces (``shown``, else computed) and the edges' labels."""
+    shown = shown if shown is not None else faces(graph, result)
     labels = {e.key: edge_label(graph, result, e) for e in graph.edges}
     widths = {key: len(text) * LABEL_CHAR_W + 8 for key, text in labels.items()}
-    return place(graph, widths), labels
+    node_widths = {n.id: face_width(shown[n.id], n.type in graph.definitions) for n in graph.nodes}
+    return place(graph, widths, node_widths), labels
 
 
 def canvas_elements(graph: Graph, result: ValidationResult,
                     off: dict[str, str] | None = None) -> tuple[list[dict], list[dict], Drawing]:
     """Every node and edge of the canvas, and the drawing they come from. ``off``: layers the open block's copy
     leaves out (``ui.block_view.BlockView.off``)."""
-    drawn, labels = drawing(graph, result)
-    bad = {i.edge for i in result.issues if i.edge and i.severity is Severity.ERROR}
     off = off or {}
-    nodes = [canvas_node(n, result.nodes[n.id], drawn.positions[n.id], graph, off.get(n.id)) for n in graph.nodes]
+    shown = faces(graph, result, off)
+    drawn, labels = drawing(graph, result, shown)
+    bad = {i.edge for i in result.issues if i.edge and i.severity is Severity.ERROR}
+    nodes = [canvas_node(n, result.nodes[n.id], drawn.positions[n.id], graph, off.get(n.id), shown[n.id],
+                         drawn.width(n.id)) for n in graph.nodes]
     edges = [canvas_edge(e, edge_label(graph, result, e) if e.source_port else labels[e.key], e.key in bad,
                          drawn.routes.get(e.key), source_handle(graph, e, result.nodes.get(e.source)))
              for e in graph.edges]

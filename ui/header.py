@@ -24,7 +24,7 @@ def is_blank(graph: Graph) -> bool:
 
 def chip_text(result: ValidationResult, graph: Graph | None = None) -> str:
     if graph is not None and is_blank(graph):
-        return "blank · add a block from the palette"
+        return "blank · add a block"  # the issues panel says how
     errors = len(result.errors)
     status = "valid" if errors == 0 else f"{errors} issue{'s' if errors != 1 else ''}"
     if any(info.partial or info.output is None for info in result.nodes.values()):
@@ -34,8 +34,8 @@ def chip_text(result: ValidationResult, graph: Graph | None = None) -> str:
 
 def render_chip(result: ValidationResult, graph: Graph) -> None:
     css = "ll-chip-new" if is_blank(graph) else "ll-chip-ok" if result.valid else "ll-chip-bad"
-    st.markdown(f"<span class='ll-chip {css}'>{html.escape(chip_text(result, graph))}</span>",
-                unsafe_allow_html=True)
+    text = html.escape(chip_text(result, graph))  # in full on hover, where a narrow window abbreviates it
+    st.markdown(f"<span class='ll-chip {css}' title='{text}'>{text}</span>", unsafe_allow_html=True)
 
 
 def _layout() -> None:
@@ -46,7 +46,8 @@ def _layout() -> None:
 def render_header() -> None:
     history = state.history()
     title, chip, undo, redo, layout = st.columns([2.2, 2.1, 1.6, 2.0, 1.4], vertical_alignment="center")
-    title.markdown(f"<h3 class='ll-title'>LayerLab · {html.escape(state.graph().name)}</h3>", unsafe_allow_html=True)
+    name = html.escape(f"LayerLab · {state.graph().name}")
+    title.markdown(f"<h3 class='ll-title' title='{name}'>{name}</h3>", unsafe_allow_html=True)
     with chip:
         render_chip(state.result(), state.graph())
     undo.button("Undo", key="undo", disabled=not history.can_undo, on_click=state.undo, width="stretch",

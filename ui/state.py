@@ -269,6 +269,8 @@ def show_flashes() -> None:
     """Problems stay on the page until the next action; good news is a toast, so the canvas doesn't move down."""
     for kind, text in st.session_state.pop(FLASH, []):
         if kind in ("success", "info"):
-            st.toast(text, icon="✅" if kind == "success" else "ℹ️")
+            # Material icons come with Streamlit's own font: an emoji needs an emoji font (a missing-glyph box on
+            # a machine without one)
+            st.toast(text, icon=":material/check_circle:" if kind == "success" else ":material/info:")
         else:
             getattr(st, kind)(text)

@@ -7,11 +7,11 @@
 // "create", "open"). Python applies each intent as one graph edit and sends the new drawing with a higher `rev`.
 // See ui/canvas_frontend/README.md for the protocol and how to rebuild.
 
-import React, { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import React, { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { createRoot } from "react-dom/client";
 import {
   ReactFlow, ReactFlowProvider, Handle, Position, BaseEdge, EdgeLabelRenderer, getBezierPath,
-  applyNodeChanges, useReactFlow, useStore, useNodesInitialized,
+  applyNodeChanges, useReactFlow, useStore,
 } from "@reactflow/core";
 import { MiniMap } from "@reactflow/minimap";
 import { Background } from "@reactflow/background";
@@ -31,11 +31,26 @@ const emit = (kind, data = {}) => {
 // A block with several outputs (an LSTM's output, h and c) has one source handle per output along its bottom edge,
 // where Python puts it (the main one at the centre, where routes leave), labelled by name; a connection dragged
 // from one sends that name (`sourcePort`). The main one's name sits left of it: its edge's label is on the right.
+// A face is as wide as Python's layout made room for (up to a maximum); a line still too long for it ends in "…"
+// and carries its whole text as its hover title, so nothing is cut out of reach.
+function useOverflowTitles(face, lines) {
+  useLayoutEffect(() => {
+    if (!face.current) return;
+    face.current.querySelectorAll(".ll-line").forEach((line) => {
+      const cut = line.scrollWidth > line.clientWidth + 1;
+      if (cut) line.title = line.textContent;
+      else line.removeAttribute("title");
+    });
+  }, [face, lines]);
+}
 
-const LLNode = memo(({ data }) => (
+const LLNode = memo(({ data }) => {
+  const face = useRef(null);
+  useOverflowTitles(face, data.lines);
+  return (
   <>
     {data.hasIn && <Handle type="target" position={Position.Top} isConnectable={!data.readOnly} />}
-    <div className="ll-face">
+    <div className="ll-face" ref={face}>
       {data.lines.map((line, i) => (
         <div key={i} className="ll-line">
           {line.map(([cls, text, hover], j) => <span key={j} className={cls} title={hover}>{text}</span>)}
@@ -51,7 +66,8 @@ const LLNode = memo(({ data }) => (
       </React.Fragment>
     ))}
   </>
-));
+  );
+});
 
 // ---- edges: Python's route (points around the blocks, label spot) while both ends stay where it put them ----
 function roundedPath(points, radius = 10) {
@@ -67,12 +83,18 @@ function roundedPath(points, radius = 10) {
   return `${d} L ${last[0]} ${last[1]}`;
 }
 
+// Below this zoom an 11 px label is under 4 px on screen: not drawn, which spares a 300-node design 300 label
+// boxes to lay out on every redraw (they come back when the user zooms in).
+const LABEL_ZOOM = 0.35;
+const labelsShown = (s) => s.transform[2] >= LABEL_ZOOM;
+
 const samePos = (a, b) => a && b && Math.abs(a.x - b[0]) < 0.5 && Math.abs(a.y - b[1]) < 0.5;
 
 const LLEdge = memo((props) => {
   const { id, source, target, data, markerEnd, style, selected } = props;
   const sourcePos = useStore((s) => s.nodeInternals.get(source)?.position);
   const targetPos = useStore((s) => s.nodeInternals.get(target)?.position);
+  const showLabel = useStore(labelsShown);
   const routed = data.points && samePos(sourcePos, data.from) && samePos(targetPos, data.to);
   let path, lx, ly, centred = true;
   if (routed) {
@@ -85,7 +107,7 @@ const LLEdge = memo((props) => {
   return (
     <>
       <BaseEdge id={id} path={path} markerEnd={markerEnd} style={style} interactionWidth={14} />
-      {data.label && (
+      {data.label && showLabel && (
         <EdgeLabelRenderer>
           <div className={`ll-edge-label${data.bad ? " bad" : ""}${selected ? " sel" : ""}`} data-edge={id}
                style={{ transform: `translate(${lx}px, ${ly}px) translate(${centred ? "-50%" : "0"}, -50%)` }}>
@@ -98,6 +120,7 @@ const LLEdge = memo((props) => {
 });
 
 const nodeTypes = { ll: LLNode };
+const VISIBLE_ONLY = 120; // nodes: a bigger design draws only the nodes and edges in view
 const edgeTypes = { ll: LLEdge };
 
 // Python sends every node of a drawing; those it did not change keep their objects here, so React Flow redraws
@@ -121,13 +144,13 @@ function toNodes(args, cache) {
   const [parts, next] = reuse(cache.current, args.nodes, (n) => ({
     data: { lines: n.lines, hasIn: n.in, hasOut: n.out, readOnly: args.readOnly, block: !!n.block, outs: n.outs },
     className: `ll-node ll-${n.status}${n.block ? " ll-block" : ""}${n.outs ? " ll-multi" : ""}`,
-    style: { borderColor: n.colour, width: args.nodeW, height: args.nodeH },
+    style: { borderColor: n.colour, width: n.w || args.nodeW, height: args.nodeH },
   }));
   cache.current = next;
   return args.nodes.map((n, i) => ({
     id: n.id, type: "ll", position: { x: n.x, y: n.y }, selected: chosen.has(n.id), ...parts[i],
     // The box is fixed (nodeW × nodeH): saying so shows a new node at once, instead of hidden until measured.
-    width: args.nodeW, height: args.nodeH,
+    width: n.w || args.nodeW, height: args.nodeH,
     draggable: !args.readOnly, connectable: !args.readOnly, selectable: !args.readOnly, deletable: false,
   }));
 }
@@ -181,14 +204,22 @@ function Menu({ menu, onClose, blockNames }) {
 // ---- the view follows the work: fit on a new design, scroll a new block into view ----
 function useViewRules(args, nodes) {
   const flow = useReactFlow();
-  const initialized = useNodesInitialized();
-  const done = useRef({ fit: null, focus: null });
+  const done = useRef({ fit: null, focus: null, fittedAt: 0, size: null });
   const size = useStore((s) => [s.width, s.height]);
+  // Ready once the pane has a size: positions and boxes come from Python, nothing needs measuring. (Waiting for
+  // useNodesInitialized never ended above 120 nodes, where only the nodes in view are drawn and measured: a
+  // 300-node design was never fitted and a new block never scrolled into view.)
+  const ready = size[0] > 0 && size[1] > 0;
   useEffect(() => {
-    if (!initialized || nodes.length === 0) return;
-    if (done.current.fit !== args.fitKey) {
+    if (!ready || nodes.length === 0) return;
+    const resized = done.current.size && (done.current.size[0] !== size[0] || done.current.size[1] !== size[1]);
+    done.current.size = size;
+    // A fit is redone when the pane changes size just after it (the frame grows or shrinks to the window once the
+    // page above it settled, e.g. an opened block's breadcrumb): the user hasn't looked around yet.
+    if (done.current.fit !== args.fitKey || (resized && performance.now() - done.current.fittedAt < 2000)) {
       done.current.fit = args.fitKey;
       done.current.focus = args.focusKey; // a fitted view shows the focused node already
+      done.current.fittedAt = performance.now();
       fitAll(flow, args, size);
       return;
     }
@@ -199,20 +230,23 @@ function useViewRules(args, nodes) {
       const { x, y, zoom } = flow.getViewport();
       const [w, h] = size, m = 24;
       const left = node.x * zoom + x, top = node.y * zoom + y;
-      const right = left + args.nodeW * zoom, bottom = top + args.nodeH * zoom;
+      const right = left + (node.w || args.nodeW) * zoom, bottom = top + args.nodeH * zoom;
       let dx = 0, dy = 0;
       if (left < m) dx = m - left; else if (right > w - m) dx = w - m - right;
       if (top < m) dy = m - top; else if (bottom > h - m) dy = h - m - bottom;
-      if (dx || dy) flow.setViewport({ x: x + dx, y: y + dy, zoom }, { duration: 150 });
+      // A big design draws only the nodes in view: a new block there appears once the view reaches it, so the
+      // view jumps instead of gliding (150 ms of frames of 300 nodes on a busy machine).
+      const duration = args.nodes.length > VISIBLE_ONLY ? 0 : 150;
+      if (dx || dy) flow.setViewport({ x: x + dx, y: y + dy, zoom }, { duration });
     }
-  }, [initialized, args.fitKey, args.focusKey, args.rev]);
+  }, [ready, args.fitKey, args.focusKey, args.rev, size[0], size[1]]);
 }
 
 // Fit nodes and routes (an edge to the next column runs above the first layer), never zooming past 100 %.
 function fitAll(flow, args, [w, h]) {
   let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
   const grow = (x, y) => { x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y); };
-  args.nodes.forEach((n) => { grow(n.x, n.y); grow(n.x + args.nodeW, n.y + args.nodeH); });
+  args.nodes.forEach((n) => { grow(n.x, n.y); grow(n.x + (n.w || args.nodeW), n.y + args.nodeH); });
   args.edges.forEach((e) => (e.points || []).forEach(([x, y]) => grow(x, y - 10)));
   const pad = 1 + 2 * args.fitPadding;
   const zoom = Math.max(args.minZoom, Math.min(1, w / ((x1 - x0) * pad), h / ((y1 - y0) * pad)));
@@ -347,7 +381,7 @@ function Canvas({ args }) {
         onPaneContextMenu={ro ? undefined : (ev) => setMenu({ ...menuAt(ev), ...xy(flow, ev) })}
         deleteKeyCode={null} selectionKeyCode={ro ? null : "Shift"} multiSelectionKeyCode={null}
         nodesDraggable={!ro} nodesConnectable={!ro} elementsSelectable={!ro}
-        minZoom={args.minZoom} maxZoom={2} onlyRenderVisibleElements={nodes.length > 120}
+        minZoom={args.minZoom} maxZoom={2} onlyRenderVisibleElements={nodes.length > VISIBLE_ONLY}
         proOptions={{ hideAttribution: true }} zoomOnDoubleClick={false}>
         <Background gap={24} size={1} />
         {args.minimap && <MiniMap pannable zoomable style={{ width: 140, height: 96, opacity: 0.85 }}
@@ -401,9 +435,12 @@ function App() {
     if (!render) return undefined;
     const fit = () => setHeight(frameHeight(render));
     fit();
+    // Measured again once the page above has drawn this run's changes (a breadcrumb appears when a block opens
+    // and moves the canvas down: measured only once, the canvas ran past the window's bottom).
+    const later = setTimeout(fit, 120);
     window.parent.addEventListener("resize", fit);
-    return () => window.parent.removeEventListener("resize", fit);
-  }, [render && render.height, render && render.fill]);
+    return () => { clearTimeout(later); window.parent.removeEventListener("resize", fit); };
+  }, [render && render.height, render && render.fill, render && render.fitKey]); // a new design or block: the page above may have changed
   useEffect(() => { if (height) post("streamlit:setFrameHeight", { height }); }, [height]);
   if (!render || !height || !drawing) return null;
   return (
