@@ -37,9 +37,9 @@ def render_run_bar() -> None:
     after a Stop, how the run ended (until the next full run)."""
     run: Any = st.session_state.get(RUN)
     st.session_state[SHOWS] = _active_id(run)
-    if run is None:
+    handle: RunHandle | None = getattr(run, "handle", None)
+    if handle is None:
         return
-    handle: RunHandle = run.handle
     if handle.state.active:
         with st.container(horizontal=True, vertical_alignment="center", key="run_bar"):
             st.button("⏹ Stop", key="run_bar_stop", on_click=stop_and_wait, args=(handle,),
@@ -58,7 +58,8 @@ def run_bar_stale() -> bool:
 
 
 def _active_id(run: Any) -> int | None:
-    return run.handle.id if run is not None and run.handle.state.active else None
+    handle = getattr(run, "handle", None)  # an ActiveRun has one once the manager took it
+    return handle.id if handle is not None and handle.state.active else None
 
 
 @st.fragment(run_every=POLL_SECONDS)
