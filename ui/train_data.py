@@ -69,8 +69,9 @@ def _square_side(n: int) -> int | None:
 
 
 def as_images(x: np.ndarray) -> np.ndarray:
-    """(N, H, W) for a grid: channels averaged, flat square vectors folded back."""
-    x = np.asarray(x, dtype=float)
+    """(N, H, W) in [0, 1] for a grid: channels averaged, flat square vectors folded back."""
+    x = np.asarray(x)
+    x = x / 255.0 if x.dtype == np.uint8 else x.astype(float)
     if x.ndim == 4:
         return x.mean(axis=1)
     if x.ndim == 2:
