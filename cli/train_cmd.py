@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.main import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, CliError, read_design
+from data.sources import DATASETS_ENV
 from training.settings import Kind, Setting, SettingError, cli_settings
 
 _STARTED = time.perf_counter()  # the command's clock starts when the module is imported (at parse time)
@@ -25,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a design on a dataset; records the run")
     p.add_argument("design", help="a project file or a template name")
     add_setting_flags(p)
+    add_data_dir_flag(p)
     p.add_argument("--db", help="the run history database (default: in the user's data directory)")
     p.add_argument("--json", action="store_true", help="print only one JSON line of results on stdout "
                                                        "(progress goes to stderr)")
@@ -36,6 +39,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                  "that its weights can be read")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
+
+
+def add_data_dir_flag(parser: argparse.ArgumentParser) -> None:
+    """--data-dir: where the downloaded data sets are kept (it sets the variable data.fetch reads)."""
+    parser.add_argument("--data-dir", metavar="DIR", help="where downloaded data sets (MNIST, Fashion-MNIST, "
+                        f"CIFAR-10, Tiny Shakespeare) are kept; default: ${DATASETS_ENV}, else datasets/ in the user's "
+                        "data directory. A download's progress goes to stderr.")
+
+
+def use_data_dir(args: argparse.Namespace) -> None:
+    if getattr(args, "data_dir", None):
+        os.environ[DATASETS_ENV] = str(Path(args.data_dir).expanduser().resolve())
 
 
 def add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -84,6 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from training.runstore import RunStoreError
     from training.tasks import FitError
 
+    use_data_dir(args)
     graph = read_design(args.design)
     _refuse_oversized(args.design, graph)
     store = _open_store(args.db)  # a damaged history is reported before minutes go into loading data

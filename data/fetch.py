@@ -25,9 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from data.base import DatasetError
-from data.sources import SOURCES, Remote, Source
+from data.sources import DATASETS_ENV, SOURCES, Remote, Source
 
-DATASETS_ENV = "LAYERLAB_DATASETS_DIR"
 SOURCES_ENV = "LAYERLAB_DATA_SOURCES"
 CHUNK = 1 << 16
 TIMEOUT_S = 30

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+DATASETS_ENV = "LAYERLAB_DATASETS_DIR"  # the cache folder (``data.fetch.datasets_dir``); the CLI's --data-dir sets it
+
 
 @dataclass(frozen=True)
 class Remote:

@@ -97,6 +97,8 @@ class FixtureServer:
         return f"http://127.0.0.1:{self.server.server_address[1]}/"
 
     def stop(self) -> None:
+        if not self.thread.is_alive():
+            return  # stopped already (a test took the source away)
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)

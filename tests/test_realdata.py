@@ -145,8 +145,6 @@ def test_an_unreachable_source_says_where_to_put_the_files(served: dict[str, Fix
     assert message.endswith(f"; put the four files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
                             f"t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) in {folder}")
     assert "refused" in message.lower()
-    served["mnist"].server = None  # already stopped
-    served["mnist"].stop = lambda: None  # type: ignore[method-assign]
 
 
 def test_torchvision_and_keras_copies_are_used_in_place(served: dict[str, FixtureServer], tmp_path: Path) -> None:
@@ -197,3 +195,24 @@ def test_a_sources_table_may_only_name_web_urls(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv(fetch.SOURCES_ENV, str(table))
     with pytest.raises(DatasetError, match="every URL must start with http"):
         fetch.source_of("mnist")
+
+
+def test_the_cli_downloads_into_its_data_dir_with_progress_on_stderr(served: dict[str, FixtureServer], tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from cli.main import main
+
+    folder = tmp_path / "chosen"
+    code = main(["train", "lenet5", "--dataset", "mnist", "--data-dir", str(folder), "--epochs", "1", "--json",
+                 "--db", str(tmp_path / "runs.sqlite")])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "MNIST: train-images-idx3-ubyte.gz 0.0 of 0.3 MB" in out.err and "0.3 of 0.3 MB" in out.err
+    assert json.loads(out.out)["dataset"] == "mnist"
+    assert len(list((folder / "mnist").glob("*.gz"))) == 4
+    served["mnist"].stop()  # offline now: the CLI says what to do, without a traceback
+    code = main(["train", "lenet5", "--dataset", "mnist", "--data-dir", str(tmp_path / "other"), "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code != 0 and "MNIST isn't cached and the download failed:" in err and "Traceback" not in err
+    assert f"in {tmp_path / 'other' / 'mnist'}" in err
