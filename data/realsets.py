@@ -150,4 +150,3 @@ BUILTINS = [
             "downloaded once (1 MB).", Task.SEQUENCE, "gpt_tiny",
             {"length": Option(64, "characters per window", None, 4, 1024)}, _build_shakespeare, prepare_shakespeare),
 ]
-DOWNLOADED = tuple(b.name for b in BUILTINS)  # the data sets that need ``data.fetch`` before they load
