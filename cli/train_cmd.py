@@ -149,7 +149,9 @@ def _config(args: argparse.Namespace, graph: Any) -> Any:
     from data.datasets import suggest_options
     from training.config import SettingsError, TrainConfig
 
-    meta = dict(graph.meta.get("training") or {})
+    from data.fetch import with_cached_data
+
+    meta = with_cached_data(graph.meta.get("training") or {})  # lenet5 on MNIST once it is downloaded
     values = {**meta, **_overrides(args)}
     name = args.dataset or meta.get("dataset") or ""
     own = name == meta.get("dataset")

@@ -108,6 +108,8 @@ def suggest_options(
         return _digit_options(shape)
     if key in ("reverse", "copy", "sort", "sentiment") and len(shape) == 1:
         return {"length": shape[0]}
+    if key in ("mnist", "fashion_mnist", "cifar10"):  # fixed sizes: only the layout can follow the model
+        return {"flat": len(shape) == 1}
     if key == "shakespeare" and len(shape) == 1 and 4 <= shape[0] <= 1024:
         return {"length": shape[0]}
     if key == "next_token" and len(shape) == 1 and shape[0] % 2 == 1:

@@ -21,8 +21,9 @@ import os
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from data.base import DatasetError
 from data.sources import DATASETS_ENV, SOURCES, Remote, Source
@@ -101,6 +102,17 @@ def is_cached(key: str) -> bool:
     source = source_of(key)
     folder = datasets_dir() / key
     return all(any(_size(p) == f.size for p in (folder / f.name, *elsewhere(key, f.name))) for f in source.files)
+
+
+def with_cached_data(training: Mapping[str, Any]) -> dict[str, Any]:
+    """A design's ``meta.training`` with its ``real_dataset`` (e.g. lenet5's "mnist") as the data set once that
+    is cached; until then its own (offline) data set. The Train tab, ``layerlab train`` and the exported script
+    all start from this."""
+    values = dict(training)
+    real = values.get("real_dataset")
+    if isinstance(real, str) and real in SOURCES and values.get("dataset") != real and is_cached(real):
+        values.update(dataset=real, dataset_options={})
+    return values
 
 
 def ensure(key: str, progress: Progress | None = None) -> dict[str, Path]:

@@ -82,9 +82,10 @@ def official_split(train_labels: np.ndarray, n_test: int, seed: int,
 
 
 def prepare_images(
-    name: str, seed: int, fractions: tuple[float, float]
+    name: str, seed: int, fractions: tuple[float, float], flat: bool = False
 ) -> tuple[list[np.ndarray], np.ndarray, tuple[np.ndarray, ...], dict]:
-    """Images (N, C, H, W) as uint8 and their labels: the official training images then the test images."""
+    """Images (N, C, H, W) as uint8, or flat (N, C·H·W) for an MLP, and their labels: the official training
+    images then the test images."""
     files = ensure(name)
     if name == "cifar10":
         (train_x, train_y), (test_x, test_y) = read_cifar_binary(files["cifar-10-binary.tar.gz"])
@@ -94,7 +95,8 @@ def prepare_images(
     if len(train_x) != len(train_y) or len(test_x) != len(test_y):
         raise DatasetError(f"{name}: the files hold different numbers of images and labels")
     indices = official_split(train_y, len(test_y), seed, fractions[0])
-    return [np.concatenate([train_x, test_x])], np.concatenate([train_y, test_y]), indices, {}
+    images = np.concatenate([train_x, test_x])
+    return [images.reshape(len(images), -1) if flat else images], np.concatenate([train_y, test_y]), indices, {}
 
 
 def prepare_shakespeare(
@@ -113,10 +115,10 @@ def prepare_shakespeare(
     return [tokens], target, ordered_split(count, fractions), {"vocab": ["<pad>", *(chr(b) for b in alphabet)]}
 
 
-def _build_images(name: str, seed: int, fractions: tuple[float, float]) -> Dataset:
-    inputs, labels, indices, _ = prepare_images(name, seed, fractions)
+def _build_images(name: str, seed: int, fractions: tuple[float, float], flat: bool) -> Dataset:
+    inputs, labels, indices, _ = prepare_images(name, seed, fractions, flat)
     channels, side, classes = IMAGE_SETS[name]
-    if inputs[0].shape[1:] != (channels, side, side):
+    if inputs[0].shape[1:] != ((channels * side * side,) if flat else (channels, side, side)):
         raise DatasetError(f"{name}: expected images of {channels}×{side}×{side}, the files hold "
                            f"{'×'.join(map(str, inputs[0].shape[1:]))}")
     title = source_of(name).title
@@ -142,8 +144,9 @@ _DESCRIPTIONS = {
 }
 
 BUILTINS = [
-    *(Builtin(name, _DESCRIPTIONS[name], Task.CLASSIFICATION, _TEMPLATES[name], {},
-              lambda seed, fractions, _name=name: _build_images(_name, seed, fractions), prepare_images,
+    *(Builtin(name, _DESCRIPTIONS[name], Task.CLASSIFICATION, _TEMPLATES[name],
+              {"flat": Option(False, "True: each image as one vector of pixels, for an MLP; False: C×H×W images")},
+              lambda seed, fractions, flat, _name=name: _build_images(_name, seed, fractions, flat), prepare_images,
               (("name", name),))
       for name in IMAGE_SETS),
     Builtin("shakespeare", "Tiny Shakespeare: 1.1 million characters of plays, for next-character prediction; "

@@ -30,3 +30,10 @@ def _local_real_data():
     yield servers
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _empty_datasets_dir(tmp_path_factory, monkeypatch):
+    """Each test starts with nothing downloaded, so a template's default data set (lenet5: digits until MNIST
+    is cached) doesn't depend on which tests ran before."""
+    monkeypatch.setenv("LAYERLAB_DATASETS_DIR", str(tmp_path_factory.mktemp("datasets")))

@@ -216,3 +216,27 @@ def test_the_cli_downloads_into_its_data_dir_with_progress_on_stderr(served: dic
     err = capsys.readouterr().err
     assert code != 0 and "MNIST isn't cached and the download failed:" in err and "Traceback" not in err
     assert f"in {tmp_path / 'other' / 'mnist'}" in err
+
+
+@pytest.mark.parametrize(("template", "real"), [("lenet5", "mnist"), ("mnist_mlp", "mnist"), ("cifar_cnn", "cifar10"),
+                                                ("resnet18", "cifar10")])
+def test_templates_train_on_the_real_set_once_it_is_cached(template: str, real: str,
+                                                           served: dict[str, FixtureServer]) -> None:
+    """Offline they keep their built-in default; once the real set is downloaded the Train tab, the CLI and the
+    exported script start from it, and the design fits it (resnet18: CIFAR-10's 3×32×32, not 224×224)."""
+    from builder.templates import load_template
+    from builder.validate import validate
+    from codegen.script import script_config
+    from training.engine import train
+
+    graph = load_template(template)
+    offline = script_config(graph).dataset
+    assert offline != real
+    fetch.ensure(real, progress=lambda *a: None)
+    config = script_config(graph, {"epochs": 1})
+    assert config.dataset == real
+    options = config.dataset_options or suggest_options(real, [tuple(n.params["shape"]) for n in graph.inputs()])
+    data = load_dataset(real, seed=0, **options)
+    assert validate(graph).valid, validate(graph).errors
+    result = train(graph, data, config)
+    assert result.status == "finished", result.message
