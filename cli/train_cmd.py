@@ -147,9 +147,8 @@ def _config(args: argparse.Namespace, graph: Any) -> Any:
     dataset options and task go with its own dataset only; without options the dataset is shaped for the
     model's inputs where it can be (digits at 28×28, ...)."""
     from data.datasets import suggest_options
-    from training.config import SettingsError, TrainConfig
-
     from data.fetch import with_cached_data
+    from training.config import SettingsError, TrainConfig
 
     meta = with_cached_data(graph.meta.get("training") or {})  # lenet5 on MNIST once it is downloaded
     values = {**meta, **_overrides(args)}
