@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import tarfile
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,18 @@ def prepare_images(
     """Images (N, C, H, W) as uint8, or flat (N, C·H·W) for an MLP, and their labels: the official training
     images then the test images."""
     files = ensure(name)
+    stamp = tuple((key, str(path), path.stat().st_mtime_ns) for key, path in sorted(files.items()))
+    train_x, train_y, test_x, test_y = _read_images(name, stamp)
+    indices = official_split(train_y, len(test_y), seed, fractions[0])
+    images = np.concatenate([train_x, test_x])
+    return [images.reshape(len(images), -1) if flat else images], np.concatenate([train_y, test_y]), indices, {}
+
+
+@lru_cache(maxsize=2)
+def _read_images(name: str, stamp: tuple[tuple[str, str, int], ...]) -> tuple[np.ndarray, ...]:
+    """(train images, labels, test images, labels) from the files in ``stamp`` (name, path, mtime): parsed once
+    per process while the files stay the same (CIFAR-10's gzip alone takes seconds), returned read-only."""
+    files = {key: Path(path) for key, path, _ in stamp}
     if name == "cifar10":
         (train_x, train_y), (test_x, test_y) = read_cifar_binary(files["cifar-10-binary.tar.gz"])
     else:
@@ -94,9 +107,9 @@ def prepare_images(
         train_y, test_y = (read_idx(files[f"{p}-labels-idx1-ubyte.gz"]).astype(np.int64) for p in ("train", "t10k"))
     if len(train_x) != len(train_y) or len(test_x) != len(test_y):
         raise DatasetError(f"{name}: the files hold different numbers of images and labels")
-    indices = official_split(train_y, len(test_y), seed, fractions[0])
-    images = np.concatenate([train_x, test_x])
-    return [images.reshape(len(images), -1) if flat else images], np.concatenate([train_y, test_y]), indices, {}
+    for array in (train_x, train_y, test_x, test_y):
+        array.setflags(write=False)
+    return train_x, train_y, test_x, test_y
 
 
 def prepare_shakespeare(

@@ -42,7 +42,7 @@ def test_script_trains_on_the_real_set_as_the_app_does(template: str, dataset: s
     reader = "def read_cifar_binary" if dataset == "cifar10" else "def read_idx"
     assert f"DATASET = {dataset!r}" in code and reader in code and "def ensure" in code
     assert not {"pickle", "shelve", "joblib"} & _imports(code)  # the binary formats, read with numpy
-    assert _imports(code) <= {"__future__", "argparse", "collections", "contextlib", "dataclasses", "gzip", "hashlib", "http",
+    assert _imports(code) <= {"__future__", "argparse", "collections", "contextlib", "dataclasses", "functools", "gzip", "hashlib", "http",
                               "json", "math", "os", "pathlib", "sys", "tarfile", "time", "types", "typing", "urllib",
                               "numpy", "torch"}
     epochs, end = _script_run(code, [], capsys)
