@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cli.main import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, CliError, read_design
+from cli.train_cmd import add_data_dir_flag, use_data_dir
 
 if TYPE_CHECKING:  # the export machinery imports torch: loaded only when the command runs
     from builder.graph import Graph
@@ -44,12 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                                        "(top to bottom, as on the canvas)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial weights when no --weights or --run "
                                                        "is given")
+    add_data_dir_flag(p)
     p.set_defaults(func=cmd_export)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from export.files import ExportError, as_format, export_bytes, file_name
 
+    use_data_dir(args)  # a script for MNIST, CIFAR-10, ... reads the data once to plan the task
     graph = read_design(args.design)
     fmt = as_format(args.format)
     output = Path(args.output or file_name(graph, fmt))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -17,6 +18,7 @@ from typing import Any
 
 from cli.main import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, CliError
 from cli.train_start import design_and_weights, resumed, weights_of_run
+from data.sources import DATASETS_ENV
 from training.settings import Kind, Setting, SettingError, cli_settings
 
 _STARTED = time.perf_counter()  # the command's clock starts when the module is imported (at parse time)
@@ -27,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("design", nargs="?", help="a project file or a template name (left out with --resume, and "
                                              "with --from-run: the run's own design)")
     add_setting_flags(p)
+    add_data_dir_flag(p)
     p.add_argument("--db", help="the run history database (default: in the user's data directory)")
     p.add_argument("--json", action="store_true", help="print only one JSON line of results on stdout "
                                                        "(progress goes to stderr)")
@@ -46,6 +49,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                  "that its weights can be read")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
+
+
+def add_data_dir_flag(parser: argparse.ArgumentParser) -> None:
+    """--data-dir: where the downloaded data sets are kept (it sets the variable data.fetch reads)."""
+    parser.add_argument("--data-dir", metavar="DIR", help="where downloaded data sets (MNIST, Fashion-MNIST, "
+                        f"CIFAR-10, Tiny Shakespeare) are kept; default: ${DATASETS_ENV}, else datasets/ in the user's "
+                        "data directory. A download's progress goes to stderr.")
+
+
+def use_data_dir(args: argparse.Namespace) -> None:
+    if getattr(args, "data_dir", None):
+        os.environ[DATASETS_ENV] = str(Path(args.data_dir).expanduser().resolve())
 
 
 def add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -94,6 +109,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from training.runstore import RunStoreError
     from training.tasks import FitError
 
+    use_data_dir(args)
     if args.resume:
         store = _open_store(args.db)  # a damaged history is reported before minutes go into loading data
         graph, config, resume, start_from, ref = resumed(args, store)
@@ -150,9 +166,10 @@ def _config(args: argparse.Namespace, graph: Any, ref: str) -> Any:
     dataset options and task go with its own dataset only; without options the dataset is shaped for the
     model's inputs where it can be (digits at 28×28, ...)."""
     from data.datasets import suggest_options
+    from data.fetch import with_cached_data
     from training.config import SettingsError, TrainConfig
 
-    meta = dict(graph.meta.get("training") or {})
+    meta = with_cached_data(graph.meta.get("training") or {})  # lenet5 on MNIST once it is downloaded
     values = {**meta, **_overrides(args)}
     name = args.dataset or meta.get("dataset") or ""
     own = name == meta.get("dataset")

@@ -244,10 +244,18 @@ def ordered_split(
 
 
 def to_tensor(array: np.ndarray) -> torch.Tensor:
-    """A new CPU tensor (float32 or int64) that owns its memory."""
+    """A new CPU tensor (float32, int64 ids, or uint8 pixels) that owns its memory."""
     array = np.asarray(array)
+    if array.dtype == np.uint8:  # pixels stay bytes until a batch is formed (``model_input``)
+        return torch.tensor(array, dtype=torch.uint8)
     dtype = torch.int64 if np.issubdtype(array.dtype, np.integer) else torch.float32
     return torch.tensor(array, dtype=dtype)
+
+
+def model_input(tensor: torch.Tensor) -> torch.Tensor:
+    """What a model is given: uint8 pixels as float32 in [0, 1] (done per batch: a data set keeps a quarter
+    of float32's memory), anything else as it is."""
+    return tensor.float().div_(255.0) if tensor.dtype == torch.uint8 else tensor
 
 
 def make_splits(
@@ -260,9 +268,9 @@ def make_splits(
 
 
 def input_meta(inputs: Sequence[np.ndarray]) -> tuple[tuple[tuple[int, ...], ...], tuple[str, ...]]:
-    """Per-input shape without the batch dimension, and "float" | "long"."""
+    """Per-input shape without the batch dimension, and "float" | "long" (uint8 pixels reach the model as float)."""
     shapes = tuple(tuple(int(s) for s in x.shape[1:]) for x in inputs)
-    dtypes = tuple("long" if np.issubdtype(x.dtype, np.integer) else "float" for x in inputs)
+    dtypes = tuple("long" if np.issubdtype(x.dtype, np.integer) and x.dtype != np.uint8 else "float" for x in inputs)
     return shapes, dtypes
 
 

@@ -4,7 +4,8 @@
     >>> data.train.inputs[0].shape, data.train.target.dtype
     (torch.Size([1257, 64]), torch.int64)
 
-Nothing is downloaded. The types live in ``data.base`` and are re-exported here; the user's own
+MNIST, Fashion-MNIST, CIFAR-10 and Tiny Shakespeare are downloaded once (``data.realsets``); every other set is
+generated or ships in a package. The types live in ``data.base`` and are re-exported here; the user's own
 CSV files and image zips are read by ``data.userdata``.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from data import drawn, lm, sklearn_sets, text, toy
+from data import drawn, lm, realsets, sklearn_sets, text, toy
 from data.base import FRACTIONS, Builtin, Dataset, DatasetError, DatasetInfo, Option, Split, Task
 
 __all__ = [
@@ -33,7 +34,8 @@ __all__ = [
 
 def _registry() -> dict[str, Builtin]:
     registry: dict[str, Builtin] = {}
-    for builtin in (*sklearn_sets.BUILTINS, *toy.BUILTINS, *drawn.BUILTINS, *text.BUILTINS, *lm.BUILTINS):
+    for builtin in (*sklearn_sets.BUILTINS, *realsets.BUILTINS, *toy.BUILTINS, *drawn.BUILTINS, *text.BUILTINS,
+                    *lm.BUILTINS):
         if builtin.name in registry:  # a silent overwrite would hide a whole dataset
             raise RuntimeError(f"dataset {builtin.name!r} registered twice")
         registry[builtin.name] = builtin
@@ -105,6 +107,10 @@ def suggest_options(
     if key == "digits":
         return _digit_options(shape)
     if key in ("reverse", "copy", "sort", "sentiment") and len(shape) == 1:
+        return {"length": shape[0]}
+    if key in ("mnist", "fashion_mnist", "cifar10"):  # fixed sizes: only the layout can follow the model
+        return {"flat": len(shape) == 1}
+    if key == "shakespeare" and len(shape) == 1 and 4 <= shape[0] <= 1024:
         return {"length": shape[0]}
     if key == "next_token" and len(shape) == 1 and shape[0] % 2 == 1:
         return {"length": (shape[0] - 1) // 2}  # 2·length + 1 tokens

@@ -62,7 +62,10 @@ def script_config(graph: Graph, settings: Mapping[str, Any] | TrainConfig | None
     """The design's meta.training, then ``settings`` (the Train tab's, or a run's), then ``dataset`` and
     ``overrides``; every value checked (CodegenError lists the bad ones). A dataset other than the design's
     drops the design's dataset options and task."""
+    from data.fetch import with_cached_data
+
     meta = graph.meta.get("training") if isinstance(graph.meta.get("training"), Mapping) else {}
+    meta = with_cached_data(meta)  # as the Train tab and `layerlab train` start: lenet5 on MNIST once cached
     given = settings.settings() if isinstance(settings, TrainConfig) else dict(settings or {})
     values = {**meta, **given, **{k: v for k, v in overrides.items() if v is not None}}
     if dataset is not None and dataset != values.get("dataset"):

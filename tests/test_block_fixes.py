@@ -87,9 +87,9 @@ def conv2_96(resnet: Graph) -> Graph:
 def test_the_opened_copy_keeps_its_shapes_before_the_error(conv2_96: Graph) -> None:
     view = block_view(conv2_96, validate(conv2_96), LAYER2)
     shapes = {k: (i.output.shape if i.output else None) for k, i in view.result.nodes.items()}
-    assert shapes["x"] == (64, 56, 56)  # what layer1 gives once its own conv2 is fixed
-    assert shapes["conv1"] == shapes["bn1"] == shapes["relu1"] == shapes["downsample"] == (128, 28, 28)
-    assert shapes["conv2"] == shapes["bn2"] == (96, 28, 28)
+    assert shapes["x"] == (64, 8, 8)  # what layer1 gives once its own conv2 is fixed
+    assert shapes["conv1"] == shapes["bn1"] == shapes["relu1"] == shapes["downsample"] == (128, 4, 4)
+    assert shapes["conv2"] == shapes["bn2"] == (96, 4, 4)
     assert shapes["add"] is None and shapes["relu2"] is None
     assert view.result.nodes["add"].blocked_by == view.result.nodes["relu2"].blocked_by == "conv2"
     assert view.result.nodes["conv1"].blocked_by is None  # layer1's error is layer1's, shown there
@@ -116,7 +116,7 @@ def test_the_block_count_says_it_is_partial_and_outside_nodes_keep_their_shapes(
     title = node_face(conv2_96.node("layer2"), layer2, conv2_96)[0]
     assert ("ll-size", "≥ 451.7 K") in title
     assert chip_text(result, conv2_96).endswith("params (partial)") and "≥" in chip_text(result, conv2_96)
-    assert result.nodes["maxpool"].output.shape == (64, 56, 56)  # before the blocks: untouched
+    assert result.nodes["maxpool"].output.shape == (64, 8, 8)  # before the blocks: untouched
     assert result.nodes["fc"].output is None and result.nodes["fc"].blocked_by == "layer4"
 
 

@@ -51,15 +51,15 @@ def test_an_opened_copy_shows_its_own_shapes(resnet: Graph) -> None:
     first = block_view(resnet, result, LAYER2)
     assert first.prefix == "layer2.0."
     shapes = {k: i.output.shape for k, i in first.result.nodes.items()}
-    assert shapes["x"] == (64, 56, 56)  # the Port shows what enters this copy
-    assert shapes["conv1"] == shapes["relu2"] == (128, 28, 28)
+    assert shapes["x"] == (64, 8, 8)  # the Port shows what enters this copy
+    assert shapes["conv1"] == shapes["relu2"] == (128, 4, 4)
     assert first.result.nodes["conv1"].params["stride"] == 2  # "$stride" resolved for the first copy
     assert first.result.nodes["conv1"].sources == {"x": ["x"]}  # in the inside's terms, not "layer1.1.relu2"
     assert first.result.nodes["downsample"].param_count == 128 * 64 + 2 * 128
     assert not first.off
     second = block_view(resnet, result, (Step("layer2", "BasicBlock", 1),))
     assert second.prefix == "layer2.1."
-    assert second.result.nodes["x"].output.shape == (128, 28, 28)
+    assert second.result.nodes["x"].output.shape == (128, 4, 4)
     assert second.off == {"downsample": "off here: downsample is false"}  # first_only: the later copies skip it
     assert second.result.nodes["add"].sources == {"inputs": ["bn2", "x"]}
 
@@ -78,11 +78,11 @@ def test_nested_blocks_open_and_paths_lead_to_any_layer(resnet: Graph) -> None:
     assert crumbs(resnet, steps) == ["resnet18", "layer2", "BasicBlock", "downsample", "Downsample"]
     assert crumbs(resnet, (Step("layer3", "BasicBlock", 1),)) == ["resnet18", "layer3[1]", "BasicBlock"]
     view = block_view(resnet, validate(resnet), steps)
-    assert view.result.nodes["conv"].output.shape == (128, 28, 28)
+    assert view.result.nodes["conv"].output.shape == (128, 4, 4)
     assert steps_to(resnet, "conv1") == ((), "conv1")
     assert steps_to(resnet, "layer9.0.conv1") is None
     outer = block_view(resnet, validate(resnet), LAYER2)
-    assert outer.result.nodes["downsample"].output.shape == (128, 28, 28)  # the nested block folded, like the design
+    assert outer.result.nodes["downsample"].output.shape == (128, 4, 4)  # the nested block folded, like the design
 
 
 def test_a_path_that_no_longer_exists_is_cut(resnet: Graph) -> None:
@@ -101,12 +101,12 @@ def test_an_error_inside_shows_on_the_instance_and_on_the_opened_layer(resnet: G
     view = block_view(broken, result, LAYER2)
     (issue,) = view.result.nodes["add"].issues
     assert issue.node == "add" and issue.inner == "layer2.0.add" and issue.message.startswith("Add")
-    assert view.result.nodes["conv1"].output.shape == (128, 56, 56)
+    assert view.result.nodes["conv1"].output.shape == (128, 8, 8)
 
 
 def test_inside_rows_list_the_first_copy(resnet: Graph) -> None:
     rows = inside_rows(resnet, validate(resnet), (), "layer2")
-    assert rows[0] == "`conv1` Conv2d → `128×28×28` · 73,728 params"
+    assert rows[0] == "`conv1` Conv2d → `128×4×4` · 73,728 params"
     assert any(r.startswith("`downsample` Downsample (when downsample)") for r in rows)
     assert inside_rows(resnet, validate(resnet), (), "conv1") == []
 
@@ -135,7 +135,7 @@ def test_fixed_values_typed_over_a_reference_are_typed() -> None:
 def test_an_instance_face_reads_name_repeat_shapes_size_and_parameters(resnet: Graph) -> None:
     result = validate(resnet)
     lines = text(node_face(resnet.node("layer2"), result.nodes["layer2"], resnet))
-    assert lines == ["layer2×2525.6 K", "BasicBlock · planes 128 · s 2 · downsample", "64×56×56→128×28×28"]
+    assert lines == ["layer2×2525.6 K", "BasicBlock · planes 128 · s 2 · downsample", "64×8×8→128×4×4"]
     nodes, _, _ = canvas_elements(resnet, result)
     assert len(nodes) <= 15 and sum(1 for n in nodes if n.get("block")) == 4
     view = block_view(resnet, result, (Step("layer2", "BasicBlock", 1),))

@@ -166,8 +166,8 @@ def test_script_refuses_a_model_that_does_not_fit_the_data() -> None:
     with pytest.raises(ExportError, match="the model outputs \\(N, 5\\) but iris has 3 classes: set the last "
                                           "Linear's \\(‘head’\\) out_features to 3"):
         export_bytes(_mlp("m", 4, 5), "script", dataset="iris")
-    with pytest.raises(ExportError, match="no dataset named ‘mnist’"):
-        export_bytes(_mlp("m", 4, 3), "script", dataset="mnist")
+    with pytest.raises(ExportError, match="no dataset named ‘emnist’"):
+        export_bytes(_mlp("m", 4, 3), "script", dataset="emnist")
 
 
 def test_script_defaults_come_from_the_template() -> None:

@@ -72,8 +72,8 @@ def test_misfit_design_exits_1_naming_the_node(capsys, tmp_path):
 
 def test_unknown_dataset_and_bad_option_exit_2(capsys, tmp_path):
     db = str(tmp_path / "r.db")
-    code, _, err = _run(capsys, "train", "digits_mlp", "--dataset", "mnist", "--db", db)
-    assert code == 2 and "no dataset named ‘mnist’" in err
+    code, _, err = _run(capsys, "train", "digits_mlp", "--dataset", "emnist", "--db", db)
+    assert code == 2 and "no dataset named ‘emnist’" in err
     code, _, err = _run(capsys, "train", "xor_mlp", "-o", "gate", "--db", db)
     assert code == 2 and "KEY=VALUE" in err
     code, _, err = _run(capsys, "train", "no_such_design", "--db", db)

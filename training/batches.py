@@ -1,5 +1,7 @@
 """Batches for training and evaluation, without per-sample Python collation.
 
+uint8 pixels (the real image sets) stay bytes on the device and become float32 in [0, 1] batch by batch.
+
 In-memory data moves to the device once and an epoch is a ``torch.randperm`` cut into index batches; data
 too large for the device stays on the CPU and a DataLoader fetches whole batches by index (a BatchSampler
 with ``batch_size=None``), pinned for fast copies to a GPU. With the same generator both paths visit the
@@ -14,6 +16,7 @@ from typing import Any
 
 import torch
 
+from data.base import model_input
 from training.device import free_cached_memory, is_out_of_memory
 from training.tasks import TaskPlan
 
@@ -36,11 +39,11 @@ class Batches:
         if generator is None:  # evaluation: in order, plain slices (views, no copies)
             for start in range(0, self.n, self.batch_size):
                 end = start + self.batch_size
-                yield tuple(t[start:end] for t in self.inputs), self.target[start:end]
+                yield tuple(model_input(t[start:end]) for t in self.inputs), self.target[start:end]
             return
         order = torch.randperm(self.n, generator=generator).to(self.device)
         for index in order.split(self.batch_size):
-            yield tuple(t.index_select(0, index) for t in self.inputs), self.target.index_select(0, index)
+            yield tuple(model_input(t.index_select(0, index)) for t in self.inputs), self.target.index_select(0, index)
 
 
 class LoaderBatches(Batches):
@@ -61,7 +64,7 @@ class LoaderBatches(Batches):
         loader = data.DataLoader(self.dataset, sampler=data.BatchSampler(base, self.batch_size, drop_last=False),
                                  batch_size=None, pin_memory=self.device.type == "cuda", generator=torch.Generator())
         for *xs, y in loader:
-            yield tuple(x.to(self.device, non_blocking=True) for x in xs), y.to(self.device, non_blocking=True)
+            yield tuple(model_input(x.to(self.device, non_blocking=True)) for x in xs), y.to(self.device, non_blocking=True)
 
 
 def batch_tensors(split: Any, plan: Any) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:

@@ -26,6 +26,7 @@ from torch import nn
 
 from builder.validate import ValidationResult
 from codegen.source import ModelSource
+from data.base import model_input
 from training.attention import AttentionLayer, AttentionMap, attention_layers, watch_attention
 
 
@@ -261,7 +262,7 @@ def example(split: Any, index: int, input_order: tuple[int, ...] | None = None) 
     if not 0 <= index < count:
         raise IndexError(f"example {index} is outside the split's {count} examples (0..{count - 1})")
     order = input_order or tuple(range(len(split.inputs)))
-    return tuple(split.inputs[k][index:index + 1] for k in order)
+    return tuple(model_input(split.inputs[k][index:index + 1]) for k in order)
 
 
 def snapshot(model: nn.Module, source: ModelSource) -> nn.Module:

@@ -152,7 +152,7 @@ def dataset_inputs(dataset: Any) -> list[tuple[str, tuple[int, ...], str]]:
     names = list(getattr(dataset, "input_names", None) or [])
     found = []
     for k, tensor in enumerate(dataset.train.inputs):
-        dtype = "float" if tensor.is_floating_point() else "long"
+        dtype = "float" if tensor.is_floating_point() or tensor.dtype == torch.uint8 else "long"  # pixels: floats
         found.append((names[k] if k < len(names) else f"input{k}", tuple(tensor.shape[1:]), dtype))
     return found
 

@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from data.sources import SOURCES
 from ui import charts, draw_data
+from ui.data_download import render_download
 from ui.train_state import drop_upload, keep, kept, lost_upload, on_upload_change, store_upload, stored_upload
 
 UPLOAD_CSV = "Upload a CSV…"
@@ -69,8 +71,9 @@ def _square_side(n: int) -> int | None:
 
 
 def as_images(x: np.ndarray) -> np.ndarray:
-    """(N, H, W) for a grid: channels averaged, flat square vectors folded back."""
-    x = np.asarray(x, dtype=float)
+    """(N, H, W) in [0, 1] for a grid: channels averaged, flat square vectors folded back."""
+    x = np.asarray(x)
+    x = x / 255.0 if x.dtype == np.uint8 else x.astype(float)
     if x.ndim == 4:
         return x.mean(axis=1)
     if x.ndim == 2:
@@ -192,6 +195,8 @@ def render_picker(defaults: dict[str, Any]) -> DataChoice | None:
     if name == UPLOAD_ZIP:
         return _zip_picker()
     preset = defaults.get("dataset_options", {}) if name == default else {}
+    if name in SOURCES and not render_download(name, KEY):  # MNIST, CIFAR-10, ...: the download step first
+        return None
     if name == DRAWN:  # points clicked onto the plane instead of option fields
         options = draw_data.render_drawing(dict(preset), f"{KEY}drawn")
         return None if options is None else DataChoice(name, options)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from data.base import model_input
 from ui import charts
 
 
@@ -34,7 +35,7 @@ def evaluating(model: nn.Module) -> Iterator[torch.device]:
 def model_inputs(split: Any, plan: Any, rows: slice | list[int] | torch.Tensor) -> tuple[torch.Tensor, ...]:
     """The model's inputs for some rows of a split, in the model's argument order."""
     order = plan.input_order or tuple(range(len(split.inputs)))
-    return tuple(split.inputs[k][rows] for k in order)
+    return tuple(model_input(split.inputs[k][rows]) for k in order)
 
 
 def _forward(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:

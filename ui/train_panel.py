@@ -17,6 +17,7 @@ from typing import Any
 import streamlit as st
 
 from builder.settings import settings
+from data.fetch import with_cached_data
 from training.config import TrainConfig
 from training.health import monitor_for
 from ui import lr_finder, neurons, train_data
@@ -102,7 +103,7 @@ def form_values(graph: Any) -> tuple[dict[str, Any], list[str]]:
     identity = _digest(graph.name, meta)
     saved = st.session_state.get(FORM)
     if saved is None or saved[0] != identity:
-        values, problems = design_settings(meta)
+        values, problems = design_settings(with_cached_data(meta))  # lenet5 on MNIST once it is downloaded
         forget(FORM_KEY)  # the widgets show the new design's values
         forget(train_data.KEY)
         saved = (identity, values, problems)
@@ -117,7 +118,7 @@ def current_settings(graph: Any) -> dict[str, Any]:
     meta = dict(graph.meta.get("training") or {})
     if saved is not None and saved[0] == _digest(graph.name, meta):
         return dict(saved[1])
-    return design_settings(meta)[0]
+    return design_settings(with_cached_data(meta))[0]
 
 
 def _task_of(dataset: Any) -> str | None:

@@ -71,9 +71,9 @@ def test_an_error_in_layer2_shows_on_its_conv2_with_a_partial_count(page, app_ur
     select(page, "conv2")
     type_into(page.get_by_role("textbox", name="out_channels = 128 here"), "96")
     expect(node(page, "conv2")).to_contain_text("✖")  # the faulty layer of this copy
-    expect(node(page, "conv2")).to_contain_text("→ 96×28×28")
-    expect(node(page, "x")).to_contain_text("64×56×56")  # the layers before the error keep their shapes
-    expect(node(page, "conv1")).to_contain_text("→ 128×28×28")
+    expect(node(page, "conv2")).to_contain_text("→ 96×4×4")
+    expect(node(page, "x")).to_contain_text("64×8×8")  # the layers before the error keep their shapes
+    expect(node(page, "conv1")).to_contain_text("→ 128×4×4")
     expect(node(page, "add")).to_contain_text("waiting for ‘conv2’")
     expect(chip(page)).to_contain_text("(partial)")
     fix = keyed(page, "fix_conv2_0")
@@ -82,10 +82,10 @@ def test_an_error_in_layer2_shows_on_its_conv2_with_a_partial_count(page, app_ur
     keyed(page, "crumb_0").click()
     node(page, "fc").wait_for()
     expect(node(page, "layer2")).to_contain_text("≥")  # its size leaves out the layers waiting for the fix
-    expect(node(page, "maxpool")).to_contain_text("64×56×56")  # before the blocks: untouched
+    expect(node(page, "maxpool")).to_contain_text("64×8×8")  # before the blocks: untouched
 
     open_block(page, "layer2", "conv2")
     select(page, "conv2")
     keyed(page, "fix_conv2_0").click()
     expect(chip(page)).to_contain_text("valid")
-    expect(node(page, "add")).to_contain_text("→ 128×28×28")
+    expect(node(page, "add")).to_contain_text("→ 128×4×4")

@@ -47,7 +47,7 @@ def test_resnet18_opens_collapsed_and_an_edit_inside_changes_every_instance(page
     drawn = settled(page)["nodes"]
     assert len(drawn) == len(resnet.nodes) <= 15
     expect(node(page, "layer2")).to_contain_text("×2")
-    expect(node(page, "layer2")).to_contain_text("64×56×56→128×28×28")
+    expect(node(page, "layer2")).to_contain_text("64×8×8→128×4×4")
     expect(node(page, "layer2")).to_contain_text("planes 128")
     expect(chip(page)).to_contain_text(human_count(validate(resnet).total_params))
     shot(page, "blocks_resnet18")
@@ -55,15 +55,15 @@ def test_resnet18_opens_collapsed_and_an_edit_inside_changes_every_instance(page
     open_block(page, "layer2", "conv1")
     expect(crumb(page)).to_contain_text("resnet18")
     expect(crumb(page)).to_contain_text("BasicBlock")
-    expect(node(page, "x")).to_contain_text("64×56×56")  # the Port: what enters layer2's first copy
-    expect(node(page, "conv1")).to_contain_text("→ 128×28×28")
+    expect(node(page, "x")).to_contain_text("64×8×8")  # the Port: what enters layer2's first copy
+    expect(node(page, "conv1")).to_contain_text("→ 128×4×4")
     expect(canvas(page).locator(".react-flow__node")).to_have_count(9)
 
     node(page, "conv1").click()
     field = page.get_by_role("textbox", name="stride = 2 here")
     field.fill("1")
     field.press("Enter")
-    expect(node(page, "conv1")).to_contain_text("→ 128×56×56")  # this copy's shapes follow the edit
+    expect(node(page, "conv1")).to_contain_text("→ 128×8×8")  # this copy's shapes follow the edit
     expect(chip(page)).to_contain_text("1 issue")  # and the design's: layer2's shortcut no longer adds up
 
     keyed(page, "crumb_0").click()  # back to the design: the collapsed node shows what broke inside

@@ -251,8 +251,10 @@ class Split:
 
 
 def to_tensor(array: np.ndarray) -> torch.Tensor:
-    """A new CPU tensor (float32 or int64) that owns its memory."""
+    """A new CPU tensor (float32, int64 ids, or uint8 pixels) that owns its memory."""
     array = np.asarray(array)
+    if array.dtype == np.uint8:  # pixels stay bytes until a batch is formed (``model_input``)
+        return torch.tensor(array, dtype=torch.uint8)
     dtype = torch.int64 if np.issubdtype(array.dtype, np.integer) else torch.float32
     return torch.tensor(array, dtype=dtype)
 
@@ -463,6 +465,12 @@ def make_schedule(name: str, optimizer: torch.optim.Optimizer, total_steps: int,
     return LambdaLR(optimizer, _with_warmup(factors[name], warm))
 
 
+def model_input(tensor: torch.Tensor) -> torch.Tensor:
+    """What a model is given: uint8 pixels as float32 in [0, 1] (done per batch: a data set keeps a quarter
+    of float32's memory), anything else as it is."""
+    return tensor.float().div_(255.0) if tensor.dtype == torch.uint8 else tensor
+
+
 class Batches:
     """One split as tensors on the device; an epoch is a random permutation cut into batches."""
 
@@ -481,11 +489,11 @@ class Batches:
         if generator is None:  # evaluation: in order, plain slices (views, no copies)
             for start in range(0, self.n, self.batch_size):
                 end = start + self.batch_size
-                yield tuple(t[start:end] for t in self.inputs), self.target[start:end]
+                yield tuple(model_input(t[start:end]) for t in self.inputs), self.target[start:end]
             return
         order = torch.randperm(self.n, generator=generator).to(self.device)
         for index in order.split(self.batch_size):
-            yield tuple(t.index_select(0, index) for t in self.inputs), self.target.index_select(0, index)
+            yield tuple(model_input(t.index_select(0, index)) for t in self.inputs), self.target.index_select(0, index)
 
 
 def batch_tensors(split: Any, plan: Any) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
