@@ -54,8 +54,8 @@ def test_the_script_carries_only_its_runs_task_code() -> None:
                   "F.mse_loss", "F.huber_loss"):
         assert other not in code, other
     # A ratchet, not the goal: the issue asks for <= 350 lines; this was 847 before tables were selected, 775
-    # after, 791 once freezing (keep_frozen_norms, --frozen-norm) came in.
-    assert len(code.splitlines()) <= 791
+    # after, 799 once freezing (keep_frozen_norms, --frozen-norm) and uint8 pixels (model_input) came in.
+    assert len(code.splitlines()) <= 799
 
 
 def test_selecting_a_key_a_table_lacks_is_refused() -> None:

@@ -225,7 +225,7 @@ def test_templates_train_on_the_real_set_once_it_is_cached(template: str, real: 
     exported script start from it, and the design fits it (resnet18: CIFAR-10's 3×32×32, not 224×224)."""
     from builder.templates import load_template
     from builder.validate import validate
-    from codegen.script import script_config
+    from export.script import script_config
     from training.engine import train
 
     graph = load_template(template)

@@ -17,7 +17,7 @@ import pytest
 from test_script_fidelity import _assert_same, _engine, _execute, _parse, _script_run
 
 from builder.templates import load_template
-from codegen.script import generate_notebook, generate_script
+from export.script import generate_notebook, generate_script
 
 SETTINGS = {"epochs": 2, "batch_size": 64}
 
