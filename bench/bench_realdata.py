@@ -6,11 +6,12 @@ naming their checksums, then loaded with ``load_dataset`` as the app loads them:
 parsing), a second load (checked already), and the data set's bytes (uint8 pixels) against float32's.
 Nothing is downloaded.
 
-Usage: python bench/bench_realdata.py
+Usage: python bench/bench_realdata.py [--scale 1.0] [--quick]
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import hashlib
 import io
@@ -26,18 +27,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
+
 
 def _idx(array: np.ndarray) -> bytes:
     return bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape) + array.tobytes()
 
 
-def _write(folder: Path) -> dict:
+def _write(folder: Path, scale: float) -> dict:
     rng = np.random.default_rng(0)
     table = {}
     mnist = folder / "mnist"
     mnist.mkdir(parents=True)
     files = []
-    for prefix, count in (("train", 60_000), ("t10k", 10_000)):
+    for prefix, count in (("train", int(60_000 * scale)), ("t10k", int(10_000 * scale))):
         for kind, array in (("images-idx3", rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)),
                             ("labels-idx1", rng.integers(0, 10, count, dtype=np.uint8))):
             name = f"{prefix}-{kind}-ubyte.gz"
@@ -49,7 +52,7 @@ def _write(folder: Path) -> dict:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as archive:
         for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
-            records = rng.integers(0, 256, (10_000, 3073), dtype=np.uint8)
+            records = rng.integers(0, 256, (int(10_000 * scale), 3073), dtype=np.uint8)
             records[:, 0] %= 10
             info = tarfile.TarInfo(f"cifar-10-batches-bin/{name}")
             info.size = records.nbytes
@@ -63,15 +66,18 @@ def _write(folder: Path) -> dict:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", type=float, default=1.0, help="share of the published image counts to write")
+    args = parse_args(parser, {"scale": 0.02})
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        (folder / "sources.json").write_text(json.dumps(_write(folder)))
+        (folder / "sources.json").write_text(json.dumps(_write(folder, args.scale)))
         os.environ["LAYERLAB_DATA_SOURCES"] = str(folder / "sources.json")
         os.environ["LAYERLAB_DATASETS_DIR"] = str(folder)
         os.environ["HOME"] = str(folder / "home")
         from data.datasets import load_dataset
 
-        out = {"load_average": os.getloadavg()}
+        out = {"quick": args.quick, "scale": args.scale, "load_average": os.getloadavg()}
         for name in ("mnist", "cifar10"):
             start = time.perf_counter()
             data = load_dataset(name)

@@ -18,6 +18,7 @@ BENCHES = {
                         "load_average_at_start", "load_average_at_end"},
     "bench_health.py": {"models", "worst", "ok", "target_overhead", "load_average"},
     "bench_lr_find.py": {"suggestion", "median_s", "first_call_s", "target_s", "loadavg_1min_before_after"},
+    "bench_realdata.py": {"mnist", "cifar10", "scale", "load_average"},
     "bench_import.py": {"import_s_median", "import_and_verify_s_median", "verified", "onnx", "machine"},
     "bench_rerun.py": {"canvas_update_ms", "apptest_rerun_ms", "meets_target", "load_average"},
     "bench_run_random.py": {"swap_us", "dropout_mlp_samples_per_s", "concurrent_dropout", "concurrent_no_dropout",
