@@ -14,7 +14,7 @@ from builder.validate import validate
 from codegen.loader import build_model
 from codegen.source import generate_model
 
-BLOCK_TEMPLATES = ["resnet18", "resnet_mini", "seq2seq_lstm", "transformer_classifier", "transformer_seq2seq",
+BLOCK_TEMPLATES = ["resnet18", "resnet_mini", "se_resnet", "seq2seq_lstm", "transformer_classifier", "transformer_seq2seq",
                    "unet_small"]
 
 

@@ -103,6 +103,16 @@ def test_families_are_what_their_names_promise():
     assert {"MultiheadAttention", "LayerNorm", "Add", "Dropout"} <= set(leaf_types("transformer_classifier"))
 
 
+def test_se_resnet_gates_channels_with_tensor_ops():
+    """The Squeeze-and-Excitation gate is written in ops inside the residual block: mean over H, W, a bottleneck,
+    a sigmoid, the gate viewed to (N, C, 1, 1) and multiplied into the block's output."""
+    result = validate(load_template("se_resnet"))
+    assert types("se_resnet").count("SEBasicBlock") == 2
+    assert str(result.leaves.nodes["layer2.gate_4d"].output) == "(N, 32, 1, 1)"
+    assert str(result.leaves.nodes["layer2.scale"].output) == "(N, 32, 4, 4)"
+    assert {"mean", "view", "mul", "Sigmoid", "Add"} <= set(leaf_types("se_resnet"))
+
+
 def test_autoencoder_squeezes_through_a_latent_code():
     graph = load_template("autoencoder")
     result = validate(graph)
