@@ -15,7 +15,7 @@ from codegen.loader import build_model
 from codegen.source import generate_model
 
 BLOCK_TEMPLATES = ["resnet18", "resnet_mini", "se_resnet", "seq2seq_lstm", "transformer_classifier", "transformer_seq2seq",
-                   "unet_small"]
+                   "unet_small", "vit_tiny"]
 
 
 # --- a reference with torchvision's structure, written by hand (torchvision does not import beside our torch) ---

@@ -113,6 +113,17 @@ def test_se_resnet_gates_channels_with_tensor_ops():
     assert {"mean", "view", "mul", "Sigmoid", "Add"} <= set(leaf_types("se_resnet"))
 
 
+def test_vit_tiny_puts_a_class_token_before_its_patches():
+    """Patches from a strided convolution, a learned class token in front, a learned position table added, and the
+    class token's output classified: the Parameters keep ViT's state-dict names."""
+    result = validate(load_template("vit_tiny"))
+    shapes = {n: str(result.nodes[n].output) for n in ("tokens", "cls", "seq", "embedded", "cls_out", "head")}
+    assert shapes == {"tokens": "(N, 16, 32)", "cls": "(N, 1, 32)", "seq": "(N, 17, 32)",
+                      "embedded": "(N, 17, 32)", "cls_out": "(N, 32)", "head": "(N, 10)"}
+    params = {n.id: n.params["shape"] for n in load_template("vit_tiny").nodes if n.type == "Parameter"}
+    assert params == {"cls_token": [1, 1, 32], "pos_embed": [1, 17, 32]}
+
+
 def test_autoencoder_squeezes_through_a_latent_code():
     graph = load_template("autoencoder")
     result = validate(graph)
