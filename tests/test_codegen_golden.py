@@ -16,7 +16,7 @@ from export.script import generate_script
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 # Templates built from blocks made of blocks: one class per block definition, torchvision-shaped.
-MODELS = ["digits_cnn", "resnet18", "resnet_mini", "se_resnet", "seq2seq_lstm", "transformer_classifier", "transformer_seq2seq",
+MODELS = ["digits_cnn", "nanogpt_tiny", "resnet18", "resnet_mini", "se_resnet", "seq2seq_lstm", "transformer_classifier", "transformer_seq2seq",
           "unet_small", "vit_tiny"]
 
 

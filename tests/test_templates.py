@@ -124,6 +124,21 @@ def test_vit_tiny_puts_a_class_token_before_its_patches():
     assert params == {"cls_token": [1, 1, 32], "pos_embed": [1, 17, 32]}
 
 
+def test_nanogpt_tiny_takes_positions_from_arange():
+    """Positions are torch.arange over the input's length, embedded by wpe (no batch dimension) and added to the
+    token embeddings; attention is scaled_dot_product_attention with is_causal, inside the repeated Block."""
+    graph = load_template("nanogpt_tiny")
+    result = validate(graph)
+    assert result.nodes["pos"].sources == {"x": ["idx"]} and result.nodes["pos"].output.dtype == "long"
+    shapes = {n: str(result.nodes[n].output) for n in ("wte", "pos", "wpe", "x", "lm_head")}
+    assert shapes == {"wte": "(N, 17, 64)", "pos": "(17,)", "wpe": "(17, 64)", "x": "(N, 17, 64)",
+                      "lm_head": "(N, 17, 13)"}
+    attention = [i for i in result.leaves.nodes.values() if i.type == "scaled_dot_product_attention"]
+    assert len(attention) == 2 and all(i.params["is_causal"] for i in attention)
+    assert str(attention[0].output) == "(N, 4, 17, 16)"
+    assert graph.meta["training"] == load_template("gpt_tiny").meta["training"]  # compared under the same settings
+
+
 def test_autoencoder_squeezes_through_a_latent_code():
     graph = load_template("autoencoder")
     result = validate(graph)
