@@ -68,6 +68,7 @@ def inspect_example(model: nn.Module, source: ModelSource, result: ValidationRes
     try:
         with torch.no_grad():
             captured = _run(model, inputs, statements or [], watched)
+            captured.update(_in_place(model, source, result))
             attention = _attention(model, source, inputs)
     finally:
         model.train(was_training)
@@ -79,10 +80,21 @@ def inspect_example(model: nn.Module, source: ModelSource, result: ValidationRes
             # a layer whose node keeps only part of what its module returns (an LSTM's last state)
             missing[node_id] = "its layer's module returns more than the node's output; look at the block's output"
         elif isinstance(value, torch.Tensor):
-            outputs[node_id] = _one(value)
+            info = result.nodes.get(node_id) or result.leaves.nodes[node_id]
+            outputs[node_id] = _one(value, info.output is None or info.output.batched)
         elif node_id not in outputs:
             missing[node_id] = _why_missing(node_id, result, statements is not None)
     return Inspection(outputs, attention, missing)
+
+
+def _in_place(model: nn.Module, source: ModelSource, result: ValidationResult) -> dict[str, torch.Tensor]:
+    """Top-level Parameters and Buffers: the model's own tensors (a class token), read by their attribute."""
+    found: dict[str, torch.Tensor] = {}
+    for node_id, info in result.nodes.items():
+        attr = source.attributes.get(node_id)
+        if info.type in IN_PLACE and attr:
+            found[node_id] = model.get_parameter(attr) if info.type == "Parameter" else model.get_buffer(attr)
+    return found
 
 
 def _inner_modules(source: ModelSource, result: ValidationResult) -> dict[str, str]:
@@ -120,14 +132,17 @@ def _attention(model: nn.Module, source: ModelSource, inputs: tuple[torch.Tensor
     return maps
 
 
-def _one(tensor: torch.Tensor) -> np.ndarray:
-    """The first example of a batch as a CPU array (floats as float32, token ids as int64)."""
-    value = tensor.detach()[0].cpu()
+def _one(tensor: torch.Tensor, batched: bool = True) -> np.ndarray:
+    """The first example of a batch as a CPU array (floats as float32, token ids as int64); a tensor without a
+    batch dimension (positions, a Parameter) whole."""
+    value = (tensor.detach()[0] if batched else tensor.detach()).cpu()
     return value.numpy() if value.dtype in (torch.int64, torch.int32, torch.bool) else value.float().numpy()
 
 
 # -- which statement computes which node ----------------------------------------------------------------------
-_SHAPE_COMMENT = re.compile(r"#\s*(\(N(?:, \d+)*\))\s*$")
+# `(N, 10)`, or a shape without a batch (positions from arange: `(17,)`, `(17, 64)`)
+_SHAPE_COMMENT = re.compile(r"#\s*(\((?:N|\d+)(?:, \d+)*,?\))\s*$")
+IN_PLACE = ("Parameter", "Buffer")  # used as self.cls_token where read: no statement; read from the model
 
 
 def node_statements(source: ModelSource, result: ValidationResult) -> list[_Statement] | None:
@@ -142,7 +157,8 @@ def node_statements(source: ModelSource, result: ValidationResult) -> list[_Stat
     if forward is None:
         return None
     lines = source.code.splitlines()
-    nodes = [n for n in result.order if n not in {i.node for i in source.inputs}]
+    nodes = [n for n in result.order if n not in {i.node for i in source.inputs}
+             and result.nodes[n].type not in IN_PLACE]
     found: list[_Statement] = []
     for statement in forward.body:
         for inner in ast.walk(statement):
