@@ -82,8 +82,8 @@ def summarize(graph: Graph, batch_size: int = 1, result: ValidationResult | None
 
 def _row(name: str, type_name: str, out: TensorSpec | None, params: int, macs: int, batch_size: int,
          depth: int, trainable: bool, outputs: dict[str, TensorSpec] | None = None) -> SummaryRow:
-    named = {k: [-1, *spec.shape] for k, spec in outputs.items()} if outputs else None
-    return SummaryRow(name, type_name, [-1, *out.shape] if out else None, params if trainable else 0, params, macs,
+    named = {k: _with_batch(spec) for k, spec in outputs.items()} if outputs else None
+    return SummaryRow(name, type_name, _with_batch(out) if out else None, params if trainable else 0, params, macs,
                       _activation(out, type_name, batch_size), depth, named)
 
 
@@ -95,8 +95,16 @@ def _others(info: NodeInfo) -> dict[str, TensorSpec] | None:
     return {name: spec for name, spec in info.outputs.items() if name != main}
 
 
+def _with_batch(spec: TensorSpec) -> list[int]:
+    """The shape with the batch as -1; a tensor without one (positions from arange, a class token) as it is."""
+    return [-1, *spec.shape] if spec.batched else list(spec.shape)
+
+
 def _activation(out: TensorSpec | None, type_name: str, batch_size: int) -> int:
-    return out.numel * batch_size * BYTES_PER_VALUE if out is not None and type_name != "Input" else 0
+    """Bytes of one layer's output for a batch; a tensor without a batch dimension is computed once."""
+    if out is None or type_name == "Input":
+        return 0
+    return out.numel * (batch_size if out.batched else 1) * BYTES_PER_VALUE
 
 
 def _inner_rows(instance: str, result: ValidationResult, batch_size: int, depth: int | None,
