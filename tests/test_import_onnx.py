@@ -121,7 +121,15 @@ def test_onnx_transformers_open_as_repeated_blocks(name, blocks):
                                                           for n in d.graph.nodes)
 
 
-@pytest.mark.parametrize("name", template_names())
+# The ONNX importer does not map tensor operations onto op blocks yet (issue 19, docs/tensor-ops.md "Not yet"):
+# a broadcast Mul (an SE gate), a Concat with a Parameter (a class token), x[:, 0], an Add of an unbatched position
+# embedding. Strict: the day they import, these must be moved back to the plain list.
+OPS_NOT_IMPORTED = {"nanogpt_tiny", "se_resnet", "vit_tiny"}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="ONNX import of tensor ops: not yet"))
+    if n in OPS_NOT_IMPORTED else n for n in template_names()])
 def test_every_template_exported_to_onnx_imports_back_the_same(name):
     """A design taken away as ONNX comes back as an editable design computing the same outputs (cross-attention,
     an encoder's state on a decoder, stages of blocks included)."""
