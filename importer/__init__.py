@@ -43,7 +43,12 @@ def import_module(module: nn.Module, example: tuple[torch.Tensor, ...], verify: 
 
     stage = _Stage()
     try:
-        return _import(module, tuple(example), verify, stage)
+        result = _import(module, tuple(example), verify, stage)
+        stage("checking that the design reads back")
+        from importer.saveable import check_saveable
+
+        check_saveable(result.graph, type(module).__name__)
+        return result
     except ImportFailure:
         raise
     except Exception as err:  # noqa: BLE001 — the CLI and the app show words, never a traceback
