@@ -83,9 +83,6 @@ class _Tracer(fx.Tracer):
             self.calls[path] = _arguments(m, args, kwargs)  # names a block's inputs after forward()'s arguments
         return super().call_module(m, forward, args, kwargs)
 
-    def proxy(self, node: fx.Node) -> fx.Proxy:
-        return _SizedProxy(node, self)
-
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return module_qualified_name in self.leaves or super().is_leaf_module(m, module_qualified_name)
 
@@ -141,17 +138,6 @@ class _Tracer(fx.Tracer):
             if node.op == "call_method":
                 return getattr(args[0], node.target)(*args[1:], **kwargs)
             return node.target(*args, **kwargs)
-
-
-class _SizedProxy(fx.Proxy):
-    """``len(x)`` is a number, as ``x.size(0)`` is in this trace (see _Tracer): word_language_model's
-    ``len(src)``. A size baked in this way shows up at verification, which runs another batch size."""
-
-    def __len__(self) -> int:
-        value = getattr(self.tracer, "values", {}).get(self.node)
-        if isinstance(value, torch.Tensor) and value.dim() > 0:
-            return len(value)
-        return super().__len__()
 
 
 class TraceFailure(ImportFailure):
