@@ -9,8 +9,9 @@ from typing import Any
 
 from corpus import Entry
 
-# Words in a failure that mean a tensor operation has no block yet (the tensor-operation blocks issue).
-_TENSOR_OPS = ("torch.", "Tensor.", "operator.", "getitem", "Parameter", "no block")
+# Words in a reason that mean a tensor operation has no block yet (the tensor-operation blocks work): an op with no
+# block, indexing, a layer fed a constant (torch.arange positions), a parameter used directly.
+_TENSOR_OPS = ("has no LayerLab block", "indexing", "not computed from the model's inputs", "Parameter")
 
 
 def import_entry(entry: Entry) -> dict[str, Any]:
