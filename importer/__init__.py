@@ -89,8 +89,8 @@ def _import(module: nn.Module, example: tuple[torch.Tensor, ...], verify: bool, 
     # Weights follow the expanded ids; where they equal the original's module paths no mapping is needed.
     origins = {node: ctx.origins[old] for node, old in tree.flat_ids.items() if old in ctx.origins}
     renames = {node: ctx.renames[old] for node, old in tree.flat_ids.items() if old in ctx.renames}
-    notes = [f"forward()'s argument {name}={value!r} was left at its default (only the first "
-             f"{len(example)} argument{'s' if len(example) > 1 else ''} are the design's inputs)"
+    inputs = "its first argument is" if len(example) == 1 else f"its first {len(example)} arguments are"
+    notes = [f"forward()'s argument {name}={value!r} was left at its default ({inputs} the design's inputs)"
              for name, value in traced.defaults.items()] + tree.notes
     result = ImportResult(tree.graph, ctx.problems, origins, "torch.fx",
                           sum(p.numel() for p in module.parameters()), renames=renames, notes=notes)
