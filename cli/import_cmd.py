@@ -49,6 +49,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         result, original = _import_onnx(args) if args.model.lower().endswith(".onnx") else _import_python(args)
     except ImportFailure as err:
         raise CliError([f"{args.model}: {err}"], EXIT_INVALID) from None
+    from importer.saveable import validation_errors
+
+    errors = validation_errors(result.graph)
+    if errors:  # never a file that `layerlab validate` refuses: the report says what stops it, nothing is written
+        print("\n".join(result.report_lines()))
+        raise CliError([f"{args.model}: not written to {args.output}: the design does not pass validation "
+                        f"({errors[0]}{f'; and {len(errors) - 1} more' if len(errors) > 1 else ''})"], EXIT_INVALID)
     Path(args.output).write_text(to_json(result.graph), encoding="utf-8")
     if args.weights:
         _write_weights(result, original, args.weights)

@@ -43,7 +43,12 @@ def import_module(module: nn.Module, example: tuple[torch.Tensor, ...], verify: 
 
     stage = _Stage()
     try:
-        return _import(module, tuple(example), verify, stage)
+        result = _import(module, tuple(example), verify, stage)
+        stage("checking that the design reads back")
+        from importer.saveable import check_saveable
+
+        check_saveable(result.graph, type(module).__name__)
+        return result
     except ImportFailure:
         raise
     except Exception as err:  # noqa: BLE001 — the CLI and the app show words, never a traceback
@@ -84,8 +89,11 @@ def _import(module: nn.Module, example: tuple[torch.Tensor, ...], verify: bool, 
     # Weights follow the expanded ids; where they equal the original's module paths no mapping is needed.
     origins = {node: ctx.origins[old] for node, old in tree.flat_ids.items() if old in ctx.origins}
     renames = {node: ctx.renames[old] for node, old in tree.flat_ids.items() if old in ctx.renames}
+    inputs = "its first argument is" if len(example) == 1 else f"its first {len(example)} arguments are"
+    notes = [f"forward()'s argument {name}={value!r} was left at its default ({inputs} the design's inputs)"
+             for name, value in traced.defaults.items()] + tree.notes
     result = ImportResult(tree.graph, ctx.problems, origins, "torch.fx",
-                          sum(p.numel() for p in module.parameters()), renames=renames, notes=tree.notes)
+                          sum(p.numel() for p in module.parameters()), renames=renames, notes=notes)
     if verify:
         from importer.verify import verify as check
 

@@ -249,9 +249,10 @@ def _interpolate(ctx: Context, args: tuple, kwargs: dict) -> Any:
     factor, mode = _arg(args, kwargs, 2, "scale_factor"), _arg(args, kwargs, 3, "mode", "nearest")
     if isinstance(factor, (tuple, list)):
         factor = factor[0] if len(set(factor)) == 1 else None
-    if factor is None or mode not in ("nearest", "bilinear") or _arg(args, kwargs, 4, "align_corners"):
+    if factor is None or mode not in ("nearest", "bilinear"):
         return None
-    return ctx.block("Upsample", {"scale_factor": float(factor), "mode": mode}, args[0])
+    corners = {"align_corners": True} if _arg(args, kwargs, 4, "align_corners") and mode == "bilinear" else {}
+    return ctx.block("Upsample", {"scale_factor": float(factor), "mode": mode, **corners}, args[0])
 
 
 _PAD_KINDS = {"constant": "Constant", "reflect": "Reflection", "replicate": "Replication", "circular": "Circular"}

@@ -47,9 +47,12 @@ def build_hierarchy(flat: Graph, ctx: Context) -> Hierarchy:
         run = _run(uses, repeats)
     else:  # not settled: no repeats, which is always consistent
         run, first_only = _run(uses, set()), {}
+    moved: dict[str, dict[str, Any]] = {}  # per definition, the first_only parameters' defaults before the move
     for group in run.groups:
+        before = {p.name: p.param.default for p in group.params}
         group.params = [_first_only(p, first_only.get(id(group), {})) for p in group.params]
-    definitions = {g.name: _definition(g, run) for g in run.groups}
+        moved[group.name] = {p.name: before[p.name] for p in group.params if p.param.default != before[p.name]}
+    definitions = {g.name: _definition(g, run, moved) for g in run.groups}
     nodes = [_node(item, {k: v for k, v in item.params.items()}, run, concrete=True) for item in top.items]
     graph = Graph(flat.name, tuple(nodes), _edges(top.edges, [i.id for i in top.items]), definitions=definitions)
     flat_ids: dict[str, str] = {}
@@ -129,17 +132,28 @@ def _first_only(param: BlockParam, later: dict[str, Any]) -> BlockParam:
     return BlockParam(replace(param.param, default=later[param.name]), first_only=True)
 
 
-def _definition(group: Group, run: Pass) -> Definition:
+def _definition(group: Group, run: Pass, moved: dict[str, dict[str, Any]]) -> Definition:
     nodes = []
     for item_id in group.order:
         item = group.items[item_id]
-        node = _node(item, group.inner.get(item_id, {}), run, concrete=False)
+        node = _node(item, _restored(item, group.inner.get(item_id, {}), run, moved), run, concrete=False)
         nodes.append(replace(node, when=group.flags.get(item_id)) if item_id in group.flags else node)
     graph = Graph(group.name, tuple(nodes), _edges(group.edges, group.order))
     module = group.members[0].scope
     doc = f"Imported from the model's ‘{module.path}’" + (f" ({len(group.members)} uses)" if len(group.members) > 1 else "")
     container = Container.SEQUENTIAL if group.sequential else Container.MODULE
     return Definition(group.name, graph, tuple(group.params), group.output, container, doc + ".")
+
+
+def _restored(item: Item, params: dict[str, Any], run: Pass, moved: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """An inner instance's settings, with the values it left out because they were its block's default before a
+    repeat made that parameter first_only with the later copies' value (GoogLeNet: BasicConv2d's kernel_size 1
+    left out, then the default became 3 and every 1 × 1 convolution a 3 × 3 one)."""
+    if item.child is None:
+        return params
+    path = item.child.scope.path
+    group = run.repeats[path][0] if path in run.repeats else run.group_of[path]
+    return {**moved.get(group.name, {}), **params}
 
 
 def _node(item: Item, params: dict[str, Any], run: Pass, concrete: bool) -> Node:

@@ -80,10 +80,12 @@ def _recurrent(ctx: Context, node: fx.Node, path: str, m: nn.RNNBase, args: tupl
     name = type(m).__name__
     x = args[0]
     label = f"nn.{name} '{path}'"
-    if not m.batch_first:
-        return ctx.unsupported(label, "it is built with batch_first=False, so it reads (time, batch, features); "
-                               "LayerLab's recurrent blocks read (batch, time, features): construct it with "
-                               "batch_first=True and pass batch-first tensors", [x])
+    if not m.batch_first and (_uses_index(node, 1) or (len(args) > 1 and args[1] is not None)
+                              or kwargs.get("hx") is not None):
+        return ctx.unsupported(label, "it is built with batch_first=False (time first), and its final or initial "
+                               "state is used: time first, the design's leading dimension is time, and a state "
+                               "(N, hidden) has no row per time step; construct it with batch_first=True and pass "
+                               "batch-first tensors, or use only its output sequence", [x])
     if getattr(m, "proj_size", 0):
         return ctx.unsupported(label, "proj_size has no equivalent in the LSTM block", [x])
     state = args[1] if len(args) > 1 else kwargs.get("hx")
@@ -99,6 +101,8 @@ def _recurrent(ctx: Context, node: fx.Node, path: str, m: nn.RNNBase, args: tupl
                               "output": "sequence" if sequence else "last"}
     if name == "RNN":
         params["nonlinearity"] = m.nonlinearity
+    if not m.batch_first:  # time first, as the model runs it: the block keeps torch's layout
+        params["batch_first"] = False
     recorded = ctx.recorded()
     node_id = ctx.add(path, name, params, inputs, module=path)
     seq_value = Tensor(node_id, tuple(recorded[0].shape), recorded[0].dtype)
@@ -137,6 +141,10 @@ def _pick_recurrent(ctx: Context, name: str, m: nn.RNNBase, node_id: str, seq: T
         {(1, 0, -1), (1, 0, m.num_layers * (2 if m.bidirectional else 1) - 1)}
     if path == (0,):
         return seq
+    if not m.batch_first:  # only the sequence is imported time first (see _recurrent)
+        return ctx.unsupported(f"{name} output {list(path)}", "it is built with batch_first=False (time first), so "
+                               "this picks along time, the design's leading dimension; construct it with "
+                               "batch_first=True, pass batch-first tensors and take out[:, -1]", [seq])
     h_path = (1,) if name != "LSTM" else (1, 0)
     last = _last_value(ctx, node_id, seq, h_shape, sequence, m) if path in last_paths or path == h_path else None
     if path in last_paths and last is not None:

@@ -83,9 +83,9 @@ def _upsample(m: nn.Module) -> dict[str, Any] | str:
     factor = m.scale_factor
     if isinstance(factor, (tuple, list)):
         factor = factor[0] if len(set(factor)) == 1 else None
-    if factor is None or m.mode not in ("nearest", "bilinear") or m.align_corners:
-        return "a target size, uneven factors, align_corners=True or a mode other than nearest/bilinear"
-    return {"scale_factor": float(factor), "mode": m.mode}
+    if factor is None or m.mode not in ("nearest", "bilinear"):
+        return "a target size, uneven factors or a mode other than nearest/bilinear"
+    return {"scale_factor": float(factor), "mode": m.mode, "align_corners": bool(m.align_corners) or None}
 
 
 def _padding(m: nn.Module) -> dict[str, Any] | str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import linecache
+import re
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -63,9 +64,11 @@ class _Tracer(fx.Tracer):
     keeps its innermost user frame (file, line, code) in ``meta['where']``.
     """
 
-    def __init__(self, example: tuple[torch.Tensor, ...], leaves: set[str] = frozenset()) -> None:
+    def __init__(self, example: tuple[torch.Tensor, ...], leaves: set[str] = frozenset(),
+                 defaults: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.example = list(example)
+        self.defaults = defaults or {}  # forward()'s optional arguments, bound to these values
         self.leaves = leaves  # the user's submodules traced as one call (attention written by hand)
         self.values: dict[fx.Node, Any] = {}
         self.proxy_buffer_attributes = True  # self.pe[:, :t] stays traceable to the buffer it reads
@@ -124,6 +127,9 @@ class _Tracer(fx.Tracer):
     def _call(self, node: fx.Node, args: Any, kwargs: Any) -> Any:
         with torch.no_grad():
             if node.op == "placeholder":
+                name = bound_name(str(node.target), self.defaults)
+                if name:  # fx checks that the value it traced with is the bound one
+                    return self.defaults[name]
                 return self.example.pop(0) if self.example else None
             if node.op == "get_attr":
                 return _attribute(self.root, str(node.target))
@@ -176,15 +182,17 @@ class Traced:
     batch: int  # the example's batch size
     calls: dict[str, list[tuple[str, fx.Node]]] = field(default_factory=dict)  # submodule -> traced arguments
     attention: dict[str, Attention] = field(default_factory=dict)  # submodules that are a MultiheadAttention
+    defaults: dict[str, Any] = field(default_factory=dict)  # forward()'s optional arguments, left at these values
 
 
 def trace(module: nn.Module, example: tuple[torch.Tensor, ...]) -> Traced:
     """Trace ``module`` on ``example``; raise ImportFailure (never a torch error) when it can't be followed."""
     module.eval()
     attention = find_hand_attention(module, tuple(example))
-    tracer = _Tracer(example, set(attention))
+    defaults = optional_arguments(module, len(example))
+    tracer = _Tracer(example, set(attention), defaults)
     try:
-        graph = tracer.trace(module)
+        graph = tracer.trace(module, concrete_args=defaults or None)
     except _RunError as failed:
         err = failed.err
         while isinstance(err, _RunError):
@@ -196,8 +204,45 @@ def trace(module: nn.Module, example: tuple[torch.Tensor, ...]) -> Traced:
                             "check --input (the shape of one sample, without the batch) and --dtype") from None
     except Exception as err:  # fx raises TraceError, TypeError, AttributeError, …: all mean "can't be traced"
         raise _trace_failure(module, err) from None
+    _drop_fixed_placeholders(graph, set(defaults))
     gm = fx.GraphModule(tracer.root, graph, type(module).__name__)
-    return Traced(module, gm, tracer.values, int(example[0].shape[0]) if example else 0, tracer.calls, attention)
+    return Traced(module, gm, tracer.values, int(example[0].shape[0]) if example else 0, tracer.calls, attention,
+                  defaults)
+
+
+def optional_arguments(module: nn.Module, given: int) -> dict[str, Any]:
+    """forward()'s arguments after the ``given`` inputs that have a default (``targets=None``, ``has_mask=True``):
+    bound to their defaults, so a trace never feeds them a tensor or follows a loss only training computes."""
+    try:
+        params = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        return {}
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return {p.name: p.default for p in positional[given:] if p.default is not p.empty}
+
+
+def bound_name(target: str, names: Any) -> str:
+    """The optional argument a placeholder stands for ('targets_1' → 'targets'; fx numbers the ones it binds)."""
+    for name in (target, re.sub(r"_\d+$", "", target)):
+        if name in names:
+            return name
+    return ""
+
+
+def _drop_fixed_placeholders(graph: fx.Graph, names: set[str]) -> None:
+    """The placeholders fx keeps for arguments bound to a constant, with the checks it adds on them: the design's
+    inputs are the tensors only."""
+    for node in list(graph.nodes):
+        if node.op != "placeholder" or not bound_name(str(node.target), names):
+            continue
+        for user in list(node.users):  # fx's check of the bound value: an eq node feeding torch._assert
+            for check in list(user.users):
+                if check.op == "call_function" and "assert" in getattr(check.target, "__name__", ""):
+                    graph.erase_node(check)
+            if user.op == "call_function" and not user.users:
+                graph.erase_node(user)
+        if not node.users:
+            graph.erase_node(node)
 
 
 def _trace_failure(module: nn.Module, err: Exception) -> TraceFailure:

@@ -51,3 +51,20 @@ def test_the_cli_writes_the_weights_of_a_design_read_through_torch_export(tmp_pa
     assert json.loads(capsys.readouterr().out)["source"] == "torch.export"
     model = build_model(generate_model(load_project(out.read_text(encoding="utf-8")))).eval()
     model.load_state_dict(load_file(str(weights)), strict=True)
+
+
+def test_torch_export_keeps_batchnorm_and_the_original_state_dict():
+    from tests.import_corpus.export_only import GuardedConvBN
+
+    torch.manual_seed(0)
+    model = GuardedConvBN().eval()
+    with torch.no_grad():  # statistics that are not the identity, so a folded or missing BatchNorm shows
+        model.bn.running_mean.uniform_(-1, 1)
+        model.bn.running_var.uniform_(0.5, 2.0)
+    result = import_module(model, (torch.randn(2, 3, 4, 4),))
+    assert result.source == "torch.export", result.note
+    assert {n.id: n.type for n in result.graph.nodes}["bn"] == "BatchNorm2d"
+    # verified with the module's own state dict (strict load by the original's names), at another batch size
+    assert result.verification.same and "no place in the design" not in result.verification.note, \
+        result.verification.note
+    assert result.origins == {"conv": "conv", "bn": "bn", "fc": "fc"}

@@ -276,6 +276,9 @@ def _upsample_infer(p: Resolved, inputs: Inputs) -> TensorSpec:
     if p["mode"] == "bilinear" and x.rank != 4:
         raise BlockError("bilinear upsampling needs (N, C, H, W) {from}",
                          fix=Fix("use nearest", "set_param", {"name": "mode", "value": "nearest"}))
+    if p["align_corners"] and p["mode"] != "bilinear":
+        raise BlockError("align_corners applies to bilinear upsampling only",
+                         fix=Fix("turn align_corners off", "set_param", {"name": "align_corners", "value": False}))
     return TensorSpec((x.shape[0], *(math.floor(n * p["scale_factor"]) for n in x.shape[1:])))
 
 
@@ -287,11 +290,15 @@ register(
         params=(
             Float("scale_factor", 2.0, "How much larger each spatial size gets", lo=0.01, hi=64, key=True),
             Choice("mode", "nearest", ("nearest", "bilinear"), "How new values are filled in"),
+            Bool("align_corners", False, "Bilinear only: the corner pixels of input and output line up "
+                 "(torch's align_corners=True)"),
         ),
         infer=_upsample_infer,
-        emit=lambda p, i: module_emission("nn.Upsample", (), {"scale_factor": p["scale_factor"], "mode": p["mode"]}),
+        emit=lambda p, i: module_emission("nn.Upsample", (), {"scale_factor": p["scale_factor"], "mode": p["mode"],
+                                                             **({"align_corners": True} if p["align_corners"] else {})}),
         examples=(Example({"scale_factor": 2.0}, {"x": F((3, 4, 4))}),
-                  Example({"scale_factor": 2.0, "mode": "bilinear"}, {"x": F((2, 3, 5))})),
+                  Example({"scale_factor": 2.0, "mode": "bilinear"}, {"x": F((2, 3, 5))}),
+                  Example({"scale_factor": 2.0, "mode": "bilinear", "align_corners": True}, {"x": F((2, 3, 5))})),
         torch_class="torch.nn.Upsample",
         aliases=("interpolate", "resize"),
     )

@@ -184,6 +184,12 @@ def _make_recurrent(name: str) -> None:
         resolve(p, "input_size", x.shape[-1], "features per step")
         width = p["hidden_size"] * (2 if p["bidirectional"] else 1)
         state = inputs.get("state")
+        if not p["batch_first"] and (p["output"] == "last" or state is not None):
+            # Time first, the design's leading dimension is time: a final state (N, H) or an initial one has no
+            # row per time step, so it can't be a tensor of this design.
+            raise BlockError("with batch_first off (time first), only output 'sequence' and no initial state are "
+                             "possible: the final state is (N, H), not one row per time step",
+                             fix=Fix("read batch first", "set_param", {"name": "batch_first", "value": True}))
         if state is not None and state.shape != (p["hidden_size"],):
             raise BlockError(
                 f"the initial state must be (N, {p['hidden_size']}) (hidden_size) but receives {state} {{from}}",
@@ -227,6 +233,8 @@ def _make_recurrent(name: str) -> None:
                 Float("dropout", 0.0, "Dropout between stacked layers", lo=0, hi=1),
                 Bool("bias", True, "Learnable biases"),
                 *((Choice("nonlinearity", "tanh", ("tanh", "relu"), "Activation of the hidden state"),) if name == "RNN" else ()),
+                Bool("batch_first", True, "Read (N, T, F). Off: (T, N, F), PyTorch's default, for imported models "
+                     "that run time first (the design's leading dimension is then time)"),
                 Int("input_size", None, "Inferred from the features per step", lo=1, hi=100_000, inferred=True),
             ),
             infer=infer,
@@ -264,7 +272,7 @@ def _outputs(name: str) -> tuple[str, ...]:
 
 
 def _recurrent_emit(name: str, p: Resolved, inputs: Inputs) -> Emission:
-    kwargs = {"batch_first": True}
+    kwargs = {"batch_first": True} if p["batch_first"] else {}  # off: torch's own default, time first
     for key, default in (("num_layers", 1), ("bias", True), ("dropout", 0.0), ("bidirectional", False),
                          ("nonlinearity", "tanh")):
         if key in p and p[key] != default:

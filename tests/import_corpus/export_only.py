@@ -19,3 +19,19 @@ class LenMaskGPT(nn.Module):
         steps = len(x[0])
         mask = torch.triu(torch.ones(steps, steps, dtype=torch.bool), 1)
         return self.head(x + self.attn(x, x, x, attn_mask=mask, need_weights=False)[0])
+
+
+class GuardedConvBN(nn.Module):
+    """An `if x.is_cuda:` guard (fx can't follow it, torch.export can) before a convolution and its BatchNorm, which
+    torch's ONNX optimiser would fold away."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.fc = nn.Linear(8 * 4 * 4, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.is_cuda:
+            x = x.float()
+        return self.fc(torch.flatten(torch.relu(self.bn(self.conv(x))), 1))

@@ -1,0 +1,55 @@
+"""Import one corpus entry as `layerlab import` does and say how it went, in words: the bench prints these, the
+ratchet test counts them. Nothing here catches more than the importer promises: a traceback is an outcome too."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from typing import Any
+
+from corpus import Entry
+
+# Words in a reason that mean a tensor operation has no block yet (the tensor-operation blocks work): an op with no
+# block, indexing, a layer fed a constant (torch.arange positions), a parameter used directly.
+_TENSOR_OPS = ("has no LayerLab block", "indexing", "not computed from the model's inputs", "Parameter")
+
+
+def import_entry(entry: Entry) -> dict[str, Any]:
+    """{'name', 'status': verified | imported | failed | traceback, 'reason', 'seconds', 'tensor_op'}."""
+    from builder.project import load_project, to_json
+    from builder.validate import validate
+    from importer import ImportFailure, example_inputs, import_module
+    from importer.source_file import construct
+
+    started = time.perf_counter()
+    out: dict[str, Any] = {"name": entry.name, "ref": entry.ref}
+    try:
+        model = construct(entry.path_ref, entry.args_json)
+        dtypes = list(entry.dtypes) + ["float"] * (len(entry.inputs) - len(entry.dtypes))
+        result = import_module(model, example_inputs(list(entry.inputs), dtypes, high=max(2, entry.vocab)))
+    except ImportFailure as err:
+        out.update(status="failed", reason=str(err))
+    except Exception as err:  # noqa: BLE001 — counted: the issue's goal is none
+        out.update(status="traceback", reason=f"{type(err).__name__}: {err}",
+                   trace=traceback.format_exc(limit=-3))
+    else:
+        check = result.verification
+        problems = [str(p) for p in result.problems]
+        saved_ok, saved_issue = True, ""
+        try:
+            issues = validate(load_project(to_json(result.graph))).issues
+            errors = [i for i in issues if i.severity.value == "error"]
+            saved_ok, saved_issue = not errors, (errors[0].message if errors else "")
+        except Exception as err:  # noqa: BLE001 — the project reader refusing its own file
+            saved_ok, saved_issue = False, f"{type(err).__name__}: {err}"
+        if check is not None and check.same and not problems and saved_ok:
+            out.update(status="verified", reason=check.note)
+        else:
+            why = problems[:3] + ([check.note] if check is not None and not check.same else [])
+            if not saved_ok:
+                why.append(f"the saved design is invalid: {saved_issue}")
+            out.update(status="imported", reason="; ".join(why) or "not verified")
+        out["notes"] = list(result.notes)
+    out["seconds"] = round(time.perf_counter() - started, 2)
+    out["tensor_op"] = out["status"] != "verified" and any(w in out["reason"] for w in _TENSOR_OPS)
+    return out
