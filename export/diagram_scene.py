@@ -279,12 +279,27 @@ def _wrapped(line: Text, most: int) -> list[Text]:
     face = font(line.size, line.bold, line.mono)
     for part in line.text.split(" · ") if line.text else []:
         joined = f"{rows[-1]} · {part}" if rows[-1] else part
-        if face.getlength(joined) <= room or not rows[-1] or len(rows) == most:
+        if face.getlength(joined) <= room or len(rows) == most:
             rows[-1] = joined
+        elif not rows[-1]:  # one setting wider than the box (a tensor op's expression): break after its commas
+            rows[-1:] = _broken(part, face, room, most - len(rows) + 1)
         else:
             rows.append(part)
     rows += [""] * (most - len(rows))
     return [Text(r, line.size, line.colour, line.bold, line.mono) for r in rows]
+
+
+def _broken(text: str, face: Any, room: float, most: int) -> list[str]:
+    """``text`` over at most ``most`` rows, broken after ", " where it is too wide (the last row takes the rest)."""
+    rows = [""]
+    for piece in text.split(", "):
+        joined = f"{rows[-1]}, {piece}" if rows[-1] else piece
+        if face.getlength(joined + ",") <= room or not rows[-1] or len(rows) == most:
+            rows[-1] = joined
+        else:
+            rows[-1] += ","
+            rows.append(piece)
+    return rows
 
 
 def _fitted(line: Text, room: float = BOX_W - 2 * PAD) -> Text:

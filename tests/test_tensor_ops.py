@@ -167,4 +167,4 @@ def test_the_canvas_face_is_the_expression():
     result = validate(graph)
     faces = {n: key_params(graph.node(n), result.nodes[n]) for n in ("gate", "pool", "half", "first", "probs", "cls")}
     assert faces == {"gate": "x * y", "pool": "sum(dim=1)", "half": "x * 0.5", "first": "[:, 0]",
-                     "probs": "softmax(x, dim=-1)", "cls": "expand(like.size(0), -1,…"}  # clipped to the face
+                     "probs": "softmax(x, dim=-1)", "cls": "expand(like.size(0), -1, -1)"}  # whole: the face grows
