@@ -83,6 +83,12 @@ def module_classes(graph: onnx.GraphProto) -> dict[str, str]:
     return classes
 
 
+def module_classes_top(op: onnx.NodeProto) -> str:
+    """The exported model's own class ('VGG'), where the op's metadata records its class hierarchy."""
+    hierarchy = _metadata(op, CLASSES_KEY)
+    return hierarchy[0].rsplit(".", 1)[-1] if hierarchy and len(hierarchy) > 1 else ""
+
+
 def source_line(op: onnx.NodeProto) -> str:
     """'model.py:42' — the line of the user's forward() that made the op, where the file records it (dynamo)."""
     trace = next((p.value for p in op.metadata_props if p.key == TRACE_KEY), "")
@@ -96,3 +102,31 @@ def source_line(op: onnx.NodeProto) -> str:
 def _clean(path: str) -> str:
     return re.sub(r"[^\w.]", "_", path)
 
+
+
+_RULE_KEY = "pkg.onnxscript.rewriter.rule_name"
+_FOLDED_WEIGHT = re.compile(r"^onnx::Conv_\d+$")
+KEEP_BATCHNORM = ("to keep it, export with torch.onnx.export(..., optimize=False) (the default exporter) or with "
+                  "dynamo=False, training=torch.onnx.TrainingMode.PRESERVE, or import the PyTorch module")
+
+
+def folded_batchnorms(graph: onnx.GraphProto, initializers: set[str]) -> list[str]:
+    """Notes for each convolution the exporter folded a BatchNorm into (eval-mode constant folding): the design
+    computes what the file computes, but that BatchNorm is gone and the convolution's weights are the folded ones.
+    The dynamo exporter records the rewrite by name; TorchScript's leaves unnamed weights (``onnx::Conv_12``)."""
+    notes: list[str] = []
+    for op in graph.node:
+        if op.op_type != "Conv" or len(op.input) < 2:
+            continue
+        rule = next((p.value for p in op.metadata_props if p.key == _RULE_KEY), "")
+        if "BatchNorm" in rule:
+            norm = scoped_module(op) or "a BatchNorm"
+            conv = module_path(op, initializers)
+            where = f"‘{conv}’" if conv and conv != norm else "a convolution"
+            notes.append(f"the exporter folded BatchNorm ‘{norm}’ into {where}: the design has no BatchNorm there "
+                         f"and the convolution's weights are the folded ones; {KEEP_BATCHNORM}")
+        elif _FOLDED_WEIGHT.match(op.input[1]) and op.input[1] in initializers:
+            where = scoped_module(op) or op.name or "a convolution"
+            notes.append(f"the exporter folded a BatchNorm into convolution ‘{where}’ (its weights are unnamed, "
+                         f"onnx::Conv_…): the design has no BatchNorm there; {KEEP_BATCHNORM}")
+    return notes
