@@ -122,3 +122,15 @@ def test_exported_as_the_note_says_the_batchnorm_comes_back(dynamo, options):
     assert result.verification.same, result.verification.note
     assert not [n for n in result.notes if "folded" in n]
     assert set(model.state_dict()) - {"features.1.num_batches_tracked"} == set(result.state)
+
+
+def test_the_app_upload_of_a_file_without_its_weights_says_what_to_do(monkeypatch, tmp_path):
+    """The uploader takes one file: the message names the missing .onnx.data and the export that avoids it."""
+    from tests.test_import_app import _run
+
+    path = write_split(tmp_path, SmallVGG(), torch.randn(2, 3, 8, 8))
+    at = _run(monkeypatch, local=False, upload=("vgg.onnx", path.read_bytes()))
+    assert not at.exception
+    [error] = at.error
+    assert "‘vgg.onnx’ can't be imported" in error.value and "'vgg.onnx.data'" in error.value
+    assert "external_data=False" in error.value
