@@ -111,22 +111,24 @@ KEEP_BATCHNORM = ("to keep it, export with torch.onnx.export(..., optimize=False
 
 
 def folded_batchnorms(graph: onnx.GraphProto, initializers: set[str]) -> list[str]:
-    """Notes for each convolution the exporter folded a BatchNorm into (eval-mode constant folding): the design
-    computes what the file computes, but that BatchNorm is gone and the convolution's weights are the folded ones.
-    The dynamo exporter records the rewrite by name; TorchScript's leaves unnamed weights (``onnx::Conv_12``)."""
-    notes: list[str] = []
+    """A note when the exporter folded BatchNorms into the convolutions before them (eval-mode constant folding):
+    the design computes what the file computes, but those layers are gone and the convolutions' weights are the
+    folded ones. The dynamo exporter records the rewrite by name; TorchScript's leaves unnamed weights
+    (``onnx::Conv_12``)."""
+    folds: list[str] = []
     for op in graph.node:
         if op.op_type != "Conv" or len(op.input) < 2:
             continue
         rule = next((p.value for p in op.metadata_props if p.key == _RULE_KEY), "")
         if "BatchNorm" in rule:
-            norm = scoped_module(op) or "a BatchNorm"
-            conv = module_path(op, initializers)
-            where = f"‘{conv}’" if conv and conv != norm else "a convolution"
-            notes.append(f"the exporter folded BatchNorm ‘{norm}’ into {where}: the design has no BatchNorm there "
-                         f"and the convolution's weights are the folded ones; {KEEP_BATCHNORM}")
+            norm, conv = scoped_module(op), module_path(op, initializers)
+            folds.append(f"‘{norm}’ into ‘{conv}’" if norm and conv and norm != conv else f"into ‘{conv or op.name}’")
         elif _FOLDED_WEIGHT.match(op.input[1]) and op.input[1] in initializers:
-            where = scoped_module(op) or op.name or "a convolution"
-            notes.append(f"the exporter folded a BatchNorm into convolution ‘{where}’ (its weights are unnamed, "
-                         f"onnx::Conv_…): the design has no BatchNorm there; {KEEP_BATCHNORM}")
-    return notes
+            folds.append(f"into ‘{scoped_module(op) or op.name}’")
+    if not folds:
+        return []
+    shown = ", ".join(folds[:4]) + (f" and {len(folds) - 4} more" if len(folds) > 4 else "")
+    count = "a BatchNorm" if len(folds) == 1 else f"{len(folds)} BatchNorms"
+    before = "the convolution before it" if len(folds) == 1 else "the convolutions before them"
+    return [f"the exporter folded {count} into {before} ({shown}): the design has no BatchNorm there and the "
+            f"convolutions' weights are the folded ones; {KEEP_BATCHNORM}"]
