@@ -25,8 +25,16 @@ from builder.graph import Edge, Graph, Node
 from importer.attention_match import identify
 from importer.onnx_attention import Region, find_regions, probe, region_values
 from importer.onnx_external import Beside, attach
-from importer.onnx_names import folded_batchnorms, module_classes, module_classes_top, module_path, op_label, scoped_module, source_line
 from importer.onnx_more_ops import MORE_HANDLERS
+from importer.onnx_names import (
+    folded_batchnorms,
+    model_name,
+    module_classes,
+    module_path,
+    op_label,
+    scoped_module,
+    source_line,
+)
 from importer.onnx_ops import HANDLERS
 from importer.onnx_patterns import find_gelus, fold
 from importer.onnx_recurrent import LAYOUTS, Run, fold_last_steps, layout_op
@@ -196,22 +204,6 @@ def _shapes(model: onnx.ModelProto, batch: int) -> tuple[dict[str, tuple[int, ..
 
 
 _ATTACHED = "layerlab.external_data_read"  # marks a model whose weights were read in from files beside it
-_GENERIC_NAMES = {"", "main_graph", "torch_jit", "torch-jit-export", "graph"}
-
-
-def model_name(model: onnx.ModelProto, file_name: str = "") -> str:
-    """The design's name: the file's name where known ('vgg11_bn.onnx' → vgg11_bn), else the model's class where
-    the file records it (the dynamo exporter), else the graph's own name unless it is an exporter's placeholder
-    ('main_graph', 'torch_jit')."""
-    stem = re.sub(r"(\.onnx)+$", "", file_name.replace("\\", "/").rsplit("/", 1)[-1], flags=re.IGNORECASE)
-    top = next((c for c in (module_classes_top(op) for op in model.graph.node) if c), "")
-    for candidate in (stem, top, "" if model.graph.name in _GENERIC_NAMES else model.graph.name):
-        name = re.sub(r"\W", "_", candidate).strip("_")[:40]
-        if name:
-            return name if not name[0].isdigit() else f"model_{name}"[:40]
-    return "onnx_model"
-
-
 def translate(model: onnx.ModelProto, file_name: str = "") -> tuple[Graph, Reader]:
     batch = fixed_batch(model) or ONNX_BATCH
     graph = model.graph

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from importer.onnx_names import _PARAMETER
-from importer.onnx_ops import Handler, _const, _is_tensor
+from importer.onnx_ops import Handler, _const
 
 if TYPE_CHECKING:
     from importer.onnx_import import Reader

@@ -89,6 +89,22 @@ def module_classes_top(op: onnx.NodeProto) -> str:
     return hierarchy[0].rsplit(".", 1)[-1] if hierarchy and len(hierarchy) > 1 else ""
 
 
+_GENERIC_NAMES = {"", "main_graph", "torch_jit", "torch-jit-export", "graph"}
+
+
+def model_name(model: onnx.ModelProto, file_name: str = "") -> str:
+    """The design's name: the file's name where known ('vgg11_bn.onnx' → vgg11_bn), else the model's class where
+    the file records it (the dynamo exporter), else the graph's own name unless it is an exporter's placeholder
+    ('main_graph', 'torch_jit')."""
+    stem = re.sub(r"(\.onnx)+$", "", file_name.replace("\\", "/").rsplit("/", 1)[-1], flags=re.IGNORECASE)
+    top = next((c for c in (module_classes_top(op) for op in model.graph.node) if c), "")
+    for candidate in (stem, top, "" if model.graph.name in _GENERIC_NAMES else model.graph.name):
+        name = re.sub(r"\W", "_", candidate).strip("_")[:40]
+        if name:
+            return name if not name[0].isdigit() else f"model_{name}"[:40]
+    return "onnx_model"
+
+
 def source_line(op: onnx.NodeProto) -> str:
     """'model.py:42' — the line of the user's forward() that made the op, where the file records it (dynamo)."""
     trace = next((p.value for p in op.metadata_props if p.key == TRACE_KEY), "")
