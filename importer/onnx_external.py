@@ -21,12 +21,20 @@ HOW = ("export the weights inside the file: torch.onnx.export(..., external_data
        "side by side and import from the command line: layerlab import model.onnx")
 
 
+def _info(tensor: onnx.TensorProto) -> ExternalDataInfo:
+    try:
+        return ExternalDataInfo(tensor)
+    except (ValueError, TypeError) as err:  # an offset or length that isn't a number
+        raise ImportFailure("an ONNX file", tensor.name, f"where its weights are kept can't be read ({err})",
+                            "export the model again") from None
+
+
 def external_files(model: onnx.ModelProto) -> list[str]:
     """The files the model's weights are kept in, in the order they are first named."""
     names: list[str] = []
     for tensor in model.graph.initializer:
         if tensor.data_location == onnx.TensorProto.EXTERNAL:
-            location = ExternalDataInfo(tensor).location
+            location = _info(tensor).location
             if location not in names:
                 names.append(location)
     return names
@@ -59,7 +67,7 @@ def attach(model: onnx.ModelProto, beside: Beside | None, label: str = "the ONNX
     for tensor in model.graph.initializer:
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
             continue
-        info = ExternalDataInfo(tensor)
+        info = _info(tensor)
         data = contents[info.location]
         start = int(info.offset or 0)
         end = len(data) if info.length is None else start + int(info.length)

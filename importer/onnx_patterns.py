@@ -113,15 +113,28 @@ def _tail(graph, values, readers, made, only_reader, near, x: str, add: int):  #
 
 
 _FOLDABLE = {"ConstantOfShape", "Concat", "Reshape", "Slice", "Transpose", "Cast", "Unsqueeze", "Squeeze", "Add",
-             "Sub", "Mul", "Div", "Neg", "Gather", "Range", "Expand", "Tile", "Sqrt", "Equal", "Where", "Not"}
+             "Sub", "Mul", "Div", "Neg", "Gather", "Expand", "Sqrt", "Equal", "Where", "Not"}
 MAX_FOLDED = 4096
+
+
+def _grows_too_big(op_type: str, inputs: list[np.ndarray]) -> bool:
+    """Ops whose output size is set by a value (a hostile file could ask for 10^12 zeros): checked before running."""
+    try:
+        if op_type == "ConstantOfShape":
+            return float(np.prod(inputs[0].astype(np.float64))) > MAX_FOLDED or bool((inputs[0] < 0).any())
+        if op_type == "Expand" and len(inputs) == 2:
+            shape = np.broadcast_shapes(inputs[0].shape, tuple(int(d) for d in inputs[1].reshape(-1)))
+            return float(np.prod(shape, dtype=np.float64)) > MAX_FOLDED
+    except (ValueError, TypeError, OverflowError):
+        return True
+    return False
 
 
 def fold(op: onnx.NodeProto, inputs: list[np.ndarray | None]) -> np.ndarray | None:
     """The op's value when every input is a small known constant; None otherwise."""
     if op.op_type not in _FOLDABLE or op.domain not in ("", "ai.onnx") or not inputs:
         return None
-    if any(v is None or v.size > MAX_FOLDED for v in inputs):
+    if any(v is None or v.size > MAX_FOLDED for v in inputs) or _grows_too_big(op.op_type, inputs):
         return None
     from onnx.reference import ReferenceEvaluator
 

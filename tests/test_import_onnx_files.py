@@ -136,3 +136,16 @@ def test_the_app_upload_of_a_file_without_its_weights_says_what_to_do(monkeypatc
     [error] = at.error
     assert "‘vgg.onnx’ can't be imported" in error.value and "'vgg.onnx.data'" in error.value
     assert "external_data=False" in error.value
+
+
+@pytest.mark.parametrize("key, value, words", [("offset", "abc", "can't be read"),
+                                               ("length", "99999999", "run past the end")])
+def test_weight_entries_that_dont_fit_their_file_are_refused_in_words(tmp_path, key, value, words):
+    path = write_split(tmp_path, SmallVGG(), torch.randn(2, 3, 8, 8))
+    model = onnx.load_model_from_string(path.read_bytes())
+    tensor = next(t for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL)
+    entry = next((e for e in tensor.external_data if e.key == key), None) or tensor.external_data.add(key=key)
+    entry.value = value
+    with pytest.raises(ImportFailure) as caught:
+        import_onnx(model.SerializeToString(), beside=folder_reader(str(tmp_path)))
+    assert words in str(caught.value)
