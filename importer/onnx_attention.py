@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from importer.onnx_names import scoped_module
+from importer.onnx_names import SCOPES_KEY, scoped_module
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Region:
 
 def find_regions(graph: onnx.GraphProto) -> list[Region]:
     """Scopes that compute attention scores, each with one output."""
-    modules = [scoped_module(op) for op in graph.node]
+    modules = _filled_scopes(graph)
     scopes: dict[str, onnx.NodeProto] = {}
     for op, scope in zip(graph.node, modules):
         if op.op_type == "Softmax" and scope and scope not in scopes:
@@ -49,6 +49,25 @@ def find_regions(graph: onnx.GraphProto) -> list[Region]:
     constants = {name for op in graph.node if op.op_type == "Constant" for name in op.output}
     regions = [_region(graph, scope, softmax, modules, initializers, constants) for scope, softmax in scopes.items()]
     return [r for r in regions if r is not None]
+
+
+def _filled_scopes(graph: onnx.GraphProto) -> list[str]:
+    """Each op's module; an op the exporter's optimizer made without any scope (the dynamo exporter fuses a
+    ``qkv.split(...)``'s slices into one Split with no metadata) belongs where everything reading it runs."""
+    modules = [scoped_module(op) for op in graph.node]
+    if not any(p.key == SCOPES_KEY for op in graph.node for p in op.metadata_props):
+        return modules  # TorchScript's file: every op is named by its scope, '' is the model's own forward
+    readers: dict[str, set[str]] = {}
+    for op, module in zip(graph.node, modules):
+        for name in op.input:
+            readers.setdefault(name, set()).add(module)
+    for k, op in enumerate(graph.node):
+        if modules[k] or any(p.key == SCOPES_KEY for p in op.metadata_props):
+            continue
+        around = set().union(*(readers.get(name, set()) for name in op.output)) if op.output else set()
+        if len(around) == 1 and "" not in around:
+            modules[k] = around.pop()
+    return modules
 
 
 def _region(graph: onnx.GraphProto, scope: str, softmax: onnx.NodeProto, modules: list[str],
