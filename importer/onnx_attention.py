@@ -139,3 +139,21 @@ def probe(model: onnx.ModelProto, wanted: list[str], inputs: list[np.ndarray],
         return dict(zip(names, session.run(None, feeds)))
     except Exception:  # noqa: BLE001 — onnxruntime can't run the file: regions are then read op by op
         return {}
+
+
+def probe_inputs(model: onnx.ModelProto, batch: int, inputs: list[onnx.ValueInfoProto]) -> list[np.ndarray]:
+    """A random batch for the file's inputs; token ids stay below the size of the table that looks them up."""
+    tables = {t.name: t.dims[0] for t in model.graph.initializer if len(t.dims) == 2}
+    generator = np.random.default_rng(1)
+    out = []
+    for value in inputs:
+        tensor_type = value.type.tensor_type
+        shape = [batch] + [d.dim_value for d in tensor_type.shape.dim][1:]
+        if tensor_type.elem_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
+            sizes = [tables[op.input[0]] for op in model.graph.node
+                     if op.op_type == "Gather" and op.input[1] == value.name and op.input[0] in tables]
+            dtype = np.int64 if tensor_type.elem_type == onnx.TensorProto.INT64 else np.int32
+            out.append(generator.integers(0, min(sizes, default=2), shape).astype(dtype))
+        else:
+            out.append(generator.standard_normal(shape).astype(np.float32))
+    return out

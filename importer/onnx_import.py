@@ -23,7 +23,7 @@ from onnx import numpy_helper, shape_inference
 from builder.catalog.unsupported import describe
 from builder.graph import Edge, Graph, Node
 from importer.attention_match import identify
-from importer.onnx_attention import Region, find_regions, probe, region_values
+from importer.onnx_attention import Region, find_regions, probe, probe_inputs, region_values
 from importer.onnx_external import Beside, attach
 from importer.onnx_more_ops import MORE_HANDLERS
 from importer.onnx_names import (
@@ -223,15 +223,19 @@ def translate(model: onnx.ModelProto, file_name: str = "") -> tuple[Graph, Reade
     unsized = [name for op in graph.node if op.op_type != "Constant" for name in op.output
                if name and name not in reader.shapes]
     wanted = region_values(regions) + unsized
-    values = probe(model, wanted, _probe_inputs(model, batch), types) if wanted else {}
+    values = probe(model, wanted, probe_inputs(model, batch, _graph_inputs(model)), types) if wanted else {}
     reader.shapes.update({name: tuple(values[name].shape) for name in unsized if name in values})
     starts = {r.first: r for r in regions}
     patterns = find_gelus(graph)
     read_whole: set[int] = {i for p in patterns.values() for i in p.members if i != p.last}
+    firsts = {min(p.members): p for p in patterns.values()}
     for index, op in enumerate(graph.node):
+        if index in firsts and not isinstance(env.get(firsts[index].source), Tensor):  # e.g. a time-first layout
+            read_whole -= firsts[index].members  # read op by op after all
+            patterns.pop(firsts[index].last)
         if index in read_whole:
             continue
-        if index in patterns and isinstance(env.get(patterns[index].source), Tensor):
+        if index in patterns:
             reader.op = op
             env[op.output[0]] = reader.add(patterns[index].block, {}, [(env[patterns[index].source], None)])
             continue
@@ -251,24 +255,6 @@ def translate(model: onnx.ModelProto, file_name: str = "") -> tuple[Graph, Reade
     _name_by_module(reader)
     nodes = tuple(Node(i, t, p, meta=m) for i, t, p, m in reader.nodes)
     return Graph(name=model_name(model, file_name), nodes=nodes, edges=tuple(reader.edges)), reader
-
-
-def _probe_inputs(model: onnx.ModelProto, batch: int) -> list[np.ndarray]:
-    """A random batch for the file's inputs; token ids stay below the size of the table that looks them up."""
-    tables = {t.name: t.dims[0] for t in model.graph.initializer if len(t.dims) == 2}
-    generator = np.random.default_rng(1)
-    out = []
-    for value in _graph_inputs(model):
-        tensor_type = value.type.tensor_type
-        shape = [batch] + [d.dim_value for d in tensor_type.shape.dim][1:]
-        if tensor_type.elem_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
-            sizes = [tables[op.input[0]] for op in model.graph.node
-                     if op.op_type == "Gather" and op.input[1] == value.name and op.input[0] in tables]
-            dtype = np.int64 if tensor_type.elem_type == onnx.TensorProto.INT64 else np.int32
-            out.append(generator.integers(0, min(sizes, default=2), shape).astype(dtype))
-        else:
-            out.append(generator.standard_normal(shape).astype(np.float32))
-    return out
 
 
 def _attention(reader: Reader, region: Region, env: dict[str, Any], values: dict[str, np.ndarray]) -> bool:
