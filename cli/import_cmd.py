@@ -98,7 +98,9 @@ def _import_onnx(args: argparse.Namespace):  # noqa: ANN202
     path = Path(args.model)
     if not path.is_file():
         raise CliError([f"{args.model}: no such file"], EXIT_UNREADABLE)
-    result = import_onnx(path.read_bytes())
+    from importer.onnx_external import folder_reader
+
+    result = import_onnx(path.read_bytes(), file_name=path.name, beside=folder_reader(str(path.parent)))
     return result, {k: torch.from_numpy(v.copy()) for k, v in (result.state or {}).items()}
 
 

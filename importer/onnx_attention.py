@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from importer.onnx_names import scoped_module
+from importer.onnx_names import SCOPES_KEY, scoped_module
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Region:
 
 def find_regions(graph: onnx.GraphProto) -> list[Region]:
     """Scopes that compute attention scores, each with one output."""
-    modules = [scoped_module(op) for op in graph.node]
+    modules = _filled_scopes(graph)
     scopes: dict[str, onnx.NodeProto] = {}
     for op, scope in zip(graph.node, modules):
         if op.op_type == "Softmax" and scope and scope not in scopes:
@@ -49,6 +49,25 @@ def find_regions(graph: onnx.GraphProto) -> list[Region]:
     constants = {name for op in graph.node if op.op_type == "Constant" for name in op.output}
     regions = [_region(graph, scope, softmax, modules, initializers, constants) for scope, softmax in scopes.items()]
     return [r for r in regions if r is not None]
+
+
+def _filled_scopes(graph: onnx.GraphProto) -> list[str]:
+    """Each op's module; an op the exporter's optimizer made without any scope (the dynamo exporter fuses a
+    ``qkv.split(...)``'s slices into one Split with no metadata) belongs where everything reading it runs."""
+    modules = [scoped_module(op) for op in graph.node]
+    if not any(p.key == SCOPES_KEY for op in graph.node for p in op.metadata_props):
+        return modules  # TorchScript's file: every op is named by its scope, '' is the model's own forward
+    readers: dict[str, set[str]] = {}
+    for op, module in zip(graph.node, modules):
+        for name in op.input:
+            readers.setdefault(name, set()).add(module)
+    for k, op in enumerate(graph.node):
+        if modules[k] or any(p.key == SCOPES_KEY for p in op.metadata_props):
+            continue
+        around = set().union(*(readers.get(name, set()) for name in op.output)) if op.output else set()
+        if len(around) == 1 and "" not in around:
+            modules[k] = around.pop()
+    return modules
 
 
 def _region(graph: onnx.GraphProto, scope: str, softmax: onnx.NodeProto, modules: list[str],
@@ -120,3 +139,21 @@ def probe(model: onnx.ModelProto, wanted: list[str], inputs: list[np.ndarray],
         return dict(zip(names, session.run(None, feeds)))
     except Exception:  # noqa: BLE001 — onnxruntime can't run the file: regions are then read op by op
         return {}
+
+
+def probe_inputs(model: onnx.ModelProto, batch: int, inputs: list[onnx.ValueInfoProto]) -> list[np.ndarray]:
+    """A random batch for the file's inputs; token ids stay below the size of the table that looks them up."""
+    tables = {t.name: t.dims[0] for t in model.graph.initializer if len(t.dims) == 2}
+    generator = np.random.default_rng(1)
+    out = []
+    for value in inputs:
+        tensor_type = value.type.tensor_type
+        shape = [batch] + [d.dim_value for d in tensor_type.shape.dim][1:]
+        if tensor_type.elem_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
+            sizes = [tables[op.input[0]] for op in model.graph.node
+                     if op.op_type == "Gather" and op.input[1] == value.name and op.input[0] in tables]
+            dtype = np.int64 if tensor_type.elem_type == onnx.TensorProto.INT64 else np.int32
+            out.append(generator.integers(0, min(sizes, default=2), shape).astype(dtype))
+        else:
+            out.append(generator.standard_normal(shape).astype(np.float32))
+    return out

@@ -23,9 +23,20 @@ from onnx import numpy_helper, shape_inference
 from builder.catalog.unsupported import describe
 from builder.graph import Edge, Graph, Node
 from importer.attention_match import identify
-from importer.onnx_attention import Region, find_regions, probe, region_values
-from importer.onnx_names import module_classes, module_path, op_label, scoped_module, source_line
+from importer.onnx_attention import Region, find_regions, probe, probe_inputs, region_values
+from importer.onnx_external import Beside, attach
+from importer.onnx_more_ops import MORE_HANDLERS
+from importer.onnx_names import (
+    folded_batchnorms,
+    model_name,
+    module_classes,
+    module_path,
+    op_label,
+    scoped_module,
+    source_line,
+)
 from importer.onnx_ops import HANDLERS
+from importer.onnx_patterns import find_gelus, fold
 from importer.onnx_recurrent import LAYOUTS, Run, fold_last_steps, layout_op
 from importer.report import ImportFailure, ImportResult, Problem, unique_id
 
@@ -143,8 +154,8 @@ def _reused_layer(qualified_class: str) -> bool:
     return qualified_class.startswith("torch.nn.modules.") and ".container." not in qualified_class
 
 
-def load(data: bytes) -> onnx.ModelProto:
-    """Parse an ONNX file's bytes (no external data files: a model must carry its own weights)."""
+def load(data: bytes, beside: Beside | None = None, label: str = "the ONNX file") -> onnx.ModelProto:
+    """Parse an ONNX file's bytes, with the weights it keeps in files beside it (``onnx_external``)."""
     try:
         model = onnx.load_model_from_string(data)
     except Exception as err:  # protobuf's DecodeError and friends: the bytes are not an ONNX model
@@ -152,9 +163,8 @@ def load(data: bytes) -> onnx.ModelProto:
                             "export it with torch.onnx.export and upload the .onnx file") from None
     if not model.graph.node:
         raise ImportFailure("an ONNX file", "", "the graph has no operations", "check that this is the model file")
-    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
-        raise ImportFailure("an ONNX file", "", "its weights are in separate files (external data)",
-                            "export with the weights inside the file (models under 2 GB)")
+    if attach(model, beside, label):
+        model.metadata_props.add(key=_ATTACHED, value="1")
     return model
 
 
@@ -193,7 +203,8 @@ def _shapes(model: onnx.ModelProto, batch: int) -> tuple[dict[str, tuple[int, ..
     return shapes, {v.name: v for v in graph.value_info}
 
 
-def translate(model: onnx.ModelProto) -> tuple[Graph, Reader]:
+_ATTACHED = "layerlab.external_data_read"  # marks a model whose weights were read in from files beside it
+def translate(model: onnx.ModelProto, file_name: str = "") -> tuple[Graph, Reader]:
     batch = fixed_batch(model) or ONNX_BATCH
     graph = model.graph
     consumers: dict[str, int] = {}
@@ -212,12 +223,21 @@ def translate(model: onnx.ModelProto) -> tuple[Graph, Reader]:
     unsized = [name for op in graph.node if op.op_type != "Constant" for name in op.output
                if name and name not in reader.shapes]
     wanted = region_values(regions) + unsized
-    values = probe(model, wanted, _probe_inputs(model, batch), types) if wanted else {}
+    values = probe(model, wanted, probe_inputs(model, batch, _graph_inputs(model)), types) if wanted else {}
     reader.shapes.update({name: tuple(values[name].shape) for name in unsized if name in values})
     starts = {r.first: r for r in regions}
-    read_whole: set[int] = set()
+    patterns = find_gelus(graph)
+    read_whole: set[int] = {i for p in patterns.values() for i in p.members if i != p.last}
+    firsts = {min(p.members): p for p in patterns.values()}
     for index, op in enumerate(graph.node):
+        if index in firsts and not isinstance(env.get(firsts[index].source), Tensor):  # e.g. a time-first layout
+            read_whole -= firsts[index].members  # read op by op after all
+            patterns.pop(firsts[index].last)
         if index in read_whole:
+            continue
+        if index in patterns:
+            reader.op = op
+            env[op.output[0]] = reader.add(patterns[index].block, {}, [(env[patterns[index].source], None)])
             continue
         if index in starts and _attention(reader, starts[index], env, values):
             read_whole |= {i for i in starts[index].members if graph.node[i].op_type != "Constant"}
@@ -234,26 +254,7 @@ def translate(model: onnx.ModelProto) -> tuple[Graph, Reader]:
     reader.module_of = {n[0]: reader.module_of.get(n[0], "") for n in reader.nodes}
     _name_by_module(reader)
     nodes = tuple(Node(i, t, p, meta=m) for i, t, p, m in reader.nodes)
-    name = re.sub(r"\W", "_", graph.name or "onnx_model")[:40] or "onnx_model"
-    return Graph(name=name, nodes=nodes, edges=tuple(reader.edges)), reader
-
-
-def _probe_inputs(model: onnx.ModelProto, batch: int) -> list[np.ndarray]:
-    """A random batch for the file's inputs; token ids stay below the size of the table that looks them up."""
-    tables = {t.name: t.dims[0] for t in model.graph.initializer if len(t.dims) == 2}
-    generator = np.random.default_rng(1)
-    out = []
-    for value in _graph_inputs(model):
-        tensor_type = value.type.tensor_type
-        shape = [batch] + [d.dim_value for d in tensor_type.shape.dim][1:]
-        if tensor_type.elem_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
-            sizes = [tables[op.input[0]] for op in model.graph.node
-                     if op.op_type == "Gather" and op.input[1] == value.name and op.input[0] in tables]
-            dtype = np.int64 if tensor_type.elem_type == onnx.TensorProto.INT64 else np.int32
-            out.append(generator.integers(0, min(sizes, default=2), shape).astype(dtype))
-        else:
-            out.append(generator.standard_normal(shape).astype(np.float32))
-    return out
+    return Graph(name=model_name(model, file_name), nodes=nodes, edges=tuple(reader.edges)), reader
 
 
 def _attention(reader: Reader, region: Region, env: dict[str, Any], values: dict[str, np.ndarray]) -> bool:
@@ -297,7 +298,10 @@ def _translate_op(reader: Reader, op: onnx.NodeProto, args: list[Any]) -> Any:
     tensors = [a for a in args if isinstance(a, Tensor)]
     if not tensors:  # sizes and constants: no design node (Reshape reads its result off shape inference)
         return _constant(reader, op, args, attrs)
-    return _handled(reader, HANDLERS.get(op.op_type), args, attrs, tensors)
+    return _handled(reader, _HANDLERS.get(op.op_type), args, attrs, tensors)
+
+
+_HANDLERS = HANDLERS | MORE_HANDLERS
 
 
 def _handled(reader: Reader, handler: Any, args: list[Any], attrs: dict[str, Any], tensors: list[Tensor]) -> Any:
@@ -324,13 +328,17 @@ def _constant(reader: Reader, op: onnx.NodeProto, args: list[Any], attrs: dict[s
         return args[0]
     if op.op_type == "ConstantOfShape":
         fill = attrs.get("value")
-        return Const(None, zeros=fill is None or not numpy_helper.to_array(fill).any())
+        value = fold(op, [a.value if isinstance(a, Const) else None for a in args])
+        return Const(value, zeros=fill is None or not numpy_helper.to_array(fill).any())
     first = args[0] if args else None
     if op.op_type in _KEEPS_ZEROS and isinstance(first, Const) and (first.zeros or _all_zeros(first.value)):
         return Const(None, zeros=True)
     if op.op_type == "Slice" and isinstance(first, Const) and first.value is not None:
-        return _leading_slice(reader, op, first, args)
-    return Const(None)
+        sliced = _leading_slice(reader, op, first, args)
+        if sliced.value is not None or sliced.whole is not None:
+            return sliced
+    values = [a.value if isinstance(a, Const) else None for a in args]
+    return Const(fold(op, values))
 
 
 def _all_zeros(value: np.ndarray | None) -> bool:
@@ -359,13 +367,16 @@ def _outputs(reader: Reader, outputs: list[Any]) -> None:
             reader.add("Identity", {}, [(value, None)], name=f"output_{k}" if len(tensors) > 1 else "output")
 
 
-def import_onnx(data: bytes, verify: bool = True) -> ImportResult:
-    """The design of the ONNX model in ``data``; raises ImportFailure when the file can't be read at all."""
+def import_onnx(data: bytes, verify: bool = True, file_name: str = "", beside: Beside | None = None) -> ImportResult:
+    """The design of the ONNX model in ``data``; raises ImportFailure when the file can't be read at all.
+    ``file_name`` names the design; ``beside`` reads the files its weights are kept in (``onnx_external``)."""
     from importer.onnx_hierarchy import onnx_hierarchy
 
-    model = load(data)
+    model = load(data, beside, f"‘{file_name}’" if file_name else "the ONNX file")
+    if any(p.key == _ATTACHED for p in model.metadata_props):
+        data = model.SerializeToString()  # the weights read from beside it, now inside: what onnxruntime checks
     try:
-        flat, reader = translate(model)
+        flat, reader = translate(model, file_name)
         tree = onnx_hierarchy(flat, reader.module_of, reader.classes)
     except ImportFailure:
         raise
@@ -378,7 +389,8 @@ def import_onnx(data: bytes, verify: bool = True) -> ImportResult:
     weights = {node: reader.weights[old] for node, old in tree.flat_ids.items() if old in reader.weights}
     state = {f"{node}.{key}": value for node, arrays in weights.items() for key, value in arrays.items()}
     count = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
-    result = ImportResult(graph, reader.problems, {n: n for n in weights}, "onnx", count, notes=tree.notes)
+    notes = tree.notes + folded_batchnorms(model.graph, reader.initializers)
+    result = ImportResult(graph, reader.problems, {n: n for n in weights}, "onnx", count, notes=notes)
     result.state = state
     if verify:
         from importer.onnx_verify import verify_onnx

@@ -83,6 +83,28 @@ def module_classes(graph: onnx.GraphProto) -> dict[str, str]:
     return classes
 
 
+def module_classes_top(op: onnx.NodeProto) -> str:
+    """The exported model's own class ('VGG'), where the op's metadata records its class hierarchy."""
+    hierarchy = _metadata(op, CLASSES_KEY)
+    return hierarchy[0].rsplit(".", 1)[-1] if hierarchy and len(hierarchy) > 1 else ""
+
+
+_GENERIC_NAMES = {"", "main_graph", "torch_jit", "torch-jit-export", "graph"}
+
+
+def model_name(model: onnx.ModelProto, file_name: str = "") -> str:
+    """The design's name: the file's name where known ('vgg11_bn.onnx' → vgg11_bn), else the model's class where
+    the file records it (the dynamo exporter), else the graph's own name unless it is an exporter's placeholder
+    ('main_graph', 'torch_jit')."""
+    stem = re.sub(r"(\.onnx)+$", "", file_name.replace("\\", "/").rsplit("/", 1)[-1], flags=re.IGNORECASE)
+    top = next((c for c in (module_classes_top(op) for op in model.graph.node) if c), "")
+    for candidate in (stem, top, "" if model.graph.name in _GENERIC_NAMES else model.graph.name):
+        name = re.sub(r"\W", "_", candidate).strip("_")[:40]
+        if name:
+            return name if not name[0].isdigit() else f"model_{name}"[:40]
+    return "onnx_model"
+
+
 def source_line(op: onnx.NodeProto) -> str:
     """'model.py:42' — the line of the user's forward() that made the op, where the file records it (dynamo)."""
     trace = next((p.value for p in op.metadata_props if p.key == TRACE_KEY), "")
@@ -96,3 +118,33 @@ def source_line(op: onnx.NodeProto) -> str:
 def _clean(path: str) -> str:
     return re.sub(r"[^\w.]", "_", path)
 
+
+
+_RULE_KEY = "pkg.onnxscript.rewriter.rule_name"
+_FOLDED_WEIGHT = re.compile(r"^onnx::Conv_\d+$")
+KEEP_BATCHNORM = ("to keep it, export with torch.onnx.export(..., optimize=False) (the default exporter) or with "
+                  "dynamo=False, training=torch.onnx.TrainingMode.PRESERVE, or import the PyTorch module")
+
+
+def folded_batchnorms(graph: onnx.GraphProto, initializers: set[str]) -> list[str]:
+    """A note when the exporter folded BatchNorms into the convolutions before them (eval-mode constant folding):
+    the design computes what the file computes, but those layers are gone and the convolutions' weights are the
+    folded ones. The dynamo exporter records the rewrite by name; TorchScript's leaves unnamed weights
+    (``onnx::Conv_12``)."""
+    folds: list[str] = []
+    for op in graph.node:
+        if op.op_type != "Conv" or len(op.input) < 2:
+            continue
+        rule = next((p.value for p in op.metadata_props if p.key == _RULE_KEY), "")
+        if "BatchNorm" in rule:
+            norm, conv = scoped_module(op), module_path(op, initializers)
+            folds.append(f"‘{norm}’ into ‘{conv}’" if norm and conv and norm != conv else f"into ‘{conv or op.name}’")
+        elif _FOLDED_WEIGHT.match(op.input[1]) and op.input[1] in initializers:
+            folds.append(f"into ‘{scoped_module(op) or op.name}’")
+    if not folds:
+        return []
+    shown = ", ".join(folds[:4]) + (f" and {len(folds) - 4} more" if len(folds) > 4 else "")
+    count = "a BatchNorm" if len(folds) == 1 else f"{len(folds)} BatchNorms"
+    before = "the convolution before it" if len(folds) == 1 else "the convolutions before them"
+    return [f"the exporter folded {count} into {before} ({shown}): the design has no BatchNorm there and the "
+            f"convolutions' weights are the folded ones; {KEEP_BATCHNORM}"]

@@ -71,7 +71,7 @@ def _import_onnx(name: str, data: bytes) -> None:
                              f"{settings().max_upload_mb} MB (setting max_upload_mb).")
         return
     try:
-        result = import_onnx(data)
+        result = import_onnx(data, file_name=name)  # one file arrives: weights kept beside it are refused in words
     except ImportFailure as err:
         state.flash("error", f"‘{name}’ can't be imported: {err}")
         return
