@@ -27,6 +27,10 @@ SESSION_GONE_GRACE = 1.5  # seconds a session may be disconnected (a websocket r
 WATCH_INTERVAL = 0.25
 
 
+class RunInterrupted(Exception):
+    """A run's worker process ended without a result (killed, out of memory); the message is said as is."""
+
+
 class RunState(str, Enum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -199,6 +203,9 @@ class RunManager:
         state = RunState.FINISHED
         try:
             handle.result = handle.work(handle)
+        except RunInterrupted as err:
+            handle.error = str(err)
+            state = RunState.FAILED
         except Exception as err:  # a worker failure is shown on the page, never raised into the server
             handle.error = f"{type(err).__name__}: {err}"
             state = RunState.FAILED

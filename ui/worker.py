@@ -1,0 +1,124 @@
+"""The worker process's side of ``ui.executor.ProcessExecutor``: one process trains one run.
+
+A worker is started (spawn, never fork: the server has Streamlit's and torch's threads) before any run needs it:
+it lowers its CPU priority, imports torch and the training code, sets torch's thread count to the server's and
+waits for its order. It then trains with the same code as a thread of the server (``ui.live_work``), computes
+the live views from the model here, and sends back only numbers and arrays: every message is pickled here, in
+the training thread, so nothing changes under the pickler, and only the server that started this process
+reads it. The run history is written here, into the same SQLite file (WAL) as the server's.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import time
+from dataclasses import replace
+from typing import Any
+
+HEALTH_INTERVAL = 1.0  # seconds between copies of the health log sent to the server (epochs and the end always)
+PARENT_CHECK = 1.0  # seconds between checks that the server is still there while waiting for an order
+
+
+def main(orders: Any, events: Any, stop: Any, threads: int, nice: int) -> None:
+    """The process's entry point (a module-level function: spawn imports it by name)."""
+    if nice:
+        try:
+            os.nice(nice)
+        except OSError:  # not permitted here: train at the server's priority
+            pass
+    import torch
+
+    torch.set_num_threads(threads)  # the server's count: the engine's thread budget starts from the same number
+    import codegen.loader  # noqa: F401  -- warm: a run starts without paying for these imports
+    import training.engine  # noqa: F401
+    import ui.live_work  # noqa: F401
+    import ui.neurons  # noqa: F401
+    import ui.train_insight  # noqa: F401
+
+    parent = os.getppid()
+    while True:
+        try:
+            order = orders.get(timeout=PARENT_CHECK)
+            break
+        except queue.Empty:
+            if os.getppid() != parent:  # the server has gone: a spare worker must not linger
+                return
+    if order is None:  # the pool is closing
+        return
+    _train(order, events, stop)
+
+
+def _send(events: Any, *message: Any) -> None:
+    events.put(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+class _Publisher:
+    """Sends each view when it changed (the health log at most every HEALTH_INTERVAL, and on epochs)."""
+
+    def __init__(self, events: Any, views: Any) -> None:
+        self.events, self.views = events, views
+        self.sent: dict[str, Any] = {}
+        self.health_at = 0.0
+
+    def __call__(self, event: Any = None) -> None:
+        for name in ("plan", "boundary", "neurons"):
+            value = getattr(self.views, name)
+            if value is not None and self.sent.get(name) is not value:
+                _send(self.events, name, value)
+                self.sent[name] = value
+        health = self.views.health
+        now = time.monotonic()
+        if health is not None and (event is None or getattr(event, "kind", "") in ("epoch", "end")
+                                   or now - self.health_at >= HEALTH_INTERVAL):
+            _send(self.events, "health", health.log)
+            self.health_at = now
+
+
+def _train(order: Any, events: Any, stop: Any) -> None:
+    from training.runstore import RunStore, RunStoreError
+    from ui.live_work import Views, train_with_views
+
+    store = None
+    if order.store_path:
+        try:
+            store = _ReportingStore(order.store_path, events)
+        except RunStoreError as err:  # train anyway; only the history is lost (as in the server)
+            _send(events, "note", f"This run won't be kept in the history: {err}")
+    try:
+        graph = order.graph()
+        views = Views(graph, order.dataset, order.config, order.task)
+        publish = _Publisher(events, views)
+
+        def emit(event: Any) -> None:
+            _send(events, "event", replace(event, model=None))  # numbers only: the model stays here
+
+        result = train_with_views(order, graph, views, emit, stop, store, after_views=publish)
+        publish()
+        state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
+        _send(events, "result", replace(result, model=None), state)
+    except BaseException as err:  # said in the server exactly as a thread's exception is
+        try:
+            _send(events, "error", err)
+        except Exception:  # an exception that doesn't pickle: its words still go back
+            _send(events, "error", RuntimeError(f"{type(err).__name__}: {err}"))
+
+
+class _ReportingStore:
+    """The run store, telling the server the id of the run it starts (the page lists this session's runs)."""
+
+    def __init__(self, path: str, events: Any) -> None:
+        from training.runstore import RunStore
+
+        self._store, self._events = RunStore(path), events
+
+    def start_run(self, *args: Any, **kwargs: Any) -> str:
+        run_id = self._store.start_run(*args, **kwargs)
+        _send(self._events, "run_id", run_id)
+        return run_id
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._store, name)
