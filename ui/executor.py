@@ -13,6 +13,7 @@ the run's row in the history says "interrupted"; the server and the other runs g
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import pickle
@@ -31,6 +32,14 @@ DEFAULT_KIND = "thread"
 WORKER_NICE = 5  # a little below the server, so the page answers while runs train (0 turns it off)
 POLL = 0.05  # seconds the relay waits for a message before it looks at Stop and the worker's health
 STOP_GRACE = 5.0  # seconds a stopped worker may take to end its run before it is killed
+
+
+def _env_mb(name: str) -> int:
+    """A memory cap in MB from the environment; 0 (no cap) when unset or not a positive number."""
+    try:
+        return max(0, int(os.environ.get(name, "0") or 0))
+    except ValueError:
+        return 0
 
 
 def executor_kind() -> str:
@@ -63,12 +72,13 @@ class ProcessExecutor:
 
     kind = "process"
 
-    def __init__(self, nice: int | None = None) -> None:
+    def __init__(self, nice: int | None = None, memory_mb: int | None = None) -> None:
         import torch
 
         self.context = multiprocessing.get_context("spawn")
         self.threads = torch.get_num_threads()
         self.nice = WORKER_NICE if nice is None else nice
+        self.memory_mb = _env_mb("LAYERLAB_WORKER_MEMORY_MB") if memory_mb is None else memory_mb
         self._lock = threading.Lock()
         self._spare: Worker | None = None
 
@@ -78,8 +88,8 @@ class ProcessExecutor:
 
         ctx = self.context
         orders, events, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
-        process = ctx.Process(target=worker.main, args=(orders, events, stop, self.threads, self.nice),
-                              name="layerlab-worker", daemon=True)
+        args = (orders, events, stop, self.threads, self.nice, self.memory_mb)
+        process = ctx.Process(target=worker.main, args=args, name="layerlab-worker", daemon=True)
         process.start()
         return Worker(process, orders, events, stop)
 
@@ -110,6 +120,7 @@ class ProcessExecutor:
     # -- a run ---------------------------------------------------------------------------------------------------
     def run(self, order: RunOrder, views: Any, handle: RunHandle, store: Any, graph: Any = None) -> Any:
         worker = self.take()
+        handle.worker_pid = worker.process.pid
         worker.orders.put(order)
         relay = _Relay(worker, views, handle, store)
         try:
@@ -175,10 +186,8 @@ class _Relay:
             return
         from training.runstore import RunStore, RunStoreError
 
-        try:
+        with contextlib.suppress(RunStoreError):  # the history can't be written: the page still says why
             RunStore(self.store.path).finish_run(self.run_id, "interrupted", message)
-        except RunStoreError:  # the history can't be written: the page still says why
-            pass
 
     def _apply(self, message: tuple[Any, ...]) -> tuple[bool, Any]:
         kind, *values = message

@@ -62,6 +62,9 @@ def render_train_panel(
     key: str = "train",
 ) -> None:
     """Draw the Train panel for ``graph`` (``result`` is its ValidationResult)."""
+    from ui.executor import get_executor
+
+    get_executor()  # with worker processes, the spare starts (imports torch) before the first Start
     values, saved_problems = form_values(graph)
     run: ActiveRun | None = st.session_state.get(RUN)
     live = run is not None and run.handle.state.active

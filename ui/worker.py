@@ -10,6 +10,7 @@ reads it. The run history is written here, into the same SQLite file (WAL) as th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import queue
@@ -21,13 +22,12 @@ HEALTH_INTERVAL = 1.0  # seconds between copies of the health log sent to the se
 PARENT_CHECK = 1.0  # seconds between checks that the server is still there while waiting for an order
 
 
-def main(orders: Any, events: Any, stop: Any, threads: int, nice: int) -> None:
-    """The process's entry point (a module-level function: spawn imports it by name)."""
+def main(orders: Any, events: Any, stop: Any, threads: int, nice: int, memory_mb: int = 0) -> None:
+    """The process's entry point (a module-level function: spawn imports it by name). ``memory_mb``: memory
+    the run may allocate beyond what the warm worker holds (0: no cap)."""
     if nice:
-        try:
+        with contextlib.suppress(OSError):  # not permitted here: train at the server's priority
             os.nice(nice)
-        except OSError:  # not permitted here: train at the server's priority
-            pass
     import torch
 
     torch.set_num_threads(threads)  # the server's count: the engine's thread budget starts from the same number
@@ -37,6 +37,8 @@ def main(orders: Any, events: Any, stop: Any, threads: int, nice: int) -> None:
     import ui.neurons  # noqa: F401
     import ui.train_insight  # noqa: F401
 
+    if memory_mb:
+        _cap_memory(memory_mb)
     parent = os.getppid()
     while True:
         try:
@@ -48,6 +50,20 @@ def main(orders: Any, events: Any, stop: Any, threads: int, nice: int) -> None:
     if order is None:  # the pool is closing
         return
     _train(order, events, stop)
+
+
+def _cap_memory(memory_mb: int) -> None:
+    """The OS limit on this process's address space: what it has mapped now (torch and the code) plus the cap.
+    An allocation past it fails in torch ("can't allocate memory"), which the engine reports as out of memory."""
+    import resource
+
+    try:
+        with open("/proc/self/statm") as statm:
+            mapped = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        limit = mapped + memory_mb * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (OSError, ValueError):  # no /proc or not allowed: the run goes on without the cap
+        pass
 
 
 def _send(events: Any, *message: Any) -> None:
@@ -77,7 +93,7 @@ class _Publisher:
 
 
 def _train(order: Any, events: Any, stop: Any) -> None:
-    from training.runstore import RunStore, RunStoreError
+    from training.runstore import RunStoreError
     from ui.live_work import Views, train_with_views
 
     store = None
@@ -100,9 +116,12 @@ def _train(order: Any, events: Any, stop: Any) -> None:
         _send(events, "result", replace(result, model=None), state)
     except BaseException as err:  # said in the server exactly as a thread's exception is
         try:
+            pickle.loads(pickle.dumps(err))  # some exceptions pickle but can't be rebuilt
             _send(events, "error", err)
-        except Exception:  # an exception that doesn't pickle: its words still go back
-            _send(events, "error", RuntimeError(f"{type(err).__name__}: {err}"))
+        except Exception:  # one that doesn't travel: its words still go back, as the manager would say them
+            from ui.run_manager import RunFailed
+
+            _send(events, "error", RunFailed(f"{type(err).__name__}: {err}"))
 
 
 class _ReportingStore:
