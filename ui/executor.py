@@ -1,9 +1,9 @@
 """Where a run trains: in a thread of the server, or in a worker process of its own.
 
 The run manager (``ui.run_manager``) keeps the queue, the per-server cap, Stop and the watchdog; the work it runs
-for a training run hands a ``RunOrder`` to the executor chosen by ``LAYERLAB_EXECUTOR`` (``thread`` or
-``process``) and gets the same things back either way: the engine's events in ``handle.emit`` in order, the live
-views on the page's run object, the RunResult with its model, or the run's exception.
+for a training run hands a ``RunOrder`` to the executor chosen by the ``executor`` setting (LAYERLAB_EXECUTOR:
+``thread`` or ``process``) and gets the same things back either way: the engine's events in ``handle.emit`` in
+order, the live views on the page's run object, the RunResult with its model, or the run's exception.
 
 ``ProcessExecutor`` keeps one spare worker started (spawn; it has imported torch and the training code), so a
 run starts about as fast as in a thread. The manager's run thread relays the worker's messages: it is the relay
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 import pickle
 import queue
 import signal
@@ -27,26 +26,28 @@ from typing import Any
 from ui.live_work import RunOrder, train_with_views
 from ui.run_manager import RunHandle, RunInterrupted
 
-KINDS = ("thread", "process")
-DEFAULT_KIND = "thread"
 WORKER_NICE = 5  # a little below the server, so the page answers while runs train (0 turns it off)
 POLL = 0.05  # seconds the relay waits for a message before it looks at Stop and the worker's health
 STOP_GRACE = 5.0  # seconds a stopped worker may take to end its run before it is killed
 
 
-def _env_mb(name: str) -> int:
-    """A memory cap in MB from the environment; 0 (no cap) when unset or not a positive number."""
-    try:
-        return max(0, int(os.environ.get(name, "0") or 0))
-    except ValueError:
-        return 0
-
-
 def executor_kind() -> str:
-    kind = os.environ.get("LAYERLAB_EXECUTOR", DEFAULT_KIND).strip().lower() or DEFAULT_KIND
-    if kind not in KINDS:
-        raise ValueError(f"LAYERLAB_EXECUTOR={kind!r} is not known: use one of {', '.join(KINDS)}")
-    return kind
+    """The ``executor`` setting (LAYERLAB_EXECUTOR); "thread" where the settings can't be read (the app says why)."""
+    from builder.settings import SettingsError, settings
+
+    try:
+        return settings().executor
+    except SettingsError:
+        return "thread"
+
+
+def _memory_cap() -> int:
+    from builder.settings import SettingsError, settings
+
+    try:
+        return settings().worker_memory_mb
+    except SettingsError:
+        return 0
 
 
 class ThreadExecutor:
@@ -57,6 +58,31 @@ class ThreadExecutor:
     def run(self, order: RunOrder, views: Any, handle: RunHandle, store: Any, graph: Any = None) -> Any:
         return train_with_views(order, graph if graph is not None else order.graph(), views, handle.emit,
                                 handle.stop_event, store)
+
+
+# Spawn normally re-runs the parent's __main__ in the child. In a Streamlit server (and AppTest) __main__ is the
+# page script: a worker would run the app. A worker needs nothing from __main__ (its target is ui.worker.main),
+# so its preparation data leaves __main__ out; other users of multiprocessing in the server are unaffected.
+_LAUNCHING = threading.local()
+
+
+def _without_main(get_preparation_data: Any) -> Any:
+    def preparation_data(name: str) -> dict[str, Any]:
+        data = get_preparation_data(name)
+        if getattr(_LAUNCHING, "worker", False):
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+        return data
+
+    preparation_data.layerlab = True
+    return preparation_data
+
+
+def _install_spawn_hook() -> None:
+    from multiprocessing import spawn
+
+    if not getattr(spawn.get_preparation_data, "layerlab", False):
+        spawn.get_preparation_data = _without_main(spawn.get_preparation_data)
 
 
 @dataclass(eq=False)
@@ -75,10 +101,11 @@ class ProcessExecutor:
     def __init__(self, nice: int | None = None, memory_mb: int | None = None) -> None:
         import torch
 
+        _install_spawn_hook()
         self.context = multiprocessing.get_context("spawn")
         self.threads = torch.get_num_threads()
         self.nice = WORKER_NICE if nice is None else nice
-        self.memory_mb = _env_mb("LAYERLAB_WORKER_MEMORY_MB") if memory_mb is None else memory_mb
+        self.memory_mb = _memory_cap() if memory_mb is None else memory_mb
         self._lock = threading.Lock()
         self._spare: Worker | None = None
 
@@ -90,7 +117,11 @@ class ProcessExecutor:
         orders, events, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
         args = (orders, events, stop, self.threads, self.nice, self.memory_mb)
         process = ctx.Process(target=worker.main, args=args, name="layerlab-worker", daemon=True)
-        process.start()
+        _LAUNCHING.worker = True
+        try:
+            process.start()
+        finally:
+            _LAUNCHING.worker = False
         return Worker(process, orders, events, stop)
 
     def warm(self) -> None:
