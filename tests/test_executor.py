@@ -152,3 +152,19 @@ def test_an_exception_in_the_worker_reads_as_it_does_in_a_thread(tmp_path, execu
         assert handle.state is RunState.FAILED
         errors.append(handle.error)
     assert errors[0] == errors[1] and errors[0].startswith("FitError: ") and "no-such-run" in errors[0]
+
+
+def test_a_warm_worker_keeps_the_servers_settings_as_they_are_now(monkeypatch, executor):
+    from builder.settings import settings
+
+    executor.warm()  # started before the limit below was set
+    monkeypatch.setenv("LAYERLAB_MAX_EPOCHS", "3")
+    settings.cache_clear()
+    try:
+        manager = RunManager(max_runs=1, heartbeat_timeout=600)
+        handle, _ = _submit(manager, executor, *_xor(5), None)
+        assert handle.wait(120) and handle.state is RunState.FAILED
+        assert handle.error.startswith("FitError: 5 epochs is more than this server allows (3, LAYERLAB_MAX_EPOCHS)")
+    finally:
+        monkeypatch.delenv("LAYERLAB_MAX_EPOCHS")
+        settings.cache_clear()

@@ -20,10 +20,10 @@ import queue
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ui.live_work import RunOrder, train_with_views
+from ui.live_work import RunOrder, server_settings, train_with_views
 from ui.run_manager import RunHandle, RunInterrupted
 
 WORKER_NICE = 5  # a little below the server, so the page answers while runs train (0 turns it off)
@@ -150,9 +150,15 @@ class ProcessExecutor:
 
     # -- a run ---------------------------------------------------------------------------------------------------
     def run(self, order: RunOrder, views: Any, handle: RunHandle, store: Any, graph: Any = None) -> Any:
+        # pickled here, not in the queue's feeder thread: an order that can't travel fails the run with its
+        # reason instead of leaving a worker waiting for it. Plain pickle copies the tensors through the pipe;
+        # torch's shared-memory pickling would need room in /dev/shm, which containers often keep at 64 MB.
+        if order.environ is None:
+            order = replace(order, environ=server_settings())
+        raw = pickle.dumps(order, protocol=pickle.HIGHEST_PROTOCOL)
         worker = self.take()
         handle.worker_pid = worker.process.pid
-        worker.orders.put(order)
+        worker.orders.put(raw)
         relay = _Relay(worker, views, handle, store)
         try:
             return relay.run()

@@ -29,11 +29,27 @@ class RunOrder:
     resume: str | None = None  # a run of the history to continue
     start_from: Any = None  # training.continuation.StartFrom: weights the model starts from
     views: bool = True  # compute the live views (the Train tab's run); Compare's runs only report events
+    environ: dict[str, str] | None = None  # the server's settings when the order was made (server_settings())
 
     def graph(self) -> Any:
         from builder.project import load_project
 
         return load_project(self.design)
+
+
+def server_settings() -> dict[str, str]:
+    """The server's LayerLab settings as environment variables (LAYERLAB_*): a worker process started earlier
+    adopts them, so the server's limits (epochs, time, checkpoints) hold in it as they would in a thread."""
+    import contextlib
+    import os
+    from dataclasses import asdict
+
+    from builder.settings import SettingsError, settings
+
+    environ = {k: v for k, v in os.environ.items() if k.startswith("LAYERLAB_")}
+    with contextlib.suppress(SettingsError):  # the worker reads the same bad setting and says so like the server
+        environ.update({f"LAYERLAB_{k.upper()}": str(v) for k, v in asdict(settings()).items() if v != ""})
+    return environ
 
 
 @dataclass

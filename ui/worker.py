@@ -18,7 +18,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-HEALTH_INTERVAL = 1.0  # seconds between copies of the health log sent to the server (epochs and the end always)
+HEALTH_INTERVAL = 1.0  # seconds between copies of the health log sent to the server (and at the end)
 PARENT_CHECK = 1.0  # seconds between checks that the server is still there while waiting for an order
 
 
@@ -49,6 +49,8 @@ def main(orders: Any, events: Any, stop: Any, threads: int, nice: int, memory_mb
                 return
     if order is None:  # the pool is closing
         return
+    order = pickle.loads(order)  # the server's own order (ui.executor.ProcessExecutor.run)
+    _adopt_settings(order.environ)
     _train(order, events, stop)
 
 
@@ -64,6 +66,18 @@ def _cap_memory(memory_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     except (OSError, ValueError):  # no /proc or not allowed: the run goes on without the cap
         pass
+
+
+def _adopt_settings(environ: dict[str, str] | None) -> None:
+    """The server's settings as they are now, not as they were when this worker was started."""
+    if environ is None:
+        return
+    from builder.settings import settings
+
+    for key in [k for k in os.environ if k.startswith("LAYERLAB_")]:
+        del os.environ[key]
+    os.environ.update(environ)
+    settings.cache_clear()
 
 
 def _send(events: Any, *message: Any) -> None:
@@ -86,7 +100,8 @@ class _Publisher:
                 self.sent[name] = value
         health = self.views.health
         now = time.monotonic()
-        if health is not None and (event is None or getattr(event, "kind", "") in ("epoch", "end")
+        # the whole log is copied each time (histograms included): at most every HEALTH_INTERVAL, and at the end
+        if health is not None and (event is None or getattr(event, "kind", "") == "end"
                                    or now - self.health_at >= HEALTH_INTERVAL):
             _send(self.events, "health", health.log)
             self.health_at = now
