@@ -28,6 +28,7 @@ from ui.run_manager import RunHandle, RunInterrupted
 
 WORKER_NICE = 5  # a little below the server, so the page answers while runs train (0 turns it off)
 POLL = 0.05  # seconds the relay waits for a message before it looks at Stop and the worker's health
+REAP_WAIT = 10.0  # seconds a worker that sent its result may take to exit before it is killed
 STOP_GRACE = 5.0  # seconds a stopped worker may take to end its run before it is killed
 
 
@@ -162,11 +163,15 @@ class ProcessExecutor:
         relay = _Relay(worker, views, handle, store)
         try:
             return relay.run()
-        finally:
-            worker.process.join(1)
-            if worker.process.is_alive():  # it sent its last word; nothing of the run is lost by ending it
-                worker.process.kill()
-                worker.process.join(1)
+        finally:  # the run has its ending: the worker's own exit (torch's teardown) need not delay the page
+            threading.Thread(target=_reap, args=(worker,), name="layerlab-worker-reap", daemon=True).start()
+
+
+def _reap(worker: Worker) -> None:
+    worker.process.join(REAP_WAIT)
+    if worker.process.is_alive():  # it sent its last word; nothing of the run is lost by ending it
+        worker.process.kill()
+        worker.process.join(1)
 
 
 class _Relay:
