@@ -168,3 +168,31 @@ def test_a_warm_worker_keeps_the_servers_settings_as_they_are_now(monkeypatch, e
     finally:
         monkeypatch.delenv("LAYERLAB_MAX_EPOCHS")
         settings.cache_clear()
+
+
+def test_the_train_tab_trains_in_a_worker_and_draws_what_it_sent(monkeypatch, tmp_path):
+    """The page itself with executor = process: the run comes from a worker; the live views and the results
+    (drawn from the model rebuilt in the server) are on the page; the history has the run."""
+    from app_helpers import stop_all_runs
+    from test_train_panel import _app, _figures, _run, _set_epochs, _train_to_end
+
+    from builder.settings import settings
+
+    monkeypatch.setenv("LAYERLAB_EXECUTOR", "process")
+    monkeypatch.setenv("LAYERLAB_DATA_DIR", str(tmp_path))
+    settings.cache_clear()
+    try:
+        at = _app("xor_mlp")
+        _set_epochs(at, 4)
+        _train_to_end(at)
+        run = _run(at)
+        assert run.handle.state is RunState.FINISHED and run.handle.worker_pid not in (None, os.getpid())
+        assert run.plan is not None and run.boundary is not None and run.neurons.layers
+        assert type(run.health).__name__ == "HealthView" and run.health.log.samples
+        figures = _figures(at)
+        assert "Decision boundary" in figures and "Confusion matrix" in figures
+        assert RunStore(tmp_path / "runs.sqlite").get_run(run.handle.result.run_id).status == "finished"
+    finally:
+        stop_all_runs()
+        monkeypatch.delenv("LAYERLAB_EXECUTOR")
+        settings.cache_clear()
