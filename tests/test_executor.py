@@ -196,3 +196,65 @@ def test_the_train_tab_trains_in_a_worker_and_draws_what_it_sent(monkeypatch, tm
         stop_all_runs()
         monkeypatch.delenv("LAYERLAB_EXECUTOR")
         settings.cache_clear()
+
+
+SERVER = """
+import sys, time
+sys.path.insert(0, {root!r})
+from builder.project import dump_project
+from builder.templates import load_template
+from data.datasets import load_dataset
+from training.config import TrainConfig
+from training.runstore import RunStore
+from ui.executor import ProcessExecutor
+from ui.live_work import RunOrder, Views
+from ui.run_manager import RunManager
+
+if __name__ == "__main__":
+    graph = load_template("xor_mlp")
+    meta = graph.meta["training"]
+    dataset = load_dataset(meta["dataset"], **(meta.get("dataset_options") or {{}}))
+    config = TrainConfig.from_dict({{**meta, "epochs": 5000}})
+    store = RunStore({store!r})
+    order = RunOrder(dump_project(graph), dataset, config, "classification", {store!r})
+    views = Views(graph, dataset, config, "classification")
+    executor = ProcessExecutor()
+    handle = RunManager(max_runs=1, heartbeat_timeout=600).submit(
+        "s", lambda h: executor.run(order, views, h, store, graph=graph))
+    while not any(e.kind == "epoch" for e in handle.events):
+        time.sleep(0.02)
+    print(handle.worker_pid, store.list_runs()[0].id, flush=True)
+    time.sleep(600)
+"""
+
+
+def _ended(pid: str) -> bool:
+    """The process has exited (gone, or a zombie left for whoever adopted it to reap)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+def test_a_worker_whose_server_died_stops_its_run_and_says_so(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    store_path = str(tmp_path / "runs.sqlite")
+    script = tmp_path / "server.py"
+    script.write_text(SERVER.format(root=str(Path(__file__).resolve().parent.parent), store=store_path))
+    server = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        worker_pid, run_id = server.stdout.readline().split()
+        os.kill(server.pid, signal.SIGKILL)  # the server goes; nobody is left to press Stop
+        server.wait(10)
+        store = RunStore(store_path)
+        assert _wait_for(lambda: store.get_run(run_id).status != "running", timeout=30)
+        record = store.get_run(run_id)
+        assert record.status == "stopped" and record.message.startswith("stopped by request"), record.summary()
+        assert _wait_for(lambda: _ended(worker_pid), timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()

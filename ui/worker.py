@@ -14,6 +14,7 @@ import contextlib
 import os
 import pickle
 import queue
+import threading
 import time
 from dataclasses import replace
 from typing import Any
@@ -52,15 +53,26 @@ def main(orders: Any, events: Any, stop: Any, threads: int, nice: int, memory_mb
         return
     order = pickle.loads(order)  # the server's own order (ui.executor.ProcessExecutor.run)
     _adopt_settings(order.environ)
+    threading.Thread(target=_stop_without_server, args=(parent, stop), name="layerlab-worker-orphan",
+                     daemon=True).start()
     _train(order, events, stop)
+    if os.getppid() != parent:  # nobody reads the messages left in the pipe: don't wait to flush them at exit
+        events.cancel_join_thread()
+
+
+def _stop_without_server(parent: int, stop: Any) -> None:
+    """A server that died (killed, crashed) can't stop its runs: the run stops itself, its history says so."""
+    while not stop.is_set():
+        time.sleep(PARENT_CHECK)
+        if os.getppid() != parent:
+            stop.set()
+            return
 
 
 def _rehearse() -> None:
     """One tiny run (xor, one epoch, with the live views, kept nowhere) so the first real run doesn't pay the
     one-time costs: the imports made inside functions, the block catalog, codegen's module loading, torch's
     first calls. Measured in bench/bench_executor.py. Every run seeds its own random state, so it leaves no trace."""
-    import threading
-
     from builder.project import dump_project
     from builder.templates import load_template
     from data.datasets import load_dataset
