@@ -1,11 +1,13 @@
 """The worker process's side of ``ui.executor.ProcessExecutor``: one process trains one run.
 
 A worker is started (spawn, never fork: the server has Streamlit's and torch's threads) before any run needs it:
-it lowers its CPU priority, imports torch and the training code, sets torch's thread count to the server's and
-waits for its order. It then trains with the same code as a thread of the server (``ui.live_work``), computes
-the live views from the model here, and sends back only numbers and arrays: every message is pickled here, in
-the training thread, so nothing changes under the pickler, and only the server that started this process
-reads it. The run history is written here, into the same SQLite file (WAL) as the server's.
+it lowers its CPU priority, imports torch and the training code, sets torch's thread count to the server's,
+rehearses one tiny run (so the first real one pays no one-time costs) and waits for its order. It then trains
+with the same code as a thread of the server (``ui.live_work``), computes the live views from the model here,
+and sends back only numbers and arrays: every message is pickled here, in the training thread, so nothing
+changes under the pickler, and only the server that started this process reads it. The run history is written
+here, into the same SQLite file (WAL) as the server's: the engine's own store calls, unchanged, and a row whose
+worker died is still "running" under a dead pid, which the store itself marks interrupted.
 """
 
 from __future__ import annotations
@@ -122,7 +124,7 @@ def _send(events: Any, *message: Any) -> None:
 
 
 class _Publisher:
-    """Sends each view when it changed (the health log at most every HEALTH_INTERVAL, and on epochs)."""
+    """Sends each view when it changed (the health log at most every HEALTH_INTERVAL, and at the end)."""
 
     def __init__(self, events: Any, views: Any) -> None:
         self.events, self.views = events, views
