@@ -33,6 +33,8 @@ class Settings:
     max_epochs: int = 10_000  # per run; the training panel offers up to 10,000
     max_checkpoint_mb: int = 500  # per run, its last and best checkpoints together; 0: no checkpoints
     data_dir: str = ""  # run store and weights; empty means the platform's user data directory
+    executor: str = "thread"  # where runs train: "thread" (the server's process) or "process" (a worker each)
+    worker_memory_mb: int = 0  # with executor "process": memory a run may allocate (the OS limit); 0: no cap
 
     @property
     def max_upload_bytes(self) -> int:
@@ -43,6 +45,8 @@ class Settings:
 class SettingsError(ValueError):
     pass
 
+
+EXECUTORS = ("thread", "process")  # ui.executor
 
 # Settings that must be at least 1 (0 would refuse everything); max_run_seconds 0 means "no limit".
 _AT_LEAST_ONE = ("max_nodes", "max_params", "max_file_bytes", "max_upload_mb", "max_concurrent_runs", "max_epochs")
@@ -123,7 +127,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raw = environ.get(f"LAYERLAB_{spec.name.upper()}", "").strip() or from_file.get(spec.name)
         if raw is not None:
             values[spec.name] = _coerce(spec.name, raw, kind)
-    return Settings(**values)
+    executor = str(values.get("executor", Settings.executor)).strip().lower()
+    if executor not in EXECUTORS:
+        raise SettingsError(f"setting executor={executor!r} is not known: use one of {', '.join(EXECUTORS)}")
+    return Settings(**{**values, "executor": executor})
 
 
 @cache

@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -252,7 +253,7 @@ class HealthMonitor:
         for node, stats in sample.activations.items():
             if "dead" in stats and stats["dead"] >= DEAD_SHARE:
                 self._warn(node, "dead_relu", dead_message(node, stats["dead"]), sample.step, epoch,
-                           HealthFix(f"Replace ‘{node}’ with LeakyReLU", edit=lambda g, n=node: to_leaky(g, [n])))
+                           HealthFix(f"Replace ‘{node}’ with LeakyReLU", edit=partial(to_leaky, nodes=(node,))))
             if "saturated" in stats and stats["saturated"] >= SATURATED_SHARE and epoch <= SATURATED_EPOCHS:
                 self._warn(node, "saturated", saturated_message(node, stats["saturated"]), sample.step, epoch,
                            batchnorm_fix(self.graph, [node]))
@@ -383,7 +384,8 @@ def batchnorm_fix(graph: Graph, nodes: list[str]) -> HealthFix:
     ranks = _input_ranks(graph, nodes)
     label = (f"Add BatchNorm before ‘{nodes[0]}’" if len(nodes) == 1
              else f"Add BatchNorm before each of the {len(nodes)} activations")
-    return HealthFix(label, edit=lambda g, n=tuple(nodes): with_batchnorm(g, n, ranks))
+    # a partial of a module function, not a lambda: a fix found in a worker process pickles back to the server
+    return HealthFix(label, edit=partial(with_batchnorm, nodes=tuple(nodes), ranks=ranks))
 
 
 def _input_ranks(graph: Graph, nodes: list[str]) -> dict[str, int]:

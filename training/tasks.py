@@ -48,6 +48,9 @@ class FitError(ValueError):
         super().__init__("\n".join(p.message for p in problems))
         self.problems = problems
 
+    def __reduce__(self) -> tuple[Any, ...]:  # rebuilt from its problems (a worker process sends it back)
+        return type(self), (self.problems,)
+
 
 @dataclass(frozen=True)
 class TaskPlan:

@@ -154,14 +154,19 @@ def new_seed(old: int, rng: random.Random | None = None) -> int:
 def start_comparison(session: str, graph: Any, dataset: Any, config: Any, setting: str, values: list[Any],
                      manager: Any = None, store: Any = None) -> Comparison:
     """Queue one run per value on the server's manager (its cap holds; the rest wait in its queue)."""
-    from training.engine import train
+    from builder.project import dump_project
+    from ui.executor import get_executor
+    from ui.live_work import RunOrder
 
     manager = manager or get_manager()
     handles = []
+    design, task = dump_project(graph), dataset.task.value
+    store_path = str(store.path) if store is not None else None
     for i, run_config in enumerate(configs_for(config, setting, values)):
-        def work(handle: RunHandle, run_config: Any = run_config) -> Any:  # the worker thread: no st.*
-            return train(graph, dataset, run_config, on_event=handle.emit, stop_event=handle.stop_event,
-                         store=store)
+        order = RunOrder(design, dataset, run_config, task, store_path, views=False)
+
+        def work(handle: RunHandle, order: RunOrder = order) -> Any:  # the manager's run thread: no st.*
+            return get_executor().run(order, None, handle, store, graph=graph)
 
         handles.append(manager.submit(f"{session}:compare:{i}", work, label=label(setting, values[i])))
     return Comparison(setting, list(values), handles, None if setting == "seed" else int(config.seed),

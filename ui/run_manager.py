@@ -27,6 +27,14 @@ SESSION_GONE_GRACE = 1.5  # seconds a session may be disconnected (a websocket r
 WATCH_INTERVAL = 0.25
 
 
+class RunFailed(Exception):
+    """A run failed elsewhere (a worker process) and its message is already in words: said as is."""
+
+
+class RunInterrupted(RunFailed):
+    """A run's worker process ended without a result (killed, out of memory)."""
+
+
 class RunState(str, Enum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -61,6 +69,7 @@ class RunHandle:
     gone_since: float | None = None  # when the session was first seen disconnected
     done_event: threading.Event = field(default_factory=threading.Event)
     max_events: int = 10_000
+    worker_pid: int | None = None  # the process training the run, when it is not the server's (ui.executor)
 
     def beat(self) -> None:
         """The page is still looking: called on every poll of the live view."""
@@ -199,6 +208,9 @@ class RunManager:
         state = RunState.FINISHED
         try:
             handle.result = handle.work(handle)
+        except RunFailed as err:
+            handle.error = str(err)
+            state = RunState.FAILED
         except Exception as err:  # a worker failure is shown on the page, never raised into the server
             handle.error = f"{type(err).__name__}: {err}"
             state = RunState.FAILED

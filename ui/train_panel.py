@@ -1,9 +1,9 @@
 """The Train tab: data, fit check with one-click fixes, hyper-parameters, Start/Stop, live curves, results
 and run history.
 
-``render_train_panel(graph, result, on_fix=None, on_load=None)`` is the entry point. Training runs in a worker
-thread owned by ``ui.run_manager`` (capped per server, queued, stopped when the page goes away); this module
-only submits work and reads what the worker wrote.
+``render_train_panel(graph, result, on_fix=None, on_load=None)`` is the entry point. Runs are queued by
+``ui.run_manager`` (capped per server, stopped when the page goes away) and train where ``ui.executor`` puts them
+(a thread of the server, or a worker process); this module only submits work and reads what the run wrote.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import streamlit as st
 from builder.settings import settings
 from data.fetch import with_cached_data
 from training.config import TrainConfig
-from training.health import monitor_for
 from ui import lr_finder, neurons, train_data
 from ui.compare import render_compare
 from ui.health_view import render_health
@@ -34,7 +33,6 @@ from ui.train_state import FORM, forget
 
 RUN = "ll_train_run"  # this session's ActiveRun
 _LOADED_CACHE = "ll_train_loaded"  # (key, LoadedResult) of a run reloaded from the history
-LIVE_BOUNDARY_INTERVAL = 0.4  # seconds between live decision-boundary redraws in the worker
 
 FixCallback = Callable[[str, Any], None]  # (node id, builder Fix)
 LoadCallback = Callable[[Any, str], None]  # (graph, run id)
@@ -65,6 +63,9 @@ def render_train_panel(
     key: str = "train",
 ) -> None:
     """Draw the Train panel for ``graph`` (``result`` is its ValidationResult)."""
+    from ui.executor import get_executor
+
+    get_executor()  # with worker processes, the spare starts (imports torch) before the first Start
     values, saved_problems = form_values(graph)
     run: ActiveRun | None = st.session_state.get(RUN)
     live = run is not None and run.handle.state.active
@@ -266,8 +267,10 @@ def start_run(graph: Any, dataset: Any, config: Any, resume: str | None = None) 
     """Queue a run for this session (its previous run is stopped) and remember it in session state. ``resume``:
     a run of the history to continue; otherwise the weights chosen with "Start from these weights", if any,
     are where this run begins (once: the next Start trains from scratch again)."""
-    from training.engine import prepare, train
+    from builder.project import dump_project
     from training.runstore import RunStoreError
+    from ui.executor import get_executor
+    from ui.live_work import RunOrder
     from ui.run_continue import FINETUNE
     from ui.runs_panel import get_store
 
@@ -284,19 +287,11 @@ def start_run(graph: Any, dataset: Any, config: Any, resume: str | None = None) 
     task = str(config.task or getattr(dataset.task, "value", dataset.task))
     run = ActiveRun(None, graph, dataset, config, task, note)  # the handle comes from the manager below
 
-    def work(handle: RunHandle) -> Any:  # the worker thread: no st.* here
-        if run.task in ("classification", "binary"):
-            run.plan = prepare(graph, dataset, config)[1]  # for live views; raises FitError like train()
-
-        def on_event(event: Any) -> None:
-            handle.emit(event)
-            _live_boundary(run, event)
-            neurons.update(run, event)
-
-        run.health = monitor_for(graph, dataset, config)
+    def work(handle: RunHandle) -> Any:  # the manager's run thread: no st.* here
         start_from = weights_start(weights_of, store) if weights_of is not None else None
-        return train(graph, dataset, config, on_event=on_event, stop_event=handle.stop_event, store=store,
-                     observer=run.health, resume=resume, start_from=start_from)
+        store_path = str(store.path) if store is not None else None
+        order = RunOrder(dump_project(graph), dataset, config, task, store_path, resume, start_from)
+        return get_executor().run(order, run, handle, store, graph=graph)
 
     session = _session_id()
     label = f"{graph.name} on {dataset.name}"
@@ -309,24 +304,6 @@ def start_run(graph: Any, dataset: Any, config: Any, resume: str | None = None) 
     st.session_state[RUN] = run
     st.session_state.pop(LOADED_RUN, None)  # the new run's results replace a loaded run's
     return run
-
-
-def _live_boundary(run: ActiveRun, event: Any) -> None:
-    """In the worker: redraw the 2-D decision boundary now and then, when the engine's event carries the
-    model being trained (``event.model``); without it the boundary is drawn once the run has ended."""
-    import time
-
-    from ui.train_insight import boundary_values
-    from ui.train_results import is_two_d
-
-    model = getattr(event, "model", None)
-    if model is None or run.plan is None or not is_two_d(run.dataset):
-        return
-    now = time.monotonic()
-    if event.kind == "step" or now - run.boundary_at < LIVE_BOUNDARY_INTERVAL:
-        return
-    run.boundary = boundary_values(model, run.plan, run.dataset.extras["bounds"], resolution=40)
-    run.boundary_at = now
 
 
 # ---- live view and results ---------------------------------------------------------------------------------

@@ -1,0 +1,103 @@
+"""Benchmark: how fast a run starts, and what it costs, in a thread of the server vs a warm worker process. JSON out.
+
+For each executor (``ui.executor``: thread, process) the same xor run (5 epochs, with the live views the Train tab
+computes) is submitted to a run manager --repeat times. Measured per run, median over the repeats:
+- start_ms: from submit to the engine's first event ("start") reaching the handle (the page could show it);
+- total_ms: from submit to the run's end with its result (for process: the model rebuilt in the server).
+The process executor's spare worker is started and given time to import torch before each run (that is what
+"warm" means: the next run never waits for it). The first run of each executor is a warm-up and not counted.
+
+Usage: python bench/bench_executor.py [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from builder.project import dump_project  # noqa: E402
+from builder.templates import load_template  # noqa: E402
+from data.datasets import load_dataset  # noqa: E402
+from training.config import TrainConfig  # noqa: E402
+from ui.executor import ProcessExecutor, ThreadExecutor  # noqa: E402
+from ui.live_work import RunOrder, Views  # noqa: E402
+from ui.run_manager import RunManager, RunState  # noqa: E402
+
+WARM_WAIT = 30.0  # seconds the spare worker may take to import torch on a busy machine
+
+
+def one_run(executor, graph, dataset, config) -> tuple[float, float]:
+    manager = RunManager(max_runs=1, heartbeat_timeout=600)
+    views = Views(graph, dataset, config, "classification")
+    order = RunOrder(dump_project(graph), dataset, config, "classification")
+    began = time.perf_counter()
+    handle = manager.submit("bench", lambda h: executor.run(order, views, h, None, graph=graph))
+    while not handle.events and not handle.done_event.is_set():
+        time.sleep(0.001)
+    start = time.perf_counter() - began
+    handle.wait(300)
+    if handle.state is not RunState.FINISHED:
+        raise SystemExit(f"the run ended {handle.state.value}: {handle.error}")
+    return start * 1000, (time.perf_counter() - began) * 1000
+
+
+def wait_warm(executor) -> None:
+    """Until the spare worker has imported what a run needs (its /proc cmdline is up, then give it time)."""
+    spare = executor._spare
+    if spare is None:
+        return
+    deadline = time.monotonic() + WARM_WAIT
+    # a warm worker sleeps in orders.get(): its CPU time stops growing
+    last = -1.0
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{spare.process.pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            cpu = float(fields[11]) + float(fields[12])
+        except OSError:
+            return
+        if cpu == last and cpu > 0:
+            return
+        last = cpu
+        time.sleep(1.0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    graph = load_template("xor_mlp")
+    meta = graph.meta["training"]
+    dataset = load_dataset(meta["dataset"], **(meta.get("dataset_options") or {}))
+    config = TrainConfig.from_dict({**meta, "epochs": 5})
+    out: dict[str, object] = {"bench": "executor", "python": platform.python_version(), "cpus": os.cpu_count(),
+                              "load_before": os.getloadavg()}
+    process = ProcessExecutor()
+    process.warm()
+    for name, executor in (("thread", ThreadExecutor()), ("process", process)):
+        starts, totals = [], []
+        for i in range(args.repeat + 1):
+            if name == "process":
+                wait_warm(executor)
+            start, total = one_run(executor, graph, dataset, config)
+            if i:  # the first run is the warm-up (imports in a thread; a worker's first spawn)
+                starts.append(start)
+                totals.append(total)
+        out[name] = {"start_ms": round(statistics.median(starts), 1), "total_ms": round(statistics.median(totals), 1),
+                     "start_ms_all": [round(s, 1) for s in starts]}
+    process.close()
+    out["load_after"] = os.getloadavg()
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
