@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT / "tests" / "browser"))
 from bench_rerun import fifty_nodes  # noqa: E402
 from canvas_page import FRAME, LOAD_TIMEOUT, canvas, keyed, node  # noqa: E402
 from conftest import CHROMIUM_FLAGS, _free_port, _wait_healthy  # noqa: E402
-from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
 
+from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
 from builder.edits import add_node, set_param  # noqa: E402
 from builder.graph import Graph  # noqa: E402
 from builder.layered import draw  # noqa: E402

@@ -23,10 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
+from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
 from builder.graph import Edge, Graph, Node  # noqa: E402
 from builder.templates import load_template  # noqa: E402
 from builder.validate import validate  # noqa: E402

@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
 from torch import nn  # noqa: E402
 
+from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
 from builder.catalog import all_blocks  # noqa: E402
 from importer.modules import covered_classes  # noqa: E402
 

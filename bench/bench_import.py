@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
 
+from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
 from importer import example_inputs, import_module  # noqa: E402
 from tests.import_corpus.sequence import GPT  # noqa: E402
 from tests.import_corpus.vision import resnet50  # noqa: E402

@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
-
 from builder.templates import load_template  # noqa: E402
 from data.datasets import load_dataset  # noqa: E402
 from export.script import script_config  # noqa: E402

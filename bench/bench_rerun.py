@@ -25,7 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
-
 from builder.edits import add_node, set_param  # noqa: E402
 from builder.graph import Graph  # noqa: E402
 from builder.validate import validate  # noqa: E402

@@ -29,7 +29,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
-
 from builder.project import load_project  # noqa: E402
 from data.datasets import load_dataset  # noqa: E402
 from training.engine import TrainConfig, train  # noqa: E402

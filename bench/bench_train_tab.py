@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LAYERLAB_DATA_DIR", tempfile.mkdtemp(prefix="layerlab_bench_"))
 
 import torch  # noqa: E402
-from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
 
+from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
 from builder.templates import load_template  # noqa: E402
 from codegen.loader import build_model  # noqa: E402
 from export.files import _onnx_model, _with_onnx_label, model_source, onnx_bytes  # noqa: E402

@@ -23,9 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
-
 import codegen  # noqa: E402,F401  (the tensor ops' shape oracle)
+from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
 from builder.block_edits import add_block  # noqa: E402
 from builder.graph import Edge, Graph, Node  # noqa: E402
 from builder.validate import validate  # noqa: E402

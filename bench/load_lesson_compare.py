@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load_client import pct, start_server, stop_server  # noqa: E402
-from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
 
+from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
 from builder.templates import load_template  # noqa: E402
 from builder.validate import validate  # noqa: E402
 from ui.canvas_view import canvas_elements  # noqa: E402

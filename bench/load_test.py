@@ -46,6 +46,7 @@ from load_client import (  # noqa: E402
     tree_cpu_s,
     tree_rss_mb,
 )
+
 from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
 
 EDIT_TEMPLATES = ("digits_cnn", "digits_mlp", "lenet5", "spirals_mlp", "tabular_mlp", "xor_mlp")

@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass
 from builder.blocks import SEP
 from builder.catalog import TensorSpec, get_block
 from builder.catalog.registry import main_output
-from builder.results import NodeInfo
 from builder.graph import Graph
+from builder.results import NodeInfo
 from builder.validate import ValidationResult, human_count, validate
 
 BYTES_PER_VALUE = 4  # float32

@@ -289,7 +289,7 @@ def _wrapped(line: Text, most: int) -> list[Text]:
     return [Text(r, line.size, line.colour, line.bold, line.mono) for r in rows]
 
 
-def _broken(text: str, face: Any, room: float, most: int) -> list[str]:
+def _broken(text: str, face: ImageFont.FreeTypeFont, room: float, most: int) -> list[str]:
     """``text`` over at most ``most`` rows, broken after ", " where it is too wide (the last row takes the rest)."""
     rows = [""]
     for piece in text.split(", "):

@@ -11,7 +11,6 @@ import pytest
 import torch
 from app_helpers import start_app
 
-from importer import example_inputs, import_module
 from builder.params import ParamError
 from builder.project import ProjectError, dump_project, load_project
 from builder.share import encode_share
@@ -19,6 +18,7 @@ from builder.templates import load_template
 from builder.validate import validate
 from codegen.loader import build_model
 from codegen.source import generate_model
+from importer import example_inputs, import_module
 
 
 def design(conv_params: dict, shape=(3, 9, 9), conv: str = "Conv2d") -> dict:

@@ -16,9 +16,9 @@ from builder.project import ProjectError, dump_project, load_project
 from builder.summary import format_summary, summarize
 from builder.templates import load_template
 from codegen.loader import build_model, import_source
-from export.script import generate_script, script_config
 from codegen.source import generate_model
 from data.datasets import load_dataset
+from export.script import generate_script, script_config
 from training.engine import train
 from training.rng import seeded
 

@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from builder.templates import load_template
-from export.script import script_config
 from data.datasets import load_dataset
+from export.script import script_config
 from training.continuation import StartFrom
 from training.engine import train
 from training.lr_find import END_LR, START_LR, find_lr, suggest

@@ -10,8 +10,8 @@ import torch
 
 from builder.project import load_project
 from codegen.loader import import_source
-from export.script import generate_script, script_config
 from data.datasets import load_dataset, suggest_options
+from export.script import generate_script, script_config
 from training.engine import train
 
 

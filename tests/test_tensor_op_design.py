@@ -11,10 +11,10 @@ import torch
 
 from builder.project import load_project
 from builder.validate import validate
-from export.files import export_bytes
 from codegen.loader import build_model, example_batch
 from codegen.source import generate_model
 from data.datasets import load_dataset
+from export.files import export_bytes
 from training.engine import TrainConfig, train
 
 NODES = [

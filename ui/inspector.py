@@ -14,8 +14,15 @@ import streamlit as st
 from builder.block_edits import promote_param, set_repeat
 from builder.blocks import block_for
 from builder.catalog import BlockSpec
-from builder.edits import (delete, disconnect, rename_node, reorder_inputs, set_edge_port, set_edge_source_port,
-                           set_trainable)
+from builder.edits import (
+    delete,
+    disconnect,
+    rename_node,
+    reorder_inputs,
+    set_edge_port,
+    set_edge_source_port,
+    set_trainable,
+)
 from builder.fix_links import unread_params
 from builder.graph import PORT, Edge, Graph, Node
 from builder.group_edits import group, ungroup_report

@@ -17,7 +17,6 @@ from ui.canvas import TRAIN_RUN as RUN  # this session's ActiveRun (ui.train_pan
 from ui.run_manager import RunHandle, get_manager
 from ui.train_live import progress_text, state_text
 
-
 SHOWS = "ll_run_bar_shows"  # the id of the active run the bar was drawn with, or None
 STOPPED = "ll_run_bar_stopped"  # the id of the run this session's last Stop ended: its ending is shown once
 STOP_WAIT = 1.5  # seconds a Stop click waits for the worker to end, so the next draw shows it stopped
