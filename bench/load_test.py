@@ -47,7 +47,7 @@ from load_client import (  # noqa: E402
     tree_rss_mb,
 )
 
-from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
+from quick_mode import parse_args  # noqa: E402  (bench/, on sys.path above, as load_client)
 
 EDIT_TEMPLATES = ("digits_cnn", "digits_mlp", "lenet5", "spirals_mlp", "tabular_mlp", "xor_mlp")
 HEADING = re.compile(r"#### (\S+) · Dropout")

@@ -79,7 +79,8 @@ def offset(a: dict, b: dict) -> tuple[int, int]:
 
 
 def open_history(page) -> object:
-    history = page.locator("[data-testid='stExpander']").filter(has_text="Run history")
+    # the expander titled so (the fine-tune box's text names the run history too)
+    history = page.locator("[data-testid='stExpander']").filter(has=page.locator("summary", has_text="Run history"))
     history.locator("summary").click(timeout=LOAD_TIMEOUT)
     return history
 

@@ -94,7 +94,8 @@ def test_loss_chart_grows_then_stop_and_history(page, app_url: str) -> None:
     chosen = page.locator("[data-testid='stMultiSelect']").filter(has_text="Compare runs")
     chosen.get_by_text(re.compile(r"xor_mlp · gates")).first.wait_for(timeout=30_000)
     assert (
-        "stopped" in page.locator("[data-testid='stExpander']").filter(has_text="Run history").inner_text()
+        "stopped" in page.locator("[data-testid='stExpander']")  # not the fine-tune box, whose text names it
+        .filter(has=page.locator("summary", has_text="Run history")).inner_text()
         or RunStore().list_runs(limit=1)[0].status == "stopped"
     )
 
