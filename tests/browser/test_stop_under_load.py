@@ -26,8 +26,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 LOAD_TIMEOUT = 90_000  # first page load on a busy 2-core machine
 RUNS = int(os.environ.get("LAYERLAB_STOP_RUNS", "30"))
-# Seconds from the Stop click to "stopped" on screen. The goal is 2 s; measured 1.5–5.3 s at load 7–8 on 2 cores
-# (the worker's end and the live view's redraw): this bound catches the freeze (minutes), not yet the goal.
+# Seconds from the Stop click to "stopped" on screen. The goal is 2 s: with Stop in the run bar (outside every
+# fragment) 12 runs in a row took 0.23-1.70 s under the two busy loops; the default bound stays looser until the
+# whole suite's order (a server shared with earlier tests) has shown it every time.
 STOP_SHOWN_LIMIT = float(os.environ.get("LAYERLAB_STOP_LIMIT", "8"))
 READY_LIMIT = 20.0  # seconds from "stopped" until Start can be clicked again (the results are drawn meanwhile)
 STOPPED = re.compile(r"stopped: stopped by")
@@ -69,7 +70,9 @@ def _wait_enabled(page, button, timeout: float) -> None:
         if button.count() and button.first.is_enabled():
             return
         page.wait_for_timeout(50)
-    raise AssertionError(f"{button} not enabled within {timeout:g} s")
+    shown = page.locator("[data-testid='stAlert'], [data-testid='stCaptionContainer'], "
+                         "[aria-selected='true'][role='tab']").all_inner_texts()
+    raise AssertionError(f"{button} not enabled within {timeout:g} s; the page shows: {shown[:20]}")
 
 
 def _wait_idle(page, timeout: float) -> bool:
