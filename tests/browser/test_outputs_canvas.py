@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from builder.graph import Edge, Graph, Node
 from builder.share import encode_share
 
+SLOW = 30_000  # ms: an expect waits as long as the page's other waits (a rerun under the suite's load is > 5 s)
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
@@ -39,33 +40,33 @@ def test_connecting_from_the_second_handle_of_an_lstm_reads_its_state(page, app_
     page.goto(f"{app_url}/?design={encode_share(design())}")
     node(page, "fc").wait_for(timeout=LOAD_TIMEOUT)
     # One handle per output, named under the node.
-    expect(handle(page, "lstm")).to_have_count(3)
-    expect(node(page, "lstm").locator(".ll-port")).to_have_text(["output", "h", "c"])
+    expect(handle(page, "lstm")).to_have_count(3, timeout=SLOW)
+    expect(node(page, "lstm").locator(".ll-port")).to_have_text(["output", "h", "c"], timeout=SLOW)
     assert handle(page, "lstm").nth(1).get_attribute("data-handleid") == "h"
 
     handle(page, "lstm").nth(1).drag_to(handle(page, "fc", kind="target"))
     label = edge_label(page, "e:lstm.h->fc")
-    expect(label).to_have_text("h · 16")  # the edge carries h's shape (N, 16), not the sequence's (N, 7, 16)
-    expect(node(page, "fc")).to_contain_text("→ 3")
-    expect(page.locator(".ll-chip")).to_contain_text("valid")
+    expect(label).to_have_text("h · 16", timeout=SLOW)  # the edge carries h's shape (N, 16), not the sequence's (N, 7, 16)
+    expect(node(page, "fc")).to_contain_text("→ 3", timeout=SLOW)
+    expect(page.locator(".ll-chip")).to_contain_text("valid", timeout=SLOW)
 
     page.get_by_role("tab", name="Code").click()
     code = page.locator("[data-testid='stCode']").first
-    expect(code).to_contain_text("_, (h, _) = self.lstm(x)")
-    expect(code).to_contain_text("self.fc(h[-1])")
+    expect(code).to_contain_text("_, (h, _) = self.lstm(x)", timeout=SLOW)
+    expect(code).to_contain_text("self.fc(h[-1])", timeout=SLOW)
     page.get_by_role("tab", name="Build").click()
-    expect(edge_label(page, "e:lstm.h->fc")).to_have_text("h · 16")  # the canvas is back and drawn
+    expect(edge_label(page, "e:lstm.h->fc")).to_have_text("h · 16", timeout=SLOW)  # the canvas is back and drawn
 
     canvas(page).locator(".react-flow__pane").click(position={"x": 5, "y": 5})
     page.keyboard.press("Control+z")
-    expect(edge_label(page, "e:lstm.h->fc")).to_have_count(0)
+    expect(edge_label(page, "e:lstm.h->fc")).to_have_count(0, timeout=SLOW)
     page.keyboard.press("Control+Shift+z")
-    expect(edge_label(page, "e:lstm.h->fc")).to_have_text("h · 16")  # redo brings back the edge from h
+    expect(edge_label(page, "e:lstm.h->fc")).to_have_text("h · 16", timeout=SLOW)  # redo brings back the edge from h
 
     # Delete the Linear and undo: the edge comes back reading h.
     node(page, "fc").click(button="right")
     canvas(page).get_by_role("button", name=re.compile("Delete ‘fc’")).click()
-    expect(node(page, "fc")).to_have_count(0)
+    expect(node(page, "fc")).to_have_count(0, timeout=SLOW)
     canvas(page).locator(".react-flow__pane").click(position={"x": 5, "y": 5})
     page.keyboard.press("Control+z")
-    expect(edge_label(page, "e:lstm.h->fc")).to_have_text("h · 16")
+    expect(edge_label(page, "e:lstm.h->fc")).to_have_text("h · 16", timeout=SLOW)
