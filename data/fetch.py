@@ -106,12 +106,14 @@ def is_cached(key: str) -> bool:
 
 def with_cached_data(training: Mapping[str, Any]) -> dict[str, Any]:
     """A design's ``meta.training`` with its ``real_dataset`` (e.g. lenet5's "mnist") as the data set once that
-    is cached; until then its own (offline) data set. The Train tab, ``layerlab train`` and the exported script
-    all start from this."""
+    is cached; until then its own (offline) data set. ``real_settings`` are the settings that go with the real
+    set (nanogpt_tiny: Tiny Shakespeare in windows of its 17 positions, and fewer epochs over 65,000 windows).
+    The Train tab, ``layerlab train`` and the exported script all start from this."""
     values = dict(training)
     real = values.get("real_dataset")
     if isinstance(real, str) and real in SOURCES and values.get("dataset") != real and is_cached(real):
         values.update(dataset=real, dataset_options={})
+        values.update(values.get("real_settings") or {})
     return values
 
 

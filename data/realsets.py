@@ -146,7 +146,7 @@ def _build_shakespeare(seed: int, fractions: tuple[float, float], length: int) -
     return assemble(inputs, target, indices, name="shakespeare", task=Task.SEQUENCE, input_names=("tokens",),
                     description=f"Tiny Shakespeare: {len(target):,} windows of {length} characters; predict each "
                     f"next character ({len(info['vocab']) - 1} distinct); downloaded once.",
-                    vocab_size=len(info["vocab"]), pad_id=0, vocab=info["vocab"], default_template="gpt_tiny")
+                    vocab_size=len(info["vocab"]), pad_id=0, vocab=info["vocab"], default_template="nanogpt_tiny")
 
 
 _TEMPLATES = {"mnist": "lenet5", "fashion_mnist": "lenet5", "cifar10": "cifar_cnn"}
@@ -163,6 +163,6 @@ BUILTINS = [
               (("name", name),))
       for name in IMAGE_SETS),
     Builtin("shakespeare", "Tiny Shakespeare: 1.1 million characters of plays, for next-character prediction; "
-            "downloaded once (1 MB).", Task.SEQUENCE, "gpt_tiny",
+            "downloaded once (1 MB).", Task.SEQUENCE, "nanogpt_tiny",
             {"length": Option(64, "characters per window", None, 4, 1024)}, _build_shakespeare, prepare_shakespeare),
 ]

@@ -68,7 +68,9 @@ def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 def shakespeare_files() -> dict[str, bytes]:
-    lines = ["First Citizen:", "Before we proceed any further, hear me speak.", "", "All:", "Speak, speak.", ""]
+    # Every one of the real text's 65 characters appears, as in the real file, so a design sized for it fits.
+    alphabet = "\n !$&',-.3:;?" + "".join(map(chr, range(65, 91))) + "".join(map(chr, range(97, 123)))
+    lines = ["First Citizen:", "Before we proceed any further, hear me speak.", "", "All:", "Speak, speak.", alphabet]
     return {"input.txt": ("\n".join(lines) * 40).encode()}
 
 

@@ -218,7 +218,8 @@ def test_the_cli_downloads_into_its_data_dir_with_progress_on_stderr(served: dic
 
 
 @pytest.mark.parametrize(("template", "real"), [("lenet5", "mnist"), ("mnist_mlp", "mnist"), ("cifar_cnn", "cifar10"),
-                                                ("resnet18", "cifar10")])
+                                                ("resnet18", "cifar10"), ("resnet_mini", "cifar10"),
+                                                ("nanogpt_tiny", "shakespeare")])
 def test_templates_train_on_the_real_set_once_it_is_cached(template: str, real: str,
                                                            served: dict[str, FixtureServer]) -> None:
     """Offline they keep their built-in default; once the real set is downloaded the Train tab, the CLI and the
