@@ -63,9 +63,11 @@ def render_train_panel(
     key: str = "train",
 ) -> None:
     """Draw the Train panel for ``graph`` (``result`` is its ValidationResult)."""
+    from training.warmup import start_warmup
     from ui.executor import get_executor
 
     get_executor()  # with worker processes, the spare starts (imports torch) before the first Start
+    start_warmup()  # in this process too: the LR finder and thread runs build optimizers here
     values, saved_problems = form_values(graph)
     run: ActiveRun | None = st.session_state.get(RUN)
     live = run is not None and run.handle.state.active
