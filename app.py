@@ -18,6 +18,7 @@ from ui.inspector import render_inspector
 from ui.palette import render_palette
 from ui.panels import render_code, render_summary
 from ui.project_io import render_project_io
+from ui.run_bar import render_run_bar, run_bar_stale
 from ui.style import PAGE_CSS
 
 VIEWS = [BUILD_VIEW, "Templates", "Summary", "Code", "Train"]
@@ -86,6 +87,7 @@ def main() -> None:
         lesson.render_lesson()
         forget_drawing()
         return
+    render_run_bar()  # first: a Stop click shows its stopped run before anything else is drawn
     with st.sidebar:
         render_palette()
         st.divider()
@@ -99,7 +101,8 @@ def main() -> None:
 def render_workspace() -> None:
     """Header, flashes and tabs: a canvas event, an inspector edit or a palette click reruns only this (and the
     palette's target line), not the sidebar's 80 buttons (ui.fragments says what reruns when)."""
-    if sidebar_stale():  # changed in here, shown in the sidebar too (a rename, an issue clicked): one full run
+    # changed in here, shown outside it (a rename, an issue clicked; a run started or ended): one full run
+    if sidebar_stale() or run_bar_stale():
         st.rerun(scope="app")
     saved_work.save()  # the edit that started this run, before anything can interrupt it (a reload)
     render_header()

@@ -24,6 +24,7 @@ SCRIPT = """
 import streamlit as st
 from builder.templates import load_template
 from builder.validate import validate
+from ui.run_bar import render_run_bar
 from ui.train_panel import render_train_panel
 
 graph = load_template(st.session_state.get("template", "xor_mlp"))
@@ -34,6 +35,7 @@ def on_fix(node_id, fix):
 def on_load(graph, run_id):
     st.session_state["loaded"] = (graph.name, run_id)
 
+render_run_bar()  # where app.py draws it: Stop is there
 render_train_panel(graph, validate(graph), on_fix=on_fix, on_load=on_load)
 """
 
@@ -558,6 +560,7 @@ import streamlit as st
 from builder.templates import load_template
 from builder.validate import validate
 from ui.code_downloads import deferred, export_source
+from ui.run_bar import render_run_bar
 from ui.train_panel import render_train_panel
 
 graph = load_template(st.session_state.get("template", "xor_mlp"))

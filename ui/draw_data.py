@@ -160,16 +160,16 @@ def render_drawing(preset: Mapping[str, Any], key: str) -> dict[str, str] | None
     drawing = _drawing(key, preset)
     label_key, tool_key = f"{key}_class", f"{key}_tool"
     left, right = st.columns([3, 2])
-    kept(label_key, 0, list(range(len(CLASS_NAMES))))
+    given = kept(label_key, 0, list(range(len(CLASS_NAMES))), arg="default")
     with left:
         keep(label_key, st.segmented_control(
-            "Class to add", range(len(CLASS_NAMES)), key=label_key, required=True,
+            "Class to add", range(len(CLASS_NAMES)), key=label_key, required=True, **given,
             format_func=lambda c: f":{_MARKDOWN_COLOURS[c]}[●] {CLASS_NAMES[c]}",
             help="the class of the next points; 2 classes train a yes/no output, 3 or 4 one output per class"))
-    kept(tool_key, _TOOLS[0], list(_TOOLS))
+    given = kept(tool_key, _TOOLS[0], list(_TOOLS), arg="default")
     with right:
         tool = keep(tool_key, st.segmented_control(
-            "Add by", _TOOLS, key=tool_key, required=True,
+            "Add by", _TOOLS, key=tool_key, required=True, **given,
             format_func=lambda t: {"click": ":material/ads_click: click", "paint": ":material/gesture: paint"}[t],
             help="click: one point where you click; paint: drag a loop to fill it with points"))
     chart_key = f"{key}_board_{st.session_state.get(f'{key}_n', 0)}"

@@ -188,8 +188,8 @@ def render_picker(defaults: dict[str, Any]) -> DataChoice | None:
 
     names = [*dataset_names(), UPLOAD_CSV, UPLOAD_ZIP]
     default = defaults.get("dataset")
-    kept(f"{KEY}dataset", default if default in names else names[0], names)
-    name = keep(f"{KEY}dataset", st.selectbox("Dataset", names, key=f"{KEY}dataset"))
+    given = kept(f"{KEY}dataset", default if default in names else names[0], names, arg="index")
+    name = keep(f"{KEY}dataset", st.selectbox("Dataset", names, key=f"{KEY}dataset", **given))
     if name == UPLOAD_CSV:
         return _csv_picker()
     if name == UPLOAD_ZIP:
@@ -220,23 +220,31 @@ def _option_widgets(name: str, preset: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _held(value: Any, kind: type) -> dict[str, Any]:
+    """``value=`` for a widget that holds ``value`` (see ``kept``), when it converts to the widget's type."""
+    try:
+        return {} if value is None else {"value": kind(value)}
+    except (TypeError, ValueError):
+        return {}
+
+
 def _option_widget(option: str, value: Any, spec: Any, key: str) -> Any:
     help_text = getattr(spec, "doc", "") or None
     choices = getattr(spec, "choices", None)
     if choices:
-        kept(key, value, list(choices))
-        return keep(key, st.selectbox(option, list(choices), key=key, help=help_text))
-    kept(key, value)
+        given = kept(key, value, list(choices), arg="index")
+        return keep(key, st.selectbox(option, list(choices), key=key, help=help_text, **given))
+    held = kept(key, value).get("value")  # the widget's fallback default, in the widget's own type
     if isinstance(value, bool):
-        return keep(key, st.checkbox(option, key=key, help=help_text))
+        return keep(key, st.checkbox(option, key=key, help=help_text, **_held(held, bool)))
     low, high = getattr(spec, "minimum", None), getattr(spec, "maximum", None)
     if isinstance(value, int):
         return keep(key, int(st.number_input(
-            option, step=1, key=key, help=help_text,
+            option, step=1, key=key, help=help_text, **_held(held, int),
             min_value=int(low) if low is not None else None, max_value=int(high) if high is not None else None)))
     if isinstance(value, float):
         return keep(key, float(st.number_input(
-            option, key=key, help=help_text, format="%g",
+            option, key=key, help=help_text, format="%g", **_held(held, float),
             min_value=float(low) if low is not None else None,
             max_value=float(high) if high is not None else None)))
     st.session_state[key] = str(st.session_state[key])
@@ -278,13 +286,13 @@ def _csv_picker() -> DataChoice | None:
         return None
     target = _target_picker(columns)
     left, right = st.columns(2)
-    kept(f"{KEY}csv_task", "auto", _CSV_TASKS)
+    given = kept(f"{KEY}csv_task", "auto", _CSV_TASKS, arg="index")
     task = keep(f"{KEY}csv_task", left.selectbox(
-        "Task", _CSV_TASKS, key=f"{KEY}csv_task",
+        "Task", _CSV_TASKS, key=f"{KEY}csv_task", **given,
         help="auto: a text column or a few whole numbers are classes, anything else a number"))
-    kept(f"{KEY}csv_missing", "impute", _CSV_MISSING)
+    given = kept(f"{KEY}csv_missing", "impute", _CSV_MISSING, arg="index")
     missing = keep(f"{KEY}csv_missing", right.selectbox(
-        "Missing values", _CSV_MISSING, key=f"{KEY}csv_missing",
+        "Missing values", _CSV_MISSING, key=f"{KEY}csv_missing", **given,
         help="impute: medians for numbers, a '(missing)' category for text"))
     if target is None:
         return None
@@ -299,8 +307,8 @@ def _target_picker(columns: list[str]) -> str | None:
     """The column to predict: pre-selected only when one is named like a target, else the user must choose."""
     key = f"{KEY}csv_target"
     guess = target_guess(columns)
-    kept(key, guess, columns, allow_none=True)
-    target = keep(key, st.selectbox("Column to predict", columns, key=key,
+    given = kept(key, guess, columns, allow_none=True, arg="index")
+    target = keep(key, st.selectbox("Column to predict", columns, key=key, **given,
                                     placeholder="Choose the column the model should predict"))
     if target is None:
         st.warning("Which column should the model predict? No column is named target, label, class or y, "
@@ -323,10 +331,10 @@ def _csv_columns(data: bytes) -> list[str]:
 def _zip_picker() -> DataChoice | None:
     upload = _upload("zip", "Zip of image folders (one folder per class)", ["zip"])
     left, right = st.columns(2)
-    kept(f"{KEY}zip_size", 32)
-    size = keep(f"{KEY}zip_size", int(left.number_input("Image size", 8, 128, step=4, key=f"{KEY}zip_size")))
-    kept(f"{KEY}zip_gray", False)
-    gray = keep(f"{KEY}zip_gray", right.checkbox("Grayscale", key=f"{KEY}zip_gray"))
+    given = kept(f"{KEY}zip_size", 32)
+    size = keep(f"{KEY}zip_size", int(left.number_input("Image size", 8, 128, step=4, key=f"{KEY}zip_size", **given)))
+    given = kept(f"{KEY}zip_gray", False)
+    gray = keep(f"{KEY}zip_gray", right.checkbox("Grayscale", key=f"{KEY}zip_gray", **given))
     if upload is None:
         st.info("Upload a .zip whose top-level folders are the class names, each holding images.")
         return None

@@ -122,21 +122,23 @@ def _widget(spec: ts.WidgetSpec, values: Mapping[str, Any], read_only: bool) -> 
     help_text = spec.help + (f" ({spec.minimum:g} to {spec.maximum:g})" if spec.minimum is not None else "")
     if spec.widget == "select":
         options = list(spec.options)
+        given: dict[str, Any] = {}
         if read_only:
             st.session_state[key] = value if value in options else options[0]
         else:
-            kept(key, value, options)
-        chosen = st.selectbox(spec.label, options, key=key, help=help_text, disabled=read_only)
+            given = kept(key, value, options, arg="index")
+        chosen = st.selectbox(spec.label, options, key=key, help=help_text, disabled=read_only, **given)
         return chosen if read_only else keep(key, chosen)
     shown = _as_number(value, spec)
+    given = {}
     if read_only:
         st.session_state[key] = shown
     else:
-        kept(key, shown)
+        given = kept(key, shown)
         if not isinstance(st.session_state[key], type(shown)):  # a remembered value of another type
-            st.session_state[key] = shown
+            st.session_state[key], given = shown, {}
     number = st.number_input(spec.label, step=int(spec.step) if spec.integer else spec.step, key=key,
-                             help=help_text, disabled=read_only, format=None if spec.integer else "%g")
+                             help=help_text, disabled=read_only, format=None if spec.integer else "%g", **given)
     return number if read_only else keep(key, number)
 
 

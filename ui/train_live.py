@@ -18,7 +18,6 @@ from ui import charts
 from ui.run_manager import RunHandle, RunState, get_manager
 
 POLL_SECONDS = 0.5
-STOP_WAIT = 1.5  # seconds a Stop click waits for the worker to end, so Stop is shown as stopped within 2 s
 HEADLINE = {
     "classification": "accuracy",
     "binary": "accuracy",
@@ -101,19 +100,12 @@ def progress_value(event: Any) -> float:
 
 
 # ---- drawing ----------------------------------------------------------------------------------------------
-def stop_and_wait(handle: RunHandle, timeout: float = STOP_WAIT) -> None:
-    """Stop the run and give its worker ``timeout`` seconds to end (it checks the stop event at every step), so
-    the rerun that follows the click already draws the stopped run."""
-    get_manager().stop(handle)
-    handle.wait(timeout)
-
-
-def render_live(run: Any, key: str, extra: Any = None, stop_key: str | None = None) -> None:
+def render_live(run: Any, key: str, extra: Any = None) -> None:
     """The fragment: polls while the run is active; one full rerun when it ends (to show the results).
 
     ``run`` has ``handle`` (RunHandle) and ``task``; ``extra(run)`` draws more live views (decision boundary).
-    With ``stop_key``, the Stop button is drawn inside the fragment: a click reruns only this cheap fragment
-    (not the whole Train tab, seconds on a busy machine), which shows the stopped run at once.
+    Stop is not in here but in the run bar (ui.run_bar): a button redrawn twice a second can lose a click, and
+    a click in a fragment waits for any rerun in flight.
     """
     active = run.handle.state.active
 
@@ -121,8 +113,6 @@ def render_live(run: Any, key: str, extra: Any = None, stop_key: str | None = No
     def live() -> None:
         handle: RunHandle = run.handle
         handle.beat()
-        if stop_key is not None and handle.state.active:
-            st.button("⏹ Stop", key=stop_key, on_click=stop_and_wait, args=(handle,))
         _status(handle)
         if active and not handle.state.active:
             # the run ended: its status is on screen now; the charts are drawn by the full run that follows
@@ -148,22 +138,33 @@ def render_live(run: Any, key: str, extra: Any = None, stop_key: str | None = No
 
 def _status(handle: RunHandle) -> None:
     if handle.state is RunState.QUEUED:
-        running, queued = get_manager().counts()
-        place = get_manager().place(handle)
-        st.info(
-            f"⏳ Waiting for a free training slot: place {place} of {queued} in the queue "
-            f"({running} run(s) training on this server, at most {get_manager().max_runs} at once)."
-        )
+        st.info(queue_text(handle))
         return
     latest = handle.latest
     st.progress(progress_value(latest), text=progress_text(latest))
-    if handle.state is RunState.RUNNING:
-        st.caption("🟢 training" + (" — stopping…" if handle.stopping else ""))
-    elif handle.state is RunState.FAILED:
+    if handle.state is RunState.FAILED:
         st.error(f"The run failed: {handle.error}")
     else:
-        result = handle.result
-        message = getattr(result, "message", "") or handle.stop_reason or ""
-        status = getattr(result, "status", handle.state.value)
-        icon = {"finished": "✅", "stopped": "⏹️", "failed": "❌"}.get(status, "ℹ️")
-        st.caption(f"{icon} {status}: {message}")
+        st.caption(state_text(handle))
+
+
+def queue_text(handle: RunHandle) -> str:
+    running, queued = get_manager().counts()
+    return (f"⏳ Waiting for a free training slot: place {get_manager().place(handle)} of {queued} in the queue "
+            f"({running} run(s) training on this server, at most {get_manager().max_runs} at once).")
+
+
+def state_text(handle: RunHandle) -> str:
+    """'🟢 training', '🟢 training — stopping…', '⏹️ stopped: stopped by request at epoch 3, step 120', …: the
+    one wording the live view and the run bar both show."""
+    if handle.state is RunState.QUEUED:
+        return "⏳ waiting for a free training slot"
+    if handle.state is RunState.RUNNING:
+        return "🟢 training" + (" — stopping…" if handle.stopping else "")
+    if handle.state is RunState.FAILED:
+        return f"❌ failed: {handle.error}"
+    result = handle.result
+    message = getattr(result, "message", "") or handle.stop_reason or ""
+    status = getattr(result, "status", handle.state.value)
+    icon = {"finished": "✅", "stopped": "⏹️", "failed": "❌"}.get(status, "ℹ️")
+    return f"{icon} {status}: {message}"

@@ -233,7 +233,8 @@ def _controls(graph: Any, dataset: Any, config: Any, ready: bool, live: bool, ke
     """Start is off while a run is live (the form shows that run's settings): Stop it first."""
     left, right, _ = st.columns([1, 1, 4])
     # Start acts in its callback, before the click's own rerun draws the page: that one rerun shows the live
-    # view, with no second, full-app rerun racing the live view's polls. Stop is in the live view (train_live).
+    # view, with no second, full-app rerun racing the live view's polls. Stop is in the run bar at the top of
+    # the page (ui.run_bar): outside every fragment, its click preempts whatever rerun is in flight.
     left.button("▶ Start training", type="primary", disabled=not ready, key=f"{key}_start",
                 on_click=start_run, args=(graph, dataset, config))
     chosen = chosen_weights()
@@ -245,7 +246,9 @@ def _controls(graph: Any, dataset: Any, config: Any, ready: bool, live: bool, ke
                        "Freeze layers with the inspector's Trainable switch.")
             render_weights_upload(f"{key}_weights")
     if not live:
-        right.button("⏹ Stop", disabled=True, key=f"{key}_stop_off")  # where it is while a run is live
+        right.button("⏹ Stop", disabled=True, key=f"{key}_stop_off")
+    else:
+        right.caption("⏹ Stop is in the bar at the top of the page")
 
 
 def _session_id() -> str:
@@ -311,7 +314,7 @@ def _run_section(run: ActiveRun, key: str) -> None:
     st.markdown(f"**Run:** {run.handle.label}")
     if run.note:
         st.warning(run.note)
-    render_live(run, f"{key}_live", extra=_live_views, stop_key=f"{key}_stop")
+    render_live(run, f"{key}_live", extra=_live_views)
     handle = run.handle
     if handle.state.active or handle.result is None:
         return

@@ -3,7 +3,7 @@
 Streamlit forgets a widget's value on the first rerun in which the widget is not drawn, and the app draws only
 the open tab: going to the Code tab and back used to reset every setting and the uploaded CSV. So each Train
 tab widget is drawn through ``kept(key, default)``, which puts the last value back into ``st.session_state``
-before the widget is created, and ``keep(key, value)`` records what it shows afterwards. Uploaded files can't be
+before the widget is created (or, while the widget holds it, gives the widget that value as its default), and ``keep(key, value)`` records what it shows afterwards. Uploaded files can't be
 put back into a file uploader: their bytes are kept here and offered as "the file uploaded earlier".
 
 The values live in plain session-state entries (never in widget keys), one per browser session: nothing here is
@@ -27,10 +27,16 @@ def _kept() -> dict[str, Any]:
     return st.session_state.setdefault(_KEPT, {})
 
 
-def kept(key: str, default: Any, options: Sequence[Any] | None = None, allow_none: bool = False) -> None:
+def kept(key: str, default: Any, options: Sequence[Any] | None = None, allow_none: bool = False,
+         arg: str = "value") -> dict[str, Any]:
     """Before drawing widget ``key``: give it its last value (or ``default`` the first time). With ``options``
     (a selectbox), a remembered value that is no longer among them falls back to ``default``; ``allow_none``:
-    None (nothing chosen yet) is a value too."""
+    None (nothing chosen yet) is a value too.
+
+    Returns the keyword arguments to draw the widget with: ``{arg: value}`` (``arg="index"`` for a selectbox)
+    when the widget still holds its value, so that a browser which lost the widget's state falls back to that
+    value rather than the widget's own default (under load, after a Stop, the browser sent 0 for every number
+    and the first data set: Start stayed disabled); ``{}`` when the value was put into session state here."""
     held = key in st.session_state
     value = st.session_state[key] if held else _kept().get(key, default)
     if options is not None and value not in options and not (allow_none and value is None):
@@ -38,8 +44,15 @@ def kept(key: str, default: Any, options: Sequence[Any] | None = None, allow_non
     elif held:
         # The widget still holds its value: writing it back would make Streamlit push it to the browser, and
         # inside a fragment a run that began before the user's last edit would undo that edit.
-        return
+        return _fallback(value, options, arg)
     st.session_state[key] = value
+    return {}
+
+
+def _fallback(value: Any, options: Sequence[Any] | None, arg: str) -> dict[str, Any]:
+    if arg == "index":
+        return {"index": None if value is None else list(options or []).index(value)}
+    return {arg: value}
 
 
 def keep(key: str, value: Any) -> Any:

@@ -26,10 +26,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 LOAD_TIMEOUT = 90_000  # first page load on a busy 2-core machine
 RUNS = int(os.environ.get("LAYERLAB_STOP_RUNS", "30"))
-# Seconds from the Stop click to "stopped" on screen. The goal is 2 s; measured 1.5–5.3 s at load 7–8 on 2 cores
-# (a click in the live fragment waits for any rerun in flight): this bound catches the freeze, not yet the goal.
-# A Stop outside every fragment (tried: ui/run_bar.py, 0.23–1.70 s alone) left Start disabled after some runs in
-# the whole suite: its second polling fragment's reruns were dropped ("fragment … does not exist anymore").
+# Seconds from the Stop click to "stopped" on screen. The goal is 2 s: with Stop in the run bar (outside every
+# fragment) 12 runs in a row took 0.23-1.70 s under the two busy loops; the default bound stays looser until the
+# whole suite's order (a server shared with earlier tests) has shown it every time.
 STOP_SHOWN_LIMIT = float(os.environ.get("LAYERLAB_STOP_LIMIT", "8"))
 READY_LIMIT = 20.0  # seconds from "stopped" until Start can be clicked again (the results are drawn meanwhile)
 STOPPED = re.compile(r"stopped: stopped by")
@@ -83,6 +82,17 @@ def _wait_idle(page, timeout: float) -> bool:
     return _idle(page)
 
 
+def _click_now(page, button) -> float:
+    """Click where the button is, as a user whose pointer is on it: no waiting for the starved page to pass
+    Playwright's checks (visible, stable over two frames, hit by the pointer), which took up to 10 s here.
+    Returns the moment of the click. The run bar's Stop sits at the top of the page, so its place holds."""
+    box = button.bounding_box()
+    assert box, f"{button} is not on the page"
+    clicked = time.monotonic()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    return clicked
+
+
 def _stopped_shown(page) -> bool:
     return page.get_by_text(STOPPED).count() > 0
 
@@ -100,10 +110,9 @@ def test_thirty_stops_under_load_each_shown_within_two_seconds(page, app_url: st
         start.click()
         stop = page.get_by_role("button", name="⏹ Stop")
         _wait_enabled(page, stop, 30)
-        page.get_by_text("🟢 training").wait_for(timeout=30_000)
+        page.get_by_text("🟢 training").first.wait_for(timeout=30_000)
         page.wait_for_timeout(300 + 150 * (i % 7))  # Stop lands at different points of the live view's polls
-        clicked = time.monotonic()
-        stop.click()
+        clicked = _click_now(page, stop)
         while not _stopped_shown(page) and time.monotonic() - clicked < 30:
             page.wait_for_timeout(50)
         took.append(time.monotonic() - clicked)

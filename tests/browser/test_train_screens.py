@@ -120,7 +120,7 @@ def test_live_loss_curve_and_decision_boundary(page, app_url: str) -> None:
     later = wait_for(page, TRAIN_POINTS, "\\bLoss\\b", lambda n: n > first, "a growing loss curve")
     assert later > first
     page.get_by_role("button", name="⏹ Stop").click()
-    page.get_by_text(re.compile(r"stopped: stopped by request")).wait_for(timeout=30_000)
+    page.get_by_text(re.compile(r"stopped: stopped by request")).first.wait_for(timeout=30_000)
 
 
 def test_digits_results_confusion_matrix_and_predictions(page, app_url: str) -> None:
