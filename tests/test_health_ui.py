@@ -14,8 +14,8 @@ def _node_health_page() -> None:
     from data.datasets import load_dataset
     from training.engine import TrainConfig, train
     from training.health import monitor_for
-    from ui.canvas import TRAIN_RUN
     from ui.health_view import render_node_health
+    from ui.state import TRAIN_RUN
     from ui.train_panel import ActiveRun
 
     if TRAIN_RUN not in st.session_state:

@@ -43,7 +43,6 @@ MIN_HEIGHT = 420  # px: the canvas grows to the window's height below it (ui/can
 BELOW = 34  # px left under the canvas for the caption
 MIN_ZOOM = 0.2
 MINIMAP_FROM = 25  # nodes: a design this big gets a minimap
-TRAIN_RUN = "ll_train_run"  # ui.train_panel.RUN: this session's run, whose health warnings the nodes show
 
 
 def handle_event() -> None:
@@ -123,7 +122,7 @@ def _elements() -> tuple[list[dict], list[dict], int]:
 def _health_warnings(shown: Graph) -> dict[str, list[tuple[str, str]]]:
     """The session's last run's training-health warnings (dead ReLUs, vanishing gradients…) as (title, sentence)
     for the nodes of the design it trained (``ui.health_view.shown_warnings``)."""
-    if getattr(st.session_state.get(TRAIN_RUN), "health", None) is None:
+    if getattr(st.session_state.get(state.TRAIN_RUN), "health", None) is None:
         return {}  # no run: torch stays unloaded at the page's start
     from training.health import warning_line
     from ui.health_view import shown_warnings

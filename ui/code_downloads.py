@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +26,6 @@ from builder.graph import Graph
 TRAINING_DOWNLOADS = ("script", "ipynb")
 WEIGHT_DOWNLOADS = ("pt2", "onnx", "torchscript", "weights")
 
-CHOSEN_RUN = "ll_export_run"  # (run id, time.monotonic() when chosen, whether its settings are wanted too)
 _CHECKS = "ll_export_checks"  # (run id, design) -> why the run's weights don't fit it ("" when they do)
 
 
@@ -51,12 +49,9 @@ def download_info(fmt: str) -> tuple[str, str, str, str | None]:
     return info.label, info.suffix, info.mime, LEGACY.get(info.format)
 
 
-def choose_run(run_id: str, with_settings: bool) -> None:
-    """The history's "Export this run" (settings and weights) and "Load" (weights) buttons."""
-    st.session_state[CHOSEN_RUN] = (run_id, time.monotonic(), with_settings)
-
-
 def forget_chosen_settings() -> None:
+    from ui.runs_panel import CHOSEN_RUN
+
     chosen = st.session_state.get(CHOSEN_RUN)
     if chosen:
         st.session_state[CHOSEN_RUN] = (chosen[0], chosen[1], False)
@@ -64,6 +59,7 @@ def forget_chosen_settings() -> None:
 
 def export_source(graph: Graph) -> ExportSource:
     from export.files import UNTRAINED_LABEL
+    from ui.runs_panel import CHOSEN_RUN
     from ui.train_data import loaded_dataset
     from ui.train_panel import current_settings
 

@@ -19,7 +19,6 @@ from plotly.subplots import make_subplots
 from training.health import HealthFix, HealthLog, HealthWarning, Histogram
 from training.verdict import Outcome, compare, describe, outcome
 from ui import state
-from ui.canvas import TRAIN_RUN
 from ui.charts import COLORS
 from ui.train_form import set_setting
 
@@ -167,7 +166,7 @@ def _comparison(run: Any) -> None:
 def shown_warnings(graph: Any) -> dict[str, list[HealthWarning]]:
     """Node id -> the session's last run's health warnings, for the design that run trained: not once the design
     has changed (the warnings were about another network), nor inside an open block."""
-    run = st.session_state.get(TRAIN_RUN)
+    run = st.session_state.get(state.TRAIN_RUN)
     monitor = getattr(run, "health", None)
     if monitor is None or getattr(run, "graph", None) != graph:
         return {}
@@ -177,7 +176,7 @@ def shown_warnings(graph: Any) -> dict[str, list[HealthWarning]]:
 def render_node_health(node_id: str, graph: Any) -> None:
     """In the inspector: the selected node's health warnings in full, each with its one-click fix."""
     warnings = shown_warnings(graph).get(node_id, [])
-    run = st.session_state.get(TRAIN_RUN)
+    run = st.session_state.get(state.TRAIN_RUN)
     for i, warning in enumerate(warnings):
         _warning(warning, run, f"inspector_health_{node_id}_{i}")
     if warnings:

@@ -31,7 +31,6 @@ from builder.refs import is_ref
 from builder.validate import Issue, NodeInfo, Severity
 from ui import state
 from ui.block_view import inside_rows, set_param_ref
-from ui.canvas import TRAIN_RUN
 from ui.canvas_view import output_names, source_handle
 from ui.look_inside import render_look_inside
 from ui.param_widgets import inferred_line, param_widget
@@ -71,7 +70,7 @@ def _facts(info: NodeInfo) -> None:
 def _health(node_id: str, graph: Graph) -> None:
     """The last run's training-health warnings on this node, with their fixes (``ui.health_view``); loaded only
     once a run exists, so the page starts without torch."""
-    if st.session_state.get(TRAIN_RUN) is None:
+    if st.session_state.get(state.TRAIN_RUN) is None:
         return
     from ui.health_view import render_node_health
 

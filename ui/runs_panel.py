@@ -4,6 +4,7 @@ its design back on the canvas (with its weights) or its weights as a download.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,12 +16,17 @@ import streamlit as st
 from training.run_table import KEY_SETTINGS, final_metrics, format_value, run_rows
 from training.settings import setting_label
 from ui import charts
-from ui.code_downloads import CHOSEN_RUN, choose_run
 from ui.run_continue import ContinueCallback, render_continue_actions
 
 _STORE = "ll_run_store"
 LOADED_RUN = "ll_loaded_run"  # the run whose weights the Train panel shows results for
 ALL_RUNS_LABEL = "Show all runs on this server"
+CHOSEN_RUN = "ll_export_run"  # (run id, time.monotonic() when chosen, whether its settings are wanted too)
+
+
+def choose_run(run_id: str, with_settings: bool) -> None:
+    """The history's "Export this run" (settings and weights) and "Load" (weights) buttons."""
+    st.session_state[CHOSEN_RUN] = (run_id, time.monotonic(), with_settings)
 
 
 class SessionStore:

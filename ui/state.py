@@ -33,6 +33,7 @@ FLASH = "ll_flash"
 RESULT = "ll_result"
 OPEN = "ll_open"  # the open path: tuple of ui.block_view.Step, outermost first; () for the design
 SELECTION = "ll_selection"  # several nodes selected together (to group them); SELECTED is the inspector's
+TRAIN_RUN = "ll_train_run"  # this session's ActiveRun (ui.train_panel.RUN), whose health warnings the nodes show
 VIEW = "ll_block_view"  # (design, steps, BlockView): the view of the last run, rebuilt when either changes
 SHARE_PARAM = "design"
 

@@ -19,7 +19,7 @@ import streamlit as st
 from builder.settings import settings
 from data.fetch import with_cached_data
 from training.config import TrainConfig
-from ui import lr_finder, neurons, train_data
+from ui import lr_finder, neurons, state, train_data
 from ui.compare import render_compare
 from ui.health_view import render_health
 from ui.run_continue import chosen_label, chosen_weights, render_weights_upload
@@ -31,7 +31,7 @@ from ui.train_form import design_settings, form_problems, pending, render_form
 from ui.train_live import render_live
 from ui.train_state import FORM, forget
 
-RUN = "ll_train_run"  # this session's ActiveRun
+RUN = state.TRAIN_RUN  # this session's ActiveRun
 _LOADED_CACHE = "ll_train_loaded"  # (key, LoadedResult) of a run reloaded from the history
 
 FixCallback = Callable[[str, Any], None]  # (node id, builder Fix)
