@@ -9,24 +9,26 @@ from __future__ import annotations
 import streamlit as st
 
 from builder.edits import apply_fix
-from ui import lesson, saved_work, state
-from ui.canvas import forget_drawing, handle_event, render_canvas
-from ui.fragments import WORKSPACE, sidebar_drawn, sidebar_stale
-from ui.gallery import BUILD_VIEW, VIEW_KEY, render_gallery
-from ui.header import render_header, render_issues
-from ui.inspector import render_inspector
-from ui.palette import render_palette
-from ui.panels import render_code, render_summary
-from ui.project_io import render_project_io
-from ui.run_bar import render_run_bar, run_bar_stale
-from ui.style import PAGE_CSS
+from ui.code.panels import render_code, render_summary
+from ui.common import state
+from ui.common.fragments import WORKSPACE, sidebar_drawn, sidebar_stale
+from ui.common.style import PAGE_CSS
+from ui.design.canvas import forget_drawing, handle_event, render_canvas
+from ui.design.header import render_header, render_issues
+from ui.design.inspector import render_inspector
+from ui.design.palette import render_palette
+from ui.gallery import lesson
+from ui.gallery.gallery import BUILD_VIEW, VIEW_KEY, render_gallery
+from ui.project import saved_work
+from ui.project.project_io import render_project_io
+from ui.train.run_bar import render_run_bar, run_bar_stale
 
 VIEWS = [BUILD_VIEW, "Templates", "Summary", "Code", "Train"]
 
 
 def render_train_tab() -> None:
     try:
-        from ui.train_panel import render_train_panel
+        from ui.train.train_panel import render_train_panel
     except ImportError as err:
         st.info(f"Training is not available in this installation yet ({err}).")
         return
@@ -100,7 +102,7 @@ def main() -> None:
 @st.fragment(key=WORKSPACE)
 def render_workspace() -> None:
     """Header, flashes and tabs: a canvas event, an inspector edit or a palette click reruns only this (and the
-    palette's target line), not the sidebar's 80 buttons (ui.fragments says what reruns when)."""
+    palette's target line), not the sidebar's 80 buttons (ui.common.fragments says what reruns when)."""
     # changed in here, shown outside it (a rename, an issue clicked; a run started or ended): one full run
     if sidebar_stale() or run_bar_stale():
         st.rerun(scope="app")

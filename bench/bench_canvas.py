@@ -50,10 +50,10 @@ from builder.share import encode_share  # noqa: E402
 TARGET_MS, OPEN_TARGET_MS, LAYOUT_TARGET_MS = 300.0, 3000.0, 100.0
 # A 300-node design is drawn when the minimap holds all 300 nodes and the canvas shows the ones in view: above 120
 # nodes React Flow renders only those (onlyRenderVisibleElements), so "300 nodes in the DOM" would never come.
-NEW_NODE = """(before) => { const f = document.querySelector("iframe[title='ui.canvas.layerlab_canvas']");
+NEW_NODE = """(before) => { const f = document.querySelector("iframe[title='ui.design.canvas.layerlab_canvas']");
   const d = f && f.contentDocument; if (!d) return false;
   return [...d.querySelectorAll('.react-flow__node')].some((e) => !before.includes(e.dataset.id)); }"""
-DRAWN = """n => { const f = document.querySelector("iframe[title='ui.canvas.layerlab_canvas']");
+DRAWN = """n => { const f = document.querySelector("iframe[title='ui.design.canvas.layerlab_canvas']");
   const d = f && f.contentDocument;
   return !!d && d.querySelectorAll('.react-flow__minimap-node').length >= n
     && d.querySelectorAll('.react-flow__node').length > 0; }"""

@@ -1,13 +1,13 @@
 """Benchmark: how fast a run starts, and what it costs, in a thread of the server vs a warm worker process. JSON out.
 
-For each executor (``ui.executor``: thread, process) the same xor run (5 epochs, with the live views the Train tab
+For each executor (``ui.train.executor``: thread, process) the same xor run (--epochs, 5; with the live views the Train tab
 computes) is submitted to a run manager --repeat times. Measured per run, median over the repeats:
 - start_ms: from submit to the engine's first event ("start") reaching the handle (the page could show it);
 - total_ms: from submit to the run's end with its result (for process: the model rebuilt in the server).
 The process executor's spare worker is started and given time to import torch before each run (that is what
 "warm" means: the next run never waits for it). The first run of each executor is a warm-up and not counted.
 
-Usage: python bench/bench_executor.py [--repeat 5]
+Usage: python bench/bench_executor.py [--repeat 5] [--quick]
 """
 
 from __future__ import annotations
@@ -24,13 +24,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.quick_mode import parse_args  # noqa: E402
 from builder.project import dump_project  # noqa: E402
 from builder.templates import load_template  # noqa: E402
 from data.datasets import load_dataset  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
-from ui.executor import ProcessExecutor, ThreadExecutor  # noqa: E402
-from ui.live_work import RunOrder, Views  # noqa: E402
-from ui.run_manager import RunManager, RunState  # noqa: E402
+from ui.train.executor import ProcessExecutor, ThreadExecutor  # noqa: E402
+from ui.train.live_work import RunOrder, Views  # noqa: E402
+from ui.train.run_manager import RunManager, RunState  # noqa: E402
 
 WARM_WAIT = 30.0  # seconds the spare worker may take to import torch on a busy machine
 
@@ -71,15 +72,16 @@ def wait_warm(executor) -> None:
         time.sleep(1.0)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
+    parser.add_argument("--epochs", type=int, default=5, help="epochs of each xor run")
+    args = parse_args(parser, {"repeat": 1, "epochs": 1}, argv)
     graph = load_template("xor_mlp")
     meta = graph.meta["training"]
     dataset = load_dataset(meta["dataset"], **(meta.get("dataset_options") or {}))
-    config = TrainConfig.from_dict({**meta, "epochs": 5})
-    out: dict[str, object] = {"bench": "executor", "python": platform.python_version(), "cpus": os.cpu_count(),
+    config = TrainConfig.from_dict({**meta, "epochs": args.epochs})
+    out: dict[str, object] = {"bench": "executor", "quick": args.quick, "python": platform.python_version(), "cpus": os.cpu_count(),
                               "load_before": os.getloadavg()}
     process = ProcessExecutor()
     process.warm()

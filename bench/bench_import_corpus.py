@@ -2,7 +2,7 @@
 vit-pytorch, Pytorch-UNet) from PyTorch and print per model whether it imported verified, imported with problems,
 or failed, with the reason in words; then the totals. Issue 20's goal: >= 90 % verified.
 
-    python bench/bench_import_corpus.py [--only SUBSTRING] [--table]
+    python bench/bench_import_corpus.py [--only SUBSTRING] [--table] [--quick]
 """
 
 from __future__ import annotations
@@ -22,13 +22,19 @@ sys.path.insert(0, str(ROOT / "tests" / "import_corpus_public"))
 from corpus import ENTRIES  # noqa: E402
 from corpus_outcome import import_entry  # noqa: E402
 
+from bench.quick_mode import parse_args  # noqa: E402
 
-def main() -> int:
+QUICK = ("examples mnist Net", "examples dcgan Generator")  # two small models: shows the bench runs (CI)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="import only the entries whose name contains this")
     parser.add_argument("--table", action="store_true", help="print a Markdown table instead of JSON")
-    args = parser.parse_args()
-    entries = [e for e in ENTRIES if not args.only or args.only.lower() in e.name.lower()]
+    parser.add_argument("--names", nargs="*", default=None, help="import only the entries of these exact names")
+    args = parse_args(parser, {"names": QUICK}, argv)
+    entries = [e for e in ENTRIES if (not args.only or args.only.lower() in e.name.lower())
+               and (args.names is None or e.name in args.names)]
     load_before = os.getloadavg()
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # the models' own prints (nanoGPT's parameter count)
@@ -36,6 +42,7 @@ def main() -> int:
     totals = {s: sum(r["status"] == s for r in rows) for s in ("verified", "imported", "failed", "traceback")}
     report = {
         "bench": "import_corpus",
+        "quick": args.quick,
         "models": len(rows),
         "totals": totals,
         "verified_percent": round(100 * totals["verified"] / max(1, len(rows)), 1),

@@ -28,8 +28,8 @@ from bench.quick_mode import parse_args  # noqa: E402  (the project root is on s
 from builder.edits import add_node, set_param  # noqa: E402
 from builder.graph import Graph  # noqa: E402
 from builder.validate import validate  # noqa: E402
-from ui.canvas_events import apply_event  # noqa: E402
-from ui.canvas_view import canvas_elements, edge_id  # noqa: E402
+from ui.design.canvas_events import apply_event  # noqa: E402
+from ui.design.canvas_view import canvas_elements, edge_id  # noqa: E402
 
 BLOCK = ("Conv2d", "BatchNorm2d", "ReLU", "Dropout2d")  # 4 blocks per stage, padding keeps 16×16
 TARGET_MS = 300.0

@@ -36,7 +36,7 @@ from export.files import _onnx_model, _with_onnx_label, model_source, onnx_bytes
 SCRIPT = """
 from builder.templates import load_template
 from builder.validate import validate
-from ui.train_panel import render_train_panel
+from ui.train.train_panel import render_train_panel
 
 graph = load_template("xor_mlp")
 render_train_panel(graph, validate(graph))

@@ -23,13 +23,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load_client import pct, process_tree, start_server, stop_server  # noqa: E402
-
 from quick_mode import parse_args  # noqa: E402  (bench/, on sys.path above, as load_client)
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage"]
-FRAME = "iframe[title='ui.canvas.layerlab_canvas']"  # LayerLab's own canvas component
+FRAME = "iframe[title='ui.design.canvas.layerlab_canvas']"  # LayerLab's own canvas component
 TICK = os.sysconf("SC_CLK_TCK")
 
 

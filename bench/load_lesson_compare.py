@@ -41,7 +41,7 @@ from load_client import pct, start_server, stop_server  # noqa: E402
 from bench.quick_mode import parse_args  # noqa: E402  (the project root is on sys.path: tests load benches as modules too)
 from builder.templates import load_template  # noqa: E402
 from builder.validate import validate  # noqa: E402
-from ui.canvas_view import canvas_elements  # noqa: E402
+from ui.design.canvas_view import canvas_elements  # noqa: E402
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -51,7 +51,7 @@ TARGET_RATIO = 1.3
 DRAWN = """([title, n]) => { const f = document.querySelector(`iframe[title='${title}']`);
   return !!f && !!f.contentDocument && f.contentDocument.querySelectorAll('.react-flow__node').length >= n; }"""
 APPS = {
-    "layerlab_lesson": {"frame": "ui.canvas.layerlab_canvas", "script": "app.py"},
+    "layerlab_lesson": {"frame": "ui.design.canvas.layerlab_canvas", "script": "app.py"},
     "bare_streamlit_flow": {"frame": "streamlit_flow.streamlit_flow", "script": "bench/load_bare_flow_app.py"},
 }
 

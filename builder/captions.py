@@ -1,5 +1,5 @@
 """A node's settings in a few words ("out 64 · k 7 · s 2 · pad 3"): one wording for the canvas's node faces
-(ui.canvas_view) and the exported diagram (export.diagram). Pure Python, no torch."""
+(ui.design.canvas_view) and the exported diagram (export.diagram). Pure Python, no torch."""
 
 from __future__ import annotations
 

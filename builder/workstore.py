@@ -5,7 +5,7 @@ keeps only its SHA-256, so a copy of the file doesn't let anyone open someone's 
 pickles: the undo history as project files (read back with ``builder.project.load_project``, which checks every
 field), plus plain values the app chooses (``extra``: the Train tab's settings, the open block, ...).
 
-Pure Python (sqlite3, json): no Streamlit, no torch. ``ui.saved_work`` is the app's side. docs/saving.md says why
+Pure Python (sqlite3, json): no Streamlit, no torch. ``ui.project.saved_work`` is the app's side. docs/saving.md says why
 it is built this way.
 """
 

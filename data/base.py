@@ -302,7 +302,7 @@ def assemble(
     train, val, test = make_splits(inputs, target, indices)
     shapes, dtypes = input_meta(inputs)
     note = small_split(test, Task(fields["task"]), fields.get("class_names"), fields.get("num_classes"))
-    if note:  # shown with the data (``ui.train_data.render_preview``) and taken into account by the results
+    if note:  # shown with the data (``ui.train.train_data.render_preview``) and taken into account by the results
         extras = dict(fields.get("extras") or {})
         fields["extras"] = {**extras, "notes": [*(extras.get("notes") or []), note]}
     return Dataset(input_shapes=shapes, input_dtypes=dtypes, train=train, val=val, test=test, **fields)

@@ -136,11 +136,24 @@ def _carried(plan: ScriptPlan) -> tuple[Any, Any]:
 
     own = {"csv": (read_source, CsvLimits), "zip": (read_source, ZipLimits)}.get(plan.dataset, ())
     data = carry(DatasetError, plan.prepare, *own, make_splits)
+    reached = _reached(plan)
+    optional = (*((keep_frozen_norms,) if reached["keep_frozen_norms"] else ()),
+                *((in_units,) if reached["val_metrics"] != "metrics" else ()))
     # The run's task and loss are fixed (PLAN): only their accumulator and loss travel, not every task's.
     learning = carry(TaskPlan, with_class_weights, make_accumulator, make_optimizer, make_schedule, Batches,
-                     batch_tensors, amp_dtype, cpu_threads, train_step, evaluate, in_units, keep_frozen_norms, snapshot,
-                     EarlyStopping, select={"ACCUMULATORS": {plan.plan.task}, "_CRITERIA": {plan.plan.loss}})
+                     batch_tensors, amp_dtype, cpu_threads, train_step, evaluate, *optional, snapshot, EarlyStopping,
+                     select={"ACCUMULATORS": {plan.plan.task}, "_CRITERIA": {plan.plan.loss}})
     return data, learning
+
+
+def _reached(plan: ScriptPlan) -> dict[str, str]:
+    """The lines of the training loop that only some runs reach, as this run needs them ("" or the plain value
+    where it doesn't): keeping a frozen part's batch norms in eval mode is a no-op for a design that freezes
+    nothing (its source never calls ``requires_grad_(False)``), and errors change units only for regression."""
+    frozen = "requires_grad_(False)" in plan.source.code
+    units = plan.plan.task == "regression"  # the one task whose metrics (MAE, RMSE) have units
+    return {"keep_frozen_norms": parts.KEEP_FROZEN_NORMS if frozen else "",
+            **{key: line if units else "metrics" for key, line in parts.IN_UNITS.items()}}
 
 
 def _settings_section(plan: ScriptPlan) -> str:
@@ -240,9 +253,10 @@ def script_sections(plan: ScriptPlan) -> list[Section]:
     glue = {"csv": parts.LOAD_CSV, "zip": parts.LOAD_ZIP}.get(plan.dataset, parts.LOAD_BUILTIN)
     load = Template(glue).safe_substitute(prepare=plan.prepare.__name__)
     model = model_body(plan.source)
+    reached = _reached(plan)
     _check_names(model, data.code + learning.code)
     imports = sorted_imports({*parts.IMPORTS, *data.imports, *learning.imports, *_model_imports(plan.source.code)})
-    main = Template(parts.MAIN).substitute(model_class=plan.source.class_name)
+    main = Template(parts.MAIN).substitute(reached, model_class=plan.source.class_name)
     return [
         Section("imports", "from __future__ import annotations\n\n" + _grouped(imports)),
         Section("settings", _settings_section(plan) + "\n\n" + _argparse_section(plan)),
@@ -250,7 +264,7 @@ def script_sections(plan: ScriptPlan) -> list[Section]:
         Section("data", load.strip("\n") + "\n", data.code),
         Section("learning", "", learning.code),
         Section("processes", parts.PROCESSES.strip("\n") + "\n"),
-        Section("training", parts.TRAINING.strip("\n") + "\n"),
+        Section("training", Template(parts.TRAINING).substitute(reached).strip("\n") + "\n"),
         Section("main", main.strip("\n") + "\n"),
     ]
 
@@ -283,14 +297,27 @@ def _model_imports(code: str) -> list[str]:
 
 
 def model_body(source: ModelSource) -> str:
-    """The model module without its docstring, imports and ``__main__`` block: classes and example_inputs."""
+    """The model's classes and what they use from their module (helpers, constants): not its docstring,
+    imports, ``__main__`` block or ``example_inputs``, which the training never calls."""
     tree = ast.parse(source.code)
     lines = source.code.splitlines()
-    body = [n for n in tree.body if not isinstance(n, (ast.Import, ast.ImportFrom, ast.If))]
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        body = body[1:]  # the module docstring
-    chunks = ["\n".join(lines[_first_line(n) - 1:n.end_lineno]) for n in body]
+    body = [n for n in tree.body if not isinstance(n, (ast.Import, ast.ImportFrom, ast.If, ast.Expr))]
+    bound = {name: n for n in body for name in _names_bound(n)}
+    wanted, todo = set(), [source.class_name]
+    while todo:  # the main class, then every module-level name it (and what it uses) reads
+        name = todo.pop()
+        if name in bound and name not in wanted:
+            wanted.add(name)
+            todo += [u.id for u in ast.walk(bound[name]) if isinstance(u, ast.Name)]
+    chunks = ["\n".join(lines[_first_line(n) - 1:n.end_lineno]) for n in body if wanted & set(_names_bound(n))]
     return "\n\n\n".join(chunks) + "\n"
+
+
+def _names_bound(node: ast.stmt) -> list[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+    return [n.id for t in targets if t is not None for n in ast.walk(t) if isinstance(n, ast.Name)]
 
 
 def _first_line(node: ast.stmt) -> int:

@@ -109,8 +109,7 @@ def train_epoch(run: SimpleNamespace, epoch: int) -> float:
 
     Under torchrun each global batch of --batch-size samples is cut into one share per process."""
     args = run.args
-    run.model.train()
-    keep_frozen_norms(run.model, args.frozen_norm)
+    run.model.train()$keep_frozen_norms
     total, count = 0.0, 0
     for inputs, target in run.train_data.epoch(run.generator):
         weight = 1.0
@@ -140,7 +139,7 @@ def end_epoch(run: SimpleNamespace, epoch: int, train_loss: float) -> dict:
     accumulator = make_accumulator(run.plan.task, run.plan.num_classes, run.plan.pad_id, run.device)
     val_loss, metrics = evaluate(run.model, run.criterion, run.plan, run.val_data, accumulator, run.device, run.amp)
     row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-           "lr": float(run.optimizer.param_groups[0]["lr"]), **in_units(metrics, run.data.extras)}
+           "lr": float(run.optimizer.param_groups[0]["lr"]), **$val_metrics}
     run.good = snapshot(run.model)
     report(run, row)
     if run.stopper.should_stop(epoch, val_loss, run.good):
@@ -166,6 +165,12 @@ def report(run: SimpleNamespace, row: dict) -> None:
               if k not in ("epoch", "train_loss", "lr") and isinstance(v, float)]
     print("  ".join(parts), flush=True)
 '''
+
+# What TRAINING and MAIN say where the run reaches code that not every run does (export.script._reached):
+# batch norms of frozen parts kept in eval mode (a design that freezes something), and errors rescaled to the
+# target's units (regression, whose targets are standardized).
+KEEP_FROZEN_NORMS = "\n    keep_frozen_norms(run.model, args.frozen_norm)"
+IN_UNITS = {"val_metrics": "in_units(metrics, run.data.extras)", "test_metrics": "in_units(metrics, data.extras)"}
 
 MAIN = '''
 def main(argv: list[str] | None = None) -> dict:
@@ -210,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
         status, message = halt.status, halt.message
     accumulator = make_accumulator(plan.task, plan.num_classes, plan.pad_id, device)
     loss, metrics = evaluate(model, run.criterion, plan, test_data, accumulator, device, amp)
-    test = {"loss": loss, **in_units(metrics, data.extras)} if loss is not None else {}
+    test = {"loss": loss, **$test_metrics} if loss is not None else {}
     finish(run, status, message, test)
     return {"status": status, "message": message, "history": history, "test": test, "model": model}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from ui.run_manager import get_manager
+from ui.train.run_manager import get_manager
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 

@@ -32,11 +32,7 @@ BROWSER_BENCHES = {"bench_canvas.py", "bench_live_view.py", "bench_neurons.py", 
                    "load_lesson_compare.py"}
 RUN_ELSEWHERE = {"load_test.py": "tests/test_load_smoke.py runs it with --quick in-process and checks its counts"}
 # Benches that came without a quick mode yet: named here so the list stays whole, and so they are the next to get one.
-NO_QUICK_YET = {
-    "bench_import_corpus.py": "31 public models through the importer (tests/test_import_corpus_public.py pins the count)",
-    "bench_import_onnx.py": "19 models through both ONNX exporters (tests/test_import_onnx_corpus.py pins the counts)",
-    "bench_executor.py": "run start, thread against worker process (tests/test_executor.py checks the behaviour)",
-}
+NO_QUICK_YET: dict[str, str] = {}
 
 
 def run_quick(script: str) -> dict:

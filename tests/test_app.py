@@ -14,7 +14,7 @@ from builder.project import dump_project
 from builder.share import encode_share
 from builder.templates import load_template
 from builder.validate import validate
-from ui.canvas_events import Step, apply_event, match_block_type
+from ui.design.canvas_events import Step, apply_event, match_block_type
 
 _CLOCK = itertools.count(1)
 def start(query: dict[str, str] | None = None, view: str | None = "Build") -> AppTest:

@@ -14,9 +14,12 @@ pytestmark = pytest.mark.slow  # they train small models and start an AppTest; s
 BENCHES = {
     "bench_codegen.py": {"codegen", "train_step", "tolerance", "load_average"},
     "bench_coverage.py": {"torch_nn_layer_classes", "blocks", "coverage", "not_blocks"},
+    "bench_executor.py": {"thread", "process", "load_before", "load_after"},
     "bench_engine.py": {"engine_vs_seed_loop", "event_overhead", "time_to_accuracy_digits_cnn", "targets",
                         "load_average_at_start", "load_average_at_end"},
     "bench_health.py": {"models", "worst", "ok", "target_overhead", "load_average"},
+    "bench_import_corpus.py": {"models", "totals", "verified_percent", "load_average_before_after"},
+    "bench_import_onnx.py": {"exporters", "seconds", "loadavg"},
     "bench_lr_find.py": {"suggestion", "median_s", "first_call_s", "target_s", "loadavg_1min_before_after"},
     "bench_realdata.py": {"mnist", "cifar10", "scale", "load_average"},
     "bench_import.py": {"import_s_median", "import_and_verify_s_median", "verified", "onnx", "machine"},

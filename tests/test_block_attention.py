@@ -14,8 +14,8 @@ from codegen.source import generate_model
 from data.datasets import load_dataset
 from training.attention import attention_layers, capture_attention, label_of, layer_labels
 from training.engine import TrainConfig, train
-from ui.train_insight import attention_views, token_input_of
-from ui.train_results import has_attention, token_text
+from ui.train.train_insight import attention_views, token_input_of
+from ui.train.train_results import has_attention, token_text
 
 
 @pytest.fixture(scope="module")

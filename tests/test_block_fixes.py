@@ -1,5 +1,5 @@
 """Fixes inside blocks keep the links to block parameters, and an error in one copy of a block shows on that copy
-(issue 18): builder level, with the opened copy read through ui.block_view as the canvas reads it."""
+(issue 18): builder level, with the opened copy read through ui.common.block_view as the canvas reads it."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from builder.refs import parse_ref
 from builder.results import Issue
 from builder.templates import load_template
 from builder.validate import ValidationResult, validate
-from ui.block_view import Step, block_view
-from ui.canvas_view import node_face
-from ui.header import chip_text
+from ui.common.block_view import Step, block_view
+from ui.design.canvas_view import node_face
+from ui.design.header import chip_text
 
 ENCODER = "TransformerEncoderBlock"
 LAYER2 = (Step("layer2", "BasicBlock"),)

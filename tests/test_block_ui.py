@@ -1,4 +1,4 @@
-"""The canvas side of blocks made of blocks: what an opened block shows (pure, ui.block_view), node faces of
+"""The canvas side of blocks made of blocks: what an opened block shows (pure, ui.common.block_view), node faces of
 instances, the canvas's open/multi-select events, and the app flows (open, edit inside, group, ungroup, fix inside,
 the Blocks palette) through AppTest."""
 
@@ -15,7 +15,7 @@ from builder.graph import Graph
 from builder.share import encode_share
 from builder.templates import load_template
 from builder.validate import validate
-from ui.block_view import (
+from ui.common.block_view import (
     Step,
     block_view,
     crumbs,
@@ -25,11 +25,11 @@ from ui.block_view import (
     steps_to,
     valid_steps,
 )
-from ui.canvas_events import Step as EventStep
-from ui.canvas_events import apply_event
-from ui.canvas_view import canvas_elements, node_face
-from ui.palette import library_matches
-from ui.param_widgets import parse_fixed
+from ui.design.canvas_events import Step as EventStep
+from ui.design.canvas_events import apply_event
+from ui.design.canvas_view import canvas_elements, node_face
+from ui.design.palette import library_matches
+from ui.design.param_widgets import parse_fixed
 
 LAYER2 = (Step("layer2", "BasicBlock"),)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from ui import charts
+from ui.train import charts
 
 
 def test_downsample_keeps_short_curves_and_bounds_long_ones():

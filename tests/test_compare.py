@@ -10,8 +10,8 @@ import pytest
 from builder.templates import load_template
 from data.datasets import load_dataset
 from training.engine import TrainConfig, train
-from ui.compare import compare_figure, configs_for, label, new_seed, parse_values, start_comparison
-from ui.run_manager import RunManager, RunState
+from ui.train.compare import compare_figure, configs_for, label, new_seed, parse_values, start_comparison
+from ui.train.run_manager import RunManager, RunState
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,14 @@ from data.datasets import load_dataset
 from training.config import TrainConfig
 from training.engine import train
 from training.runstore import RunStore
-from ui.lr_finder import BUTTON_LABEL, USE_LABEL
-from ui.train_panel import RUN
+from ui.train.lr_finder import BUTTON_LABEL, USE_LABEL
+from ui.train.train_panel import RUN
 
 SCRIPT = """
 import streamlit as st
 from builder.templates import load_template
 from builder.validate import validate
-from ui.train_panel import render_train_panel
+from ui.train.train_panel import render_train_panel
 
 graph = load_template("xor_mlp")
 render_train_panel(graph, validate(graph), on_load=lambda g, run_id: st.session_state.update(loaded=run_id))

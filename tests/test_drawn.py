@@ -23,7 +23,7 @@ from data.drawn import (
 )
 from export.script import generate_script, script_config
 from training.engine import train
-from ui import draw_data
+from ui.train import draw_data
 
 # Two classes on either side of the diagonal, 11 and 9 points: small enough to read, uneven on purpose.
 POINTS = [(-0.8, -0.6), (-0.5, -0.9), (-0.7, 0.1), (-0.2, -0.4), (0.1, -0.8), (-0.9, -0.2), (-0.35, -0.55),

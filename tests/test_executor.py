@@ -17,9 +17,9 @@ from builder.templates import load_template
 from data.datasets import load_dataset
 from training.config import TrainConfig
 from training.runstore import RunStore
-from ui.executor import ProcessExecutor, ThreadExecutor
-from ui.live_work import RunOrder, Views
-from ui.run_manager import RunManager, RunState
+from ui.train.executor import ProcessExecutor, ThreadExecutor
+from ui.train.live_work import RunOrder, Views
+from ui.train.run_manager import RunManager, RunState
 
 
 @pytest.fixture(scope="module")
@@ -206,9 +206,9 @@ from builder.templates import load_template
 from data.datasets import load_dataset
 from training.config import TrainConfig
 from training.runstore import RunStore
-from ui.executor import ProcessExecutor
-from ui.live_work import RunOrder, Views
-from ui.run_manager import RunManager
+from ui.train.executor import ProcessExecutor
+from ui.train.live_work import RunOrder, Views
+from ui.train.run_manager import RunManager
 
 if __name__ == "__main__":
     graph = load_template("xor_mlp")

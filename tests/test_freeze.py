@@ -135,7 +135,7 @@ def test_the_project_file_keeps_the_switch() -> None:
 
 def test_the_canvas_shows_frozen_nodes() -> None:
     from builder.validate import validate
-    from ui.canvas_view import node_face
+    from ui.design.canvas_view import node_face
 
     graph = _frozen_design()
     result = validate(graph)

@@ -137,7 +137,7 @@ def test_the_monitor_changes_nothing_and_keeps_norms_and_histograms(spirals):
 
 
 def test_health_view_figures(spirals):
-    from ui.health_view import histogram_figure, norms_figure
+    from ui.train.health_view import histogram_figure, norms_figure
 
     graph = _chain(2, "Tanh", width=16)
     _, monitor = _run(graph, spirals, TrainConfig(epochs=2, seed=0, device="cpu"))
@@ -152,7 +152,7 @@ def test_leaky_relu_at_learning_rate_ten_is_no_real_change():
     few thousandths and the app said “better”. The same seed's runs compared beyond noise say otherwise."""
     from builder.templates import load_template
     from training.verdict import SAME, compare, outcome
-    from ui.health_view import Applied, comparison
+    from ui.train.health_view import Applied, comparison
 
     graph, data = load_template("digits_mlp"), load_dataset("digits", seed=0, flat=True)
     config = TrainConfig(epochs=2, lr=10.0, seed=0, device="cpu")
@@ -184,7 +184,7 @@ def test_beyond_noise_is_a_band_from_the_test_set_size_and_needs_one_seed():
 
 
 def test_health_warnings_show_on_their_canvas_node_with_the_full_text_on_hover():
-    from ui.canvas_view import NOTE_CHARS, canvas_elements, with_health
+    from ui.design.canvas_view import NOTE_CHARS, canvas_elements, with_health
 
     graph = _chain(1, "ReLU", width=8)
     nodes, _, _ = canvas_elements(graph, validate(graph))

@@ -14,9 +14,9 @@ def _node_health_page() -> None:
     from data.datasets import load_dataset
     from training.engine import TrainConfig, train
     from training.health import monitor_for
-    from ui.canvas import TRAIN_RUN
-    from ui.health_view import render_node_health
-    from ui.train_panel import ActiveRun
+    from ui.common.state import TRAIN_RUN
+    from ui.train.health_view import render_node_health
+    from ui.train.train_panel import ActiveRun
 
     if TRAIN_RUN not in st.session_state:
         graph, data = load_template("digits_mlp"), load_dataset("digits", seed=0, flat=True)
@@ -38,7 +38,7 @@ def test_the_inspector_lists_a_nodes_warning_in_full_with_its_fix() -> None:
 
 
 def test_one_header_counts_every_warning_shown() -> None:
-    from ui.health_view import health_title
+    from ui.train.health_view import health_title
 
     assert health_title(0) == "Training health · no warnings"
     assert health_title(1) == "Training health · 1 warning" and health_title(3) == "Training health · 3 warnings"
@@ -46,7 +46,7 @@ def test_one_header_counts_every_warning_shown() -> None:
 
 def test_no_overfitting_verdict_on_a_validation_set_too_small_to_tell() -> None:
     from data.datasets import load_dataset
-    from ui.train_results import judge_overfitting
+    from ui.train.train_results import judge_overfitting
 
     # a textbook overfitting curve: validation loss lowest at epoch 2, then rising while training loss falls
     history = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": v}

@@ -9,13 +9,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.test_import_onnx import exported
-from ui import import_panel
+from ui.project import import_panel
 
 
 def _page() -> None:
     import streamlit as st
 
-    from ui import import_panel, state
+    from ui.common import state
+    from ui.project import import_panel
 
     state.bootstrap()
     upload = st.session_state.pop("test_upload", None)

@@ -2,6 +2,9 @@
 
     ui, cli -> export, importer -> training, data -> codegen -> builder        (shared/DESIGN.md)
 
+Inside ``ui/`` the same holds between its rooms, one per screen (UI_ROOM below): every module lives in a room, and
+imports between rooms point down, never in a circle.
+
 Imports are parsed with ``ast`` from every module, those inside functions too (a lazy import is still a
 dependency), so a circle can't hide behind "it is only imported when needed".
 """
@@ -81,3 +84,43 @@ def test_builder_imports_neither_torch_nor_streamlit(forbidden: str) -> None:
     hits = [f"{path.relative_to(REPO)}:{line} imports {module}" for path, package in _modules().items()
             if package == "builder" for module, line in _imported(path) if module.split(".")[0] == forbidden]
     assert not hits, "builder/ must stay pure Python: " + "; ".join(hits)
+
+
+# ui's rooms, one per screen, and how high each sits: a room may import only rooms below it (and ui.common).
+UI_ROOM = {"project": 5, "gallery": 4, "code": 3, "design": 3, "train": 2, "common": 0}
+
+
+def _ui_graph() -> nx.DiGraph:
+    """ui's rooms, an edge for each import from one room into another (with where it is)."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(UI_ROOM)
+    for path in (REPO / "ui").rglob("*.py"):
+        if "node_modules" in path.parts or path.parent == REPO / "ui":
+            continue
+        room = path.relative_to(REPO / "ui").parts[0]
+        for module, line in _imported(path):
+            parts = module.split(".")
+            if parts[0] == "ui" and len(parts) > 1 and parts[1] != room:
+                graph.add_edge(room, parts[1])
+                graph[room][parts[1]].setdefault("where", []).append(f"{path.relative_to(REPO)}:{line}")
+    return graph
+
+
+def test_every_ui_module_lives_in_a_room() -> None:
+    loose = sorted(p.name for p in (REPO / "ui").glob("*.py") if p.name != "__init__.py")
+    assert not loose, f"ui/ modules outside a room (ui/<room>/): {loose}"
+    rooms = {p.parent.name for p in (REPO / "ui").glob("*/__init__.py")}
+    assert rooms == set(UI_ROOM), f"rooms on disk {sorted(rooms)} vs UI_ROOM {sorted(UI_ROOM)}"
+
+
+def test_no_circle_between_ui_rooms() -> None:
+    graph = _ui_graph()
+    assert graph.has_edge("design", "train")  # the test can fail: the inspector shows a run's health and insides
+    cycles = list(nx.simple_cycles(graph))
+    assert not cycles, "import circles between ui rooms: " + "; ".join(
+        " -> ".join([*c, c[0]]) + " (" + ", ".join(graph[c[0]][c[1 % len(c)]]["where"][:3]) + ")" for c in cycles)
+    unknown = sorted(set(graph) - set(UI_ROOM))
+    assert not unknown, f"imports of ui packages that are no room: {unknown}"
+    upward = [f"{a} -> {b} at {', '.join(d['where'][:3])}" for a, b, d in graph.edges(data=True)
+              if UI_ROOM[b] >= UI_ROOM[a]]
+    assert not upward, "ui imports that point up (or across) the rooms: " + "; ".join(upward)

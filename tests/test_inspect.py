@@ -171,7 +171,7 @@ def test_a_recorded_run_is_inspected_with_its_saved_weights(tmp_path) -> None:
     ((50, 1), True, "series", "series"), ((2,), True, "points", "bars"), ((4, 1, 6), False, "table", "maps"),
 ])
 def test_each_shape_gets_a_view_that_draws(shape, is_input, kind, expected) -> None:
-    from ui.look_inside import describe, figure_for, view_kind
+    from ui.train.look_inside import describe, figure_for, view_kind
 
     view = view_kind(shape, is_input, kind)
     assert view.value == expected

@@ -11,7 +11,7 @@ from builder.layered import STEP_Y, VIEW_H, VIEW_W, draw
 from builder.layout import NODE_H, NODE_W, auto_layout, fit_zoom, needs_layout, overlaps, place
 from builder.templates import load_template, template_names
 from builder.validate import validate
-from ui.canvas_view import LABEL_CHAR_W, drawing
+from ui.design.canvas_view import LABEL_CHAR_W, drawing
 
 LEGIBLE = 0.75  # 12 px node text is 9 px on screen at this zoom
 
@@ -168,7 +168,7 @@ def test_label_lanes_widen_for_long_labels():
 
 
 def opened_layer2():
-    from ui.block_view import Step, block_view
+    from ui.common.block_view import Step, block_view
 
     design = load_template("resnet18")
     view = block_view(design, validate(design), (Step("layer2", design.node("layer2").type, 0),))

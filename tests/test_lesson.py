@@ -20,8 +20,8 @@ from builder.settings import Settings, settings
 from builder.share import encode_share
 from builder.templates import load_template, template_names
 from training.runstore import RunStore
-from ui.lesson import LESSON_DIR, facts, family, lesson_link, lesson_notes
-from ui.runs_panel import ALL_RUNS_LABEL
+from ui.gallery.lesson import LESSON_DIR, facts, family, lesson_link, lesson_notes
+from ui.train.runs_panel import ALL_RUNS_LABEL
 
 
 def start(query: dict[str, str] | None = None, view: str | None = None) -> AppTest:
@@ -248,7 +248,7 @@ def test_each_session_sees_only_its_own_runs_unless_it_asks_for_all(tmp_path, mo
 
 
 def test_the_run_queue_cap_comes_from_the_settings(limits, monkeypatch) -> None:
-    from ui.run_manager import RunManager
+    from ui.train.run_manager import RunManager
 
     monkeypatch.delenv("LAYERLAB_MAX_RUNS", raising=False)
     limits(max_concurrent_runs="3")

@@ -10,9 +10,9 @@ from streamlit.testing.v1 import AppTest
 from builder.share import decode_share, encode_share
 from builder.templates import load_template
 from training.settings import defaults
-from ui.draw_data import Drawing
-from ui.lesson import lesson_link, with_seed
-from ui.train_state import link_training
+from ui.gallery.lesson import lesson_link, with_seed
+from ui.train.draw_data import Drawing
+from ui.train.train_state import link_training
 
 
 def _link(at: AppTest) -> str:

@@ -11,8 +11,8 @@ from builder.templates import load_template
 from codegen.loader import build_model
 from codegen.source import generate_model
 from data.datasets import load_dataset
-from ui import charts
-from ui.neurons import (
+from ui.train import charts
+from ui.train.neurons import (
     GAP,
     RESOLUTION,
     LayerMaps,

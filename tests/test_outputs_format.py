@@ -133,8 +133,8 @@ def test_the_summary_lists_every_output_of_a_block_with_several() -> None:
 
 
 def test_the_canvas_draws_a_handle_per_output_and_connects_from_one() -> None:
-    from ui.canvas_events import apply_event
-    from ui.canvas_view import canvas_elements
+    from ui.design.canvas_events import apply_event
+    from ui.design.canvas_view import canvas_elements
 
     graph = lstm_classifier()
     nodes, edges, _ = canvas_elements(graph, validate(graph))

@@ -18,7 +18,7 @@ SCRIPT = """
 import streamlit as st
 from builder.templates import load_template
 from builder.validate import validate
-from ui.train_panel import render_train_panel
+from ui.train.train_panel import render_train_panel
 
 graph = load_template("lenet5")
 render_train_panel(graph, validate(graph), on_fix=lambda *a: None, on_load=lambda *a: None)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ui.run_manager import RunManager, RunState, session_alive
+from ui.train.run_manager import RunManager, RunState, session_alive
 
 
 def _blocking_work(started: list[str], gate: threading.Event):

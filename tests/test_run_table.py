@@ -17,8 +17,8 @@ from cli.main import main
 from data.datasets import load_dataset
 from training.engine import TrainConfig, train
 from training.runstore import RunStore
-from ui.compare import LINE_STYLES, compare_figure, compare_rows, final_bar_figure
-from ui.runs_panel import history_table, run_label
+from ui.train.compare import LINE_STYLES, compare_figure, compare_rows, final_bar_figure
+from ui.train.runs_panel import history_table, run_label
 
 ROOT = Path(__file__).resolve().parent.parent
 

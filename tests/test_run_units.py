@@ -16,8 +16,8 @@ from data.userdata import load_csv
 from training.engine import TrainConfig, train
 from training.run_table import units_label
 from training.runstore import RunStore
-from ui.train_live import curves
-from ui.train_results import table_rows
+from ui.train.train_live import curves
+from ui.train.train_results import table_rows
 
 COLUMNS = ["area_m2", "rooms", "district", "year_built", "garden", "price_eur"]
 

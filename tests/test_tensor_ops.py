@@ -155,7 +155,7 @@ def test_generated_code_equals_torch(block, k, example):
 
 
 def test_the_canvas_face_is_the_expression():
-    from ui.canvas_view import key_params
+    from ui.design.canvas_view import key_params
 
     graph = Graph("faces", (
         Node("x", "Input", {"shape": [4, 8]}), Node("s", "Parameter", {"shape": [8]}),

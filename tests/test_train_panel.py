@@ -17,15 +17,15 @@ from streamlit.testing.v1 import AppTest
 
 from builder.templates import load_template
 from training.runstore import RunStore
-from ui.run_manager import RunState, get_manager
-from ui.train_panel import RUN
+from ui.train.run_manager import RunState, get_manager
+from ui.train.train_panel import RUN
 
 SCRIPT = """
 import streamlit as st
 from builder.templates import load_template
 from builder.validate import validate
-from ui.run_bar import render_run_bar
-from ui.train_panel import render_train_panel
+from ui.train.run_bar import render_run_bar
+from ui.train.train_panel import render_train_panel
 
 graph = load_template(st.session_state.get("template", "xor_mlp"))
 
@@ -355,14 +355,14 @@ def test_attention_maps_of_the_layers_inside_gpt_tiny_blocks():
 )
 def test_preview_kind_per_dataset(name, options, kind):
     from data.datasets import load_dataset
-    from ui.train_data import preview_kind
+    from ui.train.train_data import preview_kind
 
     assert preview_kind(load_dataset(name, **options)) == kind
 
 
 def test_token_examples_decode_inputs_and_targets():
     from data.datasets import load_dataset
-    from ui.train_data import as_images, token_examples
+    from ui.train.train_data import as_images, token_examples
 
     reverse = load_dataset("reverse")
     row = token_examples(reverse, 2)[0]
@@ -380,7 +380,7 @@ def test_token_examples_decode_inputs_and_targets():
 
 
 def test_uploaded_csv_loads_or_explains():
-    from ui.train_data import UPLOAD_CSV, DataChoice, load_data
+    from ui.train.train_data import UPLOAD_CSV, DataChoice, load_data
 
     rows = "\n".join(f"{i % 7},{(i * 3) % 5},{'yes' if i % 2 else 'no'}" for i in range(60))
     data = ("a,b,label\n" + rows + "\n").encode()
@@ -395,7 +395,7 @@ def test_uploaded_csv_loads_or_explains():
 
 def test_live_curves_from_engine_events():
     from training.engine import TrainEvent
-    from ui.train_live import curves, progress_text, progress_value
+    from ui.train.train_live import curves, progress_text, progress_value
 
     events = [
         TrainEvent("start", 0, 2, 0, 20),
@@ -429,7 +429,7 @@ def test_uploaded_image_zip_loads():
 
     from PIL import Image
 
-    from ui.train_data import UPLOAD_ZIP, DataChoice, load_data, preview_kind
+    from ui.train.train_data import UPLOAD_ZIP, DataChoice, load_data, preview_kind
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -450,7 +450,7 @@ def test_uploaded_image_zip_loads():
 def test_device_label_names_the_device_and_why():
     import torch
 
-    from ui.train_panel import device_label
+    from ui.train.train_panel import device_label
 
     if torch.cuda.is_available():
         assert device_label("auto").startswith("CUDA · " + torch.cuda.get_device_name())
@@ -472,8 +472,8 @@ def _noise_csv(rows: int = 150, target: str = "label") -> bytes:
 def _with_csv(at: AppTest, name: str, data: bytes) -> AppTest:
     """Pick 'Upload a CSV…' with a file this session uploaded earlier (AppTest can't drive a file uploader;
     tests/browser/test_train_state.py uploads through the real one)."""
-    from ui.train_data import UPLOAD_CSV
-    from ui.train_state import UPLOADS
+    from ui.train.train_data import UPLOAD_CSV
+    from ui.train.train_state import UPLOADS
 
     _widget(at.selectbox, "Dataset").set_value(UPLOAD_CSV)
     at.run()
@@ -485,7 +485,7 @@ def _with_csv(at: AppTest, name: str, data: bytes) -> AppTest:
 
 
 def test_target_guess_only_by_name():
-    from ui.train_data import target_guess
+    from ui.train.train_data import target_guess
 
     assert target_guess(["a", "b", "Label"]) == "Label"
     assert target_guess(["x", " y ", "target"]) == "target"  # target wins over y
@@ -519,7 +519,7 @@ def test_overfitting_is_named_and_early_stopping_is_one_click():
 
 
 def test_overfitting_needs_a_rising_validation_loss_and_a_falling_training_loss():
-    from ui.train_results import overfitting
+    from ui.train.train_results import overfitting
 
     def history(train, val):
         return [{"epoch": i + 1, "train_loss": t, "val_loss": v} for i, (t, v) in enumerate(zip(train, val))]
@@ -535,7 +535,7 @@ def test_overfitting_needs_a_rising_validation_loss_and_a_falling_training_loss(
 def test_regression_predictions_and_errors_in_the_targets_units():
     from data.userdata import load_csv
     from training.engine import TrainConfig, train
-    from ui.train_results import shown_metrics, table_rows
+    from ui.train.train_results import shown_metrics, table_rows
 
     rng = np.random.default_rng(1)
     area = rng.uniform(40, 200, 120)
@@ -559,9 +559,8 @@ CODE_SCRIPT = """
 import streamlit as st
 from builder.templates import load_template
 from builder.validate import validate
-from ui.code_downloads import deferred, export_source
-from ui.run_bar import render_run_bar
-from ui.train_panel import render_train_panel
+from ui.code.code_downloads import deferred, export_source
+from ui.train.train_panel import render_train_panel
 
 graph = load_template(st.session_state.get("template", "xor_mlp"))
 render_train_panel(graph, validate(graph))

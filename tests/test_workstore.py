@@ -11,7 +11,7 @@ from builder.graph import Graph
 from builder.history import History
 from builder.workstore import SavedWork, WorkStore, WorkStoreError, encode_work, new_token, valid_token
 from tests.app_helpers import start_app
-from ui.saved_work import store as app_store
+from ui.project.saved_work import store as app_store
 
 
 def _designs(n: int) -> list:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-FRAME = "iframe[title='ui.canvas.layerlab_canvas']"
+FRAME = "iframe[title='ui.design.canvas.layerlab_canvas']"
 LOAD_TIMEOUT = 90_000  # first page load on a busy 2-core machine
 
 # Boxes of nodes and edge labels and the smallest node text on screen, measured inside the canvas's frame.

@@ -18,7 +18,7 @@ from builder.group_edits import group
 from builder.share import encode_share
 from builder.templates import load_template
 from builder.validate import validate
-from ui.style import human_count
+from ui.common.style import human_count
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -17,11 +17,11 @@ from shots import shot
 from builder.share import encode_share
 from builder.templates import load_template
 from builder.validate import validate
-from ui.style import short_shape
+from ui.common.style import short_shape
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-FRAME = "iframe[title='ui.canvas.layerlab_canvas']"
+FRAME = "iframe[title='ui.design.canvas.layerlab_canvas']"
 LOAD_TIMEOUT = 90_000  # first page load on a busy 2-core machine
 
 

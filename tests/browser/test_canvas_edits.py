@@ -17,7 +17,7 @@ from builder.edits import delete
 from builder.share import encode_share
 from builder.templates import load_template
 from builder.validate import validate
-from ui.style import human_count
+from ui.common.style import human_count
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -101,7 +101,7 @@ def test_escape_deselects_and_a_selected_edge_deletes(page, app_url: str) -> Non
 
 
 def test_the_sidebar_keeps_up_with_canvas_clicks(page, app_url: str, tmp_path) -> None:
-    """Canvas events and palette clicks rerun only the workspace and the palette's target line (ui.fragments):
+    """Canvas events and palette clicks rerun only the workspace and the palette's target line (ui.common.fragments):
     the line still names the selection, and Save project saves the design as it is now."""
     open_design(page, app_url)
     target = page.locator("[data-testid='stSidebar']")

@@ -18,7 +18,7 @@ from builder.templates import load_template
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-FRAME = "iframe[title='ui.canvas.layerlab_canvas']"  # LayerLab's own canvas component (ui/canvas_frontend)
+FRAME = "iframe[title='ui.design.canvas.layerlab_canvas']"  # LayerLab's own canvas component (ui/canvas_frontend)
 LOAD_TIMEOUT = 90_000  # first page load on a busy 2-core machine
 LOSS_CHARTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
   .filter(p => p.layout && p.layout.title && /\\bLoss\\b/.test(p.layout.title.text || '')).length"""

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 LOAD_TIMEOUT = 90_000
-FRAME = "iframe[title*='layerlab_canvas']"  # ui.canvas's component
+FRAME = "iframe[title*='layerlab_canvas']"  # ui.design.canvas's component
 PLOTS = "Array.from(document.querySelectorAll('.js-plotly-plot')).filter(p => p.layout && p.data)"
 # [number of heatmaps, rows, columns of the first] in the newest chart whose title matches
 CHARTS = f"(title) => {PLOTS}.filter(p => new RegExp(title).test((p.layout.title || {{}}).text || '')).length"

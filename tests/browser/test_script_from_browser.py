@@ -48,7 +48,7 @@ def _set_settings(page) -> None:
     """The choices first (momentum appears only once the optimizer is SGD + momentum), then every number typed
     the way a quick user does: Enter and on to the next field without waiting for the page. Each Enter reruns
     the workspace fragment; a rerun that began before the next edit must not put the old value back (it did:
-    ui.train_state.kept wrote every widget's value back on every run, and Streamlit pushed it to the browser)."""
+    ui.train.train_state.kept wrote every widget's value back on every run, and Streamlit pushed it to the browser)."""
     _choose(page, "ll_set_optimizer", CHOICES["optimizer"])
     page.get_by_text("More settings").click()
     _choose(page, "ll_set_schedule", CHOICES["schedule"])

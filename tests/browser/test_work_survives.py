@@ -24,7 +24,7 @@ from tests.browser.conftest import ROOT, _free_port, _wait_healthy
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 LOAD_TIMEOUT = 90_000  # first page load on a busy 2-core machine
-FRAME = "iframe[title='ui.canvas.layerlab_canvas']"
+FRAME = "iframe[title='ui.design.canvas.layerlab_canvas']"
 
 
 class Server:

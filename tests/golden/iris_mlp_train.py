@@ -142,14 +142,6 @@ class IrisMlp(nn.Module):
         return features
 
 
-INPUT_SHAPES = {"features": (4,)}  # one sample, without the batch dimension
-
-
-def example_inputs(batch_size: int = 2) -> tuple[torch.Tensor, ...]:
-    """A random batch in the shape IrisMlp expects."""
-    return (torch.randn(batch_size, 4),)
-
-
 class DatasetError(ValueError):
     """A dataset can't be built: unknown name, bad option, unusable user file. The message is for the user."""
 
@@ -584,30 +576,6 @@ def evaluate(model: nn.Module, criterion: Any, plan: Any, batches: Any, accumula
     return loss_sum / batches.n, accumulator.result()
 
 
-def in_units(metrics: dict[str, Any], extras: dict[str, Any]) -> dict[str, Any]:
-    """Regression targets are often standardized for training: MAE and RMSE are rescaled to the target's own
-    units (``target_std``), so every figure a run reports, stores or charts reads like the data. R² has no
-    units. The one place errors change units: the app, the CLI, the run store and a script all report this."""
-    std = extras.get("target_std")
-    if "rmse" in metrics and isinstance(std, (int, float)) and std > 0:
-        metrics = {**metrics, "mae": metrics["mae"] * std, "rmse": metrics["rmse"] * std}
-    return metrics
-
-
-def keep_frozen_norms(model: nn.Module, mode: str) -> None:
-    """With ``mode`` 'eval', the batch-norm layers of frozen parts (their own weights, or a module around them,
-    all ``requires_grad`` False) stay in eval mode while the rest of the model trains: their running statistics
-    keep the values they were loaded with. Call it after ``model.train()``."""
-    if mode != "eval":
-        return
-    frozen = [name for name, module in model.named_modules()
-              if name and any(True for _ in module.parameters()) and not any(p.requires_grad for p in module.parameters())]
-    norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
-    for name, module in model.named_modules():
-        if isinstance(module, norms) and any(name == f or name.startswith(f + ".") for f in frozen):
-            module.eval()
-
-
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -674,7 +642,6 @@ def train_epoch(run: SimpleNamespace, epoch: int) -> float:
     Under torchrun each global batch of --batch-size samples is cut into one share per process."""
     args = run.args
     run.model.train()
-    keep_frozen_norms(run.model, args.frozen_norm)
     total, count = 0.0, 0
     for inputs, target in run.train_data.epoch(run.generator):
         weight = 1.0
@@ -704,7 +671,7 @@ def end_epoch(run: SimpleNamespace, epoch: int, train_loss: float) -> dict:
     accumulator = make_accumulator(run.plan.task, run.plan.num_classes, run.plan.pad_id, run.device)
     val_loss, metrics = evaluate(run.model, run.criterion, run.plan, run.val_data, accumulator, run.device, run.amp)
     row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-           "lr": float(run.optimizer.param_groups[0]["lr"]), **in_units(metrics, run.data.extras)}
+           "lr": float(run.optimizer.param_groups[0]["lr"]), **metrics}
     run.good = snapshot(run.model)
     report(run, row)
     if run.stopper.should_stop(epoch, val_loss, run.good):
@@ -773,7 +740,7 @@ def main(argv: list[str] | None = None) -> dict:
         status, message = halt.status, halt.message
     accumulator = make_accumulator(plan.task, plan.num_classes, plan.pad_id, device)
     loss, metrics = evaluate(model, run.criterion, plan, test_data, accumulator, device, amp)
-    test = {"loss": loss, **in_units(metrics, data.extras)} if loss is not None else {}
+    test = {"loss": loss, **metrics} if loss is not None else {}
     finish(run, status, message, test)
     return {"status": status, "message": message, "history": history, "test": test, "model": model}
 

@@ -1,0 +1,1 @@
+"""The Summary and Code screens: the generated code and the files to download."""

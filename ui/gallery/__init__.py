@@ -1,0 +1,1 @@
+"""The Templates screen and lesson pages (a read-only design with its text)."""

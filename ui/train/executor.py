@@ -1,0 +1,301 @@
+"""Where a run trains: in a thread of the server, or in a worker process of its own.
+
+The run manager (``ui.run_manager``) keeps the queue, the per-server cap, Stop and the watchdog; the work it runs
+for a training run hands a ``RunOrder`` to the executor chosen by the ``executor`` setting (LAYERLAB_EXECUTOR:
+``thread`` or ``process``) and gets the same things back either way: the engine's events in ``handle.emit`` in
+order, the live views on the page's run object, the RunResult with its model, or the run's exception.
+
+``ProcessExecutor`` keeps one spare worker started (spawn; it has imported torch and the training code), so a
+run starts about as fast as in a thread. The manager's run thread relays the worker's messages: it is the relay
+thread. A worker that dies without a result (killed, out of memory) ends its run with ``RunInterrupted``, and
+the run's row in the history says "interrupted"; the server and the other runs go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import pickle
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ui.train.live_work import RunOrder, server_settings, train_with_views
+from ui.train.run_manager import RunHandle, RunInterrupted
+
+WORKER_NICE = 5  # a little below the server, so the page answers while runs train (0 turns it off)
+POLL = 0.05  # seconds the relay waits for a message before it looks at Stop and the worker's health
+REAP_WAIT = 10.0  # seconds a worker that sent its result may take to exit before it is killed
+STOP_GRACE = 5.0  # seconds a stopped worker may take to end its run before it is killed
+
+
+def executor_kind() -> str:
+    """The ``executor`` setting (LAYERLAB_EXECUTOR); "thread" where the settings can't be read (the app says why)."""
+    from builder.settings import SettingsError, settings
+
+    try:
+        return settings().executor
+    except SettingsError:
+        return "thread"
+
+
+def _memory_cap() -> int:
+    from builder.settings import SettingsError, settings
+
+    try:
+        return settings().worker_memory_mb
+    except SettingsError:
+        return 0
+
+
+class ThreadExecutor:
+    """Trains in the calling thread (the run manager's worker thread), as LayerLab always did."""
+
+    kind = "thread"
+
+    def run(self, order: RunOrder, views: Any, handle: RunHandle, store: Any, graph: Any = None) -> Any:
+        return train_with_views(order, graph if graph is not None else order.graph(), views, handle.emit,
+                                handle.stop_event, store)
+
+
+# Spawn normally re-runs the parent's __main__ in the child. In a Streamlit server (and AppTest) __main__ is the
+# page script: a worker would run the app. A worker needs nothing from __main__ (its target is ui.worker.main),
+# so its preparation data leaves __main__ out; other users of multiprocessing in the server are unaffected.
+_LAUNCHING = threading.local()
+
+
+def _without_main(get_preparation_data: Any) -> Any:
+    def preparation_data(name: str) -> dict[str, Any]:
+        data = get_preparation_data(name)
+        if getattr(_LAUNCHING, "worker", False):
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+        return data
+
+    preparation_data.layerlab = True
+    return preparation_data
+
+
+def _install_spawn_hook() -> None:
+    from multiprocessing import spawn
+
+    if not getattr(spawn.get_preparation_data, "layerlab", False):
+        spawn.get_preparation_data = _without_main(spawn.get_preparation_data)
+
+
+@dataclass(eq=False)
+class Worker:
+    process: Any
+    orders: Any
+    events: Any
+    stop: Any
+
+
+class ProcessExecutor:
+    """Trains each run in a worker process of its own; one spare worker waits, warm."""
+
+    kind = "process"
+
+    def __init__(self, nice: int | None = None, memory_mb: int | None = None) -> None:
+        import torch
+
+        _install_spawn_hook()
+        self.context = multiprocessing.get_context("spawn")
+        self.threads = torch.get_num_threads()
+        self.nice = WORKER_NICE if nice is None else nice
+        self.memory_mb = _memory_cap() if memory_mb is None else memory_mb
+        self._lock = threading.Lock()
+        self._spare: Worker | None = None
+
+    # -- workers -------------------------------------------------------------------------------------------------
+    def _start(self) -> Worker:
+        from ui.train import worker
+
+        ctx = self.context
+        orders, events, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+        args = (orders, events, stop, self.threads, self.nice, self.memory_mb)
+        process = ctx.Process(target=worker.main, args=args, name="layerlab-worker", daemon=True)
+        _LAUNCHING.worker = True
+        try:
+            process.start()
+        finally:
+            _LAUNCHING.worker = False
+        return Worker(process, orders, events, stop)
+
+    def warm(self) -> None:
+        """Have a spare worker started (it imports torch meanwhile)."""
+        with self._lock:
+            if self._spare is None or not self._spare.process.is_alive():
+                self._spare = self._start()
+
+    def take(self) -> Worker:
+        """The spare worker (a new one if there is none), and a new spare started in the background."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is None or not spare.process.is_alive():
+            spare = self._start()
+        threading.Thread(target=self.warm, name="layerlab-worker-warm", daemon=True).start()
+        return spare
+
+    def close(self) -> None:
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.orders.put(None)
+            spare.process.join(2)
+            if spare.process.is_alive():
+                spare.process.kill()
+
+    # -- a run ---------------------------------------------------------------------------------------------------
+    def run(self, order: RunOrder, views: Any, handle: RunHandle, store: Any, graph: Any = None) -> Any:
+        # pickled here, not in the queue's feeder thread: an order that can't travel fails the run with its
+        # reason instead of leaving a worker waiting for it. Plain pickle copies the tensors through the pipe;
+        # torch's shared-memory pickling would need room in /dev/shm, which containers often keep at 64 MB.
+        if order.environ is None:
+            order = replace(order, environ=server_settings())
+        raw = pickle.dumps(order, protocol=pickle.HIGHEST_PROTOCOL)
+        worker = self.take()
+        handle.worker_pid = worker.process.pid
+        worker.orders.put(raw)
+        relay = _Relay(worker, views, handle, store)
+        try:
+            return relay.run()
+        finally:  # the run has its ending: the worker's own exit (torch's teardown) need not delay the page
+            threading.Thread(target=_reap, args=(worker,), name="layerlab-worker-reap", daemon=True).start()
+
+
+def _reap(worker: Worker) -> None:
+    worker.process.join(REAP_WAIT)
+    if worker.process.is_alive():  # it sent its last word; nothing of the run is lost by ending it
+        worker.process.kill()
+        worker.process.join(1)
+
+
+class _Relay:
+    """Reads one worker's messages in the run manager's thread and applies them as a thread's run would."""
+
+    def __init__(self, worker: Worker, views: Any, handle: RunHandle, store: Any) -> None:
+        self.worker, self.views, self.handle, self.store = worker, views, handle, store
+        self.run_id: str | None = None
+        self.stop_sent: float | None = None
+
+    def run(self) -> Any:
+        worker = self.worker
+        while True:
+            self._pass_stop()
+            try:
+                raw = worker.events.get(timeout=POLL)
+            except queue.Empty:
+                if worker.process.is_alive():
+                    continue
+                return self._ended()
+            done, value = self._apply(pickle.loads(raw))  # our own worker's bytes: trusted like our code
+            if done:
+                return value
+
+    def _pass_stop(self) -> None:
+        if self.handle.stopping and self.stop_sent is None:
+            self.worker.stop.set()
+            self.stop_sent = time.monotonic()
+        elif self.stop_sent is not None and time.monotonic() - self.stop_sent > STOP_GRACE:
+            self.worker.process.kill()  # it did not answer Stop: the run ends now (see _ended)
+
+    def _ended(self) -> Any:
+        """The worker is gone: read what it sent before it went, else the run was interrupted."""
+        self.worker.process.join(1)
+        while True:
+            try:
+                raw = self.worker.events.get(timeout=POLL)
+            except queue.Empty:
+                break
+            done, value = self._apply(pickle.loads(raw))
+            if done:
+                return value
+        code = self.worker.process.exitcode
+        if self.stop_sent is not None and code is not None and code < 0:
+            message = f"stopped: the training process did not stop within {STOP_GRACE:g} s and was ended"
+            self._mark_interrupted(message)
+            return None  # the manager sees the stop request: the run is "stopped"
+        message = "interrupted: the training process " + _how_it_ended(code)
+        self._mark_interrupted(message)
+        raise RunInterrupted(message)
+
+    def _mark_interrupted(self, message: str) -> None:
+        if self.run_id is None or self.store is None:
+            return
+        from training.runstore import RunStore, RunStoreError
+
+        with contextlib.suppress(RunStoreError):  # the history can't be written: the page still says why
+            RunStore(self.store.path).finish_run(self.run_id, "interrupted", message)
+
+    def _apply(self, message: tuple[Any, ...]) -> tuple[bool, Any]:
+        kind, *values = message
+        if kind == "event":
+            self.handle.emit(values[0])
+        elif kind in ("plan", "boundary", "neurons"):
+            if self.views is not None:
+                setattr(self.views, kind, values[0])
+        elif kind == "health":
+            if self.views is not None:
+                self.views.health = HealthView(values[0])
+        elif kind == "run_id":
+            self.run_id = values[0]
+            started = getattr(self.store, "started", None)
+            if started is not None and self.run_id not in started:
+                started.append(self.run_id)  # this session's history lists the run
+        elif kind == "note":
+            if self.views is not None and hasattr(self.views, "note"):
+                self.views.note = values[0]
+        elif kind == "error":
+            raise values[0]
+        elif kind == "result":
+            return True, _with_model(*values)
+        return False, None
+
+
+@dataclass
+class HealthView:
+    """The worker's health monitor as the page reads it: its log, as last sent."""
+
+    log: Any
+
+
+def _with_model(result: Any, state: dict[str, Any]) -> Any:
+    """The RunResult with its model rebuilt here from the generated source and the trained weights."""
+    from codegen.loader import build_model
+
+    model = build_model(result.source)
+    model.load_state_dict(state)
+    result.model = model
+    return result
+
+
+def _how_it_ended(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        why = " (the system may have run out of memory)" if -code == signal.SIGKILL else ""
+        return f"was killed by {name}{why}; the server and other runs go on"
+    return f"ended without a result (exit code {code}); the server and other runs go on"
+
+
+_EXECUTOR: ThreadExecutor | ProcessExecutor | None = None
+_EXECUTOR_LOCK = threading.Lock()
+
+
+def get_executor() -> ThreadExecutor | ProcessExecutor:
+    """The server's executor, chosen once by LAYERLAB_EXECUTOR; a process executor starts its spare worker."""
+    global _EXECUTOR
+    with _EXECUTOR_LOCK:
+        if _EXECUTOR is None or _EXECUTOR.kind != executor_kind():
+            if isinstance(_EXECUTOR, ProcessExecutor):
+                _EXECUTOR.close()
+            _EXECUTOR = ProcessExecutor() if executor_kind() == "process" else ThreadExecutor()
+            if isinstance(_EXECUTOR, ProcessExecutor):
+                _EXECUTOR.warm()
+        return _EXECUTOR
