@@ -35,14 +35,20 @@ _CACHE_LIMIT = 8192
 
 class MetaOracle:
     def __init__(self) -> None:
-        self._cache: dict[Any, TensorSpec | OracleError] = {}
+        self._cache: dict[Any, tuple[TensorSpec, ...] | OracleError] = {}
 
     def run(self, call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...]) -> TensorSpec:
-        key = (call, inputs)
+        return self._cached(call, inputs, many=False)[0]
+
+    def run_all(self, call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...]) -> tuple[TensorSpec, ...]:
+        return self._cached(call, inputs, many=True)
+
+    def _cached(self, call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...], many: bool) -> tuple[TensorSpec, ...]:
+        key = (call, inputs, many)
         found = self._cache.get(key)
         if found is None:
             try:
-                found = _infer(call, inputs)
+                found = _infer(call, inputs, many)
             except OracleError as err:
                 found = err
             if len(self._cache) >= _CACHE_LIMIT:
@@ -53,12 +59,22 @@ class MetaOracle:
         return found
 
 
-def _infer(call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...]) -> TensorSpec:
+Shape = tuple[tuple[int, ...], str]
+
+
+def _infer(call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...], many: bool) -> tuple[TensorSpec, ...]:
     batched = any(spec.batched for _, spec in inputs)
-    first = _shape_of(call, inputs, 2)
+    first = _shapes_of(call, inputs, 2, many)
     if not batched:
-        return TensorSpec(first[0], first[1], batched=False)
-    second = _shape_of(call, inputs, 3)
+        return tuple(TensorSpec(shape, dtype, batched=False) for shape, dtype in first)
+    second = _shapes_of(call, inputs, 3, many)
+    if len(first) != len(second):  # unbind or split along the batch: as many pieces as samples
+        raise OracleError("the number of pieces follows the batch size; split along a dimension after the batch")
+    return tuple(_batched(a, b) for a, b in zip(first, second))
+
+
+def _batched(first: Shape, second: Shape) -> TensorSpec:
+    """One output from its runs with batch 2 and batch 3."""
     (shape2, dtype), (shape3, _) = first, second
     if shape2 == shape3:
         return TensorSpec(shape2, dtype, batched=False)
@@ -69,7 +85,8 @@ def _infer(call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...]) -> TensorSp
                       "keep the batch first, e.g. view(x.size(0), -1) rather than view(-1)")
 
 
-def _shape_of(call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...], batch: int) -> tuple[tuple[int, ...], str]:
+def _shapes_of(call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...], batch: int, many: bool) -> list[Shape]:
+    """The output's shape and dtype; ``many``: the call returns a sequence of tensors (chunk), one each."""
     import torch
 
     tensors = {port: _meta(spec, batch) for port, spec in inputs}
@@ -78,9 +95,10 @@ def _shape_of(call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...], batch: i
     except Exception as err:  # noqa: BLE001 — torch raises RuntimeError, IndexError, ValueError, TypeError...
         text = str(err).strip().splitlines()
         raise OracleError(text[0] if text else type(err).__name__) from None
-    if not isinstance(out, torch.Tensor):
-        raise OracleError(f"the call returns {type(out).__name__}, not one tensor")
-    return tuple(int(d) for d in out.shape), _dtype_name(out.dtype)
+    outs = list(out) if many and isinstance(out, (tuple, list)) else [out]
+    if not all(isinstance(o, torch.Tensor) for o in outs):
+        raise OracleError(f"the call returns {type(out).__name__}, not " + ("tensors" if many else "one tensor"))
+    return [(tuple(int(d) for d in o.shape), _dtype_name(o.dtype)) for o in outs]
 
 
 def _meta(spec: TensorSpec, batch: int) -> Any:

@@ -83,6 +83,9 @@ class ShapeOracle(Protocol):
     def run(self, call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...]) -> TensorSpec:
         """The output of ``call`` on tensors of these specs; raises OracleError when torch refuses it."""
 
+    def run_all(self, call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...]) -> tuple[TensorSpec, ...]:
+        """The outputs of a call that returns several tensors (``x.chunk(2, dim=1)``), in order."""
+
 
 _ORACLE: list[ShapeOracle] = []
 
