@@ -65,6 +65,7 @@ def test_pieces_equal_torch(block, k, example):
         spec = result.nodes["op"].outputs[name]
         assert tuple(out.shape) == (3, *spec.shape) and spec.batched and spec.dtype == "float"
         torch.testing.assert_close(out, want, rtol=0, atol=0)
+    assert result.nodes["op"].macs == 0  # torch counts no FLOPs for a cut
 
 
 @pytest.mark.parametrize("type_,params,shape,message,fix", [

@@ -85,7 +85,23 @@ def register_op(op: OpDef) -> BlockSpec:
         aliases=op.aliases,
         unbatched="native",
         face=face_of(op),
+        macs=macs_of(op),
     ))
+
+
+def macs_of(op: OpDef, many: bool = False) -> Callable[[Resolved, Inputs, Any], int]:
+    """The op's multiply-accumulates per sample as torch counts them, from the oracle that gave its shape (0
+    where there is none: validation has already said so)."""
+    def macs(p: Resolved, inputs: Inputs, out: Any) -> int:
+        oracle = get_oracle()
+        if oracle is None:
+            return 0
+        try:
+            return oracle.macs(op.call(p, inputs), given_specs(op, inputs), many)
+        except (BlockError, OracleError):
+            return 0
+
+    return macs
 
 
 def names_of(op: OpDef, inputs: Inputs, template: bool) -> dict[str, str]:

@@ -33,6 +33,7 @@ from builder.catalog.tensor_ops import (
     dim_param,
     face_of,
     given_specs,
+    macs_of,
     memoised_infer,
     method,
     names_of,
@@ -86,6 +87,7 @@ def register_pieces(op: OpDef, count: Count, count_param: str) -> BlockSpec:
         aliases=op.aliases,
         unbatched="native",
         face=face_of(op),
+        macs=macs_of(op, many=True),
         outputs=lambda p: Outputs(names(p)),  # no main output: each edge names its piece
     ))
 
