@@ -17,7 +17,7 @@ from export.script import generate_script
 GOLDEN = Path(__file__).resolve().parent / "golden"
 # Templates built from blocks made of blocks: one class per block definition, torchvision-shaped.
 MODELS = ["digits_cnn", "nanogpt_tiny", "resnet18", "resnet_mini", "se_resnet", "seq2seq_lstm", "transformer_classifier", "transformer_seq2seq",
-          "unet_small", "vit_tiny"]
+          "unet_small", "vae", "vit_tiny"]
 
 
 def _iris_graph() -> Graph:
@@ -54,8 +54,10 @@ def test_the_script_carries_only_its_runs_task_code() -> None:
                   "F.mse_loss", "F.huber_loss"):
         assert other not in code, other
     # A ratchet, not the goal: the issue asks for <= 350 lines; this was 847 before tables were selected, 775
-    # after, 799 once freezing (keep_frozen_norms, --frozen-norm) and uint8 pixels (model_input) came in.
-    assert len(code.splitlines()) <= 799
+    # after, 799 once freezing (keep_frozen_norms, --frozen-norm) and uint8 pixels (model_input) came in, 811 with
+    # the vae task (each task's loss table, selected like the others; outputs that may be a tuple).
+    assert len(code.splitlines()) <= 811
+    assert "vae_loss" not in code
 
 
 def test_selecting_a_key_a_table_lacks_is_refused() -> None:

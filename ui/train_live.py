@@ -25,6 +25,7 @@ HEADLINE = {
     "regression": "rmse",
     "sequence": "token_accuracy",
     "reconstruction": "mse",
+    "vae": "mse",
 }
 
 
