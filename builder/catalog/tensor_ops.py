@@ -91,17 +91,31 @@ def register_op(op: OpDef) -> BlockSpec:
 
 def macs_of(op: OpDef, many: bool = False) -> Callable[[Resolved, Inputs, Any], int]:
     """The op's multiply-accumulates per sample as torch counts them, from the oracle that gave its shape (0
-    where there is none: validation has already said so)."""
+    where there is none: validation has already said so). Memoised as the shape is: asked on every edit."""
+    memo: dict[Any, int] = {}
+
     def macs(p: Resolved, inputs: Inputs, out: Any) -> int:
         oracle = get_oracle()
         if oracle is None:
             return 0
-        try:
-            return oracle.macs(op.call(p, inputs), given_specs(op, inputs), many)
-        except (BlockError, OracleError):
-            return 0
+        key = memo_key(op, p, inputs)
+        found = memo.get(key)
+        if found is None:
+            try:
+                found = oracle.macs(op.call(p, inputs), given_specs(op, inputs), many)
+            except (BlockError, OracleError):
+                found = 0
+            if len(memo) > 4096:
+                memo.clear()
+            memo[key] = found
+        return found
 
     return macs
+
+
+def memo_key(op: OpDef, p: Resolved, inputs: Inputs) -> Any:
+    """What an op's answers depend on: its parameter values and its inputs' specs."""
+    return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in p.items()), given_specs(op, inputs)
 
 
 def names_of(op: OpDef, inputs: Inputs, template: bool) -> dict[str, str]:
@@ -176,7 +190,7 @@ def memoised_infer(op: OpDef, once: Once) -> Callable[[Resolved, Inputs], Any]:
         if oracle is None:
             raise BlockError(f"{op.type}: the shape of a tensor op comes from torch, which this program has not "
                              "loaded (import codegen before validating)")
-        key = (tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in p.items()), given_specs(op, inputs))
+        key = memo_key(op, p, inputs)
         found = memo.get(key)
         if found is None:
             try:
