@@ -18,6 +18,7 @@ from data.datasets import load_dataset
 from export.script import script_config
 from training.engine import train
 from training.tasks import FitError, TaskPlan
+from ui.train_insight import sample_predictions
 
 
 @pytest.fixture(autouse=True)
@@ -98,3 +99,7 @@ def test_the_templates_loss_falls_in_the_engine():
     # It reconstructs each digit, not the average one (measured: 0.042 against 0.074).
     mean_image = data.train.inputs[0].mean(dim=0)
     assert run.test_metrics["mse"] < 0.75 * float(((data.test.inputs[0] - mean_image) ** 2).mean())
+    # The Train tab's predictions are its reconstructions (its first output), beside the inputs they rebuild.
+    shown = sample_predictions(run.model, run.plan, data.test, n=8)
+    assert shown.predicted.shape == shown.actual.shape == (8, 64)
+    assert float(((shown.predicted - shown.actual) ** 2).mean()) < 0.1
