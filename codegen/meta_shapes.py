@@ -5,7 +5,7 @@ output dimension that follows the batch is the output's batch dimension. An outp
 its first is batched; one that doesn't change has no batch dimension (``torch.arange(x.size(1))``); any other
 change means the op folded the batch into another dimension, which a design can't describe, so it is refused.
 
-The same runs count the call's FLOPs with torch's FlopCounterMode, which reads shapes only: an op block's
+The same runs count the call's FLOPs with the formulas of torch's FlopCounterMode, which read shapes only: an op block's
 multiply-accumulates are what torch counts for it, by the same one mechanism as its shape.
 
 Results are cached by (call, input specs): a 300-layer design re-validated on every edit asks the same questions.
@@ -108,11 +108,10 @@ def _shapes_of(call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...], batch: 
     """The output's shape and dtype (``many``: the call returns a sequence of tensors, one each), and the FLOPs
     torch counts for the call."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     tensors = {port: _meta(spec, batch) for port, spec in inputs}
     try:
-        with FlopCounterMode(display=False) as counter:  # shapes only: it counts meta tensors as real ones
+        with _flop_counter() as counter:  # shapes only: it counts meta tensors as real ones
             out = _evaluate(call, tensors)
     except Exception as err:  # noqa: BLE001 — torch raises RuntimeError, IndexError, ValueError, TypeError...
         text = str(err).strip().splitlines()
@@ -120,7 +119,29 @@ def _shapes_of(call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...], batch: 
     outs = list(out) if many and isinstance(out, (tuple, list)) else [out]
     if not all(isinstance(o, torch.Tensor) for o in outs):
         raise OracleError(f"the call returns {type(out).__name__}, not " + ("tensors" if many else "one tensor"))
-    return [(tuple(int(d) for d in o.shape), _dtype_name(o.dtype)) for o in outs], int(counter.get_total_flops())
+    return [(tuple(int(d) for d in o.shape), _dtype_name(o.dtype)) for o in outs], int(counter.total)
+
+
+def _flop_counter() -> Any:
+    """A dispatch mode adding up the FLOPs of torch's own formulas (``torch.utils.flop_counter.flop_registry``, the
+    table FlopCounterMode reads). FlopCounterMode itself isn't used here: entering it registers global module hooks
+    (its per-module breakdown), which would reach modules running in other threads, a run's or another session's,
+    while a design is validated."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Flops(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                self.total += formula(*args, **kwargs, out_val=out)
+            return out
+
+    return Flops()
 
 
 def _meta(spec: TensorSpec, batch: int) -> Any:
