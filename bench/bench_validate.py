@@ -1,7 +1,8 @@
 """Benchmark: median warm ``validate()`` time for realistic 100- and 500-node graphs, printed as JSON.
 
-A third graph of 300 nodes is written in tensor ops (attention from matmul/softmax, a class token Parameter,
-arange positions, SE gates), whose shapes come from torch on meta tensors through codegen's cached oracle.
+A third graph of 300 nodes is written in tensor ops (attention from one qkv Linear chunked into q, k and v, then
+matmul/softmax; a class token Parameter, arange positions, SE gates), whose shapes come from torch on meta tensors
+through codegen's cached oracle.
 
 The graphs mix what people draw: an image branch of residual conv blocks (Conv2d → BatchNorm2d → ReLU →
 Conv2d → BatchNorm2d → Add → ReLU) with pooling, a sequence branch (Embedding → PositionalEncoding → LSTM →
@@ -41,11 +42,14 @@ class _Builder:
         self.nodes: list[Node] = []
         self.edges: list[Edge] = []
 
-    def add(self, type_name: str, *sources: str, ports: tuple[str | None, ...] = (), **params: object) -> str:
+    def add(self, type_name: str, *sources: str | tuple[str, str], ports: tuple[str | None, ...] = (),
+            **params: object) -> str:
+        """A source is a node id, or (node id, output) for one output of a block with several (a chunk)."""
         node_id = f"{type_name.lower()}_{len(self.nodes)}"
         self.nodes.append(Node(node_id, type_name, params, pos=(len(self.nodes) * 10.0, 0.0)))
         for k, source in enumerate(sources):
-            self.edges.append(Edge(source, node_id, ports[k] if k < len(ports) else None))
+            source, output = source if isinstance(source, tuple) else (source, None)
+            self.edges.append(Edge(source, node_id, ports[k] if k < len(ports) else None, source_port=output))
         return node_id
 
 
@@ -111,10 +115,11 @@ def blocks_graph(leaves: int = 300) -> Graph:
 
 
 def _op_attention(b: _Builder, x: str) -> str:
-    """A Transformer layer in ops: scores q @ kᵀ / √d, softmax, @ v, residual, a gate, layer norm."""
-    q = b.add("Linear", x, out_features=32)
-    k = b.add("Linear", x, out_features=32)
-    v = b.add("Linear", x, out_features=32)
+    """A Transformer layer in ops: q, k, v = qkv(x).chunk(3, dim=-1) (minGPT), scores q @ kᵀ / √d, softmax, @ v,
+    residual, a gate, layer norm."""
+    qkv = b.add("Linear", x, out_features=96)
+    qkv = b.add("chunk", qkv, chunks=3, dim=-1)
+    q, k, v = ((qkv, str(piece)) for piece in range(3))
     kt = b.add("transpose", k, dim0=1, dim1=2)
     scores = b.add("matmul", q, kt, ports=("x", "y"))
     scores = b.add("scalar", scores, operator="/", value=32 ** 0.5)

@@ -142,7 +142,8 @@ def _carried(plan: ScriptPlan) -> tuple[Any, Any]:
     # The run's task and loss are fixed (PLAN): only their accumulator and loss travel, not every task's.
     learning = carry(TaskPlan, with_class_weights, make_accumulator, make_optimizer, make_schedule, Batches,
                      batch_tensors, amp_dtype, cpu_threads, train_step, evaluate, *optional, snapshot, EarlyStopping,
-                     select={"ACCUMULATORS": {plan.plan.task}, "_CRITERIA": {plan.plan.loss}})
+                     select={"ACCUMULATORS": {plan.plan.task}, "_CRITERIA": {plan.plan.loss},
+                             "_TASK_LOSSES": {plan.plan.task}})
     return data, learning
 
 

@@ -6,6 +6,6 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "radam"
 SCHEDULES = ("constant", "step", "exponential", "cosine", "onecycle")
 LOSSES = ("auto", "mse", "mae", "huber", "bce", "cross_entropy", "token")
 AMP_MODES = ("off", "auto", "bf16", "fp16")
-TASKS = ("classification", "binary", "regression", "sequence", "reconstruction")
+TASKS = ("classification", "binary", "regression", "sequence", "reconstruction", "vae")
 CLASS_WEIGHTS = ("none", "balanced")
 FROZEN_NORM_MODES = ("eval", "train")  # batch norm in frozen parts of a design

@@ -23,6 +23,11 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     return torch.autocast(device.type, dtype=dtype)
 
 
+def as_float(output: Any) -> Any:
+    """The output in float32, each of a tuple's (a VAE returns reconstruction, mu, logvar)."""
+    return tuple(o.float() for o in output) if isinstance(output, tuple) else output.float()
+
+
 def train_step(model: nn.Module, criterion: Any, inputs: tuple[torch.Tensor, ...], target: torch.Tensor,
                optimizer: torch.optim.Optimizer, schedule: Any, scaler: Any, grad_clip: float,
                amp: torch.dtype | None, device: torch.device, weight: float = 1.0) -> float:
@@ -33,7 +38,7 @@ def train_step(model: nn.Module, criterion: Any, inputs: tuple[torch.Tensor, ...
     """
     with autocast(device, amp):
         output = model(*inputs)
-        loss = criterion(output.float() if amp else output, target)
+        loss = criterion(as_float(output) if amp else output, target)
     value = loss.item()  # one sync per step: needed to stop at the first non-finite loss
     if not math.isfinite(value):
         return value
@@ -60,7 +65,7 @@ def evaluate(model: nn.Module, criterion: Any, plan: Any, batches: Any, accumula
     for inputs, target in batches.epoch(None):
         with autocast(device, amp):
             output = model(*inputs)
-        output = output.float()
+        output = as_float(output)
         loss_sum += float(criterion(output, target)) * len(target)
         accumulator.update(plan.predict(output), plan.metric_target(target))
     model.train(was_training)

@@ -110,6 +110,7 @@ ACCUMULATORS: dict[str, Callable[[int | None, int | None, torch.device], Accumul
     "regression": lambda num_classes, pad_id, device: RegressionAccumulator(),
     "sequence": lambda num_classes, pad_id, device: TokenAccumulator(pad_id),
     "reconstruction": lambda num_classes, pad_id, device: ReconstructionAccumulator(),
+    "vae": lambda num_classes, pad_id, device: ReconstructionAccumulator(),  # of its reconstruction
 }
 
 
@@ -118,7 +119,7 @@ def make_accumulator(task: str, num_classes: int | None, pad_id: int | None, dev
 
 
 HEADLINE = {"classification": "accuracy", "binary": "accuracy", "regression": "rmse",
-            "sequence": "token_accuracy", "reconstruction": "mse"}
+            "sequence": "token_accuracy", "reconstruction": "mse", "vae": "mse"}
 HIGHER_IS_BETTER = {"accuracy": True, "rmse": False, "token_accuracy": True, "mse": False}
 
 

@@ -205,7 +205,7 @@ SETTINGS: tuple[Setting, ...] = (
             Group.DATA, script=False, flag_name="--option"),
     Setting("target", Kind.TEXT, "", "the column a CSV file's model predicts", Group.DATA, script=False),
     Setting("task", Kind.CHOICE, None, "what to learn; empty: the dataset's own task (reconstruction trains an "
-            "autoencoder on any inputs)", Group.DATA, choices=TASKS, optional=True, script=False),
+            "autoencoder on any inputs; vae a variational one, whose model returns reconstruction, mu, logvar)", Group.DATA, choices=TASKS, optional=True, script=False),
     Setting("val_fraction", Kind.FLOAT, 0.15, "share of the data held out to watch for overfitting each epoch",
             Group.DATA, 0.05, 0.4, step=0.05),
     Setting("test_fraction", Kind.FLOAT, 0.15, "share of the data held out for the final test", Group.DATA,

@@ -2,7 +2,8 @@
 
 The task follows from the dataset (or the template's override, e.g. an autoencoder on digits learns to
 reconstruct); the model's output layer decides how the loss reads it (logits, probabilities after Sigmoid or
-Softmax, log-probabilities after LogSoftmax).
+Softmax, log-probabilities after LogSoftmax). A variational autoencoder (task "vae") returns its reconstruction,
+mu and logvar, and learns the reconstruction loss plus the KL divergence of its latent code (``vae_loss``).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from codegen.source import ModelSource
 from training.choices import LOSSES, TASKS  # noqa: F401  (re-exported)
 
 _AUTO_LOSS = {"classification": "cross_entropy", "binary": "bce", "regression": "mse", "sequence": "token",
-              "reconstruction": "mse"}
+              "reconstruction": "mse", "vae": "mse"}
 _ALLOWED = {"classification": {"cross_entropy", "bce"}, "binary": {"bce", "cross_entropy", "mse"},
             "regression": {"mse", "mae", "huber"}, "sequence": {"token", "cross_entropy"},
-            "reconstruction": {"mse", "mae", "huber", "bce"}}
+            "reconstruction": {"mse", "mae", "huber", "bce"}, "vae": {"mse", "mae", "huber", "bce"}}
+VAE_OUTPUTS = ("reconstruction", "mu", "logvar")  # what a VAE's forward returns, in this order
 _OUTPUT_KIND = {"Sigmoid": "probabilities", "Softmax": "probabilities", "LogSoftmax": "log_probabilities"}
 
 
@@ -65,7 +67,7 @@ class TaskPlan:
 
     def target_for(self, inputs: tuple[torch.Tensor, ...], target: torch.Tensor) -> torch.Tensor:
         """The tensor the loss compares with, prepared once (not per batch)."""
-        if self.task == "reconstruction":
+        if self.task in ("reconstruction", "vae"):
             return inputs[0].float()
         if self.loss == "bce" and self.task == "classification":
             return target.float().reshape(-1, 1)  # two classes read from one logit
@@ -73,11 +75,13 @@ class TaskPlan:
             return target.reshape(-1).long()
         return target
 
-    def criterion(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-        return _CRITERIA[self.loss](self)
+    def criterion(self) -> Callable[[Any, torch.Tensor], torch.Tensor]:
+        return _TASK_LOSSES[self.task](_CRITERIA[self.loss](self))
 
-    def predict(self, output: torch.Tensor) -> torch.Tensor:
-        """Predictions for the metrics: class ids, token ids, or values."""
+    def predict(self, output: Any) -> torch.Tensor:
+        """Predictions for the metrics: class ids, token ids, or values (a VAE's: its reconstruction)."""
+        if self.task == "vae":
+            return output[0]
         if self.task in ("classification", "binary"):
             if output.shape[-1] == 1:
                 cut = 0.5 if self.output_kind == "probabilities" else 0.0
@@ -142,6 +146,25 @@ _CRITERIA: dict[str, Callable[[TaskPlan], Callable]] = {
 }
 
 
+def vae_loss(reconstruction: Callable) -> Callable:
+    """A VAE's loss from its outputs (reconstruction, mu, logvar): the reconstruction loss plus the KL divergence
+    of N(mu, exp(logvar)) from N(0, 1), summed over the latent code and averaged over the batch as in Kingma &
+    Welling's appendix B, then divided by the values per sample, as the reconstruction loss is a mean over them:
+    the whole is pytorch/examples' VAE loss (summed BCE + KLD) divided by the values in the batch."""
+    def loss(out: Any, target: torch.Tensor) -> torch.Tensor:
+        recon, mu, logvar = out
+        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / len(target)
+        return reconstruction(recon, target) + kl / target[0].numel()
+    return loss
+
+
+# What each task makes of its loss: a VAE adds its KL term; an exported script carries only its run's entry.
+_TASK_LOSSES: dict[str, Callable[[Callable], Callable]] = {
+    "classification": lambda loss: loss, "binary": lambda loss: loss, "regression": lambda loss: loss,
+    "sequence": lambda loss: loss, "reconstruction": lambda loss: loss, "vae": lambda loss: vae_loss(loss),
+}
+
+
 def _shape_text(shape: tuple[int, ...]) -> str:
     return "×".join(str(d) for d in shape)
 
@@ -166,11 +189,9 @@ def check_fit(graph: Graph, source: ModelSource, result: ValidationResult, datas
     """The plan for training ``graph`` on ``dataset``, or the problems that stop it (each with a fix if any)."""
     task = _task_value(task or dataset.task)
     order, problems = _match_inputs(graph, source, dataset)
-    if len(source.outputs) != 1:
-        names = ", ".join(f"‘{o}’" for o in source.outputs)
-        problems.append(FitProblem(f"the model has {len(source.outputs)} outputs ({names}); training needs exactly "
-                                   "one: remove or join the extra branches"))
-        return None, problems
+    outputs_problem = _check_outputs(source, result, task)
+    if outputs_problem:
+        return None, [*problems, outputs_problem]
     out_id = source.outputs[0]
     out_shape = tuple(result.nodes[out_id].output.shape)
     kind = _OUTPUT_KIND.get(graph.node(out_id).type, "logits" if task in ("classification", "binary", "sequence")
@@ -185,6 +206,24 @@ def check_fit(graph: Graph, source: ModelSource, result: ValidationResult, datas
     classes = _classes(task, dataset, out_shape)
     plan = TaskPlan(task, loss, kind, classes, getattr(dataset, "pad_id", None), label_smoothing, tuple(order))
     return plan, []
+
+
+def _check_outputs(source: ModelSource, result: ValidationResult, task: str) -> FitProblem | None:
+    """One output, or a VAE's three (reconstruction, mu, logvar; mu and logvar of one shape)."""
+    names = ", ".join(f"‘{o}’" for o in source.outputs)
+    if task == "vae":
+        if len(source.outputs) != len(VAE_OUTPUTS):
+            return FitProblem(f"a VAE returns three outputs, its reconstruction, mu and logvar (in that order: the "
+                              f"blocks' order), but the model has {len(source.outputs)} ({names})")
+        mu, logvar = (result.nodes[o].output for o in source.outputs[1:])
+        if mu != logvar:
+            return FitProblem(f"a VAE's mu and logvar have one shape, but ‘{source.outputs[1]}’ is {mu} and "
+                              f"‘{source.outputs[2]}’ is {logvar}", source.outputs[2])
+        return None
+    if len(source.outputs) != 1:
+        return FitProblem(f"the model has {len(source.outputs)} outputs ({names}); training needs exactly one: "
+                          "remove or join the extra branches")
+    return None
 
 
 def _task_value(task: Any) -> str:

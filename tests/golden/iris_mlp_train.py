@@ -290,6 +290,11 @@ _CRITERIA: dict[str, Callable[[TaskPlan], Callable]] = {
 }
 
 
+_TASK_LOSSES: dict[str, Callable[[Callable], Callable]] = {
+    "classification": lambda loss: loss,
+}
+
+
 @dataclass(frozen=True)
 class TaskPlan:
     task: str
@@ -303,7 +308,7 @@ class TaskPlan:
 
     def target_for(self, inputs: tuple[torch.Tensor, ...], target: torch.Tensor) -> torch.Tensor:
         """The tensor the loss compares with, prepared once (not per batch)."""
-        if self.task == "reconstruction":
+        if self.task in ("reconstruction", "vae"):
             return inputs[0].float()
         if self.loss == "bce" and self.task == "classification":
             return target.float().reshape(-1, 1)  # two classes read from one logit
@@ -311,11 +316,13 @@ class TaskPlan:
             return target.reshape(-1).long()
         return target
 
-    def criterion(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-        return _CRITERIA[self.loss](self)
+    def criterion(self) -> Callable[[Any, torch.Tensor], torch.Tensor]:
+        return _TASK_LOSSES[self.task](_CRITERIA[self.loss](self))
 
-    def predict(self, output: torch.Tensor) -> torch.Tensor:
-        """Predictions for the metrics: class ids, token ids, or values."""
+    def predict(self, output: Any) -> torch.Tensor:
+        """Predictions for the metrics: class ids, token ids, or values (a VAE's: its reconstruction)."""
+        if self.task == "vae":
+            return output[0]
         if self.task in ("classification", "binary"):
             if output.shape[-1] == 1:
                 cut = 0.5 if self.output_kind == "probabilities" else 0.0
@@ -524,6 +531,11 @@ def cpu_threads(requested: int, macs_per_batch: int) -> int:
     return max(1, min(torch.get_num_threads(), round(cores - busy + 1)))
 
 
+def as_float(output: Any) -> Any:
+    """The output in float32, each of a tuple's (a VAE returns reconstruction, mu, logvar)."""
+    return tuple(o.float() for o in output) if isinstance(output, tuple) else output.float()
+
+
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
     """Mixed precision when ``dtype`` is set; no autocast object at all otherwise (not every device type
     accepts one, even disabled)."""
@@ -542,7 +554,7 @@ def train_step(model: nn.Module, criterion: Any, inputs: tuple[torch.Tensor, ...
     """
     with autocast(device, amp):
         output = model(*inputs)
-        loss = criterion(output.float() if amp else output, target)
+        loss = criterion(as_float(output) if amp else output, target)
     value = loss.item()  # one sync per step: needed to stop at the first non-finite loss
     if not math.isfinite(value):
         return value
@@ -569,7 +581,7 @@ def evaluate(model: nn.Module, criterion: Any, plan: Any, batches: Any, accumula
     for inputs, target in batches.epoch(None):
         with autocast(device, amp):
             output = model(*inputs)
-        output = output.float()
+        output = as_float(output)
         loss_sum += float(criterion(output, target)) * len(target)
         accumulator.update(plan.predict(output), plan.metric_target(target))
     model.train(was_training)

@@ -40,7 +40,10 @@ def model_inputs(split: Any, plan: Any, rows: slice | list[int] | torch.Tensor) 
 
 def _forward(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
     with evaluating(model) as device:
-        return model(*(x.to(device) for x in inputs)).float().cpu()
+        output = model(*(x.to(device) for x in inputs))
+    if isinstance(output, tuple):  # a VAE's (reconstruction, mu, logvar): its reconstruction is what it predicts
+        output = output[0]
+    return output.float().cpu()
 
 
 def _probabilities(output: torch.Tensor, plan: Any) -> torch.Tensor:

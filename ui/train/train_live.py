@@ -24,6 +24,7 @@ HEADLINE = {
     "regression": "rmse",
     "sequence": "token_accuracy",
     "reconstruction": "mse",
+    "vae": "mse",
 }
 
 

@@ -155,7 +155,7 @@ def _predictions(result: Any, dataset: Any, key: str) -> None:
         extras = dataset.extras or {}  # the series was standardized for training: draw it as it was
         actual, predicted = target_values(actual, extras), target_values(predicted, extras)
         st.plotly_chart(charts.forecast_chart(actual, predicted), key=f"{key}_forecast")
-    elif plan.task == "reconstruction" and kind == "images":
+    elif plan.task in ("reconstruction", "vae") and kind == "images":
         pred = train_insight.sample_predictions(model, plan, split, n=8)
         images = np.concatenate([as_images(pred.actual), as_images(pred.predicted)])
         titles = ["input"] * len(pred.actual) + ["reconstruction"] * len(pred.predicted)
