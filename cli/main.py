@@ -103,7 +103,6 @@ def cmd_app(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from builder.settings import settings
-
     from cli.sweep_cmd import use_executor_flags
 
     use_executor_flags(args)  # --executor / --ray-address: the server (execv'd below) inherits the settings
