@@ -86,6 +86,46 @@ def _resources_text(kind: str, count: float) -> str:
     return f"{count:g} {kind}{'' if count == 1 else 's'}"
 
 
+def _start_ray(ray: Any, address: str) -> None:
+    """ray.init, in a thread that never ends: Ray's daemons of a private cluster end with the thread that
+    started them, and a run's thread (or a Streamlit script's) ends with its run (docs: shared/notes/ray.md)."""
+    # an unreachable address would otherwise block for many minutes before saying anything
+    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "1")
+    os.environ.setdefault("RAY_py_gcs_connect_timeout_s", "5")
+    # Ray's workers on this machine import LayerLab from here; other machines need it installed (docs/classroom.md)
+    runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}}
+    kwargs: dict[str, Any] = {"runtime_env": runtime_env, "logging_level": "WARNING", "log_to_driver": False}
+    if address:
+        kwargs["address"] = address
+    else:
+        kwargs["include_dashboard"] = False
+    outcome: dict[str, BaseException | None] = {}
+    ready = threading.Event()
+
+    def keep() -> None:
+        try:
+            ray.init(**kwargs)
+            outcome["error"] = None
+        except Exception as err:  # said by the run that asked (below)
+            outcome["error"] = err
+        ready.set()
+        if outcome["error"] is None:
+            threading.Event().wait()  # Ray's daemons live as long as the server
+
+    threading.Thread(target=keep, name="layerlab-ray", daemon=True).start()
+    ready.wait()
+    err = outcome["error"]
+    if err is not None:
+        where = address or "a private cluster on this machine"
+        hint = (" (the cluster asks for a token: set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN for the server)"
+                if "auth" in str(err).lower() else "")
+        raise RunFailed(f"cannot reach the Ray cluster at {where}: {_first_line(err)}{hint}")
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
 class RayExecutor:
     """Sends each run to a Ray cluster as an actor and relays its messages as ``ui.executor``'s relay does."""
 
@@ -112,19 +152,7 @@ class RayExecutor:
         ray = _ray()
         with self._lock:
             if not ray.is_initialized():
-                # Ray's workers on this machine import LayerLab from here; other machines need it installed.
-                runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get(
-                    "PYTHONPATH")]))}}
-                where = self.address or "a private cluster on this machine"
-                try:
-                    if self.address:
-                        ray.init(address=self.address, runtime_env=runtime_env, logging_level="WARNING",
-                                 log_to_driver=False)
-                    else:
-                        ray.init(include_dashboard=False, runtime_env=runtime_env, logging_level="WARNING",
-                                 log_to_driver=False)
-                except (ConnectionError, RuntimeError, ValueError) as err:
-                    raise RunFailed(f"cannot reach the Ray cluster at {where}: {err}") from None
+                _start_ray(ray, self.address)
             if self._actor_class is None:
                 self._actor_class = ray.remote(RunActor)
         return ray
@@ -216,6 +244,8 @@ class _RayRelay:
         while True:
             ready, _ = self.ray.wait([started], timeout=POLL)
             if ready:
+                if said and getattr(self.views, "note", None) == said:
+                    self.views.note = ""  # placed: the page stops saying it waits
                 try:
                     return self.ray.get(started)
                 except self.ray.exceptions.RayActorError as err:
@@ -236,7 +266,7 @@ class _RayRelay:
             message = "stopped: the run's process on the Ray cluster ended after Stop"
             self.apply._mark_interrupted(message)
             return None
-        why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        why = _first_line(err)
         message = ("interrupted: the run's process on the Ray cluster died (killed, out of memory or its machine "
                    f"lost: {why}); the server and other runs go on")
         self.apply._mark_interrupted(message)
