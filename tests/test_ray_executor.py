@@ -5,11 +5,10 @@ without one is refused at once in words, and a 3-value sweep trains its values a
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
-import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -30,23 +29,20 @@ ROOT = str(Path(__file__).resolve().parent.parent)
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _ray_local():
+    """bench/ray_local.py: the same private cluster the executor bench starts."""
+    spec = importlib.util.spec_from_file_location("layerlab_ray_local", Path(ROOT) / "bench" / "ray_local.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
 def cluster():
     """A Ray head on 127.0.0.1 with 2 CPUs and no GPU, in the foreground (--block) of a process of ours: ending
     that PID ends the cluster. Yields its address, with this process connected to it."""
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": ROOT, "RAY_USAGE_STATS_ENABLED": "0"}
-    head = subprocess.Popen(["ray", "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port",
-                             str(port), "--num-cpus", "2", "--num-gpus", "0", "--include-dashboard", "false",
-                             "--object-store-memory", str(100 * 2**20), "--disable-usage-stats"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    address = f"127.0.0.1:{port}"
+    ray_local = _ray_local()
+    head, address = ray_local.start_head(num_cpus=2)
     try:
         executor = RayExecutor(address=address)
         deadline = time.monotonic() + 120
@@ -61,11 +57,7 @@ def cluster():
         yield address
     finally:
         ray.shutdown()
-        head.send_signal(signal.SIGTERM)  # `ray start --block` stops the processes it started
-        try:
-            head.wait(60)
-        except subprocess.TimeoutExpired:
-            head.kill()
+        ray_local.stop_head(head)
 
 
 def _xor(epochs: int):
