@@ -157,3 +157,21 @@ def test_a_three_value_sweep_trains_its_values_at_the_same_time(cluster, tmp_pat
     assert max(r["first_event_s"] for r in runs) < min(r["ended_s"] for r in runs), runs
     history = RunStore(tmp_path / "runs.sqlite").list_runs()
     assert sorted(r.id for r in history) == sorted(r["run_id"] for r in runs)
+
+
+def test_a_run_waiting_for_the_cluster_says_so_and_stops_while_it_waits(cluster):
+    manager = RunManager(max_runs=3, heartbeat_timeout=600)
+    executor = RayExecutor(address=cluster)  # one CPU per run: two runs fill the 2-CPU cluster
+    busy = [_submit(manager, executor, 5000, session=f"busy{i}")[0] for i in range(2)]
+    assert _wait_for(lambda: all(any(e.kind == "epoch" for e in h.events) for h in busy)), [h.error for h in busy]
+    third, _ = _submit(manager, executor, 5000, session="third")
+    assert _wait_for(lambda: third.waiting != "", timeout=30)
+    assert third.waiting == "waiting for a CPU on the cluster: 0 of 2 free (other runs are using them)"
+    assert third.state is RunState.RUNNING and third.events == []  # the manager started it; the cluster has no room
+    began = time.monotonic()
+    for handle in (third, *busy):
+        manager.stop(handle)
+    assert all(h.wait(10) for h in (third, *busy))
+    assert time.monotonic() - began <= 2.0
+    assert third.state is RunState.STOPPED and third.worker_pid is None
+    assert [h.state for h in busy] == [RunState.STOPPED, RunState.STOPPED]

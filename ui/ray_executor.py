@@ -32,6 +32,7 @@ from ui.live_work import RunOrder, server_settings
 from ui.run_manager import RunFailed, RunHandle, RunInterrupted
 
 POLL = 0.1  # seconds an actor waits for a message before answering the server's poll with none
+WAITING_AFTER = 3.0  # seconds unplaced before the page says what the run waits for (a worker starts in ~1 s)
 ANSWER_WAIT = 10.0  # seconds a poll may take beyond POLL before the server asks again
 STOP_GRACE = 5.0  # seconds a stopped actor may take to end its run before it is killed
 ROOT = str(Path(__file__).resolve().parent.parent)  # LayerLab's code, for Ray's workers on this machine
@@ -55,17 +56,25 @@ class RunActor:
         self.stop = threading.Event()
 
     def start(self, raw: bytes, threads: int) -> int:
-        """Begin training the order; returns this process's id (the run's ``worker_pid``) at once."""
-        import torch
-
-        from ui.worker import _adopt_settings, _train
-
-        torch.set_num_threads(max(1, threads))
-        order = pickle.loads(raw)  # the LayerLab server's own order (RayExecutor.run), never a user's bytes
-        _adopt_settings(order.environ)
-        threading.Thread(target=_train, args=(order, self.events, self.stop), name="layerlab-ray-run",
-                         daemon=True).start()
+        """Begin training the order in a thread; returns this process's id (the run's ``worker_pid``) at once,
+        so the server knows the run is placed before torch is imported here."""
+        threading.Thread(target=self._run, args=(raw, threads), name="layerlab-ray-run", daemon=True).start()
         return os.getpid()
+
+    def _run(self, raw: bytes, threads: int) -> None:
+        try:
+            import torch
+
+            from ui.worker import _adopt_settings, _train
+
+            torch.set_num_threads(max(1, threads))
+            order = pickle.loads(raw)  # the LayerLab server's own order (RayExecutor.run), never a user's bytes
+            _adopt_settings(order.environ)
+        except Exception as err:  # LayerLab missing or another version on this machine: said on the page
+            why = RunFailed(f"the run could not start on the Ray cluster's machine: {type(err).__name__}: {err}")
+            self.events.put(pickle.dumps(("error", why), protocol=pickle.HIGHEST_PROTOCOL))
+            return
+        _train(order, self.events, self.stop)
 
     def poll(self, wait: float) -> list[bytes]:
         """Every message waiting (waiting up to ``wait`` seconds for the first)."""
@@ -240,21 +249,19 @@ class _RayRelay:
 
     def _placed(self, started: Any) -> int | None:
         """The actor's process id once the cluster has placed it; meanwhile the page says what it waits for."""
-        said = ""
+        asked = time.monotonic()
         while True:
             ready, _ = self.ray.wait([started], timeout=POLL)
             if ready:
-                if said and getattr(self.views, "note", None) == said:
-                    self.views.note = ""  # placed: the page stops saying it waits
+                self.handle.waiting = ""  # placed: the page stops saying it waits
                 try:
                     return self.ray.get(started)
                 except self.ray.exceptions.RayActorError as err:
                     return self._died(err)
             if self.handle.stopping:
                 return None
-            waiting = self.executor.waiting_text(self.ray)
-            if waiting != said and self.views is not None and hasattr(self.views, "note"):
-                self.views.note = said = waiting
+            if time.monotonic() - asked >= WAITING_AFTER and not self.handle.waiting:
+                self.handle.waiting = self.executor.waiting_text(self.ray)  # said once: the page shows it
 
     def _pass_stop(self) -> None:
         if self.handle.stopping and self.stop_sent is None:

@@ -70,6 +70,7 @@ class RunHandle:
     done_event: threading.Event = field(default_factory=threading.Event)
     max_events: int = 10_000
     worker_pid: int | None = None  # the process training the run, when it is not the server's (ui.executor)
+    waiting: str = ""  # what a started run waits for before it trains (a free GPU on a Ray cluster), in words
 
     def beat(self) -> None:
         """The page is still looking: called on every poll of the live view."""

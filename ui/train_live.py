@@ -155,6 +155,9 @@ def _status(handle: RunHandle) -> None:
             f"({running} run(s) training on this server, at most {get_manager().max_runs} at once)."
         )
         return
+    if handle.waiting and handle.state is RunState.RUNNING:  # placed by the executor, not yet training
+        st.info(f"⏳ {handle.waiting[0].upper()}{handle.waiting[1:]}.")
+        return
     latest = handle.latest
     st.progress(progress_value(latest), text=progress_text(latest))
     if handle.state is RunState.RUNNING:
