@@ -47,3 +47,18 @@ def test_the_ray_settings_are_read_and_checked():
         load_settings({"LAYERLAB_RAY_NUM_GPUS": "-1"})
     with pytest.raises(SettingsError, match="use one of thread, process, ray"):
         load_settings({"LAYERLAB_EXECUTOR": "dask"})
+
+
+def test_layerlab_app_executor_flags_become_the_servers_settings(monkeypatch, capsys):
+    from builder.settings import settings
+    from cli.main import main
+
+    monkeypatch.setenv("LAYERLAB_EXECUTOR", "thread")  # restored afterwards, with the address below
+    monkeypatch.setenv("LAYERLAB_RAY_ADDRESS", "")
+    try:
+        assert main(["app", "--executor", "ray", "--ray-address", "10.0.0.5:6379", "--print-command"]) == 0
+        assert "streamlit run" in capsys.readouterr().out
+        assert (settings().executor, settings().ray_address) == ("ray", "10.0.0.5:6379")  # what the server reads
+    finally:
+        monkeypatch.undo()
+        settings.cache_clear()
