@@ -139,13 +139,14 @@ def test_a_three_value_sweep_trains_its_values_at_the_same_time(cluster, tmp_pat
     from cli.main import main
 
     monkeypatch.setenv("LAYERLAB_RAY_NUM_CPUS", "0.5")  # three runs on the 2-CPU cluster at once
+    monkeypatch.setenv("LAYERLAB_EXECUTOR", "thread")  # --executor below sets these for the process: undone after
+    monkeypatch.setenv("LAYERLAB_RAY_ADDRESS", "")
     try:
         # each run trains for 8 s (its time limit), long enough to outlast the others' start on a busy machine
         code = main(["train", "xor_mlp", "--epochs", "10000", "--max-seconds", "8", "--sweep", "lr=0.01,0.1,0.5", "--executor", "ray",
                      "--ray-address", cluster, "--db", str(tmp_path / "runs.sqlite"), "--json"])
     finally:
-        monkeypatch.delenv("LAYERLAB_EXECUTOR", raising=False)  # set by --executor for this command
-        monkeypatch.delenv("LAYERLAB_RAY_ADDRESS", raising=False)
+        monkeypatch.undo()
         settings.cache_clear()
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and out["executor"] == "ray" and out["sweep"] == "lr"

@@ -11,7 +11,11 @@ from cli.main import main
 from training.runstore import RunStore
 
 
-def test_a_sweep_trains_one_recorded_run_per_value(tmp_path, capsys):
+def test_a_sweep_trains_one_recorded_run_per_value(tmp_path, capsys, monkeypatch):
+    from builder.settings import settings
+
+    monkeypatch.setenv("LAYERLAB_EXECUTOR", "thread")  # whatever the environment says; restored afterwards
+    settings.cache_clear()
     code = main(["train", "xor_mlp", "--epochs", "3", "--sweep", "lr=0.01,0.5", "--db",
                  str(tmp_path / "runs.sqlite"), "--json"])
     captured = capsys.readouterr()
