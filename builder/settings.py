@@ -33,8 +33,12 @@ class Settings:
     max_epochs: int = 10_000  # per run; the training panel offers up to 10,000
     max_checkpoint_mb: int = 500  # per run, its last and best checkpoints together; 0: no checkpoints
     data_dir: str = ""  # run store and weights; empty means the platform's user data directory
-    executor: str = "thread"  # where runs train: "thread" (the server's process) or "process" (a worker each)
+    executor: str = "thread"  # where runs train: "thread" (the server's process), "process" (a worker each), "ray"
     worker_memory_mb: int = 0  # with executor "process": memory a run may allocate (the OS limit); 0: no cap
+    ray_address: str = ""  # with executor "ray": HOST:PORT of a cluster's head, "auto", or empty for a private one
+    ray_num_cpus: float = 1.0  # with executor "ray": CPUs each run asks the cluster for
+    ray_num_gpus: float = 0.0  # with executor "ray": GPUs each run asks the cluster for
+    ray_memory_mb: int = 0  # with executor "ray": memory each run asks the cluster for; 0: none asked
 
     @property
     def max_upload_bytes(self) -> int:
@@ -46,7 +50,7 @@ class SettingsError(ValueError):
     pass
 
 
-EXECUTORS = ("thread", "process")  # ui.train.executor
+EXECUTORS = ("thread", "process", "ray")  # ui.train.executor, ui.train.ray_executor
 
 # Settings that must be at least 1 (0 would refuse everything); max_run_seconds 0 means "no limit".
 _AT_LEAST_ONE = ("max_nodes", "max_params", "max_file_bytes", "max_upload_mb", "max_concurrent_runs", "max_epochs")

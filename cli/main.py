@@ -103,7 +103,9 @@ def cmd_app(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from builder.settings import settings
+    from cli.sweep_cmd import use_executor_flags
 
+    use_executor_flags(args)  # --executor / --ray-address: the server (execv'd below) inherits the settings
     address = "0.0.0.0" if args.classroom else args.address
     app = Path(__file__).resolve().parent.parent / "app.py"
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", address,
@@ -157,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classroom", action="store_true",
                    help="serve a room: listen on every interface (0.0.0.0) and print the address students open")
     p.add_argument("--print-command", action="store_true", help="print the streamlit command instead of running it")
+    from cli.sweep_cmd import add_executor_flags
+
+    add_executor_flags(p)
     p.set_defaults(func=cmd_app)
     for register in _extra_commands():
         register(sub)

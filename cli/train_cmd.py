@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from cli.main import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, CliError
+from cli.sweep_cmd import add_flags as add_sweep_flags
+from cli.sweep_cmd import run_sweep, use_executor_flags
 from cli.train_start import design_and_weights, resumed, weights_of_run
 from data.sources import DATASETS_ENV
 from training.settings import Kind, Setting, SettingError, cli_settings
@@ -41,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     start.add_argument("--from-weights", metavar="FILE", help="a new run whose model starts from these weights (a "
                                                               ".safetensors file keyed for the design, as "
                                                               "`layerlab import --weights` writes)")
+    add_sweep_flags(p)
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("runs", help="list recorded training runs")
     p.add_argument("--db", help="the run history database (default: in the user's data directory)")
@@ -110,6 +113,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from training.tasks import FitError
 
     use_data_dir(args)
+    use_executor_flags(args)
+    if args.sweep and (args.resume or args.from_run or args.from_weights):
+        raise CliError(["--sweep trains new runs from the design: leave out --resume, --from-run and "
+                        "--from-weights"], EXIT_INVALID)
     if args.resume:
         store = _open_store(args.db)  # a damaged history is reported before minutes go into loading data
         graph, config, resume, start_from, ref = resumed(args, store)
@@ -118,6 +125,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         _refuse_oversized(ref, graph)
         store = _open_store(args.db)
         start_from = start_from or weights_of_run(args, store)
+        if args.sweep:
+            return run_sweep(args, graph, ref, store, lambda a: _config(a, graph, ref),
+                             lambda c: _load_data(ref, graph, c))
         config, resume = _config(args, graph, ref), None
     dataset = _load_data(ref, graph, config)
     stop = threading.Event()

@@ -26,6 +26,7 @@ NOT_BENCHES = {
     "quick_mode.py": "the --quick option every bench shares",
     "load_client.py": "the websocket client and server helpers of load_test.py and the load benches",
     "load_bare_flow_app.py": "the streamlit-flow app load_lesson_compare.py serves as its yardstick",
+    "ray_local.py": "the private Ray cluster load_executors.py and tests/test_ray_executor.py start",
 }
 # Checked in tests/browser/test_bench_quick_browser.py (they need Chromium).
 BROWSER_BENCHES = {"bench_canvas.py", "bench_live_view.py", "bench_neurons.py", "load_browser_probe.py",

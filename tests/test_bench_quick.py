@@ -28,6 +28,7 @@ BENCHES = {
                             "load_average"},
     "bench_train_tab.py": {"train_tab_rerun_ms", "weights_check_ms", "onnx_ms", "onnx_label_ms", "load_average"},
     "bench_validate.py": {"results", "load_average"},
+    "load_executors.py": {"executors", "load_average", "load_average_at_end", "sessions", "trainers"},
 }
 
 
@@ -55,3 +56,15 @@ def test_engine_quick_run_trained_both_ways(runs: dict) -> None:
     assert set(report["engine_vs_seed_loop"]) == {"digits_mlp", "digits_cnn"}
     assert len(report["time_to_accuracy_digits_cnn"]["test_accuracy"]) == 1
     assert report["event_overhead"]["every_step"]["events"] >= report["event_overhead"]["every_step"]["steps"]
+
+
+def test_executors_quick_run_trained_on_each_executor(runs: dict) -> None:
+    """The executor comparison still compares: each executor's server finished its student's run without an error,
+    or (Ray only, where it is not installed) says why it was left out."""
+    report = runs["load_executors.py"].result()
+    assert set(report["executors"]) == {"thread", "process", "ray"}
+    for executor, summary in report["executors"].items():
+        if "skipped" in summary:
+            assert executor == "ray" and "Ray is not installed" in summary["skipped"]
+            continue
+        assert (summary["runs"], summary["runs_finished"], summary["errors"]) == (1, 1, 0), (executor, summary)

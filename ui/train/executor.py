@@ -1,8 +1,8 @@
 """Where a run trains: in a thread of the server, or in a worker process of its own.
 
-The run manager (``ui.run_manager``) keeps the queue, the per-server cap, Stop and the watchdog; the work it runs
+The run manager (``ui.train.run_manager``) keeps the queue, the per-server cap, Stop and the watchdog; the work it runs
 for a training run hands a ``RunOrder`` to the executor chosen by the ``executor`` setting (LAYERLAB_EXECUTOR:
-``thread`` or ``process``) and gets the same things back either way: the engine's events in ``handle.emit`` in
+``thread``, ``process`` or ``ray``, the last in ``ui.train.ray_executor``) and gets the same things back either way: the engine's events in ``handle.emit`` in
 order, the live views on the page's run object, the RunResult with its model, or the run's exception.
 
 ``ProcessExecutor`` keeps one spare worker started (spawn; it has imported torch and the training code), so a
@@ -62,7 +62,7 @@ class ThreadExecutor:
 
 
 # Spawn normally re-runs the parent's __main__ in the child. In a Streamlit server (and AppTest) __main__ is the
-# page script: a worker would run the app. A worker needs nothing from __main__ (its target is ui.worker.main),
+# page script: a worker would run the app. A worker needs nothing from __main__ (its target is ui.train.worker.main),
 # so its preparation data leaves __main__ out; other users of multiprocessing in the server are unaffected.
 _LAUNCHING = threading.local()
 
@@ -284,18 +284,29 @@ def _how_it_ended(code: int | None) -> str:
     return f"ended without a result (exit code {code}); the server and other runs go on"
 
 
-_EXECUTOR: ThreadExecutor | ProcessExecutor | None = None
+_EXECUTOR: Any = None
 _EXECUTOR_LOCK = threading.Lock()
 
 
-def get_executor() -> ThreadExecutor | ProcessExecutor:
+def new_executor(kind: str) -> Any:
+    """A fresh executor of ``kind`` ("thread", "process" or "ray"; ui.train.ray_executor imports Ray only on a run)."""
+    if kind == "process":
+        return ProcessExecutor()
+    if kind == "ray":
+        from ui.train.ray_executor import RayExecutor
+
+        return RayExecutor()
+    return ThreadExecutor()
+
+
+def get_executor() -> Any:
     """The server's executor, chosen once by LAYERLAB_EXECUTOR; a process executor starts its spare worker."""
     global _EXECUTOR
     with _EXECUTOR_LOCK:
         if _EXECUTOR is None or _EXECUTOR.kind != executor_kind():
             if isinstance(_EXECUTOR, ProcessExecutor):
                 _EXECUTOR.close()
-            _EXECUTOR = ProcessExecutor() if executor_kind() == "process" else ThreadExecutor()
+            _EXECUTOR = new_executor(executor_kind())
             if isinstance(_EXECUTOR, ProcessExecutor):
                 _EXECUTOR.warm()
         return _EXECUTOR

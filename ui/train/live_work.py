@@ -3,7 +3,7 @@ model between steps (the 2-D decision boundary, the neuron tiles, the health mon
 
 ``RunOrder`` is everything a run needs, as plain data that pickles (the design as its project JSON, never
 code); ``train_with_views`` is the one definition of a live run, called in a thread of the server
-(``ui.executor.ThreadExecutor``) or in a worker process (``ui.worker``). It writes the views onto ``views``
+(``ui.train.executor.ThreadExecutor``) or in a worker process (``ui.train.worker``). It writes the views onto ``views``
 (the page's ActiveRun in a thread; a stand-in in a worker, whose changes are sent back). No st.* here.
 """
 

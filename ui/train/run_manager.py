@@ -69,7 +69,8 @@ class RunHandle:
     gone_since: float | None = None  # when the session was first seen disconnected
     done_event: threading.Event = field(default_factory=threading.Event)
     max_events: int = 10_000
-    worker_pid: int | None = None  # the process training the run, when it is not the server's (ui.executor)
+    worker_pid: int | None = None  # the process training the run, when it is not the server's (ui.train.executor)
+    waiting: str = ""  # what a started run waits for before it trains (a free GPU on a Ray cluster), in words
 
     def beat(self) -> None:
         """The page is still looking: called on every poll of the live view."""

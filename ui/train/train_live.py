@@ -141,6 +141,9 @@ def _status(handle: RunHandle) -> None:
     if handle.state is RunState.QUEUED:
         st.info(queue_text(handle))
         return
+    if handle.waiting and handle.state is RunState.RUNNING:  # placed by the executor, not yet training
+        st.info(f"⏳ {handle.waiting[0].upper()}{handle.waiting[1:]}.")
+        return
     latest = handle.latest
     st.progress(progress_value(latest), text=progress_text(latest))
     if handle.state is RunState.FAILED:

@@ -1,9 +1,9 @@
-"""The worker process's side of ``ui.executor.ProcessExecutor``: one process trains one run.
+"""The worker process's side of ``ui.train.executor.ProcessExecutor``: one process trains one run.
 
 A worker is started (spawn, never fork: the server has Streamlit's and torch's threads) before any run needs it:
 it lowers its CPU priority, imports torch and the training code, sets torch's thread count to the server's,
 rehearses one tiny run (so the first real one pays no one-time costs) and waits for its order. It then trains
-with the same code as a thread of the server (``ui.live_work``), computes the live views from the model here,
+with the same code as a thread of the server (``ui.train.live_work``), computes the live views from the model here,
 and sends back only numbers and arrays: every message is pickled here, in the training thread, so nothing
 changes under the pickler, and only the server that started this process reads it. The run history is written
 here, into the same SQLite file (WAL) as the server's: the engine's own store calls, unchanged, and a row whose
@@ -53,7 +53,7 @@ def main(orders: Any, events: Any, stop: Any, threads: int, nice: int, memory_mb
                 return
     if order is None:  # the pool is closing
         return
-    order = pickle.loads(order)  # the server's own order (ui.executor.ProcessExecutor.run)
+    order = pickle.loads(order)  # the server's own order (ui.train.executor.ProcessExecutor.run)
     _adopt_settings(order.environ)
     threading.Thread(target=_stop_without_server, args=(parent, stop), name="layerlab-worker-orphan",
                      daemon=True).start()
