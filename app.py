@@ -13,6 +13,7 @@ from ui import lesson, saved_work, state
 from ui.canvas import forget_drawing, handle_event, render_canvas
 from ui.fragments import WORKSPACE, sidebar_drawn, sidebar_stale
 from ui.gallery import BUILD_VIEW, VIEW_KEY, render_gallery
+from ui.gc_tuning import freeze_imports
 from ui.header import render_header, render_issues
 from ui.inspector import render_inspector
 from ui.palette import render_palette
@@ -70,6 +71,7 @@ def settings_ok() -> bool:
 
 def main() -> None:
     st.set_page_config(page_title="LayerLab", page_icon="🧠", layout="wide", initial_sidebar_state="expanded")
+    freeze_imports()  # the modules above are never garbage: full collections skip them (ui.gc_tuning)
     if not settings_ok():
         return
     first_run = state.HISTORY not in st.session_state
