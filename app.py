@@ -12,6 +12,7 @@ from builder.edits import apply_fix
 from ui.code.panels import render_code, render_summary
 from ui.common import state
 from ui.common.fragments import WORKSPACE, sidebar_drawn, sidebar_stale
+from ui.common.gc_tuning import freeze_imports
 from ui.common.style import PAGE_CSS
 from ui.design.canvas import forget_drawing, handle_event, render_canvas
 from ui.design.header import render_header, render_issues
@@ -73,6 +74,7 @@ def settings_ok() -> bool:
 
 def main() -> None:
     st.set_page_config(page_title="LayerLab", page_icon="🧠", layout="wide", initial_sidebar_state="expanded")
+    freeze_imports()  # the modules above are never garbage: full collections skip them (ui.gc_tuning)
     if not settings_ok():
         return
     first_run = state.HISTORY not in st.session_state

@@ -101,8 +101,8 @@ def test_escape_deselects_and_a_selected_edge_deletes(page, app_url: str) -> Non
 
 
 def test_the_sidebar_keeps_up_with_canvas_clicks(page, app_url: str, tmp_path) -> None:
-    """Canvas events and palette clicks rerun only the workspace and the palette's target line (ui.common.fragments):
-    the line still names the selection, and Save project saves the design as it is now."""
+    """Canvas events, palette clicks and the inspector's Delete rerun only the workspace and the palette's target
+    line (ui.common.fragments): the line still names the selection, and Save project saves the design as it is now."""
     open_design(page, app_url)
     target = page.locator("[data-testid='stSidebar']")
     select(page, "fc2")
@@ -114,6 +114,14 @@ def test_the_sidebar_keeps_up_with_canvas_clicks(page, app_url: str, tmp_path) -
     page.keyboard.press("Backspace")  # deleted on the canvas: nothing selected any more
     expect(node(page, "tanh_1")).to_have_count(0)
     expect(target).to_contain_text("Nothing selected")
+    select(page, "fc2")
+    keyed(page, "palette_Tanh").click()
+    expect(target).to_contain_text("New blocks go after ‘tanh_")
+    added = re.search(r"tanh_\d+", page.locator(".st-key-inspector h4").first.inner_text()).group(0)
+    keyed(page, f"delete_{added}").click()  # the inspector's Delete reruns the workspace and this line, not the page
+    expect(node(page, added)).to_have_count(0)
+    expect(target).to_contain_text("Nothing selected")
+    expect(keyed(page, "palette_Tanh")).to_be_visible()
     with page.expect_download() as info:
         keyed(page, "save_project").click()
     saved = json.loads(Path(info.value.path()).read_text())

@@ -30,6 +30,7 @@ from builder.project_defs import MAX_REPEAT
 from builder.refs import is_ref
 from builder.validate import Issue, NodeInfo, Severity
 from ui.common import state
+from ui.common.fragments import edit_and_redraw
 from ui.common.block_view import inside_rows, set_param_ref
 from ui.common.style import human_count, short_shape
 from ui.design.canvas_view import output_names, source_handle
@@ -323,7 +324,7 @@ def _group_form(ids: list[str]) -> None:
     st.text_input("Block name", key=GROUP_NAME, help="its class name in the code, kept as typed (ResMLP); other text is made one (my block → MyBlock)")
     st.button("Group into a block", key="group_do", type="primary", on_click=_group, args=(ids,),
               icon=":material/select_all:", help="its inputs are the edges entering the selection")
-    st.button(f"Delete {len(ids)} nodes", key="group_delete", on_click=state.edit, args=(delete, ids),
+    st.button(f"Delete {len(ids)} nodes", key="group_delete", on_click=edit_and_redraw, args=(delete, ids),
               icon=":material/delete:")
     st.caption("Shift+click adds or removes a node; Shift+drag on the canvas selects a box.")
 
@@ -379,5 +380,5 @@ def render_inspector() -> None:
     with st.expander("Rename"):
         _rename(node)
     # The same edit as Backspace on the canvas (builder.edits.delete): one input and one output are bridged.
-    st.button(f"Delete ‘{node.id}’", key=f"delete_{node.id}", on_click=state.edit, args=(delete, [node.id]),
+    st.button(f"Delete ‘{node.id}’", key=f"delete_{node.id}", on_click=edit_and_redraw, args=(delete, [node.id]),
               icon=":material/delete:", help="remove this block; a block in a chain is bridged over")

@@ -14,7 +14,6 @@ from ui.common import state
 from ui.common.fragments import PALETTE_TARGET, redraw_design
 
 SEARCH_KEY = "palette_search"
-SHORT_NAME = 11  # characters that fit half the sidebar at 0.85 rem
 OPEN_BY_DEFAULT = {Category.INPUT, Category.DENSE, Category.CONV, Category.ACTIVATION}
 
 
@@ -78,29 +77,14 @@ def render_palette() -> None:
     groups = grouped(query)
     if not groups and not library_matches(query):
         st.info(f"No block matches ‘{query}’.")
+    # One wrapping row per category, not st.columns per pair: the browser puts two short names side by side and a
+    # long one ("TransformerEncoderLayer") on a line of its own, each label whole; and the page has 120 fewer
+    # elements for Streamlit's frontend to redraw on every click (at 300 nodes its redraw is most of a click).
     for category, blocks in groups.items():
-        with st.expander(f"{category.value} ({len(blocks)})", expanded=bool(query) or category in OPEN_BY_DEFAULT):
-            for row in rows(blocks):
-                columns = st.columns(len(row)) if len(row) > 1 else [st]
-                for column, block in zip(columns, row):
-                    column.button(block.type, key=f"palette_{block.type}", help=block.doc,
-                                  on_click=add_block, args=(block.type,), width="stretch")
+        open_ = bool(query) or category in OPEN_BY_DEFAULT
+        with st.expander(f"{category.value} ({len(blocks)})", expanded=open_), \
+                st.container(horizontal=True, gap="small", key=f"palette_grid_{category.name}"):
+            for block in blocks:
+                st.button(block.type, key=f"palette_{block.type}", help=block.doc, on_click=add_block,
+                          args=(block.type,), width="stretch")
     _library_section(query)
-
-
-def rows(blocks: list[BlockSpec]) -> list[list[BlockSpec]]:
-    """Two short names per row; a long one ("ConvTranspose2d", "TransformerEncoderLayer") gets a row of its own,
-    so every label shows whole at 1280 px instead of two identical "ConvTrans…"."""
-    out: list[list[BlockSpec]] = []
-    pending: list[BlockSpec] = []
-    for block in blocks:
-        if len(block.type) > SHORT_NAME:
-            out.append([block])
-            continue
-        pending.append(block)
-        if len(pending) == 2:
-            out.append(pending)
-            pending = []
-    if pending:
-        out.append(pending)
-    return out

@@ -316,11 +316,15 @@ function Canvas({ args }) {
     return () => document.removeEventListener("keydown", onKey);
   }, [deleteSelected, nodes, args.readOnly, args.selected, args.selection]);
 
-  const menuAt = (ev) => {
+  // Python's render messages come on every rerun of the page, most of them changing nothing here: handlers that
+  // stay the same object keep React Flow from redrawing every node in view and the minimap's 300 nodes each time.
+  const live = useRef(args);
+  live.current = args;
+  const menuAt = useCallback((ev) => {
     ev.preventDefault();
     const box = wrapper.current.getBoundingClientRect();
     return { left: Math.min(ev.clientX - box.left, box.width - 230), top: Math.min(ev.clientY - box.top, box.height - 110) };
-  };
+  }, []);
   const onConnect = useCallback((c) => {
     if (c.source === c.target) return;
     setEdges((es) => [...es, { id: `new-${c.source}-${c.sourceHandle || ""}-${c.target}`, source: c.source,
@@ -353,7 +357,25 @@ function Canvas({ args }) {
     if (ids.length > 1) report(ids);
   }, [flow, report]);
   const ro = args.readOnly;
-  const many = (ev) => ev.shiftKey || ev.metaKey || ev.ctrlKey;
+  const onNodeClick = useCallback((ev, n) => {
+    setMenu(null);
+    if (many(ev)) { toggle(n.id); return; }
+    chosen.current = [n.id];
+    const now = live.current;
+    if (n.id !== now.selected || (now.selection || []).length) emit("select", { node: n.id });
+  }, [toggle]);
+  const onNodeDoubleClick = useCallback((_e, n) => { if (n.data.block) emit("open", { node: n.id }); }, []);
+  const closeMenu = useCallback(() => setMenu(null), []);
+  const onPaneClick = useCallback(() => {
+    setMenu(null);
+    const had = chosen.current.length > 0;
+    chosen.current = [];
+    const now = live.current;
+    if (had || now.selected || (now.selection || []).length) emit("select", { node: null });
+  }, []);
+  const onNodeContextMenu = useCallback((ev, n) => setMenu({ ...menuAt(ev), node: n.id, block: n.data.block }), [menuAt]);
+  const onEdgeContextMenu = useCallback((ev, e) => setMenu({ ...menuAt(ev), edge: e.id }), [menuAt]);
+  const onPaneContextMenu = useCallback((ev) => setMenu({ ...menuAt(ev), ...xy(flow, ev) }), [menuAt, flow]);
 
   return (
     <div ref={wrapper} className="ll-canvas" style={{ height: args.height }} tabIndex={0}>
@@ -361,36 +383,31 @@ function Canvas({ args }) {
         nodes={nodes} edges={edges} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
         onNodesChange={onNodesChange} onEdgesChange={onEdgesChange}
         onConnect={ro ? undefined : onConnect} onNodeDragStop={ro ? undefined : onNodeDragStop}
-        onNodeClick={ro ? undefined : (ev, n) => {
-          setMenu(null);
-          if (many(ev)) { toggle(n.id); return; }
-          chosen.current = [n.id];
-          if (n.id !== args.selected || (args.selection || []).length) emit("select", { node: n.id });
-        }}
-        onNodeDoubleClick={ro ? undefined : (_e, n) => { if (n.data.block) emit("open", { node: n.id }); }}
+        onNodeClick={ro ? undefined : onNodeClick}
+        onNodeDoubleClick={ro ? undefined : onNodeDoubleClick}
         onSelectionEnd={ro ? undefined : onSelectionEnd}
-        onEdgeClick={() => setMenu(null)}
-        onPaneClick={() => {
-          setMenu(null);
-          const had = chosen.current.length > 0;
-          chosen.current = [];
-          if (had || args.selected || (args.selection || []).length) emit("select", { node: null });
-        }}
-        onNodeContextMenu={ro ? undefined : (ev, n) => setMenu({ ...menuAt(ev), node: n.id, block: n.data.block })}
-        onEdgeContextMenu={ro ? undefined : (ev, e) => setMenu({ ...menuAt(ev), edge: e.id })}
-        onPaneContextMenu={ro ? undefined : (ev) => setMenu({ ...menuAt(ev), ...xy(flow, ev) })}
+        onEdgeClick={closeMenu}
+        onPaneClick={onPaneClick}
+        onNodeContextMenu={ro ? undefined : onNodeContextMenu}
+        onEdgeContextMenu={ro ? undefined : onEdgeContextMenu}
+        onPaneContextMenu={ro ? undefined : onPaneContextMenu}
         deleteKeyCode={null} selectionKeyCode={ro ? null : "Shift"} multiSelectionKeyCode={null}
         nodesDraggable={!ro} nodesConnectable={!ro} elementsSelectable={!ro}
         minZoom={args.minZoom} maxZoom={2} onlyRenderVisibleElements={nodes.length > VISIBLE_ONLY}
-        proOptions={{ hideAttribution: true }} zoomOnDoubleClick={false}>
+        proOptions={PRO_OPTIONS} zoomOnDoubleClick={false}>
         <Background gap={24} size={1} />
-        {args.minimap && <MiniMap pannable zoomable style={{ width: 140, height: 96, opacity: 0.85 }}
-                                 nodeColor={(n) => n.style?.borderColor || "#94a3b8"} />}
+        {args.minimap && <MiniMap pannable zoomable style={MINIMAP_STYLE} nodeColor={minimapColour} />}
       </ReactFlow>
       {menu && <Menu menu={menu} onClose={() => setMenu(null)} blockNames={args.blockNames || []} />}
     </div>
   );
 }
+
+const many = (ev) => ev.shiftKey || ev.metaKey || ev.ctrlKey;
+// Constants, not literals in the JSX: a new object on each render redraws what takes it (the minimap's nodes).
+const PRO_OPTIONS = { hideAttribution: true };
+const MINIMAP_STYLE = { width: 140, height: 96, opacity: 0.85 };
+const minimapColour = (n) => n.style?.borderColor || "#94a3b8";
 
 function xy(flow, ev) {
   const p = flow.screenToFlowPosition({ x: ev.clientX, y: ev.clientY });
