@@ -26,10 +26,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 LOAD_TIMEOUT = 90_000  # first page load on a busy 2-core machine
 RUNS = int(os.environ.get("LAYERLAB_STOP_RUNS", "30"))
-# Seconds from the Stop click to "stopped" on screen. The goal is 2 s: with Stop in the run bar (outside every
-# fragment) 12 runs in a row took 0.23-1.70 s under the two busy loops; the default bound stays looser until the
-# whole suite's order (a server shared with earlier tests) has shown it every time.
-STOP_SHOWN_LIMIT = float(os.environ.get("LAYERLAB_STOP_LIMIT", "8"))
+# Seconds from the Stop click to "stopped" on screen: the goal, 2 s. With Stop in the run bar (outside every
+# fragment; the bar doesn't poll) 30 of 30 runs took 0.15-1.88 s under the two busy loops at load 5-7. Stop in the
+# live fragment took 1.5-5.3 s (a click there waits for any rerun in flight).
+STOP_SHOWN_LIMIT = float(os.environ.get("LAYERLAB_STOP_LIMIT", "2"))
 READY_LIMIT = 20.0  # seconds from "stopped" until Start can be clicked again (the results are drawn meanwhile)
 STOPPED = re.compile(r"stopped: stopped by")
 BUSY = "while True: pass"
