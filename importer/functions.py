@@ -15,6 +15,7 @@ import torch
 from torch import fx
 
 from importer.modules import size
+from importer.op_blocks import map_call
 from importer.trace import holds_tensor
 from importer.translate import Context, Pending, Static, Tensor, resolve_pending, tensors_in, unwrap
 
@@ -43,11 +44,13 @@ def call_function(ctx: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any
     args, kwargs = resolve_pending(args), resolve_pending(kwargs)
     tensors = tensors_in((args, kwargs))
     if not tensors and not any(isinstance(v, Pending) for v in fx.node.map_aggregate((args, kwargs), lambda v: v)):
-        return Static(ctx.recorded(), origin=_origin(args))  # sizes, constants, masks: not a function of the data
+        return Static(ctx.recorded(), origin=_origin(args), node=node)  # sizes, constants, masks: not a function of the data
     if not isinstance(ctx.recorded(), torch.Tensor) and not holds_tensor(ctx.recorded()):
         return Static(ctx.recorded())  # x.size(1), x.dim(), x.shape: plain numbers (split's parts are data)
-    handler = HANDLERS.get(name)
+    handler = HANDLERS.get(name) if all(t.batched for t in tensors) else None
     value = handler(ctx, args, kwargs) if handler else None
+    if value is None:
+        value = map_call(ctx, node, args, kwargs)  # the tensor-op blocks, read through their own descriptions
     if value is None:
         return ctx.unsupported(op_label(node), _advice(name), tensors)
     return value
@@ -144,12 +147,15 @@ def _getitem(ctx: Context, node: fx.Node, args: tuple) -> Any:
     if type(obj).__name__ == "HiddenStates" and index in (0, -1):
         return obj.last
     if isinstance(obj, Static):
-        return Static(ctx.recorded(), origin=obj.origin)
+        return Static(ctx.recorded(), origin=obj.origin, node=node)
     if isinstance(obj, (tuple, list)):
         return obj[index]
     if isinstance(obj, Tensor):
-        if len(obj.shape) == 3 and index == (slice(None), -1):
+        if len(obj.shape) == 3 and index == (slice(None), -1) and obj.batched:
             return ctx.block("LastTimeStep", {}, obj)
+        value = map_call(ctx, node, args, {})
+        if value is not None:
+            return value
         return ctx.unsupported(f"indexing {node.meta.get('where', ('', ''))[1] or 'x[...]'}",
                                "only x[:, -1] (the last time step of (N, T, F)) is a block", [obj])
     return Static(ctx.recorded())

@@ -28,7 +28,7 @@ def carry_weights(source: ModelSource, model: nn.Module, original: dict[str, tor
     node_at = {path: node for node, path in source.module_paths.items()}
     for key, tensor in model.state_dict().items():
         node, local = _owner(node_at, key)
-        wanted = renames.get(node, {}).get(local) or (f"{origins[node]}.{local}" if node in origins else None)
+        wanted = renames.get(node, {}).get(local) or (_joined(origins[node], local) if node in origins else None)
         if wanted in original:
             filled[key] = original[wanted].reshape(tensor.shape)
             used.add(wanted)
@@ -37,8 +37,15 @@ def carry_weights(source: ModelSource, model: nn.Module, original: dict[str, tor
     return filled, sorted(set(original) - used)
 
 
+def _joined(path: str, local: str) -> str:
+    return f"{path}.{local}" if local else path  # a Parameter or Buffer node is its own state-dict entry
+
+
 def _owner(node_at: dict[str, str], key: str) -> tuple[str | None, str]:
-    """The design node whose module holds ``key`` (the longest module path that prefixes it), and the rest."""
+    """The design node whose module holds ``key`` (the longest module path that prefixes it), and the rest; a
+    Parameter or Buffer node's key is its own path (the rest is empty)."""
+    if key in node_at:
+        return node_at[key], ""
     module, local = key, ""
     while "." in module:
         module, _, last = module.rpartition(".")
