@@ -88,8 +88,8 @@ def reshape_to_recorded(ctx: Context, x: Tensor) -> Any:
         return x
     if len(out) == 2 and len(x.shape) > 2:
         return ctx.block("Flatten", {}, x)
-    if len(out) > 5:
-        return None
+    if not 2 <= len(out) <= 5:
+        return None  # no Reshape block: the view op block (importer.op_blocks) writes x.view(x.size(0), ...)
     return ctx.block("Reshape", {"shape": list(out[1:])}, x)
 
 

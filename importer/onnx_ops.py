@@ -232,6 +232,8 @@ def _reshape(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
         return x
     if len(out) == 2 and len(x.shape) > 2:
         return reader.add("Flatten", {}, [(x, None)])
+    if not 2 <= len(out) <= 5:  # more sizes than a Reshape block holds, or none after the batch: the view op
+        return reader.add("view", {"shape": list(out[1:]), "keep_batch": True}, [(x, None)])
     return reader.add("Reshape", {"shape": list(out[1:])}, [(x, None)])
 
 

@@ -206,6 +206,9 @@ def _outputs(ctx: Context, result: Any) -> None:
             value = value.resolve((0,) if not value.path else None)
         if isinstance(value, Tensor):
             tensors.append(value)
+        elif value is None or (isinstance(value, Static) and value.value is None):  # nanoGPT's (logits, loss) with no targets
+            ctx.memo.setdefault("notes", []).append(f"output {k + 1} of forward() is None here and is left out: "
+                                                    "the design returns the tensors")
         else:
             ctx.problems.append(Problem("return value", ctx.where, f"output {k + 1} of forward() is not a tensor "
                                         "computed from the input; a design returns tensors only"))

@@ -137,4 +137,5 @@ def _fresh(example: tuple[torch.Tensor, ...], batch: int, source: ModelSource) -
 
 
 def _as_list(value: Any) -> list[torch.Tensor]:
-    return list(value) if isinstance(value, (tuple, list)) else [value]
+    """The returned tensors; a None among them (a loss without targets) is no output of the design."""
+    return [v for v in (value if isinstance(value, (tuple, list)) else [value]) if v is not None]
