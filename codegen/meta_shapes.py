@@ -5,6 +5,9 @@ output dimension that follows the batch is the output's batch dimension. An outp
 its first is batched; one that doesn't change has no batch dimension (``torch.arange(x.size(1))``); any other
 change means the op folded the batch into another dimension, which a design can't describe, so it is refused.
 
+The same runs count the call's FLOPs with torch's FlopCounterMode, which reads shapes only: an op block's
+multiply-accumulates are what torch counts for it, by the same one mechanism as its shape.
+
 Results are cached by (call, input specs): a 300-layer design re-validated on every edit asks the same questions.
 torch is imported on the first question only, so importing codegen stays cheap for the CLI's --help.
 """
@@ -12,6 +15,7 @@ torch is imported on the first question only, so importing codegen stays cheap f
 from __future__ import annotations
 
 import operator
+from dataclasses import dataclass
 from typing import Any
 
 from builder.catalog.oracle import (
@@ -35,14 +39,23 @@ _CACHE_LIMIT = 8192
 
 class MetaOracle:
     def __init__(self) -> None:
-        self._cache: dict[Any, TensorSpec | OracleError] = {}
+        self._cache: dict[Any, Found | OracleError] = {}
 
     def run(self, call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...]) -> TensorSpec:
-        key = (call, inputs)
+        return self._cached(call, inputs, many=False).specs[0]
+
+    def run_all(self, call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...]) -> tuple[TensorSpec, ...]:
+        return self._cached(call, inputs, many=True).specs
+
+    def macs(self, call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...], many: bool = False) -> int:
+        return self._cached(call, inputs, many).macs
+
+    def _cached(self, call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...], many: bool) -> Found:
+        key = (call, inputs, many)
         found = self._cache.get(key)
         if found is None:
             try:
-                found = _infer(call, inputs)
+                found = _infer(call, inputs, many)
             except OracleError as err:
                 found = err
             if len(self._cache) >= _CACHE_LIMIT:
@@ -53,12 +66,33 @@ class MetaOracle:
         return found
 
 
-def _infer(call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...]) -> TensorSpec:
+Shape = tuple[tuple[int, ...], str]
+
+
+@dataclass(frozen=True)
+class Found:
+    """What torch says of one call: its outputs, and the multiply-accumulates per sample its products take as
+    torch's FlopCounterMode counts them (half its FLOPs: matmul, bmm, einsum, linear, conv, attention; 0 for
+    elementwise and shape ops, which the counter leaves out, as the layers' counts do)."""
+
+    specs: tuple[TensorSpec, ...]
+    macs: int
+
+
+def _infer(call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...], many: bool) -> Found:
     batched = any(spec.batched for _, spec in inputs)
-    first = _shape_of(call, inputs, 2)
-    if not batched:
-        return TensorSpec(first[0], first[1], batched=False)
-    second = _shape_of(call, inputs, 3)
+    first, flops2 = _shapes_of(call, inputs, 2, many)
+    if not batched:  # computed once per forward: counted as if per sample, as a layer's weights are
+        return Found(tuple(TensorSpec(shape, dtype, batched=False) for shape, dtype in first), flops2 // 2)
+    second, flops3 = _shapes_of(call, inputs, 3, many)
+    if len(first) != len(second):  # unbind or split along the batch: as many pieces as samples
+        raise OracleError("the number of pieces follows the batch size; split along a dimension after the batch")
+    # Per sample: what one more sample adds (a product of a batch with an unbatched weight grows with the batch).
+    return Found(tuple(_batched(a, b) for a, b in zip(first, second)), (flops3 - flops2) // 2)
+
+
+def _batched(first: Shape, second: Shape) -> TensorSpec:
+    """One output from its runs with batch 2 and batch 3."""
     (shape2, dtype), (shape3, _) = first, second
     if shape2 == shape3:
         return TensorSpec(shape2, dtype, batched=False)
@@ -69,18 +103,24 @@ def _infer(call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...]) -> TensorSp
                       "keep the batch first, e.g. view(x.size(0), -1) rather than view(-1)")
 
 
-def _shape_of(call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...], batch: int) -> tuple[tuple[int, ...], str]:
+def _shapes_of(call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...], batch: int,
+               many: bool) -> tuple[list[Shape], int]:
+    """The output's shape and dtype (``many``: the call returns a sequence of tensors, one each), and the FLOPs
+    torch counts for the call."""
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
 
     tensors = {port: _meta(spec, batch) for port, spec in inputs}
     try:
-        out = _evaluate(call, tensors)
+        with FlopCounterMode(display=False) as counter:  # shapes only: it counts meta tensors as real ones
+            out = _evaluate(call, tensors)
     except Exception as err:  # noqa: BLE001 — torch raises RuntimeError, IndexError, ValueError, TypeError...
         text = str(err).strip().splitlines()
         raise OracleError(text[0] if text else type(err).__name__) from None
-    if not isinstance(out, torch.Tensor):
-        raise OracleError(f"the call returns {type(out).__name__}, not one tensor")
-    return tuple(int(d) for d in out.shape), _dtype_name(out.dtype)
+    outs = list(out) if many and isinstance(out, (tuple, list)) else [out]
+    if not all(isinstance(o, torch.Tensor) for o in outs):
+        raise OracleError(f"the call returns {type(out).__name__}, not " + ("tensors" if many else "one tensor"))
+    return [(tuple(int(d) for d in o.shape), _dtype_name(o.dtype)) for o in outs], int(counter.get_total_flops())
 
 
 def _meta(spec: TensorSpec, batch: int) -> Any:

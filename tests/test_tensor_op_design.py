@@ -1,6 +1,6 @@
 """A design written in tensor ops as real models are: a Squeeze-and-Excitation gate ``x * s``, attention pooling
-``(w * h).sum(dim=1)``, a class token and a position table (Parameters), and positions from ``torch.arange``.
-It validates, generates readable code, trains, and exports to ONNX and TorchScript with the same outputs."""
+``(w * h).sum(dim=1)``, a class token and a position table (Parameters), positions from ``torch.arange`` and a
+GEGLU's ``a, b = x.chunk(2, dim=-1)`` into two branches (``a * F.gelu(b)``). It validates, generates readable code, trains, and exports to ONNX and TorchScript with the same outputs."""
 
 from __future__ import annotations
 
@@ -42,6 +42,10 @@ NODES = [
     ("pooled", "sum", {"dim": [1]}),  # (w * h).sum(dim=1)
     ("first", "index", {"index": ":, 0"}),  # the class token's output
     ("both", "add", {}),
+    ("proj", "Linear", {"out_features": 32}),
+    ("halves", "chunk", {"chunks": 2, "dim": -1}),  # GEGLU: a, b = x.chunk(2, dim=-1); a * F.gelu(b)
+    ("gelu", "GELU", {}),
+    ("geglu", "mul", {}),
     ("head", "Linear", {"out_features": 10}),
 ]
 EDGES = [
@@ -51,15 +55,18 @@ EDGES = [
     ("seq", "with_table", "x"), ("pos_embed", "with_table", "y"),
     ("with_table", "positions"), ("positions", "wpe"), ("with_table", "h", "x"), ("wpe", "h", "y"),
     ("h", "score"), ("score", "w"), ("w", "weighted", "x"), ("h", "weighted", "y"), ("weighted", "pooled"),
-    ("h", "first"), ("pooled", "both", "x"), ("first", "both", "y"), ("both", "head"),
+    ("h", "first"), ("pooled", "both", "x"), ("first", "both", "y"), ("both", "proj"),
+    ("proj", "halves"), ("halves", "geglu", "x", "0"), ("halves", "gelu", None, "1"), ("gelu", "geglu", "y"),
+    ("geglu", "head"),
 ]
 
 
 def design():
     return load_project({
-        "layerlab": 2, "name": "op_net",
+        "layerlab": 3, "name": "op_net",
         "nodes": [{"id": i, "type": t, "params": p} for i, t, p in NODES],
-        "edges": [{"source": e[0], "target": e[1], **({"port": e[2]} if len(e) > 2 else {})} for e in EDGES],
+        "edges": [{"source": e[0], "target": e[1], **({"port": e[2]} if len(e) > 2 and e[2] else {}),
+                   **({"source_port": e[3]} if len(e) > 3 else {})} for e in EDGES],
     })
 
 
@@ -78,6 +85,7 @@ def test_validates_with_the_shapes_torch_gives():
     assert shapes == {"s": "(N, 16, 1, 1)", "se": "(N, 16, 8, 8)", "cls": "(N, 1, 16)", "seq": "(N, 65, 16)",
                       "positions": "(65,)", "wpe": "(65, 16)", "pooled": "(N, 16)", "head": "(N, 10)"}
     assert result.nodes["positions"].output.dtype == "long"
+    assert {k: str(v) for k, v in result.nodes["halves"].outputs.items()} == {"0": "(N, 16)", "1": "(N, 16)"}
     source = generate_model(design(), result)
     model = build_model(source, seed=0)
     assert sum(p.numel() for p in model.parameters()) == result.total_params  # the Parameters counted
@@ -97,6 +105,9 @@ def test_generated_code_reads_as_written_by_hand():
         "= F.softmax(score, dim=1)  # (N, 65, 1)",
         ".sum(dim=1)  # (N, 16)",
         "[:, 0]  # (N, 16)",
+        "score1, score2 = score.chunk(2, dim=-1)  # score1: (N, 16), score2: (N, 16)",
+        "gelu = self.gelu(score2)  # (N, 16)",
+        "score1 = score1 * gelu  # (N, 16)",
     ):
         assert line in code, (line, code)
 

@@ -8,10 +8,13 @@ import operator
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
 
 import codegen  # noqa: F401  (the shape oracle)
 from builder.catalog import Category, all_blocks
 from builder.graph import Edge, Graph, Node
+from builder.summary import summarize
 from builder.validate import validate
 from codegen.loader import build_model
 from codegen.source import generate_model
@@ -86,7 +89,7 @@ REFERENCE = {
 }
 RANDOM = {"randn_like": torch.randn_like, "rand_like": torch.rand_like}
 
-OPS = [b for b in all_blocks() if b.category is Category.TENSOR_OPS]
+OPS = [b for b in all_blocks() if b.category is Category.TENSOR_OPS and b.outputs is None]  # pieces: _multi.py
 CASES = [(b, k, ex) for b in OPS for k, ex in enumerate(b.examples)]
 
 
@@ -139,19 +142,35 @@ def test_generated_code_equals_torch(block, k, example):
     if "inputs" in example.inputs:
         tensors["inputs"] = [tensors[f"m{k}"] for k in range(len(example.inputs["inputs"]))]
     params = {**block.defaults(), **example.params}
-    with torch.no_grad():
-        if block.type in RANDOM:
-            torch.manual_seed(7)
+    # The math kernel of attention: CPU's fused one is not seen by the counter (see test_summary).
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
+        torch.manual_seed(7)
+        with counter:
             out = model(*args)
-            torch.manual_seed(7)
-            expected = RANDOM[block.type](tensors["x"])
-        else:
-            out = model(*args)
-            expected = REFERENCE[block.type](params, tensors)
+        torch.manual_seed(7)
+        expected = (RANDOM[block.type](tensors["x"]) if block.type in RANDOM
+                    else REFERENCE[block.type](params, tensors))
     shape = (3, *info.output.shape) if info.output.batched else info.output.shape
     assert tuple(out.shape) == shape
     assert out.dtype == {"float": torch.float32, "long": torch.long, "bool": torch.bool}[info.output.dtype]
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+    # MACs are per sample (a batch of 3 here) and torch counts one as two FLOPs.
+    assert info.macs * 2 * 3 == counter.get_total_flops()
+    assert info.macs == 0 or block.type in PRODUCTS
+
+
+# The ops whose products torch's counter counts (not a matrix-vector product, x @ v with a 1-D v).
+PRODUCTS = {"matmul", "bmm", "einsum", "linear", "conv2d", "scaled_dot_product_attention"}
+
+
+@pytest.mark.parametrize("name", sorted(PRODUCTS))
+def test_products_count_their_multiply_accumulates(name):
+    block = next(b for b in OPS if b.type == name)
+    graph = op_graph(block, block.examples[0])
+    macs = validate(graph).nodes["op"].macs
+    assert macs > 0
+    assert summarize(graph).total_macs == macs  # the summary shows it (the Inputs and Parameters count none)
 
 
 def test_the_canvas_face_is_the_expression():

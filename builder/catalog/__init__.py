@@ -14,6 +14,7 @@ from builder.catalog import (  # noqa: F401  (registration)
     structure,
     tensor_ops_functional,
     tensor_ops_math,
+    tensor_ops_multi,
     tensor_ops_reduce,
     tensor_ops_shape,
     tensors,

@@ -83,6 +83,12 @@ class ShapeOracle(Protocol):
     def run(self, call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...]) -> TensorSpec:
         """The output of ``call`` on tensors of these specs; raises OracleError when torch refuses it."""
 
+    def run_all(self, call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...]) -> tuple[TensorSpec, ...]:
+        """The outputs of a call that returns several tensors (``x.chunk(2, dim=1)``), in order."""
+
+    def macs(self, call: OpCall, inputs: tuple[tuple[str, TensorSpec], ...], many: bool = False) -> int:
+        """The multiply-accumulates per sample of ``call``'s products, as torch's flop counter counts them."""
+
 
 _ORACLE: list[ShapeOracle] = []
 

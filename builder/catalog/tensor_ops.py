@@ -6,8 +6,8 @@ and the output shape and dtype, which come from running the same call on meta te
 mechanism for every op, no shape rule each. What torch refuses comes back in words, naming the op, the argument
 and the shapes; the common mistakes (a dim out of range, a broadcast that fails) are checked first, with a fix.
 
-Ops return one tensor today. An op with several outputs (chunk, split) would return a tuple from the oracle and
-name its outputs as ports; the OpCall and rendering stay as they are.
+An op with several outputs (chunk, split, unbind: ``tensor_ops_multi``) is the same ``OpDef``; the oracle runs its
+call for every piece, and each piece is a named output.
 """
 
 from __future__ import annotations
@@ -82,17 +82,33 @@ def register_op(op: OpDef) -> BlockSpec:
         category=Category.TENSOR_OPS,
         doc=op.doc,
         params=op.params,
-        infer=_infer(op),
+        infer=memoised_infer(op, infer_once),
         emit=_emit(op),
         ports=op.ports,
         examples=op.examples,
         aliases=op.aliases,
         unbatched="native",
-        face=_face(op),
+        face=face_of(op),
+        macs=macs_of(op),
     ))
 
 
-def _names(op: OpDef, inputs: Inputs, template: bool) -> dict[str, str]:
+def macs_of(op: OpDef, many: bool = False) -> Callable[[Resolved, Inputs, Any], int]:
+    """The op's multiply-accumulates per sample as torch counts them, from the oracle that gave its shape (0
+    where there is none: validation has already said so)."""
+    def macs(p: Resolved, inputs: Inputs, out: Any) -> int:
+        oracle = get_oracle()
+        if oracle is None:
+            return 0
+        try:
+            return oracle.macs(op.call(p, inputs), given_specs(op, inputs), many)
+        except (BlockError, OracleError):
+            return 0
+
+    return macs
+
+
+def names_of(op: OpDef, inputs: Inputs, template: bool) -> dict[str, str]:
     """Port -> how code names it: ``{x}`` placeholders for the emission, bare names for the face; a variadic port's
     members as ``{inputs[0]}``, ``{inputs[1]}``... (the face: ``a``, ``b``, ...)."""
     names = {port.name: "{" + port.name + "}" if template else port.name for port in op.ports}
@@ -118,7 +134,7 @@ def given_specs(op: OpDef, inputs: Inputs) -> tuple[tuple[str, TensorSpec], ...]
 
 def _emit(op: OpDef) -> Callable[[Resolved, Inputs], Emission]:
     def emit(p: Resolved, inputs: Inputs) -> Emission:
-        names = _names(op, inputs, template=True)
+        names = names_of(op, inputs, template=True)
         call = op.call(p, inputs)
         imports = ("import torch.nn.functional as F",) if _uses_functional(call) else ()
         return Emission(None, "{out} = " + render(call, names), imports=imports)
@@ -133,7 +149,7 @@ def _uses_functional(value: Any) -> bool:
     return False
 
 
-def _face(op: OpDef) -> Callable[..., str]:
+def face_of(op: OpDef) -> Callable[..., str]:
     """The expression on the node: ``x * y``, ``sum(dim=1)``, ``[:, 0]``, ``softmax(x, dim=-1)`` (the receiver x
     and the torch./F. prefixes left out). ``inputs``: the connected ports' specs, when validation has them."""
     def face(p: Resolved, inputs: Inputs | None = None) -> str:
@@ -141,7 +157,7 @@ def _face(op: OpDef) -> Callable[..., str]:
             inputs = {port.name: [F((1,))] * 2 if port.variadic else F((1,)) for port in op.ports if not port.optional}
         try:
             call = op.call(p, inputs)
-            text = render(call, _names(op, inputs, template=False))
+            text = render(call, names_of(op, inputs, template=False))
         except (BlockError, KeyError, TypeError, ValueError, IndexError):
             return op.type
         if call.style in ("method", "index") and call.args and call.args[0] == X:
@@ -151,11 +167,15 @@ def _face(op: OpDef) -> Callable[..., str]:
     return face
 
 
-def _infer(op: OpDef) -> Callable[[Resolved, Inputs], TensorSpec]:
-    """The rule, memoised by (parameters, input specs): a large design asks the same questions on every edit."""
-    memo: dict[Any, TensorSpec | BlockError] = {}
+Once = Callable[[OpDef, Resolved, Inputs, ShapeOracle], Any]
 
-    def infer(p: Resolved, inputs: Inputs) -> TensorSpec:
+
+def memoised_infer(op: OpDef, once: Once) -> Callable[[Resolved, Inputs], Any]:
+    """The rule ``once``, memoised by (parameters, input specs): a large design asks the same questions on every
+    edit."""
+    memo: dict[Any, Any] = {}
+
+    def infer(p: Resolved, inputs: Inputs) -> Any:
         oracle = get_oracle()
         if oracle is None:
             raise BlockError(f"{op.type}: the shape of a tensor op comes from torch, which this program has not "
@@ -164,7 +184,7 @@ def _infer(op: OpDef) -> Callable[[Resolved, Inputs], TensorSpec]:
         found = memo.get(key)
         if found is None:
             try:
-                found = _infer_once(op, p, inputs, oracle)
+                found = once(op, p, inputs, oracle)
             except BlockError as err:
                 found = err
             if len(memo) > 4096:
@@ -177,21 +197,27 @@ def _infer(op: OpDef) -> Callable[[Resolved, Inputs], TensorSpec]:
     return infer
 
 
-def _infer_once(op: OpDef, p: Resolved, inputs: Inputs, oracle: ShapeOracle) -> TensorSpec:
+def infer_once(op: OpDef, p: Resolved, inputs: Inputs, oracle: ShapeOracle) -> TensorSpec:
+    call = checked_call(op, p, inputs)
+    given = given_specs(op, inputs)
+    try:
+        return oracle.run(call, given)
+    except OracleError as err:
+        raise BlockError(words(op.type, given, err.detail)) from None
+
+
+def checked_call(op: OpDef, p: Resolved, inputs: Inputs) -> OpCall:
+    """The op's call once the common mistakes (a dim out of range, a failed broadcast) are ruled out in words."""
     call = op.call(p, inputs)  # raises BlockError for an argument it can't make sense of
     first = inputs.get("x", inputs.get("inputs", [None])[0] if "inputs" in inputs else None)
     if op.dims and first is not None:
         _check_dims(op, p, first)
     if op.broadcast and "x" in inputs and "y" in inputs:
         _check_broadcast(op.type, inputs["x"], inputs["y"])
-    given = given_specs(op, inputs)
-    try:
-        return oracle.run(call, given)
-    except OracleError as err:
-        raise BlockError(_words(op.type, given, err.detail)) from None
+    return call
 
 
-def _words(op: str, given: Sequence[tuple[str, TensorSpec]], detail: str) -> str:
+def words(op: str, given: Sequence[tuple[str, TensorSpec]], detail: str) -> str:
     shapes = ", ".join(f"{port} {spec}" for port, spec in given)
     return f"{op}: torch refuses {shapes}: {detail}"
 
