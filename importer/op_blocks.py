@@ -430,7 +430,23 @@ def _first_input(ctx: Context) -> Tensor | None:
                  any(n.id == v.node and n.type == "Input" for n in ctx.nodes)), None)
 
 
+def _pieces(count: str, sizes: str | None = None) -> Callable[..., Any]:
+    """split / unbind: how many pieces is a parameter (a file names them before shapes are known): the number the
+    trace recorded; split's size (torch's split_size_or_sections) is one number or one per piece."""
+    def adapt(ctx: Context, params: dict, ports: dict, operands: list[_Operand], recorded: Any) -> Any:
+        params = {**_without_extra(params), count: len(recorded)}
+        if sizes is not None:
+            given = next((_plain(o.value) for o in operands if o.name in ("split_size_or_sections", "split_size",
+                                                                            "arg1")), None)
+            if given is None:
+                return None
+            params[sizes] = [int(given)] if isinstance(given, int) else [int(v) for v in given]
+        return params, ports
+    return adapt
+
+
 ADAPTERS: dict[str, Callable[..., Any]] = {
+    "split": _pieces("pieces", "sizes"), "unbind": _pieces("count"),
     "view": _view, "reshape": _view,
     "scalar": _scalar,
     "index": _index,
