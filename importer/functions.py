@@ -314,4 +314,6 @@ HANDLERS: dict[str, Callable[[Context, tuple, dict], Any]] = {
     "adaptive_max_pool1d": _adaptive("AdaptiveMaxPool1d"), "adaptive_max_pool2d": _adaptive("AdaptiveMaxPool2d"),
     "interpolate": _interpolate, "upsample": _interpolate,
     "pad": _pad,
+    "stochastic_depth": lambda c, a, k: c.block("StochasticDepth", {"p": float(_arg(a, k, 1, "p")),
+                                                                      "mode": _arg(a, k, 2, "mode", "row")}, a[0]),
 }

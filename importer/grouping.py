@@ -12,6 +12,7 @@ found definitions of their own; each such split is kept as a ``Split`` with the 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -173,10 +174,23 @@ def _fixed_difference(a: Item, b: Item) -> str:
 def _parametric(block: Any, key: str, *values: Any) -> bool:
     if block is None or key not in block.param_names:
         return False
-    if block.category in (Category.TENSOR_OPS, Category.TENSORS):
+    if not _has_module(block.type):
         return False  # written into forward() or the tensor's value: uses that differ need definitions of their own
     spec = block.param(key)
     return spec.kind in _PARAMETRIC and not spec.inferred and all(v is not None for v in values)
+
+
+@functools.cache
+def _has_module(block_type: str) -> bool:
+    """Whether the block is a module made in __init__ (its settings can be constructor arguments), not a line of
+    forward() (Reshape, the tensor ops) or a tensor's value (Parameter, Buffer)."""
+    block = get_block(block_type)
+    if block.category in (Category.TENSOR_OPS, Category.TENSORS):
+        return False
+    try:
+        return block.emit(block.defaults(), {}).init is not None
+    except Exception:  # noqa: BLE001 — a block that needs its inputs to emit: as before, a module
+        return True
 
 
 def _bypasses(edges: set[LocalEdge], present: set[str], own: set[LocalEdge], ports: list[str], output: str) -> bool:

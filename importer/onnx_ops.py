@@ -243,7 +243,11 @@ def _transpose(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
         return TimeFirst(args[0])  # what a batch-first recurrent layer reads, time first
     if not perm or perm[0] != 0:
         return "a transpose that moves the batch dimension (a time-first layout)"
-    return args[0] if perm == sorted(perm) else reader.add("Permute", {"dims": perm[1:]}, [(args[0], None)])
+    if perm == sorted(perm):
+        return args[0]
+    if len(perm) > 5:  # more dimensions than a Permute block holds: the permute op, batch first
+        return reader.add("permute", {"dims": perm}, [(args[0], None)])
+    return reader.add("Permute", {"dims": perm[1:]}, [(args[0], None)])
 
 
 def _concat(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
