@@ -86,6 +86,9 @@ class _Tracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return module_qualified_name in self.leaves or super().is_leaf_module(m, module_qualified_name)
 
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return _SizedProxy(node, self)
+
     def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:
         if self.running:
             return attr_val
@@ -138,6 +141,18 @@ class _Tracer(fx.Tracer):
             if node.op == "call_method":
                 return getattr(args[0], node.target)(*args[1:], **kwargs)
             return node.target(*args, **kwargs)
+
+
+class _SizedProxy(fx.Proxy):
+    """``x.shape`` and ``x.ndim`` are what the example batch had, as ``x.size(1)`` is: code that keys a cache by
+    the shape or unpacks it (einops' rearrange) then runs as it does outside the trace."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("shape", "ndim"):
+            value = getattr(self.tracer, "values", {}).get(self.node)
+            if isinstance(value, torch.Tensor):
+                return getattr(value, name)
+        return super().__getattr__(name)
 
 
 class TraceFailure(ImportFailure):
