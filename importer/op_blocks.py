@@ -177,8 +177,8 @@ def _try_block(ctx: Context, node: fx.Node, op: OpDef, operands: list[_Operand],
         got = _evaluate(call, {key: real_of(ctx, v) if isinstance(v, Tensor) else v.value for key, v in flat.items()})
     except Exception:  # noqa: BLE001 — this block can't make this call: try the next, else Unsupported
         return None
-    if not _same(got, recorded):
-        return None
+    if not (_same(got, recorded) or (_random(op) and _same_kind(got, recorded))):
+        return None  # a noise draw can't repeat the trace's values: its shape and dtype must (verify reseeds)
     mark = (len(ctx.nodes), len(ctx.edges))
     tensors = {key: _as_tensor(ctx, v) for key, v in flat.items()}
     if any(t is None for t in tensors.values()):
@@ -251,6 +251,15 @@ def _spec(value: Any) -> Any:
         shape = value.shape[1:] if value.batched else value.shape
     dtype = "float" if dtype_of.is_floating_point else ("bool" if dtype_of == torch.bool else "long")
     return TensorSpec(tuple(shape), dtype, batched=batched)
+
+
+def _random(op: OpDef) -> bool:
+    return "random" in op.aliases  # the noise ops (randn_like, rand_like) say so in their description
+
+
+def _same_kind(got: Any, recorded: Any) -> bool:
+    return isinstance(got, torch.Tensor) and isinstance(recorded, torch.Tensor) and got.shape == recorded.shape and \
+        got.dtype == recorded.dtype
 
 
 def _same(got: Any, recorded: Any) -> bool:

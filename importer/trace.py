@@ -144,15 +144,25 @@ class _Tracer(fx.Tracer):
 
 
 class _SizedProxy(fx.Proxy):
-    """``x.shape`` and ``x.ndim`` are what the example batch had, as ``x.size(1)`` is: code that keys a cache by
-    the shape or unpacks it (einops' rearrange) then runs as it does outside the trace."""
+    """``x.shape``, ``x.ndim``, ``len(x)`` and ``x.is_cuda`` are what the example batch had, as ``x.size(1)`` is:
+    code that keys a cache by the shape (einops' rearrange), makes a mask of ``len(src)`` steps or guards a
+    multi-GPU path with ``if x.is_cuda`` then runs as it does outside the trace."""
+
+    def _recorded(self) -> Any:
+        return getattr(self.tracer, "values", {}).get(self.node)
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("shape", "ndim"):
-            value = getattr(self.tracer, "values", {}).get(self.node)
+        if name in ("shape", "ndim", "is_cuda", "is_xpu", "is_mps"):
+            value = self._recorded()
             if isinstance(value, torch.Tensor):
                 return getattr(value, name)
         return super().__getattr__(name)
+
+    def __len__(self) -> int:
+        value = self._recorded()
+        if isinstance(value, torch.Tensor) and value.dim() > 0:
+            return len(value)
+        return super().__len__()
 
 
 class TraceFailure(ImportFailure):
