@@ -125,6 +125,8 @@ def _permutation(ctx: Context, x: Tensor, order: list[int]) -> Any:
     if order[0] != 0:
         ctx.memo["batch_moved"] = True
         return None  # the batch leaves dimension 0 (a time-first layout)
+    if len(order) > 5:
+        return None  # more than a Permute block holds: the permute op (importer.op_blocks)
     return ctx.block("Permute", {"dims": order[1:]}, x)
 
 

@@ -109,6 +109,10 @@ def map_call(ctx: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any:
     recorded = ctx.traced.values.get(node)
     if not isinstance(recorded, torch.Tensor) and not _is_tensor_tuple(recorded):
         return None
+    if node.op == "call_function" and str(getattr(node.target, "__module__", "")).startswith("einops"):
+        from importer.einops_calls import einops_call
+
+        return einops_call(ctx, node, args, kwargs)
     operands = _operands(ctx, node, args, kwargs)
     if operands is None:
         return None

@@ -66,7 +66,7 @@ class _Tracer(fx.Tracer):
 
     def __init__(self, example: tuple[torch.Tensor, ...], leaves: set[str] = frozenset(),
                  defaults: dict[str, Any] | None = None) -> None:
-        super().__init__()
+        super().__init__(autowrap_functions=_einops_functions())
         self.example = list(example)
         self.defaults = defaults or {}  # forward()'s optional arguments, bound to these values
         self.leaves = leaves  # the user's submodules traced as one call (attention written by hand)
@@ -143,6 +143,16 @@ class _Tracer(fx.Tracer):
             return node.target(*args, **kwargs)
 
 
+def _einops_functions() -> tuple[Any, ...]:
+    """einops' rearrange/repeat/reduce as single calls (their value recorded, as every call's is): einops can't
+    take a proxy, and what they do is read back from the recorded shapes (importer.op_blocks)."""
+    try:
+        import einops
+    except ImportError:
+        return ()
+    return tuple(getattr(einops, name) for name in ("rearrange", "repeat", "reduce") if hasattr(einops, name))
+
+
 class _SizedProxy(fx.Proxy):
     """``x.shape``, ``x.ndim``, ``len(x)`` and ``x.is_cuda`` are what the example batch had, as ``x.size(1)`` is:
     code that keys a cache by the shape (einops' rearrange), makes a mask of ``len(src)`` steps or guards a
@@ -157,6 +167,13 @@ class _SizedProxy(fx.Proxy):
             if isinstance(value, torch.Tensor):
                 return getattr(value, name)
         return super().__getattr__(name)
+
+    def __iter__(self) -> Any:
+        """``map(f, x.chunk(3, dim=-1))``: the pieces one by one, as unpacking them gives them."""
+        value = self._recorded()
+        if isinstance(value, (tuple, list)):
+            return iter([self[k] for k in range(len(value))])
+        return super().__iter__()
 
     def __len__(self) -> int:
         value = self._recorded()
