@@ -154,9 +154,9 @@ def _einops_functions() -> tuple[Any, ...]:
 
 
 class _SizedProxy(fx.Proxy):
-    """``x.shape``, ``x.ndim``, ``len(x)`` and ``x.is_cuda`` are what the example batch had, as ``x.size(1)`` is:
-    code that keys a cache by the shape (einops' rearrange), makes a mask of ``len(src)`` steps or guards a
-    multi-GPU path with ``if x.is_cuda`` then runs as it does outside the trace."""
+    """``x.shape``, ``x.ndim`` and ``x.is_cuda`` are what the example batch had, as ``x.size(1)`` is: code that keys
+    a cache by the shape (einops' rearrange) or guards a multi-GPU path with ``if x.is_cuda`` then runs as it does
+    outside the trace. (``len(x)`` is still refused: torch.export follows it.)"""
 
     def _recorded(self) -> Any:
         return getattr(self.tracer, "values", {}).get(self.node)
@@ -175,11 +175,6 @@ class _SizedProxy(fx.Proxy):
             return iter([self[k] for k in range(len(value))])
         return super().__iter__()
 
-    def __len__(self) -> int:
-        value = self._recorded()
-        if isinstance(value, torch.Tensor) and value.dim() > 0:
-            return len(value)
-        return super().__len__()
 
 
 class TraceFailure(ImportFailure):
