@@ -52,8 +52,16 @@ def call_function(ctx: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any
     if value is None:
         value = map_call(ctx, node, args, kwargs)  # the tensor-op blocks, read through their own descriptions
     if value is None:
-        return ctx.unsupported(op_label(node), _advice(name), tensors)
+        from importer.tensor_nodes import why_not
+
+        return ctx.unsupported(op_label(node), why_not(ctx, _statics((args, kwargs))) or _advice(name), tensors)
     return value
+
+
+def _statics(values: Any) -> list[Static]:
+    found: list[Static] = []
+    fx.node.map_aggregate(values, lambda v: found.append(v) if isinstance(v, Static) else None)
+    return found
 
 
 def _origin(args: tuple) -> str | None:

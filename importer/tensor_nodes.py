@@ -101,3 +101,28 @@ def _positions(ctx: Context, value: torch.Tensor) -> Tensor | None:
                     ctx.unbatched.add(node_id)
                     return Tensor(node_id, (len(value),), torch.long, batched=False)
     return None
+
+
+def why_not(ctx: Context, values: list[Static]) -> str:
+    """Words for an op that failed because a tensor it uses can't be a node: a plain tensor attribute, a buffer that
+    isn't saved, a constant made in forward()."""
+    for static in values:
+        if not isinstance(static.value, torch.Tensor) or static.node is None:
+            continue
+        reads = [n for n in _ancestors(static.node) if n.op == "get_attr"]  # self.pe.to(x.device): self.pe
+        for node in reads[:1]:
+            target = str(node.target)
+            if target not in dict(ctx.traced.module.named_parameters()) and target not in ctx.traced.module.state_dict():
+                return (f"it uses self.{target}, a tensor that is neither an nn.Parameter nor a saved buffer, so its "
+                        f"values are in no state dict; register it with self.register_buffer("
+                        f"'{target.rpartition('.')[2]}', ...) or make it an nn.Parameter")
+    return ""
+
+
+def _ancestors(node: fx.Node) -> list[fx.Node]:
+    seen, todo = [], [node]
+    while todo and len(seen) < 32:
+        current = todo.pop()
+        seen.append(current)
+        todo += [n for n in current.all_input_nodes if n not in seen]
+    return seen
