@@ -251,6 +251,8 @@ def _transpose(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
 
 
 def _concat(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
+    if len(args) == 1 and _is_tensor(args[0]):
+        return args[0]  # torch.cat of one tensor (DenseNet's first layer, as the TorchScript exporter writes it)
     axis = int(attrs.get("axis", 1))
     if not all(_is_tensor(a) for a in args) or axis % max(1, len(args[0].shape)) == 0:
         return "a Concat with constants or along the batch"

@@ -87,7 +87,7 @@ def import_entry_onnx(entry: Entry, exporter: str) -> dict[str, Any]:
             path = Path(folder) / "model.onnx"
             try:
                 with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                        contextlib.redirect_stderr(io.StringIO()):
+                        contextlib.redirect_stderr(io.StringIO()), _quiet_fd(1):
                     warnings.simplefilter("ignore")
                     torch.onnx.export(model, inputs, str(path), dynamo=ONNX_EXPORTERS[exporter])
             except Exception as err:  # noqa: BLE001 — torch's exporter refusing the model
@@ -112,3 +112,25 @@ def import_entry_onnx(entry: Entry, exporter: str) -> dict[str, Any]:
     finally:
         out["seconds"] = round(time.perf_counter() - started, 2)
     return out
+
+
+class _quiet_fd:
+    """The exporter's C++ side prints its whole graph to file descriptor 1 when it fails: keep it off the table."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __enter__(self) -> None:
+        import os
+        import sys
+
+        sys.stdout.flush()
+        self.saved, self.null = os.dup(self.fd), os.open(os.devnull, os.O_WRONLY)
+        os.dup2(self.null, self.fd)
+
+    def __exit__(self, *exc: object) -> None:
+        import os
+
+        os.dup2(self.saved, self.fd)
+        os.close(self.saved)
+        os.close(self.null)
