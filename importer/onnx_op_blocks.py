@@ -1,6 +1,7 @@
 """ONNX operations the layer blocks don't cover, read as tensor-op blocks: an ONNX op whose name is an op block's
 (``Mul`` → mul, ``Exp`` → exp, ``Sqrt`` → sqrt, ``MatMul`` → matmul, ``Pow`` → pow) and that takes only computed
-tensors, no attributes, is that block with its inputs on the block's ports in order — the same elementwise
+tensors, no attributes, is that block with its inputs on the block's ports in order, when the block has no settings
+either (ONNX's Gather, Where and Expand share a name with a block but not its meaning) — the same elementwise
 meaning in both (ONNX broadcasts as numpy does, as torch does). A scalar constant on one side is the scalar block
 (``x * 0.5``, ``1 - x``, ``x ** 3``). The design is then verified against onnxruntime like every ONNX import.
 """
@@ -24,8 +25,8 @@ def op_block(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
 
     op_type = reader.op.op_type
     block = _BLOCK_NAMES.get(op_type, op_type.lower())
-    if block not in OPS or attrs:
-        return None
+    if block not in OPS or attrs or OPS[block].params:
+        return None  # only blocks without settings: ONNX's Gather, Where and Expand mean other things than torch's
     spec = OPS[block]
     tensors = [a for a in args if hasattr(a, "node")]
     if len(tensors) == len(args) and len(args) == len(spec.ports) and not any(p.variadic for p in spec.ports):
