@@ -2,7 +2,9 @@
 vit-pytorch, Pytorch-UNet) from PyTorch and print per model whether it imported verified, imported with problems,
 or failed, with the reason in words; then the totals. Issue 20's goal: >= 90 % verified.
 
-    python bench/bench_import_corpus.py [--only SUBSTRING] [--table] [--quick]
+    python bench/bench_import_corpus.py [--only SUBSTRING] [--table] [--onnx] [--quick]
+
+--onnx also exports each model with both ONNX exporters as a user writes it and imports each file (minutes more).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "import_corpus_public"))
 
 from corpus import ENTRIES  # noqa: E402
-from corpus_outcome import import_entry  # noqa: E402
+from corpus_outcome import ONNX_EXPORTERS, import_entry, import_entry_onnx  # noqa: E402
 
 from bench.quick_mode import parse_args  # noqa: E402
 
@@ -31,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="import only the entries whose name contains this")
     parser.add_argument("--table", action="store_true", help="print a Markdown table instead of JSON")
+    parser.add_argument("--onnx", action="store_true", help="also import each model's file from both ONNX exporters")
     parser.add_argument("--names", nargs="*", default=None, help="import only the entries of these exact names")
     args = parse_args(parser, {"names": QUICK}, argv)
     entries = [e for e in ENTRIES if (not args.only or args.only.lower() in e.name.lower())
@@ -39,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # the models' own prints (nanoGPT's parameter count)
         rows = [import_entry(e) for e in entries]
+        onnx = {x: [import_entry_onnx(e, x) for e in entries] for x in ONNX_EXPORTERS} if args.onnx else {}
     totals = {s: sum(r["status"] == s for r in rows) for s in ("verified", "imported", "failed", "traceback")}
     report = {
         "bench": "import_corpus",
@@ -51,11 +55,26 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "results": [{k: v for k, v in r.items() if k != "trace"} for r in rows],
     }
+    for exporter, found in onnx.items():
+        verified = sum(r["status"] == "verified" for r in found)
+        report[f"onnx_{exporter}"] = {"verified": verified, "of": len(found),
+                                      "verified_percent": round(100 * verified / max(1, len(found)), 1),
+                                      "results": found}
+    report["seconds_total"] = round(time.perf_counter() - started, 1)
+    report["load_average_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
     if args.table:
-        print("| model | PyTorch import | reason |\n|---|---|---|")
-        for r in rows:
-            print(f"| {r['name']} | {r['status']} | {r['reason'][:160].replace('|', '/')} |")
-        print(f"\n{totals['verified']} of {len(rows)} verified ({report['verified_percent']} %)")
+        heads = ["PyTorch import", *(f"ONNX ({x})" for x in onnx)]
+        print(f"| model | {' | '.join(heads)} | reason |\n|---|{'---|' * len(heads)}---|")
+        for k, r in enumerate(rows):
+            statuses = [r["status"], *(found[k]["status"] for found in onnx.values())]
+            reason = next((x["reason"] for x in [r, *(found[k] for found in onnx.values())]
+                           if x["status"] != "verified"), r["reason"])
+            print(f"| {r['name']} | {' | '.join(statuses)} | {reason[:160].replace('|', '/')} |")
+        print(f"\n{totals['verified']} of {len(rows)} verified from PyTorch ({report['verified_percent']} %)")
+        for exporter in onnx:
+            o = report[f"onnx_{exporter}"]
+            print(f"{o['verified']} of {o['of']} verified from ONNX, {exporter} exporter ({o['verified_percent']} %)")
+        print(f"{report['seconds_total']} s, load average {report['load_average_before_after']}")
     else:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     return 0

@@ -91,7 +91,7 @@ def _import(module: nn.Module, example: tuple[torch.Tensor, ...], verify: bool, 
     renames = {node: ctx.renames[old] for node, old in tree.flat_ids.items() if old in ctx.renames}
     inputs = "its first argument is" if len(example) == 1 else f"its first {len(example)} arguments are"
     notes = [f"forward()'s argument {name}={value!r} was left at its default ({inputs} the design's inputs)"
-             for name, value in traced.defaults.items()] + tree.notes
+             for name, value in traced.defaults.items()] + ctx.memo.get("notes", []) + tree.notes
     result = ImportResult(tree.graph, ctx.problems, origins, "torch.fx",
                           sum(p.numel() for p in module.parameters()), renames=renames, notes=notes)
     if verify:

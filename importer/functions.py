@@ -15,6 +15,7 @@ import torch
 from torch import fx
 
 from importer.modules import size
+from importer.op_blocks import map_call
 from importer.trace import holds_tensor
 from importer.translate import Context, Pending, Static, Tensor, resolve_pending, tensors_in, unwrap
 
@@ -43,14 +44,24 @@ def call_function(ctx: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any
     args, kwargs = resolve_pending(args), resolve_pending(kwargs)
     tensors = tensors_in((args, kwargs))
     if not tensors and not any(isinstance(v, Pending) for v in fx.node.map_aggregate((args, kwargs), lambda v: v)):
-        return Static(ctx.recorded(), origin=_origin(args))  # sizes, constants, masks: not a function of the data
+        return Static(ctx.recorded(), origin=_origin(args), node=node)  # sizes, constants, masks: not a function of the data
     if not isinstance(ctx.recorded(), torch.Tensor) and not holds_tensor(ctx.recorded()):
         return Static(ctx.recorded())  # x.size(1), x.dim(), x.shape: plain numbers (split's parts are data)
-    handler = HANDLERS.get(name)
+    handler = HANDLERS.get(name) if all(t.batched for t in tensors) else None
     value = handler(ctx, args, kwargs) if handler else None
     if value is None:
-        return ctx.unsupported(op_label(node), _advice(name), tensors)
+        value = map_call(ctx, node, args, kwargs)  # the tensor-op blocks, read through their own descriptions
+    if value is None:
+        from importer.tensor_nodes import why_not
+
+        return ctx.unsupported(op_label(node), why_not(ctx, _statics((args, kwargs))) or _advice(name), tensors)
     return value
+
+
+def _statics(values: Any) -> list[Static]:
+    found: list[Static] = []
+    fx.node.map_aggregate(values, lambda v: found.append(v) if isinstance(v, Static) else None)
+    return found
 
 
 def _origin(args: tuple) -> str | None:
@@ -85,8 +96,8 @@ def reshape_to_recorded(ctx: Context, x: Tensor) -> Any:
         return x
     if len(out) == 2 and len(x.shape) > 2:
         return ctx.block("Flatten", {}, x)
-    if len(out) > 5:
-        return None
+    if not 2 <= len(out) <= 5:
+        return None  # no Reshape block: the view op block (importer.op_blocks) writes x.view(x.size(0), ...)
     return ctx.block("Reshape", {"shape": list(out[1:])}, x)
 
 
@@ -122,6 +133,8 @@ def _permutation(ctx: Context, x: Tensor, order: list[int]) -> Any:
     if order[0] != 0:
         ctx.memo["batch_moved"] = True
         return None  # the batch leaves dimension 0 (a time-first layout)
+    if len(order) > 5:
+        return None  # more than a Permute block holds: the permute op (importer.op_blocks)
     return ctx.block("Permute", {"dims": order[1:]}, x)
 
 
@@ -144,12 +157,15 @@ def _getitem(ctx: Context, node: fx.Node, args: tuple) -> Any:
     if type(obj).__name__ == "HiddenStates" and index in (0, -1):
         return obj.last
     if isinstance(obj, Static):
-        return Static(ctx.recorded(), origin=obj.origin)
+        return Static(ctx.recorded(), origin=obj.origin, node=node)
     if isinstance(obj, (tuple, list)):
         return obj[index]
     if isinstance(obj, Tensor):
-        if len(obj.shape) == 3 and index == (slice(None), -1):
+        if len(obj.shape) == 3 and index == (slice(None), -1) and obj.batched:
             return ctx.block("LastTimeStep", {}, obj)
+        value = map_call(ctx, node, args, {})
+        if value is not None:
+            return value
         return ctx.unsupported(f"indexing {node.meta.get('where', ('', ''))[1] or 'x[...]'}",
                                "only x[:, -1] (the last time step of (N, T, F)) is a block", [obj])
     return Static(ctx.recorded())
@@ -308,4 +324,6 @@ HANDLERS: dict[str, Callable[[Context, tuple, dict], Any]] = {
     "adaptive_max_pool1d": _adaptive("AdaptiveMaxPool1d"), "adaptive_max_pool2d": _adaptive("AdaptiveMaxPool2d"),
     "interpolate": _interpolate, "upsample": _interpolate,
     "pad": _pad,
+    "stochastic_depth": lambda c, a, k: c.block("StochasticDepth", {"p": float(_arg(a, k, 1, "p")),
+                                                                      "mode": _arg(a, k, 2, "mode", "row")}, a[0]),
 }

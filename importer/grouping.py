@@ -12,11 +12,13 @@ found definitions of their own; each such split is kept as a ``Split`` with the 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from builder.catalog import get_block, has_block
+from builder.catalog.registry import Category
 from builder.graph import PORT, BlockParam
 from builder.params import Kind, Param
 from importer.scopes import Item, LocalEdge, Use
@@ -50,7 +52,7 @@ class Group:
         body = [i for i in self.order if self.items[i].type != PORT]
         chain = {(self.ports[0] if self.ports else "", body[0] if body else "")} | set(zip(body, body[1:]))
         return (all(m.sequential for m in self.members) and len(self.ports) == 1 and not self.flags
-                and body == [str(k) for k in range(len(body))] and {(s, t) for s, t, _ in self.edges} == chain
+                and body == [str(k) for k in range(len(body))] and {(s, t) for s, t, *_ in self.edges} == chain
                 and first.output == body[-1] and all(_chains(self.items[i]) for i in body))
 
     def defaults(self) -> dict[str, Any]:
@@ -172,17 +174,32 @@ def _fixed_difference(a: Item, b: Item) -> str:
 def _parametric(block: Any, key: str, *values: Any) -> bool:
     if block is None or key not in block.param_names:
         return False
+    if not _has_module(block.type):
+        return False  # written into forward() or the tensor's value: uses that differ need definitions of their own
     spec = block.param(key)
     return spec.kind in _PARAMETRIC and not spec.inferred and all(v is not None for v in values)
+
+
+@functools.cache
+def _has_module(block_type: str) -> bool:
+    """Whether the block is a module made in __init__ (its settings can be constructor arguments), not a line of
+    forward() (Reshape, the tensor ops) or a tensor's value (Parameter, Buffer)."""
+    block = get_block(block_type)
+    if block.category in (Category.TENSOR_OPS, Category.TENSORS):
+        return False
+    try:
+        return block.emit(block.defaults(), {}).init is not None
+    except Exception:  # noqa: BLE001 — a block that needs its inputs to emit: as before, a module
+        return True
 
 
 def _bypasses(edges: set[LocalEdge], present: set[str], own: set[LocalEdge], ports: list[str], output: str) -> bool:
     """Whether the union's edges, with the items this use lacks bypassed, are exactly its own."""
     feeds: dict[str, list[str]] = {}
-    for source, target, _ in edges:
+    for source, target, *_ in edges:
         feeds.setdefault(target, []).append(source)
     got: set[LocalEdge] = set()
-    for source, target, port in edges:
+    for source, target, port, source_port in edges:
         if target not in present:
             continue
         seen = 0
@@ -190,7 +207,7 @@ def _bypasses(edges: set[LocalEdge], present: set[str], own: set[LocalEdge], por
             if source in ports or source == output or len(feeds.get(source, [])) != 1 or seen > len(edges):
                 return False
             source, seen = feeds[source][0], seen + 1
-        got.add((source, target, port))
+        got.add((source, target, port, source_port))
     return got == own
 
 

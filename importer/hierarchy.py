@@ -107,7 +107,7 @@ def _repeat_of(use: Use, run: Pass) -> tuple[Group, list[dict[str, Any]]] | None
     if len(kinds) != 1 or len(group.ports) != 1 or use.output != body[-1].id:
         return None
     port = group.ports[0]
-    chain = {(ports[0], "0", port)} | {(str(k - 1), str(k), port) for k in range(1, len(body))}
+    chain = {(ports[0], "0", port, None)} | {(str(k - 1), str(k), port, None) for k in range(1, len(body))}
     if use.edges != chain:
         return None
     values = [group.values[id(i.child)] for i in body]
@@ -172,7 +172,7 @@ def _node(item: Item, params: dict[str, Any], run: Pass, concrete: bool) -> Node
 def _edges(edges: set[LocalEdge], order: list[str]) -> tuple[Edge, ...]:
     rank = {item_id: k for k, item_id in enumerate(order)}
     ordered = sorted(edges, key=lambda e: (rank[e[1]], e[2] or "", rank[e[0]]))
-    return tuple(Edge(s, t, p) for s, t, p in ordered)
+    return tuple(Edge(s, t, p, sp) for s, t, p, sp in ordered)
 
 
 def _walk(use: Use, prefix: str, run: Pass, out: dict[str, str]) -> None:

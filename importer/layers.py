@@ -34,6 +34,12 @@ def call_module(ctx: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any:
     if path in ctx.called and stateful:
         return ctx.unsupported(label, _shared_note(m, path, ctx.called[path]), tensors_in((args, kwargs)))
     ctx.called[path] = ctx.where or "an earlier line"  # a layer without weights (ReLU) may be reused freely
+    if isinstance(x, Static) and args and args[0] is x:  # wpe(torch.arange(T)), a layer on a Parameter
+        from importer.tensor_nodes import materialize
+
+        made = materialize(ctx, x)
+        if made is not None:
+            x, args = made, (made, *args[1:])
     if not isinstance(x, Tensor):
         return ctx.unsupported(label, "its input is not computed from the model's inputs", tensors_in((args, kwargs)))
     if path in ctx.traced.attention:

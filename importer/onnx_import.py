@@ -309,6 +309,10 @@ def _handled(reader: Reader, handler: Any, args: list[Any], attrs: dict[str, Any
         result = handler(reader, args, attrs) if handler else None
     except (ValueError, TypeError, IndexError, KeyError) as err:
         return reader.unsupported(f"its settings could not be read ({err})", tensors)
+    if result is None or isinstance(result, str):  # what no layer block is may still be a tensor-op block
+        from importer.onnx_op_blocks import op_block
+
+        result = op_block(reader, args, attrs) or result
     if result is None:
         return reader.unsupported("this ONNX operation (with these settings) has no LayerLab block", tensors)
     if isinstance(result, str):

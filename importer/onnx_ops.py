@@ -232,6 +232,8 @@ def _reshape(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
         return x
     if len(out) == 2 and len(x.shape) > 2:
         return reader.add("Flatten", {}, [(x, None)])
+    if not 2 <= len(out) <= 5:  # more sizes than a Reshape block holds, or none after the batch: the view op
+        return reader.add("view", {"shape": list(out[1:]), "keep_batch": True}, [(x, None)])
     return reader.add("Reshape", {"shape": list(out[1:])}, [(x, None)])
 
 
@@ -241,10 +243,16 @@ def _transpose(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
         return TimeFirst(args[0])  # what a batch-first recurrent layer reads, time first
     if not perm or perm[0] != 0:
         return "a transpose that moves the batch dimension (a time-first layout)"
-    return args[0] if perm == sorted(perm) else reader.add("Permute", {"dims": perm[1:]}, [(args[0], None)])
+    if perm == sorted(perm):
+        return args[0]
+    if len(perm) > 5:  # more dimensions than a Permute block holds: the permute op, batch first
+        return reader.add("permute", {"dims": perm}, [(args[0], None)])
+    return reader.add("Permute", {"dims": perm[1:]}, [(args[0], None)])
 
 
 def _concat(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
+    if len(args) == 1 and _is_tensor(args[0]):
+        return args[0]  # torch.cat of one tensor (DenseNet's first layer, as the TorchScript exporter writes it)
     axis = int(attrs.get("axis", 1))
     if not all(_is_tensor(a) for a in args) or axis % max(1, len(args[0].shape)) == 0:
         return "a Concat with constants or along the batch"

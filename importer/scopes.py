@@ -21,7 +21,7 @@ from torch import nn
 from builder.graph import PORT, Graph
 from importer.translate import Context, Tensor
 
-LocalEdge = tuple[str, str, str | None]  # (source item, target item, port)
+LocalEdge = tuple[str, str, str | None, str | None]  # (source item, target item, port, source output)
 
 
 @dataclass
@@ -118,7 +118,11 @@ def mark_inline(scope: Scope, flat: Graph) -> None:
     for child in scope.children.values():
         mark_inline(child, flat)
         inputs, outputs = boundary(child, flat)
-        child.inline = not inputs or len(outputs) != 1
+        # A block's inputs and output carry a node's main output only (docs/outputs.md): a piece of a chunk that
+        # crosses the submodule's border keeps it inline.
+        crossing = any(e.source_port is not None and (e.source in child.nodes) != (e.target in child.nodes)
+                       for e in flat.edges)
+        child.inline = not inputs or len(outputs) != 1 or crossing
 
 
 def boundary(scope: Scope, flat: Graph) -> tuple[list[str], list[str]]:
@@ -231,7 +235,7 @@ class Builder:
                 continue
             child = child_of.get(target)
             port = child.ports.get(edge.source) if child is not None else edge.port
-            edges.add((source, target, port))
+            edges.add((source, target, port, edge.source_port))
         return edges
 
 

@@ -66,7 +66,7 @@ class _Tracer(fx.Tracer):
 
     def __init__(self, example: tuple[torch.Tensor, ...], leaves: set[str] = frozenset(),
                  defaults: dict[str, Any] | None = None) -> None:
-        super().__init__()
+        super().__init__(autowrap_functions=_einops_functions())
         self.example = list(example)
         self.defaults = defaults or {}  # forward()'s optional arguments, bound to these values
         self.leaves = leaves  # the user's submodules traced as one call (attention written by hand)
@@ -85,6 +85,9 @@ class _Tracer(fx.Tracer):
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return module_qualified_name in self.leaves or super().is_leaf_module(m, module_qualified_name)
+
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return _SizedProxy(node, self)
 
     def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:
         if self.running:
@@ -138,6 +141,40 @@ class _Tracer(fx.Tracer):
             if node.op == "call_method":
                 return getattr(args[0], node.target)(*args[1:], **kwargs)
             return node.target(*args, **kwargs)
+
+
+def _einops_functions() -> tuple[Any, ...]:
+    """einops' rearrange/repeat/reduce as single calls (their value recorded, as every call's is): einops can't
+    take a proxy, and what they do is read back from the recorded shapes (importer.op_blocks)."""
+    try:
+        import einops
+    except ImportError:
+        return ()
+    return tuple(getattr(einops, name) for name in ("rearrange", "repeat", "reduce") if hasattr(einops, name))
+
+
+class _SizedProxy(fx.Proxy):
+    """``x.shape``, ``x.ndim`` and ``x.is_cuda`` are what the example batch had, as ``x.size(1)`` is: code that keys
+    a cache by the shape (einops' rearrange) or guards a multi-GPU path with ``if x.is_cuda`` then runs as it does
+    outside the trace. (``len(x)`` is still refused: torch.export follows it.)"""
+
+    def _recorded(self) -> Any:
+        return getattr(self.tracer, "values", {}).get(self.node)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("shape", "ndim", "is_cuda", "is_xpu", "is_mps"):
+            value = self._recorded()
+            if isinstance(value, torch.Tensor):
+                return getattr(value, name)
+        return super().__getattr__(name)
+
+    def __iter__(self) -> Any:
+        """``map(f, x.chunk(3, dim=-1))``: the pieces one by one, as unpacking them gives them."""
+        value = self._recorded()
+        if isinstance(value, (tuple, list)):
+            return iter([self[k] for k in range(len(value))])
+        return super().__iter__()
+
 
 
 class TraceFailure(ImportFailure):

@@ -25,8 +25,10 @@ from importer.trace import Traced
 @dataclass(frozen=True)
 class Tensor:
     node: str  # the design node whose output this is
-    shape: tuple[int, ...]  # as recorded, batch first
+    shape: tuple[int, ...]  # as recorded, batch first (the whole shape where batched is False)
     dtype: torch.dtype
+    source_port: str | None = None  # which output of the node, for blocks with several (a chunk's "1")
+    batched: bool = True  # False: a Parameter, a Buffer, positions: no batch dimension, ops broadcast it
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Static:
     value: Any
     origin: str | None = None  # the parameter or buffer it was read from (get_attr), if any
     placeholder: str | None = None  # the forward() argument it is, for values the design can't take as inputs
+    node: fx.Node | None = None  # the trace node that made it: a Parameter read, or an op on one, made a node later
 
 
 @dataclass
@@ -71,6 +74,7 @@ class Context:
     scopes: dict[str, str] = field(default_factory=dict)
     hints: dict[str, str] = field(default_factory=dict)
     env: dict[fx.Node, Any] = field(default_factory=dict)
+    unbatched: set[str] = field(default_factory=set)  # nodes whose output has no batch dimension (a Parameter)
 
     # --- reading the trace -------------------------------------------------------------------------------
 
@@ -89,7 +93,7 @@ class Context:
         """The value of the node just added, shaped as recorded."""
         value = self.recorded()
         if isinstance(value, torch.Tensor):
-            return Tensor(node_id, tuple(value.shape), value.dtype)
+            return Tensor(node_id, tuple(value.shape), value.dtype, batched=node_id not in self.unbatched)
         return Static(value)
 
     # --- writing the design ------------------------------------------------------------------------------
@@ -105,8 +109,10 @@ class Context:
         self.nodes.append(Node(node_id, type_name, params, meta=meta))
         self.scopes[node_id] = caller_scope(self.fx_node)
         self.hints[node_id] = name
+        if inputs and not any(value.batched for value, _ in inputs):
+            self.unbatched.add(node_id)  # made from Parameters or positions only: still no batch dimension
         for value, port in inputs:
-            self.edges.append(Edge(value.node, node_id, port))
+            self.edges.append(Edge(value.node, node_id, port, value.source_port))
         if module is not None:
             self.origins[node_id] = module
         return node_id
@@ -163,7 +169,7 @@ def translate(traced: Traced, handlers: Callable[[Context, fx.Node, tuple, dict]
         if node.op == "placeholder":
             env[node] = _placeholder(ctx, node)
         elif node.op == "get_attr":
-            env[node] = Static(ctx.recorded(), origin=str(node.target))
+            env[node] = Static(ctx.recorded(), origin=str(node.target), node=node)
         elif node.op == "output":
             _outputs(ctx, args[0])
         else:
@@ -200,6 +206,9 @@ def _outputs(ctx: Context, result: Any) -> None:
             value = value.resolve((0,) if not value.path else None)
         if isinstance(value, Tensor):
             tensors.append(value)
+        elif value is None or (isinstance(value, Static) and value.value is None):  # nanoGPT's (logits, loss) with no targets
+            ctx.memo.setdefault("notes", []).append(f"output {k + 1} of forward() is None here and is left out: "
+                                                    "the design returns the tensors")
         else:
             ctx.problems.append(Problem("return value", ctx.where, f"output {k + 1} of forward() is not a tensor "
                                         "computed from the input; a design returns tensors only"))

@@ -28,7 +28,7 @@ def carry_weights(source: ModelSource, model: nn.Module, original: dict[str, tor
     node_at = {path: node for node, path in source.module_paths.items()}
     for key, tensor in model.state_dict().items():
         node, local = _owner(node_at, key)
-        wanted = renames.get(node, {}).get(local) or (f"{origins[node]}.{local}" if node in origins else None)
+        wanted = renames.get(node, {}).get(local) or (_joined(origins[node], local) if node in origins else None)
         if wanted in original:
             filled[key] = original[wanted].reshape(tensor.shape)
             used.add(wanted)
@@ -37,8 +37,15 @@ def carry_weights(source: ModelSource, model: nn.Module, original: dict[str, tor
     return filled, sorted(set(original) - used)
 
 
+def _joined(path: str, local: str) -> str:
+    return f"{path}.{local}" if local else path  # a Parameter or Buffer node is its own state-dict entry
+
+
 def _owner(node_at: dict[str, str], key: str) -> tuple[str | None, str]:
-    """The design node whose module holds ``key`` (the longest module path that prefixes it), and the rest."""
+    """The design node whose module holds ``key`` (the longest module path that prefixes it), and the rest; a
+    Parameter or Buffer node's key is its own path (the rest is empty)."""
+    if key in node_at:
+        return node_at[key], ""
     module, local = key, ""
     while "." in module:
         module, _, last = module.rpartition(".")
@@ -102,8 +109,10 @@ def _first_line(err: Exception) -> str:
 
 
 def _compare(module: nn.Module, rebuilt: nn.Module, inputs: tuple[torch.Tensor, ...], batch: int) -> Verification:
-    with torch.no_grad():
+    with torch.no_grad():  # one seed for both: a model that draws noise (a VAE's ε) draws the same in each
+        torch.manual_seed(0)
         expected = _as_list(module(*inputs))
+        torch.manual_seed(0)
         got = _as_list(rebuilt(*inputs))
     if len(expected) != len(got) or any(a.shape != b.shape for a, b in zip(expected, got)):
         shapes = ", ".join(str(tuple(t.shape)) for t in got)
@@ -130,4 +139,5 @@ def _fresh(example: tuple[torch.Tensor, ...], batch: int, source: ModelSource) -
 
 
 def _as_list(value: Any) -> list[torch.Tensor]:
-    return list(value) if isinstance(value, (tuple, list)) else [value]
+    """The returned tensors; a None among them (a loss without targets) is no output of the design."""
+    return [v for v in (value if isinstance(value, (tuple, list)) else [value]) if v is not None]

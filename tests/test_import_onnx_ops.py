@@ -206,9 +206,16 @@ class TensorOps(nn.Module):
 
 
 @pytest.mark.parametrize("dynamo", EXPORTERS)
-@pytest.mark.parametrize("op, words", [("exp", "torch.exp has no block yet"),
-                                       ("pow", "a power (x ** p, torch.pow) has no block yet"),
-                                       ("split", "torch.split, chunk) has no block yet"),
+@pytest.mark.parametrize("op, block", [("exp", "exp"), ("pow", "scalar")])
+def test_an_onnx_op_named_like_a_tensor_op_block_comes_back_as_that_block(op, block, dynamo):
+    """Exp is the exp block, Pow with a constant exponent the scalar block (x ** 3), verified against onnxruntime."""
+    result = import_onnx(onnx_file(TensorOps(op), torch.randn(2, 6), dynamo))
+    assert result.problems == [] and block in block_types(result), block_types(result)
+    assert result.verification.same and result.verification.max_abs_diff <= 1e-5
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+@pytest.mark.parametrize("op, words", [("split", "torch.split, chunk) has no block yet"),
                                        ("randn_like", "a random draw")])
 def test_what_only_a_tensor_operation_would_fit_is_refused_in_words(op, words, dynamo):
     result = import_onnx(onnx_file(TensorOps(op), torch.randn(2, 6), dynamo))

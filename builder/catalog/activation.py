@@ -5,7 +5,9 @@ from __future__ import annotations
 from builder.catalog.registry import (
     BlockError,
     BlockSpec,
+    Call,
     Category,
+    Emission,
     Example,
     Fix,
     Inputs,
@@ -146,6 +148,30 @@ _make_dropout("Dropout", "Randomly zeroes elements while training (scaled so the
 _make_dropout("Dropout1d", "Zeroes whole channels of a sequence while training.", (3,), LAYOUTS[1])
 _make_dropout("Dropout2d", "Zeroes whole feature maps of an image while training.", (4,), LAYOUTS[2])
 _make_dropout("AlphaDropout", "Dropout that keeps SELU's self-normalisation.", None)
+
+
+def _stochastic_depth_infer(p: Resolved, inputs: Inputs) -> TensorSpec:
+    x = single(inputs)
+    expect_float("StochasticDepth", x)
+    return x
+
+
+register(
+    BlockSpec(
+        type="StochasticDepth",
+        category=Category.DROPOUT,
+        doc="Drops a residual branch while training: whole samples zeroed ('row') or the whole batch ('batch'), the "
+            "rest scaled by 1/(1 − p); nothing in eval (torchvision's StochasticDepth, timm's DropPath).",
+        params=(Float("p", 0.1, "Probability of dropping the branch during training", lo=0, hi=1, key=True),
+                Choice("mode", "row", ("row", "batch"), "Drop per sample (row) or for the whole batch", key=True)),
+        infer=_stochastic_depth_infer,
+        emit=lambda p, i: Emission(Call("StochasticDepth", (p["p"], p["mode"])), "{out} = {mod}({x})",
+                                   helpers=("StochasticDepth",)),
+        examples=(Example({"p": 0.2}, {"x": F((3, 4, 4))}), Example({"mode": "batch"}, {"x": F((6,))})),
+        torch_class="torchvision.ops.StochasticDepth",
+        aliases=("drop path", "DropPath", "stochastic depth", "regularization"),
+    )
+)
 
 
 # --- Normalisation ---------------------------------------------------------------------------------------

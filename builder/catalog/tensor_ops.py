@@ -72,7 +72,11 @@ def dim_param(default: int = -1, doc: str = "Dimension (1 = the first after the 
     return Int("dim", default, doc, lo=-8, hi=8, key=True)
 
 
+OPS: dict[str, OpDef] = {}  # block type -> its description: the importer maps torch calls back through these
+
+
 def register_op(op: OpDef) -> BlockSpec:
+    OPS[op.type] = op
     return register(BlockSpec(
         type=op.type,
         category=Category.TENSOR_OPS,

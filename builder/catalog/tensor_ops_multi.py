@@ -27,6 +27,7 @@ from builder.catalog.registry import (
     register,
 )
 from builder.catalog.tensor_ops import (
+    OPS,
     F,
     OpDef,
     checked_call,
@@ -70,6 +71,7 @@ def register_pieces(op: OpDef, count: Count, count_param: str) -> BlockSpec:
         return dict(zip(names(p), pieces))
 
     memoised = memoised_infer(op, once)
+    OPS[op.type] = op  # the importer reads torch calls back through every op's description
 
     def emit(p: Resolved, inputs: Inputs) -> Emission:
         return Emission(None, "", unpack=names(p), unpacked="{unpack} = " + render(op.call(p, inputs),

@@ -53,3 +53,84 @@ def import_entry(entry: Entry) -> dict[str, Any]:
     out["seconds"] = round(time.perf_counter() - started, 2)
     out["tensor_op"] = out["status"] != "verified" and any(w in out["reason"] for w in _TENSOR_OPS)
     return out
+
+
+ONNX_EXPORTERS = {"dynamo": True, "torchscript": False}
+
+
+def import_entry_onnx(entry: Entry, exporter: str) -> dict[str, Any]:
+    """The entry exported as a user writes it (``torch.onnx.export(model, args, "model.onnx")``, dynamo or
+    ``dynamo=False``, nothing else set) and imported from the folder as the CLI does: the same statuses as
+    ``import_entry``; an export that torch itself refuses is 'export failed', not counted against the importer."""
+    import contextlib
+    import io
+    import tempfile
+    import warnings
+    from pathlib import Path
+
+    import torch
+
+    from builder.project import load_project, to_json
+    from builder.validate import validate
+    from importer import ImportFailure, example_inputs
+    from importer.onnx_external import folder_reader
+    from importer.onnx_import import import_onnx
+    from importer.source_file import construct
+
+    started = time.perf_counter()
+    out: dict[str, Any] = {"name": entry.name, "exporter": exporter}
+    try:
+        model = construct(entry.path_ref, entry.args_json).eval()
+        dtypes = list(entry.dtypes) + ["float"] * (len(entry.inputs) - len(entry.dtypes))
+        inputs = example_inputs(list(entry.inputs), dtypes, high=max(2, entry.vocab))
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.onnx"
+            try:
+                with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                        contextlib.redirect_stderr(io.StringIO()), _quiet_fd(1):
+                    warnings.simplefilter("ignore")
+                    torch.onnx.export(model, inputs, str(path), dynamo=ONNX_EXPORTERS[exporter])
+            except Exception as err:  # noqa: BLE001 — torch's exporter refusing the model
+                out.update(status="export failed", reason=f"{type(err).__name__}: {str(err)[:200]}")
+                return out
+            result = import_onnx(path.read_bytes(), file_name=path.name, beside=folder_reader(folder))
+    except ImportFailure as err:
+        out.update(status="failed", reason=str(err))
+    except Exception as err:  # noqa: BLE001 — counted: the issue's goal is none
+        out.update(status="traceback", reason=f"{type(err).__name__}: {err}")
+    else:
+        problems = [str(p) for p in result.problems]
+        saved_ok = validate(load_project(to_json(result.graph))).valid
+        check = result.verification
+        if check is not None and check.same and not problems and saved_ok:
+            out.update(status="verified", reason=check.note)
+        else:
+            why = problems[:3] + ([check.note] if check is not None and not check.same else [])
+            if not saved_ok:
+                why.append("the saved design does not validate")
+            out.update(status="imported", reason="; ".join(why) or "not verified")
+    finally:
+        out["seconds"] = round(time.perf_counter() - started, 2)
+    return out
+
+
+class _quiet_fd:
+    """The exporter's C++ side prints its whole graph to file descriptor 1 when it fails: keep it off the table."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __enter__(self) -> None:
+        import os
+        import sys
+
+        sys.stdout.flush()
+        self.saved, self.null = os.dup(self.fd), os.open(os.devnull, os.O_WRONLY)
+        os.dup2(self.null, self.fd)
+
+    def __exit__(self, *exc: object) -> None:
+        import os
+
+        os.dup2(self.saved, self.fd)
+        os.close(self.saved)
+        os.close(self.null)
