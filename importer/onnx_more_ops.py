@@ -11,6 +11,7 @@ import numpy as np
 
 from importer.onnx_names import _PARAMETER
 from importer.onnx_ops import Handler, _const
+from importer.onnx_tensor_ops import narrow, split
 
 if TYPE_CHECKING:
     from importer.onnx_import import Reader
@@ -93,6 +94,13 @@ def _resize(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
     return reader.add("Upsample", {"scale_factor": scales[2], "mode": block_mode}, [(x, None)])
 
 
+def _or(handler: Handler, words: str) -> Handler:
+    """``handler``, or ``words`` when it finds no block for these settings."""
+    def handle(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
+        return handler(reader, args, attrs) or words
+    return handle
+
+
 def _refuse(words: str) -> Handler:
     def handle(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
         return words
@@ -105,8 +113,9 @@ MORE_HANDLERS: dict[str, Handler] = {
     "Exp": _refuse(f"torch.exp {_LATER}"),
     "Pow": _refuse(f"a power (x ** p, torch.pow) {_LATER}"),
     "Sqrt": _refuse(f"torch.sqrt {_LATER}"),
-    "Split": _refuse(f"splitting a tensor (torch.split, chunk) {_LATER}"),
-    "Slice": _refuse(f"taking part of a tensor (x[:, a:b], torch.split, chunk) {_LATER}"),
+    "Split": split,
+    "Slice": _or(narrow, "taking part of a tensor (x[:, a:b]) with computed bounds, a step, or on several axes "
+                         "has no block; x[:, a:b] on one axis with constant bounds is one"),
     "RandomNormalLike": _refuse(f"a random draw (torch.randn_like: a VAE's sampling) {_LATER}"),
     "RandomNormal": _refuse(f"a random draw (torch.randn) {_LATER}"),
     "Erf": _refuse("torch.erf outside the GELU pattern x * 0.5 * (1 + erf(x / sqrt(2))) " + _LATER),
