@@ -23,6 +23,8 @@ def _pad(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
     """ONNX pads are [begin of every axis..., end of every axis...]; torch's run from the last axis backwards,
     (left, right, top, bottom). The batch and channel axes must stay unpadded: a padding block pads space only."""
     x = args[0]
+    if len(args) > 1 and getattr(args[1], "zeros", False):
+        return x  # amounts the file computes as all zeros (UNet's F.pad by a size difference that is 0 here)
     pads = _const(args[1]) if len(args) > 1 and args[1] is not None else attrs.get("pads")
     mode = attrs.get("mode", "constant")
     rank = len(x.shape)
@@ -71,7 +73,8 @@ def _depth_to_space(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> A
 
 
 def _resize(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
-    """nn.Upsample(scale_factor=s): nearest (asymmetric, floor) or bilinear (half-pixel: align_corners=False)."""
+    """nn.Upsample(scale_factor=s): nearest (asymmetric, floor) or bilinear (half-pixel: align_corners=False; the
+    align_corners transform: align_corners=True, Pytorch-UNet's bilinear up-sampling)."""
     x = args[0]
     mode, where = attrs.get("mode", "nearest"), attrs.get("coordinate_transformation_mode", "half_pixel")
     scales = _const(args[2]) if len(args) > 2 and args[2] is not None else None
@@ -85,13 +88,12 @@ def _resize(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
         return f"a Resize with scales {scales} (not one factor for every spatial axis) has no block"
     if mode == "nearest" and where == "asymmetric" and attrs.get("nearest_mode", "round_prefer_floor") == "floor":
         block_mode = "nearest"
-    elif mode == "linear" and len(x.shape) == 4 and where in ("half_pixel", "pytorch_half_pixel"):
+    elif mode == "linear" and len(x.shape) == 4 and where in ("half_pixel", "pytorch_half_pixel", "align_corners"):
         block_mode = "bilinear"
-    elif where == "align_corners":
-        return "upsampling with align_corners=True has no block yet (Upsample aligns pixel centres)"
     else:
-        return f"a Resize ({mode}, {where}) has no block: Upsample is nearest or bilinear"
-    return reader.add("Upsample", {"scale_factor": scales[2], "mode": block_mode}, [(x, None)])
+        return f"a Resize ({mode}, {where}) has no block: Upsample is nearest or bilinear (on 4-D input)"
+    corners = {"align_corners": True} if where == "align_corners" else {}
+    return reader.add("Upsample", {"scale_factor": scales[2], "mode": block_mode} | corners, [(x, None)])
 
 
 def _or(handler: Handler, words: str) -> Handler:
