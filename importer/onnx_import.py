@@ -38,6 +38,7 @@ from importer.onnx_names import (
 from importer.onnx_ops import HANDLERS
 from importer.onnx_patterns import find_gelus, fold
 from importer.onnx_recurrent import LAYOUTS, Run, fold_last_steps, layout_op
+from importer.onnx_whole import find_wholes, read_whole_layer
 from importer.report import ImportFailure, ImportResult, Problem, unique_id
 
 MAX_ID = 60
@@ -76,7 +77,8 @@ class Reader:
     op: onnx.NodeProto | None = None
     initializers: set[str] = field(default_factory=set)  # names of the file's weights
     classes: dict[str, str] = field(default_factory=dict)  # module path -> class, where the file records them
-    constants: dict[str, Tensor] = field(default_factory=dict)  # initializer -> the Parameter node made for it
+    constants: dict[str, Tensor] = field(default_factory=dict)
+    ops: list[onnx.NodeProto] = field(default_factory=list)  # the graph's ops, in order  # initializer -> the Parameter node made for it
 
     def add(self, type_name: str, params: dict[str, Any], inputs: list[tuple[Tensor, str | None]],
             weights: dict[str, np.ndarray | None] | None = None, name: str | None = None,
@@ -217,7 +219,7 @@ def translate(model: onnx.ModelProto, file_name: str = "") -> tuple[Graph, Reade
             consumers[name] = consumers.get(name, 0) + 1
     shapes, types = _shapes(model, batch)
     reader = Reader(shapes, consumers, initializers={t.name for t in graph.initializer},
-                    classes=module_classes(graph))
+                    classes=module_classes(graph), ops=list(graph.node))
     env: dict[str, Tensor | Const] = {t.name: Const(numpy_helper.to_array(t), origin=t.name) for t in graph.initializer}
     for value in _graph_inputs(model):
         env[value.name] = _input(reader, value, batch)
@@ -235,7 +237,11 @@ def translate(model: onnx.ModelProto, file_name: str = "") -> tuple[Graph, Reade
     patterns = find_gelus(graph)
     read_whole: set[int] = {i for p in patterns.values() for i in p.members if i != p.last}
     firsts = {min(p.members): p for p in patterns.values()}
+    wholes = find_wholes(graph)
     for index, op in enumerate(graph.node):
+        if index in wholes and read_whole_layer(reader, wholes[index], env):
+            read_whole |= wholes[index].members
+            continue
         if index in firsts and not isinstance(env.get(firsts[index].source), Tensor):  # e.g. a time-first layout
             read_whole -= firsts[index].members  # read op by op after all
             patterns.pop(firsts[index].last)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from importer.onnx_ops import _const, _is_tensor
+from importer.onnx_ops import _const
 
 if TYPE_CHECKING:
     from importer.onnx_import import Reader
