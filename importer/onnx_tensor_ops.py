@@ -55,15 +55,18 @@ def _torch_chunk_sizes(size: int, chunks: int) -> list[int]:
 
 
 def select(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
-    """Gather of one constant position of a computed tensor: ``x[:, 0]`` (a class token's output)."""
+    """Gather of constant positions of a computed tensor: ``x[:, 0]`` (a class token's output), ``x[:, [-1], :]``
+    (nanoGPT's last step)."""
     x, index = args[0], _const(args[1])
     rank = len(x.shape)
-    if index is None or np.asarray(index).ndim != 0 or not rank:
+    if index is None or np.asarray(index).ndim > 1 or np.asarray(index).size > 16 or not rank:
         return None
     dim = int(attrs.get("axis", 0)) % rank
     if dim == 0:
-        return "picking one sample of the batch (Gather on axis 0) has no block"
-    return reader.add("index", {"index": ", ".join([":"] * dim + [str(int(index))])}, [(x, None)])
+        return "picking samples of the batch (Gather on axis 0) has no block"
+    index = np.asarray(index)  # one position (x[:, 0]) or a list of them, which keeps the dimension (x[:, [-1]])
+    picked = str(int(index)) if index.ndim == 0 else "[" + ", ".join(str(int(i)) for i in index) + "]"
+    return reader.add("index", {"index": ", ".join([":"] * dim + [picked])}, [(x, None)])
 
 
 def narrow(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:

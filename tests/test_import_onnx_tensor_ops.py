@@ -104,3 +104,17 @@ def test_adaptive_pooling_the_dynamo_exporter_decomposes_is_the_layer_again():
     result = same_module(model, (3, 4, 4), True)
     pools = [n for n in all_nodes(result.graph) if n.type == "AdaptiveAvgPool2d"]
     assert [n.params["output_size"] for n in pools] == [7]
+
+
+class LastStep(nn.Module):  # nanoGPT's inference head: self.lm_head(x[:, [-1], :])
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Linear(6, 4)
+
+    def forward(self, x):
+        return self.head(x[:, [-1], :])
+
+
+def test_gathering_a_list_of_positions_keeps_the_dimension():
+    result = same_module(LastStep(), (5, 6), False)
+    assert [n.params["index"] for n in all_nodes(result.graph) if n.type == "index"] == [":, [-1]"]
