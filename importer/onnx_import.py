@@ -38,6 +38,7 @@ from importer.onnx_names import (
 from importer.onnx_ops import HANDLERS
 from importer.onnx_patterns import find_gelus, fold
 from importer.onnx_recurrent import LAYOUTS, Run, fold_last_steps, layout_op
+from importer.onnx_whole import find_wholes, read_whole_layer
 from importer.report import ImportFailure, ImportResult, Problem, unique_id
 
 MAX_ID = 60
@@ -48,6 +49,7 @@ ONNX_BATCH = 3  # the batch shapes are inferred at; verification uses another wh
 class Tensor:
     node: str
     shape: tuple[int, ...]  # batch first; () when shape inference could not tell
+    port: str | None = None  # which output of its node (a Split's pieces: "0", "1", …); None: the only one
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Const:
     zeros: bool = False  # all zeros, whatever its computed size (ConstantOfShape): a recurrent layer's default state
     whole: np.ndarray | None = None  # the table this is the leading slice of (x + pe[:, :T]: a position table)
     origin: str = ""  # the initializer it comes from ('positions': the parameter's path in the exported module)
+    expands: np.ndarray | None = None  # an initializer (1, ...) repeated for every sample: a class token
 
 
 @dataclass
@@ -74,6 +77,8 @@ class Reader:
     op: onnx.NodeProto | None = None
     initializers: set[str] = field(default_factory=set)  # names of the file's weights
     classes: dict[str, str] = field(default_factory=dict)  # module path -> class, where the file records them
+    constants: dict[str, Tensor] = field(default_factory=dict)
+    ops: list[onnx.NodeProto] = field(default_factory=list)  # the graph's ops, in order  # initializer -> the Parameter node made for it
 
     def add(self, type_name: str, params: dict[str, Any], inputs: list[tuple[Tensor, str | None]],
             weights: dict[str, np.ndarray | None] | None = None, name: str | None = None,
@@ -88,7 +93,7 @@ class Reader:
             self.module_of[node_id] = module_path(self.op, self.initializers) if not name else ""
         meta = {"source": f"ONNX {self.op.name or self.op.op_type}"[:120]}
         self.nodes.append([node_id, type_name, {k: v for k, v in params.items() if v is not None}, meta])
-        self.edges.extend(Edge(t.node, node_id, port) for t, port in inputs)
+        self.edges.extend(Edge(t.node, node_id, port, t.port) for t, port in inputs)
         if kept:
             self.weights[node_id] = kept
         self.made_by[node_id] = self.op.op_type
@@ -144,7 +149,8 @@ def _name_by_module(reader: Reader) -> None:
         return
     for node in reader.nodes:
         node[0] = renames.get(node[0], node[0])
-    reader.edges = [Edge(renames.get(e.source, e.source), renames.get(e.target, e.target), e.port) for e in reader.edges]
+    reader.edges = [Edge(renames.get(e.source, e.source), renames.get(e.target, e.target), e.port, e.source_port)
+                    for e in reader.edges]
     reader.weights = {renames.get(k, k): v for k, v in reader.weights.items()}
     reader.module_of = {renames.get(k, k): v for k, v in reader.module_of.items()}
 
@@ -213,7 +219,7 @@ def translate(model: onnx.ModelProto, file_name: str = "") -> tuple[Graph, Reade
             consumers[name] = consumers.get(name, 0) + 1
     shapes, types = _shapes(model, batch)
     reader = Reader(shapes, consumers, initializers={t.name for t in graph.initializer},
-                    classes=module_classes(graph))
+                    classes=module_classes(graph), ops=list(graph.node))
     env: dict[str, Tensor | Const] = {t.name: Const(numpy_helper.to_array(t), origin=t.name) for t in graph.initializer}
     for value in _graph_inputs(model):
         env[value.name] = _input(reader, value, batch)
@@ -222,14 +228,20 @@ def translate(model: onnx.ModelProto, file_name: str = "") -> tuple[Graph, Reade
     # inference could not follow (a reshape to a size computed from a free batch).
     unsized = [name for op in graph.node if op.op_type != "Constant" for name in op.output
                if name and name not in reader.shapes]
-    wanted = region_values(regions) + unsized
+    made = {name for op in graph.node if op.op_type != "Constant" for name in op.output}
+    computed = [name for op in graph.node if op.op_type in _SIZED_BY for name in op.input[1:] if name in made]
+    wanted = region_values(regions) + unsized + computed
     values = probe(model, wanted, probe_inputs(model, batch, _graph_inputs(model)), types) if wanted else {}
     reader.shapes.update({name: tuple(values[name].shape) for name in unsized if name in values})
     starts = {r.first: r for r in regions}
     patterns = find_gelus(graph)
     read_whole: set[int] = {i for p in patterns.values() for i in p.members if i != p.last}
     firsts = {min(p.members): p for p in patterns.values()}
+    wholes = find_wholes(graph)
     for index, op in enumerate(graph.node):
+        if index in wholes and read_whole_layer(reader, wholes[index], env):
+            read_whole |= wholes[index].members
+            continue
         if index in firsts and not isinstance(env.get(firsts[index].source), Tensor):  # e.g. a time-first layout
             read_whole -= firsts[index].members  # read op by op after all
             patterns.pop(firsts[index].last)
@@ -244,6 +256,8 @@ def translate(model: onnx.ModelProto, file_name: str = "") -> tuple[Graph, Reade
             continue
         reader.op = op
         args = [env.get(name, Const(None)) if name else None for name in op.input]
+        if op.op_type in _SIZED_BY and args and isinstance(args[0], Tensor):
+            args = [_sized(a, values.get(name)) for a, name in zip(args, op.input)]
         result = _translate_op(reader, op, args)
         results = result if isinstance(result, list) else [result]
         for k, name in enumerate(op.output):
@@ -255,6 +269,18 @@ def translate(model: onnx.ModelProto, file_name: str = "") -> tuple[Graph, Reade
     _name_by_module(reader)
     nodes = tuple(Node(i, t, p, meta=m) for i, t, p, m in reader.nodes)
     return Graph(name=model_name(model, file_name), nodes=nodes, edges=tuple(reader.edges)), reader
+
+
+# Ops whose amounts TorchScript computes from shapes (chunk's Slice bounds, a Pad's amounts, a Resize's sizes): the
+# amounts are read off one onnxruntime run; verifying at another batch size shows any that follow the batch.
+_SIZED_BY = {"Slice", "Pad", "Resize"}
+
+
+def _sized(arg: Any, value: np.ndarray | None) -> Any:
+    if isinstance(arg, Const) and arg.value is None and not arg.zeros and value is not None \
+            and np.issubdtype(value.dtype, np.number):
+        return Const(value)
+    return arg
 
 
 def _attention(reader: Reader, region: Region, env: dict[str, Any], values: dict[str, np.ndarray]) -> bool:
@@ -335,6 +361,9 @@ def _constant(reader: Reader, op: onnx.NodeProto, args: list[Any], attrs: dict[s
         value = fold(op, [a.value if isinstance(a, Const) else None for a in args])
         return Const(value, zeros=fill is None or not numpy_helper.to_array(fill).any())
     first = args[0] if args else None
+    if op.op_type in ("Expand", "Tile") and isinstance(first, Const) and first.value is not None and first.origin \
+            and first.value.ndim >= 2 and first.value.shape[0] == 1:  # cls_token.expand(n, -1, -1); zeros still
+        return Const(None, zeros=_all_zeros(first.value), origin=first.origin, expands=first.value)  # read as zeros
     if op.op_type in _KEEPS_ZEROS and isinstance(first, Const) and (first.zeros or _all_zeros(first.value)):
         return Const(None, zeros=True)
     if op.op_type == "Slice" and isinstance(first, Const) and first.value is not None:
@@ -391,7 +420,8 @@ def import_onnx(data: bytes, verify: bool = True, file_name: str = "", beside: B
     graph = tree.graph
     # Weights follow the expanded ids (module paths, like the exporting module's state dict).
     weights = {node: reader.weights[old] for node, old in tree.flat_ids.items() if old in reader.weights}
-    state = {f"{node}.{key}": value for node, arrays in weights.items() for key, value in arrays.items()}
+    # A Parameter or Buffer node (key "") is its own state-dict entry.
+    state = {f"{node}.{key}" if key else node: value for node, arrays in weights.items() for key, value in arrays.items()}
     count = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
     notes = tree.notes + folded_batchnorms(model.graph, reader.initializers)
     result = ImportResult(graph, reader.problems, {n: n for n in weights}, "onnx", count, notes=notes)

@@ -11,6 +11,7 @@ import numpy as np
 
 from importer.onnx_names import _PARAMETER
 from importer.onnx_ops import Handler, _const
+from importer.onnx_tensor_ops import narrow, split
 
 if TYPE_CHECKING:
     from importer.onnx_import import Reader
@@ -22,6 +23,8 @@ def _pad(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
     """ONNX pads are [begin of every axis..., end of every axis...]; torch's run from the last axis backwards,
     (left, right, top, bottom). The batch and channel axes must stay unpadded: a padding block pads space only."""
     x = args[0]
+    if len(args) > 1 and getattr(args[1], "zeros", False):
+        return x  # amounts the file computes as all zeros (UNet's F.pad by a size difference that is 0 here)
     pads = _const(args[1]) if len(args) > 1 and args[1] is not None else attrs.get("pads")
     mode = attrs.get("mode", "constant")
     rank = len(x.shape)
@@ -70,7 +73,8 @@ def _depth_to_space(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> A
 
 
 def _resize(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
-    """nn.Upsample(scale_factor=s): nearest (asymmetric, floor) or bilinear (half-pixel: align_corners=False)."""
+    """nn.Upsample(scale_factor=s): nearest (asymmetric, floor) or bilinear (half-pixel: align_corners=False; the
+    align_corners transform: align_corners=True, Pytorch-UNet's bilinear up-sampling)."""
     x = args[0]
     mode, where = attrs.get("mode", "nearest"), attrs.get("coordinate_transformation_mode", "half_pixel")
     scales = _const(args[2]) if len(args) > 2 and args[2] is not None else None
@@ -84,13 +88,19 @@ def _resize(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
         return f"a Resize with scales {scales} (not one factor for every spatial axis) has no block"
     if mode == "nearest" and where == "asymmetric" and attrs.get("nearest_mode", "round_prefer_floor") == "floor":
         block_mode = "nearest"
-    elif mode == "linear" and len(x.shape) == 4 and where in ("half_pixel", "pytorch_half_pixel"):
+    elif mode == "linear" and len(x.shape) == 4 and where in ("half_pixel", "pytorch_half_pixel", "align_corners"):
         block_mode = "bilinear"
-    elif where == "align_corners":
-        return "upsampling with align_corners=True has no block yet (Upsample aligns pixel centres)"
     else:
-        return f"a Resize ({mode}, {where}) has no block: Upsample is nearest or bilinear"
-    return reader.add("Upsample", {"scale_factor": scales[2], "mode": block_mode}, [(x, None)])
+        return f"a Resize ({mode}, {where}) has no block: Upsample is nearest or bilinear (on 4-D input)"
+    corners = {"align_corners": True} if where == "align_corners" else {}
+    return reader.add("Upsample", {"scale_factor": scales[2], "mode": block_mode} | corners, [(x, None)])
+
+
+def _or(handler: Handler, words: str) -> Handler:
+    """``handler``, or ``words`` when it finds no block for these settings."""
+    def handle(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
+        return handler(reader, args, attrs) or words
+    return handle
 
 
 def _refuse(words: str) -> Handler:
@@ -105,8 +115,9 @@ MORE_HANDLERS: dict[str, Handler] = {
     "Exp": _refuse(f"torch.exp {_LATER}"),
     "Pow": _refuse(f"a power (x ** p, torch.pow) {_LATER}"),
     "Sqrt": _refuse(f"torch.sqrt {_LATER}"),
-    "Split": _refuse(f"splitting a tensor (torch.split, chunk) {_LATER}"),
-    "Slice": _refuse(f"taking part of a tensor (x[:, a:b], torch.split, chunk) {_LATER}"),
+    "Split": split,
+    "Slice": _or(narrow, "taking part of a tensor (x[:, a:b]) with computed bounds, a step, or on several axes "
+                         "has no block; x[:, a:b] on one axis with constant bounds is one"),
     "RandomNormalLike": _refuse(f"a random draw (torch.randn_like: a VAE's sampling) {_LATER}"),
     "RandomNormal": _refuse(f"a random draw (torch.randn) {_LATER}"),
     "Erf": _refuse("torch.erf outside the GELU pattern x * 0.5 * (1 + erf(x / sqrt(2))) " + _LATER),

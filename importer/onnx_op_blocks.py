@@ -28,6 +28,10 @@ def op_block(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
     if block not in OPS or attrs or OPS[block].params:
         return None  # only blocks without settings: ONNX's Gather, Where and Expand mean other things than torch's
     spec = OPS[block]
+    if len(args) == len(spec.ports) and any(hasattr(a, "node") for a in args):
+        from importer.onnx_tensor_ops import constant_node
+
+        args = [a if hasattr(a, "node") else constant_node(reader, a) or a for a in args]  # gamma * x: a Parameter
     tensors = [a for a in args if hasattr(a, "node")]
     if len(tensors) == len(args) and len(args) == len(spec.ports) and not any(p.variadic for p in spec.ports):
         return reader.add(block, {}, [(t, p.name if len(spec.ports) > 1 else None)

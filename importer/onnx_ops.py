@@ -254,6 +254,11 @@ def _concat(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
     if len(args) == 1 and _is_tensor(args[0]):
         return args[0]  # torch.cat of one tensor (DenseNet's first layer, as the TorchScript exporter writes it)
     axis = int(attrs.get("axis", 1))
+    if not all(_is_tensor(a) for a in args):
+        from importer.onnx_tensor_ops import per_sample
+
+        args = [a if _is_tensor(a) else per_sample(reader, a, next(t for t in args if _is_tensor(t))) or a
+                for a in args]
     if not all(_is_tensor(a) for a in args) or axis % max(1, len(args[0].shape)) == 0:
         return "a Concat with constants or along the batch"
     return reader.add("Concat", {"dim": axis}, [(a, str(k)) for k, a in enumerate(args, start=1)])
@@ -280,7 +285,10 @@ def _softmax(block: str) -> Handler:
 
 def _gather(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
     if _is_tensor(args[0]):
-        return _pick_step(reader, args, attrs)
+        from importer.onnx_tensor_ops import select
+
+        picked = _pick_step(reader, args, attrs)
+        return select(reader, args, attrs) or picked if isinstance(picked, str) else picked
     table = _const(args[0])
     if table is None or table.ndim != 2 or attrs.get("axis", 0) != 0 or not _is_tensor(args[1]):
         return "only a lookup in a constant (vocabulary, dim) table is a block (Embedding)"

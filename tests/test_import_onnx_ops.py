@@ -146,11 +146,10 @@ def test_resize_is_upsample(mode, factor, dynamo):
 
 
 @pytest.mark.parametrize("dynamo", EXPORTERS)
-def test_upsampling_with_aligned_corners_is_refused_in_words(dynamo):
+def test_upsampling_with_aligned_corners_is_upsample_with_align_corners(dynamo):
     up = Upsampled(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True))
-    result = import_onnx(onnx_file(up, torch.randn(2, 3, 7, 7), dynamo))
-    assert [p.message.split(": ", 1)[1] for p in result.problems] == [
-        "upsampling with align_corners=True has no block yet (Upsample aligns pixel centres)"]
+    result = same_module(up, (3, 7, 7), dynamo)
+    assert [n.params.get("align_corners") for n in result.graph.nodes if n.type == "Upsample"] == [True]
 
 
 class HandWrittenGelu(nn.Module):
@@ -215,8 +214,7 @@ def test_an_onnx_op_named_like_a_tensor_op_block_comes_back_as_that_block(op, bl
 
 
 @pytest.mark.parametrize("dynamo", EXPORTERS)
-@pytest.mark.parametrize("op, words", [("split", "torch.split, chunk) has no block yet"),
-                                       ("randn_like", "a random draw")])
+@pytest.mark.parametrize("op, words", [("randn_like", "a random draw")])  # split: the chunk block (issue 20)
 def test_what_only_a_tensor_operation_would_fit_is_refused_in_words(op, words, dynamo):
     result = import_onnx(onnx_file(TensorOps(op), torch.randn(2, 6), dynamo))
     assert result.problems and any(words in p.message for p in result.problems), [p.message for p in result.problems]
@@ -233,7 +231,6 @@ class ClassToken(nn.Module):
 
 
 @pytest.mark.parametrize("dynamo", EXPORTERS)
-def test_gathering_one_position_is_refused_in_words(dynamo):
-    result = import_onnx(onnx_file(ClassToken(), torch.randn(2, 5, 6), dynamo))
-    messages = [p.message for p in result.problems]
-    assert any("picking time step 0 has no block" in m or "Gather" in m for m in messages), messages
+def test_gathering_one_position_is_the_index_block(dynamo):
+    result = same_module(ClassToken(), (5, 6), dynamo)
+    assert [n.params["index"] for n in result.graph.nodes if n.type == "index"] == [":, 0"]
