@@ -314,6 +314,12 @@ def _apply_rule(block: BlockSpec, node: Node, params: Resolved, specs: dict[str,
     except BlockError as err:
         info.issues.append(_issue_from(node, err, sources))
         return False
+    except IndexError:  # a rule read a dimension its input doesn't have (a Linear after a full reduction)
+        shapes = ", ".join(str(s) for s in specs.values())
+        err = BlockError(f"{block.type} needs more dimensions than its input {shapes} has: reduce or reshape "
+                         "less before it, or keep a feature dimension")
+        info.issues.append(_issue_from(node, err, sources))
+        return False
     if block.outputs is not None:  # several outputs: each by name, the main one stands for the node
         info.outputs = dict(out)
         out = main_spec(block, params, out)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import codegen  # noqa: F401 - op blocks' shapes come from torch through codegen's oracle (templates use them)
+
 from builder.catalog import Fix, TensorSpec
 from builder.graph import Edge, Graph, Node
 from builder.project import load_project
@@ -291,3 +293,13 @@ def test_the_benchmark_graphs_are_valid_and_realistic():
         assert len(g.nodes) == size and result.valid, [i.message for i in result.issues]
         types = {n.type for n in g.nodes}
         assert {"Conv2d", "MaxPool2d", "Linear", "Add", "LSTM", "MultiheadAttention", "Concat"} <= types
+
+
+def test_a_layer_after_a_full_reduction_says_so_instead_of_crashing() -> None:
+    """std without a dim leaves one number per sample: the Linear after it gets a message, not an IndexError
+    (found by test_fuzz_project's mutated autoencoder)."""
+    graph = Graph("reduced", (Node("x", "Input", {"shape": [64]}), Node("s", "std"),
+                              Node("fc", "Linear", {"out_features": 8})), (Edge("x", "s"), Edge("s", "fc")))
+    result = validate(graph)
+    assert [i.node for i in result.errors] == ["fc"]
+    assert "Linear needs more dimensions than its input (N) has" in result.errors[0].message
