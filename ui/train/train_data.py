@@ -228,31 +228,23 @@ def _option_widgets(name: str, preset: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _held(value: Any, kind: type) -> dict[str, Any]:
-    """``value=`` for a widget that holds ``value`` (see ``kept``), when it converts to the widget's type."""
-    try:
-        return {} if value is None else {"value": kind(value)}
-    except (TypeError, ValueError):
-        return {}
-
-
 def _option_widget(option: str, value: Any, spec: Any, key: str) -> Any:
     help_text = getattr(spec, "doc", "") or None
     choices = getattr(spec, "choices", None)
     if choices:
         given = kept(key, value, list(choices), arg="index")
         return keep(key, st.selectbox(option, list(choices), key=key, help=help_text, **given))
-    held = kept(key, value).get("value")  # the widget's fallback default, in the widget's own type
+    given = kept(key, value)
     if isinstance(value, bool):
-        return keep(key, st.checkbox(option, key=key, help=help_text, **_held(held, bool)))
+        return keep(key, st.checkbox(option, key=key, help=help_text, **given))
     low, high = getattr(spec, "minimum", None), getattr(spec, "maximum", None)
     if isinstance(value, int):
         return keep(key, int(st.number_input(
-            option, step=1, key=key, help=help_text, **_held(held, int),
+            option, step=1, key=key, help=help_text, **given,
             min_value=int(low) if low is not None else None, max_value=int(high) if high is not None else None)))
     if isinstance(value, float):
         return keep(key, float(st.number_input(
-            option, key=key, help=help_text, format="%g", **_held(held, float),
+            option, key=key, help=help_text, format="%g", **given,
             min_value=float(low) if low is not None else None,
             max_value=float(high) if high is not None else None)))
     st.session_state[key] = str(st.session_state[key])

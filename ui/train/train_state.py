@@ -3,7 +3,8 @@
 Streamlit forgets a widget's value on the first rerun in which the widget is not drawn, and the app draws only
 the open tab: going to the Code tab and back used to reset every setting and the uploaded CSV. So each Train
 tab widget is drawn through ``kept(key, default)``, which puts the last value back into ``st.session_state``
-before the widget is created (or, while the widget holds it, gives the widget that value as its default), and ``keep(key, value)`` records what it shows afterwards. Uploaded files can't be
+before the widget is created (or, while the widget holds it, gives the widget that value as its default), and
+``keep(key, value)`` records what it shows afterwards. Uploaded files can't be
 put back into a file uploader: their bytes are kept here and offered as "the file uploaded earlier".
 
 The values live in plain session-state entries (never in widget keys), one per browser session: nothing here is
@@ -44,15 +45,22 @@ def kept(key: str, default: Any, options: Sequence[Any] | None = None, allow_non
     elif held:
         # The widget still holds its value: writing it back would make Streamlit push it to the browser, and
         # inside a fragment a run that began before the user's last edit would undo that edit.
-        return _fallback(value, options, arg)
+        return _fallback(value, default, options, arg)
     st.session_state[key] = value
     return {}
 
 
-def _fallback(value: Any, options: Sequence[Any] | None, arg: str) -> dict[str, Any]:
+def _fallback(value: Any, default: Any, options: Sequence[Any] | None, arg: str) -> dict[str, Any]:
+    """The widget's default argument: the index of a choice, else the value in the default's type (a number
+    field refuses a float where it counts ints); nothing when the value doesn't convert."""
     if arg == "index":
         return {"index": None if value is None else list(options or []).index(value)}
-    return {arg: value}
+    if value is None or not isinstance(default, (bool, int, float)):
+        return {arg: value} if value is not None else {}
+    try:
+        return {arg: type(default)(value)}
+    except (TypeError, ValueError):
+        return {}
 
 
 def keep(key: str, value: Any) -> Any:
