@@ -6,11 +6,11 @@ rerun is running has finished; on a busy machine that was seconds, and a button 
 twice a second, could lose the click altogether. Here the click's callback stops the run first thing, and the
 bar is the first element the following run draws, so the stopped run shows at once whatever was in flight.
 
-The bar doesn't poll. A second polling fragment (its progress text, tried first) had its reruns dropped after
-full-app reruns in the browser suite ("fragment … does not exist anymore"), and a run that ended then left
-Start disabled. The live view in the Train tab is the page's one polling fragment: it draws the progress, and
-its full rerun at the run's end removes the bar. On another tab the bar keeps saying "training" until the next
-click anywhere in the workspace, which asks for a full run when the run has ended (``run_bar_stale``).
+The bar doesn't poll: the live view in the Train tab is the page's one polling fragment. It draws the progress,
+and its full rerun at the run's end removes the bar. On another tab the bar keeps saying "training" until the
+next click anywhere in the workspace, which asks for a full run when the run has ended (``run_bar_stale``).
+(A first version polled here too; what left Start disabled then was the form's widgets falling back to their own
+defaults after a Stop, which ``ui.train.train_state.kept`` now prevents.)
 """
 
 from __future__ import annotations
