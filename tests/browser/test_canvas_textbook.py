@@ -79,7 +79,12 @@ def test_the_header_controls_never_overlap_and_a_toast_covers_none(page, app_url
     assert_apart(controls, "resnet18 opened")
     tabs = page.get_by_role("tablist").first.bounding_box()
     controls["tabs"] = [tabs["x"], tabs["y"], tabs["x"] + tabs["width"], tabs["y"] + tabs["height"]]
-    box = toast.first.bounding_box()
+    box, previous = toast.first.bounding_box(), None
+    for _ in range(40):  # the toast slides in: measure where it rests, not a frame of its entrance
+        if box == previous:
+            break
+        page.wait_for_timeout(100)
+        box, previous = toast.first.bounding_box(), box
     shown = [box["x"], box["y"], box["x"] + box["width"], box["y"] + box["height"]]
     for name, control in controls.items():
         assert not overlap(shown, control), f"the toast {shown} covers {name} {control}"
