@@ -171,8 +171,17 @@ def test_tiny_run_streams_curves_then_shows_results_and_history():
     assert any(m.label == "test accuracy" for m in at.metric) and "Decision boundary" in _figures(at)
 
 
+def _run_bar_slot(at: AppTest) -> str:
+    """What the page's first place holds: the run bar's slot is there whether or not a run is on."""
+    first = at.main.children[0]
+    return first.type if first.type == "empty" else "bar" if first.proto.id.endswith("-run_bar") else "?"
+
+
 def test_a_live_run_locks_the_form_on_its_settings_and_stop_ends_it():
     at = _app("xor_mlp")
+    # The bar's slot is drawn (hidden, empty) before any run, so what follows keeps its place when the bar comes:
+    # the tabs and the canvas below it are not mounted anew at a run's start.
+    assert _run_bar_slot(at) == "empty"
     _set_epochs(at, 5000)  # far longer than this test
     _widget(at.number_input, "Learning rate").set_value(0.02)
     at.run()
@@ -189,6 +198,7 @@ def test_a_live_run_locks_the_form_on_its_settings_and_stop_ends_it():
     assert _widget(at.selectbox, "Optimizer").disabled
     assert _button(at, "▶ Start training").disabled and not _button(at, "⏹ Stop").disabled
     assert any("the live run's data" in c.value for c in at.caption)
+    assert _run_bar_slot(at) == "bar"
     _button(at, "⏹ Stop").click()
     at.run()
     assert handle.wait(10) and handle.state is RunState.STOPPED

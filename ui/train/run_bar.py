@@ -41,17 +41,21 @@ def render_run_bar() -> None:
     after a Stop, how the run ended (until the next full run)."""
     run: Any = st.session_state.get(RUN)
     st.session_state[SHOWS] = _active_id(run)
+    # One slot, drawn whether or not there is a bar (an empty one is hidden): everything below keeps its place in
+    # the page's tree. Without it, the bar's coming and going moved the workspace one place down or up, so React
+    # mounted the tabs and the canvas anew at a run's start and end, and for a moment the page held both copies.
+    slot = st.empty()
     handle: RunHandle | None = getattr(run, "handle", None)
     if handle is None:
         return
     if handle.state.active:
-        with st.container(horizontal=True, vertical_alignment="center", key="run_bar"):
+        with slot.container(horizontal=True, vertical_alignment="center", key="run_bar"):
             st.button("⏹ Stop", key="run_bar_stop", on_click=stop_and_wait, args=(handle,),
                       help="Stop the run after its current step; what it has learned so far is kept")
             st.caption(f"{state_text(handle)} · {handle.label} · progress in the Train tab")
     elif st.session_state.get(STOPPED) == handle.id:
         del st.session_state[STOPPED]
-        with st.container(key="run_bar"):
+        with slot.container(key="run_bar"):
             st.caption(f"{state_text(handle)} · {handle.label}")
 
 
