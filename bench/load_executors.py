@@ -1,6 +1,6 @@
 """Where runs train, under a classroom's load: the same load test (bench/load_test.py: students on the server's
 websocket protocol, editing; some press Start together) against a server whose runs train in threads of its own
-process (today's default), in worker processes, and on a local Ray cluster, one after the other in one command.
+process, in warm worker processes (the default), and on a local Ray cluster, one after the other in one command.
 
     python bench/load_executors.py                 # 40 students, 20 of them training, each executor
     python bench/load_executors.py --quick         # 3 students, 1 training: shows it still runs (CI)

@@ -33,7 +33,7 @@ class Settings:
     max_epochs: int = 10_000  # per run; the training panel offers up to 10,000
     max_checkpoint_mb: int = 500  # per run, its last and best checkpoints together; 0: no checkpoints
     data_dir: str = ""  # run store and weights; empty means the platform's user data directory
-    executor: str = "thread"  # where runs train: "thread" (the server's process), "process" (a worker each), "ray"
+    executor: str = "process"  # where runs train: "process" (warm worker processes), "thread" (the server), "ray"
     worker_memory_mb: int = 0  # with executor "process": memory a run may allocate (the OS limit); 0: no cap
     ray_address: str = ""  # with executor "ray": HOST:PORT of a cluster's head, "auto", or empty for a private one
     ray_num_cpus: float = 1.0  # with executor "ray": CPUs each run asks the cluster for

@@ -91,6 +91,36 @@ def test_a_worker_run_equals_a_thread_run_bit_for_bit_with_its_events_in_order(t
     assert [e["train_loss"] for e in rows["thread"].epochs] == [e["train_loss"] for e in rows["process"].epochs]
 
 
+def test_a_used_worker_trains_the_next_run_as_a_fresh_one_would(tmp_path):
+    """Runs one after another reuse the warm worker (no torch import each): the worker that trained digits_cnn,
+    which picks its own thread count, trains xor next bit for bit as a thread does. A stopped run's worker goes
+    on too, with Stop cleared."""
+    ex = ProcessExecutor(keep=1)
+    ex.warm()
+    try:
+        manager = RunManager(max_runs=1, heartbeat_timeout=600)
+        store = RunStore(tmp_path / "runs.sqlite")
+        cnn = load_template("digits_cnn")
+        meta = cnn.meta["training"]
+        cnn_data = load_dataset(meta["dataset"], **(meta.get("dataset_options") or {}))
+        first, _ = _submit(manager, ex, cnn, cnn_data, TrainConfig.from_dict({**meta, "epochs": 1}), store, "a")
+        assert first.wait(180) and first.state is RunState.FINISHED, first.error
+        stopped, _ = _submit(manager, ex, *_xor(5000), store, session="b")
+        assert _wait_for(lambda: any(e.kind == "epoch" for e in stopped.events))
+        manager.stop(stopped)
+        assert stopped.wait(10) and stopped.state is RunState.STOPPED
+        again, _ = _submit(manager, ex, *_xor(6), store, session="c")
+        assert again.wait(120) and again.state is RunState.FINISHED, again.error
+        assert first.worker_pid == stopped.worker_pid == again.worker_pid  # one warm worker trained all three
+        thread, _ = _submit(manager, ThreadExecutor(), *_xor(6), store, session="t")
+        assert thread.wait(120) and thread.state is RunState.FINISHED
+        assert [r["train_loss"] for r in again.result.history] == [r["train_loss"] for r in thread.result.history]
+        ours, theirs = thread.result.model.state_dict(), again.result.model.state_dict()
+        assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    finally:
+        ex.close()
+
+
 def test_stop_ends_a_worker_run_within_two_seconds(tmp_path, executor):
     graph, dataset, config = _xor(5000)
     manager = RunManager(max_runs=2, heartbeat_timeout=600)
@@ -258,3 +288,53 @@ def test_a_worker_whose_server_died_stops_its_run_and_says_so(tmp_path):
     finally:
         if server.poll() is None:
             server.kill()
+
+
+def test_a_classroom_server_caps_each_run_and_the_owners_own_server_does_not(monkeypatch):
+    """worker_memory_mb 0: on a server listening beyond this machine each run may use the machine's memory
+    shared among the runs at once and the server; on 127.0.0.1 nothing is capped. A set value wins either way."""
+    from builder.settings import settings
+    from ui.train.executor import run_memory_cap_mb
+    from ui.train.run_manager import get_manager
+
+    monkeypatch.delenv("LAYERLAB_WORKER_MEMORY_MB", raising=False)
+    settings.cache_clear()
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    assert run_memory_cap_mb("0.0.0.0") == total // (get_manager().max_runs + 1) > 0
+    assert run_memory_cap_mb("127.0.0.1") == 0
+    monkeypatch.setenv("LAYERLAB_WORKER_MEMORY_MB", "64")
+    settings.cache_clear()
+    try:
+        assert run_memory_cap_mb("0.0.0.0") == run_memory_cap_mb("127.0.0.1") == 64
+    finally:
+        monkeypatch.delenv("LAYERLAB_WORKER_MEMORY_MB")
+        settings.cache_clear()
+
+
+def test_a_run_the_summary_says_is_over_the_cap_is_refused_before_it_starts(monkeypatch):
+    """The Train tab says why in words and Start stays off; under the cap, or training in threads, it starts."""
+    from test_train_panel import _app, _button
+
+    from builder.settings import settings
+
+    monkeypatch.setenv("LAYERLAB_EXECUTOR", "process")
+    monkeypatch.setenv("LAYERLAB_WORKER_MEMORY_MB", "1")
+    settings.cache_clear()
+    try:
+        at = _app("digits_cnn")
+        warnings = [w.value for w in at.warning]
+        assert any(w.startswith("this run needs about") and "more than the 1 MB one run may use" in w
+                   for w in warnings), warnings
+        assert _button(at, "▶ Start training").disabled
+        monkeypatch.setenv("LAYERLAB_WORKER_MEMORY_MB", "4096")
+        settings.cache_clear()
+        at = _app("digits_cnn")
+        assert not at.warning and not _button(at, "▶ Start training").disabled
+        monkeypatch.setenv("LAYERLAB_WORKER_MEMORY_MB", "1")
+        monkeypatch.setenv("LAYERLAB_EXECUTOR", "thread")  # nothing caps a thread's run
+        settings.cache_clear()
+        assert not _button(_app("digits_cnn"), "▶ Start training").disabled
+    finally:
+        for name in ("LAYERLAB_EXECUTOR", "LAYERLAB_WORKER_MEMORY_MB"):
+            monkeypatch.delenv(name)
+        settings.cache_clear()

@@ -1,20 +1,23 @@
-"""Where a run trains: in a thread of the server, or in a worker process of its own.
+"""Where a run trains: in a worker process (the default), in a thread of the server, or on a Ray cluster.
 
-The run manager (``ui.train.run_manager``) keeps the queue, the per-server cap, Stop and the watchdog; the work it runs
-for a training run hands a ``RunOrder`` to the executor chosen by the ``executor`` setting (LAYERLAB_EXECUTOR:
-``thread``, ``process`` or ``ray``, the last in ``ui.train.ray_executor``) and gets the same things back either way: the engine's events in ``handle.emit`` in
-order, the live views on the page's run object, the RunResult with its model, or the run's exception.
+The run manager (``ui.train.run_manager``) keeps the queue, the per-server cap, Stop and the watchdog; the work it
+runs for a training run hands a ``RunOrder`` to the executor chosen by the ``executor`` setting (LAYERLAB_EXECUTOR:
+``process``, ``thread`` or ``ray``, the last in ``ui.train.ray_executor``) and gets the same things back either way:
+the engine's events in ``handle.emit`` in order, the live views on the page's run object, the RunResult with its
+model, or the run's exception.
 
-``ProcessExecutor`` keeps one spare worker started (spawn; it has imported torch and the training code), so a
-run starts about as fast as in a thread. The manager's run thread relays the worker's messages: it is the relay
-thread. A worker that dies without a result (killed, out of memory) ends its run with ``RunInterrupted``, and
-the run's row in the history says "interrupted"; the server and the other runs go on.
+``ProcessExecutor`` keeps warm workers (spawn; each has imported torch and the training code): one spare, and
+each worker whose run ended with its result, up to the server's run cap, so a run starts about as fast as in a
+thread. The manager's run thread relays the worker's messages: it is the relay thread. A worker that dies without
+a result (killed, out of memory) ends its run with ``RunInterrupted``, and the run's row in the history says
+"interrupted"; the server and the other runs go on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import pickle
 import queue
 import signal
@@ -33,21 +36,66 @@ STOP_GRACE = 5.0  # seconds a stopped worker may take to end its run before it i
 
 
 def executor_kind() -> str:
-    """The ``executor`` setting (LAYERLAB_EXECUTOR); "thread" where the settings can't be read (the app says why)."""
-    from builder.settings import SettingsError, settings
+    """The ``executor`` setting (LAYERLAB_EXECUTOR); its default where the settings can't be read (the app says why)."""
+    from builder.settings import Settings, SettingsError, settings
 
     try:
         return settings().executor
     except SettingsError:
-        return "thread"
+        return Settings.executor
 
 
-def _memory_cap() -> int:
+def run_memory_cap_mb(address: str | None = None) -> int:
+    """The memory one run may allocate in its worker process, in MB (0: no cap): the ``worker_memory_mb``
+    setting; when that is 0 and the server listens beyond this machine (a classroom), the machine's memory
+    shared among the runs it trains at once and the server itself; on a machine serving its owner alone, none.
+    ``address``: the server's listen address (default: Streamlit's option)."""
     from builder.settings import SettingsError, settings
+    from ui.project.import_panel import runs_code_allowed
 
     try:
-        return settings().worker_memory_mb
+        chosen = settings().worker_memory_mb
     except SettingsError:
+        return 0
+    if chosen:
+        return chosen
+    if address is None:
+        import streamlit as st
+        from streamlit import runtime
+
+        if not runtime.exists():  # no server (the CLI's sweep): the person at this machine runs it
+            return 0
+        address = st.get_option("server.address")
+    if runs_code_allowed(address):  # this machine only: its owner decides what it can hold
+        return 0
+    total = _physical_memory_mb()
+    return total // (_max_runs() + 1) if total else 0
+
+
+def over_memory_cap(graph: Any, result: Any, batch_size: int) -> str | None:
+    """Why a run of ``graph`` at ``batch_size`` can't start under this server's per-run memory cap (worker
+    processes only): the summary's rough training estimate is over it. None when it fits or nothing caps it.
+    What the estimate misses, the worker's OS limit still stops (the run fails with "out of memory")."""
+    if executor_kind() != "process":
+        return None
+    cap = run_memory_cap_mb()
+    if not cap:
+        return None
+    from builder.summary import summarize
+
+    need = summarize(graph, batch_size, result).training_mb
+    if need <= cap:
+        return None
+    return (f"this run needs about {need:,.0f} MB at batch size {batch_size} (the summary's rough estimate: "
+            f"weights, gradients, Adam's state and the activations kept for the backward pass), more than the "
+            f"{cap:,} MB one run may use on this server: lower the batch size or the input size, or ask whoever "
+            "runs the server (the worker_memory_mb setting)")
+
+
+def _physical_memory_mb() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    except (AttributeError, OSError, ValueError):  # no sysconf (Windows): no automatic cap
         return 0
 
 
@@ -95,20 +143,23 @@ class Worker:
 
 
 class ProcessExecutor:
-    """Trains each run in a worker process of its own; one spare worker waits, warm."""
+    """Trains each run in a worker process; a worker whose run ended with its result is kept for the next run,
+    and one spare waits, warm, so a run starts about as fast as in a thread."""
 
     kind = "process"
 
-    def __init__(self, nice: int | None = None, memory_mb: int | None = None) -> None:
+    def __init__(self, nice: int | None = None, memory_mb: int | None = None, keep: int | None = None) -> None:
         import torch
 
         _install_spawn_hook()
         self.context = multiprocessing.get_context("spawn")
         self.threads = torch.get_num_threads()
         self.nice = WORKER_NICE if nice is None else nice
-        self.memory_mb = _memory_cap() if memory_mb is None else memory_mb
+        self.memory_mb = run_memory_cap_mb() if memory_mb is None else memory_mb
+        # workers kept waiting: one per run that can train at once, and the spare
+        self.keep = (_max_runs() if keep is None else keep) + 1
         self._lock = threading.Lock()
-        self._spare: Worker | None = None
+        self._idle: list[Worker] = []  # warm workers waiting for an order, the spare among them
 
     # -- workers -------------------------------------------------------------------------------------------------
     def _start(self) -> Worker:
@@ -128,26 +179,39 @@ class ProcessExecutor:
     def warm(self) -> None:
         """Have a spare worker started (it imports torch meanwhile)."""
         with self._lock:
-            if self._spare is None or not self._spare.process.is_alive():
-                self._spare = self._start()
+            self._idle = [w for w in self._idle if w.process.is_alive()]
+            if self._idle:
+                return
+            self._idle.append(self._start())
 
     def take(self) -> Worker:
-        """The spare worker (a new one if there is none), and a new spare started in the background."""
+        """The waiting worker used last (a new one if none is alive); when it was the last one waiting, a new
+        spare starts meanwhile."""
         with self._lock:
-            spare, self._spare = self._spare, None
-        if spare is None or not spare.process.is_alive():
-            spare = self._start()
-        threading.Thread(target=self.warm, name="layerlab-worker-warm", daemon=True).start()
-        return spare
+            while self._idle and not self._idle[-1].process.is_alive():
+                self._idle.pop()
+            worker = self._idle.pop() if self._idle else None
+            last = not self._idle
+        if worker is None:
+            worker = self._start()
+        if last:
+            threading.Thread(target=self.warm, name="layerlab-worker-warm", daemon=True).start()
+        return worker
+
+    def give_back(self, worker: Worker) -> None:
+        """A worker whose run ended with its result waits for the next run; one too many is told to exit."""
+        worker.stop.clear()
+        with self._lock:
+            if worker.process.is_alive() and len(self._idle) < self.keep:
+                self._idle.append(worker)
+                return
+        _retire(worker)
 
     def close(self) -> None:
         with self._lock:
-            spare, self._spare = self._spare, None
-        if spare is not None:
-            spare.orders.put(None)
-            spare.process.join(2)
-            if spare.process.is_alive():
-                spare.process.kill()
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            _retire(worker)
 
     # -- a run ---------------------------------------------------------------------------------------------------
     def run(self, order: RunOrder, views: Any, handle: RunHandle, store: Any, graph: Any = None) -> Any:
@@ -164,7 +228,26 @@ class ProcessExecutor:
         try:
             return relay.run()
         finally:  # the run has its ending: the worker's own exit (torch's teardown) need not delay the page
-            threading.Thread(target=_reap, args=(worker,), name="layerlab-worker-reap", daemon=True).start()
+            if relay.reusable:
+                self.give_back(worker)
+            else:
+                threading.Thread(target=_reap, args=(worker,), name="layerlab-worker-reap", daemon=True).start()
+
+
+def _max_runs() -> int:
+    """The server's cap on runs at once (the run manager's: LAYERLAB_MAX_RUNS or max_concurrent_runs)."""
+    from ui.train.run_manager import get_manager
+
+    return get_manager().max_runs
+
+
+def _retire(worker: Worker) -> None:
+    """Tell an idle worker to exit; one that doesn't within 2 s is killed."""
+    with contextlib.suppress(OSError, ValueError):
+        worker.orders.put(None)
+    worker.process.join(2)
+    if worker.process.is_alive():
+        worker.process.kill()
 
 
 def _reap(worker: Worker) -> None:
@@ -181,6 +264,7 @@ class _Relay:
         self.worker, self.views, self.handle, self.store = worker, views, handle, store
         self.run_id: str | None = None
         self.stop_sent: float | None = None
+        self.reusable = False  # the worker sent its result and lives: it can train the next run
 
     def run(self) -> Any:
         worker = self.worker
@@ -252,6 +336,7 @@ class _Relay:
         elif kind == "error":
             raise values[0]
         elif kind == "result":
+            self.reusable = self.worker.process.is_alive()
             return True, _with_model(*values)
         return False, None
 

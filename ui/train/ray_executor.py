@@ -36,7 +36,7 @@ WAITING_AFTER = 3.0  # seconds unplaced before the page says what the run waits 
 ANSWER_WAIT = 10.0  # seconds a poll may take beyond POLL before the server asks again
 STOP_GRACE = 5.0  # seconds a stopped actor may take to end its run before it is killed
 ROOT = str(Path(__file__).resolve().parent.parent)  # LayerLab's code, for Ray's workers on this machine
-RAY_MISSING = 'executor "ray" needs Ray, which is not installed: pip install -e ".[ray]" (or use executor "thread")'
+RAY_MISSING = 'executor "ray" needs Ray, which is not installed: pip install -e ".[ray]" (or use executor "process")'
 
 
 def _ray() -> Any:

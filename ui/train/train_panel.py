@@ -193,9 +193,12 @@ def fit_problems(graph: Any, result: Any, dataset: Any, config: Any) -> list[Any
         source = generate_model(graph, result)
     except CodegenError as err:
         return [FitProblem(p) for p in err.problems]
+    from ui.train.executor import over_memory_cap
+
     problems = [FitProblem(p) for p in config.problems()]
     _, fit = check_fit(graph, source, result, dataset, config.loss, config.task, config.label_smoothing)
-    return problems + fit
+    too_big = over_memory_cap(graph, result, config.batch_size)
+    return problems + fit + ([FitProblem(too_big)] if too_big else [])
 
 
 def fit_section(

@@ -1,4 +1,4 @@
-"""The worker process's side of ``ui.train.executor.ProcessExecutor``: one process trains one run.
+"""The worker process's side of ``ui.train.executor.ProcessExecutor``: a warm process that trains runs, one at a time.
 
 A worker is started (spawn, never fork: the server has Streamlit's and torch's threads) before any run needs it:
 it lowers its CPU priority, imports torch and the training code, sets torch's thread count to the server's,
@@ -8,6 +8,10 @@ and sends back only numbers and arrays: every message is pickled here, in the tr
 changes under the pickler, and only the server that started this process reads it. The run history is written
 here, into the same SQLite file (WAL) as the server's: the engine's own store calls, unchanged, and a row whose
 worker died is still "running" under a dead pid, which the store itself marks interrupted.
+
+A worker whose run ended with its result waits for the next order: a room's runs don't each pay torch's import
+and the rehearsal (seconds of CPU on a busy machine). Every run seeds its own random state and the worker resets
+torch's thread count before it, so a run in a used worker equals one in a fresh worker and in a thread.
 """
 
 from __future__ import annotations
@@ -41,30 +45,36 @@ def main(orders: Any, events: Any, stop: Any, threads: int, nice: int, memory_mb
     import ui.train.train_insight  # noqa: F401
 
     _rehearse()
-    if memory_mb:
-        _cap_memory(memory_mb)
+    if memory_mb and not torch.cuda.is_available():  # CUDA reserves address space by the GB: the limit would
+        _cap_memory(memory_mb)  # refuse its first allocation. A GPU run is held by the estimate and the device
     parent = os.getppid()
-    while True:
-        try:
-            order = orders.get(timeout=PARENT_CHECK)
-            break
-        except queue.Empty:
-            if os.getppid() != parent:  # the server has gone: a spare worker must not linger
-                return
-    if order is None:  # the pool is closing
-        return
-    order = pickle.loads(order)  # the server's own order (ui.train.executor.ProcessExecutor.run)
-    _adopt_settings(order.environ)
     threading.Thread(target=_stop_without_server, args=(parent, stop), name="layerlab-worker-orphan",
                      daemon=True).start()
-    _train(order, events, stop)
+    # One run after another: the server hands this worker a new order only after it sent the last one's result
+    # (and cleared Stop). A run that raised ends the worker: the server starts a fresh one rather than trust it.
+    while (order := _next_order(orders, parent)) is not None:
+        order = pickle.loads(order)  # the server's own order (ui.train.executor.ProcessExecutor.run)
+        _adopt_settings(order.environ)
+        torch.set_num_threads(threads)  # the last run's engine may have picked another count
+        if not _train(order, events, stop):
+            break
     if os.getppid() != parent:  # nobody reads the messages left in the pipe: don't wait to flush them at exit
         events.cancel_join_thread()
 
 
+def _next_order(orders: Any, parent: int) -> bytes | None:
+    """The next order, or None when the pool is closing or the server has gone (a spare must not linger)."""
+    while True:
+        try:
+            return orders.get(timeout=PARENT_CHECK)
+        except queue.Empty:
+            if os.getppid() != parent:
+                return None
+
+
 def _stop_without_server(parent: int, stop: Any) -> None:
     """A server that died (killed, crashed) can't stop its runs: the run stops itself, its history says so."""
-    while not stop.is_set():
+    while True:
         time.sleep(PARENT_CHECK)
         if os.getppid() != parent:
             stop.set()
@@ -146,7 +156,8 @@ class _Publisher:
             self.health_at = now
 
 
-def _train(order: Any, events: Any, stop: Any) -> None:
+def _train(order: Any, events: Any, stop: Any) -> bool:
+    """Train the order's run, sending what it shows; True when it ended with a result (the worker can go on)."""
     from training.runstore import RunStoreError
     from ui.train.live_work import Views, train_with_views
 
@@ -168,6 +179,7 @@ def _train(order: Any, events: Any, stop: Any) -> None:
         publish()
         state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
         _send(events, "result", replace(result, model=None), state)
+        return True
     except BaseException as err:  # said in the server exactly as a thread's exception is
         try:
             pickle.loads(pickle.dumps(err))  # some exceptions pickle but can't be rebuilt
@@ -176,6 +188,7 @@ def _train(order: Any, events: Any, stop: Any) -> None:
             from ui.train.run_manager import RunFailed
 
             _send(events, "error", RunFailed(f"{type(err).__name__}: {err}"))
+        return False
 
 
 class _ReportingStore:
