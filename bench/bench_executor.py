@@ -52,24 +52,22 @@ def one_run(executor, graph, dataset, config) -> tuple[float, float]:
 
 
 def wait_warm(executor) -> None:
-    """Until the spare worker has imported what a run needs (its /proc cmdline is up, then give it time)."""
-    spare = executor._spare
-    if spare is None:
-        return
+    """Until every waiting worker has imported what a run needs: a warm worker sleeps in orders.get(), so its
+    CPU time stops growing."""
     deadline = time.monotonic() + WARM_WAIT
-    # a warm worker sleeps in orders.get(): its CPU time stops growing
-    last = -1.0
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{spare.process.pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-            cpu = float(fields[11]) + float(fields[12])
-        except OSError:
-            return
-        if cpu == last and cpu > 0:
-            return
-        last = cpu
-        time.sleep(1.0)
+    for pid in executor.waiting_pids():
+        last = -1.0
+        while time.monotonic() < deadline:
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                cpu = float(fields[11]) + float(fields[12])
+            except OSError:
+                break
+            if cpu == last and cpu > 0:
+                break
+            last = cpu
+            time.sleep(1.0)
 
 
 def main(argv: list[str] | None = None) -> None:

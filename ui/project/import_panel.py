@@ -12,16 +12,16 @@ import streamlit as st
 
 from builder.settings import settings
 from ui.common import state
+from ui.common.serving import serves_this_machine_alone
 
 REPORT_KEY = "ll_import_report"  # (file name, ok, report lines) of the last import
 PYTHON_KEY = "ll_import_python"  # (file name, bytes) of a .py upload waiting for its class and input shape
-LOCAL_ADDRESSES = {"127.0.0.1", "localhost", "::1"}
 
 
 def runs_code_allowed(address: str | None) -> bool:
     """True only when the server listens on this machine alone: then the person uploading a .py is the person
     whose machine runs it. Streamlit's default (no address) listens on every interface: not allowed."""
-    return (address or "").strip().lower() in LOCAL_ADDRESSES
+    return serves_this_machine_alone(address)
 
 
 def _local() -> bool:

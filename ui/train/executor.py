@@ -51,7 +51,7 @@ def run_memory_cap_mb(address: str | None = None) -> int:
     shared among the runs it trains at once and the server itself; on a machine serving its owner alone, none.
     ``address``: the server's listen address (default: Streamlit's option)."""
     from builder.settings import SettingsError, settings
-    from ui.project.import_panel import runs_code_allowed
+    from ui.common.serving import serves_this_machine_alone
 
     try:
         chosen = settings().worker_memory_mb
@@ -66,7 +66,7 @@ def run_memory_cap_mb(address: str | None = None) -> int:
         if not runtime.exists():  # no server (the CLI's sweep): the person at this machine runs it
             return 0
         address = st.get_option("server.address")
-    if runs_code_allowed(address):  # this machine only: its owner decides what it can hold
+    if serves_this_machine_alone(address):  # this machine only: its owner decides what it can hold
         return 0
     total = _physical_memory_mb()
     return total // (_max_runs() + 1) if total else 0
@@ -197,6 +197,11 @@ class ProcessExecutor:
         if last:
             threading.Thread(target=self.warm, name="layerlab-worker-warm", daemon=True).start()
         return worker
+
+    def waiting_pids(self) -> list[int]:
+        """The process ids of the workers waiting for a run (the spare among them)."""
+        with self._lock:
+            return [w.process.pid for w in self._idle if w.process.is_alive()]
 
     def give_back(self, worker: Worker) -> None:
         """A worker whose run ended with its result waits for the next run; one too many is told to exit."""
@@ -336,7 +341,7 @@ class _Relay:
         elif kind == "error":
             raise values[0]
         elif kind == "result":
-            self.reusable = self.worker.process.is_alive()
+            self.reusable = self.worker is not None and self.worker.process.is_alive()  # None: Ray's relay
             return True, _with_model(*values)
         return False, None
 

@@ -32,7 +32,7 @@ PARENT_CHECK = 1.0  # seconds between checks that the server is still there whil
 def main(orders: Any, events: Any, stop: Any, threads: int, nice: int, memory_mb: int = 0) -> None:
     """The process's entry point (a module-level function: spawn imports it by name). ``memory_mb``: memory
     the run may allocate beyond what the warm worker holds (0: no cap)."""
-    if nice:
+    if nice and hasattr(os, "nice"):  # Windows has no nice: its workers train at the server's priority
         with contextlib.suppress(OSError):  # not permitted here: train at the server's priority
             os.nice(nice)
     import torch
@@ -106,14 +106,14 @@ def _rehearse() -> None:
 def _cap_memory(memory_mb: int) -> None:
     """The OS limit on this process's address space: what it has mapped now (torch and the code) plus the cap.
     An allocation past it fails in torch ("can't allocate memory"), which the engine reports as out of memory."""
-    import resource
-
     try:
+        import resource  # POSIX only
+
         with open("/proc/self/statm") as statm:
             mapped = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
         limit = mapped + memory_mb * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    except (OSError, ValueError):  # no /proc or not allowed: the run goes on without the cap
+    except (ImportError, OSError, ValueError):  # no /proc (macOS), Windows, or not allowed: no OS cap
         pass
 
 
