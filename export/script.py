@@ -24,8 +24,8 @@ from codegen.naming import comment_text, to_identifier
 from codegen.safety import check_source
 from codegen.source import CodegenError, ModelSource, literal
 from export import script_parts as parts
-from export.script_flags import argparse_section, dict_literal, settings_section, value_literal
 from export.script_data import Carried, carry, data_kind, load_data, own_data, sorted_imports
+from export.script_flags import argparse_section, dict_literal, settings_section, value_literal
 from training.config import SettingsError, TrainConfig
 from training.settings import Setting, script_settings
 
@@ -183,7 +183,8 @@ def _load_section(plan: ScriptPlan, raises: bool) -> str:
     call = Template(parts.PREPARE[plan.dataset if plan.dataset in ("csv", "zip") else "builtin"]).substitute(
         prepare=plan.prepare.__name__).strip("\n")
     if raises:
-        call = f"try:\n{textwrap.indent(call, '    ')}\nexcept DatasetError as err:\n    raise SystemExit(str(err)) from None"
+        call = "\n".join(("try:", textwrap.indent(call, "    "), "except DatasetError as err:",
+                          "    raise SystemExit(str(err)) from None"))
     return Template(glue).substitute(prepared=textwrap.indent(call, "    ")).strip("\n") + "\n"
 
 
