@@ -46,7 +46,7 @@ def argparse_section(description: str, weights_file: str, own_file: tuple[str, s
     own = []
     if own_file is not None:
         flag, constant, help_text = own_file
-        own = [f"    parser.add_argument({flag!r}, default={constant}, help={help_text!r})"]
+        own = [f'    parser.add_argument("{flag}", default={constant}, help="{help_text}")']  # our fixed text
     if own_file is not None and own_file[0] == "--csv":
         own.append("    parser.add_argument(\"--target\", default=TARGET, help=\"the column to predict\")")
     lines = [
