@@ -206,8 +206,8 @@ def _settings_section(plan: ScriptPlan) -> str:
         constants += [f"CSV_FILE = {value_literal(plan.file)}", f"TARGET = {value_literal(config.target)}"]
     elif plan.dataset == "zip":
         constants += [f"ZIP_FILE = {value_literal(plan.file)}"]
-    values = {s.name: getattr(config, s.name) for s in _offered(plan)}
-    return settings_section(_offered(plan), values, constants)
+    offered = _offered(plan)
+    return settings_section(offered, {s.name: getattr(config, s.name) for s in offered}, constants)
 
 
 def _argparse_section(plan: ScriptPlan) -> str:
@@ -230,8 +230,9 @@ def script_sections(plan: ScriptPlan) -> list[Section]:
     model = model_body(plan.source)
     _check_names(model, data.code + learning.code)
     code = "\n".join((settings, model, load, data.code, learning.code, parts.PROCESSES, training, main))
+    read = _names_read(code)  # an import line stays if the code reads a name it binds
     imports = sorted_imports({line for line in {*parts.IMPORTS, *data.imports, *learning.imports,
-                                                *_model_imports(plan.source.code)} if _bound(line) & _names_read(code)})
+                                                *_model_imports(plan.source.code)} if _bound(line) & read})
     return [
         Section("imports", "from __future__ import annotations\n\n" + _grouped(imports)),
         Section("settings", settings),
