@@ -315,7 +315,7 @@ def _header(plan: ScriptPlan) -> str:
              f"Data: {comment_text(plan.description, 200)} Task: {plan.plan.task}.",
              "",
              f"    python {plan.stem}_train.py{csv}          # the run as set in LayerLab (seed {config.seed})",
-             f"    python {plan.stem}_train.py{csv} --help   # every training setting is a flag",
+             f"    python {plan.stem}_train.py{csv} --help   # the flags: every setting this run can change",
              f"    torchrun --standalone --nproc_per_node=2 {plan.stem}_train.py{csv}",
              "",
              "With the same seed on the same device this trains as LayerLab did: the same data and split, initial",

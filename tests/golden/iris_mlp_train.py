@@ -3,7 +3,7 @@
 Data: Iris flowers (scikit-learn): 150 examples, 4 standardized measurements, 3 species. Task: classification.
 
     python iris_mlp_train.py          # the run as set in LayerLab (seed 0)
-    python iris_mlp_train.py --help   # every training setting is a flag
+    python iris_mlp_train.py --help   # the flags: every setting this run can change
     torchrun --standalone --nproc_per_node=2 iris_mlp_train.py
 
 With the same seed on the same device this trains as LayerLab did: the same data and split, initial
