@@ -24,9 +24,10 @@ from codegen.naming import comment_text, to_identifier
 from codegen.safety import check_source
 from codegen.source import CodegenError, ModelSource, literal
 from export import script_parts as parts
-from export.script_data import carry, data_kind, load_data, own_data, sorted_imports
+from export.script_data import Carried, carry, data_kind, load_data, own_data, sorted_imports
+from export.script_flags import argparse_section, dict_literal, settings_section, value_literal
 from training.config import SettingsError, TrainConfig
-from training.settings import Kind, Setting, script_settings, setting
+from training.settings import Setting, script_settings
 
 
 @dataclass(frozen=True)
@@ -122,9 +123,10 @@ def plan_script(graph: Graph, settings: Mapping[str, Any] | TrainConfig | None =
 
 
 # -- the text ---------------------------------------------------------------------------------------------------
-def _carried(plan: ScriptPlan) -> tuple[Any, Any]:
-    """(data code, learning code): LayerLab's own definitions the script runs."""
-    from data.base import DatasetError, make_splits
+def _carried(plan: ScriptPlan, glue: str) -> tuple[Carried, Carried]:
+    """(data code, learning code): LayerLab's own definitions that the script's ``glue`` (its load_data, loop
+    and main) calls, with everything they use (``carry``); what no line of this run calls stays behind."""
+    from data.base import make_splits
     from data.images import ZipLimits, read_source
     from data.userdata import CsvLimits
     from training.batches import Batches, batch_tensors
@@ -134,140 +136,119 @@ def _carried(plan: ScriptPlan) -> tuple[Any, Any]:
     from training.optim import make_optimizer, make_schedule
     from training.tasks import TaskPlan, with_class_weights
 
-    own = {"csv": (read_source, CsvLimits), "zip": (read_source, ZipLimits)}.get(plan.dataset, ())
-    data = carry(DatasetError, plan.prepare, *own, make_splits)
-    reached = _reached(plan)
-    optional = (*((keep_frozen_norms,) if reached["keep_frozen_norms"] else ()),
-                *((in_units,) if reached["val_metrics"] != "metrics" else ()))
+    called = _names_read(glue)
+    limits = {"csv": CsvLimits, "zip": ZipLimits}.get(plan.dataset)
+    data = carry(*(o for o in (plan.prepare, read_source, limits, make_splits)
+                   if o is not None and o.__name__ in called))
     # The run's task and loss are fixed (PLAN): only their accumulator and loss travel, not every task's.
-    learning = carry(TaskPlan, with_class_weights, make_accumulator, make_optimizer, make_schedule, Batches,
-                     batch_tensors, amp_dtype, cpu_threads, train_step, evaluate, *optional, snapshot, EarlyStopping,
-                     select={"ACCUMULATORS": {plan.plan.task}, "_CRITERIA": {plan.plan.loss},
-                             "_TASK_LOSSES": {plan.plan.task}})
-    return data, learning
+    learning = (TaskPlan, with_class_weights, make_accumulator, make_optimizer, make_schedule, Batches, batch_tensors,
+                amp_dtype, cpu_threads, train_step, evaluate, keep_frozen_norms, in_units, snapshot, EarlyStopping)
+    return data, carry(*(o for o in learning if o.__name__ in called),
+                       select={"ACCUMULATORS": {plan.plan.task}, "_CRITERIA": {plan.plan.loss},
+                               "_TASK_LOSSES": {plan.plan.task}})
+
+
+def _names_read(code: str) -> set[str]:
+    return {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
+
+
+def _offered(plan: ScriptPlan) -> tuple[Setting, ...]:
+    """The script's flags: the settings that change anything for this run's task and design."""
+    return script_settings(plan.plan.task, freezes=_freezes(plan))
+
+
+def _freezes(plan: ScriptPlan) -> bool:
+    return "requires_grad_(False)" in plan.source.code  # how a frozen part's parameters are written
 
 
 def _reached(plan: ScriptPlan) -> dict[str, str]:
     """The lines of the training loop that only some runs reach, as this run needs them ("" or the plain value
     where it doesn't): keeping a frozen part's batch norms in eval mode is a no-op for a design that freezes
-    nothing (its source never calls ``requires_grad_(False)``), and errors change units only for regression."""
-    frozen = "requires_grad_(False)" in plan.source.code
+    nothing, errors change units only for regression, and label smoothing and class weights exist only for
+    the tasks whose loss reads them (the settings say which: ``training.settings``)."""
     units = plan.plan.task == "regression"  # the one task whose metrics (MAE, RMSE) have units
-    return {"keep_frozen_norms": parts.KEEP_FROZEN_NORMS if frozen else "",
+    offered = {s.name for s in _offered(plan)}
+    smoothing = ", label_smoothing=args.label_smoothing" if "label_smoothing" in offered else ""
+    task_plan = f"plan = TaskPlan(**PLAN{smoothing})"
+    if "class_weights" in offered:
+        task_plan += "\n    plan = with_class_weights(plan, args.class_weights, data.train)"
+    return {"keep_frozen_norms": parts.KEEP_FROZEN_NORMS if _freezes(plan) else "", "task_plan": task_plan,
             **{key: line if units else "metrics" for key, line in parts.IN_UNITS.items()}}
+
+
+def _load_section(plan: ScriptPlan, raises: bool) -> str:
+    """``load_data``: the dataset's preparation with the run's arguments; a DatasetError it may raise (a
+    missing file, a bad column) ends the script with its message."""
+    glue = {"csv": parts.LOAD_CSV, "zip": parts.LOAD_ZIP}.get(plan.dataset, parts.LOAD_BUILTIN)
+    call = Template(parts.PREPARE[plan.dataset if plan.dataset in ("csv", "zip") else "builtin"]).substitute(
+        prepare=plan.prepare.__name__).strip("\n")
+    if raises:
+        call = "\n".join(("try:", textwrap.indent(call, "    "), "except DatasetError as err:",
+                          "    raise SystemExit(str(err)) from None"))
+    return Template(glue).substitute(prepared=textwrap.indent(call, "    ")).strip("\n") + "\n"
 
 
 def _settings_section(plan: ScriptPlan) -> str:
     from training.engine import EVAL_BATCH
 
     config, task = plan.config, plan.plan
-    shown = {s.name: getattr(config, s.name) for s in script_settings()}
     fixed = {"task": task.task, "loss": task.loss, "output_kind": task.output_kind, "num_classes": task.num_classes,
              "pad_id": task.pad_id, "input_order": tuple(task.input_order)}
-    lines = [
-        "# The run's training settings as set in LayerLab; each is a flag that overrides it (--help).",
-        "DEFAULTS = {",
-        *[f"    {_value(k)}: {_value(v)}," for k, v in shown.items()],
-        "}",
-        f"DATASET = {_value(plan.dataset)}  # {comment_text(plan.description, 90)}",
-        f"DATA_ARGS = {_dict_literal(plan.data_args)}  # the dataset's options",
+    constants = [
+        f"DATASET = {value_literal(plan.dataset)}  # {comment_text(plan.description, 90)}",
+        f"DATA_ARGS = {dict_literal(plan.data_args)}  # the dataset's options",
         "# What the model learns and how its output is read, as LayerLab decided it from the data and the design.",
-        f"PLAN = {_dict_literal(fixed)}",
+        f"PLAN = {dict_literal(fixed)}",
         f"EVAL_BATCH = {literal(EVAL_BATCH)}  # evaluation batches: bigger is faster and needs no gradients",
         f"MACS = {literal(plan.macs)}  # multiply-adds per sample: picks the CPU threads (threads 0) as LayerLab does",
     ]
     if plan.dataset == "csv":
-        lines += [f"CSV_FILE = {_value(plan.file)}", f"TARGET = {_value(config.target)}"]
+        constants += [f"CSV_FILE = {value_literal(plan.file)}", f"TARGET = {value_literal(config.target)}"]
     elif plan.dataset == "zip":
-        lines += [f"ZIP_FILE = {_value(plan.file)}"]
-    return "\n".join(lines) + "\n"
+        constants += [f"ZIP_FILE = {value_literal(plan.file)}"]
+    offered = _offered(plan)
+    return settings_section(offered, {s.name: getattr(config, s.name) for s in offered}, constants)
 
 
 def _argparse_section(plan: ScriptPlan) -> str:
-    """``parse_args``: one flag per script setting (training.settings), with its range checked."""
-    lines = [
-        "def parse_args(argv: list[str] | None = None) -> argparse.Namespace:",
-        f"    parser = argparse.ArgumentParser(description={_value(_description(plan))})",
-    ]
-    ranges = {}
-    for spec in script_settings():
-        lines.append(_flag_line(spec))
-        if spec.kind in (Kind.INT, Kind.FLOAT):
-            ranges[spec.name] = (spec.minimum, spec.maximum)
-    if plan.dataset == "csv":
-        lines += ['    parser.add_argument("--csv", default=CSV_FILE, help="the CSV file to train on")',
-                  '    parser.add_argument("--target", default=TARGET, help="the column to predict")']
-    elif plan.dataset == "zip":
-        lines += ['    parser.add_argument("--zip", default=ZIP_FILE, help="the zip of image folders (one per class)")']
-    lines += [
-        f"    parser.add_argument(\"--out\", default={_value(plan.stem + '.pt')}, "
-        "help=\"where to save the trained weights ('' to skip)\")",
-        '    parser.add_argument("--log-json", action="store_true", help="one JSON line per epoch, then the test")',
-        "    args = parser.parse_args(argv)",
-        "    for flag, value, low, high in (",
-        *[f"        ({_value(setting(name).flag)}, args.{name}, {literal(low)}, {literal(high)})," for name, (low, high)
-          in ranges.items()],
-        "    ):",
-        "        if not low <= value <= high:",
-        "            parser.error(f\"{flag} must be from {low:g} to {high:g}, got {value}\")",
-        "    if args.val_fraction + args.test_fraction > 0.6:",
-        '        parser.error("--val-fraction + --test-fraction must leave at least 40 % of the data to train on")',
-        "    return args",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _flag_line(spec: Setting) -> str:
-    kind = {Kind.INT: "int", Kind.FLOAT: "float"}.get(spec.kind, "str")
-    extra = ""
-    if spec.kind is Kind.CHOICE and spec.name != "device":  # a device may be numbered: cuda:1
-        extra = f", choices={_value(list(spec.choices))}"
-    help_text = spec.help
-    return (f"    parser.add_argument({_value(spec.flag)}, type={kind}, default=DEFAULTS[{_value(spec.name)}]"
-            f"{extra}, help={_value(help_text)})")
-
-
-def _description(plan: ScriptPlan) -> str:
-    return (f"Train {plan.source.class_name} on {plan.dataset} as LayerLab did. Under torchrun --batch-size is "
-            "the global batch: each process takes an equal share of every batch (it must divide evenly).")
-
-
-def _dict_literal(values: Mapping[str, Any]) -> str:
-    return "{" + ", ".join(f"{_value(k)}: {_value(v)}" for k, v in values.items()) + "}"
-
-
-def _value(value: Any) -> str:
-    """A literal through ``repr()``: text of any length (help texts, a CSV file's name), else ``literal()``."""
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, (tuple, list)):
-        items = [_value(v) for v in value]
-        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
-    if isinstance(value, Mapping):
-        return _dict_literal(value)
-    return literal(value)
+    own = {"csv": ("--csv", "CSV_FILE", "the CSV file to train on"),
+           "zip": ("--zip", "ZIP_FILE", "the zip of image folders (one per class)")}.get(plan.dataset)
+    description = (f"Train {plan.source.class_name} on {plan.dataset} as LayerLab did. Under torchrun --batch-size "
+                   "is the global batch: each process takes an equal share of every batch (it must divide evenly).")
+    return argparse_section(description, plan.stem + ".pt", own)
 
 
 def script_sections(plan: ScriptPlan) -> list[Section]:
     """The script in order: imports, settings, model, data, learning code, processes, training loop, main."""
-    data, learning = _carried(plan)
-    glue = {"csv": parts.LOAD_CSV, "zip": parts.LOAD_ZIP}.get(plan.dataset, parts.LOAD_BUILTIN)
-    load = Template(glue).safe_substitute(prepare=plan.prepare.__name__)
-    model = model_body(plan.source)
     reached = _reached(plan)
+    training = Template(parts.TRAINING).substitute(reached).strip("\n") + "\n"
+    main = Template(parts.MAIN).substitute(reached, model_class=plan.source.class_name).strip("\n") + "\n"
+    settings = _settings_section(plan) + "\n\n" + _argparse_section(plan)
+    glue = "\n".join((_load_section(plan, raises=True), parts.PROCESSES, training, main))
+    data, learning = _carried(plan, glue)
+    load = _load_section(plan, raises="DatasetError" in _names_read(data.code))
+    model = model_body(plan.source)
     _check_names(model, data.code + learning.code)
-    imports = sorted_imports({*parts.IMPORTS, *data.imports, *learning.imports, *_model_imports(plan.source.code)})
-    main = Template(parts.MAIN).substitute(reached, model_class=plan.source.class_name)
+    code = "\n".join((settings, model, load, data.code, learning.code, parts.PROCESSES, training, main))
+    read = _names_read(code)  # an import line stays if the code reads a name it binds
+    imports = sorted_imports({line for line in {*parts.IMPORTS, *data.imports, *learning.imports,
+                                                *_model_imports(plan.source.code)} if _bound(line) & read})
     return [
         Section("imports", "from __future__ import annotations\n\n" + _grouped(imports)),
-        Section("settings", _settings_section(plan) + "\n\n" + _argparse_section(plan)),
+        Section("settings", settings),
         Section("model", model),
-        Section("data", load.strip("\n") + "\n", data.code),
+        Section("data", load, data.code),
         Section("learning", "", learning.code),
         Section("processes", parts.PROCESSES.strip("\n") + "\n"),
-        Section("training", Template(parts.TRAINING).substitute(reached).strip("\n") + "\n"),
-        Section("main", main.strip("\n") + "\n"),
+        Section("training", training),
+        Section("main", main),
     ]
+
+
+def _bound(import_line: str) -> set[str]:
+    """The names an import line binds (``import torch.distributed as dist``: dist; ``import os.path``: os)."""
+    node = ast.parse(import_line).body[0]
+    return {(a.asname or a.name).split(".")[0] for a in node.names}  # type: ignore[attr-defined]
 
 
 def _grouped(imports: list[str]) -> str:
@@ -334,7 +315,7 @@ def _header(plan: ScriptPlan) -> str:
              f"Data: {comment_text(plan.description, 200)} Task: {plan.plan.task}.",
              "",
              f"    python {plan.stem}_train.py{csv}          # the run as set in LayerLab (seed {config.seed})",
-             f"    python {plan.stem}_train.py{csv} --help   # every training setting is a flag",
+             f"    python {plan.stem}_train.py{csv} --help   # the flags: every setting this run can change",
              f"    torchrun --standalone --nproc_per_node=2 {plan.stem}_train.py{csv}",
              "",
              "With the same seed on the same device this trains as LayerLab did: the same data and split, initial",

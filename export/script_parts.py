@@ -14,7 +14,7 @@ IMPORTS = (
     "import math",
     "import os",
     "import time",
-    "from dataclasses import replace",
+    "from collections.abc import Callable",
     "from types import SimpleNamespace",
     "import torch",
     "import torch.distributed as dist",
@@ -25,10 +25,7 @@ LOAD_BUILTIN = '''
 def load_data(args: argparse.Namespace) -> SimpleNamespace:
     """The train / validation / test splits as tensors, prepared exactly as LayerLab prepares them."""
     fractions = (args.val_fraction, args.test_fraction)
-    try:
-        inputs, target, indices, info = $prepare(seed=args.seed, fractions=fractions, **DATA_ARGS)
-    except DatasetError as err:
-        raise SystemExit(str(err)) from None
+$prepared
     train, val, test = make_splits(inputs, target, indices)
     return SimpleNamespace(train=train, val=val, test=test, extras=info)
 '''
@@ -37,33 +34,32 @@ LOAD_CSV = '''
 def load_data(args: argparse.Namespace) -> SimpleNamespace:
     """Your CSV file's splits as tensors: the same cleaning, encoding, scaling and split as in LayerLab."""
     fractions = (args.val_fraction, args.test_fraction)
-    try:
-        raw, label = read_source(args.csv, CsvLimits().max_bytes, "CSV file")
-        inputs, target, indices, info = prepare_csv(raw, label, args.target, seed=args.seed, fractions=fractions,
-                                                    **DATA_ARGS)
-    except DatasetError as err:
-        raise SystemExit(str(err)) from None
+$prepared
     for note in info["notes"]:
         print(f"{label}: {note}", flush=True)
     train, val, test = make_splits(inputs, target, indices)
     return SimpleNamespace(train=train, val=val, test=test, extras=info)
 '''
 
-LOAD_ZIP = '''
-def load_data(args: argparse.Namespace) -> SimpleNamespace:
-    """Your zip of image folders as tensors: the same decoding, resizing, class order and split as in LayerLab."""
-    fractions = (args.val_fraction, args.test_fraction)
-    try:
-        raw, label = read_source(args.zip, ZipLimits().max_bytes, "zip file")
-        inputs, target, indices, info = prepare_image_zip(raw, label, seed=args.seed, fractions=fractions,
-                                                          **DATA_ARGS)
-    except DatasetError as err:
-        raise SystemExit(str(err)) from None
-    for note in info["notes"]:
-        print(f"{label}: {note}", flush=True)
-    train, val, test = make_splits(inputs, target, indices)
-    return SimpleNamespace(train=train, val=val, test=test, extras=info)
-'''
+LOAD_ZIP = LOAD_CSV.replace("Your CSV file's splits as tensors: the same cleaning, encoding, scaling and split",
+                            "Your zip of image folders as tensors: the same decoding, resizing, class order and split")
+
+# The preparation each kind of data set calls ($prepared above): export.script puts it in a try block that
+# ends the script with the message of a DatasetError where the carried preparation can raise one.
+PREPARE = {
+    "builtin": '''
+inputs, target, indices, info = $prepare(seed=args.seed, fractions=fractions, **DATA_ARGS)
+''',
+    "csv": '''
+raw, label = read_source(args.csv, CsvLimits().max_bytes, "CSV file")
+inputs, target, indices, info = prepare_csv(raw, label, args.target, seed=args.seed, fractions=fractions,
+                                            **DATA_ARGS)
+''',
+    "zip": '''
+raw, label = read_source(args.zip, ZipLimits().max_bytes, "zip file")
+inputs, target, indices, info = prepare_image_zip(raw, label, seed=args.seed, fractions=fractions, **DATA_ARGS)
+''',
+}
 
 PROCESSES = '''
 def setup(device_name: str) -> tuple[int, int, torch.device]:
@@ -167,8 +163,8 @@ def report(run: SimpleNamespace, row: dict) -> None:
 '''
 
 # What TRAINING and MAIN say where the run reaches code that not every run does (export.script._reached):
-# batch norms of frozen parts kept in eval mode (a design that freezes something), and errors rescaled to the
-# target's units (regression, whose targets are standardized).
+# batch norms of frozen parts kept in eval mode (a design that freezes something), errors rescaled to the
+# target's units (regression, whose targets are standardized); and how MAIN builds the task plan ($task_plan).
 KEEP_FROZEN_NORMS = "\n    keep_frozen_norms(run.model, args.frozen_norm)"
 IN_UNITS = {"val_metrics": "in_units(metrics, run.data.extras)", "test_metrics": "in_units(metrics, data.extras)"}
 
@@ -183,8 +179,7 @@ def main(argv: list[str] | None = None) -> dict:
     if device.type == "cpu":  # float sums depend on the thread count: choose it as LayerLab does
         torch.set_num_threads(cpu_threads(args.threads, MACS * args.batch_size * 3))
     data = load_data(args)
-    plan = with_class_weights(replace(TaskPlan(**PLAN), label_smoothing=args.label_smoothing), args.class_weights,
-                              data.train)
+    $task_plan
     amp = amp_dtype(device, args.amp)
     torch.manual_seed(args.seed)  # the initial weights, then dropout: one stream, as in LayerLab
     model = $model_class().to(device)

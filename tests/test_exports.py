@@ -174,8 +174,9 @@ def test_script_defaults_come_from_the_template() -> None:
     graph = load_template("perceptron")
     meta = graph.meta["training"]
     module = _script_module(graph)
+    defaults = vars(module.parse_args([]))
     assert {k: meta[k] for k in ("epochs", "lr", "batch_size", "optimizer")} == \
-           {k: module.DEFAULTS[k] for k in ("epochs", "lr", "batch_size", "optimizer")}
+           {k: defaults[k] for k in ("epochs", "lr", "batch_size", "optimizer")}
     assert meta["dataset_options"]["gate"] == module.DATA_ARGS["gate"]
     args = module.parse_args(["--lr", "0.5"])
     assert (args.epochs, args.lr, args.optimizer, args.device) == (meta["epochs"], 0.5, meta["optimizer"], "auto")

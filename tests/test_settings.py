@@ -107,8 +107,12 @@ def test_script_flags_are_derived_from_the_settings():
     finally:
         argparse.ArgumentParser.parse_args = original
     own = {"-h", "--help", "--out", "--log-json"}
-    assert parser_flags - own == {s.flag for s in script_settings()}
-    for spec in script_settings():  # defaults: the run's settings (here the template's, else the setting's)
+    # The flags of the settings that change anything for the run's task; digits_mlp freezes nothing, so no
+    # --frozen-norm (a freezing design's script has it: test_freeze).
+    offered = script_settings(module.PLAN["task"], freezes=False)
+    assert parser_flags - own == {s.flag for s in offered}
+    assert "--frozen-norm" not in parser_flags and "--label-smoothing" in parser_flags
+    for spec in offered:  # defaults: the run's settings (here the template's, else the setting's)
         meta = load_template("digits_mlp").meta["training"]
         assert getattr(args, spec.name) == meta.get(spec.name, spec.default), spec.name
     with pytest.raises(SystemExit):

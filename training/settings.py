@@ -336,8 +336,10 @@ def cli_settings() -> tuple[Setting, ...]:
     return tuple(s for s in SETTINGS if s.cli)
 
 
-def script_settings() -> tuple[Setting, ...]:
-    return tuple(s for s in SETTINGS if s.script)
+def script_settings(task: str | None = None, freezes: bool = True) -> tuple[Setting, ...]:
+    """The exported script's flags: those that change anything for ``task`` (None: for any), and frozen_norm
+    only for a design that freezes a part (the script carries no frozen-part code otherwise)."""
+    return tuple(s for s in SETTINGS if s.script and s.applies_to(task) and (freezes or s.name != "frozen_norm"))
 
 
 def markdown_table() -> str:

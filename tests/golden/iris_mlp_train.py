@@ -3,7 +3,7 @@
 Data: Iris flowers (scikit-learn): 150 examples, 4 standardized measurements, 3 species. Task: classification.
 
     python iris_mlp_train.py          # the run as set in LayerLab (seed 0)
-    python iris_mlp_train.py --help   # every training setting is a flag
+    python iris_mlp_train.py --help   # the flags: every setting this run can change
     torchrun --standalone --nproc_per_node=2 iris_mlp_train.py
 
 With the same seed on the same device this trains as LayerLab did: the same data and split, initial
@@ -38,31 +38,31 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR
 
 # The run's training settings as set in LayerLab; each is a flag that overrides it (--help).
-DEFAULTS = {
-    'optimizer': 'adam',
-    'lr': 0.01,
-    'momentum': 0.9,
-    'beta1': 0.9,
-    'beta2': 0.999,
-    'eps': 1e-08,
-    'schedule': 'constant',
-    'gamma': 0.5,
-    'warmup': 0.0,
-    'label_smoothing': 0.0,
-    'class_weights': 'none',
-    'weight_decay': 0.0,
-    'grad_clip': 0.0,
-    'patience': 0,
-    'epochs': 50,
-    'batch_size': 16,
-    'seed': 0,
-    'device': 'auto',
-    'amp': 'auto',
-    'frozen_norm': 'eval',
-    'max_seconds': 0.0,
-    'threads': 0,
-    'val_fraction': 0.15,
-    'test_fraction': 0.15,
+# name: (type, the run's value, its range or choices, what it does)
+SETTINGS = {
+    'optimizer': (str, 'adam', ('sgd', 'momentum', 'nesterov', 'rmsprop', 'adam', 'adamw', 'radam'), 'how the weights follow the gradient: sgd, sgd with momentum or nesterov momentum, rmsprop, adam, adamw (decoupled weight decay) or radam'),
+    'lr': (float, 0.01, (1e-07, 10.0), 'learning rate: the size of each step (the peak, with a schedule)'),
+    'momentum': (float, 0.9, (0.0, 0.999), 'share of the previous step kept in the next one (SGD with momentum)'),
+    'beta1': (float, 0.9, (0.0, 0.9999), "Adam's decay rate of the gradient's running mean"),
+    'beta2': (float, 0.999, (0.0, 0.99999), "Adam's decay rate of the squared gradient's running mean"),
+    'eps': (float, 1e-08, (1e-12, 0.01), 'added to the denominator of adaptive optimizers, against division by ~0'),
+    'schedule': (str, 'constant', ('constant', 'step', 'exponential', 'cosine', 'onecycle'), 'how the learning rate changes over the run, step by step: constant, step (×gamma every third), exponential (to gamma² at the end), cosine (to 0) or onecycle'),
+    'gamma': (float, 0.5, (0.01, 1.0), 'the factor of the step and exponential schedules'),
+    'warmup': (float, 0.0, (0.0, 0.9), 'share of the steps over which the learning rate first rises linearly from near 0 (0 = no warm-up); the schedule runs over the rest'),
+    'label_smoothing': (float, 0.0, (0.0, 0.9), 'share of each target spread over the other classes (cross-entropy only)'),
+    'class_weights': (str, 'none', ('none', 'balanced'), 'balanced: weigh each class by n / (classes × its count) in the training split, so rare classes count as much as common ones'),
+    'weight_decay': (float, 0.0, (0.0, 1.0), 'pulls every weight towards 0 at each step (L2; decoupled for adamw)'),
+    'grad_clip': (float, 0.0, (0.0, 1000000.0), 'largest gradient norm; longer gradients are scaled down (0 = off)'),
+    'patience': (int, 0, (0, 10000), "early stopping: epochs without a better validation loss before the run stops and the best epoch's weights come back (0 = off)"),
+    'epochs': (int, 50, (1, 100000), 'passes over the training data'),
+    'batch_size': (int, 16, (1, 65536), 'samples per step; under torchrun the global batch, shared by the processes'),
+    'seed': (int, 0, (0, 2147483647), "the run's random seed: data, split, initial weights, shuffling and dropout"),
+    'device': (str, 'auto', None, 'where to train: auto picks CUDA, then Apple MPS, then the CPU'),
+    'amp': (str, 'auto', ('off', 'auto', 'bf16', 'fp16'), 'mixed precision on CUDA: auto (bf16 where supported), bf16, fp16 or off'),
+    'max_seconds': (float, 0.0, (0.0, 10000000.0), 'stop training after this many seconds; the test still runs (0 = no limit)'),
+    'threads': (int, 0, (0, 1024), "CPU threads (0 = picked from the model's size and the machine's load)"),
+    'val_fraction': (float, 0.15, (0.05, 0.4), 'share of the data held out to watch for overfitting each epoch'),
+    'test_fraction': (float, 0.15, (0.05, 0.4), 'share of the data held out for the final test'),
 }
 DATASET = 'iris'  # Iris flowers (scikit-learn): 150 examples, 4 standardized measurements, 3 species.
 DATA_ARGS = {'name': 'iris'}  # the dataset's options
@@ -74,58 +74,31 @@ MACS = 112  # multiply-adds per sample: picks the CPU threads (threads 0) as Lay
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train IrisMlp on iris as LayerLab did. Under torchrun --batch-size is the global batch: each process takes an equal share of every batch (it must divide evenly).')
-    parser.add_argument('--optimizer', type=str, default=DEFAULTS['optimizer'], choices=('sgd', 'momentum', 'nesterov', 'rmsprop', 'adam', 'adamw', 'radam'), help='how the weights follow the gradient: sgd, sgd with momentum or nesterov momentum, rmsprop, adam, adamw (decoupled weight decay) or radam')
-    parser.add_argument('--lr', type=float, default=DEFAULTS['lr'], help='learning rate: the size of each step (the peak, with a schedule)')
-    parser.add_argument('--momentum', type=float, default=DEFAULTS['momentum'], help='share of the previous step kept in the next one (SGD with momentum)')
-    parser.add_argument('--beta1', type=float, default=DEFAULTS['beta1'], help="Adam's decay rate of the gradient's running mean")
-    parser.add_argument('--beta2', type=float, default=DEFAULTS['beta2'], help="Adam's decay rate of the squared gradient's running mean")
-    parser.add_argument('--eps', type=float, default=DEFAULTS['eps'], help='added to the denominator of adaptive optimizers, against division by ~0')
-    parser.add_argument('--schedule', type=str, default=DEFAULTS['schedule'], choices=('constant', 'step', 'exponential', 'cosine', 'onecycle'), help='how the learning rate changes over the run, step by step: constant, step (×gamma every third), exponential (to gamma² at the end), cosine (to 0) or onecycle')
-    parser.add_argument('--gamma', type=float, default=DEFAULTS['gamma'], help='the factor of the step and exponential schedules')
-    parser.add_argument('--warmup', type=float, default=DEFAULTS['warmup'], help='share of the steps over which the learning rate first rises linearly from near 0 (0 = no warm-up); the schedule runs over the rest')
-    parser.add_argument('--label-smoothing', type=float, default=DEFAULTS['label_smoothing'], help='share of each target spread over the other classes (cross-entropy only)')
-    parser.add_argument('--class-weights', type=str, default=DEFAULTS['class_weights'], choices=('none', 'balanced'), help='balanced: weigh each class by n / (classes × its count) in the training split, so rare classes count as much as common ones')
-    parser.add_argument('--weight-decay', type=float, default=DEFAULTS['weight_decay'], help='pulls every weight towards 0 at each step (L2; decoupled for adamw)')
-    parser.add_argument('--grad-clip', type=float, default=DEFAULTS['grad_clip'], help='largest gradient norm; longer gradients are scaled down (0 = off)')
-    parser.add_argument('--patience', type=int, default=DEFAULTS['patience'], help="early stopping: epochs without a better validation loss before the run stops and the best epoch's weights come back (0 = off)")
-    parser.add_argument('--epochs', type=int, default=DEFAULTS['epochs'], help='passes over the training data')
-    parser.add_argument('--batch-size', type=int, default=DEFAULTS['batch_size'], help='samples per step; under torchrun the global batch, shared by the processes')
-    parser.add_argument('--seed', type=int, default=DEFAULTS['seed'], help="the run's random seed: data, split, initial weights, shuffling and dropout")
-    parser.add_argument('--device', type=str, default=DEFAULTS['device'], help='where to train: auto picks CUDA, then Apple MPS, then the CPU')
-    parser.add_argument('--amp', type=str, default=DEFAULTS['amp'], choices=('off', 'auto', 'bf16', 'fp16'), help='mixed precision on CUDA: auto (bf16 where supported), bf16, fp16 or off')
-    parser.add_argument('--frozen-norm', type=str, default=DEFAULTS['frozen_norm'], choices=('eval', 'train'), help='batch norm layers in frozen parts of the design: eval keeps their running statistics as loaded, like their weights; train updates the statistics from each batch')
-    parser.add_argument('--max-seconds', type=float, default=DEFAULTS['max_seconds'], help='stop training after this many seconds; the test still runs (0 = no limit)')
-    parser.add_argument('--threads', type=int, default=DEFAULTS['threads'], help="CPU threads (0 = picked from the model's size and the machine's load)")
-    parser.add_argument('--val-fraction', type=float, default=DEFAULTS['val_fraction'], help='share of the data held out to watch for overfitting each epoch')
-    parser.add_argument('--test-fraction', type=float, default=DEFAULTS['test_fraction'], help='share of the data held out for the final test')
+    for name, (kind, value, accepted, text) in SETTINGS.items():
+        flag = "--" + name.replace("_", "-")
+        if kind is str:
+            parser.add_argument(flag, default=value, choices=accepted, help=text)
+        else:
+            parser.add_argument(flag, type=within(kind, *accepted), default=value, help=text)
     parser.add_argument("--out", default='iris_mlp.pt', help="where to save the trained weights ('' to skip)")
     parser.add_argument("--log-json", action="store_true", help="one JSON line per epoch, then the test")
     args = parser.parse_args(argv)
-    for flag, value, low, high in (
-        ('--lr', args.lr, 1e-07, 10.0),
-        ('--momentum', args.momentum, 0.0, 0.999),
-        ('--beta1', args.beta1, 0.0, 0.9999),
-        ('--beta2', args.beta2, 0.0, 0.99999),
-        ('--eps', args.eps, 1e-12, 0.01),
-        ('--gamma', args.gamma, 0.01, 1.0),
-        ('--warmup', args.warmup, 0.0, 0.9),
-        ('--label-smoothing', args.label_smoothing, 0.0, 0.9),
-        ('--weight-decay', args.weight_decay, 0.0, 1.0),
-        ('--grad-clip', args.grad_clip, 0.0, 1000000.0),
-        ('--patience', args.patience, 0, 10000),
-        ('--epochs', args.epochs, 1, 100000),
-        ('--batch-size', args.batch_size, 1, 65536),
-        ('--seed', args.seed, 0, 2147483647),
-        ('--max-seconds', args.max_seconds, 0.0, 10000000.0),
-        ('--threads', args.threads, 0, 1024),
-        ('--val-fraction', args.val_fraction, 0.05, 0.4),
-        ('--test-fraction', args.test_fraction, 0.05, 0.4),
-    ):
-        if not low <= value <= high:
-            parser.error(f"{flag} must be from {low:g} to {high:g}, got {value}")
     if args.val_fraction + args.test_fraction > 0.6:
         parser.error("--val-fraction + --test-fraction must leave at least 40 % of the data to train on")
     return args
+
+
+def within(kind: Callable[[str], float], low: float, high: float) -> Callable[[str], float]:
+    """A flag's type: a number of ``kind`` from ``low`` to ``high``, the range LayerLab allows."""
+    def read(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low:g} to {high:g}, got {value}")
+        return value
+    return read
 
 
 class IrisMlp(nn.Module):
@@ -140,14 +113,6 @@ class IrisMlp(nn.Module):
         features = self.act(features)  # (N, 16)
         features = self.head(features)  # (N, 3)
         return features
-
-
-class DatasetError(ValueError):
-    """A dataset can't be built: unknown name, bad option, unusable user file. The message is for the user."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @cache
@@ -263,10 +228,7 @@ def make_splits(
 def load_data(args: argparse.Namespace) -> SimpleNamespace:
     """The train / validation / test splits as tensors, prepared exactly as LayerLab prepares them."""
     fractions = (args.val_fraction, args.test_fraction)
-    try:
-        inputs, target, indices, info = prepare_tabular(seed=args.seed, fractions=fractions, **DATA_ARGS)
-    except DatasetError as err:
-        raise SystemExit(str(err)) from None
+    inputs, target, indices, info = prepare_tabular(seed=args.seed, fractions=fractions, **DATA_ARGS)
     train, val, test = make_splits(inputs, target, indices)
     return SimpleNamespace(train=train, val=val, test=test, extras=info)
 
@@ -720,8 +682,8 @@ def main(argv: list[str] | None = None) -> dict:
     if device.type == "cpu":  # float sums depend on the thread count: choose it as LayerLab does
         torch.set_num_threads(cpu_threads(args.threads, MACS * args.batch_size * 3))
     data = load_data(args)
-    plan = with_class_weights(replace(TaskPlan(**PLAN), label_smoothing=args.label_smoothing), args.class_weights,
-                              data.train)
+    plan = TaskPlan(**PLAN, label_smoothing=args.label_smoothing)
+    plan = with_class_weights(plan, args.class_weights, data.train)
     amp = amp_dtype(device, args.amp)
     torch.manual_seed(args.seed)  # the initial weights, then dropout: one stream, as in LayerLab
     model = IrisMlp().to(device)
