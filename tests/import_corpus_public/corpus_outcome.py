@@ -42,10 +42,12 @@ def import_entry(entry: Entry) -> dict[str, Any]:
             saved_ok, saved_issue = not errors, (errors[0].message if errors else "")
         except Exception as err:  # noqa: BLE001 — the project reader refusing its own file
             saved_ok, saved_issue = False, f"{type(err).__name__}: {err}"
-        if check is not None and check.same and not problems and saved_ok:
+        # Verified is the issue's word: same outputs AND the original state dict loading strictly, by its own key
+        # names, into the generated code (by_name); weights copied across under the design's names don't count.
+        if check is not None and check.same and check.by_name and not problems and saved_ok:
             out.update(status="verified", reason=check.note)
         else:
-            why = problems[:3] + ([check.note] if check is not None and not check.same else [])
+            why = problems[:3] + ([check.note] if check is not None and not (check.same and check.by_name) else [])
             if not saved_ok:
                 why.append(f"the saved design is invalid: {saved_issue}")
             out.update(status="imported", reason="; ".join(why) or "not verified")
