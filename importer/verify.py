@@ -108,9 +108,10 @@ def verify(graph: Any, module: nn.Module, traced_batch: int, example: tuple[torc
     if weights is None and by_name is None:
         note += "; the original state dict loads strictly by its own names"
     elif weights is None:
-        note = (f"not verified by name: the original state dict does not load into the generated code by its own "
-                f"names ({by_name}); with its weights copied across by the design's names, "
-                + note.replace("verified — same", "same", 1))
+        note = (f"not verified by name: the original state dict does not load into the generated code as it is "
+                f"({by_name}); with its weights copied across by the design's names, "
+                + note.replace("verified — same", "same", 1)
+                + "; `layerlab import … --weights FILE` writes the weights under the design's names")
     if left:
         note += f"; original state-dict keys with no place in the design: {', '.join(left[:6])}"
     return Verification(check.ran, check.same, check.max_abs_diff, check.batch_size, note,
@@ -119,21 +120,20 @@ def verify(graph: Any, module: nn.Module, traced_batch: int, example: tuple[torc
 
 def _names_mismatch(rebuilt: nn.Module, original: dict[str, torch.Tensor]) -> str | None:
     """None when ``original`` loads strictly into ``rebuilt`` by its own key names (same keys, same shapes); else
-    which keys differ, in words (the first few of each kind)."""
+    which keys differ, in words (how many, and the first of each side)."""
     mine = rebuilt.state_dict()
     only_original = [k for k in original if k not in mine]
     only_design = [k for k in mine if k not in original]
     reshaped = [k for k in original if k in mine and tuple(original[k].shape) != tuple(mine[k].shape)]
-    if not (only_original or only_design or reshaped):
-        return None
     parts = []
     if only_original:
-        parts.append(f"{len(only_original)} original key(s) the design lacks, e.g. {', '.join(only_original[:3])}")
-    if only_design:
-        parts.append(f"{len(only_design)} design key(s) the original lacks, e.g. {', '.join(only_design[:3])}")
+        parts.append(f"{len(only_original)} of its keys are not the design's, e.g. {only_original[0]}"
+                     + (f" (the design has {only_design[0]})" if only_design else ""))
+    elif only_design:
+        parts.append(f"the design has {len(only_design)} key(s) it lacks, e.g. {only_design[0]}")
     if reshaped:
         parts.append(f"{len(reshaped)} of another shape, e.g. {reshaped[0]}")
-    return "; ".join(parts)
+    return "; ".join(parts) or None
 
 
 def _first_line(err: Exception) -> str:
