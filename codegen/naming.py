@@ -71,7 +71,8 @@ class Namespace:
         can't shadow a builtin or the script's ``main`` — so an imported ``self.main`` keeps its state-dict key."""
         name = to_identifier(text, fallback)
         bare = name[:-1]
-        if name.endswith("_") and bare in _RESERVED and not keyword.iskeyword(bare) and not bare.startswith("__"):
+        if name.endswith("_") and bare in _RESERVED and not keyword.iskeyword(bare) and not bare.startswith("__") \
+                and bare not in self._used:  # nn.Module's own names (forward, train) keep to_identifier's underscore
             name = bare  # to_identifier's guard against builtins and the script's own names: not needed here
         base, k = name, 1
         while name in self._used:
