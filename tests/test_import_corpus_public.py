@@ -117,9 +117,8 @@ def _original_and_generated(name: str):
     """The corpus model and the module LayerLab's generated code builds for it."""
     from codegen.loader import build_model
     from codegen.source import generate_model
-    from importer import import_module
+    from importer import example_inputs, import_module
     from importer.source_file import construct
-    from importer import example_inputs
 
     entry = _entry(name)
     model = construct(entry.path_ref, entry.args_json).eval()
