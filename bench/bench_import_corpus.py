@@ -67,9 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| model | {' | '.join(heads)} | reason |\n|---|{'---|' * len(heads)}---|")
         for k, r in enumerate(rows):
             statuses = [r["status"], *(found[k]["status"] for found in onnx.values())]
-            reason = next((x["reason"] for x in [r, *(found[k] for found in onnx.values())]
+            # The first thing that stops it, whole: each is one sentence with what to do, never cut mid-way.
+            reason = next((x.get("first") or x["reason"] for x in [r, *(found[k] for found in onnx.values())]
                            if x["status"] != "verified"), r["reason"])
-            print(f"| {r['name']} | {' | '.join(statuses)} | {reason[:160].replace('|', '/')} |")
+            print(f"| {r['name']} | {' | '.join(statuses)} | {reason.replace('|', '/')} |")
         print(f"\n{totals['verified']} of {len(rows)} verified from PyTorch ({report['verified_percent']} %)")
         for exporter in onnx:
             o = report[f"onnx_{exporter}"]

@@ -105,7 +105,7 @@ class ForwardWriter:
         for node in self.nodes:
             attr = None
             if node.init is not None:
-                attr = self.attrs.create(node.id, "layer")
+                attr = self.attrs.create_attribute(node.id)
                 body.attributes[node.id] = attr
                 init = f"{node.init} if {node.flag} else None" if node.optional else node.init
                 if node.buffer:

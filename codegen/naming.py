@@ -66,6 +66,21 @@ class Namespace:
         self._used.add(name)
         return name
 
+    def create_attribute(self, text: str, fallback: str = "layer") -> str:
+        """A unique ``self.<name>`` for a layer: only Python's keywords and dunders are refused, since an attribute
+        can't shadow a builtin or the script's ``main`` — so an imported ``self.main`` keeps its state-dict key."""
+        name = to_identifier(text, fallback)
+        bare = name[:-1]
+        if name.endswith("_") and bare in _RESERVED and not keyword.iskeyword(bare) and not bare.startswith("__") \
+                and bare not in self._used:  # nn.Module's own names (forward, train) keep to_identifier's underscore
+            name = bare  # to_identifier's guard against builtins and the script's own names: not needed here
+        base, k = name, 1
+        while name in self._used:
+            name = f"{base}_{k}"
+            k += 1
+        self._used.add(name)
+        return name
+
     def create_class(self, text: str, fallback: str = "Block") -> str:
         """A unique class name; a name that already is one (``BasicBlock``, ``ResMLP``, ``My_Block``) is kept as
         written, anything else made CamelCase (``my block`` → ``MyBlock``)."""

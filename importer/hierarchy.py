@@ -17,6 +17,7 @@ from typing import Any
 
 from builder.graph import PORT, BlockParam, Container, Definition, Edge, Graph, Node
 from importer.grouping import Group, Pass, finalize
+from importer.pieces import unpack_crossing_pieces
 from importer.scopes import Builder, Item, LocalEdge, Use, mark_inline, scope_tree
 from importer.translate import Context
 
@@ -32,6 +33,7 @@ class Hierarchy:
 
 def build_hierarchy(flat: Graph, ctx: Context) -> Hierarchy:
     """The design of ``flat`` with the module tree as blocks; the flat design itself when there is no tree."""
+    flat = unpack_crossing_pieces(flat, ctx)  # a chunk's piece entering a submodule: that submodule stays a block
     root = scope_tree(flat, ctx)
     mark_inline(root, flat)
     builder = Builder(flat, ctx)

@@ -243,7 +243,8 @@ def unwrap_static(value: Any) -> Any:
 
 def _transformer_params(ctx: Context, m: nn.Module) -> dict[str, Any] | str:
     if not m.self_attn.batch_first:
-        return "it is built with batch_first=False (time first); construct it with batch_first=True"
+        return ("it is built with batch_first=False (time first: its first dimension is time, where a design's is "
+                "the batch); construct it with batch_first=True and pass (batch, tokens, embedding)")
     if m.activation_relu_or_gelu not in (1, 2) or m.norm1.eps != 1e-5 or m.linear1.bias is None:
         return "its activation (not relu/gelu), layer_norm_eps or bias=False has no block equivalent"
     return {"nhead": m.self_attn.num_heads, "dim_feedforward": m.linear1.out_features, "dropout": float(m.dropout.p),
@@ -282,6 +283,9 @@ def _layers(ctx: Context, path: str, layers: list[tuple[str, nn.Module]], memory
             padding: Any, causal: bool, norm: tuple[str, nn.Module] | None) -> Any:
     label = f"nn.{type(layers[0][1]).__name__} '{path}'"
     tensors = [t for t in (x, memory) if isinstance(t, Tensor)]
+    first = _transformer_params(ctx, layers[0][1])  # a time-first stack: say so before judging its mask by time
+    if isinstance(first, str):
+        return ctx.unsupported(label, first, tensors)
     note = mask_note(ctx, mask, x.shape[1], "mask") or mask_note(ctx, padding, x.shape[1], "padding mask")
     if note is None and padding is not None:
         note = "a padding mask passed at call time has no block equivalent: drop it or pad with a token the model ignores"

@@ -109,7 +109,11 @@ def _refuse(words: str) -> Handler:
     return handle
 
 
-_LATER = "has no block yet (tensor-operation blocks are planned); rewrite it as a layer or import the PyTorch module"
+_LATER = ("has no block with these settings (the op block takes computed tensors and no settings); rewrite it as a "
+          "layer, or import the PyTorch module (layerlab import model.py:Class)")
+# The randn_like block exists, but the design is proved against onnxruntime, whose draw no seed of LayerLab's repeats.
+_RANDOM = ("can't be checked against onnxruntime, whose random draw LayerLab can't repeat; import the PyTorch module "
+           "(layerlab import model.py:Class), which is verified with one seed for both")
 MORE_HANDLERS: dict[str, Handler] = {
     "Pad": _pad, "InstanceNormalization": _instance_norm, "DepthToSpace": _depth_to_space, "Resize": _resize,
     "Exp": _refuse(f"torch.exp {_LATER}"),
@@ -118,7 +122,7 @@ MORE_HANDLERS: dict[str, Handler] = {
     "Split": split,
     "Slice": _or(narrow, "taking part of a tensor (x[:, a:b]) with computed bounds, a step, or on several axes "
                          "has no block; x[:, a:b] on one axis with constant bounds is one"),
-    "RandomNormalLike": _refuse(f"a random draw (torch.randn_like: a VAE's sampling) {_LATER}"),
-    "RandomNormal": _refuse(f"a random draw (torch.randn) {_LATER}"),
+    "RandomNormalLike": _refuse(f"a random draw (torch.randn_like: a VAE's sampling) {_RANDOM}"),
+    "RandomNormal": _refuse(f"a random draw (torch.randn) {_RANDOM}"),
     "Erf": _refuse("torch.erf outside the GELU pattern x * 0.5 * (1 + erf(x / sqrt(2))) " + _LATER),
 }

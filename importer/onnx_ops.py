@@ -227,7 +227,9 @@ def _reshape(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
     if reader.op.op_type == "Unsqueeze" and len(x.shape) == 2 and out == (1, *x.shape):
         return StateInput(x)  # an initial state (1, N, H) for a recurrent op; nothing else reads it
     if not out or not x.shape or out[0] != x.shape[0]:
-        return "a reshape that moves or merges the batch dimension (or whose shape can't be inferred)"
+        return ("a reshape that moves or merges the batch dimension (or whose shape can't be inferred); keep the "
+                "batch first and reshape only the other dimensions, or import the PyTorch module "
+                "(layerlab import model.py:Class)")
     if out == x.shape:
         return x
     if len(out) == 2 and len(x.shape) > 2:
@@ -242,7 +244,8 @@ def _transpose(reader: Reader, args: list[Any], attrs: dict[str, Any]) -> Any:
     if perm == [1, 0, 2] and len(args[0].shape) == 3:
         return TimeFirst(args[0])  # what a batch-first recurrent layer reads, time first
     if not perm or perm[0] != 0:
-        return "a transpose that moves the batch dimension (a time-first layout)"
+        return ("a transpose that moves the batch dimension (a time-first layout); keep the batch first "
+                "(batch_first=True), or import the PyTorch module (layerlab import model.py:Class)")
     if perm == sorted(perm):
         return args[0]
     if len(perm) > 5:  # more dimensions than a Permute block holds: the permute op, batch first

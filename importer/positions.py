@@ -1,7 +1,9 @@
-"""``x + self.pe[:, : x.size(1)]``: a table of position codes added to a sequence becomes a PositionalEncoding.
+"""``x + self.pe[:, : x.size(1)]``: a fixed table of position codes added to a sequence becomes a PositionalEncoding.
 
-A learned table (an nn.Parameter) is the block's learned kind and its values copy over; a fixed table (a buffer)
-is the sinusoidal kind when its values are the standard sine/cosine codes, which the block recomputes.
+A fixed table (a buffer) is the block's sinusoidal kind when its values are the standard sine/cosine codes, which
+the block recomputes. A learned table (an nn.Parameter) is left to the Parameter node and the add: kept under its
+own attribute name (``encoder.pos_embedding``), the original state dict loads into the generated code by its own
+keys, which a PositionalEncoding's ``<node>.pe`` would rename.
 """
 
 from __future__ import annotations
@@ -59,10 +61,9 @@ def positional_encoding(ctx: Context, x: Tensor, added: Static) -> Any:
     if found is None:
         return None
     table, learned = found
+    if learned:  # a Parameter node keeps the attribute's state-dict key
+        return None
     params = table_params(table.detach().numpy(), added.value.detach().numpy(), x.shape[1], x.shape[2], learned)
     if params is None:
         return None
-    node_id = ctx.add(ctx.fx_node.name, "PositionalEncoding", params, [(x, None)])
-    if learned:
-        ctx.renames[node_id] = {"pe": added.origin}
-    return ctx.out(node_id)
+    return ctx.out(ctx.add(ctx.fx_node.name, "PositionalEncoding", params, [(x, None)]))

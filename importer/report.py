@@ -38,10 +38,13 @@ class Verification:
     max_abs_diff: float | None
     batch_size: int
     note: str  # "verified — same outputs (max diff 0)", or what differs / why it couldn't run
+    # The original's own state dict loads strictly into the generated code by its own key names (None: no original
+    # module to ask, as for an ONNX file). False means the outputs were compared with the weights renamed to fit.
+    by_name: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"ran": self.ran, "same": self.same, "max_abs_diff": self.max_abs_diff,
-                "batch_size": self.batch_size, "note": self.note}
+                "batch_size": self.batch_size, "note": self.note, "by_name": self.by_name}
 
 
 @dataclass

@@ -78,7 +78,7 @@ def scope_tree(flat: Graph, ctx: Context) -> Scope:
     root = Scope("", "", root_module)
     for node in flat.nodes:
         scope = root
-        path = _home(ctx, node.id)
+        path = home_of(ctx, node.id)
         parts = path.split(".") if path else []
         for k, part in enumerate(parts):
             if part not in scope.children:
@@ -90,7 +90,7 @@ def scope_tree(flat: Graph, ctx: Context) -> Scope:
     return root
 
 
-def _home(ctx: Context, node_id: str) -> str:
+def home_of(ctx: Context, node_id: str) -> str:
     """A layer node lives beside its attribute; anything else where the forward() that made it runs."""
     caller = ctx.scopes.get(node_id, "")
     origin = ctx.origins.get(node_id)

@@ -156,7 +156,7 @@ def _einops_functions() -> tuple[Any, ...]:
 class _SizedProxy(fx.Proxy):
     """``x.shape``, ``x.ndim`` and ``x.is_cuda`` are what the example batch had, as ``x.size(1)`` is: code that keys
     a cache by the shape (einops' rearrange) or guards a multi-GPU path with ``if x.is_cuda`` then runs as it does
-    outside the trace. (``len(x)`` is still refused: torch.export follows it.)"""
+    outside the trace; ``len(x)`` is ``x.shape[0]``."""
 
     def _recorded(self) -> Any:
         return getattr(self.tracer, "values", {}).get(self.node)
@@ -167,6 +167,14 @@ class _SizedProxy(fx.Proxy):
             if isinstance(value, torch.Tensor):
                 return getattr(value, name)
         return super().__getattr__(name)
+
+    def __len__(self) -> int:
+        value = self._recorded()
+        if isinstance(value, torch.Tensor) and value.dim() > 0:
+            return int(value.shape[0])
+        if isinstance(value, (tuple, list)):
+            return len(value)
+        return super().__len__()
 
     def __iter__(self) -> Any:
         """``map(f, x.chunk(3, dim=-1))``: the pieces one by one, as unpacking them gives them."""

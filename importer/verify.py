@@ -87,20 +87,53 @@ def verify(graph: Any, module: nn.Module, traced_batch: int, example: tuple[torc
     if isinstance(built, Verification):
         return built
     source, rebuilt = built
+    original = module.state_dict() if weights is None else weights
+    # The honest test first: the original's own state dict, by its own key names, strictly into the generated code.
+    by_name = _names_mismatch(rebuilt, original) if weights is None else None
     try:
-        state, left = carry_weights(source, rebuilt, module.state_dict() if weights is None else weights, origins,
-                                    renames)
-        rebuilt.load_state_dict(state, strict=True)
+        if by_name is None and weights is None:
+            rebuilt.load_state_dict(original, strict=True)
+            left: list[str] = []
+        else:  # the weights carried over by the design's keys, so the outputs can still be compared
+            state, left = carry_weights(source, rebuilt, original, origins, renames)
+            rebuilt.load_state_dict(state, strict=True)
     except RuntimeError as err:  # a weight of another shape: the design built a layer differently from the original
         return Verification(True, False, None, batch, f"differs: the original's weights don't fit the design "
-                            f"({_first_line(err)}); a block's copies may need a setting as a parameter")
+                            f"({_first_line(err)}); a block's copies may need a setting as a parameter",
+                            by_name=False if weights is None else None)
     check = _compare(module.eval(), rebuilt, _fresh(example, batch, source), batch)
     if not check.same and batch == 1:
         check = _compare(module, rebuilt, _fresh(example, traced_batch + 1, source), traced_batch + 1)
+    note = check.note
+    if weights is None and by_name is None:
+        note += "; the original state dict loads strictly by its own names"
+    elif weights is None:
+        note = (f"not verified by name: the original state dict does not load into the generated code as it is "
+                f"({by_name}); with its weights copied across by the design's names, "
+                + note.replace("verified — same", "same", 1)
+                + "; `layerlab import … --weights FILE` writes the weights under the design's names")
     if left:
-        check = Verification(check.ran, check.same, check.max_abs_diff, check.batch_size, check.note +
-                             f"; original state-dict keys with no place in the design: {', '.join(left[:6])}")
-    return check
+        note += f"; original state-dict keys with no place in the design: {', '.join(left[:6])}"
+    return Verification(check.ran, check.same, check.max_abs_diff, check.batch_size, note,
+                        by_name=(by_name is None) if weights is None else None)
+
+
+def _names_mismatch(rebuilt: nn.Module, original: dict[str, torch.Tensor]) -> str | None:
+    """None when ``original`` loads strictly into ``rebuilt`` by its own key names (same keys, same shapes); else
+    which keys differ, in words (how many, and the first of each side)."""
+    mine = rebuilt.state_dict()
+    only_original = [k for k in original if k not in mine]
+    only_design = [k for k in mine if k not in original]
+    reshaped = [k for k in original if k in mine and tuple(original[k].shape) != tuple(mine[k].shape)]
+    parts = []
+    if only_original:
+        parts.append(f"{len(only_original)} of its keys are not the design's, e.g. {only_original[0]}"
+                     + (f" (the design has {only_design[0]})" if only_design else ""))
+    elif only_design:
+        parts.append(f"the design has {len(only_design)} key(s) it lacks, e.g. {only_design[0]}")
+    if reshaped:
+        parts.append(f"{len(reshaped)} of another shape, e.g. {reshaped[0]}")
+    return "; ".join(parts) or None
 
 
 def _first_line(err: Exception) -> str:

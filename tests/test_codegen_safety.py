@@ -156,3 +156,15 @@ def test_comment_text_has_no_line_breaks(text: str) -> None:
 def test_the_gate_refuses_what_generated_code_never_contains(code: str) -> None:
     with pytest.raises(UnsafeSourceError):
         check_source(code)
+
+
+def test_a_layer_attribute_keeps_a_builtin_or_script_name_but_never_a_keyword_or_module_method():
+    # An imported self.main (DCGAN) must stay `main` so the original state dict loads by its keys; only what can't be
+    # an attribute (a keyword, a dunder) or would shadow nn.Module's own (forward, train) is changed.
+    from codegen.literals import module_attributes
+    from codegen.naming import Namespace
+
+    names = Namespace(set(module_attributes()))
+    made = [names.create_attribute(text) for text in ("main", "input", "class", "__init__", "forward", "train", "main")]
+    assert made == ["main", "input", "class_", "init", "forward_", "train_1", "main_"]
+    assert all(name.isidentifier() and not keyword.iskeyword(name) for name in made)

@@ -19,7 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "import_corpus_public")
 from corpus import ENTRIES  # noqa: E402
 from corpus_outcome import import_entry  # noqa: E402
 
-VERIFIED_AT_LEAST = 28  # of 31 (90.3 %, the goal), measured 2026-12-07 with the tensor-op blocks
+# Of 31 (74 %), measured 2026-12-07 once verified came to mean what issue 20 says: the ORIGINAL state dict loading
+# strictly, by its own key names, into the generated code (it was 28 while weights were copied across under the
+# design's names). Not yet by name: containers flattened into attribute names (vit-pytorch's layers.0.0 →
+# layers_0_0, nanoGPT/minGPT's transformer.h → transformer_h), hand-written attention fused into
+# nn.MultiheadAttention (c_attn → in_proj_weight), RegNet's 'block1-0'.
+VERIFIED_AT_LEAST = 23
 
 # Quick ones that exercise this issue's fixes: a package with relative imports, a dataclass config, a CfgNode
 # config, an optional forward argument (targets=None) bound to its default.
@@ -106,3 +111,53 @@ def test_unet_bilinear_upsampling_with_aligned_corners_imports_verified():
     # Pytorch-UNet's bilinear variant: nn.Upsample(scale_factor=2, mode='bilinear', align_corners=True)
     out = _run(_entry("Pytorch-UNet UNet (bilinear)"))
     assert out["status"] == "verified", out["reason"]
+
+
+def _original_and_generated(name: str):
+    """The corpus model and the module LayerLab's generated code builds for it."""
+    from codegen.loader import build_model
+    from codegen.source import generate_model
+    from importer import example_inputs, import_module
+    from importer.source_file import construct
+
+    entry = _entry(name)
+    model = construct(entry.path_ref, entry.args_json).eval()
+    dtypes = list(entry.dtypes) + ["float"] * (len(entry.inputs) - len(entry.dtypes))
+    with contextlib.redirect_stdout(io.StringIO()):
+        result = import_module(model, example_inputs(list(entry.inputs), dtypes, high=max(2, entry.vocab)))
+    return model, build_model(generate_model(result.graph)).eval(), result
+
+
+@pytest.mark.parametrize("name", ["torchvision VisionTransformer (small)", "examples dcgan Generator",
+                                  "torchvision shufflenet_v2_x0_5"])
+def test_the_original_state_dict_loads_strictly_by_its_own_names(name):
+    # torchvision's ViT keeps its learned position table as encoder.pos_embedding (a Parameter node, not a
+    # PositionalEncoding's '<node>.pe'); DCGAN keeps self.main (a name the script reserves, not an attribute's);
+    # ShuffleNet's branch2, fed the second half of a chunk, stays a block (branch2.0.weight, not branch2_0.weight).
+    import torch
+
+    model, generated, result = _original_and_generated(name)
+    generated.load_state_dict(model.state_dict(), strict=True)
+    entry = _entry(name)
+    inputs = torch.randn(3, *entry.inputs[0], generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        assert torch.allclose(generated(inputs), model(inputs), atol=1e-5, rtol=0)
+    assert result.verification.same and result.verification.by_name, result.verification.note
+
+
+def test_weights_that_fit_only_under_the_designs_names_are_not_called_verified():
+    # vit-pytorch's nested ModuleList (transformer.layers.0.0) comes back as attributes layers_0_0: the outputs match
+    # with the weights copied across, but the original state dict does not load as it is, so it is not verified.
+    out = _run(_entry("vit-pytorch ViT"))
+    assert out["status"] == "imported", out
+    assert out["reason"].startswith("not verified by name") and "transformer.layers.0.0" in out["reason"], out
+
+
+def test_len_of_a_tensor_traces_and_a_time_first_stack_says_so():
+    # word_language_model's TransformerModel: `len(src)` is src.shape[0] (it used to stop the trace with torch's raw
+    # "'len' is not supported"); what stops it now is its time-first layers, named with the line and what to do.
+    out = _run(_entry("examples word_language_model Transformer"))
+    assert out["status"] == "imported", out
+    assert out["first"].startswith("nn.TransformerEncoderLayer 'encoder' at model.py:142: it is built with "
+                                   "batch_first=False"), out["first"]
+    assert "construct it with batch_first=True" in out["first"]

@@ -42,7 +42,7 @@ class AttentionPool(nn.Module):
 
 class ClassTokenNet(nn.Module):
     """A class token (a Parameter) expanded to the batch, x[:, 0], a LayerScale gamma and F.layer_norm with a
-    weight. (A position table added whole stays a learned PositionalEncoding, its weight mapped, as before.)"""
+    weight. (A learned position table added whole is a Parameter node under its own name, so the state dict loads.)"""
 
     def __init__(self) -> None:
         super().__init__()

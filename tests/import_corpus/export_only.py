@@ -1,5 +1,6 @@
-"""A model torch.fx can't follow but torch.export can: it takes the sequence length with len(), which fx refuses on
-a traced tensor."""
+"""Models torch.fx can't follow but torch.export can: a type check of the input (`isinstance(x, torch.Tensor)`),
+which fx's stand-in tensor fails and torch.export's passes. (`len(x)` no longer stands in: fx reads it as
+x.shape[0], as the example had it.)"""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ class LenMaskGPT(nn.Module):
         self.head = nn.Linear(16, 20)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        if not isinstance(tokens, torch.Tensor):
+            raise TypeError("tokens must be a tensor of token ids")
         x = self.embed(tokens)
         steps = len(x[0])
         mask = torch.triu(torch.ones(steps, steps, dtype=torch.bool), 1)
@@ -22,8 +25,8 @@ class LenMaskGPT(nn.Module):
 
 
 class GuardedConvBN(nn.Module):
-    """An `if len(x) == 0:` guard (fx can't follow it, torch.export can; an `x.is_cuda` guard fx now reads as the
-    example's) before a convolution and its BatchNorm, which torch's ONNX optimiser would fold away."""
+    """A type check of the input (fx can't follow it, torch.export can; an `x.is_cuda` or `len(x)` guard fx now
+    reads as the example's) before a convolution and its BatchNorm, which torch's ONNX optimiser would fold away."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -32,6 +35,6 @@ class GuardedConvBN(nn.Module):
         self.fc = nn.Linear(8 * 4 * 4, 5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if len(x) == 0:
-            x = x.float()
+        if not isinstance(x, torch.Tensor):
+            raise TypeError("x must be a tensor")
         return self.fc(torch.flatten(torch.relu(self.bn(self.conv(x))), 1))

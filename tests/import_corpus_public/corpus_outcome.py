@@ -8,6 +8,7 @@ import traceback
 from typing import Any
 
 from corpus import Entry
+from export_refusal import export_refusal
 
 # Words in a reason that mean a tensor operation has no block yet (the tensor-operation blocks work): an op with no
 # block, indexing, a layer fed a constant (torch.arange positions), a parameter used directly.
@@ -42,13 +43,15 @@ def import_entry(entry: Entry) -> dict[str, Any]:
             saved_ok, saved_issue = not errors, (errors[0].message if errors else "")
         except Exception as err:  # noqa: BLE001 — the project reader refusing its own file
             saved_ok, saved_issue = False, f"{type(err).__name__}: {err}"
-        if check is not None and check.same and not problems and saved_ok:
+        # Verified is the issue's word: same outputs AND the original state dict loading strictly, by its own key
+        # names, into the generated code (by_name); weights copied across under the design's names don't count.
+        if check is not None and check.same and check.by_name and not problems and saved_ok:
             out.update(status="verified", reason=check.note)
         else:
-            why = problems[:3] + ([check.note] if check is not None and not check.same else [])
+            why = problems[:3] + ([check.note] if check is not None and not (check.same and check.by_name) else [])
             if not saved_ok:
                 why.append(f"the saved design is invalid: {saved_issue}")
-            out.update(status="imported", reason="; ".join(why) or "not verified")
+            out.update(status="imported", reason="; ".join(why) or "not verified", first=why[0] if why else "")
         out["notes"] = list(result.notes)
     out["seconds"] = round(time.perf_counter() - started, 2)
     out["tensor_op"] = out["status"] != "verified" and any(w in out["reason"] for w in _TENSOR_OPS)
@@ -90,8 +93,8 @@ def import_entry_onnx(entry: Entry, exporter: str) -> dict[str, Any]:
                         contextlib.redirect_stderr(io.StringIO()), _quiet_fd(1):
                     warnings.simplefilter("ignore")
                     torch.onnx.export(model, inputs, str(path), dynamo=ONNX_EXPORTERS[exporter])
-            except Exception as err:  # noqa: BLE001 — torch's exporter refusing the model
-                out.update(status="export failed", reason=f"{type(err).__name__}: {str(err)[:200]}")
+            except Exception as err:  # noqa: BLE001 — torch's exporter refusing the model: said in words
+                out.update(status="export failed", reason=export_refusal(err, ONNX_EXPORTERS[exporter]))
                 return out
             result = import_onnx(path.read_bytes(), file_name=path.name, beside=folder_reader(folder))
     except ImportFailure as err:
@@ -108,7 +111,7 @@ def import_entry_onnx(entry: Entry, exporter: str) -> dict[str, Any]:
             why = problems[:3] + ([check.note] if check is not None and not check.same else [])
             if not saved_ok:
                 why.append("the saved design does not validate")
-            out.update(status="imported", reason="; ".join(why) or "not verified")
+            out.update(status="imported", reason="; ".join(why) or "not verified", first=why[0] if why else "")
     finally:
         out["seconds"] = round(time.perf_counter() - started, 2)
     return out
