@@ -6,9 +6,9 @@ runs for a training run hands a ``RunOrder`` to the executor chosen by the ``exe
 the engine's events in ``handle.emit`` in order, the live views on the page's run object, the RunResult with its
 model, or the run's exception.
 
-``ProcessExecutor`` keeps warm workers (spawn; each has imported torch and the training code): one spare, and
-each worker whose run ended with its result, up to the server's run cap, so a run starts about as fast as in a
-thread. The manager's run thread relays the worker's messages: it is the relay thread. A worker that dies without
+``ProcessExecutor`` keeps warm workers (spawn; each has imported torch and the training code): one started with the
+Train tab, and each worker whose run ended with its result, up to the server's run cap plus one, so a run starts
+about as fast as in a thread (a run beyond the workers waiting starts one of its own). The manager's run thread relays the worker's messages: it is the relay thread. A worker that dies without
 a result (killed, out of memory) ends its run with ``RunInterrupted``, and the run's row in the history says
 "interrupted"; the server and the other runs go on.
 """
@@ -144,7 +144,7 @@ class Worker:
 
 class ProcessExecutor:
     """Trains each run in a worker process; a worker whose run ended with its result is kept for the next run,
-    and one spare waits, warm, so a run starts about as fast as in a thread."""
+    and one is started, warm, before the first run, so a run starts about as fast as in a thread."""
 
     kind = "process"
 
@@ -156,10 +156,10 @@ class ProcessExecutor:
         self.threads = torch.get_num_threads()
         self.nice = WORKER_NICE if nice is None else nice
         self.memory_mb = run_memory_cap_mb() if memory_mb is None else memory_mb
-        # workers kept waiting: one per run that can train at once, and the spare
+        # workers kept waiting: one per run that can train at once, and the first one started
         self.keep = (_max_runs() if keep is None else keep) + 1
         self._lock = threading.Lock()
-        self._idle: list[Worker] = []  # warm workers waiting for an order, the spare among them
+        self._idle: list[Worker] = []  # warm workers waiting for an order
 
     # -- workers -------------------------------------------------------------------------------------------------
     def _start(self) -> Worker:
@@ -177,7 +177,7 @@ class ProcessExecutor:
         return Worker(process, orders, events, stop)
 
     def warm(self) -> None:
-        """Have a spare worker started (it imports torch meanwhile)."""
+        """Have a worker waiting: one is started (it imports torch meanwhile) when none waits."""
         with self._lock:
             self._idle = [w for w in self._idle if w.process.is_alive()]
             if self._idle:
@@ -185,21 +185,19 @@ class ProcessExecutor:
             self._idle.append(self._start())
 
     def take(self) -> Worker:
-        """The waiting worker used last (a new one if none is alive); when it was the last one waiting, a new
-        spare starts meanwhile."""
+        """The waiting worker used last, or a new one when none waits. No replacement is started meanwhile: a
+        worker starting (importing torch) takes seconds of CPU from the runs on the machine (the first Stop of a
+        session took 4 s on two busy cores while one started), and the run's own worker comes back when it ends.
+        So runs one after another always find a warm worker; a run beyond those waiting starts a worker of its
+        own, and that worker then waits for the next."""
         with self._lock:
             while self._idle and not self._idle[-1].process.is_alive():
                 self._idle.pop()
             worker = self._idle.pop() if self._idle else None
-            last = not self._idle
-        if worker is None:
-            worker = self._start()
-        if last:
-            threading.Thread(target=self.warm, name="layerlab-worker-warm", daemon=True).start()
-        return worker
+        return worker if worker is not None else self._start()
 
     def waiting_pids(self) -> list[int]:
-        """The process ids of the workers waiting for a run (the spare among them)."""
+        """The process ids of the workers waiting for a run."""
         with self._lock:
             return [w.process.pid for w in self._idle if w.process.is_alive()]
 
@@ -235,8 +233,13 @@ class ProcessExecutor:
         finally:  # the run has its ending: the worker's own exit (torch's teardown) need not delay the page
             if relay.reusable:
                 self.give_back(worker)
-            else:
-                threading.Thread(target=_reap, args=(worker,), name="layerlab-worker-reap", daemon=True).start()
+            else:  # killed, failed or stopped by force: it goes, and a fresh one waits for the next run
+                threading.Thread(target=self._replace, args=(worker,), name="layerlab-worker-reap",
+                                 daemon=True).start()
+
+    def _replace(self, worker: Worker) -> None:
+        _reap(worker)
+        self.warm()
 
 
 def _max_runs() -> int:
@@ -390,7 +393,7 @@ def new_executor(kind: str) -> Any:
 
 
 def get_executor() -> Any:
-    """The server's executor, chosen once by LAYERLAB_EXECUTOR; a process executor starts its spare worker."""
+    """The server's executor, chosen once by LAYERLAB_EXECUTOR; a process executor starts its first worker."""
     global _EXECUTOR
     with _EXECUTOR_LOCK:
         if _EXECUTOR is None or _EXECUTOR.kind != executor_kind():

@@ -67,7 +67,7 @@ def render_train_panel(
     from training.warmup import start_warmup
     from ui.train.executor import get_executor
 
-    get_executor()  # with worker processes, the spare starts (imports torch) before the first Start
+    get_executor()  # with worker processes, the first worker starts (imports torch) before the first Start
     start_warmup()  # in this process too: the LR finder and thread runs build optimizers here
     values, saved_problems = form_values(graph)
     run: ActiveRun | None = st.session_state.get(RUN)

@@ -63,7 +63,7 @@ def main(orders: Any, events: Any, stop: Any, threads: int, nice: int, memory_mb
 
 
 def _next_order(orders: Any, parent: int) -> bytes | None:
-    """The next order, or None when the pool is closing or the server has gone (a spare must not linger)."""
+    """The next order, or None when the pool is closing or the server has gone (a waiting worker must not linger)."""
     while True:
         try:
             return orders.get(timeout=PARENT_CHECK)
