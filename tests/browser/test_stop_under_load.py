@@ -108,7 +108,8 @@ def test_thirty_stops_under_load_each_shown_within_two_seconds(page, app_url: st
         start = page.get_by_role("button", name="▶ Start training")
         _wait_enabled(page, start, READY_LIMIT if i else 60)
         start.click()
-        stop = page.get_by_role("button", name="⏹ Stop")
+        # The run bar's Stop: until the Train tab redraws, its disabled placeholder Stop may still be on the page
+        stop = page.locator(".st-key-run_bar_stop").get_by_role("button", name="⏹ Stop")
         _wait_enabled(page, stop, 30)
         page.get_by_text("🟢 training").first.wait_for(timeout=30_000)
         page.wait_for_timeout(300 + 150 * (i % 7))  # Stop lands at different points of the live view's polls
