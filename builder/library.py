@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 
 from builder.graph import Definition, Graph
-from builder.project import load_project
+from builder.project import load_shipped
 
 LIBRARY_DIR = Path(__file__).resolve().parent.parent / "assets" / "blocks"
 
@@ -31,7 +31,7 @@ def library_names() -> list[str]:
 @cache
 def library_design(name: str) -> Graph:
     """The library file of ``name`` as a design (its example use)."""
-    return load_project((LIBRARY_DIR / f"{name}.json").read_bytes(), library=False)
+    return load_shipped(LIBRARY_DIR / f"{name}.json", library=False)
 
 
 def library_definitions(name: str) -> dict[str, Definition]:

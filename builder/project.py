@@ -11,6 +11,7 @@ import difflib
 import json
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from builder.catalog import all_blocks
@@ -86,6 +87,12 @@ def parse_json(text: str | bytes) -> Any:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in a project file")
+
+
+def load_shipped(path: Path, library: bool = True) -> Graph:
+    """A design file that ships with LayerLab (a template, a library block). The size limit guards the server
+    against users' files; applied here, a classroom's small limit made the palette fail on its own library."""
+    return load_project(json.loads(path.read_text(encoding="utf-8")), library=library)
 
 
 def load_project(source: str | bytes | Mapping[str, Any], library: bool = True) -> Graph:

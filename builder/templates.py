@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.graph import Graph
-from builder.project import ProjectError, load_project
+from builder.project import ProjectError, load_project, load_shipped
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "assets" / "templates"
 
@@ -26,7 +26,7 @@ def load_template(name: str) -> Graph:
     path = TEMPLATE_DIR / f"{name}.json"
     if name not in template_names():
         raise ProjectError([f"no template named {name!r}; see `layerlab templates`"])
-    return load_project(path.read_bytes())
+    return load_shipped(path)
 
 
 def list_templates() -> list[TemplateInfo]:

@@ -322,3 +322,23 @@ def test_schema_accepts_what_the_reader_accepts():
                           "pos": [1, 2], "meta": {"any": ["thing"]}})
     VALIDATOR.validate(data)
     load_project(data)
+
+
+def test_a_small_file_limit_guards_users_files_not_the_shipped_library_or_templates(monkeypatch) -> None:
+    """A classroom's LAYERLAB_MAX_FILE_BYTES is for uploads: with it below a template's size, the palette's
+    library and the templates must still open (they failed to, when nothing had cached them yet)."""
+    from builder.library import library_design, library_names
+    from builder.settings import settings
+
+    monkeypatch.setenv("LAYERLAB_MAX_FILE_BYTES", "2000")
+    settings.cache_clear()
+    library_design.cache_clear()  # read the shipped files again, under the small limit
+    try:
+        assert load_template("resnet_mini").definitions  # 3,767 bytes on disk
+        assert all(library_design(name).definitions for name in library_names())
+        with pytest.raises(ProjectError, match="the limit is 2,000"):
+            load_project(json.dumps(dump_project(load_template("resnet_mini"))))
+    finally:
+        monkeypatch.undo()
+        settings.cache_clear()
+        library_design.cache_clear()
