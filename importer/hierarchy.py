@@ -5,6 +5,8 @@ Each block-shaped submodule becomes an instance of a definition (one per class a
 becomes one instance with ``repeat: N``, the first copy differing through ``first_only`` parameters (ResNet's
 strided first block with its downsample). Node ids are attribute names, so an expanded node's path —
 ``layer2.0.downsample.0`` — is the original's module path and the generated module loads the original's state dict.
+Where an id can't be the path (a layer of an inlined nn.ModuleDict or nn.ModuleList, a name that is no identifier),
+the node keeps the path in ``meta.module_path`` and the generated code builds the containers (``codegen.paths``).
 
 Repeats and definitions depend on each other (a stage that is a repeat is no longer a use of its container's
 class), so grouping runs again with the repeats it found until they stop changing.

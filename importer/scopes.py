@@ -3,7 +3,8 @@
 A flat import has one node per layer call or tensor operation. Each node was made inside some submodule's
 forward() (fx's module stack says which); a layer node belongs where its attribute lives (``layer2.0.conv1`` in
 ``layer2.0``). A submodule becomes a block when it is one: tensors come in, exactly one value leaves. One that
-isn't (two results, no tensor input) is *inlined*: its nodes join its parent's, named ``sub_attr``.
+isn't (two results, no tensor input) is *inlined*: its nodes join its parent's, named ``sub_attr``, and keep their
+module path (``sub.attr``) as ``Item.path``, so the generated code still holds them there (``codegen.paths``).
 
 Each block-shaped submodule gets a ``Use``: its local graph, whose items are its own design nodes, the blocks of
 its child submodules, and a ``Port`` per tensor that comes in. Item ids are the attribute names (``conv1``,
@@ -202,9 +203,10 @@ class Builder:
             own = self.ctx.origins.get(flat_id) == _join(scope.path, wanted)  # a layer may take its attribute name
             item_id = _unique(wanted, taken, reserved - {wanted} if own else reserved)
             item_of[flat_id] = item_id
-            # A name made unique (a layer called twice: relu, relu_1) is no module path of its own.
+            # A name made unique (a layer called twice: relu, relu_1) is no module path of its own; an ONNX
+            # file's input is its own origin, but no module.
             path = module_path(item_id, _below(scope.path, self.ctx.origins.get(flat_id, ""))) \
-                if item_id == wanted else ""
+                if item_id == wanted and node.type != "Input" else ""
             items.append((self.index[flat_id], Item(item_id, node.type, dict(node.params), flat=flat_id,
                                                     meta=dict(node.meta), path=path)))
         for use, prefix in child_uses:
