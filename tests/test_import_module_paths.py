@@ -164,3 +164,20 @@ def test_an_attention_layer_at_a_kept_path_is_found_for_its_heatmaps():
     source = generate_model(result.graph)
     layers = attention_layers(build_model(source, seed=0), source)
     assert [(a.path, a.top) for a in layers] == [("blocks.attn", "blocks_attn")]
+
+
+def test_ungrouping_keeps_a_single_instances_paths_and_drops_a_repeats():
+    """Paths go with the ids: a single instance's layers keep both; a repeat's copies, renamed by their path
+    (``h_0_fc``), would all claim one path, so they keep none."""
+    from builder.graph import Definition, Edge
+    from builder.group_edits import ungroup
+
+    inner = Graph("Inner", (Node("x", "Port"), Node("layers_0", "Linear", {"out_features": 4},
+                                                    meta={MODULE_PATH: "layers.0"})), (Edge("x", "layers_0"),))
+    definition = Definition("Inner", inner, output="layers_0")
+    for repeat, kept in ((1, "layers.0"), (2, None)):
+        graph = Graph("m", (Node("x", "Input", {"shape": [4]}), Node("b", "Inner", repeat=repeat)), (Edge("x", "b"),),
+                      definitions={"Inner": definition})
+        flat = ungroup(graph, "b")
+        assert [n.meta.get(MODULE_PATH) for n in flat.nodes if n.type == "Linear"] == [kept] * repeat
+        assert validate(flat).valid
