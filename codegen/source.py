@@ -47,7 +47,9 @@ class ModelSource:
     class_name: str
     inputs: tuple[ModelInput, ...]
     outputs: tuple[str, ...]  # node ids, in return order
-    attributes: dict[str, str] = field(default_factory=dict)  # node id -> module attribute name
+    # node id -> module attribute name, or its path where it keeps an imported one ("transformer.wte": read it with
+    # get_submodule / get_parameter, which take either)
+    attributes: dict[str, str] = field(default_factory=dict)
     # Every layer's module path, inside blocks too: "layer2.0.conv1" -> "layer2.0.conv1" (flat id -> path)
     module_paths: dict[str, str] = field(default_factory=dict)
 
