@@ -77,6 +77,22 @@ class Container(str, Enum):
 
 PORT = "Port"  # the node type of a definition's inputs; not a catalog block
 
+# A node's ``meta`` key for the module path its layer or block keeps in the generated code, below its class:
+# an imported model's ``transformer.wte`` (an nn.ModuleDict), ``layers.0.0`` (nn.ModuleLists) or ``block1-0`` (a
+# name that is no identifier), so the original's state dict loads by its own keys. Absent: the id names it.
+MODULE_PATH = "module_path"
+MAX_MODULE_PATH = 200
+
+
+def module_path_problem(value: Any) -> str | None:
+    """Why ``value`` can't be a module path (None when it can): dot-separated names as torch's add_module takes
+    them — not empty, printable, no dot inside one."""
+    if not isinstance(value, str) or not value or len(value) > MAX_MODULE_PATH:
+        return f"must be non-empty text of at most {MAX_MODULE_PATH} characters"
+    if any(not part or not part.isprintable() for part in value.split(".")):
+        return "must be module names joined by dots, each one non-empty and printable"
+    return None
+
 
 @dataclass(frozen=True)
 class BlockParam:

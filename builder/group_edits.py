@@ -12,13 +12,13 @@ from __future__ import annotations
 import keyword
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from builder.catalog import has_block
 from builder.edits import EditError, new_node_id
-from builder.graph import PORT, Definition, Edge, Graph, Node
+from builder.graph import MODULE_PATH, PORT, Definition, Edge, Graph, Node
 from builder.layered import STEP_Y
 from builder.project_defs import NAME as DEFINITION_NAME
 from builder.refs import resolve_params
@@ -250,7 +250,7 @@ class _Copy:
                 continue
             rename[inner.id] = self._id(prefix + inner.id)
             self.nodes.append(Node(rename[inner.id], inner.type, resolve_params(inner.params, values),
-                                   pos=self._pos(inner.pos, shift), meta=inner.meta, repeat=inner.repeat))
+                                   pos=self._pos(inner.pos, shift), meta=_meta(inner, prefix), repeat=inner.repeat))
         order = {n.id: k for k, n in enumerate(definition.graph.nodes)}
         for edge in sorted(definition.graph.edges, key=lambda e: order[e.target]):
             target = definition.graph.node(edge.target)
@@ -270,6 +270,14 @@ class _Copy:
             return None
         # Adding 0.0 keeps a coordinate exactly, so group → ungroup gives back the very positions.
         return (pos[0] + self.offset[0], pos[1] + self.offset[1] + shift)
+
+
+def _meta(inner: Node, prefix: str) -> Mapping[str, Any]:
+    """An inner node's meta; a copy of a repeat, named by its path (``layer1_0_conv1``), keeps no module path of
+    the block's (every copy would claim the same one)."""
+    if not prefix or MODULE_PATH not in inner.meta:
+        return inner.meta
+    return {k: v for k, v in inner.meta.items() if k != MODULE_PATH}
 
 
 def _ports_in_order(graph: Graph, node_id: str, definition: Definition) -> dict[str, str]:

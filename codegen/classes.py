@@ -23,7 +23,7 @@ from typing import Any
 
 from builder.blocks import Use, block_for
 from builder.catalog import Call, get_block
-from builder.graph import PORT, Container, Definition, Graph, Node
+from builder.graph import MODULE_PATH, PORT, Container, Definition, Graph, Node
 from builder.ports import PortProblem, assign_ports
 from builder.refs import is_ref, parse_ref
 from builder.validate import ValidationResult
@@ -244,7 +244,13 @@ def catalog_node(plan: ClassPlan, node: Node, exprs: Expressions, design: Graph)
     return ScopeNode(node.id, init, emissions[0].forward, sources, shape_comment([i.output for i in infos]),
                      optional=optional, flag=flag, source_ports=scope_source_ports(design, plan.definition.graph, node),
                      comments=output_comments([i.outputs for i in infos]), buffer=emissions[0].buffer,
-                     **outputs_of(block, infos[0].params, emissions[0]))
+                     path=kept_path(node), **outputs_of(block, infos[0].params, emissions[0]))
+
+
+def kept_path(node: Node) -> str:
+    """The module path a node keeps (``meta.module_path``; codegen.paths), '' where its id names it."""
+    path = node.meta.get(MODULE_PATH, "")
+    return path if isinstance(path, str) else ""
 
 
 def _render_init(func: str, calls: list[Call], infos: list[Any], node: Node, exprs: Expressions, block: Any) -> str:

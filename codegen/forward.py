@@ -15,6 +15,7 @@ from typing import Any
 
 from builder.catalog.registry import BlockSpec, Emission
 from codegen.naming import Namespace
+from codegen.paths import PathPlacer
 
 
 @dataclass
@@ -37,13 +38,15 @@ class ScopeNode:
     comments: dict[str, str] = field(default_factory=dict)  # output -> its shape, for the unpacking line
     buffer: str | None = None  # "persistent" | "transient": init is a tensor for register_buffer
     own_name: bool = False  # a tensor without a batch dimension (positions): never the main path's variable
+    path: str = ""  # the module path it keeps below its class (a node's meta.module_path; codegen.paths)
 
 
 @dataclass
 class Body:
     init: list[str] = field(default_factory=list)
     forward: list[str] = field(default_factory=list)
-    attributes: dict[str, str] = field(default_factory=dict)  # scope node id -> attribute name
+    attributes: dict[str, str] = field(default_factory=dict)  # scope node id -> attribute name or module path
+    access: dict[str, str] = field(default_factory=dict)  # scope node id -> how code reads its module (self.x)
     variables: dict[str, str] = field(default_factory=dict)  # scope node id -> the variable holding its value
     expressions: dict[str, str] = field(default_factory=dict)  # where a value is read by more than its name: h[-1]
 
@@ -102,26 +105,36 @@ class ForwardWriter:
 
     def write(self) -> Body:
         body = Body()
+        placer = PathPlacer(self.nodes, self.attrs)
         for node in self.nodes:
-            attr = None
+            mod = None
             if node.init is not None:
-                attr = self.attrs.create_attribute(node.id)
-                body.attributes[node.id] = attr
-                init = f"{node.init} if {node.flag} else None" if node.optional else node.init
-                if node.buffer:
-                    keep = ", persistent=False" if node.buffer == "transient" else ""
-                    body.init.append(f'self.register_buffer("{attr}", {init}{keep})')
+                spot = placer.spot(node)
+                if spot is not None:  # kept at the original's module path, inside containers
+                    body.init.extend(spot.init)
+                    body.attributes[node.id], mod = spot.path, spot.access
                 else:
-                    body.init.append(f"self.{attr} = {init}")
+                    attr = self.attrs.create_attribute(node.id)
+                    body.attributes[node.id], mod = attr, f"self.{attr}"
+                    body.init.append(self._init_line(node, attr))
+                body.access[node.id] = mod
             if node.forward == "{mod}":  # a Parameter or buffer: used in place, as self.cls_token
-                self.var[node.id] = f"self.{attr}"
+                self.var[node.id] = mod or ""
                 continue
-            lines = self._node_lines(node, attr)
+            lines = self._node_lines(node, mod)
             lines[-1] += f"  # {node.comment}"
             body.forward.extend(lines)
         body.variables = dict(self.var)
         body.expressions = dict(self.expr)
         return body
+
+    @staticmethod
+    def _init_line(node: ScopeNode, attr: str) -> str:
+        init = f"{node.init} if {node.flag} else None" if node.optional else node.init
+        if node.buffer:
+            keep = ", persistent=False" if node.buffer == "transient" else ""
+            return f'self.register_buffer("{attr}", {init}{keep})'
+        return f"self.{attr} = {init}"
 
     def _keys(self, node: ScopeNode, port: str) -> list[str]:
         """The value keys a port of ``node`` reads: naming a source's main output is reading it plainly."""
@@ -136,8 +149,8 @@ class ForwardWriter:
     def _read(self, key: str) -> str:
         return self.expr.get(key, self.var[key])
 
-    def _node_lines(self, node: ScopeNode, attr: str | None) -> list[str]:
-        mapping: dict[str, Any] = {"mod": f"self.{attr}" if attr else ""}
+    def _node_lines(self, node: ScopeNode, mod: str | None) -> list[str]:
+        mapping: dict[str, Any] = {"mod": mod or ""}
         for port in node.sources:
             names = [self._read(k) for k in self._keys(node, port)]
             mapping[port] = names if port == "inputs" else names[0]
@@ -147,14 +160,14 @@ class ForwardWriter:
             self.var[node.id] = out
             mapping["out"] = out
             call = node.forward.format(**mapping)
-            return [f"{out} = {source}", f"if self.{attr} is not None:", f"    {call}"]
+            return [f"{out} = {source}", f"if {mod} is not None:", f"    {call}"]
         if node.unpack and (node.main is None or self.read_ports.get(node.id, set()) - {None}):
             return self._unpacked_lines(node, mapping)
         mapping["out"] = self._output_var(node)
         if node.repeat_loop:
             first, *rest = node.sources
             args = ", ".join([mapping[first], *(mapping[p] for p in rest)])
-            return [f"for layer in self.{attr}:", f"    {mapping['out']} = layer({args})"]
+            return [f"for layer in {mod}:", f"    {mapping['out']} = layer({args})"]
         for _, name, _, _ in Formatter().parse(node.forward):
             base = re.match(r"\w+", name).group() if name else None
             if base and base not in mapping:

@@ -95,6 +95,9 @@ class Namespace:
     def reserve(self, name: str) -> None:
         self._used.add(name)
 
+    def taken(self, name: str) -> bool:
+        return name in self._used
+
 
 def comment_text(text: str, limit: int = 300) -> str:
     """Text safe inside a ``#`` comment: printable characters only, no line breaks of any kind."""

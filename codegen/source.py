@@ -13,7 +13,7 @@ from builder.blocks import Use
 from builder.catalog import get_block
 from builder.graph import Definition, Graph
 from builder.validate import ValidationResult, validate
-from codegen.classes import ClassError, ClassPlan, Expressions
+from codegen.classes import ClassError, ClassPlan, Expressions, kept_path
 from codegen.forward import ForwardWriter, ScopeNode, output_comments, outputs_of
 from codegen.hierarchy import Classes, instance_node, write_classes
 from codegen.literals import literal, module_attributes, render_call
@@ -47,7 +47,9 @@ class ModelSource:
     class_name: str
     inputs: tuple[ModelInput, ...]
     outputs: tuple[str, ...]  # node ids, in return order
-    attributes: dict[str, str] = field(default_factory=dict)  # node id -> module attribute name
+    # node id -> module attribute name, or its path where it keeps an imported one ("transformer.wte": read it with
+    # get_submodule / get_parameter, which take either)
+    attributes: dict[str, str] = field(default_factory=dict)
     # Every layer's module path, inside blocks too: "layer2.0.conv1" -> "layer2.0.conv1" (flat id -> path)
     module_paths: dict[str, str] = field(default_factory=dict)
 
@@ -98,6 +100,7 @@ class _Writer:
         self.imports: set[str] = set()
         self.classes = Classes()
         self.var: dict[str, str] = {}
+        self.access: dict[str, str] = {}  # node id -> how the model class reads its module (self.conv1)
 
     def write(self) -> ModelSource:
         if self.graph.definitions:
@@ -106,7 +109,7 @@ class _Writer:
                 self._collect(tuple(plan.helpers), tuple(plan.imports))
         inputs = self._inputs()
         init_lines, forward_lines, attributes = self._body(inputs)
-        init_lines += self._frozen(attributes)
+        init_lines += self._frozen(self.access)
         module_paths = self._module_paths(attributes)
         outputs = tuple(n.id for n in self.graph.sinks())
         code = "\n".join([
@@ -143,6 +146,7 @@ class _Writer:
         writer = ForwardWriter(nodes, consumers, {i.node: i.name for i in inputs}, self.attrs, self.locals)
         body = writer.write()
         self.var = {node_id: body.value(node_id) for node_id in body.variables}
+        self.access = body.access
         return body.init, body.forward, body.attributes
 
     def _scope_node(self, node_id: str) -> ScopeNode:
@@ -163,12 +167,12 @@ class _Writer:
                          source_ports=info.source_ports, comments=output_comments([info.outputs]),
                          buffer=emission.buffer,
                          own_name=not info.output.batched and any(s.batched for s in _specs(info.inputs)),
-                         **outputs_of(block, info.params, emission))
+                         path=kept_path(node), **outputs_of(block, info.params, emission))
 
-    def _frozen(self, attributes: dict[str, str]) -> list[str]:
+    def _frozen(self, access: dict[str, str]) -> list[str]:
         """``requires_grad_(False)`` on the modules of nodes and block instances the design freezes (a frozen
         node without weights, a ReLU say, needs nothing)."""
-        names = [f"self.{attributes[n.id]}" for n in self.graph.nodes if not n.trainable and n.id in attributes]
+        names = [access[n.id] for n in self.graph.nodes if not n.trainable and n.id in access]
         if not names:
             return []
         if len(names) == 1:

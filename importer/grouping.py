@@ -131,6 +131,9 @@ class Pass:
                 continue
             if self.item_type(other) != self.item_type(item):
                 return f"its ‘{item_id}’ is {self._kind(item)} where the other has {self._kind(other)}"
+            if other.path != item.path:  # one class can't keep both module paths (state-dict keys)
+                return f"its ‘{item_id}’ has the module path {item.path or item_id!r} where the other has " \
+                       f"{other.path or item_id!r}"
             fixed = _fixed_difference(other, item)
             if fixed:
                 return f"its ‘{item_id}’ has {fixed}, a setting that can't be a block parameter"

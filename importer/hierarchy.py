@@ -5,6 +5,8 @@ Each block-shaped submodule becomes an instance of a definition (one per class a
 becomes one instance with ``repeat: N``, the first copy differing through ``first_only`` parameters (ResNet's
 strided first block with its downsample). Node ids are attribute names, so an expanded node's path —
 ``layer2.0.downsample.0`` — is the original's module path and the generated module loads the original's state dict.
+Where an id can't be the path (a layer of an inlined nn.ModuleDict or nn.ModuleList, a name that is no identifier),
+the node keeps the path in ``meta.module_path`` and the generated code builds the containers (``codegen.paths``).
 
 Repeats and definitions depend on each other (a stage that is a repeat is no longer a use of its container's
 class), so grouping runs again with the repeats it found until they stop changing.
@@ -15,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from builder.graph import PORT, BlockParam, Container, Definition, Edge, Graph, Node
+from builder.graph import MODULE_PATH, PORT, BlockParam, Container, Definition, Edge, Graph, Node
 from importer.grouping import Group, Pass, finalize
 from importer.pieces import unpack_crossing_pieces
 from importer.scopes import Builder, Item, LocalEdge, Use, mark_inline, scope_tree
@@ -160,15 +162,16 @@ def _restored(item: Item, params: dict[str, Any], run: Pass, moved: dict[str, di
 
 def _node(item: Item, params: dict[str, Any], run: Pass, concrete: bool) -> Node:
     """A design node for an item: a layer, a Port, or an instance (with the use's own values when concrete)."""
+    meta = {**item.meta, MODULE_PATH: item.path} if item.path else item.meta
     if item.child is None:
-        return Node(item.id, item.type, params, meta=item.meta)
+        return Node(item.id, item.type, params, meta=meta)
     path = item.child.scope.path
     group, count = run.repeats[path] if path in run.repeats else (run.group_of[path], 1)
     if concrete:
         use = item.child.item("0").child if count > 1 else item.child
         defaults = group.defaults()
         params = {k: v for k, v in group.values[id(use)].items() if v != defaults[k]}
-    return Node(item.id, group.name, params, repeat=count)
+    return Node(item.id, group.name, params, meta=meta, repeat=count)
 
 
 def _edges(edges: set[LocalEdge], order: list[str]) -> tuple[Edge, ...]:

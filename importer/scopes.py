@@ -3,7 +3,8 @@
 A flat import has one node per layer call or tensor operation. Each node was made inside some submodule's
 forward() (fx's module stack says which); a layer node belongs where its attribute lives (``layer2.0.conv1`` in
 ``layer2.0``). A submodule becomes a block when it is one: tensors come in, exactly one value leaves. One that
-isn't (two results, no tensor input) is *inlined*: its nodes join its parent's, named ``sub_attr``.
+isn't (two results, no tensor input) is *inlined*: its nodes join its parent's, named ``sub_attr``, and keep their
+module path (``sub.attr``) as ``Item.path``, so the generated code still holds them there (``codegen.paths``).
 
 Each block-shaped submodule gets a ``Use``: its local graph, whose items are its own design nodes, the blocks of
 its child submodules, and a ``Port`` per tensor that comes in. Item ids are the attribute names (``conv1``,
@@ -49,6 +50,9 @@ class Item:
     flat: str | None = None
     child: Use | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    # The module path of its layer or block below the scope's module, where that is not the id: a layer of an
+    # inlined container (``layers.0.0`` for the id ``layers_0_0``) or a name that is no identifier (``block1-0``).
+    path: str = ""
 
 
 @dataclass
@@ -143,7 +147,10 @@ def boundary(scope: Scope, flat: Graph) -> tuple[list[str], list[str]]:
 
 
 def contents(scope: Scope, prefix: str = "") -> tuple[list[tuple[str, str]], list[tuple[Scope, str]]]:
-    """(flat id, id prefix) of the nodes that are the scope's own, and (child, prefix) of its child blocks."""
+    """(flat id, id prefix) of the nodes that are the scope's own, and (child, prefix) of its child blocks.
+
+    An inlined child's nodes join with its name as a prefix (``layers_0_``); their module paths stay the
+    original's (``Item.path``)."""
     members = [(m, prefix) for m in scope.members]
     children: list[tuple[Scope, str]] = []
     for name, child in scope.children.items():
@@ -154,6 +161,18 @@ def contents(scope: Scope, prefix: str = "") -> tuple[list[tuple[str, str]], lis
         else:
             children.append((child, prefix))
     return members, children
+
+
+def module_path(item_id: str, path: str) -> str:
+    """The ``Item.path`` of an item with module path ``path`` below its scope: empty where the id says it."""
+    return "" if path == item_id and item_id.isidentifier() else path
+
+
+def _below(scope_path: str, path: str) -> str:
+    """``path`` relative to ``scope_path`` ('' when it is not inside)."""
+    if not scope_path:
+        return path
+    return path[len(scope_path) + 1:] if path.startswith(scope_path + ".") else ""
 
 
 @dataclass
@@ -184,13 +203,19 @@ class Builder:
             own = self.ctx.origins.get(flat_id) == _join(scope.path, wanted)  # a layer may take its attribute name
             item_id = _unique(wanted, taken, reserved - {wanted} if own else reserved)
             item_of[flat_id] = item_id
+            # A name made unique (a layer called twice: relu, relu_1) is no module path of its own; an ONNX
+            # file's input is its own origin, but no module.
+            path = module_path(item_id, _below(scope.path, self.ctx.origins.get(flat_id, ""))) \
+                if item_id == wanted and node.type != "Input" else ""
             items.append((self.index[flat_id], Item(item_id, node.type, dict(node.params), flat=flat_id,
-                                                    meta=dict(node.meta))))
+                                                    meta=dict(node.meta), path=path)))
         for use, prefix in child_uses:
-            item_id = _unique(prefix + use.scope.name, taken, set())
+            wanted = prefix + use.scope.name
+            item_id = _unique(wanted, taken, set())
             for flat_id in use.scope.nodes:
                 item_of[flat_id] = item_id
-            items.append((self.index[use.output_flat], Item(item_id, "", child=use)))
+            path = module_path(item_id, _below(scope.path, use.scope.path)) if item_id == wanted else ""
+            items.append((self.index[use.output_flat], Item(item_id, "", child=use, path=path)))
         ordered = [Item(p, PORT) for p in ports.values()] + [i for _, i in sorted(items, key=lambda t: t[0])]
         edges = self._edges(scope, item_of, ports, child_uses)
         output_flat = outputs[0] if outputs else ""

@@ -53,10 +53,21 @@ def attention_layers(model: nn.Module, source: ModelSource) -> list[AttentionLay
     for path, module in model.named_modules():
         if not isinstance(module, nn.MultiheadAttention):
             continue
-        top = top_of.get(path.split(".")[0])
+        top = _top_of(path, top_of)
         if top is not None:  # a module outside every node's attribute is no layer of the design
             found.append(AttentionLayer(path, top, by_path.get(path) or _under(top, path, source)))
     return found
+
+
+def _top_of(path: str, top_of: dict[str, str]) -> str | None:
+    """The top-level node whose attribute holds ``path``: the longest attribute that prefixes it (an imported
+    node's attribute may be a path itself, ``transformer.h``)."""
+    parts = path.split(".")
+    for cut in range(len(parts), 0, -1):
+        found = top_of.get(".".join(parts[:cut]))
+        if found is not None:
+            return found
+    return None
 
 
 def _under(top: str, path: str, source: ModelSource) -> str:
