@@ -46,7 +46,6 @@ from load_client import (  # noqa: E402
     tree_cpu_s,
     tree_rss_mb,
 )
-
 from quick_mode import parse_args  # noqa: E402  (bench/, on sys.path above, as load_client)
 
 EDIT_TEMPLATES = ("digits_cnn", "digits_mlp", "lenet5", "spirals_mlp", "tabular_mlp", "xor_mlp")

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+import codegen  # noqa: F401 - registers the meta-tensor shape oracle the op templates' blocks use
 from builder.project import ProjectError, to_json
 from builder.templates import TEMPLATE_DIR, list_templates, load_design, load_template, template_names
 from builder.validate import validate
-import codegen  # noqa: F401 - registers the meta-tensor shape oracle the op templates' blocks use
 from data.datasets import dataset_names
 
 REQUIRED = {

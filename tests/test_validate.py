@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 import codegen  # noqa: F401 - op blocks' shapes come from torch through codegen's oracle (templates use them)
-
 from builder.catalog import Fix, TensorSpec
 from builder.graph import Edge, Graph, Node
 from builder.project import load_project

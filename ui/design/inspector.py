@@ -30,8 +30,8 @@ from builder.project_defs import MAX_REPEAT
 from builder.refs import is_ref
 from builder.validate import Issue, NodeInfo, Severity
 from ui.common import state
-from ui.common.fragments import edit_and_redraw
 from ui.common.block_view import inside_rows, set_param_ref
+from ui.common.fragments import edit_and_redraw
 from ui.common.style import human_count, short_shape
 from ui.design.canvas_view import output_names, source_handle
 from ui.design.param_widgets import inferred_line, param_widget
