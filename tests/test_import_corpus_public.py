@@ -87,16 +87,22 @@ def test_the_cli_writes_no_design_that_fails_validation(tmp_path):
     from cli.import_cmd import register
     from cli.main import EXIT_INVALID, CliError
 
+    # A plain tensor attribute too large for a design to carry (SimpleViT's, of 512 values, is carried as a
+    # non-persistent Buffer): the import keeps an Unsupported node, so the file would not validate.
+    model_file = tmp_path / "big_table.py"
+    model_file.write_text("import torch\nfrom torch import nn\n\n\nclass Tabled(nn.Module):\n"
+                          "    def __init__(self):\n        super().__init__()\n"
+                          "        self.table = torch.linspace(0, 1, 130 * 130).reshape(130, 130)\n\n"
+                          "    def forward(self, x):\n        return x + self.table\n")
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
-    entry = _entry("vit-pytorch SimpleViT")  # its position table is a plain attribute: no state dict holds it
-    target = tmp_path / "vit.json"
-    args = parser.parse_args(["import", entry.path_ref, "--args", entry.args_json, "--input", "3x32x32",
-                              "-o", str(target)])
+    target = tmp_path / "tabled.json"
+    args = parser.parse_args(["import", f"{model_file}:Tabled", "--input", "130x130", "-o", str(target)])
     with pytest.raises(CliError) as caught, contextlib.redirect_stdout(io.StringIO()):
         args.func(args)
     assert caught.value.code == EXIT_INVALID
-    assert "not written" in caught.value.lines[0] and "self.pos_embedding" in caught.value.lines[0], caught.value.lines
+    assert "not written" in caught.value.lines[0] and "self.table" in caught.value.lines[0], caught.value.lines
+    assert "16,900 values" in caught.value.lines[0], caught.value.lines
     assert not target.exists()
 
 
