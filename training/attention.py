@@ -60,10 +60,21 @@ def attention_layers(model: nn.Module, source: ModelSource) -> list[AttentionLay
     for path, module in model.named_modules():
         if not isinstance(module, nn.MultiheadAttention):
             continue
-        top = top_of.get(path.split(".")[0])
+        top = _top_of(path, top_of)
         if top is not None:  # a module outside every node's attribute is no layer of the design
             found.append(AttentionLayer(path, top, by_path.get(path) or _under(top, path, source)))
     return found
+
+
+def _top_of(path: str, top_of: dict[str, str]) -> str | None:
+    """The top-level node whose attribute holds ``path``: the longest attribute that prefixes it (an imported
+    node's attribute may be a path itself, ``transformer.h``)."""
+    parts = path.split(".")
+    for cut in range(len(parts), 0, -1):
+        found = top_of.get(".".join(parts[:cut]))
+        if found is not None:
+            return found
+    return None
 
 
 def _under(top: str, path: str, source: ModelSource) -> str:
@@ -123,9 +134,11 @@ def op_attention_layers(source: ModelSource, types: Mapping[str, str]) -> dict[s
             continue
         parent = flat_id.rpartition(".")[0]
         path = source.module_paths.get(parent) if parent else ""
-        top = top_of.get(path.split(".")[0]) if path else flat_id
-        if path is None or top is None:
+        if path is None:
             continue  # inside a block that writes no module of its own: no call can be told apart
+        top = _top_of(path, top_of) if path else flat_id
+        if top is None:
+            continue
         found.setdefault(path, []).append(AttentionLayer(path, top, flat_id))
     return found
 
