@@ -25,6 +25,7 @@ class Kind(str, Enum):
     INTS = "ints"  # a list of ints (shapes, dims)
     INT_OR_TUPLE = "int_or_tuple"  # kernel sizes, strides: 3 or [3, 5] (and ``words``: a conv's "same")
     TEXT = "text"  # a short note, never code: what an imported Unsupported node stands for
+    FLOATS = "floats"  # a list of finite numbers: the values of a tensor an imported model computed once
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,14 @@ def _check_ints(spec: Param, value: Any) -> list[int]:
     return [_check_int(spec, v) for v in value]
 
 
+def _check_floats(spec: Param, value: Any) -> list[float]:
+    if not isinstance(value, (list, tuple)):
+        raise ParamError(f"{spec.name} must be a list of numbers")
+    if not spec.min_len <= len(value) <= spec.max_len:
+        raise ParamError(f"{spec.name} must have between {spec.min_len} and {spec.max_len} numbers, not {len(value)}")
+    return [_check_float(spec, v) for v in value]
+
+
 def _check_int_or_tuple(spec: Param, value: Any) -> int | list[int] | str:
     if isinstance(value, str) and spec.words:
         if value not in spec.words:
@@ -140,6 +149,7 @@ _CHECKERS = {
     Kind.INTS: _check_ints,
     Kind.INT_OR_TUPLE: _check_int_or_tuple,
     Kind.TEXT: _check_text,
+    Kind.FLOATS: _check_floats,
 }
 
 
@@ -170,3 +180,7 @@ def IntOrTuple(name: str, default: int | None, doc: str = "", lo: int | None = N
 
 def Text(name: str, default: str, doc: str = "", max_len: int = 500, **kw: Any) -> Param:
     return Param(name, Kind.TEXT, default, doc, max_len=max_len, **kw)
+
+
+def Floats(name: str, default: list[float], doc: str = "", max_len: int = 8, **kw: Any) -> Param:
+    return Param(name, Kind.FLOATS, default, doc, max_len=max_len, **kw)

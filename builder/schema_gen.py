@@ -58,6 +58,8 @@ def param_schema(param: Param) -> dict[str, Any]:
         Kind.INTS: array,
         Kind.INT_OR_TUPLE: {"anyOf": [integer, array, *([{"enum": list(param.words)}] if param.words else [])]},
         Kind.TEXT: {"type": "string", "maxLength": param.max_len},
+        Kind.FLOATS: {"type": "array", "items": {"type": "number", **bounds}, "minItems": param.min_len,
+                      "maxItems": param.max_len},
     }
     schema = dict(by_kind[param.kind])
     if param.inferred or param.optional:  # null means "infer it" or "not used"

@@ -190,7 +190,8 @@ def shape_comment(specs: list[Any]) -> str:
     for d in range(rank):
         column = {s.shape[d] if len(s.shape) == rank else None for s in specs}
         dims.append(str(column.pop()) if len(column) == 1 else letters[d])
-    return "(" + ", ".join(["N", *dims]) + ")"
+    batch = ["N"] if any(getattr(s, "batched", True) for s in specs) else []  # a buffer's slice has no batch
+    return "(" + ", ".join([*batch, *dims]) + ")"
 
 
 def scope_sources(design: Graph, graph: Graph, node: Node) -> dict[str, list[str]]:

@@ -9,6 +9,9 @@ from typing import Any
 from builder.catalog import Call
 
 _FUNC = re.compile(r"^(nn\.)?[A-Z][A-Za-z0-9]*$")
+_ONE_LINE = 16  # a tuple longer than this is written _PER_ROW numbers to a line (a hand-drawn design has none)
+_PER_ROW = 8
+_INDENT = " " * 8  # where __init__'s statements start: every generated class's __init__ is a method
 _TENSOR_FUNC = re.compile(r"^(torch|nn\.init)\.[a-z][a-z_]*$")  # inside a Call: nn.Parameter(torch.zeros(1, 64))
 
 
@@ -37,6 +40,9 @@ def literal(value: Any) -> str:
         return repr(value)
     if isinstance(value, (tuple, list)):
         items = [literal(v) for v in value]
+        if len(items) > _ONE_LINE:  # a Buffer's values: rows of numbers under the line that holds them
+            rows = [", ".join(items[k:k + _PER_ROW]) for k in range(0, len(items), _PER_ROW)]
+            return "(\n" + "".join(f"{_INDENT}    {row},\n" for row in rows) + f"{_INDENT})"
         return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
     raise ValueError(f"unsupported literal {type(value).__name__}")
 

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from builder.graph import Graph
+    from importer.trace import Traced
+    from importer.translate import Context
+
 __all__ = ["ImportFailure", "ImportResult", "Problem", "Verification", "import_module", "example_inputs"]
 
 TRACE_BATCH = 2  # the traced batch; verification uses another (1), so a size baked into the design shows up
@@ -55,6 +59,35 @@ def import_module(module: nn.Module, example: tuple[torch.Tensor, ...], verify: 
         raise unexpected(module, stage.name, err) from err
 
 
+def _read(module: nn.Module, example: tuple[torch.Tensor, ...], stage: _Stage) -> tuple[Traced, Graph, Context]:
+    """(traced, flat design, context), every submodule read op by op: layers keep the original's names. Where
+    attention written by hand left an op with no block, or stopped the trace, it is read again with that attention
+    as one MultiheadAttention block each (importer.hand_attention)."""
+    from importer.calls import dispatch
+    from importer.hand_attention import attention_to_fuse, find_hand_attention
+    from importer.trace import TraceFailure, trace
+    from importer.translate import translate
+
+    try:
+        traced = trace(module, example)
+    except TraceFailure:
+        fused = find_hand_attention(module, example)
+        if not fused:
+            raise
+        traced = trace(module, example, fused)  # still failing: the failure is elsewhere, and said so
+        stage("turning the traced operations into blocks")
+        return (traced, *translate(traced, dispatch))
+    stage("turning the traced operations into blocks")
+    flat, ctx = translate(traced, dispatch)
+    fused = attention_to_fuse(module, example, {ctx.scopes.get(n.id, "") for n in ctx.nodes if n.type == "Unsupported"})
+    if not fused:
+        return traced, flat, ctx
+    stage("tracing forward() again, attention written by hand as one block")
+    traced = trace(module, example, fused)
+    stage("turning the traced operations into blocks")
+    return (traced, *translate(traced, dispatch))
+
+
 class _Stage:
     """The step an import is at, so an unforeseen error names it (tracing, grouping into blocks, verifying)."""
 
@@ -66,14 +99,12 @@ class _Stage:
 
 
 def _import(module: nn.Module, example: tuple[torch.Tensor, ...], verify: bool, stage: _Stage) -> ImportResult:
-    from importer.calls import dispatch
     from importer.hierarchy import build_hierarchy
-    from importer.trace import TraceFailure, trace
-    from importer.translate import translate
+    from importer.trace import TraceFailure
 
     stage("tracing forward()")
     try:
-        traced = trace(module, example)
+        traced, flat, ctx = _read(module, example, stage)
     except TraceFailure as failure:  # torch.fx can't follow forward(): torch.export may (importer.export_fallback)
         from importer.export_fallback import import_exported
 
@@ -82,8 +113,6 @@ def _import(module: nn.Module, example: tuple[torch.Tensor, ...], verify: bool, 
         if result is None:
             raise
         return result
-    stage("turning the traced operations into blocks")
-    flat, ctx = translate(traced, dispatch)
     stage("grouping submodules into block definitions")
     tree = build_hierarchy(flat, ctx)
     # Weights follow the expanded ids; where they equal the original's module paths no mapping is needed.

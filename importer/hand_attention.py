@@ -1,11 +1,14 @@
-"""Attention written by hand → one MultiheadAttention block, when running it shows it is one.
+"""Attention written by hand → one MultiheadAttention block, where reading it op by op falls short and running
+it shows it is one.
 
 nanoGPT's ``CausalSelfAttention`` (a packed qkv Linear, a split into heads, a scaled dot product under a causal
-mask, an output Linear) computes exactly what ``nn.MultiheadAttention`` does, but traced op by op it is a web of
-views, transposes and matmuls with no block each. Before tracing, the model runs once with a hook on each submodule
-of the user's own classes whose parameters could be attention's; one called once with one or two (N, T, E) float
-tensors and returning one is tried with ``attention_match.identify``. One that matches is traced as a leaf and
-becomes one block, its weights renamed (``attn.qkv.weight`` → ``in_proj_weight``) so they carry over.
+mask, an output Linear) computes exactly what ``nn.MultiheadAttention`` does. Read op by op it keeps its own layers
+(``attn.c_attn``, ``attn.c_proj``) and the tensor operations between them, so the original state dict loads into
+the generated code by its own names: that is the first reading. Only a submodule whose op-by-op reading leaves an
+operation with no block is fused: the model runs once with a hook on each submodule of the user's own classes whose
+parameters could be attention's; one called once with one or two (N, T, E) float tensors and returning one is tried
+with ``attention_match.identify``. One that matches is traced again as a leaf and becomes one block, its weights
+renamed (``attn.qkv.weight`` → ``in_proj_weight``) so they carry over under the design's names.
 """
 
 from __future__ import annotations
@@ -41,6 +44,19 @@ def find_hand_attention(model: nn.Module, example: tuple[torch.Tensor, ...]) -> 
         if match is not None:
             found[path] = match
     return found
+
+
+def attention_to_fuse(model: nn.Module, example: tuple[torch.Tensor, ...],
+                      unsupported_scopes: set[str]) -> dict[str, Attention]:
+    """The hand-written attention to trace as one MultiheadAttention block: the submodules that running shows to be
+    one, and whose op-by-op reading left an operation with no block (``unsupported_scopes``: the module paths whose
+    forward() made an Unsupported node). Read op by op, a module keeps its own names, so that reading wins where
+    it is whole."""
+    if not unsupported_scopes:
+        return {}  # nothing fell short: no need to run the model again
+    found = find_hand_attention(model, example)
+    return {path: match for path, match in found.items()
+            if any(scope == path or scope.startswith(f"{path}.") for scope in unsupported_scopes)}
 
 
 def _could_be_attention(m: nn.Module) -> bool:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch import fx
 
 from builder.catalog.oracle import ELLIPSIS, NEWAXIS, Slice, render_index
 from importer.op_blocks import _SYMBOLS, _Operand, _plain, fx_name
@@ -130,6 +131,40 @@ def _pieces(count: str, sizes: str | None = None) -> Callable[..., Any]:
     return adapt
 
 
+_COMPARISONS = {"eq": "==", "ne": "!=", "gt": ">", "lt": "<", "ge": ">=", "le": "<="}
+
+
+def _masked_fill(ctx: Context, params: dict, ports: dict, operands: list[_Operand], recorded: Any) -> Any:
+    """``att.masked_fill(self.bias[:, :, :T, :T] == 0, float('-inf'))``: the block holds the test (== 0) and reads
+    the tensor tested (the buffer's slice, made as its own nodes); a mask that is no such test is tested != 0."""
+    x, mask = ports.get("x"), ports.get("mask")
+    fill = next((_plain(o.value) for o in operands if o.name in ("value", "arg2")), None)
+    if isinstance(fill, torch.Tensor) and fill.numel() == 1:
+        fill = fill.item()
+    if x is None or mask is None or not _number(fill) or math.isnan(fill):
+        return None
+    compare, value, tested = _comparison(ctx, mask) or ("!=", 0.0, mask)
+    fills = {float("-inf"): "-inf", float("inf"): "inf"}
+    how = {"fill": fills[fill]} if fill in fills else {"fill": "number", "fill_value": float(fill)}
+    return {"compare": compare, "value": value, **how}, {"x": x, "mask": tested}
+
+
+def _comparison(ctx: Context, mask: Any) -> tuple[str, float, Any] | None:
+    """(symbol, number, the tensor compared) where ``mask`` was made by comparing a model tensor with a number."""
+    node = mask.node if isinstance(mask, Static) else None
+    if node is None or node.op not in ("call_function", "call_method") or len(node.args) != 2 or node.kwargs:
+        return None
+    symbol = _COMPARISONS.get(fx_name(node))
+    left, right = ctx.env.get(node.args[0]) if isinstance(node.args[0], fx.Node) else None, node.args[1]
+    if symbol is None or not isinstance(left, (Static, Tensor)) or not _number(right):
+        return None
+    return symbol, float(right), left
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 ADAPTERS: dict[str, Callable[..., Any]] = {
     "split": _pieces("pieces", "sizes"), "unbind": _pieces("count"),
     "view": _view, "reshape": _view,
@@ -137,6 +172,7 @@ ADAPTERS: dict[str, Callable[..., Any]] = {
     "index": _index,
     "permute": _sizes_after("dims"), "repeat": _sizes_after("repeats"),
     "expand": _expand,
+    "masked_fill": _masked_fill,
 }
 
 

@@ -29,7 +29,7 @@ def materialize(ctx: Context, static: Static) -> Tensor | None:
     if node.op == "get_attr":
         result = _attribute(ctx, str(node.target), value)
     elif node.op in ("call_function", "call_method"):
-        result = _replay(ctx, node)
+        result = _unmoved(ctx, node, value) or _replay(ctx, node)
     if result is None:
         result = _positions(ctx, value)
     made[node] = result
@@ -47,11 +47,14 @@ def _attribute(ctx: Context, target: str, value: torch.Tensor) -> Tensor | None:
         node_id = ctx.add(leaf, "Parameter", {"shape": shape, "init": "zeros",
                                               "trainable": bool(params[target].requires_grad)}, [], module=target)
     else:
-        fill = _buffer_fill(target in module.state_dict(), value)
+        persistent = target in module.state_dict()
+        fill = _buffer_fill(persistent, value)
         if fill is None:
             return None
-        node_id = ctx.add(leaf, "Buffer", {"shape": shape, "fill": fill, "persistent": target in module.state_dict()},
-                          [], module=target)
+        params = {"shape": shape, "fill": fill, "persistent": persistent}
+        if fill == "values":
+            params["values"] = carried_values(value)
+        node_id = ctx.add(leaf, "Buffer", params, [], module=target)
     ctx.unbatched.add(node_id)
     return Tensor(node_id, tuple(shape), value.dtype, batched=False)
 
@@ -67,7 +70,45 @@ def _buffer_fill(persistent: bool, value: torch.Tensor) -> str | None:
     for fill, make in (("zeros", torch.zeros_like), ("ones", torch.ones_like)):
         if torch.equal(value, make(value)):
             return fill
-    return None
+    return "values" if not too_large_to_carry(value) else None
+
+
+def too_large_to_carry(value: torch.Tensor) -> str:
+    """Why a plain tensor attribute (computed once in __init__, in no state dict: SimpleViT's sin-cos positions)
+    can't be a Buffer node that carries its values, in words; '' when it can. The design holds its numbers, so
+    it must be float32 (what the Buffer makes), finite (a file holds no infinity) and at most MAX_VALUES."""
+    from builder.catalog.tensors import MAX_VALUES
+
+    if value.dtype != torch.float32:
+        return f"it is {str(value.dtype).removeprefix('torch.')}, and a Buffer node carries float32 values only"
+    if value.numel() > MAX_VALUES:
+        return (f"it holds {value.numel():,} values, more than the {MAX_VALUES:,} a design carries in one Buffer "
+                "node (its numbers are written into the design and the generated code)")
+    if not bool(torch.isfinite(value).all()):
+        return "it holds an infinity or NaN, which a design's file can't hold"
+    return ""
+
+
+def carried_values(value: torch.Tensor) -> list[float]:
+    """The tensor's values row by row, each the shortest decimal that reads back as the same float32 (the design and
+    the generated code stay short, and torch.tensor(...) rebuilds the same bits)."""
+    return [float(str(v)) for v in value.detach().cpu().reshape(-1).numpy()]
+
+
+_MOVES = frozenset({"to", "type", "float", "contiguous", "detach", "clone", "cpu"})
+
+
+def _unmoved(ctx: Context, node: fx.Node, value: torch.Tensor) -> Tensor | None:
+    """``self.pos_embedding.to(device, dtype=x.dtype)``: a move that leaves the values and dtype as they were is the
+    tensor it moves (a design's tensors are float32, on the model's device)."""
+    if node.op != "call_method" or node.target not in _MOVES or not node.args or not isinstance(node.args[0], fx.Node):
+        return None
+    source = ctx.env.get(node.args[0])
+    if not isinstance(source, Static) or not isinstance(source.value, torch.Tensor):
+        return None
+    if source.value.dtype != value.dtype or source.value.shape != value.shape or not torch.equal(source.value, value):
+        return None
+    return materialize(ctx, source)
 
 
 def _replay(ctx: Context, node: fx.Node) -> Tensor | None:
@@ -113,9 +154,12 @@ def why_not(ctx: Context, values: list[Static]) -> str:
         for node in reads[:1]:
             target = str(node.target)
             if target not in dict(ctx.traced.module.named_parameters()) and target not in ctx.traced.module.state_dict():
+                value = ctx.traced.values.get(node)
+                why = too_large_to_carry(value) if isinstance(value, torch.Tensor) else ""
                 return (f"it uses self.{target}, a tensor that is neither an nn.Parameter nor a saved buffer, so its "
-                        f"values are in no state dict; register it with self.register_buffer("
-                        f"'{target.rpartition('.')[2]}', ...) or make it an nn.Parameter")
+                        f"values are in no state dict" + (f", and the design can't carry them: {why}" if why else "")
+                        + f"; register it with self.register_buffer('{target.rpartition('.')[2]}', ...) or make it "
+                        "an nn.Parameter")
     return ""
 
 

@@ -21,7 +21,6 @@ import torch
 from torch import fx, nn
 
 from importer.attention_match import Attention
-from importer.hand_attention import find_hand_attention
 from importer.report import ImportFailure
 
 _TORCH_DIR = str(Path(torch.__file__).resolve().parent)
@@ -230,10 +229,14 @@ class Traced:
     defaults: dict[str, Any] = field(default_factory=dict)  # forward()'s optional arguments, left at these values
 
 
-def trace(module: nn.Module, example: tuple[torch.Tensor, ...]) -> Traced:
-    """Trace ``module`` on ``example``; raise ImportFailure (never a torch error) when it can't be followed."""
+def trace(module: nn.Module, example: tuple[torch.Tensor, ...],
+          attention: dict[str, Attention] | None = None) -> Traced:
+    """Trace ``module`` on ``example``; raise ImportFailure (never a torch error) when it can't be followed.
+
+    ``attention``: submodules written by hand that running showed to be a MultiheadAttention, each traced as one
+    call (importer.hand_attention says when); every other submodule is traced op by op."""
     module.eval()
-    attention = find_hand_attention(module, tuple(example))
+    attention = dict(attention or {})
     defaults = optional_arguments(module, len(example))
     tracer = _Tracer(example, set(attention), defaults)
     try:

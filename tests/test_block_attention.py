@@ -90,3 +90,42 @@ def test_a_decoders_queries_come_through_its_tokens_port_whatever_the_edge_order
     assert reordered.in_edges("decoder")[0].port == "memory"
     assert token_input_of(reordered, "decoder", ("tgt", "x", "tokens", None)) == "tgt"
     assert token_input_of(reordered, "decoder", ("memory",)) == "src"
+
+
+def test_attention_imported_as_an_op_node_has_its_maps_too() -> None:
+    """nanoGPT's attention imported op by op (its c_attn / c_proj keep their names) is a scaled_dot_product_attention
+    op node with no module to hook: its maps are read from the op's calls, per head, as softmax(q·kᵀ/√d) under the
+    causal mask, the same numbers the original computes."""
+    import math
+
+    import torch
+
+    from builder.blocks import expand
+    from builder.validate import validate
+    from importer import import_module
+    from tests.import_corpus.hand_attention import FlashAttention, GPTOf
+    from training.inspect import inspect_example
+
+    torch.manual_seed(0)
+    original = GPTOf(FlashAttention).eval()
+    result = import_module(original, (torch.randint(0, 20, (2, 6)),))
+    source = generate_model(result.graph)
+    model = build_model(source).eval()
+    model.load_state_dict(original.state_dict(), strict=True)
+    assert has_attention(result.graph)
+    tokens = torch.randint(0, 20, (1, 6))
+    types = {n.id: n.type for n in expand(result.graph).flat.nodes}
+    maps = capture_attention(model, source, (tokens,), types)
+    [found] = maps["attn"]
+    assert found.node == "attn.scaled_dot_product_attention" and found.kind == "self" and found.heads == 2
+    with torch.no_grad():  # the original's own arithmetic, head by head
+        x = original.embed(tokens)
+        q, k, _ = original.attn.c_attn(x).split(16, dim=2)
+        q, k = (z.view(1, 6, 2, 8).transpose(1, 2) for z in (q, k))
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(8)
+        expected = scores.masked_fill(torch.ones(6, 6, dtype=torch.bool).triu(1), float("-inf")).softmax(-1)
+    assert np.allclose(found.weights, expected.numpy(), atol=1e-6)
+    inspected = inspect_example(model, source, validate(result.graph), (tokens,))
+    assert np.allclose(inspected.attention["attn"][0].weights, found.weights)
+    with torch.no_grad():  # watching changed nothing
+        assert torch.equal(model(tokens), original(tokens))

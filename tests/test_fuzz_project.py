@@ -149,6 +149,7 @@ def legal_value(param: Param) -> st.SearchStrategy:
         Kind.INTS: st.lists(ints, min_size=max(param.min_len, 1), max_size=min(param.max_len, 4)),
         Kind.INT_OR_TUPLE: ints | st.lists(ints, min_size=1, max_size=3),
         Kind.TEXT: st.text(max_size=20),
+        Kind.FLOATS: st.lists(st.floats(-10, 10), max_size=min(param.max_len, 4)),
     }
     value = by_kind[param.kind]
     return (st.none() | value) if (param.inferred or param.optional) else value

@@ -112,3 +112,50 @@ def test_the_index_of_torch_names_is_read_from_every_op_blocks_own_call():
     assert {"mul", "scalar"} <= set(index["mul"])  # x * y, and x * 0.5 (the scalar block's operator choices)
     assert "scalar" in index["truediv"] and "scalar" in index["pow"]
     assert index["getitem"] == ("index",) and "sum" in index["sum"] and "chunk" in index["chunk"]
+
+
+class SinCosTable(nn.Module):
+    """SimpleViT's way: a position table computed once in __init__ and kept as a plain attribute (in no state dict),
+    moved to the input's device and dtype in forward()."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(4, 8)
+        angles = torch.arange(5.0)[:, None] * torch.linspace(0.1, 1.0, 8)[None, :]
+        self.pos_embedding = angles.sin()  # (5, 8): a tensor attribute, not a buffer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.proj(x)
+        x += self.pos_embedding.to(x.device, dtype=x.dtype)
+        return x
+
+
+def test_a_plain_tensor_attribute_is_a_buffer_the_design_carries_and_does_not_save():
+    model = SinCosTable().eval()
+    result = import_module(model, (torch.randn(2, 5, 4),))
+    assert result.problems == [] and result.verification.same and result.verification.by_name, \
+        result.verification.note
+    buffer = next(n for n in result.graph.nodes if n.type == "Buffer")
+    assert buffer.id == "pos_embedding" and buffer.params["fill"] == "values" and not buffer.params["persistent"]
+    # float32's shortest decimals (0.84147096, not 0.8414709568023682), which read back as the same bits
+    assert torch.equal(torch.tensor(buffer.params["values"]).reshape(5, 8), model.pos_embedding)
+    code = generate_model(result.graph).code
+    assert 'self.register_buffer("pos_embedding", torch.reshape(torch.tensor((' in code, code
+    assert ")), (5, 8)), persistent=False)" in code, code
+    rebuilt = build_model(generate_model(result.graph)).eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)  # the table is in neither state dict
+    assert torch.equal(rebuilt.pos_embedding, model.pos_embedding)
+    x = torch.randn(3, 5, 4)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), model(x))
+    assert validate(load_project(to_json(result.graph))).valid  # the values survive the file
+
+
+def test_a_tensor_attribute_too_large_to_carry_says_so():
+    model = SinCosTable().eval()
+    model.proj = nn.Linear(4, 3000)
+    model.pos_embedding = torch.rand(6, 3000)  # 18,000 values: more than a Buffer node carries
+    result = import_module(model, (torch.randn(2, 6, 4),))
+    assert len(result.problems) == 1, result.problems
+    text = str(result.problems[0])
+    assert "self.pos_embedding" in text and "18,000 values, more than the 16,384" in text, text

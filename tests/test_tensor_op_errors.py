@@ -113,3 +113,36 @@ def test_a_buffer_is_counted_as_no_parameters(fill, expected):
                    Node("masked", "mul", {}), edges=(Edge("x", "masked", "x"), Edge("mask", "masked", "y")))
     result = validate(graph)
     assert result.valid and str(result.nodes["mask"].output) == expected and result.total_params == 0
+
+
+def test_a_buffer_of_listed_values_needs_one_per_entry_and_numbers_only():
+    graph = _graph(Node("x", "Input", {"shape": [2, 3]}),
+                   Node("table", "Buffer", {"shape": [2, 3], "fill": "values", "values": [0.0, 0.5, 1.0]}),
+                   Node("added", "add", {}), edges=(Edge("x", "added", "x"), Edge("table", "added", "y")))
+    [issue] = _errors(graph, "table")
+    assert issue.message == "fill 'values' needs one value per entry of shape (2, 3): 6, not 3"
+    from builder.catalog import get_block
+    from builder.params import ParamError
+
+    with pytest.raises(ParamError, match="must be a number"):
+        get_block("Buffer").param("values").check([0.0, "1"])
+    with pytest.raises(ParamError, match="between 0 and 16384 numbers, not 16385"):
+        get_block("Buffer").param("values").check([0.0] * 16385)
+
+
+def test_the_inspector_shows_a_buffers_values_as_a_count() -> None:
+    """Thousands of numbers an import carried are no text field: the inspector says how many, and the first few."""
+    from app_helpers import start_app
+
+    from builder.share import encode_share
+
+    graph = _graph(Node("x", "Input", {"shape": [2, 3]}),
+                   Node("table", "Buffer", {"shape": [2, 3], "fill": "values", "persistent": False,
+                                            "values": [0.0, 0.5, 1.0, -1.0, 2.5, 3.0]}),
+                   Node("added", "add", {}), edges=(Edge("x", "added", "x"), Edge("table", "added", "y")))
+    at = start_app({"design": encode_share(graph)}, "Build")
+    at.session_state["canvas"] = {"id": "pick-1", "kind": "select", "node": "table"}
+    at.run()
+    assert not at.exception
+    assert any(c.value == "values: 6 numbers (0.0, 0.5, 1.0, -1.0, …)" for c in at.caption), \
+        [c.value for c in at.caption]

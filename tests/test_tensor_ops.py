@@ -3,6 +3,7 @@ tensors, and its shape and dtype equal what validation inferred (from torch on m
 
 from __future__ import annotations
 
+import math
 import operator
 
 import pytest
@@ -45,6 +46,8 @@ REFERENCE = {
     "pow": lambda p, t: torch.pow(t["x"], t["y"]), "maximum": lambda p, t: torch.maximum(t["x"], t["y"]),
     "minimum": lambda p, t: torch.minimum(t["x"], t["y"]),
     "where": lambda p, t: torch.where(_OPS[p["compare"]](t["cond"], p["value"]), t["x"], t["y"]),
+    "masked_fill": lambda p, t: t["x"].masked_fill(_OPS[p["compare"]](t["mask"], p["value"]),
+                                                   {"-inf": -math.inf, "inf": math.inf}.get(p["fill"], p["fill_value"])),
     "scalar": lambda p, t: (_OPS[p["operator"]](p["value"], t["x"]) if p["value_first"]
                             else _OPS[p["operator"]](t["x"], p["value"])),
     **{name: (lambda p, t, n=name: getattr(torch, n)(t["x"]))
@@ -106,7 +109,7 @@ def op_graph(block, example) -> Graph:
             nodes.append(Node(name, "Input", {"shape": list(spec.shape), "dtype": spec.dtype}))
         else:
             nodes.append(Node(name, "Parameter", {"shape": list(spec.shape), "init": "normal", "std": 1.0}))
-        edges.append(Edge(name, "op", str(int(name[1:]) + 1) if name.startswith("m") else name))
+        edges.append(Edge(name, "op", str(int(name[1:]) + 1) if name[:1] == "m" and name[1:].isdigit() else name))
     nodes.append(Node("op", block.type, dict(example.params)))
     return Graph(name=f"op_{block.type}", nodes=tuple(nodes), edges=tuple(edges))
 

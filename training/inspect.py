@@ -27,7 +27,14 @@ from torch import nn
 from builder.validate import ValidationResult
 from codegen.source import ModelSource
 from data.base import model_input
-from training.attention import AttentionLayer, AttentionMap, attention_layers, watch_attention
+from training.attention import (
+    AttentionLayer,
+    AttentionMap,
+    attention_layers,
+    op_attention_layers,
+    watch_attention,
+    watch_op_attention,
+)
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ def inspect_example(model: nn.Module, source: ModelSource, result: ValidationRes
         with torch.no_grad():
             captured = _run(model, inputs, statements or [], watched)
             captured.update(_in_place(model, source, result))
-            attention = _attention(model, source, inputs)
+            attention = _attention(model, source, inputs, _types(result))
     finally:
         model.train(was_training)
     missing: dict[str, str] = {}
@@ -110,11 +117,19 @@ def _why_missing(node_id: str, result: ValidationResult, traced: bool) -> str:
     return "inside a block, only layers with a module of their own are seen (an Add or a reshape is not)"
 
 
-def _attention(model: nn.Module, source: ModelSource, inputs: tuple[torch.Tensor, ...]) -> dict[str, list[AttentionMap]]:
+def _types(result: ValidationResult) -> dict[str, str]:
+    """Flat id -> block type over the expanded design (its own nodes where it has no blocks made of blocks)."""
+    return {node_id: info.type for node_id, info in result.leaves.nodes.items()}
+
+
+def _attention(model: nn.Module, source: ModelSource, inputs: tuple[torch.Tensor, ...],
+               types: dict[str, str]) -> dict[str, list[AttentionMap]]:
     """Per-head weights of every attention layer, keyed by its layer (flat id inside blocks) and by the
-    top-level node holding it. Self- or cross-attention is read from the call itself (query is key or not)."""
+    top-level node holding it. Self- or cross-attention is read from the call itself (query is key or not);
+    attention op nodes (``types``: flat id -> block type) from their calls' own arguments."""
     layers = attention_layers(model, source)
-    if not layers:
+    ops = op_attention_layers(source, types)
+    if not layers and not ops:
         return {}
     maps: dict[str, list[AttentionMap]] = {}
 
@@ -125,7 +140,8 @@ def _attention(model: nn.Module, source: ModelSource, inputs: tuple[torch.Tensor
 
     handles = watch_attention(model, layers, keep)
     try:
-        model(*inputs)
+        with watch_op_attention(model, ops, keep):
+            model(*inputs)
     finally:
         for handle in handles:
             handle.remove()

@@ -147,6 +147,8 @@ def _value(value: Any, names: dict[str, str]) -> str:
         return "[" + ", ".join(_value(v, names) for v in value) + "]"
     if isinstance(value, float) and value != value:
         raise ValueError("a NaN argument")
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return 'float("inf")' if value > 0 else 'float("-inf")'  # repr() would write inf, not Python
     if isinstance(value, str) and not _safe_text(value):
         raise ValueError(f"unexpected text argument {value!r}")
     return repr(value)

@@ -52,6 +52,30 @@ register_op(OpDef(
     aliases=("torch.where", "mask", "select"),
 ))
 
+_FILLS = {"-inf": float("-inf"), "inf": float("inf")}
+
+
+def _masked_fill(p: Resolved, inputs: Inputs) -> OpCall:
+    test = OpCall("operator", p["compare"], (In("mask"), float(p["value"])))
+    fill = _FILLS.get(p["fill"], float(p["fill_value"]))
+    return method("masked_fill", test, fill)
+
+
+register_op(OpDef(
+    "masked_fill", "x with a fill wherever mask passes the test (Tensor.masked_fill): scores hidden under a causal "
+    "mask, x.masked_fill(mask == 0, -inf)",
+    _masked_fill,
+    (Example({"compare": ">", "value": 1.0}, {"x": F((2, 4, 4)), "mask": F((4, 4), batched=False)}),
+     Example({"fill": "number", "fill_value": -1e9}, {"x": F((4, 3)), "mask": F((4, 3))})),
+    params=(Choice("compare", "==", _COMPARE, "How mask is tested against the value", key=True),
+            Float("value", 0.0, "The value mask is tested against", lo=-1e9, hi=1e9, key=True),
+            # A file holds finite numbers only (JSON has no infinity): the infinities are choices.
+            Choice("fill", "-inf", ("-inf", "inf", "number"), "What fills x where the test passes", key=True),
+            Float("fill_value", 0.0, "The fill when fill is 'number' (e.g. -1e9)", lo=-1e30, hi=1e30)),
+    ports=(Port("x", "the tensor filled"), Port("mask", "the tensor tested elementwise; broadcast against x")),
+    aliases=("Tensor.masked_fill", "mask", "causal mask", "-inf"),
+))
+
 # --- scalar arithmetic ---------------------------------------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ from builder.catalog.registry import (
     register,
 )
 from builder.catalog.rules import prod
-from builder.params import Bool, Choice, Float, Ints
+from builder.params import Bool, Choice, Float, Floats, Ints
 
 _SHAPE = Ints("shape", [1, 1, 64], "The whole shape (there is no batch dimension)", lo=1, hi=1_000_000, min_len=1,
               max_len=6, key=True)
@@ -67,8 +67,20 @@ register(BlockSpec(
 ))
 
 
+# The most values a Buffer carries in the design (fill 'values'): 64 KiB as float32, about 200 KB of a design's
+# text. An imported model's fixed table (SimpleViT's sin-cos positions for 16 patches of 32: 512 values) fits; one
+# too large stays an Unsupported node that says so, as a file that could not be shared or read would.
+MAX_VALUES = 16_384
+
+
 def _buffer_value(p: Resolved) -> Call:
     shape = tuple(p["shape"])
+    if p["fill"] == "values":
+        values = p["values"] or []
+        if len(values) != prod(shape):
+            raise BlockError(f"fill 'values' needs one value per entry of shape {shape}: {prod(shape)}, not "
+                             f"{len(values)}")
+        return Call("torch.reshape", (Call("torch.tensor", (tuple(float(v) for v in values),)), shape))
     if p["fill"] == "causal_mask":
         if len(shape) < 2:
             raise BlockError("a causal mask needs two dimensions (T, T)")
@@ -85,15 +97,21 @@ register(BlockSpec(
     type="Buffer",
     category=Category.TENSORS,
     doc="A fixed tensor saved with the model but not learned: a causal mask (ones on and below the diagonal), a "
-        "table of zeros, ones or seeded noise. Its node id is its name in the state dict.",
+        "table of zeros, ones or seeded noise, or values listed (a table an imported model computed once). Its "
+        "node id is its name in the state dict.",
     params=(Ints("shape", [8, 8], "The whole shape (there is no batch dimension)", lo=1, hi=1_000_000, min_len=1,
                  max_len=6, key=True),
-            Choice("fill", "causal_mask", ("causal_mask", "zeros", "ones", "randn"), "What it holds", key=True),
-            Bool("persistent", True, "Saved in the state dict")),
+            Choice("fill", "causal_mask", ("causal_mask", "zeros", "ones", "randn", "values"), "What it holds: "
+                   "'values' holds the numbers listed (an imported model's fixed table)", key=True),
+            Bool("persistent", True, "Saved in the state dict"),
+            Floats("values", [], "fill 'values': every entry, row by row (written into the generated code)",
+                   max_len=MAX_VALUES)),
     infer=_buffer_infer,
     emit=lambda p, i: Emission(_buffer_value(p), "{mod}", buffer="persistent" if p["persistent"] else "transient"),
     ports=(),
-    examples=(Example({}, {}), Example({"shape": [4], "fill": "ones"}, {})),
+    examples=(Example({}, {}), Example({"shape": [4], "fill": "ones"}, {}),
+              Example({"shape": [2, 3], "fill": "values", "values": [0.0, 0.5, 1.0, -1.0, 2.5, 3.0],
+                       "persistent": False}, {})),
     torch_class="torch.Tensor (register_buffer)",
     aliases=("register_buffer", "constant", "mask", "causal", "tril", "table"),
     unbatched="native",

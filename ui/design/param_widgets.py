@@ -129,6 +129,11 @@ def param_widget(node_id: str, spec: Param, value: Any, resolved: Any = None) ->
     if is_ref(value):
         ref_widget(node_id, spec, value, resolved)
         return
+    if spec.kind is Kind.FLOATS:  # thousands of numbers an import carried: shown as a count, kept as they are
+        count = len(value or ())
+        st.caption(f"{spec.name}: {count:,} number{'s' if count != 1 else ''}"
+                   + (f" ({to_text(value[:4])}{', …' if count > 4 else ''})" if count else ""), help=spec.doc or None)
+        return
     key = widget_key(node_id, spec.name)
     st.session_state[key] = _widget_value(spec, value)
     common: dict[str, Any] = {"key": key, "help": spec.doc or None, "on_change": _on_change, "args": (node_id, spec)}

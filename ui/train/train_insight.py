@@ -167,7 +167,10 @@ def attention_views(
 
     with evaluating(model) as device:
         inputs = tuple(x.to(device) for x in model_inputs(split, plan, slice(index, index + 1)))
-    maps = capture_attention(model, source, inputs)
+    from builder.blocks import expand
+
+    types = {n.id: n.type for n in expand(graph).flat.nodes}  # attention written as an op node is watched too
+    maps = capture_attention(model, source, inputs, types)
     labels = layer_labels(graph)
     views = []
     for node_id, node_maps in maps.items():  # node_id: the top-level node, whose inputs carry the tokens

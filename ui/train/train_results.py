@@ -289,7 +289,7 @@ def token_text(result: Any, dataset: Any, index: int) -> dict[str, list[str]]:
 
 
 ATTENTION_TYPES = ("MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
-                   "TransformerEncoder", "TransformerDecoder")
+                   "TransformerEncoder", "TransformerDecoder", "scaled_dot_product_attention")
 
 
 def has_attention(graph: Any) -> bool:
