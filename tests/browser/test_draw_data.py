@@ -146,9 +146,16 @@ def test_clicked_points_of_two_classes_train_into_a_decision_boundary(page, app_
         page.wait_for_timeout(500)
         boundary = page.evaluate(BOUNDARY)
     assert boundary is not None, "no decision boundary after training"
+    # The run's end redraws the tab with its results: the live boundary may be gone for a moment before the finished
+    # run's own is drawn. Read and scroll to the one on the page once it is there.
+    boundary = page.wait_for_function(f"({BOUNDARY})()", timeout=60_000).json_value()
     assert boundary["points"] > 0  # the drawn points on top of the boundary
     assert boundary["bottom_left"] < 0.5 < boundary["top_right"], boundary  # P(orange): low where blue was drawn
-    page.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot'))
-        .filter(p => ((p.layout.title || {}).text || '').includes('Decision boundary')).pop()
-        .scrollIntoView({block: 'center'})""")
+    page.wait_for_function("""() => {
+        const p = Array.from(document.querySelectorAll('.js-plotly-plot'))
+            .filter(p => ((p.layout || {}).title || {}).text?.includes('Decision boundary')).pop();
+        if (!p) return false;
+        p.scrollIntoView({block: 'center'});
+        return true;
+    }""", timeout=60_000)
     shot(page, "draw_data_boundary")
