@@ -91,6 +91,7 @@ class ForwardWriter:
         self.locals = local_names
         self.var: dict[str, str] = dict(inputs)  # input node/port id -> argument name
         self.created: dict[str, int] = {name: k for k, name in enumerate(inputs.values())}
+        self.args = set(inputs.values())  # the function's own arguments
         self.position = {n.id: k for k, n in enumerate(nodes)}
         self.by_id = {n.id: n for n in nodes}
         self.expr: dict[str, str] = {}  # value key -> how it is read where that is not its variable (h[-1])
@@ -243,6 +244,8 @@ class ForwardWriter:
             candidates = candidates[:1] if candidates and candidates[0] == next(iter(keys.values()))[0] else []
         if candidates and not self._feeds_secondary_port(node.id) and not node.own_name:
             name = min((self.var[c] for c in candidates), key=self.created.__getitem__)
+            if self._joins_named_values(node, candidates):
+                name = self._new_var(node.id, "x")  # tok + pos is the trunk: x = wte + wpe, not wte = wte + wpe
         elif self.main_branch and not self._feeds_secondary_port(node.id) and self._branch_free(node.id) \
                 and not node.own_name:
             if not self.branch_named:
@@ -253,6 +256,14 @@ class ForwardWriter:
             name = self._new_var(node.id, node.id)
         self.var[node.id] = name
         return name
+
+    def _joins_named_values(self, node: ScopeNode, candidates: list[str]) -> bool:
+        """A node that joins values all named after their nodes (none is an argument or the block's branch
+        variable), where ``x`` is still free: the result starts the trunk, as nanoGPT's ``x = tok_emb + pos_emb``."""
+        read = [k for port in node.sources for k in self._keys(node, port)]
+        return (len(read) > 1 and not self.locals.taken("x")
+                and all(k not in self.expr and self.var[k] not in self.args and self.var[k] != self.main_branch
+                        and not self.var[k].startswith("self.") for k in read))
 
     def _branch_free(self, node_id: str) -> bool:
         """The branch variable is unused so far, or every value it held has been read by all that need it."""

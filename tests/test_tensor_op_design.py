@@ -176,4 +176,5 @@ def test_gpt_positions_read_as_nanogpt_writes_them():
     code = generate_model(graph).code
     assert "pos = torch.arange(idx.size(1), device=idx.device)  # (8,)\n" in code
     assert "wpe = self.wpe(pos)  # (8, 16)\n" in code
-    assert "wte = wte[:, [-1], :]  # (N, 1, 16)\n" in code
+    assert "x = wte + wpe  # (N, 8, 16)\n" in code  # the sum starts the trunk: x, as nanoGPT's tok_emb + pos_emb
+    assert "x = x[:, [-1], :]  # (N, 1, 16)\n" in code

@@ -72,11 +72,11 @@ class NanogptTiny(nn.Module):
         wte = self.wte(idx)  # (N, 17, 64)
         pos = torch.arange(idx.size(1), device=idx.device)  # (17,)
         wpe = self.wpe(pos)  # (17, 64)
-        wte = wte + wpe  # (N, 17, 64)
-        wte = self.h(wte)  # (N, 17, 64)
-        wte = self.ln_f(wte)  # (N, 17, 64)
-        wte = self.lm_head(wte)  # (N, 17, 66)
-        return wte
+        x = wte + wpe  # (N, 17, 64)
+        x = self.h(x)  # (N, 17, 64)
+        x = self.ln_f(x)  # (N, 17, 64)
+        x = self.lm_head(x)  # (N, 17, 66)
+        return x
 
 
 INPUT_SHAPES = {"idx": (17,)}  # one sample, without the batch dimension
