@@ -32,10 +32,10 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def add_executor_flags(parser: argparse.ArgumentParser) -> None:
-    from builder.settings import EXECUTORS
+    from builder.settings import EXECUTORS, Settings
 
     parser.add_argument("--executor", choices=EXECUTORS, help="where runs train (the executor setting; default "
-                        "LAYERLAB_EXECUTOR, else thread)")
+                        f"LAYERLAB_EXECUTOR, else {Settings.executor})")
     parser.add_argument("--ray-address", metavar="HOST:PORT", help="with --executor ray: the cluster's head, or "
                         "'auto' (the ray_address setting); default: a private cluster on this machine")
 
