@@ -75,6 +75,13 @@ def _wait_enabled(page, button, timeout: float) -> None:
     raise AssertionError(f"{button} not enabled within {timeout:g} s; the page shows: {shown[:20]}")
 
 
+def _wait_until(page, condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout:g} s for {what}"
+        page.wait_for_timeout(50)
+
+
 def _wait_idle(page, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not _idle(page) and time.monotonic() < deadline:
@@ -111,7 +118,11 @@ def test_thirty_stops_under_load_each_shown_within_two_seconds(page, app_url: st
         # The run bar's Stop: until the Train tab redraws, its disabled placeholder Stop may still be on the page
         stop = page.locator(".st-key-run_bar_stop").get_by_role("button", name="⏹ Stop")
         _wait_enabled(page, stop, 30)
-        page.get_by_text("🟢 training").first.wait_for(timeout=30_000)
+        page.locator(".st-key-run_bar").get_by_text("🟢 training").first.wait_for(timeout=30_000)
+        # The last run's ending may still be drawn (greyed, stale) below the bar until the Train tab redraws; a
+        # click before it goes would be timed against that old text (CI once saw "stopped" 0.11 s after a click,
+        # then the old text went and the new run's ending had not come yet)
+        _wait_until(page, lambda: not _stopped_shown(page), 30, "the last run's ending to leave the page")
         page.wait_for_timeout(300 + 150 * (i % 7))  # Stop lands at different points of the live view's polls
         clicked = _click_now(page, stop)
         while not _stopped_shown(page) and time.monotonic() - clicked < 30:
