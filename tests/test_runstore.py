@@ -43,6 +43,22 @@ def test_training_run_is_recorded_with_weights(store):
     assert store.compare([result.run_id], "val_loss") == {result.run_id: [e["val_loss"] for e in record.epochs]}
 
 
+def test_auto_threads_are_recorded_as_the_count_the_run_used(store):
+    """Threads 0 picks a count by the model's size and the machine's load; the record keeps the count, so the
+    run's export (and a resume) trains with it, not with whatever auto picks on another day."""
+    from export.files import export_bytes
+
+    data = load_dataset("iris", seed=0)
+    graph = load_template("tabular_mlp")
+    auto = train(graph, data, TrainConfig(epochs=1, threads=0), store=store)
+    fixed = train(graph, data, TrainConfig(epochs=1, threads=3), store=store)
+    assert store.get_run(auto.run_id).config["threads"] == 1  # a small model's steps: one thread (device.py)
+    assert store.get_run(fixed.run_id).config["threads"] == 3
+    record = store.get_run(auto.run_id)
+    script = export_bytes(graph, "script", settings=record.config, dataset=record.dataset).decode()
+    assert "'threads': (int, 1," in script
+
+
 def test_weights_that_do_not_fit_are_refused(store):
     run = store.start_run("m", {"name": "m"}, {}, "digits", "cpu")
     store.finish_run(run, "finished", state_dict=torch.nn.Linear(2, 3).state_dict())

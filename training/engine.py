@@ -397,6 +397,15 @@ class _Run:
         self.on_event(event)
         self.event_seconds += time.perf_counter() - began
 
+    def _recorded_settings(self) -> dict[str, Any]:
+        """The settings as run: Threads 0 (auto) is recorded as the CPU threads it picked. Float sums depend on
+        the count, and auto picks by the machine's load at the start, so a run's export, resume or rerun from its
+        record uses the count it trained with and matches it to the last digit."""
+        values = self.config.settings()
+        if self.device.type == "cpu" and not values.get("threads"):
+            values["threads"] = torch.get_num_threads()  # inside fit's cpu_thread_budget: what this run uses
+        return values
+
     def _record_start(self) -> None:
         if self.store is None:
             return
@@ -404,7 +413,7 @@ class _Run:
             self.store.reopen_run(self.run_id, self.resumed.history)
         else:
             origin = self.start_from.origin if self.start_from is not None else None
-            self.run_id = self.store.start_run(self.graph.name, dump_project(self.graph), self.config.settings(),
+            self.run_id = self.store.start_run(self.graph.name, dump_project(self.graph), self._recorded_settings(),
                                                getattr(self.dataset, "name", "?"), self.device.type, origin=origin)
         self.keeper = Keeper(self.store.checkpoint_folder(self.run_id), settings().max_checkpoint_mb * 2**20)
         if self.resumed is not None:
