@@ -605,5 +605,8 @@ def test_the_code_tabs_script_follows_the_train_tab_and_a_chosen_run():
     at.run()
     record = RunStore().get_run(run_id)
     assert at.session_state["from"] == f"run {record.number}"
-    assert at.session_state["script"] == export_bytes(graph, "script", settings=record.config) == script
+    # The run's export is the Train tab's but for Threads: auto (0) is recorded as the count the run used
+    assert at.session_state["script"] == export_bytes(graph, "script", settings=record.config) == export_bytes(
+        graph, "script", settings={**wanted, "threads": record.config["threads"]})
+    assert record.config["threads"] >= 1
     assert any(c.value == "✓ The Code tab's downloads follow this run." for c in at.caption)
