@@ -10,7 +10,8 @@ Each interaction is timed from the input event to the moment the page shows its 
 - fix: a one-click fix button until the chip says "valid".
 At 300 nodes (the design of open_300_ms, uploaded once), --at-300: palette_add (a palette click after the last
 node until the new node is drawn) and inspector_delete (the inspector's Delete button until the node is gone from
-the canvas), the figures of issue #22.
+the canvas), the figures of issue #22, timed in the page from the pointerdown to the animation frame that shows
+the change (Playwright's wall time, its checks before the click included, is reported beside them).
 Plus open_300_ms (a 300-node project uploaded until all 300 nodes are in the minimap and those in view drawn) and layout_300_ms (Python's layered
 layout of 300 nodes). Targets: 300 ms per interaction, 3 s to open, 100 ms to lay out.
 
@@ -50,9 +51,6 @@ from builder.share import encode_share  # noqa: E402
 TARGET_MS, OPEN_TARGET_MS, LAYOUT_TARGET_MS = 300.0, 3000.0, 100.0
 # A 300-node design is drawn when the minimap holds all 300 nodes and the canvas shows the ones in view: above 120
 # nodes React Flow renders only those (onlyRenderVisibleElements), so "300 nodes in the DOM" would never come.
-NEW_NODE = """(before) => { const f = document.querySelector("iframe[title='ui.design.canvas.layerlab_canvas']");
-  const d = f && f.contentDocument; if (!d) return false;
-  return [...d.querySelectorAll('.react-flow__node')].some((e) => !before.includes(e.dataset.id)); }"""
 DRAWN = """n => { const f = document.querySelector("iframe[title='ui.design.canvas.layerlab_canvas']");
   const d = f && f.contentDocument;
   return !!d && d.querySelectorAll('.react-flow__minimap-node').length >= n
@@ -162,26 +160,58 @@ def open_big(page, url: str, path: Path, nodes: int) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def at_300(page, url: str, path: Path, repeat: int) -> dict[str, list[float]]:
-    """Palette add and inspector delete on the 300-node design, each from the click to the redrawn canvas."""
-    open_big(page, url, path, 300)
+# Armed before a click: the page notes the moment of the pointerdown, then checks each animation frame for the
+# canvas's change (a node not in ``ids`` drawn, or node ``gone`` removed) and notes that frame's moment. Both are the
+# page's own clock, so the figure runs from the click to the frame that shows its result, without Playwright's
+# checks before a click (scrolled into view, stable over two frames, hit by the pointer: 40-60 ms here).
+ARM = """(want) => { window.__llClick = null; window.__llShown = null;
+  document.addEventListener('pointerdown', () => { window.__llClick = performance.now(); }, {capture: true, once: true});
+  const frame = () => { const f = document.querySelector("iframe[title='ui.design.canvas.layerlab_canvas']");
+    const d = f && f.contentDocument;
+    const done = !!d && (want.gone ? !d.querySelector(`.react-flow__node[data-id='${want.gone}']`)
+      : [...d.querySelectorAll('.react-flow__node')].some((e) => !want.ids.includes(e.dataset.id)));
+    if (done && window.__llClick !== null) { window.__llShown = performance.now(); return; }
+    requestAnimationFrame(frame); };
+  requestAnimationFrame(frame); }"""
+
+
+def click_to_frame(page, click, want: dict) -> tuple[float, float]:
+    """(ms from the pointerdown to the frame showing the change, in the page; ms of Playwright's click call until
+    it saw that frame, its own checks before the click included)."""
+    page.evaluate(ARM, want)
+    start = time.perf_counter()
+    click()
+    page.wait_for_function("window.__llShown !== null")
+    wall = (time.perf_counter() - start) * 1000
+    return page.evaluate("window.__llShown - window.__llClick"), wall
+
+
+def at_big(page, url: str, path: Path, big: Graph,
+           repeat: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Palette add and inspector delete on the big design (300 nodes; fewer in quick mode), each from the click to
+    the redrawn canvas: in the page's clock, and as Playwright's wall time."""
+    open_big(page, url, path, len(big.nodes))
     times: dict[str, list[float]] = {"palette_add": [], "inspector_delete": []}
+    walls: dict[str, list[float]] = {"palette_add": [], "inspector_delete": []}
     def drawn() -> list[str]:
         return canvas(page).locator(".react-flow__node").evaluate_all("els => els.map(e => e.dataset.id)")
 
-    order = big_design().node_ids
+    def note(name: str, pair: tuple[float, float]) -> None:
+        times[name].append(pair[0])
+        walls[name].append(pair[1])
+
+    order = big.node_ids
     last = max(drawn(), key=order.index)  # only the nodes in view are drawn: the last of those
     for _ in range(repeat):
         select(page, last)
-        before = set(drawn())
-        times["palette_add"].append(timed(lambda: keyed(page, "palette_Tanh").click(), lambda before=before: page.wait_for_function(
-            NEW_NODE, arg=sorted(before))))
+        before = drawn()
+        note("palette_add", click_to_frame(page, lambda: keyed(page, "palette_Tanh").click(),
+                                           {"ids": before, "gone": None}))
         new_id = next(i for i in drawn() if i not in before)
         select(page, new_id)
         button = page.get_by_role("button", name=f"Delete ‘{new_id}’")
-        times["inspector_delete"].append(timed(lambda b=button: b.click(), lambda n=new_id: node(page, n).wait_for(
-            state="detached")))
-    return times
+        note("inspector_delete", click_to_frame(page, button.click, {"ids": [], "gone": new_id}))
+    return times, walls
 
 
 def stats(values: list[float]) -> dict:
@@ -191,7 +221,8 @@ def stats(values: list[float]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10)
-    parser.add_argument("--at-300", action="store_true", help="only palette add and inspector delete at 300 nodes")
+    parser.add_argument("--at-300", action="store_true",
+                        help="only palette add and inspector delete on the big design (--big nodes, 300)")
     parser.add_argument("--skip-open", action="store_true", help="only the interactions (no 300-node opens)")
     parser.add_argument("--big", type=int, default=300, help="nodes of the design opened and laid out")
     parser.add_argument("--opens", type=int, default=3, help="times the big design is opened")
@@ -222,23 +253,30 @@ def main() -> None:
                                             args=CHROMIUM_FLAGS)
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
                 page.set_default_timeout(30_000)
-                if args.at_300:
-                    times, opened = at_300(page, url, design, args.repeat), []
-                else:
+                times: dict[str, list[float]] = {}
+                opened: list[float] = []
+                if not args.at_300:
                     times = interactions(page, url, args.repeat)
                     opened = [] if args.skip_open else [open_big(page, url, design, args.big)
                                                         for _ in range(args.opens)]
+                big_times, big_walls = ({}, {}) if not (args.at_300 or args.quick) else at_big(
+                    page, url, design, big, args.repeat)  # quick mode: once, on 30 nodes, so it can't rot
                 browser.close()
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=10)
     results = {name: stats(values) for name, values in times.items()}
+    big_results = {name: stats(values) for name, values in big_times.items()}
     print(json.dumps({
-        "quick": args.quick, "design_nodes": args.big if args.at_300 else 50, "big_nodes": args.big,
-        "interactions_ms": results, "target_ms": TARGET_MS,
+        "quick": args.quick, "big_nodes": args.big,
+        "interactions_ms": results or None, "target_ms": TARGET_MS,  # the 50-node design, Playwright's wall time
+        # --at-300: from the pointerdown to the animation frame showing the change, in the page's clock; beside
+        # them Playwright's wall times of the same clicks, its checks before each click included
+        "big_interactions_ms": big_results or None,
+        "big_playwright_wall_ms": {name: stats(values) for name, values in big_walls.items()} or None,
         "open_300_ms": stats(opened) if opened else None, "open_target_ms": OPEN_TARGET_MS,
         "layout_300_ms": stats(layout), "layout_target_ms": LAYOUT_TARGET_MS,
-        "meets_targets": all(r["median"] <= TARGET_MS for r in results.values())
+        "meets_targets": all(r["median"] <= TARGET_MS for r in [*results.values(), *big_results.values()])
         and (not opened or statistics.median(opened) <= OPEN_TARGET_MS)
         and statistics.median(layout) <= LAYOUT_TARGET_MS,
         "cpus": os.cpu_count(), "python": platform.python_version(),

@@ -12,8 +12,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 # script: keys its report must carry
 BENCHES = {
-    "bench_canvas.py": {"interactions_ms", "open_300_ms", "layout_300_ms", "meets_targets", "big_nodes",
-                        "loadavg_1min_before_after"},
+    "bench_canvas.py": {"interactions_ms", "big_interactions_ms", "big_playwright_wall_ms", "open_300_ms",
+                        "layout_300_ms", "meets_targets", "big_nodes", "loadavg_1min_before_after"},
     "bench_live_view.py": {"chart_updates_per_s", "short_run_seconds", "short_run_live_redraws", "close_to_stop_s",
                            "start_button_kept_dom_node", "load_average_1min"},
     "bench_neurons.py": {"updates", "updates_per_s", "ok", "load_average"},
@@ -43,6 +43,11 @@ def test_canvas_quick_run_did_every_interaction(runs: dict) -> None:
     assert {name: row["n"] for name, row in report["interactions_ms"].items()} == {
         name: 1 for name in ("palette_add", "backspace_delete", "undo", "connect", "inspector_edit", "fix")}
     assert report["open_300_ms"]["n"] == 1 and report["big_nodes"] == 30
+    for key in ("big_interactions_ms", "big_playwright_wall_ms"):  # the --at-300 pair, on the 30-node design
+        assert {name: row["n"] for name, row in report[key].items()} == {"palette_add": 1, "inspector_delete": 1}
+    # in the page's clock, from the click to the frame: never longer than Playwright's wall time around it
+    assert all(report["big_interactions_ms"][name]["max"] <= report["big_playwright_wall_ms"][name]["max"]
+               for name in ("palette_add", "inspector_delete"))
 
 
 def test_lesson_compare_quick_run_drew_both_canvases(runs: dict) -> None:
