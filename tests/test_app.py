@@ -88,8 +88,21 @@ def test_palette_search_filters_by_alias() -> None:
     assert keys == {"palette_Add", "palette_StochasticDepth"}  # Add by its alias; DropPath drops a residual branch
 
 
+def test_only_open_palette_categories_send_their_buttons() -> None:
+    """Closed categories' buttons stay out of the page (Streamlit's frontend redraws every element at each click);
+    the common ones are open from the start, and a search opens every category with a match."""
+    at = start()
+    keys = {b.key for b in at.button if (b.key or "").startswith("palette_")}
+    assert {"palette_Input", "palette_Linear", "palette_Conv2d", "palette_ReLU", "palette_Dropout"} <= keys
+    assert not keys & {"palette_MaxPool2d", "palette_Embedding", "palette_Add", "palette_mul"}
+    at.text_input(key="palette_search").input("pool").run()
+    found = {b.key for b in at.button if (b.key or "").startswith("palette_")}
+    assert {"palette_MaxPool2d", "palette_AdaptiveAvgPool2d"} <= found
+
+
 def test_drawn_edge_shows_the_error_and_the_fix_removes_it() -> None:
     at = start()
+    at.text_input(key="palette_search").input("embedding").run()  # its category is closed: only a search shows it
     at.button(key="palette_Embedding").click().run()
     send(at, "connect", source="input_1", target="embedding_1")
     assert [(e.source, e.target) for e in graph(at).edges] == [("input_1", "embedding_1")]
@@ -317,6 +330,7 @@ def test_port_words_only_where_a_block_has_several_inputs() -> None:
 
 def test_issue_row_selects_its_node() -> None:
     at = start()
+    at.text_input(key="palette_search").input("embedding").run()  # its category is closed: only a search shows it
     at.button(key="palette_Embedding").click().run()
     at.button(key="palette_deselect").click().run()
     assert selected(at) is None

@@ -127,3 +127,17 @@ def test_the_sidebar_keeps_up_with_canvas_clicks(page, app_url: str, tmp_path) -
     saved = json.loads(Path(info.value.path()).read_text())
     assert "tanh_1" not in {n["id"] for n in saved["nodes"]}
     assert {n["id"] for n in saved["nodes"]} == set(load_template(NAME).node_ids)
+
+
+def test_a_closed_palette_category_opens_with_its_blocks(page, app_url: str) -> None:
+    """Closed categories send no buttons (ui.design.palette): a click on one draws its blocks, which add as any
+    other, and it stays open through the edit's rerun."""
+    open_design(page, app_url)
+    select(page, "fc2")
+    pooling = page.locator("[data-testid='stSidebar'] summary").filter(has_text="Pooling")
+    expect(page.locator(".st-key-palette_MaxPool1d")).to_have_count(0)
+    pooling.click()
+    keyed(page, "palette_MaxPool1d").click()
+    node(page, "max_pool1d_1").wait_for()
+    expect(page.locator("[data-testid='stSidebar']")).to_contain_text("New blocks go after ‘max_pool1d_1’")
+    expect(keyed(page, "palette_AvgPool1d")).to_be_visible()  # still open after the edit
