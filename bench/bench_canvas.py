@@ -188,7 +188,7 @@ def open_big(page, url: str, path: Path, nodes: int) -> float:
 # checks before a click (scrolled into view, stable over two frames, hit by the pointer: 40-60 ms here).
 ARM = """(want) => { window.__llClick = null; window.__llShown = null;
   document.addEventListener('pointerdown', () => { window.__llClick = performance.now(); }, {capture: true, once: true});
-  const frame = () => { const f = document.querySelector("iframe[title='ui.design.canvas.layerlab_canvas']");
+  const frame = () => { const f = document.querySelector(want.frame);
     const d = f && f.contentDocument;
     const done = !!d && (want.gone ? !d.querySelector(`.react-flow__node[data-id='${want.gone}']`)
       : [...d.querySelectorAll('.react-flow__node')].some((e) => !want.ids.includes(e.dataset.id)));
@@ -200,7 +200,7 @@ ARM = """(want) => { window.__llClick = null; window.__llShown = null;
 def click_to_frame(page, click, want: dict) -> tuple[float, float]:
     """(ms from the pointerdown to the frame showing the change, in the page; ms of Playwright's click call until
     it saw that frame, its own checks before the click included)."""
-    page.evaluate(ARM, want)
+    page.evaluate(ARM, {**want, "frame": FRAME})
     start = time.perf_counter()
     click()
     page.wait_for_function("window.__llShown !== null")

@@ -83,9 +83,8 @@ def _place(root: str, members: list[ScopeNode], attrs: Namespace) -> dict[str, S
     attrs.reserve(root)
     named = root.isidentifier() and not keyword.iskeyword(root)
     access = f"self.{root}" if named else f"self.get_submodule({root!r})"  # the source has no getattr
-    value = init[top] if isinstance(top, str) else None
     if isinstance(top, str):
-        lines = [f"self.{root} = {value}" if named else f"self.add_module({root!r}, {value})"]
+        lines = [f"self.{root} = {init[top]}" if named else f"self.add_module({root!r}, {init[top]})"]
     else:
         head, tail = (f"self.{root} = ", "") if named else (f"self.add_module({root!r}, ", ")")
         lines = _lines(top, init, head, tail, "")
