@@ -134,6 +134,34 @@ def test_stop_ends_a_worker_run_within_two_seconds(tmp_path, executor):
     assert RunStore(tmp_path / "runs.sqlite").get_run(handle.result.run_id).status == "stopped"
 
 
+def test_stop_before_the_worker_is_ready_ends_the_run_at_once_and_the_worker_trains_the_next(tmp_path):
+    """Train tab opened, Start, Stop at once: the first worker is still importing torch (seconds on a busy
+    machine). The run ends as soon as Stop is seen, with nothing in the history; a second run started and stopped
+    while that worker puts the order behind it doesn't start another worker; a third run trains in it."""
+    ex = ProcessExecutor(keep=1)
+    try:
+        manager = RunManager(max_runs=1, heartbeat_timeout=600)
+        store = RunStore(tmp_path / "runs.sqlite")
+        cold, _ = _submit(manager, ex, *_xor(5000), store, session="a")
+        assert _wait_for(lambda: cold.worker_pid is not None, 10)
+        began = time.monotonic()
+        manager.stop(cold)
+        assert cold.wait(10)
+        assert time.monotonic() - began <= 1.0, "Stop waited for the worker to finish starting"
+        assert cold.state is RunState.STOPPED and cold.result is None
+        assert cold.stop_reason == "stopped by the user before training began"
+        again, _ = _submit(manager, ex, *_xor(5000), store, session="b")  # while the first still starts
+        time.sleep(0.2)
+        manager.stop(again)
+        assert again.wait(10) and again.state is RunState.STOPPED and again.worker_pid is None
+        last, _ = _submit(manager, ex, *_xor(6), store, session="c")
+        assert last.wait(180) and last.state is RunState.FINISHED, last.error
+        assert last.worker_pid == cold.worker_pid  # the one worker, kept: no second torch import
+        assert [run.id for run in store.list_runs()] == [last.result.run_id]  # the stopped ones never began
+    finally:
+        ex.close()
+
+
 def test_a_killed_worker_interrupts_its_run_while_another_run_finishes(tmp_path, executor):
     store = RunStore(tmp_path / "runs.sqlite")
     manager = RunManager(max_runs=2, heartbeat_timeout=600)

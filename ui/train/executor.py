@@ -33,6 +33,7 @@ WORKER_NICE = 5  # a little below the server, so the page answers while runs tra
 POLL = 0.05  # seconds the relay waits for a message before it looks at Stop and the worker's health
 REAP_WAIT = 10.0  # seconds a worker that sent its result may take to exit before it is killed
 STOP_GRACE = 5.0  # seconds a stopped worker may take to end its run before it is killed
+SETTLE_WAIT = 120.0  # seconds a worker stopped before it began its run may take to put the order behind it
 
 
 def executor_kind() -> str:
@@ -158,8 +159,9 @@ class ProcessExecutor:
         self.memory_mb = run_memory_cap_mb() if memory_mb is None else memory_mb
         # workers kept waiting: one per run that can train at once, and the first one started
         self.keep = (_max_runs() if keep is None else keep) + 1
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # notified when a settling worker comes back
         self._idle: list[Worker] = []  # warm workers waiting for an order
+        self._settling = 0  # workers putting behind them an order stopped before they began it (_settle)
 
     # -- workers -------------------------------------------------------------------------------------------------
     def _start(self) -> Worker:
@@ -184,13 +186,20 @@ class ProcessExecutor:
                 return
             self._idle.append(self._start())
 
-    def take(self) -> Worker:
+    def take(self, handle: RunHandle | None = None) -> Worker | None:
         """The waiting worker used last, or a new one when none waits. No replacement is started meanwhile: a
         worker starting (importing torch) takes seconds of CPU from the runs on the machine (the first Stop of a
         session took 4 s on two busy cores while one started), and the run's own worker comes back when it ends.
         So runs one after another always find a warm worker; a run beyond those waiting starts a worker of its
-        own, and that worker then waits for the next."""
+        own, and that worker then waits for the next. None when ``handle`` is stopped while it waits."""
+        deadline = time.monotonic() + SETTLE_WAIT
         with self._lock:
+            # a worker stopped before it began its last run is about to wait again: the next run takes it rather
+            # than start one more (Start, Stop, Start while the first worker imports torch)
+            while self._settling and not self._idle and time.monotonic() < deadline:
+                if handle is not None and handle.stopping:
+                    return None
+                self._lock.wait(POLL)
             while self._idle and not self._idle[-1].process.is_alive():
                 self._idle.pop()
             worker = self._idle.pop() if self._idle else None
@@ -207,6 +216,7 @@ class ProcessExecutor:
         with self._lock:
             if worker.process.is_alive() and len(self._idle) < self.keep:
                 self._idle.append(worker)
+                self._lock.notify_all()
                 return
         _retire(worker)
 
@@ -224,7 +234,9 @@ class ProcessExecutor:
         if order.environ is None:
             order = replace(order, environ=server_settings())
         raw = pickle.dumps(order, protocol=pickle.HIGHEST_PROTOCOL)
-        worker = self.take()
+        worker = self.take(handle)
+        if worker is None:
+            return _stopped_before_training(handle)
         handle.worker_pid = worker.process.pid
         worker.orders.put(raw)
         relay = _Relay(worker, views, handle, store)
@@ -233,6 +245,11 @@ class ProcessExecutor:
         finally:  # the run has its ending: the worker's own exit (torch's teardown) need not delay the page
             if relay.reusable:
                 self.give_back(worker)
+            elif relay.unbegun:  # still starting when Stop came: it skips the order, then waits for the next
+                with self._lock:
+                    self._settling += 1
+                threading.Thread(target=self._settle, args=(worker, store), name="layerlab-worker-settle",
+                                 daemon=True).start()
             else:  # killed, failed or stopped by force: it goes, and a fresh one waits for the next run
                 threading.Thread(target=self._replace, args=(worker,), name="layerlab-worker-reap",
                                  daemon=True).start()
@@ -240,6 +257,39 @@ class ProcessExecutor:
     def _replace(self, worker: Worker) -> None:
         _reap(worker)
         self.warm()
+
+    def _settle(self, worker: Worker, store: Any) -> None:
+        """A worker whose run was stopped before it began: read what it sends until it has put the order behind
+        it (skipped, or begun just before Stop reached it and halted at once), then it waits for the next run.
+        One that dies or says nothing within SETTLE_WAIT (importing torch on a busy machine) is replaced."""
+        try:
+            if self._settled(worker, store):
+                self.give_back(worker)
+                return
+            _reap(worker)
+        finally:
+            with self._lock:
+                self._settling -= 1
+                self._lock.notify_all()
+        self.warm()
+
+    def _settled(self, worker: Worker, store: Any) -> bool:
+        deadline = time.monotonic() + SETTLE_WAIT
+        while time.monotonic() < deadline:
+            try:
+                kind, *values = pickle.loads(worker.events.get(timeout=POLL))  # our own worker's bytes
+            except queue.Empty:
+                if worker.process.is_alive():
+                    continue
+                break
+            if kind == "run_id":  # it had begun: the stopped run is in the history, listed for this session
+                _list_in_session(store, values[0])
+            elif kind in ("skipped", "result"):
+                return True
+            elif kind == "error":
+                return False
+        worker.process.kill()  # silent for SETTLE_WAIT, or dead: it goes
+        return False
 
 
 def _max_runs() -> int:
@@ -273,11 +323,22 @@ class _Relay:
         self.run_id: str | None = None
         self.stop_sent: float | None = None
         self.reusable = False  # the worker sent its result and lives: it can train the next run
+        self.begun = False  # the worker took the order (a worker still starting hasn't)
+        self.unbegun = False  # stopped before the worker took the order: the run ended here, with no result
 
     def run(self) -> Any:
         worker = self.worker
         while True:
             self._pass_stop()
+            if self.stop_sent is not None and not self.begun:
+                done, value = self._read_waiting()
+                if done:
+                    return value
+                if not self.begun:
+                    # Stop came while the worker was still starting (importing torch, its rehearsal): the run
+                    # ends now, not seconds later when the worker is ready; it skips the order (executor._settle)
+                    self.unbegun = True
+                    return _stopped_before_training(self.handle)
             try:
                 raw = worker.events.get(timeout=POLL)
             except queue.Empty:
@@ -287,6 +348,17 @@ class _Relay:
             done, value = self._apply(pickle.loads(raw))  # our own worker's bytes: trusted like our code
             if done:
                 return value
+
+    def _read_waiting(self) -> tuple[bool, Any]:
+        """Apply the messages already in the pipe, without waiting for more."""
+        while True:
+            try:
+                raw = self.worker.events.get_nowait()
+            except queue.Empty:
+                return False, None
+            done, value = self._apply(pickle.loads(raw))
+            if done:
+                return done, value
 
     def _pass_stop(self) -> None:
         if self.handle.stopping and self.stop_sent is None:
@@ -335,18 +407,33 @@ class _Relay:
                 self.views.health = HealthView(values[0])
         elif kind == "run_id":
             self.run_id = values[0]
-            started = getattr(self.store, "started", None)
-            if started is not None and self.run_id not in started:
-                started.append(self.run_id)  # this session's history lists the run
+            _list_in_session(self.store, self.run_id)
         elif kind == "note":
             if self.views is not None and hasattr(self.views, "note"):
                 self.views.note = values[0]
+        elif kind == "begun":
+            self.begun = True
+        elif kind == "skipped":  # the order came with Stop already set: nothing trained, the worker waits on
+            self.reusable = True
+            return True, None
         elif kind == "error":
             raise values[0]
         elif kind == "result":
             self.reusable = self.worker is not None and self.worker.process.is_alive()  # None: Ray's relay
             return True, _with_model(*values)
         return False, None
+
+
+def _stopped_before_training(handle: RunHandle) -> None:
+    """The run ends with no result; the manager sees the stop request, so it is "stopped", and says when."""
+    handle.stop_reason = f"{handle.stop_reason or 'stopped'} before training began"
+
+
+def _list_in_session(store: Any, run_id: str) -> None:
+    """This session's history lists the run (the page's store keeps the ids of the runs it started)."""
+    started = getattr(store, "started", None)
+    if started is not None and run_id not in started:
+        started.append(run_id)
 
 
 @dataclass

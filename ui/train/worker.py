@@ -53,6 +53,10 @@ def main(orders: Any, events: Any, stop: Any, threads: int, nice: int, memory_mb
     # One run after another: the server hands this worker a new order only after it sent the last one's result
     # (and cleared Stop). A run that raised ends the worker: the server starts a fresh one rather than trust it.
     while (order := _next_order(orders, parent)) is not None:
+        if stop.is_set():  # stopped before this worker took it (it was still starting): nothing to train
+            _send(events, "skipped")
+            continue
+        _send(events, "begun")
         order = pickle.loads(order)  # the server's own order (ui.train.executor.ProcessExecutor.run)
         _adopt_settings(order.environ)
         torch.set_num_threads(threads)  # the last run's engine may have picked another count
