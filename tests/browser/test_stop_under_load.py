@@ -26,13 +26,35 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 LOAD_TIMEOUT = 90_000  # first page load on a busy 2-core machine
 RUNS = int(os.environ.get("LAYERLAB_STOP_RUNS", "30"))
-# Seconds from the Stop click to "stopped" on screen: the goal, 2 s. With Stop in the run bar (outside every
-# fragment; the bar doesn't poll) 30 of 30 runs took 0.15-1.88 s under the two busy loops at load 5-7. Stop in the
-# live fragment took 1.5-5.3 s (a click there waits for any rerun in flight).
+# Seconds from the Stop click to "stopped" on screen (the page's own clock): the goal, 2 s. Runs in worker
+# processes: 30 of 30 took 0.12-1.36 s under the two busy loops (Playwright saw them 0.24-1.67 s after the click).
+# Before a Stop that reached a worker still starting (the first run of a session) ended the run at once, the first
+# Stop took 2.9 s; Stop in the live fragment once took 1.5-5.3 s (a click there waits for any rerun in flight).
 STOP_SHOWN_LIMIT = float(os.environ.get("LAYERLAB_STOP_LIMIT", "2"))
 READY_LIMIT = 20.0  # seconds from "stopped" until Start can be clicked again (the results are drawn meanwhile)
-STOPPED = re.compile(r"stopped: stopped by")
+STOPPED_TEXT = "stopped: stopped by"
+STOPPED = re.compile(STOPPED_TEXT)
 BUSY = "while True: pass"
+# The page's own clock, from the click (mousedown) to the frame that first shows the run stopped: the moment
+# the user sees it. Playwright's polls through the browser's debugging protocol come on top of that, up to half
+# a second later on the starved machine, so they are printed beside it but are not the measure.
+WATCH_STOP = """(text) => {
+  if (!window.__stopWatch) {
+    window.__stopWatch = {armed: false, clicked: 0, shown: 0};
+    const w = window.__stopWatch;
+    document.addEventListener('mousedown', () => { w.armed = true; w.clicked = performance.now(); w.shown = 0; },
+                              true);
+    const has = (n) => (n.textContent || '').includes(text);
+    new MutationObserver((changes) => {
+      if (!w.armed || w.shown) return;
+      if (changes.some((c) => (c.type === 'characterData' && has(c.target)) || [...c.addedNodes].some(has))) {
+        w.armed = false;
+        requestAnimationFrame(() => { w.shown = performance.now(); });
+      }
+    }).observe(document.body, {subtree: true, childList: true, characterData: true});
+  }
+  Object.assign(window.__stopWatch, {armed: false, clicked: 0, shown: 0});
+}"""
 
 
 @pytest.fixture
@@ -124,14 +146,20 @@ def test_thirty_stops_under_load_each_shown_within_two_seconds(page, app_url: st
         # then the old text went and the new run's ending had not come yet)
         _wait_until(page, lambda: not _stopped_shown(page), 30, "the last run's ending to leave the page")
         page.wait_for_timeout(300 + 150 * (i % 7))  # Stop lands at different points of the live view's polls
+        page.evaluate(WATCH_STOP, STOPPED_TEXT)
         clicked = _click_now(page, stop)
         while not _stopped_shown(page) and time.monotonic() - clicked < 30:
             page.wait_for_timeout(50)
-        took.append(time.monotonic() - clicked)
-        print(f"run {i + 1}: stopped shown after {took[-1]:.2f} s, page {_script_state(page)}", flush=True)
+        polled = time.monotonic() - clicked
         assert _stopped_shown(page), f"run {i + 1}: Stop not shown as stopped 30 s after the click ({took})"
+        _wait_until(page, lambda: page.evaluate("() => window.__stopWatch.shown > 0"), 10,
+                    f"run {i + 1}: the page's own clock to see the stopped text Playwright found")
+        took.append(page.evaluate("() => (window.__stopWatch.shown - window.__stopWatch.clicked) / 1000"))
+        print(f"run {i + 1}: stopped shown {took[-1]:.2f} s after the click (Playwright saw it after "
+              f"{polled:.2f} s), page {_script_state(page)}", flush=True)
         assert _wait_idle(page, READY_LIMIT), (
             f"run {i + 1}: the page is still '{_script_state(page)}' {READY_LIMIT:g} s after Stop showed")
-    print(f"Stop shown after (s): max {max(took):.2f}, {sorted(took)}")
+    print(f"Stop shown after (s, the page's clock): max {max(took):.2f}, {sorted(round(t, 2) for t in took)}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     slow = [(i + 1, round(t, 2)) for i, t in enumerate(took) if t > STOP_SHOWN_LIMIT]
     assert not slow, f"Stops shown later than {STOP_SHOWN_LIMIT:g} s (run, seconds): {slow}"
