@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+from canvas_page import LOAD_TIMEOUT, canvas, edge, keyed, node, settled
 from shots import shot
 
 from builder.share import encode_share
@@ -21,25 +22,11 @@ from ui.common.style import short_shape
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-FRAME = "iframe[title='ui.design.canvas.layerlab_canvas']"
-LOAD_TIMEOUT = 90_000  # first page load on a busy 2-core machine
 
 
 def open_app(page, url: str, query: str = "") -> None:
     page.goto(url + query)
     page.get_by_role("tab", name="Templates").wait_for(timeout=LOAD_TIMEOUT)
-
-
-def canvas(page):
-    return page.frame_locator(FRAME)
-
-
-def node(page, node_id: str):
-    return canvas(page).locator(f".react-flow__node[data-id='{node_id}']")
-
-
-def edge(page, source: str, target: str):
-    return canvas(page).locator(f".react-flow__edge[data-testid='rf__edge-e:{source}->{target}']")
 
 
 def edge_label(page, source: str, target: str):
@@ -48,11 +35,6 @@ def edge_label(page, source: str, target: str):
 
 def chip(page):
     return page.locator(".ll-chip")
-
-
-def keyed(page, key: str):
-    """A Streamlit widget by its key (Streamlit gives it the class st-key-KEY)."""
-    return page.locator(f".st-key-{key} button:visible").first
 
 
 def expect_text(locator, pattern: str, timeout: int = 30_000) -> None:
@@ -96,6 +78,7 @@ def test_drag_edge_error_and_fix(page, app_url: str) -> None:
     keyed(page, "palette_Embedding").click()
     node(page, "embedding_1").wait_for()
     expect_text(chip(page), "1 issue")
+    settled(page)  # the view glides to show the new block: a drag computed mid-glide misses its handle
     source = canvas(page).locator(".react-flow__handle.source[data-nodeid='input_1']")
     target = canvas(page).locator(".react-flow__handle.target[data-nodeid='embedding_1']")
     source.drag_to(target)

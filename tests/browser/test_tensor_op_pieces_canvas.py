@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from canvas_page import LOAD_TIMEOUT, canvas, node
+from canvas_page import LOAD_TIMEOUT, canvas, node, settled
 from playwright.sync_api import expect
 
 from builder.graph import Edge, Graph, Node
@@ -43,6 +43,7 @@ def test_chunk_pieces_are_handles_that_edges_pick(page, app_url: str) -> None:
     expect(node(page, "halves").locator(".ll-port")).to_have_text(["0", "1"], timeout=SLOW)
     expect(node(page, "halves")).to_contain_text("chunk(2, dim=1)", timeout=SLOW)  # the face is the call
 
+    settled(page)  # a drag computed while the view still fits the design misses its handle
     handle(page, "halves", "0").drag_to(handle(page, "left", kind="target"))
     expect(edge_label(page, "e:halves.0->left")).to_have_text("0 · 4", timeout=SLOW)
     handle(page, "halves", "1").drag_to(handle(page, "right", kind="target"))

@@ -40,6 +40,7 @@ def test_mul_between_two_branches_shows_the_broadcast_and_its_fix(page, app_url:
     keyed(page, "palette_mul").click()  # after the selected block: values feeds its x
     node(page, "mul_1").wait_for()
     expect(node(page, "mul_1")).to_contain_text("needs an input on por")  # y is still free (clipped on the face)
+    settled(page)  # the view glides to show the new block: a drag computed mid-glide misses its handle
     source = canvas(page).locator(".react-flow__handle.source[data-nodeid='score']")
     target = canvas(page).locator(".react-flow__handle.target[data-nodeid='mul_1']")
     source.drag_to(target)
