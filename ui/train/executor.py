@@ -415,7 +415,7 @@ class _Relay:
             self.begun = True
         elif kind == "skipped":  # the order came with Stop already set: nothing trained, the worker waits on
             self.reusable = True
-            return True, None
+            return True, _stopped_before_training(self.handle)
         elif kind == "error":
             raise values[0]
         elif kind == "result":
