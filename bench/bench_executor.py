@@ -1,7 +1,8 @@
 """Benchmark: how fast a run starts, and what it costs, in a thread of the server vs a warm worker process. JSON out.
 
-For each executor (``ui.train.executor``: thread, process) the same xor run (--epochs, 5; with the live views the Train tab
-computes) is submitted to a run manager --repeat times. Measured per run, median over the repeats:
+For each executor (thread, in ``ui.train.executor``; process, in ``ui.train.process_executor``) the same xor run
+(--epochs, 5; with the live views the Train tab computes) is submitted to a run manager --repeat times. Measured
+per run, median over the repeats:
 - start_ms: from submit to the engine's first event ("start") reaching the handle (the page could show it);
 - total_ms: from submit to the run's end with its result (for process: the model rebuilt in the server).
 The process executor's spare worker is started and given time to import torch before each run (that is what
@@ -29,8 +30,9 @@ from builder.project import dump_project  # noqa: E402
 from builder.templates import load_template  # noqa: E402
 from data.datasets import load_dataset  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
-from ui.train.executor import ProcessExecutor, ThreadExecutor  # noqa: E402
+from ui.train.executor import ThreadExecutor  # noqa: E402
 from ui.train.live_work import RunOrder, Views  # noqa: E402
+from ui.train.process_executor import ProcessExecutor  # noqa: E402
 from ui.train.run_manager import RunManager, RunState  # noqa: E402
 
 WARM_WAIT = 30.0  # seconds the spare worker may take to import torch on a busy machine

@@ -50,7 +50,7 @@ class SettingsError(ValueError):
     pass
 
 
-EXECUTORS = ("thread", "process", "ray")  # ui.train.executor, ui.train.ray_executor
+EXECUTORS = ("thread", "process", "ray")  # ui.train.executor, ui.train.process_executor, ui.train.ray_executor
 
 # Settings that must be at least 1 (0 would refuse everything); max_run_seconds 0 means "no limit".
 _AT_LEAST_ONE = ("max_nodes", "max_params", "max_file_bytes", "max_upload_mb", "max_concurrent_runs", "max_epochs")

@@ -17,8 +17,9 @@ from builder.templates import load_template
 from data.datasets import load_dataset
 from training.config import TrainConfig
 from training.runstore import RunStore
-from ui.train.executor import ProcessExecutor, ThreadExecutor
+from ui.train.executor import ThreadExecutor
 from ui.train.live_work import RunOrder, Views
+from ui.train.process_executor import ProcessExecutor
 from ui.train.run_manager import RunManager, RunState
 
 
@@ -264,7 +265,7 @@ from builder.templates import load_template
 from data.datasets import load_dataset
 from training.config import TrainConfig
 from training.runstore import RunStore
-from ui.train.executor import ProcessExecutor
+from ui.train.process_executor import ProcessExecutor
 from ui.train.live_work import RunOrder, Views
 from ui.train.run_manager import RunManager
 

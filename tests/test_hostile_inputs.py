@@ -462,7 +462,7 @@ EXEC_ALLOWED = {("codegen/loader.py", "exec_module"), ("importer/source_file.py"
 # is ever among those bytes (a design travels as project JSON, weights as tensors from our own engine).
 # The Ray executor does the same between the server and its run's actor on the room's own (private) cluster:
 # the order it pickled itself goes out, the actor's messages come back (ui/train/ray_executor.py).
-UNPICKLE_ALLOWED = {"ui/train/executor.py", "ui/train/worker.py", "ui/train/ray_executor.py"}
+UNPICKLE_ALLOWED = {"ui/train/process_executor.py", "ui/train/worker.py", "ui/train/ray_executor.py"}
 
 
 def _call_name(call: ast.Call) -> tuple[str, str]:

@@ -136,7 +136,8 @@ def _first_line(err: BaseException) -> str:
 
 
 class RayExecutor:
-    """Sends each run to a Ray cluster as an actor and relays its messages as ``ui.train.executor``'s relay does."""
+    """Sends each run to a Ray cluster as an actor and relays its messages as the worker processes' relay does
+    (``ui.train.process_executor``)."""
 
     kind = "ray"
 
@@ -212,11 +213,12 @@ class RayExecutor:
 
 
 class _RayRelay:
-    """Reads one actor's messages in the run manager's thread and applies them as ``ui.train.executor._Relay`` does."""
+    """Reads one actor's messages in the run manager's thread and applies them as
+    ``ui.train.process_executor._Relay`` does."""
 
     def __init__(self, ray: Any, executor: RayExecutor, actor: Any, views: Any, handle: RunHandle,
                  store: Any) -> None:
-        from ui.train.executor import _Relay
+        from ui.train.process_executor import _Relay
 
         self.ray, self.executor, self.actor, self.handle = ray, executor, actor, handle
         self.views = views

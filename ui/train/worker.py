@@ -1,4 +1,5 @@
-"""The worker process's side of ``ui.train.executor.ProcessExecutor``: a warm process that trains runs, one at a time.
+"""The worker process's side of ``ui.train.process_executor.ProcessExecutor``: a warm process that trains runs,
+one at a time.
 
 A worker is started (spawn, never fork: the server has Streamlit's and torch's threads) before any run needs it:
 it lowers its CPU priority, imports torch and the training code, sets torch's thread count to the server's,
@@ -57,7 +58,7 @@ def main(orders: Any, events: Any, stop: Any, threads: int, nice: int, memory_mb
             _send(events, "skipped")
             continue
         _send(events, "begun")
-        order = pickle.loads(order)  # the server's own order (ui.train.executor.ProcessExecutor.run)
+        order = pickle.loads(order)  # the server's own order (ui.train.process_executor.ProcessExecutor.run)
         _adopt_settings(order.environ)
         torch.set_num_threads(threads)  # the last run's engine may have picked another count
         if not _train(order, events, stop):
