@@ -84,6 +84,23 @@ MODULE_PATH = "module_path"
 MAX_MODULE_PATH = 200
 
 
+# A node's ``meta`` key for the names the model's own code gave its value (``q, k, v = ….split(…)``: one name per
+# output; ``k = k.view(…)``: one), read from the traced line by the importer, so the generated forward says ``q``
+# where torch.fx only knew ``getitem_1``. Absent: codegen names the value by its flow and its node.
+VALUE_NAMES = "value_names"
+MAX_VALUE_NAME = 64
+
+
+def value_names_problem(value: Any) -> str | None:
+    """Why ``value`` can't be a node's value names (None when it can): a list of Python identifiers, "" for an
+    output the code left unnamed (``out, _ = …``)."""
+    if not isinstance(value, list) or not value or len(value) > 64:
+        return "must be a list of 1 to 64 names"
+    if any(not isinstance(v, str) or len(v) > MAX_VALUE_NAME or (v and not v.isidentifier()) for v in value):
+        return f"must hold Python identifiers of at most {MAX_VALUE_NAME} characters (or \"\" for no name)"
+    return None
+
+
 def module_path_problem(value: Any) -> str | None:
     """Why ``value`` can't be a module path (None when it can): dot-separated names as torch's add_module takes
     them — not empty, printable, no dot inside one."""

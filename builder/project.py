@@ -16,7 +16,8 @@ from typing import Any
 
 from builder.catalog import all_blocks
 from builder.catalog.registry import BlockSpec
-from builder.graph import MODULE_PATH, Definition, Edge, Graph, Node, module_path_problem
+from builder.graph import (MODULE_PATH, VALUE_NAMES, Definition, Edge, Graph, Node, module_path_problem,
+                           value_names_problem)
 from builder.params import ParamError
 from builder.project_defs import Scope, read_definitions, read_repeat, read_trainable, read_when
 
@@ -263,6 +264,8 @@ def _read_node(index: int, item: Any, problems: list[str], scope: Scope) -> Node
         meta = {}
     if MODULE_PATH in meta and (why := module_path_problem(meta[MODULE_PATH])) is not None:
         problems.append(f"{where}: meta.{MODULE_PATH} {why}, not {meta[MODULE_PATH]!r}")
+    if VALUE_NAMES in meta and (why := value_names_problem(meta[VALUE_NAMES])) is not None:
+        problems.append(f"{where}: meta.{VALUE_NAMES} {why}, not {str(meta[VALUE_NAMES])[:80]!r}")
     repeat = read_repeat(where, item.get("repeat", 1), type_name in scope.definitions, problems)
     when = read_when(where, item.get("when"), scope, problems)
     trainable = read_trainable(where, item.get("trainable", True), scope, problems)

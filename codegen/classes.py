@@ -23,7 +23,8 @@ from typing import Any
 
 from builder.blocks import Use, block_for
 from builder.catalog import Call, get_block
-from builder.graph import MODULE_PATH, PORT, Container, Definition, Graph, Node
+from builder.graph import (MODULE_PATH, PORT, VALUE_NAMES, Container, Definition, Graph, Node,
+                           value_names_problem)
 from builder.ports import PortProblem, assign_ports
 from builder.refs import is_ref, parse_ref
 from builder.validate import ValidationResult
@@ -245,7 +246,14 @@ def catalog_node(plan: ClassPlan, node: Node, exprs: Expressions, design: Graph)
     return ScopeNode(node.id, init, emissions[0].forward, sources, shape_comment([i.output for i in infos]),
                      optional=optional, flag=flag, source_ports=scope_source_ports(design, plan.definition.graph, node),
                      comments=output_comments([i.outputs for i in infos]), buffer=emissions[0].buffer,
-                     path=kept_path(node), **outputs_of(block, infos[0].params, emissions[0]))
+                     path=kept_path(node), names=kept_names(node),
+                     **outputs_of(block, infos[0].params, emissions[0]))
+
+
+def kept_names(node: Node) -> tuple[str, ...]:
+    """The names the original code gave the node's value (``meta.value_names``; codegen.forward), () if none."""
+    names = node.meta.get(VALUE_NAMES)
+    return tuple(names) if value_names_problem(names) is None else ()
 
 
 def kept_path(node: Node) -> str:

@@ -14,7 +14,7 @@ from string import Formatter
 from typing import Any
 
 from builder.catalog.registry import BlockSpec, Emission
-from codegen.naming import Namespace
+from codegen.naming import Namespace, to_identifier
 from codegen.paths import PathPlacer
 
 
@@ -39,6 +39,7 @@ class ScopeNode:
     buffer: str | None = None  # "persistent" | "transient": init is a tensor for register_buffer
     own_name: bool = False  # a tensor without a batch dimension (positions): never the main path's variable
     path: str = ""  # the module path it keeps below its class (a node's meta.module_path; codegen.paths)
+    names: tuple[str, ...] = ()  # what the original code called its value(s) (meta.value_names): q, k, v
 
 
 @dataclass
@@ -182,13 +183,19 @@ class ForwardWriter:
         sink = not self.consumers.get(node.id)
         names: dict[str, str] = {}
         leaves = _leaves(node.unpack)
+        # the original's names, one per item it unpacked: q, k, v = x.split(…); a nested item (an LSTM's (h, c))
+        # keeps its outputs' own names
+        original = {item: name for item, name in zip(node.unpack, node.names) if isinstance(item, str) and name}
         for port in leaves:
             main = port == node.main
             returned = sink and port == (node.main or leaves[0])  # what the model returns of an unread node
             if not (port in read or (main and None in read) or returned):
                 continue
             key = output_key(node.id, None if main or returned else port)
-            if main and port not in node.reads:
+            kept = self._kept_name(original.get(port, ""), node.id, [])
+            if kept and port not in node.reads:
+                names[port] = self.var[key] = kept
+            elif main and port not in node.reads:
                 names[port] = self._output_var(node)  # the main value flows on as one variable would
             else:
                 names[port] = self.var[key] = self._new_var(key, self._port_name(node, port, mapping))
@@ -242,7 +249,12 @@ class ForwardWriter:
                       if self._is_last_use(k, node.id) and k not in self.expr and self.var[k] in self.created]
         if "inputs" not in sources:
             candidates = candidates[:1] if candidates and candidates[0] == next(iter(keys.values()))[0] else []
-        if candidates and not self._feeds_secondary_port(node.id) and not node.own_name:
+        # a tensor made beside the batch (positions) keeps its own name: the original's names the line's result
+        kept = "" if node.own_name else self._kept_name(node.names[0] if len(node.names) == 1 else "", node.id,
+                                                        candidates)
+        if kept:
+            name = kept
+        elif candidates and not self._feeds_secondary_port(node.id) and not node.own_name:
             name = min((self.var[c] for c in candidates), key=self.created.__getitem__)
             if self._joins_named_values(node, candidates):
                 name = self._new_var(node.id, "x")  # tok + pos is the trunk: x = wte + wpe, not wte = wte + wpe
@@ -256,6 +268,23 @@ class ForwardWriter:
             name = self._new_var(node.id, node.id)
         self.var[node.id] = name
         return name
+
+    def _kept_name(self, wanted: str, node_id: str, candidates: list[str]) -> str:
+        """The original's name for a value (``k = k.transpose(1, 2)``, ``y = attention(q, k, v)``) where it reads
+        right: an input's variable of that name read here for the last time, or a name no live value holds.
+        '' where it would overwrite a value still needed (``x`` in ``x = x + self.attn(self.ln_1(x))``)."""
+        if not wanted.strip("_"):
+            return ""
+        name = to_identifier(wanted)
+        if any(self.var[c] == name for c in candidates) or (name in self.created and self._free(name, node_id)):
+            return name
+        return "" if self.locals.taken(name) else self._new_var(node_id, name)
+
+    def _free(self, name: str, node_id: str) -> bool:
+        """No value held in ``name`` is read after ``node_id`` (it may be read by ``node_id`` itself)."""
+        holders = [key for key, held in self.var.items() if held == name]
+        return all(self.position.get(c, -1) <= self.position[node_id] for holder in holders
+                   for c in self._consumers(holder))
 
     def _joins_named_values(self, node: ScopeNode, candidates: list[str]) -> bool:
         """A node that joins values all named after their nodes (none is an argument or the block's branch

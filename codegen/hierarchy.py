@@ -19,6 +19,7 @@ from codegen.classes import (
     ClassPlan,
     Expressions,
     catalog_node,
+    kept_names,
     kept_path,
     scope_source_ports,
     scope_sources,
@@ -171,7 +172,8 @@ def instance_node(design: Graph, node: Node, exprs: Expressions, child: ClassPla
     call_args = ", ".join("{" + p + "}" for p in ports)
     outputs = [exprs.flat.nodes[copies[-1].output].output for copies in copies_per_use]
     return ScopeNode(node.id, init, "{out} = {mod}(" + call_args + ")", scope_sources(design, graph, node),
-                     shape_comment(outputs), optional=optional, flag=flag, repeat_loop=loop, path=kept_path(node))
+                     shape_comment(outputs), optional=optional, flag=flag, repeat_loop=loop, path=kept_path(node),
+                     names=kept_names(node))
 
 
 def _copies(child: ClassPlan, instance: str) -> list[Use]:

@@ -13,7 +13,7 @@ from builder.blocks import Use
 from builder.catalog import get_block
 from builder.graph import Definition, Graph
 from builder.validate import ValidationResult, validate
-from codegen.classes import ClassError, ClassPlan, Expressions, kept_path
+from codegen.classes import ClassError, ClassPlan, Expressions, kept_names, kept_path
 from codegen.forward import ForwardWriter, ScopeNode, output_comments, outputs_of
 from codegen.hierarchy import Classes, instance_node, write_classes
 from codegen.literals import literal, module_attributes, render_call
@@ -167,7 +167,8 @@ class _Writer:
                          source_ports=info.source_ports, comments=output_comments([info.outputs]),
                          buffer=emission.buffer,
                          own_name=not info.output.batched and any(s.batched for s in _specs(info.inputs)),
-                         path=kept_path(node), **outputs_of(block, info.params, emission))
+                         path=kept_path(node), names=kept_names(node),
+                         **outputs_of(block, info.params, emission))
 
     def _frozen(self, access: dict[str, str]) -> list[str]:
         """``requires_grad_(False)`` on the modules of nodes and block instances the design freezes (a frozen

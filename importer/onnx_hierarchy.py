@@ -47,6 +47,7 @@ class _ModuleTree:
 class _Traced:
     module: _ModuleTree
     calls: dict[str, list] = field(default_factory=dict)
+    call_lines: dict[str, str] = field(default_factory=dict)  # no source lines in an ONNX file: no value names
 
 
 @dataclass

@@ -19,8 +19,9 @@ from typing import Any
 
 from torch import nn
 
-from builder.graph import PORT, Graph
+from builder.graph import PORT, VALUE_NAMES, Graph
 from importer.translate import Context, Tensor
+from importer.value_names import assigned_names
 
 LocalEdge = tuple[str, str, str | None, str | None]  # (source item, target item, port, source output)
 
@@ -215,7 +216,8 @@ class Builder:
             for flat_id in use.scope.nodes:
                 item_of[flat_id] = item_id
             path = module_path(item_id, _below(scope.path, use.scope.path)) if item_id == wanted else ""
-            items.append((self.index[use.output_flat], Item(item_id, "", child=use, path=path)))
+            items.append((self.index[use.output_flat], Item(item_id, "", child=use, path=path,
+                                                            meta=self._named(use.scope.path))))
         ordered = [Item(p, PORT) for p in ports.values()] + [i for _, i in sorted(items, key=lambda t: t[0])]
         edges = self._edges(scope, item_of, ports, child_uses)
         output_flat = outputs[0] if outputs else ""
@@ -223,6 +225,11 @@ class Builder:
                   _is_container(scope.module))
         self.uses[scope.path] = use
         return use
+
+    def _named(self, path: str) -> dict[str, Any]:
+        """A block's value names: the one name its call's line assigns (``x = self.layer1(x)``), if it does."""
+        names = assigned_names(self.ctx.traced.call_lines.get(path, ""))
+        return {VALUE_NAMES: [names[0]]} if len(names) == 1 and names[0] else {}
 
     def _local_name(self, scope: Scope, flat_id: str, prefix: str) -> str:
         """A layer is named by its attribute; an operation by what fx called it, without fx's counter."""

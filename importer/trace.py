@@ -73,6 +73,7 @@ class _Tracer(fx.Tracer):
         self.proxy_buffer_attributes = True  # self.pe[:, :t] stays traceable to the buffer it reads
         self.running = False  # True while an operation runs for real: fx's hooks must then stay out of the way
         self.calls: dict[str, list[tuple[str, fx.Node]]] = {}  # submodule path -> its traced arguments, by name
+        self.call_lines: dict[str, str] = {}  # submodule path -> the line of code that first called it
 
     def call_module(self, m: nn.Module, forward: Any, args: tuple, kwargs: dict) -> Any:
         if self.running:
@@ -80,6 +81,7 @@ class _Tracer(fx.Tracer):
         path = self.path_of_module(m)
         if path not in self.calls and not self.is_leaf_module(m, path):
             self.calls[path] = _arguments(m, args, kwargs)  # names a block's inputs after forward()'s arguments
+            self.call_lines[path] = caller_location()[1]  # `x = self.layer1(x)`: names the block's value
         return super().call_module(m, forward, args, kwargs)
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
@@ -227,6 +229,7 @@ class Traced:
     calls: dict[str, list[tuple[str, fx.Node]]] = field(default_factory=dict)  # submodule -> traced arguments
     attention: dict[str, Attention] = field(default_factory=dict)  # submodules that are a MultiheadAttention
     defaults: dict[str, Any] = field(default_factory=dict)  # forward()'s optional arguments, left at these values
+    call_lines: dict[str, str] = field(default_factory=dict)  # submodule -> the line that first called it
 
 
 def trace(module: nn.Module, example: tuple[torch.Tensor, ...],
@@ -255,7 +258,7 @@ def trace(module: nn.Module, example: tuple[torch.Tensor, ...],
     _drop_fixed_placeholders(graph, set(defaults))
     gm = fx.GraphModule(tracer.root, graph, type(module).__name__)
     return Traced(module, gm, tracer.values, int(example[0].shape[0]) if example else 0, tracer.calls, attention,
-                  defaults)
+                  defaults, tracer.call_lines)
 
 
 def optional_arguments(module: nn.Module, given: int) -> dict[str, Any]:

@@ -16,10 +16,11 @@ import torch
 from torch import fx, nn
 
 from builder.catalog.unsupported import describe
-from builder.graph import Edge, Graph, Node
+from builder.graph import VALUE_NAMES, Edge, Graph, Node
 from builder.project import MAX_ID_LENGTH
 from importer.report import Problem, unique_id
 from importer.trace import Traced
+from importer.value_names import value_names
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,10 @@ class Context:
             module: str | None = None) -> str:
         """Add a design node fed by ``inputs`` [(value, port)]; ``module`` is the path whose weights it holds."""
         node_id = self.new_id(name)
-        meta = {"source": self.where} if self.where else {}
+        meta: dict[str, Any] = {"source": self.where} if self.where else {}
+        names = value_names(self.code, self.recorded())
+        if names:
+            meta[VALUE_NAMES] = names
         self.nodes.append(Node(node_id, type_name, params, meta=meta))
         self.scopes[node_id] = caller_scope(self.fx_node)
         self.hints[node_id] = name
