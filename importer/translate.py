@@ -20,7 +20,7 @@ from builder.graph import VALUE_NAMES, Edge, Graph, Node
 from builder.project import MAX_ID_LENGTH
 from importer.report import Problem, unique_id
 from importer.trace import Traced
-from importer.value_names import value_names
+from importer.value_names import names_per_item, value_names
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,7 @@ class Context:
     hints: dict[str, str] = field(default_factory=dict)
     env: dict[fx.Node, Any] = field(default_factory=dict)
     unbatched: set[str] = field(default_factory=set)  # nodes whose output has no batch dimension (a Parameter)
+    item_names: dict[fx.Node, str] = field(default_factory=dict)  # one name per item a line unpacks (value_names)
 
     # --- reading the trace -------------------------------------------------------------------------------
 
@@ -107,7 +108,8 @@ class Context:
         """Add a design node fed by ``inputs`` [(value, port)]; ``module`` is the path whose weights it holds."""
         node_id = self.new_id(name)
         meta: dict[str, Any] = {"source": self.where} if self.where else {}
-        names = value_names(self.code, self.recorded())
+        names = value_names(self.code, self.recorded()) or (
+            [self.item_names[self.fx_node]] if self.fx_node in self.item_names else [])
         if names:
             meta[VALUE_NAMES] = names
         self.nodes.append(Node(node_id, type_name, params, meta=meta))
@@ -164,7 +166,7 @@ def unwrap(value: Any) -> Any:
 
 def translate(traced: Traced, handlers: Callable[[Context, fx.Node, tuple, dict], Any]) -> tuple[Graph, Context]:
     """Walk the trace in order; ``handlers`` maps one call_module / call_function / call_method node."""
-    ctx = Context(traced)
+    ctx = Context(traced, item_names=names_per_item(traced.graph.graph.nodes, traced.values))
     env = ctx.env
     for node in traced.graph.graph.nodes:
         ctx.fx_node = node

@@ -11,11 +11,14 @@ attribute or item target, a statement over several lines) names nothing, and cod
 from __future__ import annotations
 
 import ast
+import itertools
 import keyword
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
 import torch
+from torch import fx
 
 
 @lru_cache(maxsize=2048)  # every node of one line asks: parse each line once
@@ -50,3 +53,24 @@ def value_names(line: str, value: Any) -> list[str]:
     if isinstance(value, (tuple, list)) and len(names) == len(value) > 1 and any(names):
         return list(names)
     return []
+
+
+def names_per_item(nodes: Iterable[fx.Node], values: Mapping[fx.Node, Any]) -> dict[fx.Node, str]:
+    """Names for values a line makes one per item it unpacks (vit-pytorch's
+    ``q, k, v = map(lambda t: rearrange(t, …), qkv)``): in a run of consecutive nodes traced on one line whose
+    assignment has n names, where exactly n tensors result and nothing is a tuple, the tensors take the names in
+    order; a tensor read again within the run (the item map() took from ``qkv``) is no result of the line.
+    Anything else (``q, k, v = x.split(…)``: a tuple, read by ``value_names``) names nothing here."""
+    named: dict[fx.Node, str] = {}
+    for where, run in itertools.groupby(nodes, key=lambda n: n.meta.get("where")):
+        targets = assigned_names(where[1]) if where else ()
+        if len(targets) < 2:
+            continue
+        made = [n for n in run if n.op in ("call_module", "call_function", "call_method")]
+        if any(isinstance(values.get(n), (tuple, list)) for n in made):
+            continue
+        inside = set(made)
+        tensors = [n for n in made if isinstance(values.get(n), torch.Tensor) and not inside & set(n.users)]
+        if len(tensors) == len(targets):
+            named.update((n, name) for n, name in zip(tensors, targets) if name)
+    return named

@@ -140,16 +140,31 @@ def test_the_names_survive_the_project_file_and_a_bad_one_is_refused() -> None:
     assert f"({node['id']!r}): meta.{VALUE_NAMES} must hold Python identifiers" in str(err.value), str(err.value)
 
 
-def test_nanogpt_reads_as_nanogpt() -> None:
-    entry = next(e for e in ENTRIES if e.name == "nanoGPT GPT")
+def _corpus_code(name: str) -> str:
+    entry = next(e for e in ENTRIES if e.name == name)
     with contextlib.redirect_stdout(io.StringIO()):  # nanoGPT prints its parameter count
         model = construct(entry.path_ref, entry.args_json).eval()
     torch.manual_seed(0)
-    result = import_module(model, example_inputs(list(entry.inputs), list(entry.dtypes), high=entry.vocab))
+    dtypes = list(entry.dtypes) + ["float"] * (len(entry.inputs) - len(entry.dtypes))
+    result = import_module(model, example_inputs(list(entry.inputs), dtypes, high=max(2, entry.vocab)))
     assert result.verification.same and result.verification.by_name, result.verification.note
-    code = generate_model(result.graph).code
+    return generate_model(result.graph).code
+
+
+def test_nanogpt_reads_as_nanogpt() -> None:
+    code = _corpus_code("nanoGPT GPT")
     for line in ("q, k, v = x.split(32, dim=2)", "y = F.scaled_dot_product_attention(q, k, v, is_causal=True)",
                  "y = self.resid_dropout(y)", "tok_emb = self.transformer.wte(idx)",
                  "pos_emb = self.transformer.wpe(positions)", "x = tok_emb + pos_emb",
                  "logits = self.lm_head(logits)"):
         assert line in code, (line, code)
+
+
+def test_vit_pytorch_names_what_map_unpacks() -> None:
+    """``q, k, v = map(lambda t: rearrange(t, 'b n (h d) -> b h n d', h = self.heads), qkv)``: one result per
+    name, in order (the pieces map() takes from ``qkv`` are read again on the line: no results of it)."""
+    code = _corpus_code("vit-pytorch ViT")
+    for line in ("q = qkv1.view(", "q = q.permute(0, 2, 1, 3)", "k = k.permute(0, 2, 1, 3)", "v = v.permute(",
+                 "dots = q @ dots", "attn = self.attend(dots)", "out = attn @ v", "x = self.to_patch_embedding(img)"):
+        assert line in code, (line, code)
+    assert "rearrange_" not in code, code
