@@ -47,7 +47,7 @@ class _ModuleTree:
 class _Traced:
     module: _ModuleTree
     calls: dict[str, list] = field(default_factory=dict)
-    call_lines: dict[str, str] = field(default_factory=dict)  # no source lines in an ONNX file: no value names
+    call_lines: dict[str, str] = field(default_factory=dict)  # module path -> the line that called it (dynamo)
 
 
 @dataclass
@@ -61,11 +61,13 @@ class NameContext:
     env: dict = field(default_factory=dict)
 
 
-def onnx_hierarchy(flat: Graph, module_of: dict[str, str], classes: dict[str, str]) -> Hierarchy:
+def onnx_hierarchy(flat: Graph, module_of: dict[str, str], classes: dict[str, str],
+                   call_lines: dict[str, str] | None = None) -> Hierarchy:
     """``flat``'s nodes grouped by the modules that made them (``module_of``: node id -> module path; ``classes``:
-    module path -> class name, where the file has them)."""
+    module path -> class name, where the file has them; ``call_lines``: module path -> the line that called it)."""
     origins = {node: path for node, path in module_of.items() if path and node == path}
     origins |= {n.id: n.id for n in flat.nodes if n.type == "Input"}  # inputs keep the file's names
     scopes = {node: "" if node in origins else path for node, path in module_of.items()}
-    context = NameContext(origins, scopes, {n: n for n in module_of}, _Traced(_ModuleTree(classes)))
+    traced = _Traced(_ModuleTree(classes), call_lines=call_lines or {})
+    context = NameContext(origins, scopes, {n: n for n in module_of}, traced)
     return build_hierarchy(flat, context)

@@ -21,7 +21,7 @@ import onnx
 from onnx import numpy_helper, shape_inference
 
 from builder.catalog.unsupported import describe
-from builder.graph import Edge, Graph, Node
+from builder.graph import VALUE_NAMES, Edge, Graph, Node
 from importer.attention_match import identify
 from importer.onnx_attention import Region, find_regions, probe, probe_inputs, region_values
 from importer.onnx_external import Beside, attach
@@ -29,11 +29,13 @@ from importer.onnx_more_ops import MORE_HANDLERS
 from importer.onnx_names import (
     folded_batchnorms,
     model_name,
+    module_calls,
     module_classes,
     module_path,
     op_label,
     scoped_module,
     source_line,
+    value_names_of,
 )
 from importer.onnx_ops import HANDLERS
 from importer.onnx_patterns import find_gelus, fold
@@ -77,6 +79,7 @@ class Reader:
     op: onnx.NodeProto | None = None
     initializers: set[str] = field(default_factory=set)  # names of the file's weights
     classes: dict[str, str] = field(default_factory=dict)  # module path -> class, where the file records them
+    call_lines: dict[str, str] = field(default_factory=dict)  # module path -> the line that called it (dynamo)
     constants: dict[str, Tensor] = field(default_factory=dict)
     ops: list[onnx.NodeProto] = field(default_factory=list)  # the graph's ops, in order  # initializer -> the Parameter node made for it
 
@@ -91,7 +94,12 @@ class Reader:
         else:
             node_id = self._new_id(name or _id_from(self.op))
             self.module_of[node_id] = module_path(self.op, self.initializers) if not name else ""
-        meta = {"source": f"ONNX {self.op.name or self.op.op_type}"[:120]}
+        meta: dict[str, Any] = {"source": f"ONNX {self.op.name or self.op.op_type}"[:120]}
+        names = value_names_of(self.op)
+        for path, line in module_calls(self.op).items():
+            self.call_lines.setdefault(path, line)
+        if names:
+            meta[VALUE_NAMES] = names
         self.nodes.append([node_id, type_name, {k: v for k, v in params.items() if v is not None}, meta])
         self.edges.extend(Edge(t.node, node_id, port, t.port) for t, port in inputs)
         if kept:
@@ -410,7 +418,7 @@ def import_onnx(data: bytes, verify: bool = True, file_name: str = "", beside: B
         data = model.SerializeToString()  # the weights read from beside it, now inside: what onnxruntime checks
     try:
         flat, reader = translate(model, file_name)
-        tree = onnx_hierarchy(flat, reader.module_of, reader.classes)
+        tree = onnx_hierarchy(flat, reader.module_of, reader.classes, reader.call_lines)
     except ImportFailure:
         raise
     except Exception as err:  # noqa: BLE001 — a file this reader trips over: words for the user, never a traceback

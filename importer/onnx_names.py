@@ -18,6 +18,8 @@ import re
 
 import onnx
 
+from importer.value_names import assigned_names
+
 SCOPES_KEY = "pkg.torch.onnx.name_scopes"
 TRACE_KEY = "pkg.torch.onnx.stack_trace"
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
@@ -113,6 +115,39 @@ def source_line(op: onnx.NodeProto) -> str:
         return ""
     path, line = frames[-1]  # the innermost frame: the line that called the op
     return f"{path.replace(chr(92), '/').rsplit('/', 1)[-1]}:{line}"
+
+
+_CODE_FRAME = re.compile(r'File "([^"]+)", line \d+, in ([^\n]*)\n[ \t]+([^\n]+)')
+_TORCH_FILE = re.compile(r"[\\/]torch[\\/]")
+
+
+def _frames(op: onnx.NodeProto) -> list[tuple[str, str, str]]:
+    """(file, function, code) of each frame the dynamo exporter recorded for ``op``, outermost first."""
+    trace = next((p.value for p in op.metadata_props if p.key == TRACE_KEY), "")
+    return _CODE_FRAME.findall(trace[-_MAX_METADATA:])
+
+
+def module_calls(op: onnx.NodeProto) -> dict[str, str]:
+    """Module path -> the line of its parent's forward() that called it (``x = self.up1(x5, x4)`` for ``up1``):
+    the recorded module stack ('', 'up1', 'up1.conv', …) beside the forward() frames, one per module, where they
+    agree in number; {} where they don't."""
+    scopes = _metadata(op, SCOPES_KEY)
+    forwards = [code for _, function, code in _frames(op) if function == "forward"]
+    if scopes is None or len(scopes) < 3 or len(forwards) != len(scopes) - 1:
+        return {}
+    return {_clean(path): code for path, code in zip(scopes[1:-1], forwards)}
+
+
+def value_names_of(op: onnx.NodeProto) -> list[str]:
+    """The names the exported model's own line gave the op's outputs (``meta.value_names``), read from the code
+    text the dynamo exporter records in each frame of its stack trace (never from the file it names): one for an
+    op of one output assigned to one name, one per output for ``q, k, v = ….split(…)``; [] otherwise."""
+    codes = [code for path, _, code in _frames(op) if not _TORCH_FILE.search(path)]
+    names = assigned_names(codes[-1]) if codes else ()  # the innermost frame of the model's own code
+    outputs = [o for o in op.output if o]
+    if len(outputs) == len(names) == 1 and names[0]:
+        return [names[0]]
+    return list(names) if len(outputs) == len(names) > 1 and any(names) else []
 
 
 def _clean(path: str) -> str:

@@ -21,13 +21,18 @@ import torch
 from torch import fx
 
 
+MAX_LINE = 500  # characters: a line longer than this (an ONNX file's text is anyone's) names nothing
+
+
 @lru_cache(maxsize=2048)  # every node of one line asks: parse each line once
 def assigned_names(line: str) -> tuple[str, ...]:
     """The names a one-line assignment binds, in order: ``('x',)`` for ``x = f(x)`` or ``x += y``,
     ``('q', 'k', 'v')`` for ``q, k, v = t.split(…)``, with ``''`` for ``_``; ``()`` for anything else."""
+    if len(line) > MAX_LINE:
+        return ()
     try:
         tree = ast.parse(line.strip())
-    except SyntaxError:  # part of a statement over several lines, or not code at all
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # part of a statement, or not code at all
         return ()
     if len(tree.body) != 1:
         return ()

@@ -23,8 +23,10 @@ from codegen.loader import build_model
 from codegen.source import generate_model
 from importer import example_inputs, import_module
 from importer.source_file import construct
+from importer.onnx_import import import_onnx
 from importer.value_names import assigned_names
 from tests.import_corpus_public.corpus import ENTRIES
+from tests.test_import_onnx_ops import onnx_file
 
 
 @pytest.mark.parametrize(("line", "names"), [
@@ -168,3 +170,48 @@ def test_vit_pytorch_names_what_map_unpacks() -> None:
                  "dots = q @ dots", "attn = self.attend(dots)", "out = attn @ v", "x = self.to_patch_embedding(img)"):
         assert line in code, (line, code)
     assert "rearrange_" not in code, code
+
+
+class Down(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(dim, dim, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.conv(x))
+
+
+class TinyUNet(nn.Module):
+    """Pytorch-UNet's forward in small, with a split of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inc = Down(4)
+        self.down1 = Down(4)
+        self.down2 = Down(4)
+        self.outc = nn.Conv2d(4, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = self.inc(x)
+        x2 = self.down1(x1)
+        x3 = self.down2(x2)
+        a, b = x3.chunk(2, dim=1)
+        gated = a * torch.sigmoid(b)
+        x = torch.cat([gated, x3[:, :2]], dim=1) + x1
+        logits = self.outc(x)
+        return logits
+
+
+def test_an_onnx_file_from_the_dynamo_exporter_keeps_its_names_too() -> None:
+    """The dynamo exporter records each frame's code beside file and line; the names come from that text, never from
+    the file it names. A block takes the line of its parent's forward() that called it."""
+    torch.manual_seed(0)
+    model = TinyUNet().eval()
+    result = import_onnx(onnx_file(model, torch.randn(2, 4, 8, 8), True))
+    assert result.verification.same, result.verification.note
+    code = generate_model(result.graph).code
+    for line in ("x1 = self.inc(x)", "x2 = self.down1(x1)", "x3 = self.down2(x2)", "x = x + x1",
+                 "logits = self.outc(x)"):
+        assert line in code, (line, code)
+    # the exporter's optimizer rewrites the chunk into a Split with no stack trace: its pieces keep codegen's names
+    assert "x31, x32 = x3.chunk(2, dim=1)" in code and "gated = x31 * gated" in code, code
