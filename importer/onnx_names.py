@@ -18,7 +18,7 @@ import re
 
 import onnx
 
-from importer.value_names import assigned_names
+from importer.value_names import names_for
 
 SCOPES_KEY = "pkg.torch.onnx.name_scopes"
 TRACE_KEY = "pkg.torch.onnx.stack_trace"
@@ -143,11 +143,7 @@ def value_names_of(op: onnx.NodeProto) -> list[str]:
     text the dynamo exporter records in each frame of its stack trace (never from the file it names): one for an
     op of one output assigned to one name, one per output for ``q, k, v = ….split(…)``; [] otherwise."""
     codes = [code for path, _, code in _frames(op) if not _TORCH_FILE.search(path)]
-    names = assigned_names(codes[-1]) if codes else ()  # the innermost frame of the model's own code
-    outputs = [o for o in op.output if o]
-    if len(outputs) == len(names) == 1 and names[0]:
-        return [names[0]]
-    return list(names) if len(outputs) == len(names) > 1 and any(names) else []
+    return names_for(codes[-1], sum(1 for o in op.output if o)) if codes else []  # the model's innermost frame
 
 
 def _clean(path: str) -> str:

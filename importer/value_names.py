@@ -20,7 +20,6 @@ from typing import Any
 import torch
 from torch import fx
 
-
 MAX_LINE = 500  # characters: a line longer than this (an ONNX file's text is anyone's) names nothing
 
 
@@ -49,15 +48,20 @@ def assigned_names(line: str) -> tuple[str, ...]:
     return tuple("" if item.id == "_" or keyword.iskeyword(item.id) else item.id for item in items)
 
 
-def value_names(line: str, value: Any) -> list[str]:
-    """The names for a node whose traced ``value`` was assigned on ``line``: one for a tensor assigned to one
-    name, one per item for a tuple unpacked into as many names; [] where the line doesn't name it."""
+def names_for(line: str, outputs: int) -> list[str]:
+    """The names ``line`` gives a value of ``outputs`` outputs: one for one output assigned to one name, one per
+    output for as many names unpacked (``q, k, v = ….split(…)``); [] where the line doesn't name it."""
     names = assigned_names(line) if line else ()
-    if isinstance(value, torch.Tensor) and len(names) == 1 and names[0]:
+    if outputs == len(names) == 1 and names[0]:
         return [names[0]]
-    if isinstance(value, (tuple, list)) and len(names) == len(value) > 1 and any(names):
-        return list(names)
-    return []
+    return list(names) if outputs == len(names) > 1 and any(names) else []
+
+
+def value_names(line: str, value: Any) -> list[str]:
+    """The names for a node whose traced ``value`` (a tensor, or a tuple of them) was assigned on ``line``."""
+    if isinstance(value, torch.Tensor):
+        return names_for(line, 1)
+    return names_for(line, len(value)) if isinstance(value, (tuple, list)) and len(value) > 1 else []
 
 
 def names_per_item(nodes: Iterable[fx.Node], values: Mapping[fx.Node, Any]) -> dict[fx.Node, str]:
