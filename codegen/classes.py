@@ -362,7 +362,7 @@ def write_module(plan: ClassPlan, nodes: list[ScopeNode], consumers: dict[str, l
     attrs = Namespace(set(module_attributes()))
     local_names = Namespace({"self", "nn", "torch", "layer"} | {a.name for a in plan.args})
     inputs = {port: local_names.create(port, "x") for port in plan.definition.inputs}
-    body = ForwardWriter(nodes, consumers, inputs, attrs, local_names, main_branch="out").write()
+    body = ForwardWriter(nodes, consumers, inputs, attrs, local_names).write()
     plan.attributes = body.attributes
     signature = ", ".join(f"{name}: torch.Tensor" for name in inputs.values())
     return [

@@ -81,12 +81,18 @@ class ForwardWriter:
     """One pass over a scope's nodes in topological order."""
 
     def __init__(self, nodes: list[ScopeNode], consumers: dict[str, list[str]], inputs: dict[str, str],
-                 attrs: Namespace, local_names: Namespace, main_branch: str | None = None) -> None:
+                 attrs: Namespace, local_names: Namespace, main_branch: str = "out",
+                 residual_branches_only: bool = False) -> None:
         self.nodes = nodes
-        # Inside a block, a path that starts beside a still-needed input reads as torchvision's `out`; once that
-        # branch has been merged back (x = x + out), the next one may be `out` again, as nanoGPT's Block reads.
+        # A path that starts beside a still-needed input reads as torchvision's `out`; once that branch has been
+        # merged back (x = x + out), the next one may be `out` again, as nanoGPT's Block reads. In the model's
+        # own forward only a residual branch (one that merges back into what it started from) is `out`: a fork
+        # into heads keeps their names (mu, logvar).
         self.main_branch = main_branch
+        self.residual_branches_only = residual_branches_only
         self.branch_named = False  # the `out` variable exists
+        self.trunk = next(iter(inputs.values()), None)  # the first argument: what the main path is called
+        self.module_named: set[str] = set()  # variables named after the layer that made them (`down`, `inc`)
         self.consumers = consumers  # node id -> the scope nodes it feeds
         self.attrs = attrs
         self.locals = local_names
@@ -95,6 +101,11 @@ class ForwardWriter:
         self.args = set(inputs.values())  # the function's own arguments
         self.position = {n.id: k for k, n in enumerate(nodes)}
         self.by_id = {n.id: n for n in nodes}
+        self.successors: dict[str, set[str]] = {}  # node id -> the scope nodes reading any of its outputs
+        for node in nodes:
+            for srcs in node.sources.values():
+                for src in srcs:
+                    self.successors.setdefault(src, set()).add(node.id)
         self.expr: dict[str, str] = {}  # value key -> how it is read where that is not its variable (h[-1])
         # Who reads which output of a node with several: value key -> consumers, and node id -> outputs read.
         self.key_consumers: dict[str, list[str]] = {}
@@ -239,8 +250,9 @@ class ForwardWriter:
 
         A node takes over an input's variable when it is that value's last use; a merge (Add, Concat) takes
         the oldest such variable, so a residual block reads ``x = out + x`` and the trunk stays ``x``. A
-        branch, or a node feeding a secondary port (an encoder's state, attention memory), is named after
-        its node, so ``self.decoder(tgt, encoder)`` reads right."""
+        branch is ``out`` (in the model's forward only a residual one: ``_model_branch``); a node feeding a
+        secondary port (an encoder's state, attention memory, U-Net's skip) is named after its node, so
+        ``self.decoder(tgt, encoder)`` reads right, and so is one more head of a fork (``_another_head``)."""
         sources = node.sources
         keys = {port: self._keys(node, port) for port in sources}
         # A value read through an expression (an LSTM's h[-1]) is not handed on: its variable keeps the state;
@@ -258,16 +270,102 @@ class ForwardWriter:
             name = min((self.var[c] for c in candidates), key=self.created.__getitem__)
             if self._joins_named_values(node, candidates):
                 name = self._new_var(node.id, "x")  # tok + pos is the trunk: x = wte + wpe, not wte = wte + wpe
-        elif self.main_branch and not self._feeds_secondary_port(node.id) and self._branch_free(node.id) \
-                and not node.own_name:
-            if not self.branch_named:
-                self.main_branch = self._new_var(node.id, self.main_branch)
-                self.branch_named = True
-            name = self.main_branch
+            elif self._another_head(node, candidates[0]):
+                name = self._named_after(node)
+        elif self._feeds_secondary_port(node.id) or node.own_name:
+            name = self._named_after(node)
+        elif self.residual_branches_only:
+            name = self._model_branch(node)
+        elif self._branch_free(node.id):
+            name = self._branch(node)
         else:
-            name = self._new_var(node.id, node.id)
+            name = self._named_after(node)
         self.var[node.id] = name
         return name
+
+    def _model_branch(self, node: ScopeNode) -> str:
+        """In the model's forward, a layer that starts a path from a value still needed later: it continues the
+        main path from a skip once the input is no longer needed (``x = self.down(inc)`` beside U-Net's ``inc``);
+        a residual branch is ``out``; anything else (a class token, a head) is named after its node."""
+        keys = self._keys(node, next(iter(node.sources))) if node.sources else []
+        if node.init is None or not keys or any(self.var[k].startswith("self.") for k in keys):
+            return self._named_after(node)  # an operation's node is named for its value (half, eps, z)
+        skips = all(self._feeds_secondary_port(k.split(":")[0]) for k in keys)  # kept for a later join, as `inc`
+        if skips and self.trunk and self._free(self.trunk, node.id):
+            return self.trunk
+        if self._merges_back(node) and self._branch_free(node.id):
+            return self._branch(node)
+        return self._named_after(node)
+
+    def _branch(self, node: ScopeNode) -> str:
+        if not self.branch_named:
+            self.main_branch = self._new_var(node.id, self.main_branch)
+            self.branch_named = True
+        return self.main_branch
+
+    def _named_after(self, node: ScopeNode) -> str:
+        """The node's own id; where the original named the line's result but that name is still needed, an
+        operation on a parameter takes the parameter's name: vit-pytorch's ``x = x + self.pos_embedding[:n]``
+        reads ``pos_embedding = self.pos_embedding[:17]``, not torch.fx's ``getitem``."""
+        preferred = node.id
+        if node.names and node.init is None and node.sources:
+            read = [self._read(k) for k in self._keys(node, next(iter(node.sources)))]
+            if len(read) == 1 and read[0].startswith("self."):
+                preferred = read[0].rsplit(".", 1)[-1]
+        name = self._new_var(node.id, preferred)
+        if node.init is not None:
+            self.module_named.add(name)
+        return name
+
+    def _another_head(self, node: ScopeNode, key: str) -> bool:
+        """``node`` reads a forked value for the last time, alone, after every other reader took a name of its
+        own: it is one more head of that fork (``mu = self.mu(x)``, then ``logvar = self.logvar(x)``), not the
+        value's continuation. Only in the model's forward, whose forks aren't a block's residual branches."""
+        if not self.residual_branches_only or sum(len(s) for s in node.sources.values()) != 1:
+            return False
+        siblings = [c for c in self._consumers(key) if c != node.id]
+        return bool(siblings) and all(self.var.get(c) in self.module_named for c in siblings)
+
+    def _merges_back(self, node: ScopeNode) -> bool:
+        """A residual branch: from ``node`` a chain of values each read once leads to a join that the input
+        ``node`` reads also reaches (``x + attn(ln_1(x))``; a downsampled identity beside it). A value read
+        twice on the way (a VAE's ``mu``, also an output) makes it a head, not a branch."""
+        others = {c for key in self._keys(node, next(iter(node.sources))) for c in self._consumers(key)
+                  if c != node.id and not self._reads_only_its_shape(c, key)}
+        reached = set().union(others, *(self._downstream(c) for c in others))
+        current = node.id
+        for _ in range(len(self.nodes)):
+            readers = self.successors.get(current, set())
+            if len(readers) != 1:
+                return False
+            current = next(iter(readers))
+            if sum(len(srcs) for srcs in self.by_id[current].sources.values()) > 1:
+                return current in reached
+        return False
+
+    def _reads_only_its_shape(self, node_id: str, key: str) -> bool:
+        """``node_id`` reads the value ``key`` only for its size or device (``cls_token.expand(x.size(0), -1, -1)``,
+        ``torch.arange(idx.size(1), device=idx.device)``): no path of data leaves that value there."""
+        node = self.by_id.get(node_id)
+        if node is None:
+            return False
+        ports = [port for port in node.sources if key in self._keys(node, port)]
+        for port in ports:
+            for found in re.finditer(rf"\{{{re.escape(port)}(\[\d+\])?\}}", node.forward):
+                after, before = node.forward[found.end():], node.forward[:found.start()]
+                if not (after.startswith((".size(", ".shape", ".device", ".dtype")) or before.endswith("_like(")):
+                    return False
+        return bool(ports)
+
+    def _downstream(self, node_id: str) -> set[str]:
+        seen: set[str] = set()
+        stack = [node_id]
+        while stack:
+            for nxt in self.successors.get(stack.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+        return seen
 
     def _kept_name(self, wanted: str, node_id: str, candidates: list[str]) -> str:
         """The original's name for a value (``k = k.transpose(1, 2)``, ``y = attention(q, k, v)``) where it reads

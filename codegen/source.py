@@ -143,7 +143,8 @@ class _Writer:
         consumers: dict[str, list[str]] = {}
         for edge in self.graph.edges:
             consumers.setdefault(edge.source, []).append(edge.target)
-        writer = ForwardWriter(nodes, consumers, {i.node: i.name for i in inputs}, self.attrs, self.locals)
+        writer = ForwardWriter(nodes, consumers, {i.node: i.name for i in inputs}, self.attrs, self.locals,
+                               residual_branches_only=True)
         body = writer.write()
         self.var = {node_id: body.value(node_id) for node_id in body.variables}
         self.access = body.access

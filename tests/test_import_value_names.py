@@ -167,9 +167,11 @@ def test_vit_pytorch_names_what_map_unpacks() -> None:
     name, in order (the pieces map() takes from ``qkv`` are read again on the line: no results of it)."""
     code = _corpus_code("vit-pytorch ViT")
     for line in ("q = qkv1.view(", "q = q.permute(0, 2, 1, 3)", "k = k.permute(0, 2, 1, 3)", "v = v.permute(",
-                 "dots = q @ dots", "attn = self.attend(dots)", "out = attn @ v", "x = self.to_patch_embedding(img)"):
+                 "dots = q @ dots", "attn = self.attend(dots)", "out = attn @ v", "x = self.to_patch_embedding(img)",
+                 # `x = x + self.pos_embedding[:(n + 1)]`: `x` is still read, so the slice takes its parameter's name
+                 "pos_embedding = self.pos_embedding[:17]", "x = x + pos_embedding"):
         assert line in code, (line, code)
-    assert "rearrange_" not in code, code
+    assert "rearrange_" not in code and "getitem" not in code, code
 
 
 class Down(nn.Module):

@@ -70,8 +70,8 @@ def test_a_model_without_mu_and_logvar_is_refused_in_words():
 
 def test_the_template_reparameterizes_with_the_runs_noise():
     source = generate_model(load_template("vae"))
-    for line in ("half = x * 0.5  # (N, 8)", "std = torch.exp(half)  # (N, 8)",
-                 "eps = torch.randn_like(x)  # (N, 8)", "noise = eps * std  # (N, 8)", "z = mu + noise  # (N, 8)"):
+    for line in ("logvar = self.logvar(x)  # (N, 8)", "half = logvar * 0.5  # (N, 8)",
+                 "std = torch.exp(half)  # (N, 8)", "eps = torch.randn_like(logvar)  # (N, 8)", "noise = eps * std  # (N, 8)", "z = mu + noise  # (N, 8)"):
         assert line in source.code, (line, source.code)
     model = build_model(source, seed=0).eval()
     x = torch.rand(4, 64)

@@ -32,10 +32,10 @@ class Vae(nn.Module):
         x = self.enc(x)  # (N, 32)
         x = self.enc_act(x)  # (N, 32)
         mu = self.mu(x)  # (N, 8)
-        x = self.logvar(x)  # (N, 8)
-        half = x * 0.5  # (N, 8)
+        logvar = self.logvar(x)  # (N, 8)
+        half = logvar * 0.5  # (N, 8)
         std = torch.exp(half)  # (N, 8)
-        eps = torch.randn_like(x)  # (N, 8)
+        eps = torch.randn_like(logvar)  # (N, 8)
         noise = eps * std  # (N, 8)
         z = mu + noise  # (N, 8)
         z = self.dec(z)  # (N, 32)
@@ -43,8 +43,8 @@ class Vae(nn.Module):
         z = self.dec_out(z)  # (N, 64)
         z = self.recon(z)  # (N, 64)
         mu = self.mu_out(mu)  # (N, 8)
-        x = self.logvar_out(x)  # (N, 8)
-        return z, mu, x
+        logvar = self.logvar_out(logvar)  # (N, 8)
+        return z, mu, logvar
 
 
 INPUT_SHAPES = {"x": (64,)}  # one sample, without the batch dimension
