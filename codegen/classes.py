@@ -23,15 +23,24 @@ from typing import Any
 
 from builder.blocks import Use, block_for
 from builder.catalog import Call, get_block
-from builder.graph import (MODULE_PATH, PORT, VALUE_NAMES, Container, Definition, Graph, Node,
-                           value_names_problem)
+from builder.graph import (
+    MODULE_PATH,
+    PORT,
+    VALUE_NAMES,
+    Container,
+    Definition,
+    Graph,
+    Node,
+    value_names_problem,
+)
 from builder.ports import PortProblem, assign_ports
 from builder.refs import is_ref, parse_ref
 from builder.validate import ValidationResult
-from codegen.forward import ForwardWriter, ScopeNode, output_comments, outputs_of
+from codegen.forward import ForwardWriter
 from codegen.literals import literal, module_attributes, render_call
 from codegen.naming import Namespace, comment_text
 from codegen.probes import Layer, Reads, argument_origins
+from codegen.scope import ScopeNode, output_comments, outputs_of
 from codegen.sizes import Size, SizeTracer, joined, substitute, tidy, token
 
 INDENT = "    "

@@ -1,80 +1,19 @@
 """Write one module's ``__init__`` and ``forward`` bodies: declared layers, then one line per node.
 
 A *scope* is what one class holds: the whole design (the model class) or one block definition (its own class).
-``ScopeNode`` is a node of that scope as codegen needs it, already rendered: the constructor expression of its
-layer (or None), its forward template, and the shape comment. The same writer serves both, so a block's class
-reads like the model's.
-"""
+``ScopeNode`` (``codegen.scope``) is a node of that scope as codegen needs it, already rendered: the constructor
+expression of its layer (or None), its forward template, and the shape comment. The same writer serves both, so a
+block's class reads like the model's; what differs is said where it does (``residual_branches_only``)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from string import Formatter
 from typing import Any
 
-from builder.catalog.registry import BlockSpec, Emission
 from codegen.naming import Namespace, to_identifier
 from codegen.paths import PathPlacer
-
-
-@dataclass
-class ScopeNode:
-    id: str
-    init: str | None  # rendered constructor expression, e.g. "nn.Conv2d(3, 64, kernel_size=3)"; None for inline ops
-    forward: str  # template: {out}, {mod}, one placeholder per port, {inputs} for variadic ports
-    sources: dict[str, list[str]]  # port -> scope node ids (or input names) feeding it, in order
-    comment: str  # the output's shape, e.g. "(N, 64, 56, 56)"
-    optional: bool = False  # present only in some uses of a block: `self.x = ... if flag else None`
-    flag: str = ""  # the constructor argument that decides an optional node
-    repeat_loop: bool = False  # a repeated block with extra inputs: loop over a ModuleList
-    # Several outputs (``builder.catalog.registry.Outputs``): which output of each source a port reads (parallel
-    # to ``sources``; empty when all read main outputs), and this node's own outputs as its Emission gives them.
-    source_ports: dict[str, list[str | None]] = field(default_factory=dict)
-    main: str | None = None  # the output an edge without source_port reads
-    unpack: tuple[Any, ...] = ()  # the nested tuple of output names the call returns
-    unpacked: str = ""  # the template with {unpack}, used when an output other than the main one is read
-    reads: dict[str, str] = field(default_factory=dict)  # output -> how a consumer reads it from {var}
-    comments: dict[str, str] = field(default_factory=dict)  # output -> its shape, for the unpacking line
-    buffer: str | None = None  # "persistent" | "transient": init is a tensor for register_buffer
-    own_name: bool = False  # a tensor without a batch dimension (positions): never the main path's variable
-    path: str = ""  # the module path it keeps below its class (a node's meta.module_path; codegen.paths)
-    names: tuple[str, ...] = ()  # what the original code called its value(s) (meta.value_names): q, k, v
-
-
-@dataclass
-class Body:
-    init: list[str] = field(default_factory=list)
-    forward: list[str] = field(default_factory=list)
-    attributes: dict[str, str] = field(default_factory=dict)  # scope node id -> attribute name or module path
-    access: dict[str, str] = field(default_factory=dict)  # scope node id -> how code reads its module (self.x)
-    variables: dict[str, str] = field(default_factory=dict)  # scope node id -> the variable holding its value
-    expressions: dict[str, str] = field(default_factory=dict)  # where a value is read by more than its name: h[-1]
-
-    def value(self, node_id: str) -> str:
-        """How code after the body reads a node's (main) value: its variable, or an expression on it."""
-        return self.expressions.get(node_id, self.variables[node_id])
-
-
-def outputs_of(block: BlockSpec, params: dict[str, Any], emission: Emission) -> dict[str, Any]:
-    """The ScopeNode fields of a block with several outputs (none for a block with one)."""
-    if block.outputs is None:
-        return {}
-    return {"main": block.outputs(params).main, "unpack": emission.unpack, "unpacked": emission.unpacked,
-            "reads": dict(emission.reads)}
-
-
-def output_comments(specs: list[dict[str, Any]]) -> dict[str, str]:
-    """Each output's shape comment from its specs in every use (``classes.shape_comment`` writes one)."""
-    from codegen.classes import shape_comment  # classes imports this module
-
-    names = list(dict.fromkeys(name for found in specs for name in found))
-    return {name: shape_comment([found.get(name) for found in specs]) for name in names}
-
-
-def output_key(node_id: str, port: str | None) -> str:
-    """A node's output among a scope's values: the node id for its main output, ``id:port`` for another."""
-    return node_id if port is None else f"{node_id}:{port}"
+from codegen.scope import Body, ScopeNode, output_key
 
 
 class ForwardWriter:
@@ -249,7 +188,8 @@ class ForwardWriter:
         """Keep one variable flowing down the main path, as a person would (x = self.conv1(x)).
 
         A node takes over an input's variable when it is that value's last use; a merge (Add, Concat) takes
-        the oldest such variable, so a residual block reads ``x = out + x`` and the trunk stays ``x``. A
+        the oldest such variable, so a residual block reads ``x = out + x`` and the trunk stays ``x``, and a join
+        of values named after their nodes goes on as the main path (``_trunk_for_join``). A
         branch is ``out`` (in the model's forward only a residual one: ``_model_branch``); a node feeding a
         secondary port (an encoder's state, attention memory, U-Net's skip) is named after its node, so
         ``self.decoder(tgt, encoder)`` reads right, and so is one more head of a fork (``_another_head``)."""
@@ -269,7 +209,7 @@ class ForwardWriter:
         elif candidates and not self._feeds_secondary_port(node.id) and not node.own_name:
             name = min((self.var[c] for c in candidates), key=self.created.__getitem__)
             if self._joins_named_values(node, candidates):
-                name = self._new_var(node.id, "x")  # tok + pos is the trunk: x = wte + wpe, not wte = wte + wpe
+                name = self._trunk_for_join(node, name)
             elif self._another_head(node, candidates[0]):
                 name = self._named_after(node)
         elif self._feeds_secondary_port(node.id) or node.own_name:
@@ -284,16 +224,14 @@ class ForwardWriter:
         return name
 
     def _model_branch(self, node: ScopeNode) -> str:
-        """In the model's forward, a layer that starts a path from a value still needed later: it continues the
-        main path from a skip once the input is no longer needed (``x = self.down(inc)`` beside U-Net's ``inc``);
-        a residual branch is ``out``; anything else (a class token, a head) is named after its node."""
+        """In the model's forward, a layer that starts a path from a value still needed later: a residual branch
+        is ``out``; anything else (a path beside U-Net's skip ``inc``, a head, a class token) is named after its
+        node."""
         keys = self._keys(node, next(iter(node.sources))) if node.sources else []
         if node.init is None or not keys or any(self.var[k].startswith("self.") for k in keys):
             return self._named_after(node)  # an operation's node is named for its value (half, eps, z)
-        skips = all(self._feeds_secondary_port(k.split(":")[0]) for k in keys)  # kept for a later join, as `inc`
-        if skips and self.trunk and self._free(self.trunk, node.id):
-            return self.trunk
-        if self._merges_back(node) and self._branch_free(node.id):
+        skips = any(self._feeds_secondary_port(k.split(":")[0]) for k in keys)  # kept for a later join, as `inc`
+        if not skips and self._merges_back(node) and self._branch_free(node.id):
             return self._branch(node)
         return self._named_after(node)
 
@@ -316,6 +254,16 @@ class ForwardWriter:
         if node.init is not None:
             self.module_named.add(name)
         return name
+
+    def _trunk_for_join(self, node: ScopeNode, oldest: str) -> str:
+        """A join of values each named after what made them is the main path: nanoGPT's ``x = wte + wpe`` (not
+        ``wte = wte + wpe``); in the model's forward also once the argument is no longer needed, as Pytorch-UNet's
+        ``x = self.up1(x5, x4)`` (not ``down = self.up(down, inc)``)."""
+        if not self.locals.taken("x"):
+            return self._new_var(node.id, "x")
+        if self.residual_branches_only and self.trunk and self._free(self.trunk, node.id):
+            return self.trunk
+        return oldest
 
     def _another_head(self, node: ScopeNode, key: str) -> bool:
         """``node`` reads a forked value for the last time, alone, after every other reader took a name of its
@@ -386,9 +334,9 @@ class ForwardWriter:
 
     def _joins_named_values(self, node: ScopeNode, candidates: list[str]) -> bool:
         """A node that joins values all named after their nodes (none is an argument or the block's branch
-        variable), where ``x`` is still free: the result starts the trunk, as nanoGPT's ``x = tok_emb + pos_emb``."""
+        variable): its result may go on as the main path (``_trunk_for_join``)."""
         read = [k for port in node.sources for k in self._keys(node, port)]
-        return (len(read) > 1 and not self.locals.taken("x")
+        return (len(read) > 1
                 and all(k not in self.expr and self.var[k] not in self.args and self.var[k] != self.main_branch
                         and not self.var[k].startswith("self.") for k in read))
 

@@ -27,10 +27,10 @@ from codegen.classes import (
     write_module,
     write_sequential,
 )
-from codegen.forward import ScopeNode
 from codegen.literals import literal
 from codegen.naming import Namespace
 from codegen.probes import Layer
+from codegen.scope import ScopeNode
 from codegen.sizes import Size, SizeTracer, layer_for, names_in, substitute, token
 
 

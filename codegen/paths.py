@@ -20,7 +20,7 @@ from builder.graph import module_path_problem
 from codegen.naming import Namespace
 
 if TYPE_CHECKING:
-    from codegen.forward import ScopeNode  # forward writes with this module's spots
+    from codegen.scope import ScopeNode  # forward writes with this module's spots
 
 INDENT = "    "
 WIDTH = 100  # a container that fits on one line is written on one

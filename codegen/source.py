@@ -14,11 +14,12 @@ from builder.catalog import get_block
 from builder.graph import Definition, Graph
 from builder.validate import ValidationResult, validate
 from codegen.classes import ClassError, ClassPlan, Expressions, kept_names, kept_path
-from codegen.forward import ForwardWriter, ScopeNode, output_comments, outputs_of
+from codegen.forward import ForwardWriter
 from codegen.hierarchy import Classes, instance_node, write_classes
 from codegen.literals import literal, module_attributes, render_call
 from codegen.naming import Namespace, comment_text, to_class_name
 from codegen.safety import check_source
+from codegen.scope import ScopeNode, output_comments, outputs_of
 
 INDENT = "    "
 __all__ = ["CodegenError", "ModelInput", "ModelSource", "generate_model", "literal", "render_call"]

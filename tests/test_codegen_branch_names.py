@@ -72,13 +72,14 @@ def test_heads_of_a_fork_each_keep_their_name() -> None:
 
 def test_templates_read_as_a_person_writes_them() -> None:
     unet = _forward(generate_model(load_template("unet_small")).code, "UnetSmall")
-    assert "inc = self.inc(x)\nx = self.down(inc)" in unet and "x = self.up(x, inc)" in unet, unet
+    assert "inc = self.inc(x)\ndown = self.down(inc)\nx = self.up(down, inc)" in unet, unet
     assert "return x" in unet
     vae = _forward(generate_model(load_template("vae")).code, "Vae")
     assert "mu = self.mu(x)" in vae and "logvar = self.logvar(x)" in vae and "return z, mu, logvar" in vae, vae
     # a class token is not a branch of the patches, nor are positions a branch of the token ids
     vit = _forward(generate_model(load_template("vit_tiny")).code, "VitTiny")
     assert "cls = self.cls_token.expand(tokens.size(0), -1, -1)" in vit, vit
+    assert "x = torch.cat([cls, tokens], dim=1)" in vit, vit  # the joined sequence goes on as x
     gpt = _forward(generate_model(load_template("nanogpt_tiny")).code, "NanogptTiny")
     assert "wte = self.wte(idx)" in gpt and "x = wte + wpe" in gpt, gpt
 

@@ -22,8 +22,8 @@ from builder.project import ProjectError, load_project, to_json
 from codegen.loader import build_model
 from codegen.source import generate_model
 from importer import example_inputs, import_module
-from importer.source_file import construct
 from importer.onnx_import import import_onnx
+from importer.source_file import construct
 from importer.value_names import assigned_names
 from tests.import_corpus_public.corpus import ENTRIES
 from tests.test_import_onnx_ops import onnx_file

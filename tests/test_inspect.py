@@ -132,7 +132,7 @@ def test_mode_and_tracer_are_restored() -> None:
 def test_code_laid_out_otherwise_falls_back_on_module_hooks() -> None:
     _, result, source, _ = _branches()
     # A shape comment that doesn't match validation: the mapping is refused rather than guessed.
-    odd = replace(source, code=source.code.replace("linear_1 + input_1  # (N, 3)", "linear_1 + input_1  # (N, 7)"))
+    odd = replace(source, code=source.code.replace("out + input_1  # (N, 3)", "out + input_1  # (N, 7)"))
     assert odd.code != source.code
     assert node_statements(source, result) is not None and node_statements(odd, result) is None
     model = build_model(odd, seed=0)

@@ -100,14 +100,17 @@ def test_generated_code_reads_as_written_by_hand():
         "x = x * s  # (N, 16, 8, 8)",
         "cls = self.cls_token.expand(tokens.size(0), -1, -1)  # (N, 1, 16)",
         "+ self.pos_embed  # (N, 65, 16)",
-        "positions = torch.arange(tokens.size(1), device=tokens.device)  # (65,)",
+        "x = torch.cat([cls, tokens], dim=1)  # (N, 65, 16)",  # the joined sequence is the main path, as ViTs write it
+        "positions = torch.arange(x.size(1), device=x.device)  # (65,)",
         "wpe = self.wpe(positions)  # (65, 16)",
-        "= F.softmax(score, dim=1)  # (N, 65, 1)",
+        "score = F.softmax(score, dim=1)  # (N, 65, 1)",
+        "x = score * h  # (N, 65, 16)",
         ".sum(dim=1)  # (N, 16)",
         "[:, 0]  # (N, 16)",
-        "score1, score2 = score.chunk(2, dim=-1)  # score1: (N, 16), score2: (N, 16)",
-        "gelu = self.gelu(score2)  # (N, 16)",
-        "score1 = score1 * gelu  # (N, 16)",
+        "x1, x2 = x.chunk(2, dim=-1)  # x1: (N, 16), x2: (N, 16)",
+        "gelu = self.gelu(x2)  # (N, 16)",
+        "x = x1 * gelu  # (N, 16)",
+        "x = self.head(x)  # (N, 10)",
     ):
         assert line in code, (line, code)
 

@@ -66,8 +66,8 @@ class UnetSmall(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         inc = self.inc(x)  # (N, 16, 8, 8)
-        x = self.down(inc)  # (N, 32, 4, 4)
-        x = self.up(x, inc)  # (N, 16, 8, 8)
+        down = self.down(inc)  # (N, 32, 4, 4)
+        x = self.up(down, inc)  # (N, 16, 8, 8)
         x = self.head(x)  # (N, 1, 8, 8)
         x = self.out(x)  # (N, 1, 8, 8)
         return x

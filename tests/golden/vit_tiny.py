@@ -57,13 +57,13 @@ class VitTiny(nn.Module):
         x = torch.flatten(x, 2)  # (N, 32, 16)
         tokens = x.transpose(1, 2)  # (N, 16, 32)
         cls = self.cls_token.expand(tokens.size(0), -1, -1)  # (N, 1, 32)
-        tokens = torch.cat([cls, tokens], dim=1)  # (N, 17, 32)
-        tokens = tokens + self.pos_embed  # (N, 17, 32)
-        tokens = self.blocks(tokens)  # (N, 17, 32)
-        tokens = tokens[:, 0]  # (N, 32)
-        tokens = self.norm(tokens)  # (N, 32)
-        tokens = self.head(tokens)  # (N, 10)
-        return tokens
+        x = torch.cat([cls, tokens], dim=1)  # (N, 17, 32)
+        x = x + self.pos_embed  # (N, 17, 32)
+        x = self.blocks(x)  # (N, 17, 32)
+        x = x[:, 0]  # (N, 32)
+        x = self.norm(x)  # (N, 32)
+        x = self.head(x)  # (N, 10)
+        return x
 
 
 INPUT_SHAPES = {"x": (1, 8, 8)}  # one sample, without the batch dimension
