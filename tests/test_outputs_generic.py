@@ -80,8 +80,8 @@ def test_pieces_read_like_shufflenet_and_equal_torch() -> None:
         "x1, x2 = x.chunk(2, dim=1)  # x1: (N, 4), x2: (N, 4)",
         "x1 = self.left(x1)  # (N, 3)",
         "x2 = self.right(x2)  # (N, 3)",
-        "x1 = x1 + x2  # (N, 3)",
-        "return x1",
+        "x = x1 + x2  # (N, 3)",  # the pieces' join is the main path again
+        "return x",
     ]
     model = build_model(source, seed=0).eval()
     x = torch.randn(5, 8)

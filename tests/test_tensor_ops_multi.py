@@ -125,10 +125,10 @@ def test_chunk_into_two_branches_validates_reads_well_and_trains():
         "x1, x2 = x.chunk(2, dim=1)  # x1: (N, 4, 8, 8), x2: (N, 4, 8, 8)",
         "x2 = self.conv(x2)  # (N, 4, 8, 8)",
         "x2 = self.relu(x2)  # (N, 4, 8, 8)",
-        "x1 = torch.cat([x1, x2], dim=1)  # (N, 8, 8, 8)",
-        "x1 = torch.flatten(x1, 1)  # (N, 512)",
-        "x1 = self.head(x1)  # (N, 10)",
-        "return x1",
+        "x = torch.cat([x1, x2], dim=1)  # (N, 8, 8, 8)",  # the pieces' join is the main path again
+        "x = torch.flatten(x, 1)  # (N, 512)",
+        "x = self.head(x)  # (N, 10)",
+        "return x",
     ], source.code
     model = build_model(source, seed=0)
     x = torch.randn(2, 1, 8, 8)
