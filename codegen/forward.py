@@ -20,14 +20,13 @@ class ForwardWriter:
     """One pass over a scope's nodes in topological order."""
 
     def __init__(self, nodes: list[ScopeNode], consumers: dict[str, list[str]], inputs: dict[str, str],
-                 attrs: Namespace, local_names: Namespace, main_branch: str = "out",
-                 residual_branches_only: bool = False) -> None:
+                 attrs: Namespace, local_names: Namespace, residual_branches_only: bool = False) -> None:
         self.nodes = nodes
         # A path that starts beside a still-needed input reads as torchvision's `out`; once that branch has been
         # merged back (x = x + out), the next one may be `out` again, as nanoGPT's Block reads. In the model's
         # own forward only a residual branch (one that merges back into what it started from) is `out`: a fork
         # into heads keeps their names (mu, logvar).
-        self.main_branch = main_branch
+        self.main_branch = "out"
         self.residual_branches_only = residual_branches_only
         self.branch_named = False  # the `out` variable exists
         self.trunk = next(iter(inputs.values()), None)  # the first argument: what the main path is called
@@ -40,11 +39,6 @@ class ForwardWriter:
         self.args = set(inputs.values())  # the function's own arguments
         self.position = {n.id: k for k, n in enumerate(nodes)}
         self.by_id = {n.id: n for n in nodes}
-        self.successors: dict[str, set[str]] = {}  # node id -> the scope nodes reading any of its outputs
-        for node in nodes:
-            for srcs in node.sources.values():
-                for src in srcs:
-                    self.successors.setdefault(src, set()).add(node.id)
         self.expr: dict[str, str] = {}  # value key -> how it is read where that is not its variable (h[-1])
         # Who reads which output of a node with several: value key -> consumers, and node id -> outputs read.
         self.key_consumers: dict[str, list[str]] = {}
@@ -231,7 +225,7 @@ class ForwardWriter:
         if node.init is None or not keys or any(self.var[k].startswith("self.") for k in keys):
             return self._named_after(node)  # an operation's node is named for its value (half, eps, z)
         skips = any(self._feeds_secondary_port(k.split(":")[0]) for k in keys)  # kept for a later join, as `inc`
-        if not skips and self._merges_back(node) and self._branch_free(node.id):
+        if not skips and self._merges_back(node, keys) and self._branch_free(node.id):
             return self._branch(node)
         return self._named_after(node)
 
@@ -274,17 +268,17 @@ class ForwardWriter:
         siblings = [c for c in self._consumers(key) if c != node.id]
         return bool(siblings) and all(self.var.get(c) in self.module_named for c in siblings)
 
-    def _merges_back(self, node: ScopeNode) -> bool:
+    def _merges_back(self, node: ScopeNode, keys: list[str]) -> bool:
         """A residual branch: from ``node`` a chain of values each read once leads to a join that the input
         ``node`` reads also reaches (``x + attn(ln_1(x))``; a downsampled identity beside it). A value read
         twice on the way (a VAE's ``mu``, also an output) makes it a head, not a branch."""
-        others = {c for key in self._keys(node, next(iter(node.sources))) for c in self._consumers(key)
+        others = {c for key in keys for c in self._consumers(key)
                   if c != node.id and not self._reads_only_its_shape(c, key)}
         reached = set().union(others, *(self._downstream(c) for c in others))
         current = node.id
         for _ in range(len(self.nodes)):
-            readers = self.successors.get(current, set())
-            if len(readers) != 1:
+            readers = set(self.consumers.get(current, ()))
+            if len(readers) != 1 or next(iter(readers)) not in self.by_id:
                 return False
             current = next(iter(readers))
             if sum(len(srcs) for srcs in self.by_id[current].sources.values()) > 1:
@@ -309,7 +303,7 @@ class ForwardWriter:
         seen: set[str] = set()
         stack = [node_id]
         while stack:
-            for nxt in self.successors.get(stack.pop(), ()):
+            for nxt in self.consumers.get(stack.pop(), ()):
                 if nxt not in seen:
                     seen.add(nxt)
                     stack.append(nxt)
