@@ -3,7 +3,8 @@ spirals_mlp trains on spirals (issue 13: at least once a second), printed as JSO
 
 Starts the app (streamlit, 127.0.0.1, stopped by its PID) and Debian's headless Chromium, opens the Train tab,
 starts a long run and polls the neuron figure's data on the page every 100 ms for ``--seconds``; an update is
-a change of what the figure shows (its epoch and a checksum of its tiles).
+a change of what the figure shows (its epoch and a checksum of its tiles). Beside it, what the live view costs the
+page meanwhile: its main thread's long tasks (ms per second; a click waits behind them) and the bytes it receives.
 
     python bench/bench_neurons.py [--seconds 10] [--screenshot assets/screenshots/neurons_spirals.png]
 """
@@ -36,11 +37,29 @@ PROBE = """() => {
     .filter(p => p.layout && p.layout.title && (p.layout.title.text || '').includes('TITLE'));
   if (!plots.length) return '';
   const p = plots[plots.length - 1];
-  const text = JSON.stringify(p.data[0].z);  // nested lists, or Plotly's typed-array encoding
+  const text = p.data[0].source || JSON.stringify(p.data[0].z);
   let hash = 0;
   for (let i = 0; i < text.length; i++) hash = (hash * 31 + text.charCodeAt(i)) | 0;
   return p.layout.title.text + '|' + hash + '|' + text.length;
 }""".replace("TITLE", TITLE)
+# What the live view costs the page: the main thread's long tasks (>50 ms, when nothing else can run, a click
+# included) and the bytes the server sends, counted from the moment measure() starts.
+WATCH_COST = """() => {
+  window.__cost = {busy: 0, bytes: 0};
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) window.__cost.busy += entry.duration;
+  }).observe({type: 'longtask'});
+  const Native = window.WebSocket;
+  window.WebSocket = function (...args) {
+    const socket = new Native(...args);
+    socket.addEventListener('message', (e) => {
+      window.__cost.bytes += e.data.byteLength || e.data.size || e.data.length || 0;
+    });
+    return socket;
+  };
+  window.WebSocket.prototype = Native.prototype;
+  Object.assign(window.WebSocket, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});
+}"""
 SCROLL_TO = """() => {
   const p = Array.from(document.querySelectorAll('.js-plotly-plot'))
     .filter(p => p.layout && p.layout.title && (p.layout.title.text || '').includes('TITLE')).pop();
@@ -52,6 +71,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 def open_and_start(page, url: str, epochs: int = 5000) -> None:
     """spirals_mlp from a share link, the Train tab, many epochs, Start."""
+    page.add_init_script(f"({WATCH_COST})()")
     page.goto(f"{url}/?design={encode_share(load_template('spirals_mlp'))}")
     tab = page.get_by_role("tab", name="Train")
     tab.wait_for(timeout=90_000)
@@ -71,14 +91,17 @@ def measure(page, seconds: float) -> dict:
     """Wait for the neuron figure, then count how often what it shows changes in ``seconds``."""
     page.wait_for_function(f"() => ({PROBE})() !== ''", timeout=90_000)
     seen, changes, began = page.evaluate(PROBE), 0, time.monotonic()
+    page.evaluate("() => Object.assign(window.__cost, {busy: 0, bytes: 0})")
     while time.monotonic() - began < seconds:
         page.wait_for_timeout(100)
         now = page.evaluate(PROBE)
         if now and now != seen:
             changes, seen = changes + 1, now
     elapsed = time.monotonic() - began
+    cost = page.evaluate("() => window.__cost")
     return {"updates": changes, "seconds": round(elapsed, 2), "updates_per_s": round(changes / elapsed, 2),
-            "last_title": seen.split("|")[0] if seen else ""}
+            "last_title": seen.split("|")[0] if seen else "",
+            "page_busy_ms_per_s": round(cost["busy"] / elapsed), "received_kb_per_s": round(cost["bytes"] / elapsed / 1024)}
 
 
 def _server() -> tuple[subprocess.Popen, str]:

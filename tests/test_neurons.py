@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import io
 from types import SimpleNamespace
 
 import numpy as np
 import torch
+from PIL import Image
 
 from builder.templates import load_template
 from codegen.loader import build_model
@@ -20,6 +23,7 @@ from ui.train.neurons import (
     hidden_nodes,
     neurons_figure,
     tiled,
+    tiles_image,
     unit_maps,
     update,
 )
@@ -63,7 +67,21 @@ def test_tiles_are_laid_out_by_layer_with_gaps_and_each_scaled_to_one():
     assert np.nanmax(np.abs(canvas)) == 1.0 and np.isnan(canvas[4, 0])
     assert [t[0] for t in titles] == ["a", "b"]
     fig = neurons_figure(NeuronMaps(tuple(maps), epoch=3))
-    assert len(fig.data) == 1 and fig.data[0].type == "heatmap" and "epoch 3" in fig.layout.title.text
+    assert len(fig.data) == 1 and fig.data[0].type == "image" and "epoch 3" in fig.layout.title.text
+
+
+def test_the_tiles_picture_colours_each_value_and_leaves_the_gaps_transparent():
+    canvas = np.array([[-1.0, 0.0, 1.0, np.nan], [0.5, -0.5, np.nan, 1.0]], dtype=np.float32)
+    uri = tiles_image(canvas)
+    assert uri.startswith("data:image/png;base64,")
+    picture = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGBA"))
+    assert picture.shape == (2, 4, 4)  # one pixel per value: the figure places it by data units
+    assert picture[0, 0].tolist() == [0xC0, 0x39, 0x2B, 255]  # -1: the scale's red
+    assert picture[0, 1].tolist() == [0xF7, 0xF7, 0xF7, 255]  # 0: its near-white
+    assert picture[0, 2].tolist() == [0x21, 0x66, 0xAC, 255] == picture[1, 3].tolist()  # +1: its blue
+    assert picture[0, 3, 3] == 0 and picture[1, 2, 3] == 0  # the gaps between tiles
+    half_blue = (np.array([0xF7, 0xF7, 0xF7]) + np.array([0x21, 0x66, 0xAC])) / 2
+    assert np.abs(picture[1, 0, :3] - half_blue).max() <= 0.5
 
 
 def test_the_worker_update_keeps_the_latest_maps_and_skips_events_without_a_model():

@@ -14,7 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-LIVE_BOUNDARY_INTERVAL = 0.4  # seconds between live decision-boundary redraws
+# Seconds between live decision-boundary redraws. About once a second: the live view polls twice a second, and a
+# new boundary costs the browser its plotly redraw (hundreds of SVG points); an unchanged figure costs nothing.
+# At 0.4 s the boundary alone kept Chromium's main thread busy a fifth of the time (bench/bench_neurons.py).
+LIVE_BOUNDARY_INTERVAL = 0.9
 
 
 @dataclass
