@@ -27,6 +27,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def script_state(page) -> str:
+    """Streamlit's own word for the page: 'running' while a rerun draws, 'rerunRequested' while it waits for the
+    server, 'notRunning' once it is done."""
+    return page.locator("[data-testid='stApp']").get_attribute("data-test-script-state") or ""
+
+
 def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from test_train_state import _choose, _open, _tab, _value, _wait_text
 
+from tests.browser.conftest import script_state
 from training.runstore import RunRecord, RunStore
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -65,7 +66,7 @@ def _settled(page, quiet: float = 1.0, timeout: float = 60.0) -> None:
     """Wait until no run of the script (or a fragment) has been going for ``quiet`` seconds."""
     deadline, since = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
-        state = page.locator("[data-testid='stApp']").get_attribute("data-test-script-state")
+        state = script_state(page)
         if state != "notRunning":
             since = None
         elif since is None:

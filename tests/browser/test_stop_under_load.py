@@ -21,6 +21,7 @@ import pytest
 
 from builder.share import encode_share
 from builder.templates import load_template
+from tests.browser.conftest import script_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -76,13 +77,8 @@ def _set_epochs(page, epochs: int) -> None:
     page.wait_for_function(f"e => e.value === '{epochs}'", arg=field.element_handle())
 
 
-def _script_state(page) -> str:
-    """Streamlit's own word for the page: 'running', 'rerunRequested' while it waits for the server, ..."""
-    return page.locator("[data-testid='stApp']").get_attribute("data-test-script-state") or ""
-
-
 def _idle(page) -> bool:
-    return _script_state(page) == "notRunning"
+    return script_state(page) == "notRunning"
 
 
 def _wait_enabled(page, button, timeout: float) -> None:
@@ -156,9 +152,9 @@ def test_thirty_stops_under_load_each_shown_within_two_seconds(page, app_url: st
                     f"run {i + 1}: the page's own clock to see the stopped text Playwright found")
         took.append(page.evaluate("() => (window.__stopWatch.shown - window.__stopWatch.clicked) / 1000"))
         print(f"run {i + 1}: stopped shown {took[-1]:.2f} s after the click (Playwright saw it after "
-              f"{polled:.2f} s), page {_script_state(page)}", flush=True)
+              f"{polled:.2f} s), page {script_state(page)}", flush=True)
         assert _wait_idle(page, READY_LIMIT), (
-            f"run {i + 1}: the page is still '{_script_state(page)}' {READY_LIMIT:g} s after Stop showed")
+            f"run {i + 1}: the page is still '{script_state(page)}' {READY_LIMIT:g} s after Stop showed")
     print(f"Stop shown after (s, the page's clock): max {max(took):.2f}, {sorted(round(t, 2) for t in took)}, "
           f"load average {os.getloadavg()[0]:.1f}")
     slow = [(i + 1, round(t, 2)) for i, t in enumerate(took) if t > STOP_SHOWN_LIMIT]
