@@ -51,6 +51,9 @@ from quick_mode import parse_args  # noqa: E402  (bench/, on sys.path above, as 
 EDIT_TEMPLATES = ("digits_cnn", "digits_mlp", "lenet5", "spirals_mlp", "tabular_mlp", "xor_mlp")
 HEADING = re.compile(r"#### (\S+) · Dropout")
 RUN_ENDED = re.compile(r"(finished|stopped|failed): |The run failed")
+# The run's state caption while it trains (ui.train.train_live.state_text): its Material icon in Markdown, then
+# "training" (not the Start button's "▶ Start training")
+TRAINING = re.compile(r"[:\]] training\b")
 
 
 # ---- the scenario ------------------------------------------------------------------------------------------
@@ -92,13 +95,13 @@ async def train(s: Session, stats: Stats) -> None:
 
     def shows_state() -> bool:
         text = s.page_text()
-        return "Waiting for a free training slot" in text or "🟢 training" in text or bool(RUN_ENDED.search(text))
+        return "Waiting for a free training slot" in text or bool(TRAINING.search(text)) or bool(RUN_ENDED.search(text))
 
     await s.act("start_training", s.click("train_start"), shows_state, pause=False)  # all at once
     deadline = clicked + 10 * s.timeout
     while time.monotonic() < deadline:
         text = s.page_text()
-        if running_at is None and ("🟢 training" in text or RUN_ENDED.search(text)):
+        if running_at is None and (TRAINING.search(text) or RUN_ENDED.search(text)):
             running_at = time.monotonic()
         if RUN_ENDED.search(text):
             break

@@ -102,14 +102,14 @@ def test_continue_this_run_trains_the_rest_of_its_epochs() -> None:
     run_id = _stopped_run(6, 2)
     at = _app()
     _pick(at, run_id)
-    _button(at, "⏵ Continue this run").click()
+    _button(at, "Continue this run").click()
     at.run()
     assert at.session_state["loaded"] == run_id  # its design is back on the canvas
     _wait(at)
     record = RunStore().get_run(run_id)
     assert record.status == "finished" and [e["epoch"] for e in record.epochs] == [1, 2, 3, 4, 5, 6]
     _pick(at, run_id)
-    assert _button(at, "⏵ Continue this run").disabled  # all its epochs are done
+    assert _button(at, "Continue this run").disabled  # all its epochs are done
 
 
 def test_start_from_these_weights_begins_the_next_run_there() -> None:

@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from builder.templates import load_template
 from training.runstore import RunStore
 from ui.train.run_manager import RunState, get_manager
+from ui.train.train_live import ICONS
 from ui.train.train_panel import RUN
 
 SCRIPT = """
@@ -108,7 +109,7 @@ def test_defaults_come_from_the_template_and_the_model_fits():
     assert [s.value for s in at.success] == ["✓ The model fits gates: ready to train."]
     assert any(c.value.startswith("Device: **CPU") for c in at.caption)
     assert not _button(at, "▶ Start training").disabled
-    assert _button(at, "⏹ Stop").disabled
+    assert _button(at, "Stop").disabled
 
 
 def test_graph_input_shape_picks_dataset_options():
@@ -151,7 +152,7 @@ def test_tiny_run_streams_curves_then_shows_results_and_history():
     boundary = figures["Decision boundary"]["data"]
     assert np.asarray(boundary[0]["z"]).shape == (60, 60) and [t["name"] for t in boundary[1:]] == ["0", "1"]
     assert any(m.label == "test accuracy" for m in at.metric)
-    assert any(c.value.startswith("✅ finished") for c in at.caption)
+    assert any(c.value.startswith(f"{ICONS['finished']} finished") for c in at.caption)
     record = RunStore().get_run(result.run_id)  # the store the panel wrote to (LAYERLAB_DATA_DIR)
     assert record.status == "finished" and len(record.epochs) == 4
     labels = _widget(at.multiselect, "Compare runs").value
@@ -196,14 +197,14 @@ def test_a_live_run_locks_the_form_on_its_settings_and_stop_ends_it():
     epochs, lr = _widget(at.number_input, "Epochs"), _widget(at.number_input, "Learning rate")
     assert (epochs.value, lr.value) == (5000, pytest.approx(0.02)) and epochs.disabled and lr.disabled
     assert _widget(at.selectbox, "Optimizer").disabled
-    assert _button(at, "▶ Start training").disabled and not _button(at, "⏹ Stop").disabled
+    assert _button(at, "▶ Start training").disabled and not _button(at, "Stop").disabled
     assert any("the live run's data" in c.value for c in at.caption)
     assert _run_bar_slot(at) == "bar"
-    _button(at, "⏹ Stop").click()
+    _button(at, "Stop").click()
     at.run()
     assert handle.wait(10) and handle.state is RunState.STOPPED
     at.run()
-    assert any(c.value.startswith("⏹️ stopped") for c in at.caption)
+    assert any(c.value.startswith(f"{ICONS['stopped']} stopped") for c in at.caption)
     assert RunStore().get_run(handle.result.run_id).status == "stopped"
     # Once it has ended the form is editable again, with the values the user had set.
     epochs, lr = _widget(at.number_input, "Epochs"), _widget(at.number_input, "Learning rate")

@@ -142,7 +142,7 @@ def test_clicked_points_of_two_classes_train_into_a_decision_boundary(page, app_
     button.click()
     deadline = time.monotonic() + 180
     boundary = None
-    while time.monotonic() < deadline and not (boundary and page.get_by_text("✅ finished").count()):
+    while time.monotonic() < deadline and not (boundary and page.get_by_text("finished: ").count()):
         page.wait_for_timeout(500)
         boundary = page.evaluate(BOUNDARY)
     assert boundary is not None, "no decision boundary after training"

@@ -84,7 +84,7 @@ def _train(page, name: str) -> RunRecord:
     button = page.get_by_role("button", name="▶ Start training")
     page.wait_for_function("b => !b.disabled", arg=button.element_handle(), timeout=60_000)
     button.click()
-    page.get_by_text(re.compile("✅ finished")).wait_for(timeout=180_000)
+    page.get_by_text(re.compile("finished: ")).wait_for(timeout=180_000)
     store = RunStore()
     runs = [r for r in store.list_runs(limit=10) if r.name == name and r.created >= since]
     assert len(runs) == 1, [r.summary() for r in store.list_runs(limit=5)]

@@ -77,7 +77,7 @@ def test_loss_chart_grows_then_stop_and_history(page, app_url: str) -> None:
     page.wait_for_timeout(2500)  # the fragment redraws twice a second while the run trains
     second = loss_points(page, at_least=first + 1, timeout=30)
     assert second > first
-    page.locator(".st-key-run_bar_stop").get_by_role("button", name="⏹ Stop").click()
+    page.locator(".st-key-run_bar_stop").get_by_role("button", name="Stop").click()
     page.get_by_text(re.compile(r"stopped: stopped by request")).first.wait_for(timeout=30_000)
     # The run's end reruns the page once to draw the results; after that nothing may change any more.
     page.get_by_text("test accuracy").first.wait_for(timeout=60_000)

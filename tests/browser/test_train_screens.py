@@ -119,7 +119,7 @@ def test_live_loss_curve_and_decision_boundary(page, app_url: str) -> None:
     assert page.evaluate(TRACES, ["Decision boundary", "scatter"]) == 3  # spirals: 3 classes
     later = wait_for(page, TRAIN_POINTS, "\\bLoss\\b", lambda n: n > first, "a growing loss curve")
     assert later > first
-    page.locator(".st-key-run_bar_stop").get_by_role("button", name="⏹ Stop").click()
+    page.locator(".st-key-run_bar_stop").get_by_role("button", name="Stop").click()
     page.get_by_text(re.compile(r"stopped: stopped by request")).first.wait_for(timeout=30_000)
 
 

@@ -21,7 +21,7 @@ import streamlit as st
 
 from ui.common.state import TRAIN_RUN as RUN  # this session's ActiveRun (ui.train.train_panel.RUN)
 from ui.train.run_manager import RunHandle, get_manager
-from ui.train.train_live import state_text
+from ui.train.train_live import ICONS, state_text
 
 SHOWS = "ll_run_bar_shows"  # the id of the active run the bar was drawn with, or None
 STOPPED = "ll_run_bar_stopped"  # the id of the run this session's last Stop ended: its ending is shown once
@@ -50,7 +50,7 @@ def render_run_bar() -> None:
         return
     if handle.state.active:
         with slot.container(horizontal=True, vertical_alignment="center", key="run_bar"):
-            st.button("⏹ Stop", key="run_bar_stop", on_click=stop_and_wait, args=(handle,),
+            st.button("Stop", icon=ICONS["stopped"], key="run_bar_stop", on_click=stop_and_wait, args=(handle,),
                       help="Stop the run after its current step; what it has learned so far is kept")
             st.caption(f"{state_text(handle)} · {handle.label} · progress in the Train tab")
     elif st.session_state.get(STOPPED) == handle.id:

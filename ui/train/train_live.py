@@ -18,6 +18,11 @@ from ui.train import charts
 from ui.train.run_manager import RunHandle, RunState, get_manager
 
 POLL_SECONDS = 0.5
+# A run's state as Material icons, which come with Streamlit's own font: the emoji they replace (🟢 ✅ ⏹️ ❌ ⏳) need
+# an emoji font, and a browser without one (Debian's Chromium with DejaVu alone) drew each as a box
+ICONS = {"queued": ":material/hourglass_empty:", "training": ":green[:material/play_circle:]",
+         "finished": ":green[:material/check_circle:]", "stopped": ":material/stop_circle:",
+         "failed": ":red[:material/error:]"}
 HEADLINE = {
     "classification": "accuracy",
     "binary": "accuracy",
@@ -139,10 +144,10 @@ def render_live(run: Any, key: str, extra: Any = None) -> None:
 
 def _status(handle: RunHandle) -> None:
     if handle.state is RunState.QUEUED:
-        st.info(queue_text(handle))
+        st.info(queue_text(handle), icon=ICONS["queued"])
         return
     if handle.waiting and handle.state is RunState.RUNNING:  # placed by the executor, not yet training
-        st.info(f"⏳ {handle.waiting[0].upper()}{handle.waiting[1:]}.")
+        st.info(f"{handle.waiting[0].upper()}{handle.waiting[1:]}.", icon=ICONS["queued"])
         return
     latest = handle.latest
     st.progress(progress_value(latest), text=progress_text(latest))
@@ -154,21 +159,20 @@ def _status(handle: RunHandle) -> None:
 
 def queue_text(handle: RunHandle) -> str:
     running, queued = get_manager().counts()
-    return (f"⏳ Waiting for a free training slot: place {get_manager().place(handle)} of {queued} in the queue "
+    return (f"Waiting for a free training slot: place {get_manager().place(handle)} of {queued} in the queue "
             f"({running} run(s) training on this server, at most {get_manager().max_runs} at once).")
 
 
 def state_text(handle: RunHandle) -> str:
-    """'🟢 training', '🟢 training — stopping…', '⏹️ stopped: stopped by request at epoch 3, step 120', …: the
-    one wording the live view and the run bar both show."""
+    """'training', 'training — stopping…', 'stopped: stopped by request at epoch 3, step 120', …, each after its
+    icon (Markdown): the one wording the live view and the run bar both show."""
     if handle.state is RunState.QUEUED:
-        return "⏳ waiting for a free training slot"
+        return f"{ICONS['queued']} waiting for a free training slot"
     if handle.state is RunState.RUNNING:
-        return "🟢 training" + (" — stopping…" if handle.stopping else "")
+        return f"{ICONS['training']} training" + (" — stopping…" if handle.stopping else "")
     if handle.state is RunState.FAILED:
-        return f"❌ failed: {handle.error}"
+        return f"{ICONS['failed']} failed: {handle.error}"
     result = handle.result
     message = getattr(result, "message", "") or handle.stop_reason or ""
     status = getattr(result, "status", handle.state.value)
-    icon = {"finished": "✅", "stopped": "⏹️", "failed": "❌"}.get(status, "ℹ️")
-    return f"{icon} {status}: {message}"
+    return f"{ICONS.get(status, ':material/info:')} {status}: {message}"

@@ -29,7 +29,7 @@ from ui.train.run_manager import RunHandle, get_manager, session_alive
 from ui.train.runs_panel import LOADED_RUN, render_runs_panel
 from ui.train.train_form import KEY as FORM_KEY
 from ui.train.train_form import design_settings, form_problems, pending, render_form
-from ui.train.train_live import render_live
+from ui.train.train_live import ICONS, render_live
 from ui.train.train_state import FORM, forget
 
 RUN = state.TRAIN_RUN  # this session's ActiveRun
@@ -250,9 +250,9 @@ def _controls(graph: Any, dataset: Any, config: Any, ready: bool, live: bool, ke
                        "Freeze layers with the inspector's Trainable switch.")
             render_weights_upload(f"{key}_weights")
     if not live:
-        right.button("⏹ Stop", disabled=True, key=f"{key}_stop_off")
+        right.button("Stop", icon=ICONS["stopped"], disabled=True, key=f"{key}_stop_off")
     else:
-        right.caption("⏹ Stop is in the bar at the top of the page")
+        right.caption(f"{ICONS['stopped']} Stop is in the bar at the top of the page")
 
 
 def _session_id() -> str:
