@@ -101,7 +101,8 @@ def measure(page, seconds: float) -> dict:
     cost = page.evaluate("() => window.__cost")
     return {"updates": changes, "seconds": round(elapsed, 2), "updates_per_s": round(changes / elapsed, 2),
             "last_title": seen.split("|")[0] if seen else "",
-            "page_busy_ms_per_s": round(cost["busy"] / elapsed), "received_kb_per_s": round(cost["bytes"] / elapsed / 1024)}
+            "page_busy_ms_per_s": round(cost["busy"] / elapsed),
+            "received_kb_per_s": round(cost["bytes"] / elapsed / 1024)}
 
 
 def _server() -> tuple[subprocess.Popen, str]:

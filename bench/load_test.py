@@ -95,7 +95,8 @@ async def train(s: Session, stats: Stats) -> None:
 
     def shows_state() -> bool:
         text = s.page_text()
-        return "Waiting for a free training slot" in text or bool(TRAINING.search(text)) or bool(RUN_ENDED.search(text))
+        return ("Waiting for a free training slot" in text or bool(TRAINING.search(text))
+                or bool(RUN_ENDED.search(text)))
 
     await s.act("start_training", s.click("train_start"), shows_state, pause=False)  # all at once
     deadline = clicked + 10 * s.timeout

@@ -58,7 +58,8 @@ def test_the_loss_chart_shows_events_live_while_the_run_trains_on_ray(browser, r
         # and it redraws while the run trains, not in a batch at the end: at most twice a second (the page polls
         # every POLL_SECONDS = 0.5 s, with threads too), at least once a second here on a busy shared machine
         assert rate["chart_updates_per_s"] >= 1 and rate["max_gap_ms"] < 2000, rate
-        assert page.get_by_text(re.compile(r"\btraining( ·|$)")).count() >= 1  # the run bar and the live view both say so
+        # the run bar and the live view both say so
+        assert page.get_by_text(re.compile(r"\btraining( ·|$)")).count() >= 1
         stop = page.locator(".st-key-run_bar_stop").get_by_role("button", name="Stop")
         began = time.monotonic()
         stop.click()

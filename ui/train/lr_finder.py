@@ -27,10 +27,11 @@ USE_LABEL = "Use the suggested learning rate"
 
 def render_button(disabled: bool = False) -> None:
     """Drawn under the learning-rate field (``train_form.render_form``'s hook)."""
-    st.button(BUTTON_LABEL, icon=":material/search:", key="ll_lr_find", disabled=disabled, on_click=st.session_state.__setitem__,
-              args=(ASKED, True), help="The range test: one pass over the training data with a learning rate "
-                                       "growing from 1e-7 to 10, suggesting the rate where the loss falls fastest. "
-                                       "It trains a copy: the design and the run history are left alone.")
+    st.button(BUTTON_LABEL, icon=":material/search:", key="ll_lr_find", disabled=disabled,
+              on_click=st.session_state.__setitem__, args=(ASKED, True),
+              help="The range test: one pass over the training data with a learning rate growing from 1e-7 to "
+                   "10, suggesting the rate where the loss falls fastest. It trains a copy: the design and the "
+                   "run history are left alone.")
 
 
 def render_section(graph: Any, dataset: Any, config: Any, ready: bool) -> None:

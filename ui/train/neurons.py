@@ -33,6 +33,8 @@ MAX_UNITS = 32  # tiles drawn per layer
 TILE_COLUMNS = 4  # tiles per row within a layer's block: layers side by side stay near square
 GAP = 1  # NaN rows/columns between tiles
 SCALE = [[0.0, "#c0392b"], [0.5, "#f7f7f7"], [1.0, "#2166ac"]]  # negative red, 0 white, positive blue
+_STOPS = np.array([stop for stop, _ in SCALE]) * 2 - 1  # SCALE runs over [0, 1]; the tiles over [-1, 1]
+_RGB = np.array([[int(colour[i:i + 2], 16) for i in (1, 3, 5)] for _, colour in SCALE], dtype=float)
 
 
 @dataclass(frozen=True)
@@ -114,12 +116,10 @@ def tiled(layers: list[LayerMaps] | tuple[LayerMaps, ...]) -> tuple[np.ndarray, 
 def tiles_image(canvas: np.ndarray) -> str:
     """The tiles as a PNG data URI: each value coloured on SCALE, the gaps transparent. A picture, not a heatmap
     of values: at 96 tiles a heatmap was 1 MB per redraw (twice a second) and a fifth of a core in the browser."""
-    stops = np.array([stop for stop, _ in SCALE]) * 2 - 1  # SCALE runs over [0, 1]; the tiles over [-1, 1]
-    colours = np.array([[int(colour[i:i + 2], 16) for i in (1, 3, 5)] for _, colour in SCALE], dtype=float)
     values = np.nan_to_num(canvas, nan=0.0)
     rgba = np.empty(canvas.shape + (4,), dtype=np.uint8)
     for channel in range(3):
-        rgba[..., channel] = np.interp(values, stops, colours[:, channel]).round()
+        rgba[..., channel] = np.interp(values, _STOPS, _RGB[:, channel]).round()
     rgba[..., 3] = np.where(np.isnan(canvas), 0, 255)
     buffer = io.BytesIO()
     Image.fromarray(rgba, "RGBA").save(buffer, "PNG")

@@ -19,7 +19,8 @@ def render_continue_actions(store: Any, record: Any, on_continue: ContinueCallba
     left, right = st.columns(2)
     if on_continue is not None:
         why = _not_resumable(store, record)
-        left.button("Continue this run", icon=":material/play_arrow:", key=f"{key}_continue", disabled=why is not None, help=why or (
+        left.button("Continue this run", icon=":material/play_arrow:", key=f"{key}_continue",
+                    disabled=why is not None, help=why or (
                     f"Train run {record.number} on from its last checkpoint (epoch "
                     f"{len(record.epochs)} of {record.config.get('epochs')}), with its own design, data and "
                     "settings: the epochs are those it would have had without stopping."),

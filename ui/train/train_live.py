@@ -18,8 +18,8 @@ from ui.train import charts
 from ui.train.run_manager import RunHandle, RunState, get_manager
 
 POLL_SECONDS = 0.5
-# A run's state as Material icons, which come with Streamlit's own font: the emoji they replace (🟢 ✅ ⏹️ ❌ ⏳) need
-# an emoji font, and a browser without one (Debian's Chromium with DejaVu alone) drew each as a box
+# A run's state as Material icons, which come with Streamlit's own font: the emoji they replace (🟢 ✅ ⏹️ ❌ ⏳)
+# need an emoji font, and a browser without one (Debian's Chromium with DejaVu alone) drew each as a box
 ICONS = {"queued": ":material/hourglass_empty:", "training": ":green[:material/play_circle:]",
          "finished": ":green[:material/check_circle:]", "stopped": ":material/stop_circle:",
          "failed": ":red[:material/error:]"}
